@@ -1,0 +1,73 @@
+using Converter.Trellis.Distortion;
+using Converter.Trellis.Tiles;
+
+namespace Converter.Regularize.ScaleSearch;
+
+/// <summary>Outcome of the global scale search: the chosen g and every (scale, mse) point evaluated on the way.</summary>
+public sealed record ScaleSearchResult(double Scale, IReadOnlyList<(double Scale, double Mse)> Evaluations);
+
+/// <summary>
+/// exllamav3's global scale search (EXL3-FORMAT.md §3.5, HEAD since da9688a): a coarse grid on every third sampled
+/// tile, a five-point refinement on all sampled tiles, then a parabola through the best point's neighbours.
+/// </summary>
+public static class GlobalScaleSearch
+{
+    /// <summary>Stage-1 grid 0.1, 0.3, …, 1.9.</summary>
+    private static readonly double[] CoarseGrid = [0.1, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5, 1.7, 1.9];
+
+    /// <summary>Stage-2 step around the coarse winner.</summary>
+    private const double FineStep = 0.075;
+
+    /// <summary>Lower clamp on the result (§3.5: g = max(s, 0.01)).</summary>
+    private const double MinScale = 0.01;
+
+    /// <param name="quantizer">Encoder at the tensor's K and codebook.</param>
+    /// <param name="tiles">Sampled tiles, 256 values each in trellis-position order.</param>
+    public static ScaleSearchResult Search(TileQuantizer quantizer, ReadOnlySpan<float> tiles)
+    {
+        int count = tiles.Length / TileLayout.Length;
+        if (count == 0 || tiles.Length != count * TileLayout.Length)
+            throw new ArgumentException("scale search needs at least one whole tile", nameof(tiles));
+        var evaluations = new List<(double, double)>();
+
+        var everyThird = new float[((count + 2) / 3) * TileLayout.Length];
+        for (int i = 0, o = 0; i < count; i += 3, o++)
+            tiles.Slice(i * TileLayout.Length, TileLayout.Length).CopyTo(everyThird.AsSpan(o * TileLayout.Length));
+
+        double coarse = CoarseGrid[0], coarseMse = double.MaxValue;
+        foreach (var s in CoarseGrid)
+        {
+            double mse = quantizer.MeanSquaredError(everyThird, s);
+            evaluations.Add((s, mse));
+            if (mse < coarseMse)
+                (coarse, coarseMse) = (s, mse);
+        }
+
+        Span<double> fine = stackalloc double[5];
+        int best = 0;
+        for (int i = 0; i < fine.Length; i++)
+        {
+            double s = coarse + (i - 2) * FineStep;
+            // exllamav3 would evaluate a negative scale near the bottom of the grid; a non-positive g is never wanted.
+            fine[i] = s > 0 ? quantizer.MeanSquaredError(tiles, s) : double.PositiveInfinity;
+            if (s > 0)
+                evaluations.Add((s, fine[i]));
+            if (fine[i] < fine[best])
+                best = i;
+        }
+
+        double scale = coarse + (best - 2) * FineStep;
+        if (best > 0 && best < fine.Length - 1)
+            scale += FineStep * ParabolaOffset(fine[best - 1], fine[best], fine[best + 1]);
+        return new ScaleSearchResult(Math.Max(scale, MinScale), evaluations);
+    }
+
+    /// <summary>Vertex of the parabola through three equally spaced points, in steps from the middle, clamped to ±0.5.</summary>
+    public static double ParabolaOffset(double y0, double y1, double y2)
+    {
+        double denominator = y0 - 2 * y1 + y2;
+        if (!(denominator > 0) || double.IsInfinity(y0) || double.IsInfinity(y2))
+            return 0;
+        return Math.Clamp(0.5 * (y0 - y2) / denominator, -0.5, 0.5);
+    }
+}
