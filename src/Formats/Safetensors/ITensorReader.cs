@@ -1,0 +1,25 @@
+namespace Converter.Formats.Safetensors;
+
+/// <summary>
+/// Read access to named tensors, whether they live in one safetensors file or in the shards of a checkpoint.
+/// Typed reads (<see cref="TensorReaderExtensions"/>) are built on <see cref="RawBytes"/>, once for both.
+/// </summary>
+public interface ITensorReader : IDisposable
+{
+    /// <summary>Every tensor name, in a stable order (header order, or the index's weight_map order).</summary>
+    IReadOnlyList<string> TensorNames { get; }
+
+    bool Contains(string name);
+
+    /// <summary>The tensor's header entry; throws <see cref="SafetensorsFormatException"/> when absent.</summary>
+    TensorInfo Info(string name);
+
+    /// <summary>The file that holds the tensor, for messages such as "NaN in tensor X of file Y".</summary>
+    string FileOf(string name);
+
+    /// <summary>
+    /// The tensor's bytes, straight from the memory map (no copy); valid only until the reader is disposed.
+    /// Tensors over 2 GiB cannot be returned as a span and throw.
+    /// </summary>
+    ReadOnlySpan<byte> RawBytes(string name);
+}
