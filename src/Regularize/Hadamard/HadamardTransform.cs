@@ -1,0 +1,101 @@
+using System.Numerics;
+
+namespace Converter.Regularize.Hadamard;
+
+/// <summary>
+/// Block-diagonal Hadamard rotation with 128×128 blocks H128/√128, H128 the Sylvester (natural-order) matrix
+/// H[i][j] = (−1)^popcount(i &amp; j) (EXL3-FORMAT.md §4.4). The normalized block is symmetric and its own inverse,
+/// so the same call applies and undoes the rotation.
+/// </summary>
+public static class HadamardTransform
+{
+    public const int BlockSize = 128;
+
+    /// <summary>1/√128 (§4.4).</summary>
+    public const float Scale = 0.08838834764831845f;
+
+    /// <summary>x ← H128·x/√128 in place, by the in-place butterfly (which yields natural Sylvester order).</summary>
+    public static void Transform128(Span<float> x)
+    {
+        if (x.Length != BlockSize)
+            throw new ArgumentException("a Hadamard block has 128 values", nameof(x));
+        for (int h = 1; h < BlockSize; h <<= 1)
+        {
+            for (int i = 0; i < BlockSize; i += 2 * h)
+            {
+                for (int j = i; j < i + h; j++)
+                {
+                    float a = x[j], b = x[j + h];
+                    x[j] = a + b;
+                    x[j + h] = a - b;
+                }
+            }
+        }
+        for (int i = 0; i < BlockSize; i++)
+            x[i] *= Scale;
+    }
+
+    /// <summary>W ← Had·W for row-major W (rows, cols): every column rotated in 128-row blocks.</summary>
+    public static void LeftMultiply(Span<float> w, int rows, int cols)
+    {
+        CheckShape(w, rows, cols, rows, "rows");
+        for (int block = 0; block < rows; block += BlockSize)
+        {
+            for (int h = 1; h < BlockSize; h <<= 1)
+            {
+                for (int i = 0; i < BlockSize; i += 2 * h)
+                {
+                    for (int j = i; j < i + h; j++)
+                        Butterfly(w.Slice((block + j) * cols, cols), w.Slice((block + j + h) * cols, cols));
+                }
+            }
+            ScaleInPlace(w.Slice(block * cols, BlockSize * cols));
+        }
+    }
+
+    /// <summary>W ← W·Had for row-major W (rows, cols): every row rotated in 128-column blocks.</summary>
+    public static void RightMultiply(Span<float> w, int rows, int cols)
+    {
+        CheckShape(w, rows, cols, cols, "columns");
+        for (int r = 0; r < rows; r++)
+        {
+            for (int block = 0; block < cols; block += BlockSize)
+                Transform128(w.Slice(r * cols + block, BlockSize));
+        }
+    }
+
+    private static void Butterfly(Span<float> a, Span<float> b)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var va = System.Runtime.InteropServices.MemoryMarshal.Cast<float, Vector<float>>(a);
+            var vb = System.Runtime.InteropServices.MemoryMarshal.Cast<float, Vector<float>>(b);
+            for (int v = 0; v < va.Length; v++)
+            {
+                var x = va[v];
+                var y = vb[v];
+                va[v] = x + y;
+                vb[v] = x - y;
+            }
+            i = va.Length * Vector<float>.Count;
+        }
+        for (; i < a.Length; i++)
+        {
+            float x = a[i], y = b[i];
+            a[i] = x + y;
+            b[i] = x - y;
+        }
+    }
+
+    private static void ScaleInPlace(Span<float> x) =>
+        System.Numerics.Tensors.TensorPrimitives.Multiply(x, Scale, x);
+
+    private static void CheckShape(Span<float> w, int rows, int cols, int rotated, string what)
+    {
+        if (w.Length != rows * cols)
+            throw new ArgumentException($"matrix has {w.Length} values, expected {rows}×{cols}");
+        if (rotated % BlockSize != 0)
+            throw new ArgumentException($"{what} ({rotated}) must be a multiple of {BlockSize} for the Hadamard rotation (EXL3-FORMAT.md §3.1)");
+    }
+}

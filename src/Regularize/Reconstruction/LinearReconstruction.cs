@@ -1,0 +1,37 @@
+using Converter.Regularize.Hadamard;
+using Converter.Trellis.Tiles;
+
+namespace Converter.Regularize.Reconstruction;
+
+/// <summary>
+/// The EXL3 reconstruction of one linear layer (EXL3-FORMAT.md §4.3):
+/// <c>W = diag(suh) · Had_k · Ŵ · Had_n · diag(svh)</c>, with Ŵ the decoded trellis (k, n).
+/// </summary>
+public static class LinearReconstruction
+{
+    /// <summary>Decodes the packed trellis and applies both rotations and scales; returns W (k, n) row-major.</summary>
+    public static float[] Reconstruct(ReadOnlySpan<short> trellis, int k, int n, int bits, ReadOnlySpan<float> codebook, ReadOnlySpan<float> suh, ReadOnlySpan<float> svh)
+    {
+        if (k % TileLayout.Side != 0 || n % TileLayout.Side != 0)
+            throw new ArgumentException($"({k}, {n}) is not a whole number of 16×16 tiles");
+        var w = new float[k * n];
+        TrellisDecoder.Decode(trellis, k / TileLayout.Side, n / TileLayout.Side, bits, codebook, w);
+        ApplyRotationsAndScales(w, k, n, suh, svh);
+        return w;
+    }
+
+    /// <summary>Ŵ → diag(suh)·Had·Ŵ·Had·diag(svh) in place (the order of LinearEXL3.get_weight_tensor).</summary>
+    public static void ApplyRotationsAndScales(Span<float> w, int k, int n, ReadOnlySpan<float> suh, ReadOnlySpan<float> svh)
+    {
+        if (suh.Length != k || svh.Length != n)
+            throw new ArgumentException($"suh has {suh.Length} values and svh {svh.Length}; expected {k} and {n}");
+        HadamardTransform.LeftMultiply(w, k, n);
+        HadamardTransform.RightMultiply(w, k, n);
+        for (int r = 0; r < k; r++)
+        {
+            var row = w.Slice(r * n, n);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(row, svh, row);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(row, suh[r], row);
+        }
+    }
+}

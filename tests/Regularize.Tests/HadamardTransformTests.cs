@@ -1,0 +1,69 @@
+using System.Numerics;
+using Converter.Regularize.Hadamard;
+using NUnit.Framework;
+
+namespace Converter.Regularize.Tests;
+
+public class HadamardTransformTests
+{
+    private static float[] Random(int count, int seed)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+    }
+
+    [Test]
+    public void MatchesTheSylvesterDefinition()
+    {
+        // §4.4: H[i][j] = (−1)^popcount(i & j), normalized by 1/√128.
+        var x = Random(128, 1);
+        var y = (float[])x.Clone();
+        HadamardTransform.Transform128(y);
+        for (int i = 0; i < 128; i++)
+        {
+            double sum = 0;
+            for (int j = 0; j < 128; j++)
+                sum += (BitOperations.PopCount((uint)(i & j)) % 2 == 0 ? 1 : -1) * x[j];
+            Assert.That(y[i], Is.EqualTo(sum / Math.Sqrt(128)).Within(1e-5));
+        }
+    }
+
+    [Test]
+    public void IsItsOwnInverse()
+    {
+        var x = Random(256 * 384, 2);
+        var y = (float[])x.Clone();
+        HadamardTransform.LeftMultiply(y, 256, 384);
+        HadamardTransform.LeftMultiply(y, 256, 384);
+        Assert.That(y, Is.EqualTo(x).Within(1e-5f));
+        HadamardTransform.RightMultiply(y, 256, 384);
+        Assert.That(y, Is.Not.EqualTo(x).Within(1e-5f));
+        HadamardTransform.RightMultiply(y, 256, 384);
+        Assert.That(y, Is.EqualTo(x).Within(1e-5f));
+    }
+
+    [Test]
+    public void LeftMultiplyRotatesColumnsAndRightMultiplyRotatesRows()
+    {
+        const int rows = 128, cols = 256;
+        var w = Random(rows * cols, 3);
+        var left = (float[])w.Clone();
+        HadamardTransform.LeftMultiply(left, rows, cols);
+        var column = new float[rows];
+        for (int r = 0; r < rows; r++)
+            column[r] = w[r * cols + 5];
+        HadamardTransform.Transform128(column);
+        for (int r = 0; r < rows; r++)
+            Assert.That(left[r * cols + 5], Is.EqualTo(column[r]).Within(1e-5));
+
+        var right = (float[])w.Clone();
+        HadamardTransform.RightMultiply(right, rows, cols);
+        var row = w.AsSpan(7 * cols + 128, 128).ToArray();
+        HadamardTransform.Transform128(row);
+        Assert.That(right.AsSpan(7 * cols + 128, 128).ToArray(), Is.EqualTo(row).Within(1e-6f));
+    }
+
+    [Test]
+    public void RejectsDimensionsNotDivisibleBy128() =>
+        Assert.Throws<ArgumentException>(() => HadamardTransform.LeftMultiply(new float[100 * 128], 100, 128));
+}
