@@ -1,1 +1,3 @@
-return 0;
+using Converter.Cli;
+
+return new TrellisCli(CliContext.ForConsole()).Invoke(args);

@@ -28,12 +28,13 @@ internal static class ViterbiTailBiting
         for (int i = 0; i < length; i++)
         {
             int t = (half + i) % length;
-            step(table, target[t], prior, ws.Current, ws.BackPointers.AsSpan(t * nodes, nodes), g.Bits);
+            // Back-pointers are followed only for positions half−1..0; the others go to one scratch row that stays in cache.
+            var bp = t < half ? ws.BackPointers.AsSpan(t * nodes, nodes) : ws.ScratchRow;
+            step(table, target[t], prior, ws.Current, bp, g.Bits);
             ws.Swap();
             prior = ws.Previous;
         }
         int node = ArgMin(ws.Previous);
-        // Only positions half−1..0 are backtracked; pass 2 overwrites all back-pointers anyway.
         for (int t = half - 1; t >= 0; t--)
             node = g.FromNode(g.State(ws.BackPointers[t * nodes + node], node));
         return node;

@@ -15,7 +15,7 @@ public sealed class ViterbiWorkspace
         Current = new float[nodes];
         Zero = new float[nodes];
         BackPointers = new byte[Trellis.Tiles.TileLayout.Length * nodes];
-        Positions = new float[Trellis.Tiles.TileLayout.Length];
+        ScratchRow = new byte[nodes];
     }
 
     public TrellisGraph Graph { get; }
@@ -23,7 +23,7 @@ public sealed class ViterbiWorkspace
     internal float[] Current;
     internal readonly float[] Zero;
     internal readonly byte[] BackPointers;
-    internal readonly float[] Positions;
+    internal readonly byte[] ScratchRow;
 
     internal void Swap() => (Previous, Current) = (Current, Previous);
 }

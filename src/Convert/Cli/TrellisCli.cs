@@ -1,0 +1,59 @@
+using System.CommandLine;
+using Converter.Cli.Commands.Codebooks;
+using Converter.Formats.Safetensors;
+
+namespace Converter.Cli;
+
+/// <summary>
+/// The `trellis` command tree and its one error policy: parse errors and invalid values exit 2 with a one-line
+/// message, failures of the work (bad files, I/O) exit 1 with a one-line message naming the culprit.
+/// </summary>
+public sealed class TrellisCli
+{
+    private readonly CliContext _context;
+
+    public TrellisCli(CliContext context)
+    {
+        _context = context;
+        Root = new RootCommand("trellis: convert Hugging Face language models to EXL3 trellis-coded weights, and measure what was lost.");
+        Root.Subcommands.Add(Codebooks.Build(Guarded));
+    }
+
+    public RootCommand Root { get; }
+
+    public CodebooksCommand Codebooks { get; } = new();
+
+    public ParseResult Parse(params string[] args) => Root.Parse(args);
+
+    public int Invoke(params string[] args)
+    {
+        var parse = Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors)
+                _context.Log.WriteLine($"trellis: {error.Message}");
+            _context.Log.WriteLine("Run 'trellis --help' (or 'trellis COMMAND --help') for usage.");
+            return ExitCodes.Usage;
+        }
+        return parse.Invoke(new InvocationConfiguration { Output = _context.Output, Error = _context.Log });
+    }
+
+    /// <summary>Runs a command body under the error policy.</summary>
+    private int Guarded(Func<CliContext, int> body)
+    {
+        try
+        {
+            return body(_context);
+        }
+        catch (UsageException e)
+        {
+            _context.Log.WriteLine($"trellis: {e.Message}");
+            return ExitCodes.Usage;
+        }
+        catch (Exception e) when (e is SafetensorsFormatException or IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            _context.Log.WriteLine($"trellis: error: {e.Message}");
+            return ExitCodes.Failure;
+        }
+    }
+}

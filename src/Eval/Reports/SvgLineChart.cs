@@ -1,0 +1,109 @@
+using System.Globalization;
+using System.Text;
+
+namespace Converter.Eval.Reports;
+
+/// <summary>One named line of points on a chart.</summary>
+public sealed record ChartSeries(string Name, IReadOnlyList<(double X, double Y)> Points, bool Markers = true);
+
+/// <summary>
+/// A small hand-written SVG line chart (no plotting library is available, DESIGN.md "Stack"): linear axes with
+/// "nice" ticks, one colour per series, a legend. Rendered as a positioned group so several charts share a page.
+/// </summary>
+public sealed class SvgLineChart
+{
+    private static readonly string[] Palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf"];
+
+    public required string Title { get; init; }
+    public required string XLabel { get; init; }
+    public required string YLabel { get; init; }
+    public required IReadOnlyList<ChartSeries> Series { get; init; }
+    public double Width { get; init; } = 560;
+    public double Height { get; init; } = 360;
+    public double? YMin { get; init; }
+
+    /// <summary>The chart as an SVG &lt;g&gt; element translated to (x, y).</summary>
+    public string Render(double x, double y)
+    {
+        const double left = 64, right = 150, top = 34, bottom = 48;
+        double plotW = Width - left - right, plotH = Height - top - bottom;
+        var points = Series.SelectMany(s => s.Points).Where(p => double.IsFinite(p.X) && double.IsFinite(p.Y)).ToList();
+        double xMin = points.Count > 0 ? points.Min(p => p.X) : 0, xMax = points.Count > 0 ? points.Max(p => p.X) : 1;
+        double yMin = YMin ?? (points.Count > 0 ? points.Min(p => p.Y) : 0), yMax = points.Count > 0 ? points.Max(p => p.Y) : 1;
+        var xTicks = NiceTicks(xMin, xMax);
+        var yTicks = NiceTicks(yMin, yMax);
+        (xMin, xMax) = (Math.Min(xMin, xTicks[0]), Math.Max(xMax, xTicks[^1]));
+        (yMin, yMax) = (Math.Min(yMin, yTicks[0]), Math.Max(yMax, yTicks[^1]));
+        double Px(double v) => left + (xMax > xMin ? (v - xMin) / (xMax - xMin) : 0.5) * plotW;
+        double Py(double v) => top + plotH - (yMax > yMin ? (v - yMin) / (yMax - yMin) : 0.5) * plotH;
+
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"<g transform=\"translate({F(x)},{F(y)})\" font-family=\"sans-serif\" font-size=\"11\">\n");
+        sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(left + plotW / 2)}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">{Escape(Title)}</text>\n");
+        sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"{F(left)}\" y=\"{F(top)}\" width=\"{F(plotW)}\" height=\"{F(plotH)}\" fill=\"none\" stroke=\"#333\"/>\n");
+        foreach (var t in xTicks)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(Px(t))}\" y1=\"{F(top)}\" x2=\"{F(Px(t))}\" y2=\"{F(top + plotH)}\" stroke=\"#ddd\"/>");
+            sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(Px(t))}\" y=\"{F(top + plotH + 15)}\" text-anchor=\"middle\">{Label(t)}</text>\n");
+        }
+        foreach (var t in yTicks)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(left)}\" y1=\"{F(Py(t))}\" x2=\"{F(left + plotW)}\" y2=\"{F(Py(t))}\" stroke=\"#ddd\"/>");
+            sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(left - 6)}\" y=\"{F(Py(t) + 4)}\" text-anchor=\"end\">{Label(t)}</text>\n");
+        }
+        sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(left + plotW / 2)}\" y=\"{F(Height - 10)}\" text-anchor=\"middle\">{Escape(XLabel)}</text>\n");
+        sb.Append(CultureInfo.InvariantCulture, $"<text transform=\"translate(16,{F(top + plotH / 2)}) rotate(-90)\" text-anchor=\"middle\">{Escape(YLabel)}</text>\n");
+
+        for (int i = 0; i < Series.Count; i++)
+        {
+            var s = Series[i];
+            string color = Palette[i % Palette.Length];
+            var pts = s.Points.Where(p => double.IsFinite(p.X) && double.IsFinite(p.Y)).ToList();
+            if (pts.Count > 1)
+            {
+                sb.Append("<polyline fill=\"none\" stroke-width=\"1.8\" stroke=\"").Append(color).Append("\" points=\"");
+                sb.AppendJoin(' ', pts.Select(p => $"{F(Px(p.X))},{F(Py(p.Y))}"));
+                sb.Append("\"/>\n");
+            }
+            if (s.Markers)
+            {
+                foreach (var p in pts)
+                    sb.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{F(Px(p.X))}\" cy=\"{F(Py(p.Y))}\" r=\"3\" fill=\"{color}\"/>");
+                sb.Append('\n');
+            }
+            double ly = top + 10 + i * 18;
+            sb.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(left + plotW + 12)}\" y1=\"{F(ly)}\" x2=\"{F(left + plotW + 32)}\" y2=\"{F(ly)}\" stroke=\"{color}\" stroke-width=\"2.5\"/>");
+            sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(left + plotW + 36)}\" y=\"{F(ly + 4)}\">{Escape(s.Name)}</text>\n");
+        }
+        sb.Append("</g>\n");
+        return sb.ToString();
+    }
+
+    /// <summary>A complete standalone SVG document holding the given chart groups.</summary>
+    public static string Document(double width, double height, IEnumerable<string> groups) =>
+        $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{F(width)}\" height=\"{F(height)}\" viewBox=\"0 0 {F(width)} {F(height)}\">\n" +
+        "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n" + string.Concat(groups) + "</svg>\n";
+
+    /// <summary>About five round-numbered ticks covering [min, max].</summary>
+    public static double[] NiceTicks(double min, double max)
+    {
+        if (!(max > min))
+        {
+            double pad = Math.Abs(min) > 0 ? Math.Abs(min) * 0.1 : 1;
+            (min, max) = (min - pad, max + pad);
+        }
+        double raw = (max - min) / 5, magnitude = Math.Pow(10, Math.Floor(Math.Log10(raw)));
+        double step = new[] { 1.0, 2.0, 2.5, 5.0, 10.0 }.Select(m => m * magnitude).First(s => s >= raw);
+        double start = Math.Floor(min / step) * step;
+        var ticks = new List<double>();
+        for (double t = start; t <= max + step * 0.999; t += step)
+            ticks.Add(Math.Round(t / step) * step);
+        return ticks.ToArray();
+    }
+
+    private static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
+
+    private static string Label(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+
+    public static string Escape(string s) => s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\"", "&quot;");
+}
