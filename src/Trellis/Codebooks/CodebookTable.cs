@@ -34,6 +34,9 @@ public sealed class CodebookTable
 
     public CodebookSpec Spec { get; }
     public ReadOnlySpan<float> Values => _values;
+
+    /// <summary>The values as memory, for encoders that keep a reference across calls.</summary>
+    public ReadOnlyMemory<float> Memory => _values;
     public double Rms { get; }
     public double Mean { get; }
     public float Min { get; }

@@ -9,13 +9,13 @@ namespace Converter.Trellis.Viterbi;
 /// </summary>
 public sealed class TrellisEncoder
 {
-    private readonly float[] _table;
+    private readonly ReadOnlyMemory<float> _table;
     private readonly ConcurrentBag<ViterbiWorkspace> _workspaces = new();
 
     /// <param name="table">The 65536 codebook values the search compares against (already scaled if needed).</param>
     /// <param name="bits">K, 1..8.</param>
     /// <param name="maxThreads">Upper bound on worker threads; 0 means all processors.</param>
-    public TrellisEncoder(float[] table, int bits, int maxThreads = 0)
+    public TrellisEncoder(ReadOnlyMemory<float> table, int bits, int maxThreads = 0)
     {
         TileLayout.CheckBits(bits);
         if (table.Length != Codebooks.CodebookTable.Size)
@@ -27,7 +27,7 @@ public sealed class TrellisEncoder
 
     public int Bits { get; }
     public int MaxThreads { get; }
-    public ReadOnlySpan<float> Table => _table;
+    public ReadOnlySpan<float> Table => _table.Span;
 
     /// <summary>
     /// Encodes <c>targets.Length / 256</c> tiles, each 256 values in trellis-position order. Writes the states
@@ -76,12 +76,13 @@ public sealed class TrellisEncoder
     {
         int offset = tile * TileLayout.Length;
         var tileStates = states.Slice(offset, TileLayout.Length);
-        SimdViterbiEncoder.EncodeTile(_table, targets.Slice(offset, TileLayout.Length), tileStates, ws);
+        SimdViterbiEncoder.EncodeTile(_table.Span, targets.Slice(offset, TileLayout.Length), tileStates, ws);
         if (!decoded.IsEmpty)
         {
             var tileDecoded = decoded.Slice(offset, TileLayout.Length);
+            var table = _table.Span;
             for (int t = 0; t < TileLayout.Length; t++)
-                tileDecoded[t] = _table[tileStates[t]];
+                tileDecoded[t] = table[tileStates[t]];
         }
     }
 

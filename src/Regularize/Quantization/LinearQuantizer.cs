@@ -1,0 +1,121 @@
+using Converter.Regularize.Hessian;
+using Converter.Regularize.Ldl;
+using Converter.Regularize.ScaleSearch;
+using Converter.Trellis.Codebooks;
+using Converter.Trellis.Distortion;
+using Converter.Trellis.Tiles;
+using Converter.Trellis.Viterbi;
+
+namespace Converter.Regularize.Quantization;
+
+/// <summary>
+/// Quantizes one linear layer end to end (EXL3-FORMAT.md §3, pseudo-code in §10): transpose and pad, output scales
+/// and right rotation, input scales and left rotation, global scale search, LDLQ against the Hessian in the
+/// quantized basis, bit packing.
+/// </summary>
+public static class LinearQuantizer
+{
+    /// <summary>Padding of both dimensions (§3.1: Hadamard blocks and ldlq need multiples of 128).</summary>
+    public const int Padding = 128;
+
+    public static int Pad(int dim) => (dim + Padding - 1) / Padding * Padding;
+
+    /// <param name="weight">HF weight (out, in), float32.</param>
+    /// <param name="encoder">Encoder for this tensor's K over <paramref name="codebook"/>'s values.</param>
+    /// <param name="rng">Draws the output sign flips of this tensor.</param>
+    public static QuantizedLinear Quantize(string name, ReadOnlySpan<float> weight, int outFeatures, int inFeatures, float[]? bias,
+        GroupHessian hessian, CodebookTable codebook, TrellisEncoder encoder, LinearQuantizerSettings settings, Random rng)
+    {
+        int k = Pad(inFeatures), n = Pad(outFeatures);
+        if (hessian.PaddedK != k)
+            throw new ArgumentException($"{name}: Hessian is {hessian.PaddedK} wide, layer input pads to {k}");
+        var w = TransposePadded(weight, outFeatures, inFeatures, k, n);
+
+        var outputSigns = GroupHessian.RandomSigns(n, rng);
+        bool outScales = hessian.Damped is null
+            ? settings.OutScales == OutScalesMode.Always
+            : LinearRegularizer.ApplyOutScales(settings.OutScales, hessian.Diagonal());
+        var sv = LinearRegularizer.ApplyOutputSide(w, k, n, outputSigns, outScales);
+
+        // Rows are scaled to the codebook's own RMS, so the global scale lands near 1 for every codebook
+        // (exllamav3 divides by 3INST's 1.24371088 for all, §1.5, and lets g absorb MUL1's mismatch).
+        var su0 = LinearRegularizer.InputScales(w, k, n, hessian.InputSigns, codebook.Rms);
+        var target = new float[k * n];
+        LinearRegularizer.ApplyInputSide(w, target, k, n, su0);
+
+        var sample = ScaleTileSampler.Sample(target, k, n);
+        double g = GlobalScaleSearch.Search(new TileQuantizer(encoder), sample).Scale;
+        var su = su0.Select(v => LinearRegularizer.RoundToHalf((float)(v / g))).ToArray();
+        LinearRegularizer.ApplyInputSide(w, target, k, n, su);
+
+        float[]? basisHessian = null;
+        BlockLdlResult? ldl = null;
+        string? fallback = hessian.FallbackReason;
+        if (fallback is null)
+        {
+            basisHessian = hessian.InQuantizedBasis(settings.Basis == HessianBasis.Exact ? su : hessian.InputSigns);
+            ldl = BlockLdl.Decompose(Array.ConvertAll(basisHessian, v => (double)v), k, settings.Sigma);
+            if (ldl.Factor is null)
+                fallback = $"Hessian not positive definite after {BlockLdl.MaxRetries} damping retries";
+        }
+
+        var result = Ldlq.Quantize(target, k, n, ldl?.Factor, encoder);
+        var trellis = Pack(result.States, k, n, encoder.Bits);
+        bool rmse = basisHessian is null;
+        double proxy = rmse ? Rmse(target, result.Quantized) : ProxyError.Compute(target, result.Quantized, basisHessian!, k, n);
+
+        return new QuantizedLinear
+        {
+            Name = name,
+            Bits = encoder.Bits,
+            Codebook = codebook.Spec,
+            InFeatures = inFeatures,
+            OutFeatures = outFeatures,
+            PaddedIn = k,
+            PaddedOut = n,
+            Trellis = trellis,
+            Suh = su,
+            Svh = sv,
+            Bias = bias,
+            ProxyError = proxy,
+            ProxyIsRmse = rmse,
+            GlobalScale = g,
+            OutScalesApplied = outScales,
+            Fallback = fallback,
+            CholeskyRetries = ldl?.Retries ?? 0,
+        };
+    }
+
+    /// <summary>W (k, n) = the HF weight (out, in) transposed, zero-padded to (k, n).</summary>
+    public static float[] TransposePadded(ReadOnlySpan<float> weight, int outFeatures, int inFeatures, int k, int n)
+    {
+        if (weight.Length != outFeatures * inFeatures)
+            throw new ArgumentException($"weight has {weight.Length} values, expected {outFeatures}×{inFeatures}");
+        var w = new float[k * n];
+        for (int o = 0; o < outFeatures; o++)
+        {
+            var row = weight.Slice(o * inFeatures, inFeatures);
+            for (int i = 0; i < inFeatures; i++)
+                w[i * n + o] = row[i];
+        }
+        return w;
+    }
+
+    /// <summary>Packs tile-major states into the stored (k/16, n/16, 16·K) int16 tensor.</summary>
+    public static short[] Pack(ReadOnlySpan<ushort> states, int k, int n, int bits)
+    {
+        int tiles = k / TileLayout.Side * (n / TileLayout.Side), words = TrellisPacking.WordsPerTile(bits);
+        var packed = new short[tiles * words];
+        for (int t = 0; t < tiles; t++)
+            TrellisPacking.Pack(states.Slice(t * TileLayout.Length, TileLayout.Length), bits, packed.AsSpan(t * words, words));
+        return packed;
+    }
+
+    private static double Rmse(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        double ss = 0;
+        for (int i = 0; i < a.Length; i++)
+            ss += (double)(a[i] - b[i]) * (a[i] - b[i]);
+        return Math.Sqrt(ss / a.Length);
+    }
+}

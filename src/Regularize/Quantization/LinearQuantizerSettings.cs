@@ -1,0 +1,10 @@
+using Converter.Regularize.Hessian;
+
+namespace Converter.Regularize.Quantization;
+
+/// <summary>How one linear is quantized; K and codebook vary per tensor, the rest per run.</summary>
+public sealed record LinearQuantizerSettings(
+    OutScalesMode OutScales = OutScalesMode.Always,
+    HessianBasis Basis = HessianBasis.Exact,
+    double Sigma = GroupHessian.DefaultSigma,
+    int MaxThreads = 0);

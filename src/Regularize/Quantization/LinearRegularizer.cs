@@ -1,0 +1,116 @@
+using Converter.Regularize.Hadamard;
+
+namespace Converter.Regularize.Quantization;
+
+/// <summary>
+/// Output scales and sign flips, right Hadamard, input scales (EXL3-FORMAT.md §3.3–§3.4). Works on W (k, n) =
+/// the transposed, padded HF weight. Scales are rounded to fp16 before use, so that what is quantized is exactly
+/// what the stored suh/svh reconstruct (exllamav3 quantizes with fp32 scales and stores fp16 ones, §3.8 caveat).
+/// </summary>
+public static class LinearRegularizer
+{
+    /// <summary>Below this a channel's RMS counts as zero (§3.3 step 5, §3.4 step 1).</summary>
+    private const double ZeroRms = 1e-30;
+
+    /// <summary>Stand-in scale for all-zero channels (§3.3 step 6, §3.4 step 1).</summary>
+    private const float ZeroChannelScale = 0.1f;
+
+    /// <summary>The 1e-10 exllamav3 adds so no scale is exactly zero before division.</summary>
+    private const float Epsilon = 1e-10f;
+
+    /// <summary>Skew threshold of the out-scales heuristic (§3.3 step 2).</summary>
+    private const double SkewThreshold = 0.15;
+
+    /// <summary>Decides §3.3's apply_out_scales. <paramref name="hessianDiagonal"/> is empty when there is no Hessian.</summary>
+    public static bool ApplyOutScales(OutScalesMode mode, ReadOnlySpan<float> hessianDiagonal)
+    {
+        if (mode != OutScalesMode.Auto)
+            return mode == OutScalesMode.Always;
+        if (hessianDiagonal.IsEmpty)
+            return true;
+        var d = hessianDiagonal.ToArray().Select(v => Math.Sqrt(Math.Max(v, 0))).OrderByDescending(v => v).ToArray();
+        int cutoff = d.Length / 50;
+        double total = d.Sum();
+        double skew = total > 0 ? d.Take(cutoff).Sum() / total : 0;
+        return skew < SkewThreshold;
+    }
+
+    /// <summary>
+    /// §3.3: computes sv (fp16-exact), divides W's columns by it, zeroes sv of all-zero columns, rotates the rows by
+    /// Had_n. Returns sv.
+    /// </summary>
+    public static float[] ApplyOutputSide(Span<float> w, int k, int n, ReadOnlySpan<float> outputSigns, bool applyOutScales)
+    {
+        var ocs = new double[n];
+        for (int r = 0; r < k; r++)
+        {
+            var row = w.Slice(r * n, n);
+            for (int j = 0; j < n; j++)
+                ocs[j] += (double)row[j] * row[j];
+        }
+        for (int j = 0; j < n; j++)
+            ocs[j] = Math.Sqrt(ocs[j] / k);
+        double mean = ocs.Average();
+        if (mean > ZeroRms)
+        {
+            for (int j = 0; j < n; j++)
+                ocs[j] /= mean;
+        }
+        else
+        {
+            applyOutScales = true;
+        }
+        var sv = new float[n];
+        var zero = new bool[n];
+        for (int j = 0; j < n; j++)
+        {
+            zero[j] = Math.Abs(ocs[j]) < ZeroRms;
+            float scale = applyOutScales ? (zero[j] ? ZeroChannelScale : (float)ocs[j]) : 1f;
+            sv[j] = RoundToHalf(outputSigns[j] * scale + Epsilon);
+        }
+        var inverse = sv.Select(v => 1f / v).ToArray();
+        for (int r = 0; r < k; r++)
+        {
+            var row = w.Slice(r * n, n);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(row, inverse, row);
+        }
+        for (int j = 0; j < n; j++)
+        {
+            if (zero[j])
+                sv[j] = 0;
+        }
+        HadamardTransform.RightMultiply(w, k, n);
+        return sv;
+    }
+
+    /// <summary>
+    /// §3.4 step 1–2: su = sign·rowRMS/(−codebookScale) + 1e-10 for W after the right rotation. The negative divisor
+    /// is exllamav3's; reconstruction uses the same su, so the sign is harmless.
+    /// </summary>
+    public static float[] InputScales(ReadOnlySpan<float> w, int k, int n, ReadOnlySpan<float> inputSigns, double codebookScale)
+    {
+        var su = new float[k];
+        for (int r = 0; r < k; r++)
+        {
+            double ss = 0;
+            foreach (var v in w.Slice(r * n, n))
+                ss += (double)v * v;
+            double ics = Math.Sqrt(ss / n);
+            if (Math.Abs(ics) < ZeroRms)
+                ics = ZeroChannelScale;
+            su[r] = (float)(inputSigns[r] * ics / -codebookScale) + Epsilon;
+        }
+        return su;
+    }
+
+    /// <summary>§3.4 steps 3–4 into <paramref name="target"/>: rows of W divided by su, then Had_k on the left.</summary>
+    public static void ApplyInputSide(ReadOnlySpan<float> w, Span<float> target, int k, int n, ReadOnlySpan<float> su)
+    {
+        for (int r = 0; r < k; r++)
+            System.Numerics.Tensors.TensorPrimitives.Divide(w.Slice(r * n, n), su[r], target.Slice(r * n, n));
+        HadamardTransform.LeftMultiply(target, k, n);
+    }
+
+    /// <summary>The value fp16 storage will hold (round to nearest even).</summary>
+    public static float RoundToHalf(float v) => (float)(Half)v;
+}

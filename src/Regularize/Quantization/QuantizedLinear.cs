@@ -1,0 +1,42 @@
+using Converter.Trellis.Codebooks;
+
+namespace Converter.Regularize.Quantization;
+
+/// <summary>
+/// One linear layer in EXL3 form (EXL3-FORMAT.md §4.1) plus what the converter learned doing it. Dimensions k/n are
+/// the padded input/output widths; <see cref="Suh"/> and <see cref="Svh"/> hold exactly the fp16 values stored.
+/// </summary>
+public sealed record QuantizedLinear
+{
+    public required string Name { get; init; }
+    public required int Bits { get; init; }
+    public required CodebookSpec Codebook { get; init; }
+    public required int InFeatures { get; init; }
+    public required int OutFeatures { get; init; }
+    public required int PaddedIn { get; init; }
+    public required int PaddedOut { get; init; }
+
+    /// <summary>Packed states, int16 (k/16, n/16, 16·K) row-major (§2.6).</summary>
+    public required short[] Trellis { get; init; }
+
+    public required float[] Suh { get; init; }
+    public required float[] Svh { get; init; }
+    public float[]? Bias { get; init; }
+
+    /// <summary>tr(EᵀH'E)/tr(WrᵀH'Wr) (§3.7), or the RMSE of the regularized weights when there was no Hessian.</summary>
+    public required double ProxyError { get; init; }
+
+    /// <summary>True when <see cref="ProxyError"/> is an RMSE (fallback without Hessian).</summary>
+    public bool ProxyIsRmse { get; init; }
+
+    /// <summary>Global scale g chosen by the search (§3.5).</summary>
+    public required double GlobalScale { get; init; }
+
+    public required bool OutScalesApplied { get; init; }
+
+    /// <summary>Why LDLQ ran without error feedback, or null when it had a usable Hessian.</summary>
+    public string? Fallback { get; init; }
+
+    /// <summary>Diagonal raises Cholesky needed (§3.6).</summary>
+    public int CholeskyRetries { get; init; }
+}
