@@ -24,5 +24,12 @@ public sealed record TensorInfo(string Name, DType DType, long[] Shape, long Dat
     /// <summary>Shape as "(4096, 256)" for messages.</summary>
     public string ShapeText => "(" + string.Join(", ", Shape) + ")";
 
+    /// <summary>Value equality including the shape's elements (a record would compare the array by reference).</summary>
+    public bool Equals(TensorInfo? other) =>
+        other is not null && Name == other.Name && DType == other.DType && Shape.AsSpan().SequenceEqual(other.Shape) &&
+        DataOffset == other.DataOffset && ByteLength == other.ByteLength;
+
+    public override int GetHashCode() => HashCode.Combine(Name, DType, DataOffset, ByteLength);
+
     public override string ToString() => $"{Name} {DType.SafetensorsName()} {ShapeText}";
 }
