@@ -1,0 +1,84 @@
+using Converter.Compute;
+
+namespace Converter.Models.Tests.Compute;
+
+public class CausalAttentionTests
+{
+    private const int Heads = 4, KvHeads = 2, HeadDim = 8;
+
+    [TestCase(1, null)]
+    [TestCase(19, null)]
+    [TestCase(40, null)]
+    [TestCase(40, 7)]
+    public void MatchesNaiveGroupedQueryAttention(int tokens, int? window)
+    {
+        var (q, k, v) = Operands(new Random(tokens), tokens);
+        var actual = new float[q.Length];
+        CausalAttention.Apply(q, k, v, actual, tokens, Heads, KvHeads, HeadDim, window);
+        var expected = Naive(q, k, v, tokens, window ?? int.MaxValue);
+        for (int i = 0; i < actual.Length; i++)
+            Assert.That(actual[i], Is.EqualTo(expected[i]).Within(1e-5), $"at {i}");
+    }
+
+    [Test]
+    public void OutputAtPositionTIgnoresLaterTokens()
+    {
+        const int tokens = 33;
+        var (q, k, v) = Operands(new Random(1), tokens);
+        var before = new float[q.Length];
+        CausalAttention.Apply(q, k, v, before, tokens, Heads, KvHeads, HeadDim);
+        // Change everything from position 20 on; positions 0..19 must not move at all.
+        const int cut = 20;
+        var rng = new Random(2);
+        foreach (var a in new[] { q, k, v })
+        {
+            int width = a.Length / tokens;
+            for (int i = cut * width; i < a.Length; i++)
+                a[i] = (float)rng.NextDouble() * 10;
+        }
+        var after = new float[q.Length];
+        CausalAttention.Apply(q, k, v, after, tokens, Heads, KvHeads, HeadDim);
+        int qWidth = Heads * HeadDim;
+        Assert.That(after.AsSpan(0, cut * qWidth).ToArray(), Is.EqualTo(before.AsSpan(0, cut * qWidth).ToArray()));
+        Assert.That(after.AsSpan(cut * qWidth).ToArray(), Is.Not.EqualTo(before.AsSpan(cut * qWidth).ToArray()));
+    }
+
+    private static (float[] Q, float[] K, float[] V) Operands(Random rng, int tokens) =>
+        (MatMulTests.Random(rng, tokens * Heads * HeadDim).Select(x => x * 3).ToArray(),
+         MatMulTests.Random(rng, tokens * KvHeads * HeadDim),
+         MatMulTests.Random(rng, tokens * KvHeads * HeadDim));
+
+    private static float[] Naive(float[] q, float[] k, float[] v, int tokens, int window)
+    {
+        var output = new float[q.Length];
+        for (int h = 0; h < Heads; h++)
+        {
+            int g = h / (Heads / KvHeads);
+            for (int t = 0; t < tokens; t++)
+            {
+                var scores = new double[tokens];
+                double max = double.NegativeInfinity;
+                for (int s = 0; s < tokens; s++)
+                {
+                    bool visible = s <= t && t - s < window;
+                    double dot = 0;
+                    for (int i = 0; i < HeadDim; i++)
+                        dot += q[(t * Heads + h) * HeadDim + i] * k[(s * KvHeads + g) * HeadDim + i];
+                    scores[s] = visible ? dot / Math.Sqrt(HeadDim) : double.NegativeInfinity;
+                    max = Math.Max(max, scores[s]);
+                }
+                double sum = 0;
+                for (int s = 0; s < tokens; s++)
+                    sum += scores[s] = Math.Exp(scores[s] - max);
+                for (int i = 0; i < HeadDim; i++)
+                {
+                    double acc = 0;
+                    for (int s = 0; s < tokens; s++)
+                        acc += scores[s] / sum * v[(s * KvHeads + g) * HeadDim + i];
+                    output[(t * Heads + h) * HeadDim + i] = (float)acc;
+                }
+            }
+        }
+        return output;
+    }
+}

@@ -1,0 +1,34 @@
+using System.Diagnostics;
+using Converter.Compute;
+
+namespace Converter.Models.Tests.Compute;
+
+/// <summary>GFLOP/s of <see cref="MatMul"/> on linear-layer shapes; run by hand, the number goes into MatMul's notes.</summary>
+[Explicit("benchmark")]
+public class MatMulBenchmark
+{
+    [TestCase(512, 256, 256)]
+    [TestCase(512, 768, 256)]
+    [TestCase(2048, 2048, 2048)]
+    [TestCase(4096, 1280, 512)]
+    [TestCase(512, 4096, 4096)]
+    [TestCase(128, 8192, 512)]
+    public void Throughput(int m, int n, int k)
+    {
+        var rng = new Random(1);
+        var x = MatMulTests.Random(rng, m * k);
+        var w = MatMulTests.Random(rng, n * k);
+        var y = new float[m * n];
+        MatMul.MultiplyTransposed(x, w, y, m, n, k);
+        double flops = 2.0 * m * n * k;
+        int reps = Math.Max(3, (int)(4e10 / flops));
+        var best = double.MaxValue;
+        for (int r = 0; r < reps; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            MatMul.MultiplyTransposed(x, w, y, m, n, k);
+            best = Math.Min(best, sw.Elapsed.TotalSeconds);
+        }
+        TestContext.Out.WriteLine($"MatMul m={m} n={n} k={k}: {flops / best / 1e9:F1} GFLOP/s (best of {reps}, {Environment.ProcessorCount} threads)");
+    }
+}
