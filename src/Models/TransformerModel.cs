@@ -10,6 +10,8 @@ namespace Converter.Models;
 /// </summary>
 public sealed class TransformerModel
 {
+    private readonly ModelModule[] _modules;
+
     public TransformerModel(TransformerSpec spec)
     {
         Spec = spec;
@@ -18,7 +20,7 @@ public sealed class TransformerModel
         Layers = Enumerable.Range(0, spec.Layers).Select(i => new DecoderBlock(i, spec, Rotary)).ToArray();
         FinalNorm = new FinalNormModule(spec.HiddenSize, spec.RmsNormEps);
         Head = new LmHeadModule(spec.HiddenSize, spec.VocabSize, spec.TiedEmbeddings);
-        Modules = [Embedding, .. Layers, FinalNorm, Head];
+        _modules = [Embedding, .. Layers, FinalNorm, Head];
     }
 
     public static TransformerModel FromConfig(ModelConfig config) => new(TransformerSpec.From(config));
@@ -36,5 +38,8 @@ public sealed class TransformerModel
     public LmHeadModule Head { get; }
 
     /// <summary>Embedding, layers 0..N−1, final norm, head — the order a forward pass runs them.</summary>
-    public IReadOnlyList<Modules.ModelModule> Modules { get; }
+    public IReadOnlyList<ModelModule> Modules => _modules;
+
+    /// <summary>Position of <paramref name="module"/> in <see cref="Modules"/>, or −1.</summary>
+    public int IndexOf(ModelModule module) => Array.IndexOf(_modules, module);
 }

@@ -52,11 +52,20 @@ public sealed class DecoderBlock : ModelModule
 
     public override void Load(ITensorReader reader)
     {
-        Attention.Load(reader);
-        Mlp.Load(reader);
-        _postAttentionNorm = WeightLoader.Read(reader, PostAttentionNormTensor, _spec.HiddenSize);
-        // Set last: IsLoaded keys on it, so a load that failed halfway does not count as loaded.
-        _inputNorm = WeightLoader.Read(reader, InputNormTensor, _spec.HiddenSize);
+        try
+        {
+            Attention.Load(reader);
+            Mlp.Load(reader);
+            _postAttentionNorm = WeightLoader.Read(reader, PostAttentionNormTensor, _spec.HiddenSize);
+            // Set last: IsLoaded keys on it.
+            _inputNorm = WeightLoader.Read(reader, InputNormTensor, _spec.HiddenSize);
+        }
+        catch
+        {
+            // A load that failed halfway holds nothing, rather than some layers' weights.
+            Release();
+            throw;
+        }
     }
 
     public override void Release()

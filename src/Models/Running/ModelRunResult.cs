@@ -22,7 +22,7 @@ public sealed class ModelRunResult
 
     public Matrix OutputOf(ModelModule module)
     {
-        int i = _model.Modules.ToList().IndexOf(module);
+        int i = _model.IndexOf(module);
         return i >= 0 ? Outputs[i] : throw new ArgumentException($"module {module.Name} is not part of this model", nameof(module));
     }
 
