@@ -1,0 +1,82 @@
+using Converter.Compute;
+using Converter.Formats.Safetensors;
+
+namespace Converter.Models;
+
+/// <summary>
+/// One linear layer y = x·Wᵀ + b with W in the HF layout (out, in) as float32. The weight can be replaced, e.g. by
+/// the quantizer's reconstruction, and released to free memory; the layer's identity (name, shape) stays.
+/// </summary>
+public sealed class Linear
+{
+    private Matrix? _weight;
+    private float[]? _bias;
+
+    /// <param name="name">The HF module name, e.g. <c>model.layers.0.self_attn.q_proj</c>.</param>
+    /// <param name="weightTensor">The tensor to load W from; defaults to name + ".weight" (a tied head reads the embedding's).</param>
+    public Linear(string name, int inFeatures, int outFeatures, bool hasBias, string? weightTensor = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inFeatures);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outFeatures);
+        Name = name;
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        HasBias = hasBias;
+        WeightTensor = weightTensor ?? TensorNames.Weight(name);
+    }
+
+    public string Name { get; }
+
+    public int InFeatures { get; }
+
+    public int OutFeatures { get; }
+
+    public bool HasBias { get; }
+
+    public string WeightTensor { get; }
+
+    public string? BiasTensor => HasBias ? TensorNames.Bias(Name) : null;
+
+    public bool IsLoaded => _weight != null;
+
+    /// <summary>W as (out, in).</summary>
+    public Matrix Weight => _weight ?? throw NotLoaded();
+
+    /// <summary>The bias (out values), or null when the layer has none.</summary>
+    public float[]? Bias => HasBias ? _bias ?? throw NotLoaded() : null;
+
+    /// <summary>Reads W (and b) from the checkpoint as float32.</summary>
+    public void Load(ITensorReader reader)
+    {
+        _weight = new Matrix(OutFeatures, InFeatures, WeightLoader.Read(reader, WeightTensor, OutFeatures, InFeatures));
+        _bias = BiasTensor is { } b ? WeightLoader.Read(reader, b, OutFeatures) : null;
+    }
+
+    /// <summary>Replaces W (same shape), keeping the bias; the layer must be loaded.</summary>
+    public void ReplaceWeight(Matrix weight)
+    {
+        if (weight.Rows != OutFeatures || weight.Cols != InFeatures)
+            throw new ArgumentException($"{Name}: replacement weight {weight.ShapeText} is not ({OutFeatures}, {InFeatures})", nameof(weight));
+        if (!IsLoaded)
+            throw NotLoaded();
+        _weight = weight;
+    }
+
+    public void Release()
+    {
+        _weight = null;
+        _bias = null;
+    }
+
+    /// <summary>x (n, in) → x·Wᵀ + b (n, out).</summary>
+    public Matrix Forward(Matrix x)
+    {
+        if (x.Cols != InFeatures)
+            throw new ArgumentException($"{Name}: input {x.ShapeText} does not have {InFeatures} columns", nameof(x));
+        return MatMul.MultiplyTransposed(x, Weight, Bias);
+    }
+
+    public override string ToString() => $"{Name} ({OutFeatures}, {InFeatures}){(HasBias ? " +bias" : "")}";
+
+    private InvalidOperationException NotLoaded() => new($"linear layer {Name} is not loaded");
+}

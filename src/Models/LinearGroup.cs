@@ -1,0 +1,30 @@
+namespace Converter.Models;
+
+/// <summary>Where in a module a set of linear layers reads its input.</summary>
+public enum LinearSite
+{
+    /// <summary>q_proj, k_proj, v_proj: the normed block input.</summary>
+    AttentionInput,
+    /// <summary>o_proj: the attention result.</summary>
+    AttentionOutput,
+    /// <summary>gate_proj, up_proj: the normed residual after attention.</summary>
+    MlpInput,
+    /// <summary>down_proj: SiLU(gate)·up.</summary>
+    MlpOutput,
+    /// <summary>lm_head: the final-normed hidden states.</summary>
+    Head,
+}
+
+/// <summary>
+/// Linear layers that multiply the same input activations, so one input Hessian serves them all. The group is
+/// fixed when the module is built (before any weights are loaded), so a quantizer can prepare for it up front.
+/// </summary>
+public sealed record LinearGroup(string Module, LinearSite Site, IReadOnlyList<Linear> Linears)
+{
+    /// <summary>Width of the shared input.</summary>
+    public int InFeatures => Linears[0].InFeatures;
+
+    public override string ToString() => $"{Module} {Site} ({string.Join(", ", Linears.Select(l => ShortName(l.Name)))})";
+
+    private string ShortName(string name) => name.StartsWith(Module + ".", StringComparison.Ordinal) ? name[(Module.Length + 1)..] : name;
+}

@@ -1,0 +1,41 @@
+using Converter.Compute;
+using Converter.Formats.Safetensors;
+
+namespace Converter.Models.Modules;
+
+/// <summary>model.embed_tokens: token id → row of the (vocab, hidden) embedding matrix.</summary>
+public sealed class EmbeddingModule(int vocabSize, int hiddenSize) : ModelModule(Models.TensorNames.Embedding)
+{
+    private Matrix? _table;
+
+    public int VocabSize { get; } = vocabSize;
+
+    public int HiddenSize { get; } = hiddenSize;
+
+    public override IEnumerable<string> TensorNames => [Models.TensorNames.Weight(Name)];
+
+    public override bool IsLoaded => _table != null;
+
+    /// <summary>The (vocab, hidden) table.</summary>
+    public Matrix Table => _table ?? throw new InvalidOperationException($"module {Name} is not loaded");
+
+    public override void Load(ITensorReader reader) =>
+        _table = new Matrix(VocabSize, HiddenSize, WeightLoader.Read(reader, Models.TensorNames.Weight(Name), VocabSize, HiddenSize));
+
+    public override void Release() => _table = null;
+
+    public override SequenceBatch Forward(SequenceBatch batch, ILinearInputObserver? observer = null)
+    {
+        EnsureLoaded();
+        var table = Table;
+        var output = new Matrix(batch.TokenIds.Length, HiddenSize);
+        for (int i = 0; i < batch.TokenIds.Length; i++)
+        {
+            int id = batch.TokenIds[i];
+            if ((uint)id >= (uint)VocabSize)
+                throw new ArgumentException($"token id {id} at row {i / batch.Tokens}, position {i % batch.Tokens} is outside the vocabulary (size {VocabSize})", nameof(batch));
+            table.Row(id).CopyTo(output.Row(i));
+        }
+        return batch.WithValues(output);
+    }
+}

@@ -1,0 +1,27 @@
+using Converter.Compute;
+using Converter.Formats.Safetensors;
+
+namespace Converter.Models.Modules;
+
+/// <summary>model.norm: the RMSNorm between the last decoder block and the head.</summary>
+public sealed class FinalNormModule(int hiddenSize, float eps) : ModelModule(Models.TensorNames.FinalNorm)
+{
+    private float[]? _weight;
+
+    public override IEnumerable<string> TensorNames => [Models.TensorNames.Weight(Name)];
+
+    public override bool IsLoaded => _weight != null;
+
+    public override void Load(ITensorReader reader) => _weight = WeightLoader.Read(reader, Models.TensorNames.Weight(Name), hiddenSize);
+
+    public override void Release() => _weight = null;
+
+    public override SequenceBatch Forward(SequenceBatch batch, ILinearInputObserver? observer = null)
+    {
+        EnsureLoaded();
+        var x = batch.RequireValues(Name);
+        var y = new Matrix(x.Rows, x.Cols);
+        RmsNorm.Apply(x.Data, _weight!, eps, y.Data);
+        return batch.WithValues(y);
+    }
+}

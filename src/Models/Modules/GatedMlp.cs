@@ -1,0 +1,42 @@
+using Converter.Compute;
+using Converter.Formats.Safetensors;
+
+namespace Converter.Models.Modules;
+
+/// <summary>The MLP half of a decoder block: down(SiLU(gate(x)) ⊙ up(x)).</summary>
+public sealed class GatedMlp(string prefix, TransformerSpec spec)
+{
+    /// <summary><c>model.layers.N.mlp</c>.</summary>
+    public string Prefix { get; } = prefix;
+
+    public Linear Gate { get; } = new(prefix + ".gate_proj", spec.HiddenSize, spec.IntermediateSize, spec.MlpBias);
+
+    public Linear Up { get; } = new(prefix + ".up_proj", spec.HiddenSize, spec.IntermediateSize, spec.MlpBias);
+
+    public Linear Down { get; } = new(prefix + ".down_proj", spec.IntermediateSize, spec.HiddenSize, spec.MlpBias);
+
+    public void Load(ITensorReader reader)
+    {
+        Gate.Load(reader);
+        Up.Load(reader);
+        Down.Load(reader);
+    }
+
+    public void Release()
+    {
+        Gate.Release();
+        Up.Release();
+        Down.Release();
+    }
+
+    /// <summary>MLP output (rows·tokens, hidden) for the normed residual <paramref name="x"/>.</summary>
+    public Matrix Forward(Matrix x, LinearGroup input, LinearGroup output, ILinearInputObserver? observer)
+    {
+        observer?.OnLinearInput(input, x);
+        var gate = Gate.Forward(x);
+        var up = Up.Forward(x);
+        SwiGlu.Apply(gate.Data, up.Data, gate.Data);
+        observer?.OnLinearInput(output, gate);
+        return Down.Forward(gate);
+    }
+}

@@ -1,0 +1,55 @@
+using Converter.Formats.HuggingFace;
+
+namespace Converter.Models.Rotary;
+
+/// <summary>RoPE inverse frequencies as transformers' ROPE_INIT_FUNCTIONS compute them (modeling_rope_utils.py).</summary>
+public static class RopeFrequencies
+{
+    /// <summary>The headDim/2 inverse frequencies for <paramref name="rope"/>.</summary>
+    public static float[] Compute(RopeConfig rope, int headDim) => rope.Type switch
+    {
+        RopeType.Default => Default(rope.Theta, headDim),
+        RopeType.Llama3 => Llama3(Default(rope.Theta, headDim), rope.Llama3
+            ?? throw new ArgumentException("llama3 rope without its scaling parameters", nameof(rope))),
+        _ => throw new NotSupportedException($"rope type {rope.Type} is not implemented (supported: default, llama3)"),
+    };
+
+    /// <summary>inv_freq[i] = θ^(−2i/d) (_compute_default_rope_parameters).</summary>
+    public static float[] Default(double theta, int headDim)
+    {
+        if (headDim <= 0 || headDim % 2 != 0)
+            throw new ArgumentException($"head dimension {headDim} must be positive and even", nameof(headDim));
+        var inv = new float[headDim / 2];
+        for (int i = 0; i < inv.Length; i++)
+            inv[i] = (float)(1.0 / Math.Pow(theta, 2.0 * i / headDim));
+        return inv;
+    }
+
+    /// <summary>
+    /// Llama 3.1 scaling (_compute_llama3_parameters): wavelengths shorter than original/high_freq_factor are
+    /// kept, longer than original/low_freq_factor are divided by factor, and those between are interpolated with
+    /// smooth = (original/wavelength − low) / (high − low): (1 − smooth)·f/factor + smooth·f.
+    /// </summary>
+    public static float[] Llama3(ReadOnlySpan<float> inverseFrequencies, Llama3RopeScaling scaling)
+    {
+        double factor = scaling.Factor, low = scaling.LowFreqFactor, high = scaling.HighFreqFactor;
+        double original = scaling.OriginalMaxPositionEmbeddings;
+        double lowFreqWavelength = original / low, highFreqWavelength = original / high;
+        var result = new float[inverseFrequencies.Length];
+        for (int i = 0; i < result.Length; i++)
+        {
+            double f = inverseFrequencies[i];
+            double wavelength = 2 * Math.PI / f;
+            if (wavelength < highFreqWavelength)
+                result[i] = (float)f;
+            else if (wavelength > lowFreqWavelength)
+                result[i] = (float)(f / factor);
+            else
+            {
+                double smooth = (original / wavelength - low) / (high - low);
+                result[i] = (float)((1 - smooth) * f / factor + smooth * f);
+            }
+        }
+        return result;
+    }
+}

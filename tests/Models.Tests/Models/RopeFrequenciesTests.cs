@@ -1,0 +1,78 @@
+using System.Text.Json.Nodes;
+using Converter.Formats.HuggingFace;
+using Converter.Models.Rotary;
+
+namespace Converter.Models.Tests.Models;
+
+public class RopeFrequenciesTests
+{
+    // Llama 3.1 8B's published settings: theta 500000, head_dim 128, factor 8, low 1, high 4, original 8192.
+    private static readonly Llama3RopeScaling Llama31 = new(8, 1, 4, 8192);
+
+    [Test]
+    public void DefaultIsThetaToTheMinusTwoIOverD()
+    {
+        var inv = RopeFrequencies.Default(10000, 8);
+        Assert.That(inv, Is.EqualTo(new[] { 1f, 0.1f, 0.01f, 0.001f }).Within(1e-7f));
+    }
+
+    [Test]
+    public void Llama3KeepsHighDividesLowAndInterpolatesBetween()
+    {
+        var original = RopeFrequencies.Default(500000, 128);
+        var scaled = RopeFrequencies.Llama3(original, Llama31);
+        int kept = 0, divided = 0, interpolated = 0;
+        for (int i = 0; i < original.Length; i++)
+        {
+            double f = original[i], wavelength = 2 * Math.PI / f;
+            if (wavelength < 8192 / 4.0)
+            {
+                Assert.That(scaled[i], Is.EqualTo(original[i]), $"high frequency {i} is kept");
+                kept++;
+            }
+            else if (wavelength > 8192 / 1.0)
+            {
+                Assert.That(scaled[i], Is.EqualTo((float)(f / 8)).Within(1e-6).Percent, $"low frequency {i} is divided by factor");
+                divided++;
+            }
+            else
+            {
+                double smooth = (8192 / wavelength - 1) / (4 - 1);
+                Assert.That(smooth, Is.InRange(0.0, 1.0));
+                Assert.That(scaled[i], Is.EqualTo((float)((1 - smooth) * f / 8 + smooth * f)).Within(1e-6).Percent, $"medium frequency {i}");
+                Assert.That(scaled[i], Is.InRange(original[i] / 8, original[i]));
+                interpolated++;
+            }
+        }
+        // 2π·500000^(i/64) < 2048 for i ≤ 28 and > 8192 for i ≥ 35: all three bands occur.
+        Assert.That((kept, divided, interpolated), Is.EqualTo((29, 29, 6)));
+        for (int i = 1; i < scaled.Length; i++)
+            Assert.That(scaled[i], Is.LessThan(scaled[i - 1]), "frequencies stay strictly decreasing");
+    }
+
+    [Test]
+    public void Llama3PinnedValues()
+    {
+        // Hand-computed from _compute_llama3_parameters for theta 500000, head_dim 128 and Llama31 above.
+        var scaled = RopeFrequencies.Compute(new RopeConfig(RopeType.Llama3, 500000, Llama31), 128);
+        Assert.That(scaled[0], Is.EqualTo(1f));
+        // i = 63: 500000^(−126/128) / 8 (wavelength ≈ 2.6e6 > 8192).
+        Assert.That(scaled[63], Is.EqualTo((float)(Math.Pow(500000, -126.0 / 128) / 8)).Within(1e-6).Percent);
+        // i = 32: f = 1/√500000, wavelength 2π·707.1 ≈ 4443 lies between 2048 and 8192, smooth ≈ 0.281.
+        double f32 = 1 / Math.Sqrt(500000), smooth = (8192 * f32 / (2 * Math.PI) - 1) / 3;
+        Assert.That(smooth, Is.EqualTo(0.2813).Within(1e-4));
+        Assert.That(scaled[32], Is.EqualTo((float)((1 - smooth) * f32 / 8 + smooth * f32)).Within(1e-5).Percent);
+    }
+
+    [Test]
+    public void OtherRopeTypesAreRefusedNamingTheType()
+    {
+        var json = JsonNode.Parse("""
+            {"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1,
+             "num_attention_heads": 2, "vocab_size": 16, "max_position_embeddings": 64,
+             "rope_scaling": {"rope_type": "yarn", "factor": 4.0}}
+            """)!.AsObject();
+        var e = Assert.Throws<ModelConfigException>(() => TransformerModel.FromConfig(ModelConfig.Parse(json, "config.json")));
+        Assert.That(e!.Message, Does.Contain("yarn").And.Contain("config.json"));
+    }
+}
