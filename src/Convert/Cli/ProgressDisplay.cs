@@ -6,6 +6,9 @@ namespace Converter.Cli;
 public interface IStepProgress
 {
     void Step(string description);
+
+    /// <summary>A log line that must not tear the live display.</summary>
+    void Log(string line);
 }
 
 /// <summary>
@@ -26,14 +29,16 @@ public static class ProgressDisplay
             .Start(ctx =>
             {
                 var task = ctx.AddTask(title, maxValue: totalSteps);
-                result = work(new BarSteps(task, title));
+                result = work(new BarSteps(console, task, title));
                 task.Value = totalSteps;
             });
         return result;
     }
 
-    private sealed class BarSteps(ProgressTask task, string title) : IStepProgress
+    private sealed class BarSteps(IAnsiConsole console, ProgressTask task, string title) : IStepProgress
     {
+        public void Log(string line) => console.MarkupLine(Markup.Escape(line));
+
         private bool _started;
 
         public void Step(string description)
@@ -49,6 +54,8 @@ public static class ProgressDisplay
     {
         private readonly DateTime _start = DateTime.UtcNow;
         private int _done = -1;
+
+        public void Log(string line) => log.WriteLine(line);
 
         public void Step(string description)
         {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Converter.Cli.Commands.Codebooks;
+using Converter.Cli.Commands.Convert;
 using Converter.Formats.Safetensors;
 
 namespace Converter.Cli;
@@ -16,12 +17,15 @@ public sealed class TrellisCli
     {
         _context = context;
         Root = new RootCommand("trellis: convert Hugging Face language models to EXL3 trellis-coded weights, and measure what was lost.");
+        Root.Subcommands.Add(Convert.Build(Guarded));
         Root.Subcommands.Add(Codebooks.Build(Guarded));
     }
 
     public RootCommand Root { get; }
 
     public CodebooksCommand Codebooks { get; } = new();
+
+    public ConvertCommand Convert { get; } = new();
 
     public ParseResult Parse(params string[] args) => Root.Parse(args);
 
@@ -50,7 +54,8 @@ public sealed class TrellisCli
             _context.Log.WriteLine($"trellis: {e.Message}");
             return ExitCodes.Usage;
         }
-        catch (Exception e) when (e is SafetensorsFormatException or IOException or UnauthorizedAccessException or InvalidDataException)
+        catch (Exception e) when (e is SafetensorsFormatException or IOException or UnauthorizedAccessException or InvalidDataException
+            or Formats.HuggingFace.ModelConfigException or Formats.Tokenizers.TokenizerFormatException)
         {
             _context.Log.WriteLine($"trellis: error: {e.Message}");
             return ExitCodes.Failure;

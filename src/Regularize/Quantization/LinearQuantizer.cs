@@ -43,10 +43,13 @@ public static class LinearQuantizer
         var target = new float[k * n];
         LinearRegularizer.ApplyInputSide(w, target, k, n, su0);
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var sample = ScaleTileSampler.Sample(target, k, n);
         double g = GlobalScaleSearch.Search(new TileQuantizer(encoder), sample).Scale;
         var su = su0.Select(v => LinearRegularizer.RoundToHalf((float)(v / g))).ToArray();
         LinearRegularizer.ApplyInputSide(w, target, k, n, su);
+        double searchSeconds = clock.Elapsed.TotalSeconds;
+        clock.Restart();
 
         float[]? basisHessian = null;
         BlockLdlResult? ldl = null;
@@ -60,6 +63,7 @@ public static class LinearQuantizer
         }
 
         var result = Ldlq.Quantize(target, k, n, ldl?.Factor, encoder);
+        double ldlqSeconds = clock.Elapsed.TotalSeconds;
         var trellis = Pack(result.States, k, n, encoder.Bits);
         bool rmse = basisHessian is null;
         double proxy = rmse ? Rmse(target, result.Quantized) : ProxyError.Compute(target, result.Quantized, basisHessian!, k, n);
@@ -83,6 +87,8 @@ public static class LinearQuantizer
             OutScalesApplied = outScales,
             Fallback = fallback,
             CholeskyRetries = ldl?.Retries ?? 0,
+            ScaleSearchSeconds = searchSeconds,
+            LdlqSeconds = ldlqSeconds,
         };
     }
 

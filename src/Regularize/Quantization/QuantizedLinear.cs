@@ -39,4 +39,10 @@ public sealed record QuantizedLinear
 
     /// <summary>Diagonal raises Cholesky needed (§3.6).</summary>
     public int CholeskyRetries { get; init; }
+
+    /// <summary>Wall time of the scale search (sampling, 15 trial encodes).</summary>
+    public double ScaleSearchSeconds { get; init; }
+
+    /// <summary>Wall time of the Hessian transform, LDL and LDLQ (the Viterbi encodes).</summary>
+    public double LdlqSeconds { get; init; }
 }

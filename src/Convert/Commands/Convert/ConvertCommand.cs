@@ -1,0 +1,125 @@
+using System.CommandLine;
+using System.Globalization;
+using Converter.Cli.Pipeline;
+using Converter.Regularize.Quantization;
+using Converter.Trellis.Codebooks;
+
+namespace Converter.Cli.Commands.Convert;
+
+/// <summary>Definition and binding of `trellis convert`; the work is in <see cref="ConversionPipeline"/>.</summary>
+public sealed class ConvertCommand
+{
+    private readonly Argument<string?> _model = new("MODEL_DIR")
+    {
+        Description = "Hugging Face model directory (config.json, tokenizer.json, *.safetensors). Default: the sample model samples/tiny-llama",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
+    private readonly Option<string?> _out = new("--out", "-o") { Description = "Output directory. Default: out/<model>-exl3-<bits>bpw" };
+    private readonly Option<double> _bits = new("--bits", "-b") { Description = "Target average bits per weight, 1..8 (fractional targets mix integer K across tensors)", DefaultValueFactory = _ => 4.0 };
+    private readonly Option<int> _headBits = new("--head-bits") { Description = "Bits of lm_head, 1..8, or 16 to keep it in fp16", DefaultValueFactory = _ => 6 };
+    private readonly Option<string> _codebook = new("--codebook", "-c") { Description = "Codebook: " + CodebookRegistry.Names, DefaultValueFactory = _ => "mul1" };
+    private readonly Option<string?> _multiplier = new("--multiplier") { Description = "Codebook multiplier (hex 0x… or decimal). Only exllamav3's default decodes correctly in exllamav3" };
+    private readonly Option<int> _calRows = new("--cal-rows") { Description = "Calibration rows (sized for the sample: 128 rows × 512 tokens, the published protocol)", DefaultValueFactory = _ => 128 };
+    private readonly Option<int> _calCols = new("--cal-cols") { Description = "Tokens per calibration row", DefaultValueFactory = _ => 512 };
+    private readonly Option<string?> _calText = new("--cal-text") { Description = "Calibration text file. Default: samples/data/calibration.txt" };
+    private readonly Option<string?> _workDir = new("--work-dir") { Description = "Work directory for checkpoints and per-module files. Default: <out>.work" };
+    private readonly Option<bool> _resume = new("--resume") { Description = "Continue an interrupted conversion from its work directory" };
+    private readonly Option<string> _device = new("--device") { Description = "auto, cpu or cuda:N", DefaultValueFactory = _ => "auto" };
+    private readonly Option<string> _outScales = new("--out-scales") { Description = "Output channel scales: always, never or auto (EXL3-FORMAT.md §3.3)", DefaultValueFactory = _ => "always" };
+    private readonly Option<string> _hessian = new("--hessian") { Description = "Hessian basis for LDLQ: exact (rotated with the input scales) or sign (exllamav3: sign flips only)", DefaultValueFactory = _ => "exact" };
+    private readonly Option<int> _seed = new("--seed") { Description = "Seed of sign flips and calibration row choice", DefaultValueFactory = _ => 0 };
+    private readonly Option<int> _shardSize = new("--shard-size") { Description = "Maximum shard size in MiB (a module is never split)", DefaultValueFactory = _ => 8192 };
+    private readonly Option<bool> _overwrite = new("--overwrite") { Description = "Replace a non-empty output directory" };
+    private readonly Option<int> _threads = new("--threads") { Description = "Encoder threads (0 = all processors)", DefaultValueFactory = _ => 0 };
+    private readonly Option<double> _checkpointInterval = new("--checkpoint-interval") { Description = "Seconds between checkpoints", DefaultValueFactory = _ => 120 };
+    private readonly Option<int?> _stopAfter = new("--stop-after") { Description = "Stop after N modules as if interrupted (for testing resume)", Hidden = true };
+    private readonly Option<bool> _json = new("--json") { Description = "Print the result summary as JSON on stdout" };
+
+    public Command Build(Func<Func<CliContext, int>, int> run)
+    {
+        var command = new Command("convert",
+            "Convert a Hugging Face model to EXL3 trellis-coded weights at a target bits per weight, streaming one module at a time, " +
+            "with checkpoints (resume with --resume). Writes a model exllamav3 can load, plus trellis-convert.json with per-tensor statistics.");
+        command.Arguments.Add(_model);
+        foreach (var o in new Option[] { _out, _bits, _headBits, _codebook, _multiplier, _calRows, _calCols, _calText, _workDir, _resume, _device,
+            _outScales, _hessian, _seed, _shardSize, _overwrite, _threads, _checkpointInterval, _stopAfter, _json })
+            command.Options.Add(o);
+        command.SetAction(parse => run(context => ConvertRun.Execute(Bind(parse), parse.GetValue(_json), context)));
+        return command;
+    }
+
+    public ConvertSettings Bind(ParseResult parse)
+    {
+        double bits = parse.GetValue(_bits);
+        if (!(bits >= 1 && bits <= 8))
+            throw new UsageException($"--bits must be in 1..8, got {bits.ToString(CultureInfo.InvariantCulture)}");
+        int headBits = parse.GetValue(_headBits);
+        if (headBits is not (>= 1 and <= 8 or 16))
+            throw new UsageException($"--head-bits must be 1..8 or 16, got {headBits}");
+
+        CodebookSpec codebook;
+        try
+        {
+            codebook = CodebookSpec.Parse(parse.GetValue(_codebook)!);
+            if (parse.GetValue(_multiplier) is { } m)
+                codebook = CodebookSpec.Parse($"{codebook.Name}:{m}");
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"--codebook/--multiplier: {e.Message}");
+        }
+
+        var device = parse.GetValue(_device)!;
+        if (device is not ("auto" or "cpu") && !device.StartsWith("cuda:", StringComparison.Ordinal))
+            throw new UsageException($"--device must be auto, cpu or cuda:N, got '{device}'");
+        if (device.StartsWith("cuda:", StringComparison.Ordinal))
+            throw new UsageException($"--device {device}: this build has no CUDA backend yet; use --device cpu");
+
+        var outScales = parse.GetValue(_outScales) switch
+        {
+            "always" => OutScalesMode.Always,
+            "never" => OutScalesMode.Never,
+            "auto" => OutScalesMode.Auto,
+            var s => throw new UsageException($"--out-scales must be always, never or auto, got '{s}'"),
+        };
+        var basis = parse.GetValue(_hessian) switch
+        {
+            "exact" => HessianBasis.Exact,
+            "sign" => HessianBasis.SignOnly,
+            var s => throw new UsageException($"--hessian must be exact or sign, got '{s}'"),
+        };
+        int calRows = parse.GetValue(_calRows), calCols = parse.GetValue(_calCols);
+        if (calRows < 1 || calCols < 16)
+            throw new UsageException("--cal-rows must be at least 1 and --cal-cols at least 16");
+        int shard = parse.GetValue(_shardSize);
+        if (shard < 1)
+            throw new UsageException("--shard-size must be at least 1 MiB");
+
+        var modelDir = parse.GetValue(_model) ?? Path.Combine(SampleLocator.Require("MODEL_DIR"), SampleLocator.SampleModel);
+        var calText = parse.GetValue(_calText) ?? Path.Combine(SampleLocator.Require("--cal-text"), "data", "calibration.txt");
+        var outDir = parse.GetValue(_out)
+            ?? Path.Combine("out", $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDir)))}-exl3-{bits.ToString("0.0#", CultureInfo.InvariantCulture)}bpw");
+        return new ConvertSettings
+        {
+            ModelDir = modelDir,
+            OutDir = outDir,
+            WorkDir = parse.GetValue(_workDir) ?? Path.TrimEndingDirectorySeparator(outDir) + ".work",
+            Bits = bits,
+            HeadBits = headBits,
+            Codebook = codebook,
+            CalRows = calRows,
+            CalCols = calCols,
+            CalText = calText,
+            OutScales = outScales,
+            HessianBasis = basis,
+            Seed = parse.GetValue(_seed),
+            ShardBytes = (long)shard << 20,
+            Resume = parse.GetValue(_resume),
+            Overwrite = parse.GetValue(_overwrite),
+            Threads = Math.Max(0, parse.GetValue(_threads)),
+            CheckpointInterval = TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(_checkpointInterval))),
+            StopAfterModules = parse.GetValue(_stopAfter),
+        };
+    }
+}

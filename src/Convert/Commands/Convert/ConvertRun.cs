@@ -1,0 +1,26 @@
+using Converter.Cli.Pipeline;
+using Humanizer;
+
+namespace Converter.Cli.Commands.Convert;
+
+/// <summary>Behaviour of `trellis convert`: run the pipeline, print the summary.</summary>
+public static class ConvertRun
+{
+    public static int Execute(ConvertSettings settings, bool json, CliContext context)
+    {
+        context.Log.WriteLine($"convert: {settings.ModelDir} → {settings.OutDir} at {settings.Bits} bpw, head {settings.HeadBits} bits, " +
+            $"{settings.Codebook}, calibration {settings.CalRows}×{settings.CalCols} tokens of {settings.CalText}, device cpu");
+        var summary = new ConversionPipeline(settings, context).Run();
+        if (json)
+        {
+            JsonOutput.Write(context.Output, summary);
+        }
+        else if (summary.Completed)
+        {
+            context.Output.WriteLine($"Converted to {summary.OutDir}: {summary.Bits:0.00} bpw ({summary.BitsWithScales:0.000} with scales), head {summary.HeadBits} bits, " +
+                $"{summary.Codebook} {summary.Multiplier}, {summary.Tensors} tensors, {summary.OutputBytes.Bytes().Humanize("0.0")}, " +
+                $"{TimeSpan.FromSeconds(summary.Seconds).Humanize(2)}{(summary.Fallbacks > 0 ? $", {summary.Fallbacks} tensors without error feedback (see trellis-convert.json)" : "")}");
+        }
+        return ExitCodes.Ok;
+    }
+}

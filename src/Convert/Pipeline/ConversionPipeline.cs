@@ -1,0 +1,242 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Converter.Formats.HuggingFace;
+using Converter.Formats.IO;
+using Converter.Formats.Safetensors;
+using Converter.Formats.Tokenizers;
+using Converter.Models;
+using Converter.Models.Modules;
+using Converter.Trellis.Codebooks;
+
+namespace Converter.Cli.Pipeline;
+
+/// <summary>Summary of a finished conversion, also the `convert --json` result.</summary>
+public sealed record ConversionSummary(
+    string OutDir,
+    double Bits,
+    double BitsWithScales,
+    int HeadBits,
+    string Codebook,
+    string Multiplier,
+    long OutputBytes,
+    int Tensors,
+    int Fallbacks,
+    double Seconds,
+    bool Completed);
+
+/// <summary>
+/// `trellis convert`: validate, prepare the work directory, allocate bits, build the calibration rows, run the
+/// module loop with checkpoints, and compile the output (EXL3-FORMAT.md §5.2). Only one module's weights and the
+/// calibration state are in memory at a time.
+/// </summary>
+public sealed class ConversionPipeline(ConvertSettings settings, CliContext context)
+{
+    /// <summary>Our format version in quantization_config; bump when what we write changes meaning.</summary>
+    public const int FormatVersion = 1;
+
+    /// <summary>The exllamav3 version whose format and quantization_config keys this converter writes (EXL3-FORMAT.md snapshot).</summary>
+    public const string Exl3Version = "1.4.1";
+
+    public static string ConverterVersion => "trellis-dotnet " + (typeof(ConversionPipeline).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
+
+    public ConversionSummary Run()
+    {
+        var clock = Stopwatch.StartNew();
+        var config = ModelConfig.Load(settings.ModelDir);
+        var tokenizerPath = Path.Combine(settings.ModelDir, "tokenizer.json");
+        if (!File.Exists(tokenizerPath))
+            throw new InvalidDataException($"{tokenizerPath}: missing tokenizer (needed to tokenize the calibration text)");
+        PrepareDirectories();
+
+        using var source = CheckpointReader.Open(settings.ModelDir);
+        var model = TransformerModel.FromConfig(config);
+        var targets = AllocationTargets(model);
+        var bits = BitAllocation.Allocate(targets, settings.Bits);
+        var codebooks = context.Codebooks;
+        if (!settings.Codebook.IsDefaultMultiplier)
+        {
+            context.Log.WriteLine($"convert: warning: {settings.Codebook} is not exllamav3's locked multiplier " +
+                $"{settings.Codebook.Definition.DefaultMultiplier:X8}; exllamav3 will load but decode this model wrongly (EXL3-FORMAT.md §1.3–§1.4)");
+        }
+
+        var checkpoint = new JobCheckpoint(settings.WorkDir);
+        var (progress, state) = settings.Resume ? LoadResume(checkpoint) : StartNew(config);
+        var tensors = progress.Tensors.ToList();
+        var modules = progress.Modules.ToList();
+        var warnings = progress.Warnings.ToList();
+        var converter = new ModuleConverter(settings, source, codebooks, bits);
+        var lastCheckpoint = Stopwatch.StartNew();
+
+        bool completed = ProgressDisplay.Run(context, "convert", model.Modules.Count, steps =>
+        {
+            for (int m = 0; m < progress.NextModule; m++)
+                steps.Step($"{model.Modules[m].Name} (done before resume)");
+            for (int m = progress.NextModule; m < model.Modules.Count; m++)
+            {
+                if (settings.StopAfterModules is { } stop && m >= stop)
+                    return false;
+                var module = model.Modules[m];
+                steps.Step(module.Name);
+                var result = converter.Convert(module, state, steps);
+                WriteModuleFile(m, module, result);
+                tensors.AddRange(result.Records);
+                modules.Add(result.Metrics);
+                warnings.AddRange(result.Warnings);
+                foreach (var w in result.Warnings)
+                    steps.Log("  warning: " + w);
+                if (module.LinearGroups.Count > 0)
+                {
+                    var r = result.Metrics;
+                    steps.Log($"{module.Name}: rfn {r.RfnErr:F5}  cos_err {r.CosErr:E2}  sqnr {r.Sqnr:F2} dB  " +
+                        $"(capture {r.CaptureSeconds:F1} s, quantize {r.QuantizeSeconds:F1} s, forward {r.ForwardSeconds:F1} s)");
+                }
+                bool last = m == model.Modules.Count - 1;
+                if (!last && (lastCheckpoint.Elapsed >= settings.CheckpointInterval || settings.StopAfterModules == m + 1))
+                {
+                    checkpoint.Save(new JobProgress(m + 1, settings.FixedOnResume(), tensors, modules, warnings), state);
+                    lastCheckpoint.Restart();
+                }
+            }
+            return true;
+        });
+
+        if (!completed)
+        {
+            context.Log.WriteLine($"convert: stopped after {settings.StopAfterModules} modules; continue with --resume");
+            return new ConversionSummary(settings.OutDir, 0, 0, settings.HeadBits, settings.Codebook.Name, settings.Codebook.MultiplierHex, 0, tensors.Count, 0, clock.Elapsed.TotalSeconds, false);
+        }
+
+        double average = BitAllocation.AverageBits(targets, bits);
+        var moduleFiles = Enumerable.Range(0, model.Modules.Count).Select(m => ModuleFile(m, model.Modules[m])).ToList();
+        var result = OutputCompiler.Compile(settings.ModelDir, moduleFiles, settings.OutDir, settings.ShardBytes, config.Json, QuantizationConfig(average));
+        var report = new ConversionReport(ConverterVersion, FormatVersion, settings.FixedOnResume(), average, tensors, modules, warnings, state.BadRows.ToList());
+        AtomicFile.WriteAllText(Path.Combine(settings.OutDir, ConversionReport.FileName), JsonSerializer.Serialize(report, ConversionReport.JsonOptions));
+
+        long bytes = result.Files.Sum(f => new FileInfo(Path.Combine(settings.OutDir, f)).Length);
+        double withScales = BitsWithScales(targets, tensors);
+        Directory.Delete(settings.WorkDir, recursive: true);
+        return new ConversionSummary(settings.OutDir, Math.Round(average, 2), withScales, settings.HeadBits, settings.Codebook.Name, settings.Codebook.MultiplierHex,
+            bytes, tensors.Count, tensors.Count(t => t.Fallback is not null), clock.Elapsed.TotalSeconds, true);
+    }
+
+    private void PrepareDirectories()
+    {
+        if (!settings.Resume && Directory.Exists(settings.OutDir) && Directory.EnumerateFileSystemEntries(settings.OutDir).Any())
+        {
+            if (!settings.Overwrite)
+                throw new IOException($"{settings.OutDir}: output directory is not empty (use --overwrite to replace it)");
+            Directory.Delete(settings.OutDir, recursive: true);
+        }
+        if (!settings.Resume && Directory.Exists(settings.WorkDir))
+            Directory.Delete(settings.WorkDir, recursive: true);
+        Directory.CreateDirectory(Path.Combine(settings.WorkDir, "qtensors"));
+    }
+
+    private (JobProgress, CalibrationState) StartNew(ModelConfig config)
+    {
+        var tokenizer = Tokenizer.FromFile(Path.Combine(settings.ModelDir, "tokenizer.json"));
+        if (!File.Exists(settings.CalText))
+            throw new FileNotFoundException($"{settings.CalText}: calibration text not found", settings.CalText);
+        var rows = CalibrationSet.Build(tokenizer, File.ReadAllText(settings.CalText), settings.CalText, settings.CalRows, settings.CalCols, settings.Seed);
+        if (rows.SelectMany(r => r).Any(id => id >= config.VocabSize))
+            throw new InvalidDataException($"{settings.ModelDir}: tokenizer produces ids beyond the model's vocab_size {config.VocabSize}");
+        AtomicFile.WriteAllText(Path.Combine(settings.WorkDir, "args.json"), JsonSerializer.Serialize(settings.FixedOnResume(), new JsonSerializerOptions { WriteIndented = true }));
+        return (new JobProgress(0, settings.FixedOnResume(), [], [], []), new CalibrationState(rows, null, []));
+    }
+
+    private (JobProgress, CalibrationState) LoadResume(JobCheckpoint checkpoint)
+    {
+        if (!checkpoint.Exists)
+            throw new IOException($"{settings.WorkDir}: no checkpoint to resume from");
+        var (progress, state) = checkpoint.Load();
+        foreach (var (key, value) in settings.FixedOnResume())
+        {
+            if (!progress.Settings.TryGetValue(key, out var saved) || saved != value)
+                throw new UsageException($"--resume: {key} was '{saved}' in the interrupted job, now '{value}'; it cannot change on resume");
+        }
+        context.Log.WriteLine($"convert: resuming at module {progress.NextModule}");
+        return (progress, state);
+    }
+
+    private string ModuleFile(int index, ModelModule module) =>
+        Path.Combine(settings.WorkDir, "qtensors", $"{index:D4}-{module.Name}.safetensors");
+
+    private void WriteModuleFile(int index, ModelModule module, ModuleConverter.Result result)
+    {
+        var writer = new SafetensorsWriter();
+        foreach (var t in result.Tensors)
+            writer.Add(t);
+        writer.Write(ModuleFile(index, module));
+    }
+
+    private static List<AllocationTarget> AllocationTargets(TransformerModel model)
+    {
+        var targets = new List<AllocationTarget>();
+        foreach (var block in model.Layers)
+        {
+            foreach (var group in block.LinearGroups)
+            {
+                var (name, priority) = group.Site switch
+                {
+                    LinearSite.AttentionInput => ("attn.qkv", 2),
+                    LinearSite.AttentionOutput => ("attn.o", 2),
+                    LinearSite.MlpInput => ("mlp.gu", 1),
+                    LinearSite.MlpOutput => ("mlp.d", 1),
+                    _ => throw new InvalidOperationException($"unexpected linear site {group.Site} in {block.Name}"),
+                };
+                foreach (var linear in group.Linears)
+                    targets.Add(new AllocationTarget(linear.Name, block.Index, name, priority, (long)linear.InFeatures * linear.OutFeatures));
+            }
+        }
+        return targets;
+    }
+
+    private JsonObject QuantizationConfig(double averageBits) => new()
+    {
+        ["quant_method"] = "exl3",
+        ["version"] = Exl3Version,
+        ["bits"] = Math.Round(averageBits, 2),
+        ["head_bits"] = settings.HeadBits,
+        ["calibration"] = new JsonObject { ["rows"] = settings.CalRows, ["cols"] = settings.CalCols },
+        ["out_scales"] = settings.OutScales.ToString().ToLowerInvariant(),
+        ["codebook"] = settings.Codebook.Name,
+        ["format_version"] = FormatVersion,
+        ["converter"] = ConverterVersion,
+        ["codebook_multiplier"] = settings.Codebook.MultiplierHex,
+        ["hessian_basis"] = settings.HessianBasis == Regularize.Quantization.HessianBasis.Exact ? "exact" : "sign",
+        ["seed"] = settings.Seed,
+    };
+
+    /// <summary>Bits per weight of the budgeted tensors including the 16·(k+n) bits of suh/svh (§4.3).</summary>
+    private static double BitsWithScales(IReadOnlyList<AllocationTarget> targets, IReadOnlyList<TensorRecord> tensors)
+    {
+        var budgeted = targets.Select(t => t.Name).ToHashSet();
+        var rows = tensors.Where(t => budgeted.Contains(t.Name)).ToList();
+        double numel = rows.Sum(t => (double)t.InFeatures * t.OutFeatures);
+        double stored = rows.Sum(t => (double)t.PaddedIn * t.PaddedOut * t.Bits + 16.0 * (t.PaddedIn + t.PaddedOut));
+        return numel == 0 ? 0 : Math.Round(stored / numel, 3, MidpointRounding.AwayFromZero);
+    }
+}
+
+/// <summary>The sidecar JSON written beside the model: what the converter did, per tensor and per module.</summary>
+public sealed record ConversionReport(
+    string Converter,
+    int FormatVersion,
+    IReadOnlyDictionary<string, string> Settings,
+    double Bits,
+    IReadOnlyList<TensorRecord> Tensors,
+    IReadOnlyList<ModuleRecord> Modules,
+    IReadOnlyList<string> Warnings,
+    IReadOnlyList<int> BadRows)
+{
+    public const string FileName = "trellis-convert.json";
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+}

@@ -1,0 +1,49 @@
+using Converter.Regularize.Quantization;
+using Converter.Trellis.Codebooks;
+
+namespace Converter.Cli.Pipeline;
+
+/// <summary>Everything a conversion needs to know, bound and validated from the command line.</summary>
+public sealed record ConvertSettings
+{
+    public required string ModelDir { get; init; }
+    public required string OutDir { get; init; }
+    public required string WorkDir { get; init; }
+    public required double Bits { get; init; }
+
+    /// <summary>K of lm_head, 1..8, or 16 to keep it in fp16 (§4.2).</summary>
+    public int HeadBits { get; init; } = 6;
+
+    public CodebookSpec Codebook { get; init; } = CodebookSpec.Default(CodebookKind.Mul1);
+    public int CalRows { get; init; } = 128;
+    public int CalCols { get; init; } = 512;
+    public required string CalText { get; init; }
+    public OutScalesMode OutScales { get; init; } = OutScalesMode.Always;
+    public HessianBasis HessianBasis { get; init; } = HessianBasis.Exact;
+    public int Seed { get; init; }
+    public long ShardBytes { get; init; } = 8192L << 20;
+    public bool Resume { get; init; }
+    public bool Overwrite { get; init; }
+    public int Threads { get; init; }
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>Debug/testing: stop (as if killed) after this many modules are done; null runs to the end.</summary>
+    public int? StopAfterModules { get; init; }
+
+    /// <summary>
+    /// The settings a resumed job must share with the interrupted one: changing any of them would mix two
+    /// different conversions in one output (exllamav3 fixes the same set, §5.1, plus what our determinism needs).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> FixedOnResume() => new SortedDictionary<string, string>
+    {
+        ["bits"] = Bits.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+        ["head_bits"] = HeadBits.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["codebook"] = Codebook.ToString(),
+        ["cal_rows"] = CalRows.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["cal_cols"] = CalCols.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["out_scales"] = OutScales.ToString(),
+        ["hessian_basis"] = HessianBasis.ToString(),
+        ["seed"] = Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["model"] = Path.GetFullPath(ModelDir),
+    };
+}

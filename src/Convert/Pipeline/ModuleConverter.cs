@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using Converter.Compute;
+using Converter.Eval.Metrics;
+using Converter.Formats.Exl3;
+using Converter.Formats.Numerics;
+using Converter.Formats.Safetensors;
+using Converter.Models;
+using Converter.Models.Modules;
+using Converter.Regularize.Hessian;
+using Converter.Regularize.Quantization;
+using Converter.Regularize.Reconstruction;
+using Converter.Trellis.Codebooks;
+using Converter.Trellis.Viterbi;
+
+namespace Converter.Cli.Pipeline;
+
+/// <summary>
+/// One step of the module loop (EXL3-FORMAT.md §5.2 step 5): capture the Hessians of a module's linear groups
+/// from the calibration rows, quantize each linear, swap the reconstructed weights in, forward the rows again to
+/// make the next module's input, and measure the module's error on the reference rows.
+/// </summary>
+public sealed class ModuleConverter(ConvertSettings settings, ITensorReader source, CodebookTableCache codebooks, IReadOnlyDictionary<string, int> bits)
+{
+    /// <summary>Rows whose unquantized outputs are kept to measure each module's error (exllamav3: 5).</summary>
+    public const int ReferenceRows = 5;
+
+    private readonly Dictionary<int, TrellisEncoder> _encoders = new();
+
+    public sealed record Result(IReadOnlyList<PendingTensor> Tensors, IReadOnlyList<TensorRecord> Records, ModuleRecord Metrics, IReadOnlyList<string> Warnings);
+
+    public Result Convert(ModelModule module, CalibrationState state, IStepProgress progress)
+    {
+        CheckSourceFinite(module);
+        module.Load(source);
+        try
+        {
+            return module.LinearGroups.Count == 0 ? PassThrough(module, state) : Quantize(module, state, progress);
+        }
+        finally
+        {
+            module.Release();
+        }
+    }
+
+    /// <summary>Embedding and final norm: copied (§4.2), and run to advance the state.</summary>
+    private Result PassThrough(ModelModule module, CalibrationState state)
+    {
+        var clock = Stopwatch.StartNew();
+        var dropped = state.Advance(state.Forward(module, state.GoodRows.ToList(), null));
+        var tensors = module.TensorNames.Select(CopySourceTensor).ToList();
+        var metrics = new ModuleRecord(module.Name, 0, 0, double.PositiveInfinity, 0, 0, 0, clock.Elapsed.TotalSeconds);
+        return new Result(tensors, [], metrics, DroppedWarnings(module, dropped));
+    }
+
+    private Result Quantize(ModelModule module, CalibrationState state, IStepProgress progress)
+    {
+        bool isHead = module is LmHeadModule;
+        var good = state.GoodRows.ToList();
+        var referenceRows = good.Take(ReferenceRows).ToList();
+
+        // Capture: the head's input is the state itself, so its Hessian needs no forward (and no logits).
+        var clock = Stopwatch.StartNew();
+        var capture = new HessianCapture();
+        Matrix reference;
+        if (isHead)
+        {
+            var group = module.LinearGroups[0];
+            foreach (var chunk in good.Chunk(16))
+                capture.OnLinearInput(group, Gather(state, chunk));
+            reference = state.Forward(module, referenceRows, null);
+        }
+        else
+        {
+            var output = state.Forward(module, good, capture);
+            reference = new Matrix(referenceRows.Count * state.Tokens, output.Cols, output.Data.AsSpan(0, referenceRows.Count * state.Tokens * output.Cols).ToArray());
+        }
+        double captureSeconds = clock.Elapsed.TotalSeconds;
+
+        clock.Restart();
+        var tensors = new List<PendingTensor>();
+        var records = new List<TensorRecord>();
+        var warnings = new List<string>();
+        foreach (var group in module.LinearGroups)
+        {
+            var hessian = GroupHessian.Finalize(capture.For(group), LinearQuantizer.Pad(group.InFeatures), GroupHessian.DefaultSigma,
+                StableSeed.Rng(settings.Seed, group.ToString()));
+            foreach (var linear in group.Linears)
+            {
+                int k = bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
+                if (k == 16)
+                {
+                    tensors.Add(PendingTensor.FromFloat32(TensorNames.Weight(linear.Name), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16));
+                    continue;
+                }
+                var q = QuantizeLinear(linear, hessian, k);
+                records.Add(Record(module, q));
+                progress.Log($"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
+                    $"  ({q.ScaleSearchSeconds + q.LdlqSeconds:F1} s){(q.Fallback is null ? "" : "  FALLBACK: " + q.Fallback)}");
+                if (q.Fallback is not null)
+                    warnings.Add($"{q.Name}: quantized without error feedback: {q.Fallback}");
+                tensors.AddRange(ToExl3(q).ToPendingTensors());
+            }
+        }
+        tensors.AddRange(module.TensorNames.Where(n => !module.Linears.Any(l => l.WeightTensor == n || l.BiasTensor == n)).Select(CopySourceTensor));
+        double quantizeSeconds = clock.Elapsed.TotalSeconds;
+
+        clock.Restart();
+        var diff = new ModuleDiff();
+        var quantizedReference = state.Forward(module, referenceRows, null);
+        for (int i = 0; i < referenceRows.Count; i++)
+            diff.AddRow(quantizedReference.RowRange(i * state.Tokens, state.Tokens), reference.RowRange(i * state.Tokens, state.Tokens), reference.Cols);
+        IReadOnlyList<int> dropped = [];
+        if (!isHead)
+            dropped = state.Advance(state.Forward(module, good, null));
+        double forwardSeconds = clock.Elapsed.TotalSeconds;
+        warnings.AddRange(DroppedWarnings(module, dropped));
+
+        var metrics = new ModuleRecord(module.Name, diff.RfnErr, diff.CosErr, diff.Sqnr, diff.MaxDiffNorm, captureSeconds, quantizeSeconds, forwardSeconds);
+        return new Result(tensors, records, metrics, warnings);
+    }
+
+    private QuantizedLinear QuantizeLinear(Linear linear, GroupHessian hessian, int k)
+    {
+        var table = codebooks.Get(settings.Codebook);
+        if (!_encoders.TryGetValue(k, out var encoder))
+            _encoders[k] = encoder = new TrellisEncoder(table.Memory, k, settings.Threads);
+        var q = LinearQuantizer.Quantize(linear.Name, linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
+            hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, MaxThreads: settings.Threads),
+            StableSeed.Rng(settings.Seed, linear.Name));
+        // Later modules must see what the quantized model computes: swap in the reconstruction (§4.3).
+        var w = LinearReconstruction.Reconstruct(q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, table.Values, q.Suh, q.Svh);
+        var hf = new Matrix(linear.OutFeatures, linear.InFeatures);
+        for (int o = 0; o < linear.OutFeatures; o++)
+        {
+            var row = hf.Row(o);
+            for (int i = 0; i < linear.InFeatures; i++)
+                row[i] = w[i * q.PaddedOut + o];
+        }
+        linear.ReplaceWeight(hf);
+        return q;
+    }
+
+    /// <summary>Biases are stored fp16 and padded like the output dimension (exllamav3 pads them on load).</summary>
+    private static float[] PadBias(float[] bias, int n)
+    {
+        var padded = new float[n];
+        bias.CopyTo(padded, 0);
+        return padded;
+    }
+
+    private static Exl3Linear ToExl3(QuantizedLinear q)
+    {
+        var def = q.Codebook.Definition;
+        return new Exl3Linear(q.Name, q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, q.Suh, q.Svh, def.MarkerTensor, q.Codebook.Multiplier,
+            q.Bias?.Select(v => (float)(Half)v).ToArray());
+    }
+
+    private static TensorRecord Record(ModelModule module, QuantizedLinear q) => new(q.Name, module.Name, q.Bits, q.Codebook.Name,
+        q.Codebook.MultiplierHex, q.InFeatures, q.OutFeatures, q.PaddedIn, q.PaddedOut, q.ProxyError, q.ProxyIsRmse, q.GlobalScale,
+        q.OutScalesApplied, q.Fallback, q.CholeskyRetries, q.ScaleSearchSeconds, q.LdlqSeconds);
+
+    /// <summary>Embeddings and norms keep their source dtype, except fp32 which becomes fp16 (§4.2).</summary>
+    private PendingTensor CopySourceTensor(string name)
+    {
+        var info = source.Info(name);
+        if (info.DType == DType.F32)
+            return PendingTensor.FromFloat32(name, info.Shape, source.ReadFloat32(name), DType.F16);
+        return PendingTensor.CopyOf(source, name);
+    }
+
+    /// <summary>NaN/Inf in a source weight is an error naming the tensor (DESIGN.md "Conventions").</summary>
+    private void CheckSourceFinite(ModelModule module)
+    {
+        foreach (var name in module.TensorNames)
+        {
+            var values = source.ReadFloat32(name);
+            int bad = FiniteCheck.IndexOfNonFinite(values);
+            if (bad >= 0)
+                throw new InvalidDataException($"{source.FileOf(name)}: tensor '{name}' has a non-finite value ({values[bad]}) at element {bad}");
+        }
+    }
+
+    private static Matrix Gather(CalibrationState state, int[] rows)
+    {
+        var h = state.Hidden!;
+        var m = new Matrix(rows.Length * state.Tokens, h.Cols);
+        for (int i = 0; i < rows.Length; i++)
+            h.RowRange(rows[i] * state.Tokens, state.Tokens).CopyTo(m.RowRange(i * state.Tokens, state.Tokens));
+        return m;
+    }
+
+    private static IReadOnlyList<string> DroppedWarnings(ModelModule module, IReadOnlyList<int> dropped) =>
+        dropped.Count == 0 ? [] : [$"{module.Name}: dropped calibration rows {string.Join(", ", dropped)} (non-finite hidden states)"];
+}

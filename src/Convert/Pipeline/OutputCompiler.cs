@@ -1,0 +1,139 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Converter.Formats.Exl3;
+using Converter.Formats.IO;
+using Converter.Formats.Safetensors;
+
+namespace Converter.Cli.Pipeline;
+
+/// <summary>
+/// Assembles the output model from the per-module files in the work directory (EXL3-FORMAT.md §4.5–§4.6):
+/// tensors grouped per top-level module in model order and sharded without splitting a module, config.json with
+/// quantization_config, quantization_config.json with tensor_storage, and every non-weight file of the source.
+/// </summary>
+public static class OutputCompiler
+{
+    /// <summary>Files never copied from the source (§4.6): weights, the config we rewrite, the index.</summary>
+    private static readonly string[] SkippedExtensions = [".safetensors", ".bin", ".ckpt", ".pth", ".pt"];
+
+    public static CheckpointWriteResult Compile(string sourceDir, IReadOnlyList<string> moduleFiles, string outDir, long shardBytes,
+        JsonObject sourceConfig, JsonObject quantizationConfig)
+    {
+        Directory.CreateDirectory(outDir);
+        var readers = moduleFiles.Select(SafetensorsFile.Open).ToList();
+        try
+        {
+            var writer = new ShardedSafetensorsWriter(shardBytes);
+            foreach (var reader in readers)
+                writer.AddModule(reader.TensorNames.Select(name => PendingTensor.CopyOf(reader, name)));
+            var result = writer.Write(outDir);
+
+            var config = (JsonObject)sourceConfig.DeepClone();
+            config["quantization_config"] = MergeQuantizationConfig(config["quantization_config"] as JsonObject, quantizationConfig);
+            AtomicFile.WriteAllText(Path.Combine(outDir, "config.json"), config.ToJsonString(Indented));
+
+            var withStorage = (JsonObject)config["quantization_config"]!.DeepClone();
+            withStorage["tensor_storage"] = TensorStorage(readers);
+            AtomicFile.WriteAllText(Path.Combine(outDir, "quantization_config.json"), withStorage.ToJsonString(Indented));
+
+            CopyNonWeightFiles(sourceDir, outDir);
+            return result;
+        }
+        finally
+        {
+            foreach (var r in readers)
+                r.Dispose();
+        }
+    }
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>§4.5: keep an existing exl3 dict (updating bits, head_bits, codebook); nest any other as original_quantization_config.</summary>
+    private static JsonObject MergeQuantizationConfig(JsonObject? existing, JsonObject ours)
+    {
+        var merged = (JsonObject)ours.DeepClone();
+        if (existing is null)
+            return merged;
+        if (existing["quant_method"]?.GetValue<string>() == "exl3")
+        {
+            var kept = (JsonObject)existing.DeepClone();
+            foreach (var key in new[] { "bits", "head_bits", "codebook" })
+                kept[key] = merged[key]?.DeepClone();
+            return kept;
+        }
+        merged["original_quantization_config"] = existing.DeepClone();
+        return merged;
+    }
+
+    /// <summary>tensor_storage: per leaf module, its stored tensors and, for EXL3 linears, format, K and multiplier.</summary>
+    private static JsonObject TensorStorage(IReadOnlyList<SafetensorsFile> readers)
+    {
+        var storage = new JsonObject();
+        foreach (var reader in readers)
+        {
+            foreach (var group in reader.Tensors.GroupBy(t => ModuleKey(t.Name)))
+            {
+                var stored = new JsonObject();
+                foreach (var t in group)
+                {
+                    stored[t.Name] = new JsonObject
+                    {
+                        ["shape"] = new JsonArray(t.Shape.Select(d => (JsonNode)d).ToArray()),
+                        ["n_bytes"] = t.ByteLength,
+                        ["dtype"] = "torch." + TorchDtype(t.DType),
+                    };
+                }
+                var entry = new JsonObject { ["stored_tensors"] = stored };
+                if (Exl3Linear.IsStoredIn(reader, group.Key))
+                {
+                    var trellis = reader.Info(group.Key + ".trellis");
+                    entry["quant_format"] = "exl3";
+                    entry["bits_per_weight"] = trellis.Shape[2] / 16;
+                    foreach (var marker in Exl3Linear.MarkerSuffixes)
+                    {
+                        if (reader.Contains(group.Key + "." + marker))
+                            entry[marker + "_multiplier"] = unchecked((uint)reader.ReadRaw<int>(group.Key + "." + marker)[0]);
+                    }
+                }
+                storage[group.Key] = entry;
+            }
+        }
+        return storage;
+    }
+
+    /// <summary>The module a tensor belongs to: its name without the last component (…q_proj.trellis → …q_proj).</summary>
+    private static string ModuleKey(string tensor)
+    {
+        int dot = tensor.LastIndexOf('.');
+        return dot < 0 ? tensor : tensor[..dot];
+    }
+
+    private static string TorchDtype(DType d) => d switch
+    {
+        DType.F32 => "float32",
+        DType.F16 => "float16",
+        DType.BF16 => "bfloat16",
+        DType.I8 => "int8",
+        DType.I16 => "int16",
+        DType.I32 => "int32",
+        DType.I64 => "int64",
+        DType.U8 => "uint8",
+        DType.BOOL => "bool",
+        _ => d.ToString().ToLowerInvariant(),
+    };
+
+    private static void CopyNonWeightFiles(string sourceDir, string outDir)
+    {
+        foreach (var file in Directory.EnumerateFiles(sourceDir))
+        {
+            var name = Path.GetFileName(file);
+            if (name is "config.json" or "model.safetensors.index.json" || SkippedExtensions.Contains(Path.GetExtension(name), StringComparer.OrdinalIgnoreCase))
+                continue;
+            AtomicFile.Write(Path.Combine(outDir, name), stream =>
+            {
+                using var source = File.OpenRead(file);
+                source.CopyTo(stream);
+            });
+        }
+    }
+}
