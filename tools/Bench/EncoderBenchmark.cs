@@ -18,6 +18,8 @@ public static class EncoderBenchmark
 {
     private const double CandidatesPerTile = 2.0 * TileLayout.Length * CodebookTable.Size;
 
+    private static readonly string SimdName = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "simd (Vector512)" : "simd (Vector256)";
+
     public static List<EncoderTiming> Run(CodebookSpec spec, IReadOnlyList<int> bitsList, int tiles, int referenceTiles, Action<EncoderTiming> report)
     {
         var table = CodebookTable.Build(spec);
@@ -46,7 +48,7 @@ public static class EncoderBenchmark
                 encoder.Encode(data.AsMemory(0, 256 * Math.Min(tiles, threads)), states.AsMemory(0, 256 * Math.Min(tiles, threads)), Memory<float>.Empty);
                 sw.Restart();
                 encoder.Encode(data, states, Memory<float>.Empty);
-                Add("simd (Vector256)", bits, threads, tiles, sw.Elapsed.TotalSeconds);
+                Add(SimdName, bits, threads, tiles, sw.Elapsed.TotalSeconds);
             }
         }
         return timings;

@@ -16,26 +16,28 @@ public static class ReferenceViterbiEncoder
         ViterbiTailBiting.Encode(table, target, states, ws, Step);
     }
 
+    /// <remarks>
+    /// Each candidate's cost carries its j in the low K mantissa bits, so one unsigned minimum picks both the best
+    /// cost and, on a tie, the smallest j (as the kernel's strict-less loop over increasing j does). Costs are
+    /// non-negative floats, whose bit patterns order like their values; the K bits of precision given up are
+    /// below 2^-15 relative. The SIMD encoder does the same operations, so the two agree bit for bit.
+    /// </remarks>
     internal static void Step(ReadOnlySpan<float> table, float target, ReadOnlySpan<float> previous, Span<float> current, Span<byte> backPointers, int bits)
     {
         var g = new TrellisGraph(bits);
+        uint jMask = (uint)g.Fanin - 1;
         for (int o = 0; o < g.Nodes; o++)
         {
-            float best = float.PositiveInfinity;
-            int bestJ = 0;
+            uint best = uint.MaxValue;
             for (int j = 0; j < g.Fanin; j++)
             {
                 int s = g.State(j, o);
                 float e = table[s] - target;
-                float c = previous[g.FromNode(s)] + e * e;
-                if (c < best)
-                {
-                    best = c;
-                    bestJ = j;
-                }
+                float c = MathF.FusedMultiplyAdd(e, e, previous[g.FromNode(s)]);
+                best = Math.Min(best, (BitConverter.SingleToUInt32Bits(c) & ~jMask) | (uint)j);
             }
-            current[o] = best;
-            backPointers[o] = (byte)bestJ;
+            current[o] = BitConverter.UInt32BitsToSingle(best & ~jMask);
+            backPointers[o] = (byte)(best & jMask);
         }
     }
 }

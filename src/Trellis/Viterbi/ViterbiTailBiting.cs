@@ -34,7 +34,7 @@ internal static class ViterbiTailBiting
             ws.Swap();
             prior = ws.Previous;
         }
-        int node = ArgMin(ws.Previous);
+        int node = ArgMin(ws.Previous.AsSpan(0, nodes));
         for (int t = half - 1; t >= 0; t--)
             node = g.FromNode(g.State(ws.BackPointers[t * nodes + node], node));
         return node;

@@ -11,9 +11,10 @@ public sealed class ViterbiWorkspace
     {
         Graph = new TrellisGraph(bits);
         int nodes = Graph.Nodes;
-        Previous = new float[nodes];
-        Current = new float[nodes];
-        Zero = new float[nodes];
+        // 16 floats of slack: the wide encoder's 8-float prior loads may run past the last node.
+        Previous = new float[nodes + 16];
+        Current = new float[nodes + 16];
+        Zero = new float[nodes + 16];
         BackPointers = new byte[Trellis.Tiles.TileLayout.Length * nodes];
         ScratchRow = new byte[nodes];
     }
