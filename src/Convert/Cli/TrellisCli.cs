@@ -60,5 +60,12 @@ public sealed class TrellisCli
             _context.Log.WriteLine($"trellis: error: {e.Message}");
             return ExitCodes.Failure;
         }
+        catch (Exception e)
+        {
+            // A bug, not bad input: say so, with the stack for the report, and still exit 1.
+            _context.Log.WriteLine($"trellis: internal error: {e.GetType().Name}: {e.Message}");
+            _context.Log.WriteLine(e.StackTrace);
+            return ExitCodes.Failure;
+        }
     }
 }

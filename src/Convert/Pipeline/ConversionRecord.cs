@@ -21,12 +21,13 @@ public sealed record TensorRecord(
     double LdlqSeconds);
 
 /// <summary>Per-module error after quantization on the reference rows (§5.2 step 5.6) and where the time went.</summary>
+/// <remarks>The error metrics are null for modules that are only copied (embedding, final norm).</remarks>
 public sealed record ModuleRecord(
     string Name,
-    double RfnErr,
-    double CosErr,
-    double Sqnr,
-    double MaxDiffNorm,
+    double? RfnErr,
+    double? CosErr,
+    double? Sqnr,
+    double? MaxDiffNorm,
     double CaptureSeconds,
     double QuantizeSeconds,
     double ForwardSeconds);

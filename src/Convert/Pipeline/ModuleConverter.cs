@@ -48,7 +48,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var clock = Stopwatch.StartNew();
         var dropped = state.Advance(state.Forward(module, state.GoodRows.ToList(), null));
         var tensors = module.TensorNames.Select(CopySourceTensor).ToList();
-        var metrics = new ModuleRecord(module.Name, 0, 0, double.PositiveInfinity, 0, 0, 0, clock.Elapsed.TotalSeconds);
+        var metrics = new ModuleRecord(module.Name, null, null, null, null, 0, 0, clock.Elapsed.TotalSeconds);
         return new Result(tensors, [], metrics, DroppedWarnings(module, dropped));
     }
 

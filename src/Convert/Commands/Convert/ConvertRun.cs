@@ -1,5 +1,4 @@
 using Converter.Cli.Pipeline;
-using Humanizer;
 
 namespace Converter.Cli.Commands.Convert;
 
@@ -18,8 +17,8 @@ public static class ConvertRun
         else if (summary.Completed)
         {
             context.Output.WriteLine($"Converted to {summary.OutDir}: {summary.Bits:0.00} bpw ({summary.BitsWithScales:0.000} with scales), head {summary.HeadBits} bits, " +
-                $"{summary.Codebook} {summary.Multiplier}, {summary.Tensors} tensors, {summary.OutputBytes.Bytes().Humanize("0.0")}, " +
-                $"{TimeSpan.FromSeconds(summary.Seconds).Humanize(2)}{(summary.Fallbacks > 0 ? $", {summary.Fallbacks} tensors without error feedback (see trellis-convert.json)" : "")}");
+                $"{summary.Codebook} {summary.Multiplier}, {summary.Tensors} tensors, {HumanFormat.Bytes(summary.OutputBytes)}, " +
+                $"{HumanFormat.Duration(TimeSpan.FromSeconds(summary.Seconds))}{(summary.Fallbacks > 0 ? $", {summary.Fallbacks} tensors without error feedback (see trellis-convert.json)" : "")}");
         }
         return ExitCodes.Ok;
     }
