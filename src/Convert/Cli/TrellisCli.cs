@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Converter.Cli.Commands.Codebooks;
 using Converter.Cli.Commands.Convert;
+using Converter.Cli.Commands.Inspect;
+using Converter.Cli.Commands.Synth;
 using Converter.Formats.Safetensors;
 
 namespace Converter.Cli;
@@ -18,7 +20,9 @@ public sealed class TrellisCli
         _context = context;
         Root = new RootCommand("trellis: convert Hugging Face language models to EXL3 trellis-coded weights, and measure what was lost.");
         Root.Subcommands.Add(Convert.Build(Guarded));
+        Root.Subcommands.Add(new InspectCommand().Build(Guarded));
         Root.Subcommands.Add(Codebooks.Build(Guarded));
+        Root.Subcommands.Add(new SynthCommand().Build(Guarded));
     }
 
     public RootCommand Root { get; }

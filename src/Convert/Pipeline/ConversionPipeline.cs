@@ -44,6 +44,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
     public ConversionSummary Run()
     {
         var clock = Stopwatch.StartNew();
+        if (!Directory.Exists(settings.ModelDir))
+            throw new DirectoryNotFoundException($"{settings.ModelDir}: model directory not found");
         var config = ModelConfig.Load(settings.ModelDir);
         var tokenizerPath = Path.Combine(settings.ModelDir, "tokenizer.json");
         if (!File.Exists(tokenizerPath))

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Converter.Compute;
+using Converter.Compute.Randomness;
 using Converter.Eval.Metrics;
 using Converter.Formats.Exl3;
 using Converter.Formats.Numerics;

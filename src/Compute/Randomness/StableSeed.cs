@@ -1,4 +1,4 @@
-namespace Converter.Cli.Pipeline;
+namespace Converter.Compute.Randomness;
 
 /// <summary>
 /// Seeds derived from the run seed and a name (FNV-1a), so each tensor's random signs depend only on what it is,

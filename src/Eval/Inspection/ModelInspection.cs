@@ -1,0 +1,93 @@
+using Converter.Formats.Exl3;
+using Converter.Formats.Safetensors;
+using Converter.Regularize.Reconstruction;
+using Converter.Trellis.Codebooks;
+
+namespace Converter.Eval.Inspection;
+
+/// <summary>One stored linear (or plain tensor) of a converted model; field names are `inspect --json`'s keys.</summary>
+public sealed record InspectedTensor(
+    string Name,
+    string Format,
+    int? Bits,
+    string? Codebook,
+    string? Multiplier,
+    int InFeatures,
+    int OutFeatures,
+    int? PaddedIn,
+    int? PaddedOut,
+    long StoredBytes,
+    double BitsPerWeight,
+    double? ProxyErr,
+    double? RelativeError);
+
+/// <summary>
+/// Per-tensor report of a converted model (DESIGN.md "inspect"): K, codebook, shapes, bits per weight including the
+/// suh/svh overhead, the proxy error the converter logged, and with a reference model the relative reconstruction
+/// error ‖W − Ŵ‖/‖W‖ with Ŵ rebuilt exactly as §4.3 says.
+/// </summary>
+public static class ModelInspection
+{
+    public static IReadOnlyList<InspectedTensor> Inspect(ITensorReader quantized, ITensorReader? reference,
+        IReadOnlyDictionary<string, double>? proxyErrors, CodebookTableCache tables, IProgress<string>? progress = null)
+    {
+        var rows = new List<InspectedTensor>();
+        var prefixes = quantized.TensorNames.Where(n => n.EndsWith(".trellis", StringComparison.Ordinal)).Select(n => n[..^".trellis".Length]).ToList();
+        foreach (var prefix in prefixes)
+        {
+            if (!Exl3Linear.IsStoredIn(quantized, prefix))
+                continue;
+            progress?.Report(prefix);
+            var linear = Exl3Linear.Read(quantized, prefix);
+            var spec = CodebookSpec.FromMarker(linear.CodebookMarker, linear.MarkerValue);
+            var (inFeatures, outFeatures, original) = ReferenceWeight(reference, prefix, linear);
+            double? error = null;
+            if (original is not null)
+            {
+                var w = LinearReconstruction.Reconstruct(linear.Trellis, linear.PaddedIn, linear.PaddedOut, linear.Bits, tables.Get(spec).Values, linear.Suh, linear.Svh);
+                error = RelativeError(original, w, outFeatures, inFeatures, linear.PaddedOut);
+            }
+            long bytes = linear.StorageBytes - (linear.Bias?.Length ?? 0) * 2L;
+            rows.Add(new InspectedTensor(prefix, "exl3", linear.Bits, spec.Name, spec.MultiplierHex, inFeatures, outFeatures, linear.PaddedIn, linear.PaddedOut,
+                bytes, bytes * 8.0 / ((double)inFeatures * outFeatures), proxyErrors?.GetValueOrDefault(prefix), error));
+        }
+        foreach (var name in quantized.TensorNames.Where(n => n.EndsWith(".weight", StringComparison.Ordinal)))
+        {
+            var info = quantized.Info(name);
+            if (info.Rank != 2)
+                continue;
+            rows.Add(new InspectedTensor(name[..^".weight".Length], info.DType.SafetensorsName().ToLowerInvariant(), null, null, null, (int)info.Shape[1], (int)info.Shape[0],
+                null, null, info.ByteLength, info.ByteLength * 8.0 / info.ElementCount, null, null));
+        }
+        return rows;
+    }
+
+    /// <summary>Unpadded dims and the original weight (out, in) when a reference is given; without one the padded dims.</summary>
+    private static (int In, int Out, float[]? Weight) ReferenceWeight(ITensorReader? reference, string prefix, Exl3Linear linear)
+    {
+        if (reference is null)
+            return (linear.PaddedIn, linear.PaddedOut, null);
+        // A tied head is stored as lm_head.* but its reference is the embedding (§4.2).
+        string name = prefix + ".weight";
+        if (!reference.Contains(name) && prefix == "lm_head" && reference.Contains("model.embed_tokens.weight"))
+            name = "model.embed_tokens.weight";
+        var info = reference.Info(name);
+        return ((int)info.Shape[1], (int)info.Shape[0], reference.ReadFloat32(name));
+    }
+
+    /// <summary>‖W − Ŵ‖/‖W‖ with W the HF (out, in) weight and Ŵ the padded (k, n) reconstruction.</summary>
+    private static double RelativeError(float[] original, float[] reconstructed, int outFeatures, int inFeatures, int paddedOut)
+    {
+        double diff = 0, norm = 0;
+        for (int o = 0; o < outFeatures; o++)
+        {
+            for (int i = 0; i < inFeatures; i++)
+            {
+                double w = original[o * inFeatures + i], d = w - reconstructed[i * paddedOut + o];
+                diff += d * d;
+                norm += w * w;
+            }
+        }
+        return Math.Sqrt(diff / norm);
+    }
+}

@@ -1,0 +1,75 @@
+using System.Text.Json.Nodes;
+
+namespace Converter.Models.Synthetic;
+
+/// <summary>The shape of a model to synthesize: enough to write a config.json that our forward pass and exllamav3 accept.</summary>
+public sealed record SyntheticShape(
+    string Architecture,
+    int Hidden,
+    int Intermediate,
+    int Layers,
+    int Heads,
+    int KvHeads,
+    int HeadDim,
+    int Vocab,
+    bool TiedEmbeddings,
+    double RopeTheta,
+    bool Llama3Rope = false)
+{
+    /// <summary>Named real-model shapes (from their published config.json files) and small test shapes.</summary>
+    public static IReadOnlyDictionary<string, SyntheticShape> Presets { get; } = new Dictionary<string, SyntheticShape>
+    {
+        ["llama-3-8b"] = new("LlamaForCausalLM", 4096, 14336, 32, 32, 8, 128, 128256, false, 500000, Llama3Rope: true),
+        ["llama-3.2-1b"] = new("LlamaForCausalLM", 2048, 8192, 16, 32, 8, 64, 128256, true, 500000, Llama3Rope: true),
+        ["qwen2.5-7b"] = new("Qwen2ForCausalLM", 3584, 18944, 28, 28, 4, 128, 152064, false, 1000000),
+        ["qwen3-8b"] = new("Qwen3ForCausalLM", 4096, 12288, 36, 32, 8, 128, 151936, false, 1000000),
+        ["mistral-7b"] = new("MistralForCausalLM", 4096, 14336, 32, 32, 8, 128, 32768, false, 1000000),
+        // Small enough to convert in seconds on a laptop: what the pipeline tests use.
+        ["test-tiny"] = new("LlamaForCausalLM", 128, 256, 1, 2, 1, 64, 4096, true, 10000),
+    };
+
+    public static string PresetNames => string.Join(", ", Presets.Keys);
+
+    public JsonObject ToConfigJson()
+    {
+        var config = new JsonObject
+        {
+            ["architectures"] = new JsonArray(Architecture),
+            ["model_type"] = Architecture switch
+            {
+                "LlamaForCausalLM" => "llama",
+                "MistralForCausalLM" => "mistral",
+                "Qwen2ForCausalLM" => "qwen2",
+                "Qwen3ForCausalLM" => "qwen3",
+                _ => throw new ArgumentException($"unsupported architecture {Architecture}"),
+            },
+            ["hidden_size"] = Hidden,
+            ["intermediate_size"] = Intermediate,
+            ["num_hidden_layers"] = Layers,
+            ["num_attention_heads"] = Heads,
+            ["num_key_value_heads"] = KvHeads,
+            ["head_dim"] = HeadDim,
+            ["vocab_size"] = Vocab,
+            ["hidden_act"] = "silu",
+            ["rms_norm_eps"] = 1e-5,
+            ["max_position_embeddings"] = 8192,
+            ["tie_word_embeddings"] = TiedEmbeddings,
+            ["torch_dtype"] = "bfloat16",
+            ["bos_token_id"] = 0,
+            ["eos_token_id"] = 1,
+            ["rope_theta"] = RopeTheta,
+        };
+        if (Llama3Rope)
+        {
+            config["rope_scaling"] = new JsonObject
+            {
+                ["rope_type"] = "llama3",
+                ["factor"] = 8.0,
+                ["low_freq_factor"] = 1.0,
+                ["high_freq_factor"] = 4.0,
+                ["original_max_position_embeddings"] = 8192,
+            };
+        }
+        return config;
+    }
+}

@@ -1,0 +1,76 @@
+using Converter.Cli;
+using Converter.Regularize.Quantization;
+using Converter.TestSupport;
+using Converter.Trellis.Codebooks;
+using NUnit.Framework;
+
+namespace Converter.Convert.Tests;
+
+/// <summary>`trellis convert` option binding, as a table: arguments → settings or exit code, without converting.</summary>
+public class ConvertCommandTests
+{
+    private static (TrellisCli Cli, StringWriter Out, StringWriter Err) NewCli()
+    {
+        var output = new StringWriter();
+        var log = new StringWriter();
+        return (new TrellisCli(new CliContext(output, log, interactive: false)), output, log);
+    }
+
+    [Test]
+    public void DefaultsConvertTheSampleAtFourBits()
+    {
+        var previous = Directory.GetCurrentDirectory();
+        Directory.SetCurrentDirectory(RepoPaths.Root);
+        try
+        {
+            var (cli, _, _) = NewCli();
+            var s = cli.Convert.Bind(cli.Parse("convert"));
+            Assert.That(Path.GetFullPath(s.ModelDir), Is.EqualTo(Path.GetFullPath(RepoPaths.SampleModel)));
+            Assert.That(Path.GetFullPath(s.CalText), Is.EqualTo(Path.Combine(RepoPaths.Samples, "data", "calibration.txt")));
+            Assert.That(s.OutDir, Is.EqualTo(Path.Combine("out", "tiny-llama-exl3-4.0bpw")));
+            Assert.That(s.WorkDir, Is.EqualTo(Path.Combine("out", "tiny-llama-exl3-4.0bpw") + ".work"));
+            Assert.That((s.Bits, s.HeadBits, s.CalRows, s.CalCols, s.Seed), Is.EqualTo((4.0, 6, 128, 512, 0)));
+            Assert.That(s.Codebook, Is.EqualTo(CodebookSpec.Default(CodebookKind.Mul1)));
+            Assert.That((s.OutScales, s.HessianBasis, s.Resume, s.Overwrite), Is.EqualTo((OutScalesMode.Always, HessianBasis.Exact, false, false)));
+            Assert.That(s.ShardBytes, Is.EqualTo(8192L << 20));
+        }
+        finally
+        {
+            Directory.SetCurrentDirectory(previous);
+        }
+    }
+
+    [Test]
+    public void BindsEveryOption()
+    {
+        var (cli, _, _) = NewCli();
+        var s = cli.Convert.Bind(cli.Parse("convert", "m", "-o", "o", "--bits", "2.5", "--head-bits", "16", "--codebook", "mcg", "--multiplier", "0xFF7A83E5",
+            "--cal-rows", "9", "--cal-cols", "64", "--cal-text", "t.txt", "--work-dir", "w", "--resume", "--device", "cpu", "--out-scales", "auto",
+            "--hessian", "sign", "--seed", "7", "--shard-size", "100", "--overwrite", "--threads", "1", "--checkpoint-interval", "5"));
+        Assert.That((s.ModelDir, s.OutDir, s.WorkDir, s.CalText), Is.EqualTo(("m", "o", "w", "t.txt")));
+        Assert.That((s.Bits, s.HeadBits, s.CalRows, s.CalCols, s.Seed, s.Threads), Is.EqualTo((2.5, 16, 9, 64, 7, 1)));
+        Assert.That(s.Codebook.ToString(), Is.EqualTo("mcg:0xFF7A83E5"));
+        Assert.That((s.OutScales, s.HessianBasis, s.Resume, s.Overwrite), Is.EqualTo((OutScalesMode.Auto, HessianBasis.SignOnly, true, true)));
+        Assert.That(s.ShardBytes, Is.EqualTo(100L << 20));
+        Assert.That(s.CheckpointInterval, Is.EqualTo(TimeSpan.FromSeconds(5)));
+    }
+
+    [TestCase("--bits", "0.5", "--bits must be in 1..8")]
+    [TestCase("--bits", "8.5", "--bits must be in 1..8")]
+    [TestCase("--head-bits", "9", "--head-bits must be 1..8 or 16")]
+    [TestCase("--codebook", "qtip", "unknown codebook")]
+    [TestCase("--multiplier", "0x2", "even")]
+    [TestCase("--out-scales", "sometimes", "--out-scales must be")]
+    [TestCase("--hessian", "full", "--hessian must be")]
+    [TestCase("--device", "tpu", "--device must be")]
+    [TestCase("--device", "cuda:0", "no CUDA backend")]
+    [TestCase("--cal-rows", "0", "--cal-rows")]
+    public void BadValuesExitWithUsageError(string option, string value, string message)
+    {
+        var (cli, output, log) = NewCli();
+        var args = option == "--multiplier" ? new[] { "convert", "m", "--codebook", "mcg", option, value } : new[] { "convert", "m", option, value };
+        Assert.That(cli.Invoke(args), Is.EqualTo(2));
+        Assert.That(log.ToString(), Does.Contain(message));
+        Assert.That(output.ToString(), Is.Empty);
+    }
+}

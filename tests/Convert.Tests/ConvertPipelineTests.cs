@@ -1,0 +1,149 @@
+using System.Text.Json.Nodes;
+using Converter.Eval.Inspection;
+using Converter.Formats.HuggingFace;
+using Converter.Formats.Safetensors;
+using Converter.Models;
+using Converter.Trellis.Codebooks;
+using NUnit.Framework;
+using static Converter.Convert.Tests.SyntheticModelFixture;
+
+namespace Converter.Convert.Tests;
+
+/// <summary>Whole conversions of a small random model through the CLI, checked against EXL3-FORMAT.md §4.</summary>
+[NonParallelizable]
+public class ConvertPipelineTests
+{
+    private static readonly Dictionary<double, string> Converted = new();
+
+    /// <summary>Converts the synthetic model at <paramref name="bits"/> once per run.</summary>
+    private static string ConvertedAt(double bits)
+    {
+        if (Converted.TryGetValue(bits, out var dir))
+            return dir;
+        dir = NewPath($"q{bits}");
+        var (code, _, log) = Run(ConvertArgs(ModelDir, dir, bits));
+        Assert.That(code, Is.EqualTo(0), log);
+        return Converted[bits] = dir;
+    }
+
+    [Test]
+    public void OutputFollowsTheStoredFormat()
+    {
+        var outDir = ConvertedAt(4);
+        using var reader = CheckpointReader.Open(outDir);
+        var model = TransformerModel.FromConfig(ModelConfig.Load(ModelDir));
+        foreach (var linear in model.Layers.SelectMany(l => l.Linears))
+        {
+            int k = (linear.InFeatures + 127) / 128 * 128, n = (linear.OutFeatures + 127) / 128 * 128;
+            Assert.That(reader.Info(linear.Name + ".trellis").DType, Is.EqualTo(DType.I16));
+            Assert.That(reader.Info(linear.Name + ".trellis").Shape, Is.EqualTo(new long[] { k / 16, n / 16, 16 * 4 }), linear.Name);
+            Assert.That(reader.Info(linear.Name + ".suh").DType, Is.EqualTo(DType.F16));
+            Assert.That(reader.Info(linear.Name + ".suh").Shape, Is.EqualTo(new long[] { k }));
+            Assert.That(reader.Info(linear.Name + ".svh").Shape, Is.EqualTo(new long[] { n }));
+            Assert.That(reader.Info(linear.Name + ".mul1").DType, Is.EqualTo(DType.I32));
+            Assert.That(reader.Info(linear.Name + ".mul1").Shape, Is.Empty, "0-dim marker");
+            Assert.That(reader.ReadRaw<int>(linear.Name + ".mul1")[0], Is.EqualTo(-2082680531), "0x83DCD12D as int32 (§4.1)");
+            Assert.That(reader.Contains(linear.Name + ".weight"), Is.False);
+        }
+        Assert.That(reader.Info("lm_head.weight").DType, Is.EqualTo(DType.F16), "--head-bits 16 keeps the head in fp16");
+        Assert.That(reader.Info("lm_head.weight").Shape, Is.EqualTo(new long[] { 4096, 128 }));
+        Assert.That(reader.Info("model.embed_tokens.weight").DType, Is.EqualTo(DType.BF16), "embeddings keep the source dtype");
+        Assert.That(reader.Info("model.norm.weight").DType, Is.EqualTo(DType.BF16));
+
+        var qc = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "config.json")))!["quantization_config"]!;
+        Assert.That(qc["quant_method"]!.GetValue<string>(), Is.EqualTo("exl3"));
+        Assert.That(qc["bits"]!.GetValue<double>(), Is.EqualTo(4.0));
+        Assert.That(qc["head_bits"]!.GetValue<int>(), Is.EqualTo(16));
+        Assert.That(qc["codebook"]!.GetValue<string>(), Is.EqualTo("mul1"));
+        Assert.That(qc["calibration"]!["rows"]!.GetValue<int>(), Is.EqualTo(8));
+        var storage = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "quantization_config.json")))!["tensor_storage"]!;
+        Assert.That(storage["model.layers.0.mlp.down_proj"]!["bits_per_weight"]!.GetValue<int>(), Is.EqualTo(4));
+        Assert.That(storage["model.layers.0.mlp.down_proj"]!["mul1_multiplier"]!.GetValue<uint>(), Is.EqualTo(0x83DCD12Du));
+        Assert.That(File.Exists(Path.Combine(outDir, "tokenizer.json")), Is.True);
+        Assert.That(Directory.Exists(outDir + ".work"), Is.False, "work directory removed after success");
+    }
+
+    [Test]
+    public void ErrorFallsAsBitsRiseAndTracksTheCodebookDistortion()
+    {
+        var tables = new CodebookTableCache();
+        double previous = double.MaxValue;
+        using var reference = CheckpointReader.Open(ModelDir);
+        foreach (var (bits, distortion) in new[] { (2, 0.0685), (3, 0.0177), (4, 0.0047), (6, 0.0003) })
+        {
+            using var reader = CheckpointReader.Open(ConvertedAt(bits));
+            var rows = ModelInspection.Inspect(reader, reference, null, tables).Where(r => r.Format == "exl3").ToList();
+            double meanSq = rows.Average(r => r.RelativeError!.Value * r.RelativeError.Value);
+            TestContext.Out.WriteLine($"K={bits}: mean relative error² {meanSq:E3} vs codebook distortion {distortion:E3}");
+            Assert.That(meanSq, Is.LessThan(previous / 2.5), $"K={bits}");
+            // LDLQ moves error where the Hessian does not look, so the weight-space error sits above the
+            // codebook's distortion, but within a small factor of it.
+            Assert.That(meanSq / distortion, Is.InRange(0.8, 4.0), $"K={bits}");
+            previous = meanSq;
+
+            // Output size: every trellis carries exactly K bits per padded weight (§2.6).
+            foreach (var r in rows)
+                Assert.That(reader.Info(r.Name + ".trellis").ByteLength * 8, Is.EqualTo((long)r.PaddedIn!.Value * r.PaddedOut!.Value * bits));
+        }
+    }
+
+    [Test]
+    public void FractionalTargetMixesIntegerWidths()
+    {
+        var outDir = ConvertedAt(2.5);
+        var storage = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "quantization_config.json")))!["tensor_storage"]!.AsObject();
+        var widths = storage.Where(kv => kv.Value!["bits_per_weight"] is not null).Select(kv => kv.Value!["bits_per_weight"]!.GetValue<int>()).ToList();
+        // Round-robin passes may lift a small group twice while a large one cannot fit once (§5.2 step 4).
+        Assert.That(widths, Is.SubsetOf(new[] { 2, 3, 4 }));
+        Assert.That(widths, Does.Contain(2).And.Contain(3));
+        double bits = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "config.json")))!["quantization_config"]!["bits"]!.GetValue<double>();
+        Assert.That(bits, Is.InRange(2.0, 2.5));
+    }
+
+    [Test]
+    public void InspectReportsEveryQuantizedTensor()
+    {
+        var outDir = ConvertedAt(4);
+        var (code, output, log) = Run("inspect", outDir, "--reference", ModelDir, "--json");
+        Assert.That(code, Is.EqualTo(0), log);
+        var tensors = JsonNode.Parse(output)!["tensors"]!.AsArray();
+        var q = tensors.Single(t => t!["name"]!.GetValue<string>() == "model.layers.0.self_attn.q_proj")!;
+        Assert.That(q["bits"]!.GetValue<int>(), Is.EqualTo(4));
+        Assert.That(q["codebook"]!.GetValue<string>(), Is.EqualTo("mul1"));
+        // 128×128 at K=4, plus 16·(128+128) bits of suh/svh and the 32-bit codebook marker.
+        Assert.That(q["bits_per_weight"]!.GetValue<double>(), Is.EqualTo(4 + 16.0 * 256 / 16384 + 32.0 / 16384).Within(1e-9));
+        Assert.That(q["proxy_err"]!.GetValue<double>(), Is.GreaterThan(0));
+        Assert.That(q["relative_error"]!.GetValue<double>(), Is.InRange(0.02, 0.2));
+    }
+
+    [Test]
+    public void ResumeAfterAStopGivesTheSameModel()
+    {
+        var baseline = ConvertedAt(3);
+        var outDir = NewPath("resumed");
+        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, 3, "--stop-after", "2"));
+        Assert.That(code, Is.EqualTo(0), log);
+        Assert.That(log, Does.Contain("continue with --resume"));
+        Assert.That(File.Exists(Path.Combine(outDir, "model.safetensors")), Is.False);
+        (code, _, log) = Run(ConvertArgs(ModelDir, outDir, 3, "--resume"));
+        Assert.That(code, Is.EqualTo(0), log);
+        Assert.That(log, Does.Contain("resuming at module 2"));
+        AssertSameModel(baseline, outDir);
+    }
+
+    [Test]
+    public void ResumeRefusesChangedSettings()
+    {
+        var outDir = NewPath("changed");
+        Assert.That(Run(ConvertArgs(ModelDir, outDir, 3, "--stop-after", "1")).Code, Is.EqualTo(0));
+        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, 4, "--resume"));
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(log, Does.Contain("bits was '3' in the interrupted job"));
+    }
+
+    internal static void AssertSameModel(string expectedDir, string actualDir)
+    {
+        foreach (var file in new[] { "model.safetensors", "config.json", "quantization_config.json", "tokenizer.json" })
+            Assert.That(File.ReadAllBytes(Path.Combine(actualDir, file)), Is.EqualTo(File.ReadAllBytes(Path.Combine(expectedDir, file))), file);
+    }
+}

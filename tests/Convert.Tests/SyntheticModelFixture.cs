@@ -1,0 +1,52 @@
+using Converter.Cli;
+using Converter.Models.Synthetic;
+using Converter.TestSupport;
+
+namespace Converter.Convert.Tests;
+
+/// <summary>
+/// A one-layer random model (the test-tiny shape of `trellis synth`) written once per test run, plus helpers to run
+/// the real CLI on it: conversions take seconds, so the pipeline is tested end to end rather than in pieces.
+/// </summary>
+internal static class SyntheticModelFixture
+{
+    private static readonly Lazy<string> Root = new(() => Directory.CreateTempSubdirectory("trellis-convert-tests-").FullName);
+    private static readonly Lazy<string> Model = new(() =>
+    {
+        var dir = Path.Combine(Root.Value, "model");
+        SyntheticCheckpoint.Write(dir, SyntheticShape.Presets["test-tiny"], seed: 1, outliers: 2, shardBytes: 1L << 30, RepoPaths.SampleModel);
+        return dir;
+    });
+
+    public static string ModelDir => Model.Value;
+
+    public static string CalText => Path.Combine(RepoPaths.Samples, "data", "calibration.txt");
+
+    /// <summary>A fresh directory path (not created) under the run's temp root.</summary>
+    public static string NewPath(string name) => Path.Combine(Root.Value, name + "-" + Guid.NewGuid().ToString("N")[..8]);
+
+    /// <summary>Small calibration, fp16 head (a 4096×128 head would dominate the run time), checkpoint after every module.</summary>
+    public static string[] ConvertArgs(string model, string outDir, double bits, params string[] extra) =>
+    [
+        "convert", model, "-o", outDir, "--bits", bits.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        "--cal-rows", "8", "--cal-cols", "64", "--cal-text", CalText, "--head-bits", "16", "--checkpoint-interval", "0", .. extra,
+    ];
+
+    public static (int Code, string Output, string Log) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var log = new StringWriter();
+        int code = new TrellisCli(new CliContext(output, log, interactive: false)).Invoke(args);
+        return (code, output.ToString(), log.ToString());
+    }
+
+    /// <summary>Copies a model directory so a test can corrupt its copy.</summary>
+    public static string CopyModel(string name)
+    {
+        var dir = NewPath(name);
+        Directory.CreateDirectory(dir);
+        foreach (var file in Directory.GetFiles(ModelDir))
+            File.Copy(file, Path.Combine(dir, Path.GetFileName(file)));
+        return dir;
+    }
+}
