@@ -21,6 +21,15 @@ public static unsafe class MatMul
 
     /// <summary>y (m, n) = x (m, k) · Wᵀ + bias, W (n, k); <paramref name="bias"/> is empty or has n values.</summary>
     public static void MultiplyTransposed(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, int m, int n, int k,
+        ReadOnlySpan<float> bias = default) =>
+        MultiplyTransposed(BestPath, x, w, y, m, n, k, bias);
+
+    /// <summary>The widest kernel the machine runs natively.</summary>
+    internal static GemmPath BestPath =>
+        Vector512.IsHardwareAccelerated ? GemmPath.Vector512 : Vector256.IsHardwareAccelerated ? GemmPath.Vector256 : GemmPath.Portable;
+
+    /// <summary>The same product with a chosen kernel, so tests can check every kernel the machine can run.</summary>
+    internal static void MultiplyTransposed(GemmPath path, ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, int m, int n, int k,
         ReadOnlySpan<float> bias = default)
     {
         CheckShapes(x.Length, w.Length, y.Length, bias.Length, m, n, k);
@@ -29,12 +38,18 @@ public static unsafe class MatMul
         fixed (float* px = x, pw = w, py = y, pb = bias)
         {
             var problem = new Problem(px, pw, py, bias.IsEmpty ? null : pb, m, n, k);
-            if (Vector512.IsHardwareAccelerated)
-                Run<Vector512GemmKernel>(problem);
-            else if (Vector256.IsHardwareAccelerated)
-                Run<Vector256GemmKernel>(problem);
-            else
-                Run<PortableGemmKernel>(problem);
+            switch (path)
+            {
+                case GemmPath.Vector512:
+                    Run<Vector512GemmKernel>(problem);
+                    break;
+                case GemmPath.Vector256:
+                    Run<Vector256GemmKernel>(problem);
+                    break;
+                default:
+                    Run<PortableGemmKernel>(problem);
+                    break;
+            }
         }
     }
 
