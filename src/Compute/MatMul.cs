@@ -36,20 +36,32 @@ public static unsafe class MatMul
         if (m == 0 || n == 0)
             return;
         fixed (float* px = x, pw = w, py = y, pb = bias)
+            Run(path, new Problem(px, k, pw, k, py, n, bias.IsEmpty ? null : pb, m, n, k), parallel: true);
+    }
+
+    /// <summary>
+    /// Single-threaded y (m, n) = x·Wᵀ over strided rows (x row i at x + i·ldx, W row j at w + j·ldw, y row i at
+    /// y + i·ldy), y overwritten: for callers that already run in parallel over independent products (attention).
+    /// </summary>
+    internal static void MultiplyTransposedSerial(float* x, nint ldx, float* w, nint ldw, float* y, nint ldy, int m, int n, int k)
+    {
+        if (m > 0 && n > 0)
+            Run(BestPath, new Problem(x, ldx, w, ldw, y, ldy, null, m, n, k), parallel: false);
+    }
+
+    private static void Run(GemmPath path, Problem problem, bool parallel)
+    {
+        switch (path)
         {
-            var problem = new Problem(px, pw, py, bias.IsEmpty ? null : pb, m, n, k);
-            switch (path)
-            {
-                case GemmPath.Vector512:
-                    Run<Vector512GemmKernel>(problem);
-                    break;
-                case GemmPath.Vector256:
-                    Run<Vector256GemmKernel>(problem);
-                    break;
-                default:
-                    Run<PortableGemmKernel>(problem);
-                    break;
-            }
+            case GemmPath.Vector512:
+                Run<Vector512GemmKernel>(problem, parallel);
+                break;
+            case GemmPath.Vector256:
+                Run<Vector256GemmKernel>(problem, parallel);
+                break;
+            default:
+                Run<PortableGemmKernel>(problem, parallel);
+                break;
         }
     }
 
@@ -83,14 +95,15 @@ public static unsafe class MatMul
         }
     }
 
-    private static void Run<TKernel>(Problem problem) where TKernel : IGemmKernel
+    private static void Run<TKernel>(Problem problem, bool parallel) where TKernel : IGemmKernel
     {
         int tilesM = (problem.M + TileRows - 1) / TileRows;
         int tilesN = (problem.N + TileCols - 1) / TileCols;
         int tiles = tilesM * tilesN;
-        if (tiles == 1)
+        if (tiles == 1 || !parallel)
         {
-            RunTile<TKernel>(problem, 0, 0);
+            for (int t = 0; t < tiles; t++)
+                RunTile<TKernel>(problem, t % tilesM, t / tilesM);
             return;
         }
         // Consecutive tile indices share a W tile, so the threads working side by side read the same W from L3.
@@ -101,10 +114,10 @@ public static unsafe class MatMul
     {
         int i0 = tileM * TileRows, i1 = Math.Min(p.M, i0 + TileRows);
         int j0 = tileN * TileCols, j1 = Math.Min(p.N, j0 + TileCols);
-        nint k = p.K, n = p.N;
+        nint ldx = p.LdX, ldw = p.LdW, ldy = p.LdY;
         for (int i = i0; i < i1; i++)
         {
-            var row = new Span<float>(p.Y + i * n + j0, j1 - j0);
+            var row = new Span<float>(p.Y + i * ldy + j0, j1 - j0);
             if (p.Bias == null)
                 row.Clear();
             else
@@ -116,20 +129,20 @@ public static unsafe class MatMul
             int i = i0;
             for (; i + 4 <= i1; i += 4)
             {
-                float* x = p.X + i * k + k0;
+                float* x = p.X + i * ldx + k0;
                 int j = j0;
                 for (; j + 4 <= j1; j += 4)
-                    TKernel.Tile4x4(x, p.W + j * k + k0, k, kc, p.Y + i * n + j, n);
+                    TKernel.Tile4x4(x, ldx, p.W + j * ldw + k0, ldw, kc, p.Y + i * ldy + j, ldy);
                 for (; j < j1; j++)
                 {
                     for (int r = 0; r < 4; r++)
-                        p.Y[(i + r) * n + j] += Dot(x + r * k, p.W + j * k + k0, kc);
+                        p.Y[(i + r) * ldy + j] += Dot(x + r * ldx, p.W + j * ldw + k0, kc);
                 }
             }
             for (; i < i1; i++)
             {
                 for (int j = j0; j < j1; j++)
-                    p.Y[i * n + j] += Dot(p.X + i * k + k0, p.W + j * k + k0, kc);
+                    p.Y[i * ldy + j] += Dot(p.X + i * ldx + k0, p.W + j * ldw + k0, kc);
             }
         }
     }
@@ -152,10 +165,11 @@ public static unsafe class MatMul
             throw new ArgumentException($"bias has {biasLength} values, expected {n}");
     }
 
-    /// <summary>The operands as pointers, so the parallel tile loop can capture them (spans cannot be captured).</summary>
-    private readonly struct Problem(float* x, float* w, float* y, float* bias, int m, int n, int k)
+    /// <summary>The operands as pointers with row strides, so the parallel tile loop can capture them (spans cannot be captured).</summary>
+    private readonly struct Problem(float* x, nint ldx, float* w, nint ldw, float* y, nint ldy, float* bias, int m, int n, int k)
     {
         public readonly float* X = x, W = w, Y = y, Bias = bias;
+        public readonly nint LdX = ldx, LdW = ldw, LdY = ldy;
         public readonly int M = m, N = n, K = k;
     }
 }

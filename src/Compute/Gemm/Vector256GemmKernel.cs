@@ -10,14 +10,14 @@ namespace Converter.Compute.Gemm;
 /// </summary>
 internal readonly unsafe struct Vector256GemmKernel : IGemmKernel
 {
-    public static void Tile4x4(float* x, float* w, nint ld, int kc, float* y, nint ldy)
+    public static void Tile4x4(float* x, nint ldx, float* w, nint ldw, int kc, float* y, nint ldy)
     {
         Vector256<float> c00 = default, c01 = default, c02 = default, c03 = default;
         Vector256<float> c10 = default, c11 = default, c12 = default, c13 = default;
         Vector256<float> c20 = default, c21 = default, c22 = default, c23 = default;
         Vector256<float> c30 = default, c31 = default, c32 = default, c33 = default;
-        float* x0 = x, x1 = x + ld, x2 = x + 2 * ld, x3 = x + 3 * ld;
-        float* w0 = w, w1 = w + ld, w2 = w + 2 * ld, w3 = w + 3 * ld;
+        float* x0 = x, x1 = x + ldx, x2 = x + 2 * ldx, x3 = x + 3 * ldx;
+        float* w0 = w, w1 = w + ldw, w2 = w + 2 * ldw, w3 = w + 3 * ldw;
         int p = 0;
         for (; p <= kc - 8; p += 8)
         {
@@ -54,10 +54,10 @@ internal readonly unsafe struct Vector256GemmKernel : IGemmKernel
         var r3 = Reduce(c30, c31, c32, c33);
         if (p < kc)
         {
-            r0 += GemmTail.Dot4(x0, w, ld, p, kc);
-            r1 += GemmTail.Dot4(x1, w, ld, p, kc);
-            r2 += GemmTail.Dot4(x2, w, ld, p, kc);
-            r3 += GemmTail.Dot4(x3, w, ld, p, kc);
+            r0 += GemmTail.Dot4(x0, w, ldw, p, kc);
+            r1 += GemmTail.Dot4(x1, w, ldw, p, kc);
+            r2 += GemmTail.Dot4(x2, w, ldw, p, kc);
+            r3 += GemmTail.Dot4(x3, w, ldw, p, kc);
         }
         (Vector128.Load(y) + r0).Store(y);
         (Vector128.Load(y + ldy) + r1).Store(y + ldy);
