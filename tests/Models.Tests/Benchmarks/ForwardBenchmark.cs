@@ -29,8 +29,8 @@ public class ForwardBenchmark
         }
     }
 
-    [TestCase(512, 4, 2, 64)]
     [TestCase(500, 4, 2, 64)]
+    [TestCase(512, 4, 2, 64)]
     [TestCase(1024, 4, 2, 64)]
     [TestCase(2048, 4, 2, 64)]
     [TestCase(512, 8, 2, 64)]
