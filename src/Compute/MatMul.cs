@@ -13,28 +13,57 @@ public static unsafe class MatMul
 {
     // Tile sizes: a 4-row x slice (4·KC floats = 16 KiB) stays in L1 while the kernel streams the tile's NB rows of
     // W (NB·KC floats = 256 KiB) from L2 (1–2 MiB per core on current x86). KC also bounds how often the 16
-    // accumulators are reduced horizontally (once per KC, about 4% of the work at 1024). Measured on a 2-core
-    // Zen 4: see MatMulBenchmark in tests/Models.Tests.
+    // accumulators are reduced horizontally (once per KC, a few % of the work at 1024). Measured with
+    // MatMulBenchmark (tests/Models.Tests) on a shared 2-core Zen 4 VM: ~120–130 GFLOP/s on 512–4096-sized
+    // shapes and up to ~180 at k = 256, against ~200 for a pure-FMA loop on both cores; KC 512/2048 and a 128-wide
+    // W tile were not better within that machine's noise.
     private const int TileRows = 64;
     private const int TileCols = 64;
     private const int SliceK = 1024;
 
     /// <summary>y (m, n) = x (m, k) · Wᵀ + bias, W (n, k); <paramref name="bias"/> is empty or has n values.</summary>
     public static void MultiplyTransposed(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, int m, int n, int k,
+        ReadOnlySpan<float> bias = default) =>
+        MultiplyTransposed(BestPath, x, w, y, m, n, k, bias);
+
+    /// <summary>The widest kernel the machine runs natively.</summary>
+    internal static GemmPath BestPath =>
+        Vector512.IsHardwareAccelerated ? GemmPath.Vector512 : Vector256.IsHardwareAccelerated ? GemmPath.Vector256 : GemmPath.Portable;
+
+    /// <summary>The same product with a chosen kernel, so tests can check every kernel the machine can run.</summary>
+    internal static void MultiplyTransposed(GemmPath path, ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, int m, int n, int k,
         ReadOnlySpan<float> bias = default)
     {
         CheckShapes(x.Length, w.Length, y.Length, bias.Length, m, n, k);
         if (m == 0 || n == 0)
             return;
         fixed (float* px = x, pw = w, py = y, pb = bias)
+            Run(path, new Problem(px, k, pw, k, py, n, bias.IsEmpty ? null : pb, m, n, k), parallel: true);
+    }
+
+    /// <summary>
+    /// Single-threaded y (m, n) = x·Wᵀ over strided rows (x row i at x + i·ldx, W row j at w + j·ldw, y row i at
+    /// y + i·ldy), y overwritten: for callers that already run in parallel over independent products (attention).
+    /// </summary>
+    internal static void MultiplyTransposedSerial(float* x, nint ldx, float* w, nint ldw, float* y, nint ldy, int m, int n, int k)
+    {
+        if (m > 0 && n > 0)
+            Run(BestPath, new Problem(x, ldx, w, ldw, y, ldy, null, m, n, k), parallel: false);
+    }
+
+    private static void Run(GemmPath path, Problem problem, bool parallel)
+    {
+        switch (path)
         {
-            var problem = new Problem(px, pw, py, bias.IsEmpty ? null : pb, m, n, k);
-            if (Vector512.IsHardwareAccelerated)
-                Run<Vector512GemmKernel>(problem);
-            else if (Vector256.IsHardwareAccelerated)
-                Run<Vector256GemmKernel>(problem);
-            else
-                Run<PortableGemmKernel>(problem);
+            case GemmPath.Vector512:
+                Run<Vector512GemmKernel>(problem, parallel);
+                break;
+            case GemmPath.Vector256:
+                Run<Vector256GemmKernel>(problem, parallel);
+                break;
+            default:
+                Run<PortableGemmKernel>(problem, parallel);
+                break;
         }
     }
 
@@ -68,14 +97,15 @@ public static unsafe class MatMul
         }
     }
 
-    private static void Run<TKernel>(Problem problem) where TKernel : IGemmKernel
+    private static void Run<TKernel>(Problem problem, bool parallel) where TKernel : IGemmKernel
     {
         int tilesM = (problem.M + TileRows - 1) / TileRows;
         int tilesN = (problem.N + TileCols - 1) / TileCols;
         int tiles = tilesM * tilesN;
-        if (tiles == 1)
+        if (tiles == 1 || !parallel)
         {
-            RunTile<TKernel>(problem, 0, 0);
+            for (int t = 0; t < tiles; t++)
+                RunTile<TKernel>(problem, t % tilesM, t / tilesM);
             return;
         }
         // Consecutive tile indices share a W tile, so the threads working side by side read the same W from L3.
@@ -86,10 +116,10 @@ public static unsafe class MatMul
     {
         int i0 = tileM * TileRows, i1 = Math.Min(p.M, i0 + TileRows);
         int j0 = tileN * TileCols, j1 = Math.Min(p.N, j0 + TileCols);
-        nint k = p.K, n = p.N;
+        nint ldx = p.LdX, ldw = p.LdW, ldy = p.LdY;
         for (int i = i0; i < i1; i++)
         {
-            var row = new Span<float>(p.Y + i * n + j0, j1 - j0);
+            var row = new Span<float>(p.Y + i * ldy + j0, j1 - j0);
             if (p.Bias == null)
                 row.Clear();
             else
@@ -101,20 +131,20 @@ public static unsafe class MatMul
             int i = i0;
             for (; i + 4 <= i1; i += 4)
             {
-                float* x = p.X + i * k + k0;
+                float* x = p.X + i * ldx + k0;
                 int j = j0;
                 for (; j + 4 <= j1; j += 4)
-                    TKernel.Tile4x4(x, p.W + j * k + k0, k, kc, p.Y + i * n + j, n);
+                    TKernel.Tile4x4(x, ldx, p.W + j * ldw + k0, ldw, kc, p.Y + i * ldy + j, ldy);
                 for (; j < j1; j++)
                 {
                     for (int r = 0; r < 4; r++)
-                        p.Y[(i + r) * n + j] += Dot(x + r * k, p.W + j * k + k0, kc);
+                        p.Y[(i + r) * ldy + j] += Dot(x + r * ldx, p.W + j * ldw + k0, kc);
                 }
             }
             for (; i < i1; i++)
             {
                 for (int j = j0; j < j1; j++)
-                    p.Y[i * n + j] += Dot(p.X + i * k + k0, p.W + j * k + k0, kc);
+                    p.Y[i * ldy + j] += Dot(p.X + i * ldx + k0, p.W + j * ldw + k0, kc);
             }
         }
     }
@@ -137,10 +167,11 @@ public static unsafe class MatMul
             throw new ArgumentException($"bias has {biasLength} values, expected {n}");
     }
 
-    /// <summary>The operands as pointers, so the parallel tile loop can capture them (spans cannot be captured).</summary>
-    private readonly struct Problem(float* x, float* w, float* y, float* bias, int m, int n, int k)
+    /// <summary>The operands as pointers with row strides, so the parallel tile loop can capture them (spans cannot be captured).</summary>
+    private readonly struct Problem(float* x, nint ldx, float* w, nint ldw, float* y, nint ldy, float* bias, int m, int n, int k)
     {
         public readonly float* X = x, W = w, Y = y, Bias = bias;
+        public readonly nint LdX = ldx, LdW = ldw, LdY = ldy;
         public readonly int M = m, N = n, K = k;
     }
 }

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Converter.Compute.Gemm;
 
 /// <summary>The scalar remainder of a dot product that the vector loop of a kernel leaves over.</summary>
@@ -11,4 +13,8 @@ internal static unsafe class GemmTail
             s = MathF.FusedMultiplyAdd(a[p], b[p], s);
         return s;
     }
+
+    /// <summary>The tails of one x row against four consecutive W rows (stride <paramref name="ld"/>).</summary>
+    public static Vector128<float> Dot4(float* x, float* w, nint ld, int p0, int kc) =>
+        Vector128.Create(Dot(x, w, p0, kc), Dot(x, w + ld, p0, kc), Dot(x, w + 2 * ld, p0, kc), Dot(x, w + 3 * ld, p0, kc));
 }

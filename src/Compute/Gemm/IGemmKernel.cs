@@ -10,8 +10,8 @@ namespace Converter.Compute.Gemm;
 internal unsafe interface IGemmKernel
 {
     /// <summary>
-    /// y[i·ldy + j] += Σ_{p&lt;kc} x[i·ld + p] · w[j·ld + p] for i, j in 0..3: four rows of x against four rows of W,
-    /// both with row stride <paramref name="ld"/>.
+    /// y[i·ldy + j] += Σ_{p&lt;kc} x[i·ldx + p] · w[j·ldw + p] for i, j in 0..3: four rows of x against four rows
+    /// of W.
     /// </summary>
-    static abstract void Tile4x4(float* x, float* w, nint ld, int kc, float* y, nint ldy);
+    static abstract void Tile4x4(float* x, nint ldx, float* w, nint ldw, int kc, float* y, nint ldy);
 }

@@ -8,13 +8,13 @@ namespace Converter.Compute.Gemm;
 /// </summary>
 internal readonly unsafe struct PortableGemmKernel : IGemmKernel
 {
-    public static void Tile4x4(float* x, float* w, nint ld, int kc, float* y, nint ldy)
+    public static void Tile4x4(float* x, nint ldx, float* w, nint ldw, int kc, float* y, nint ldy)
     {
         for (int i = 0; i < 4; i++)
         {
-            var xr = new ReadOnlySpan<float>(x + i * ld, kc);
+            var xr = new ReadOnlySpan<float>(x + i * ldx, kc);
             for (int j = 0; j < 4; j++)
-                y[i * ldy + j] += TensorPrimitives.Dot(xr, new ReadOnlySpan<float>(w + j * ld, kc));
+                y[i * ldy + j] += TensorPrimitives.Dot(xr, new ReadOnlySpan<float>(w + j * ldw, kc));
         }
     }
 }

@@ -10,6 +10,7 @@ public class CausalAttentionTests
     [TestCase(19, null)]
     [TestCase(40, null)]
     [TestCase(40, 7)]
+    [TestCase(100, 33)]
     public void MatchesNaiveGroupedQueryAttention(int tokens, int? window)
     {
         var (q, k, v) = Operands(new Random(tokens), tokens);

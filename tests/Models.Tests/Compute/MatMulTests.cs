@@ -1,4 +1,6 @@
+using System.Runtime.Intrinsics;
 using Converter.Compute;
+using Converter.Compute.Gemm;
 
 namespace Converter.Models.Tests.Compute;
 
@@ -12,9 +14,25 @@ public class MatMulTests
         [70, 130, 1030], [131, 3, 2051], [2, 200, 15], [0, 5, 3], [5, 0, 3], [5, 3, 0],
     ];
 
-    [TestCaseSource(nameof(Shapes))]
-    public void MatchesReferenceOnOddSizes(int m, int n, int k)
+    public static IEnumerable<TestCaseData> Cases()
     {
+        // Every kernel this machine can run natively, plus the portable one that runs anywhere.
+        var paths = new List<GemmPath> { GemmPath.Portable };
+        if (Vector256.IsHardwareAccelerated)
+            paths.Add(GemmPath.Vector256);
+        if (Vector512.IsHardwareAccelerated)
+            paths.Add(GemmPath.Vector512);
+        foreach (var path in paths)
+        {
+            foreach (var s in Shapes)
+                yield return new TestCaseData(path.ToString(), s[0], s[1], s[2]);
+        }
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void MatchesReferenceOnOddSizes(string kernel, int m, int n, int k)
+    {
+        var path = Enum.Parse<GemmPath>(kernel);
         var rng = new Random(m * 1000003 + n * 1009 + k);
         var x = Random(rng, m * k);
         var w = Random(rng, n * k);
@@ -24,7 +42,7 @@ public class MatMulTests
             var expected = new float[m * n];
             var actual = new float[m * n];
             MatMul.Reference(x, w, expected, m, n, k, b);
-            MatMul.MultiplyTransposed(x, w, actual, m, n, k, b);
+            MatMul.MultiplyTransposed(path, x, w, actual, m, n, k, b);
             // Float32 accumulation in a different order than the double reference: error grows like √k·ε·|x||w|.
             var tol = 1e-5f * MathF.Sqrt(k + 1) * 4;
             for (int i = 0; i < expected.Length; i++)
