@@ -2,19 +2,13 @@ using System.Text.Json;
 using Converter.Cli;
 using Converter.Trellis.Codebooks;
 using NUnit.Framework;
+using static Converter.Convert.Tests.CliHarness;
 
 namespace Converter.Convert.Tests;
 
 /// <summary>`trellis codebooks`: arguments → bound options or exit code, then small real runs.</summary>
 public class CodebooksCommandTests
 {
-    private static (TrellisCli Cli, StringWriter Out, StringWriter Err) NewCli()
-    {
-        var output = new StringWriter();
-        var log = new StringWriter();
-        return (new TrellisCli(new CliContext(output, log, interactive: false)), output, log);
-    }
-
     [Test]
     public void DefaultsAreAllThreeCodebooksAtOneToFourBits()
     {

@@ -3,19 +3,13 @@ using Converter.Regularize.Quantization;
 using Converter.TestSupport;
 using Converter.Trellis.Codebooks;
 using NUnit.Framework;
+using static Converter.Convert.Tests.CliHarness;
 
 namespace Converter.Convert.Tests;
 
 /// <summary>`trellis convert` option binding, as a table: arguments → settings or exit code, without converting.</summary>
 public class ConvertCommandTests
 {
-    private static (TrellisCli Cli, StringWriter Out, StringWriter Err) NewCli()
-    {
-        var output = new StringWriter();
-        var log = new StringWriter();
-        return (new TrellisCli(new CliContext(output, log, interactive: false)), output, log);
-    }
-
     [Test]
     public void DefaultsConvertTheSampleAtFourBits()
     {

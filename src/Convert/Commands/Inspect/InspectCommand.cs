@@ -46,14 +46,7 @@ public sealed class InspectCommand
             JsonOutput.Write(context.Output, new { tensors = rows, totals });
             return ExitCodes.Ok;
         }
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(context.Output),
-            Ansi = context.Interactive ? AnsiSupport.Detect : AnsiSupport.No,
-            ColorSystem = context.Interactive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
-        });
-        if (!context.Interactive)
-            console.Profile.Width = 200;
+        var console = context.ResultConsole();
         var table = new Table().Title($"{modelDir}").AddColumns("tensor", "format", "K", "codebook", "in × out", "padded", "bpw (+scales)", "proxy_err");
         if (reference is not null)
             table.AddColumn("‖W−Ŵ‖/‖W‖");
