@@ -6,13 +6,15 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 model="$1"; bits="$2"; shift 2
 out="$root/tools/out"; mkdir -p "$out"
+# A private copy of the build, so rebuilding the tree while this runs cannot swap the binary under a conversion.
 dotnet build "$root/src/Convert/Convert.csproj" -c Release --nologo -v quiet >/dev/null
+rm -rf "$out/app" && cp -r "$root/src/Convert/bin/Release/net10.0" "$out/app"
 name="$(basename "$model")"
 results="$out/bench-convert-$name.jsonl"; : > "$results"
 for b in $bits; do
   dir="$out/$name-$b$(echo "$*" | tr -d ' -')"
   rm -rf "$dir" "$dir.work"
-  /usr/bin/time -f "%e %M" -o "$out/time.txt" dotnet "$root/src/Convert/bin/Release/net10.0/trellis.dll" convert "$model" -o "$dir" --bits "$b" "$@" 2>"$out/log-$name-$b.txt" >/dev/null
+  /usr/bin/time -f "%e %M" -o "$out/time.txt" dotnet "$out/app/trellis.dll" convert "$model" -o "$dir" --bits "$b" "$@" 2>"$out/log-$name-$b.txt" >/dev/null
   read -r wall rss < "$out/time.txt"
   python3 - "$dir/trellis-convert.json" "$b" "$wall" "$rss" "$*" >> "$results" <<'PY'
 import json, sys

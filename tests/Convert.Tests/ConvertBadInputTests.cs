@@ -127,5 +127,18 @@ public class ConvertBadInputTests
     }
 
     [Test]
+    public void FailedOverwriteKeepsThePreviousOutput()
+    {
+        var outDir = NewPath("previous");
+        Directory.CreateDirectory(outDir);
+        File.WriteAllText(Path.Combine(outDir, "model.safetensors"), "previous model");
+        var model = CopyModel("broken");
+        File.Delete(Path.Combine(model, "tokenizer.json"));
+        var (code, _, _) = Run(ConvertArgs(model, outDir, 4, "--overwrite"));
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(File.ReadAllText(Path.Combine(outDir, "model.safetensors")), Is.EqualTo("previous model"));
+    }
+
+    [Test]
     public void MissingModelDirectory() => AssertRejected(NewPath("absent"), "model directory not found");
 }

@@ -112,28 +112,50 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
 
         double average = BitAllocation.AverageBits(targets, bits);
         var moduleFiles = Enumerable.Range(0, model.Modules.Count).Select(m => ModuleFile(m, model.Modules[m])).ToList();
-        var result = OutputCompiler.Compile(settings.ModelDir, moduleFiles, settings.OutDir, settings.ShardBytes, config.Json, QuantizationConfig(average));
+        // Assembled beside the target (same file system, so the final move is a rename), never inside --work-dir.
+        var assembled = Path.TrimEndingDirectorySeparator(Path.GetFullPath(settings.OutDir)) + ".partial";
+        if (Directory.Exists(assembled))
+            Directory.Delete(assembled, recursive: true);
+        var result = OutputCompiler.Compile(settings.ModelDir, moduleFiles, assembled, settings.ShardBytes, config.Json, QuantizationConfig(average));
         var report = new ConversionReport(ConverterVersion, FormatVersion, settings.FixedOnResume(), average, tensors, modules, warnings, state.BadRows.ToList());
-        AtomicFile.WriteAllText(Path.Combine(settings.OutDir, ConversionReport.FileName), JsonSerializer.Serialize(report, ConversionReport.JsonOptions));
-
-        long bytes = result.Files.Sum(f => new FileInfo(Path.Combine(settings.OutDir, f)).Length);
+        AtomicFile.WriteAllText(Path.Combine(assembled, ConversionReport.FileName), JsonSerializer.Serialize(report, ConversionReport.JsonOptions));
+        long bytes = result.Files.Sum(f => new FileInfo(Path.Combine(assembled, f)).Length);
+        Publish(assembled);
         double withScales = BitsWithScales(targets, tensors);
         Directory.Delete(settings.WorkDir, recursive: true);
         return new ConversionSummary(settings.OutDir, Math.Round(average, 2), withScales, settings.HeadBits, settings.Codebook.Name, settings.Codebook.MultiplierHex,
             bytes, tensors.Count, tensors.Count(t => t.Fallback is not null), clock.Elapsed.TotalSeconds, true);
     }
 
+    /// <summary>
+    /// Refuses a non-empty output directory unless --overwrite. The old output is not touched here: the new model is
+    /// assembled beside it and swapped in only when complete (<see cref="Publish"/>), so a failed run loses nothing.
+    /// </summary>
     private void PrepareDirectories()
     {
-        if (!settings.Resume && Directory.Exists(settings.OutDir) && Directory.EnumerateFileSystemEntries(settings.OutDir).Any())
-        {
-            if (!settings.Overwrite)
-                throw new IOException($"{settings.OutDir}: output directory is not empty (use --overwrite to replace it)");
-            Directory.Delete(settings.OutDir, recursive: true);
-        }
+        if (!settings.Resume && !settings.Overwrite && Directory.Exists(settings.OutDir) && Directory.EnumerateFileSystemEntries(settings.OutDir).Any())
+            throw new IOException($"{settings.OutDir}: output directory is not empty (use --overwrite to replace it)");
         if (!settings.Resume && Directory.Exists(settings.WorkDir))
             Directory.Delete(settings.WorkDir, recursive: true);
         Directory.CreateDirectory(Path.Combine(settings.WorkDir, "qtensors"));
+    }
+
+    /// <summary>Moves the assembled model into place, replacing what was there only now that the new one is whole.</summary>
+    private void Publish(string assembled)
+    {
+        var target = Path.GetFullPath(settings.OutDir);
+        if (Directory.Exists(target))
+        {
+            var old = target + ".old-" + Guid.NewGuid().ToString("N")[..8];
+            Directory.Move(target, old);
+            Directory.Move(assembled, target);
+            Directory.Delete(old, recursive: true);
+        }
+        else
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            Directory.Move(assembled, target);
+        }
     }
 
     private (JobProgress, CalibrationState) StartNew(ModelConfig config)
