@@ -166,7 +166,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         var rows = CalibrationSet.Build(tokenizer, File.ReadAllText(settings.CalText), settings.CalText, settings.CalRows, settings.CalCols, settings.Seed);
         if (rows.SelectMany(r => r).Any(id => id >= config.VocabSize))
             throw new InvalidDataException($"{settings.ModelDir}: tokenizer produces ids beyond the model's vocab_size {config.VocabSize}");
-        AtomicFile.WriteAllText(Path.Combine(settings.WorkDir, "args.json"), JsonSerializer.Serialize(settings.FixedOnResume(), new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(settings.WorkDir, "args.json"), JsonSerializer.Serialize(settings.FixedOnResume(), JsonOutput.Options));
         return (new JobProgress(0, settings.FixedOnResume(), [], [], []), new CalibrationState(rows, null, []));
     }
 
@@ -257,10 +257,5 @@ public sealed record ConversionReport(
 {
     public const string FileName = "trellis-convert.json";
 
-    public static readonly JsonSerializerOptions JsonOptions = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    public static JsonSerializerOptions JsonOptions => JsonOutput.Options;
 }

@@ -10,12 +10,7 @@ namespace Converter.Cli.Pipeline;
 /// </summary>
 public sealed class JobCheckpoint(string workDir)
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    private static JsonSerializerOptions Json => JsonOutput.Options;
 
     public string Current => Path.Combine(workDir, "ckpt");
     private string Next => Path.Combine(workDir, "ckpt_new");
