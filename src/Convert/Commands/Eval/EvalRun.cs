@@ -15,6 +15,7 @@ public static class EvalRun
         var clock = Stopwatch.StartNew();
         using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks);
         using var test = EvalModel.Open(options.QuantDir, context.Codebooks);
+        // The reference's tokenizer (a converted model carries a copy), so eval and compare tokenize identically.
         var input = EvalInput.Load(reference, options.Data.TextPath, options.Data.Rows, options.Data.Length);
         context.Log.WriteLine($"eval: A = {test.Directory}{(test.IsQuantized ? " (quantized)" : "")}, B = {reference.Directory}, " +
             $"{input.Rows.Count} rows × {input.Length} tokens of {input.TextPath}");
