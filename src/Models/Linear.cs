@@ -52,6 +52,22 @@ public sealed class Linear
         _bias = BiasTensor is { } b ? WeightLoader.Read(reader, b, OutFeatures) : null;
     }
 
+    /// <summary>
+    /// Takes W (out, in) and b computed elsewhere, e.g. decoded from a quantized checkpoint, replacing any loaded;
+    /// <paramref name="bias"/> must be given exactly when the layer has one.
+    /// </summary>
+    public void SetParameters(Matrix weight, float[]? bias)
+    {
+        if (weight.Rows != OutFeatures || weight.Cols != InFeatures)
+            throw new ArgumentException($"{Name}: weight {weight.ShapeText} is not ({OutFeatures}, {InFeatures})", nameof(weight));
+        if (HasBias != (bias is not null))
+            throw new ArgumentException($"{Name}: the layer {(HasBias ? "has" : "has no")} bias, but one was {(bias is null ? "not " : "")}given", nameof(bias));
+        if (bias is not null && bias.Length != OutFeatures)
+            throw new ArgumentException($"{Name}: bias has {bias.Length} values, not {OutFeatures}", nameof(bias));
+        _weight = weight;
+        _bias = bias;
+    }
+
     /// <summary>Replaces W (same shape), keeping the bias; the layer must be loaded.</summary>
     public void ReplaceWeight(Matrix weight)
     {

@@ -4,7 +4,7 @@ using Converter.Formats.Safetensors;
 namespace Converter.Models;
 
 /// <summary>Reads a parameter as float32 (bf16 and fp16 convert exactly), checking its shape against the config and its values for NaN/Inf.</summary>
-internal static class WeightLoader
+public static class WeightLoader
 {
     public static float[] Read(ITensorReader reader, string name, params int[] shape)
     {

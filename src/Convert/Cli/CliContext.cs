@@ -1,5 +1,4 @@
 using Converter.Trellis.Codebooks;
-using Spectre.Console;
 
 namespace Converter.Cli;
 
@@ -19,23 +18,6 @@ public sealed class CliContext(TextWriter output, TextWriter log, bool interacti
     public bool Interactive { get; } = interactive;
 
     public CodebookTableCache Codebooks { get; } = new();
-
-    /// <summary>
-    /// A Spectre console over <see cref="Output"/> for result tables: colour on a terminal, plain and wide when
-    /// redirected so tables do not wrap in logs.
-    /// </summary>
-    public IAnsiConsole ResultConsole()
-    {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(Output),
-            Ansi = Interactive ? AnsiSupport.Detect : AnsiSupport.No,
-            ColorSystem = Interactive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
-        });
-        if (!Interactive)
-            console.Profile.Width = 200;
-        return console;
-    }
 
     public static CliContext ForConsole() =>
         new(Console.Out, Console.Error, !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb"));

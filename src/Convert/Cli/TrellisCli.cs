@@ -1,7 +1,10 @@
 using System.CommandLine;
 using Converter.Cli.Commands.Codebooks;
+using Converter.Cli.Commands.Compare;
 using Converter.Cli.Commands.Convert;
+using Converter.Cli.Commands.Eval;
 using Converter.Cli.Commands.Inspect;
+using Converter.Cli.Commands.Ppl;
 using Converter.Cli.Commands.Synth;
 using Converter.Formats.Safetensors;
 
@@ -21,6 +24,9 @@ public sealed class TrellisCli
         Root = new RootCommand("trellis: convert Hugging Face language models to EXL3 trellis-coded weights, and measure what was lost.");
         Root.Subcommands.Add(Convert.Build(Guarded));
         Root.Subcommands.Add(new InspectCommand().Build(Guarded));
+        Root.Subcommands.Add(Eval.Build(Guarded));
+        Root.Subcommands.Add(Ppl.Build(Guarded));
+        Root.Subcommands.Add(Compare.Build(Guarded));
         Root.Subcommands.Add(Codebooks.Build(Guarded));
         Root.Subcommands.Add(new SynthCommand().Build(Guarded));
     }
@@ -30,6 +36,12 @@ public sealed class TrellisCli
     public CodebooksCommand Codebooks { get; } = new();
 
     public ConvertCommand Convert { get; } = new();
+
+    public EvalCommand Eval { get; } = new();
+
+    public PplCommand Ppl { get; } = new();
+
+    public CompareCommand Compare { get; } = new();
 
     public ParseResult Parse(params string[] args) => Root.Parse(args);
 

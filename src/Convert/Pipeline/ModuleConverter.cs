@@ -130,14 +130,8 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             StableSeed.Rng(settings.Seed, linear.Name));
         // Later modules must see what the quantized model computes: swap in the reconstruction (§4.3).
         var w = LinearReconstruction.Reconstruct(q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, table.Values, q.Suh, q.Svh);
-        var hf = new Matrix(linear.OutFeatures, linear.InFeatures);
-        for (int o = 0; o < linear.OutFeatures; o++)
-        {
-            var row = hf.Row(o);
-            for (int i = 0; i < linear.InFeatures; i++)
-                row[i] = w[i * q.PaddedOut + o];
-        }
-        linear.ReplaceWeight(hf);
+        linear.ReplaceWeight(new Matrix(linear.OutFeatures, linear.InFeatures,
+            LinearReconstruction.ToHfLayout(w, q.PaddedIn, q.PaddedOut, linear.OutFeatures, linear.InFeatures)));
         return q;
     }
 

@@ -8,11 +8,12 @@ public sealed record ChartSeries(string Name, IReadOnlyList<(double X, double Y)
 
 /// <summary>
 /// A small hand-written SVG line chart (no plotting library is available, DESIGN.md "Stack"): linear axes with
-/// "nice" ticks, one colour per series, a legend. Rendered as a positioned group so several charts share a page.
+/// "nice" ticks (or a log₁₀ y axis), one colour per series, a legend. Rendered as a positioned group so several
+/// charts share a page.
 /// </summary>
 public sealed class SvgLineChart
 {
-    private static readonly string[] Palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf"];
+    internal static readonly string[] Palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf"];
 
     public required string Title { get; init; }
     public required string XLabel { get; init; }
@@ -22,20 +23,22 @@ public sealed class SvgLineChart
     public double Height { get; init; } = 360;
     public double? YMin { get; init; }
 
+    /// <summary>Logarithmic y axis (decades); points with y ≤ 0 are left out.</summary>
+    public bool LogY { get; init; }
+
     /// <summary>The chart as an SVG &lt;g&gt; element translated to (x, y).</summary>
     public string Render(double x, double y)
     {
         const double left = 64, right = 150, top = 34, bottom = 48;
         double plotW = Width - left - right, plotH = Height - top - bottom;
-        var points = Series.SelectMany(s => s.Points).Where(p => double.IsFinite(p.X) && double.IsFinite(p.Y)).ToList();
+        var points = Series.SelectMany(s => s.Points).Where(Plottable).ToList();
         double xMin = points.Count > 0 ? points.Min(p => p.X) : 0, xMax = points.Count > 0 ? points.Max(p => p.X) : 1;
-        double yMin = YMin ?? (points.Count > 0 ? points.Min(p => p.Y) : 0), yMax = points.Count > 0 ? points.Max(p => p.Y) : 1;
         var xTicks = NiceTicks(xMin, xMax);
-        var yTicks = NiceTicks(yMin, yMax);
         (xMin, xMax) = (Math.Min(xMin, xTicks[0]), Math.Max(xMax, xTicks[^1]));
-        (yMin, yMax) = (Math.Min(yMin, yTicks[0]), Math.Max(yMax, yTicks[^1]));
+        var yAxis = YAxis.For(points.Select(p => p.Y), LogY, YMin);
+        var yTicks = yAxis.Ticks;
         double Px(double v) => left + (xMax > xMin ? (v - xMin) / (xMax - xMin) : 0.5) * plotW;
-        double Py(double v) => top + plotH - (yMax > yMin ? (v - yMin) / (yMax - yMin) : 0.5) * plotH;
+        double Py(double v) => top + plotH - yAxis.Fraction(v) * plotH;
 
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"<g transform=\"translate({F(x)},{F(y)})\" font-family=\"sans-serif\" font-size=\"11\">\n");
@@ -58,7 +61,7 @@ public sealed class SvgLineChart
         {
             var s = Series[i];
             string color = Palette[i % Palette.Length];
-            var pts = s.Points.Where(p => double.IsFinite(p.X) && double.IsFinite(p.Y)).ToList();
+            var pts = s.Points.Where(Plottable).ToList();
             if (pts.Count > 1)
             {
                 sb.Append("<polyline fill=\"none\" stroke-width=\"1.8\" stroke=\"").Append(color).Append("\" points=\"");
@@ -84,6 +87,8 @@ public sealed class SvgLineChart
         $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{F(width)}\" height=\"{F(height)}\" viewBox=\"0 0 {F(width)} {F(height)}\">\n" +
         "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n" + string.Concat(groups) + "</svg>\n";
 
+    private bool Plottable((double X, double Y) p) => double.IsFinite(p.X) && double.IsFinite(p.Y) && (!LogY || p.Y > 0);
+
     /// <summary>About five round-numbered ticks covering [min, max].</summary>
     public static double[] NiceTicks(double min, double max)
     {
@@ -101,9 +106,9 @@ public sealed class SvgLineChart
         return ticks.ToArray();
     }
 
-    private static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
+    internal static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
 
-    private static string Label(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+    internal static string Label(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
 
     public static string Escape(string s) => s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\"", "&quot;");
 }

@@ -1,6 +1,5 @@
 using System.Numerics.Tensors;
 using Converter.Compute;
-using Converter.Formats.Safetensors;
 using Converter.Models.Rotary;
 
 namespace Converter.Models.Modules;
@@ -50,15 +49,15 @@ public sealed class DecoderBlock : ModelModule
 
     public override bool IsLoaded => _inputNorm != null;
 
-    public override void Load(ITensorReader reader)
+    public override void Load(IWeightSource weights)
     {
         try
         {
-            Attention.Load(reader);
-            Mlp.Load(reader);
-            _postAttentionNorm = WeightLoader.Read(reader, PostAttentionNormTensor, _spec.HiddenSize);
+            Attention.Load(weights);
+            Mlp.Load(weights);
+            _postAttentionNorm = WeightLoader.Read(weights.Tensors, PostAttentionNormTensor, _spec.HiddenSize);
             // Set last: IsLoaded keys on it.
-            _inputNorm = WeightLoader.Read(reader, InputNormTensor, _spec.HiddenSize);
+            _inputNorm = WeightLoader.Read(weights.Tensors, InputNormTensor, _spec.HiddenSize);
         }
         catch
         {

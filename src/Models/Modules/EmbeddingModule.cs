@@ -1,5 +1,4 @@
 using Converter.Compute;
-using Converter.Formats.Safetensors;
 
 namespace Converter.Models.Modules;
 
@@ -19,8 +18,8 @@ public sealed class EmbeddingModule(int vocabSize, int hiddenSize) : ModelModule
     /// <summary>The (vocab, hidden) table.</summary>
     public Matrix Table => _table ?? throw new InvalidOperationException($"module {Name} is not loaded");
 
-    public override void Load(ITensorReader reader) =>
-        _table = new Matrix(VocabSize, HiddenSize, WeightLoader.Read(reader, Models.TensorNames.Weight(Name), VocabSize, HiddenSize));
+    public override void Load(IWeightSource weights) =>
+        _table = new Matrix(VocabSize, HiddenSize, WeightLoader.Read(weights.Tensors, Models.TensorNames.Weight(Name), VocabSize, HiddenSize));
 
     public override void Release() => _table = null;
 

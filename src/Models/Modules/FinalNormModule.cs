@@ -1,5 +1,4 @@
 using Converter.Compute;
-using Converter.Formats.Safetensors;
 
 namespace Converter.Models.Modules;
 
@@ -12,7 +11,7 @@ public sealed class FinalNormModule(int hiddenSize, float eps) : ModelModule(Mod
 
     public override bool IsLoaded => _weight != null;
 
-    public override void Load(ITensorReader reader) => _weight = WeightLoader.Read(reader, Models.TensorNames.Weight(Name), hiddenSize);
+    public override void Load(IWeightSource weights) => _weight = WeightLoader.Read(weights.Tensors, Models.TensorNames.Weight(Name), hiddenSize);
 
     public override void Release() => _weight = null;
 

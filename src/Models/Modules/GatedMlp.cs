@@ -1,5 +1,4 @@
 using Converter.Compute;
-using Converter.Formats.Safetensors;
 
 namespace Converter.Models.Modules;
 
@@ -15,11 +14,11 @@ public sealed class GatedMlp(string prefix, TransformerSpec spec)
 
     public Linear Down { get; } = new(prefix + ".down_proj", spec.IntermediateSize, spec.HiddenSize, spec.MlpBias);
 
-    public void Load(ITensorReader reader)
+    public void Load(IWeightSource weights)
     {
-        Gate.Load(reader);
-        Up.Load(reader);
-        Down.Load(reader);
+        weights.LoadLinear(Gate);
+        weights.LoadLinear(Up);
+        weights.LoadLinear(Down);
     }
 
     public void Release()

@@ -1,5 +1,3 @@
-using Converter.Formats.Safetensors;
-
 namespace Converter.Models.Modules;
 
 /// <summary>
@@ -25,7 +23,7 @@ public sealed class LmHeadModule : ModelModule
 
     public override bool IsLoaded => Projection.IsLoaded;
 
-    public override void Load(ITensorReader reader) => Projection.Load(reader);
+    public override void Load(IWeightSource weights) => weights.LoadLinear(Projection);
 
     public override void Release() => Projection.Release();
 

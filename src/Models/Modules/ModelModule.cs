@@ -22,8 +22,11 @@ public abstract class ModelModule(string name)
 
     public abstract bool IsLoaded { get; }
 
-    /// <summary>Reads all parameters as float32, replacing any already loaded.</summary>
-    public abstract void Load(ITensorReader reader);
+    /// <summary>Reads all parameters of a Hugging Face checkpoint as float32, replacing any already loaded.</summary>
+    public void Load(ITensorReader reader) => Load(new CheckpointWeights(reader));
+
+    /// <summary>Reads all parameters as float32 from <paramref name="weights"/>, replacing any already loaded.</summary>
+    public abstract void Load(IWeightSource weights);
 
     /// <summary>Drops all parameters; <see cref="Load"/> can bring them back.</summary>
     public abstract void Release();

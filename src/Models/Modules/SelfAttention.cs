@@ -1,5 +1,4 @@
 using Converter.Compute;
-using Converter.Formats.Safetensors;
 using Converter.Models.Rotary;
 
 namespace Converter.Models.Modules;
@@ -41,14 +40,14 @@ public sealed class SelfAttention
         ? [TensorNames.Weight(Prefix + ".q_norm"), TensorNames.Weight(Prefix + ".k_norm")]
         : [];
 
-    public void Load(ITensorReader reader)
+    public void Load(IWeightSource weights)
     {
         foreach (var linear in new[] { Q, K, V, O })
-            linear.Load(reader);
+            weights.LoadLinear(linear);
         if (_spec.QkNorm)
         {
-            _qNorm = WeightLoader.Read(reader, TensorNames.Weight(Prefix + ".q_norm"), _spec.HeadDim);
-            _kNorm = WeightLoader.Read(reader, TensorNames.Weight(Prefix + ".k_norm"), _spec.HeadDim);
+            _qNorm = WeightLoader.Read(weights.Tensors, TensorNames.Weight(Prefix + ".q_norm"), _spec.HeadDim);
+            _kNorm = WeightLoader.Read(weights.Tensors, TensorNames.Weight(Prefix + ".k_norm"), _spec.HeadDim);
         }
     }
 

@@ -10,7 +10,11 @@ namespace Converter.Models.Running;
 /// </summary>
 public static class ModelRunner
 {
-    public static ModelRunResult Run(TransformerModel model, ITensorReader reader, SequenceBatch input, ILinearInputObserver? observer = null)
+    public static ModelRunResult Run(TransformerModel model, ITensorReader reader, SequenceBatch input, ILinearInputObserver? observer = null) =>
+        Run(model, new CheckpointWeights(reader), input, observer);
+
+    /// <summary>As above, with the parameters from any <see cref="IWeightSource"/> (e.g. a quantized checkpoint).</summary>
+    public static ModelRunResult Run(TransformerModel model, IWeightSource weights, SequenceBatch input, ILinearInputObserver? observer = null)
     {
         var batch = input;
         var outputs = new List<Matrix>(model.Modules.Count);
@@ -18,7 +22,7 @@ public static class ModelRunner
         {
             bool loadedHere = !module.IsLoaded;
             if (loadedHere)
-                module.Load(reader);
+                module.Load(weights);
             try
             {
                 batch = module.Forward(batch, observer);

@@ -20,6 +20,23 @@ public static class LinearReconstruction
         return w;
     }
 
+    /// <summary>
+    /// The HF weight (out, in) row-major from W (k, n): transposed, with the padding rows and columns (§4.1: k and n
+    /// are the widths padded to multiples of 128) trimmed.
+    /// </summary>
+    public static float[] ToHfLayout(ReadOnlySpan<float> w, int k, int n, int outFeatures, int inFeatures)
+    {
+        if (w.Length != k * n || inFeatures > k || outFeatures > n)
+            throw new ArgumentException($"a ({k}, {n}) reconstruction cannot hold an ({outFeatures}, {inFeatures}) weight");
+        var hf = new float[outFeatures * inFeatures];
+        for (int o = 0; o < outFeatures; o++)
+        {
+            for (int i = 0; i < inFeatures; i++)
+                hf[o * inFeatures + i] = w[i * n + o];
+        }
+        return hf;
+    }
+
     /// <summary>Ŵ → diag(suh)·Had·Ŵ·Had·diag(svh) in place (the order of LinearEXL3.get_weight_tensor).</summary>
     public static void ApplyRotationsAndScales(Span<float> w, int k, int n, ReadOnlySpan<float> suh, ReadOnlySpan<float> svh)
     {

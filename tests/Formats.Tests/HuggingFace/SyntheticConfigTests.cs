@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Converter.Formats.HuggingFace;
+using Converter.TestSupport;
 
 namespace Converter.Formats.Tests.HuggingFace;
 

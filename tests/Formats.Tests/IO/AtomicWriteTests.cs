@@ -1,5 +1,6 @@
 using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
+using Converter.TestSupport;
 
 namespace Converter.Formats.Tests.IO;
 

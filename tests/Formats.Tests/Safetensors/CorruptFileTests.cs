@@ -1,4 +1,5 @@
 using Converter.Formats.Safetensors;
+using Converter.TestSupport;
 
 namespace Converter.Formats.Tests.Safetensors;
 

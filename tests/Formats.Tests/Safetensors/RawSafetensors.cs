@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Converter.TestSupport;
 
 namespace Converter.Formats.Tests.Safetensors;
 

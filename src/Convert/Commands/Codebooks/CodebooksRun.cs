@@ -47,7 +47,7 @@ public static class CodebooksRun
 
     private static void PrintTables(CodebooksOptions options, IReadOnlyList<CodebookStudyResult> results, IReadOnlyList<CodebookTable> tables, CliContext context)
     {
-        var console = context.ResultConsole();
+        var console = ResultConsole.Create(context);
 
         var stats = new Table().Title("Codebooks (all 65536 states)").AddColumns("codebook", "multiplier", "RMS", "mean", "min", "max");
         foreach (var t in tables)
@@ -72,9 +72,4 @@ public static class CodebooksRun
     }
 
     private static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
-
-    private sealed class StepReporter(IStepProgress steps) : IProgress<string>
-    {
-        public void Report(string value) => steps.Step(value);
-    }
 }

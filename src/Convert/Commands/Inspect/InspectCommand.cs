@@ -46,7 +46,7 @@ public sealed class InspectCommand
             JsonOutput.Write(context.Output, new { tensors = rows, totals });
             return ExitCodes.Ok;
         }
-        var console = context.ResultConsole();
+        var console = ResultConsole.Create(context);
         var table = new Table().Title($"{modelDir}").AddColumns("tensor", "format", "K", "codebook", "in × out", "padded", "bpw (+scales)", "proxy_err");
         if (reference is not null)
             table.AddColumn("‖W−Ŵ‖/‖W‖");

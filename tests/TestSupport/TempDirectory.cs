@@ -1,11 +1,11 @@
-namespace Converter.Formats.Tests;
+namespace Converter.TestSupport;
 
 /// <summary>A fresh directory under the system temp folder, deleted with everything in it on dispose.</summary>
-internal sealed class TempDirectory : IDisposable
+public sealed class TempDirectory : IDisposable
 {
-    public TempDirectory()
+    public TempDirectory(string prefix = "trellis-tests-")
     {
-        Path = Directory.CreateTempSubdirectory("formats-tests-").FullName;
+        Path = Directory.CreateTempSubdirectory(prefix).FullName;
     }
 
     public string Path { get; }

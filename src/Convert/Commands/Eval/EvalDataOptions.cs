@@ -1,0 +1,31 @@
+using System.CommandLine;
+using Converter.Cli.Commands.Convert;
+
+namespace Converter.Cli.Commands.Eval;
+
+/// <summary>Which text and how much of it an evaluation runs on (EXL3-FORMAT.md §6.1: consecutive rows of the text tokenized once).</summary>
+public sealed record EvalData(string TextPath, int Rows, int Length);
+
+/// <summary>The --text, --rows and --length options that eval, ppl and compare share, declared and bound once.</summary>
+public sealed class EvalDataOptions
+{
+    public const int DefaultRows = 16;
+    public const int DefaultLength = 256;
+
+    private readonly Option<string?> _text = new("--text") { Description = "Evaluation text file. Default: samples/data/eval-heldout.txt" };
+    private readonly Option<int> _rows = new("--rows") { Description = "Number of rows (consecutive windows of the tokenized text)", DefaultValueFactory = _ => DefaultRows };
+    private readonly Option<int> _length = new("--length") { Description = "Tokens per row", DefaultValueFactory = _ => DefaultLength };
+
+    public IEnumerable<Option> Options => [_text, _rows, _length];
+
+    public EvalData Bind(ParseResult parse)
+    {
+        int rows = parse.GetValue(_rows), length = parse.GetValue(_length);
+        if (rows < 1)
+            throw new UsageException($"--rows must be at least 1, got {rows}");
+        if (length < 2)
+            throw new UsageException($"--length must be at least 2 (a row predicts its tokens 1…L−1), got {length}");
+        var text = parse.GetValue(_text) ?? Path.Combine(SampleLocator.Require("--text"), "data", "eval-heldout.txt");
+        return new EvalData(text, rows, length);
+    }
+}

@@ -1,0 +1,63 @@
+using System.Text.Json.Nodes;
+using Converter.Formats.Exl3;
+using Converter.Formats.HuggingFace;
+using Converter.Formats.Safetensors;
+using Converter.Models;
+
+namespace Converter.Eval.Loading;
+
+/// <summary>
+/// What a quantized checkpoint holds, for comparison tables: the bits its config.json claims, the bits the decoder
+/// layers actually take in the file including the suh/svh scales (§4.3: K + 16·(k+n)/(k·n) per weight, measured
+/// here from the stored tensors' byte sizes against the unpadded weight count), the head's bits and the codebook.
+/// </summary>
+public sealed record QuantizationSummary(
+    double? ConfigBits,
+    double BitsWithScales,
+    int HeadBits,
+    string Codebook,
+    string Multiplier)
+{
+    public static QuantizationSummary Read(TransformerModel model, ITensorReader reader, ModelConfig config)
+    {
+        var quantConfig = config.Json["quantization_config"] as JsonObject;
+        double? configBits = quantConfig?["bits"] is JsonValue v && v.TryGetValue<double>(out var b) ? b : null;
+
+        long weights = 0, bytes = 0;
+        foreach (var linear in model.Layers.SelectMany(l => l.Linears))
+        {
+            weights += (long)linear.InFeatures * linear.OutFeatures;
+            bytes += Exl3Linear.IsStoredIn(reader, linear.Name)
+                ? StoredBytes(reader, linear.Name, "trellis", "suh", "su", "svh", "sv")
+                : StoredBytes(reader, linear.Name, "weight");
+        }
+
+        var head = model.Head.Projection;
+        int headBits = Exl3Linear.IsStoredIn(reader, head.Name) ? (int)reader.Info(head.Name + ".trellis").Shape[2] / 16 : 16;
+
+        var markers = model.Modules.SelectMany(m => m.Linears)
+            .Where(l => Exl3Linear.IsStoredIn(reader, l.Name))
+            .Select(l => Marker(reader, l.Name))
+            .Distinct()
+            .ToList();
+        string codebook = markers.Count == 1 ? markers[0].Codebook : markers.Count == 0 ? "none" : "mixed";
+        string multiplier = markers.Count == 1 ? markers[0].Multiplier : markers.Count == 0 ? "" : "mixed";
+        return new QuantizationSummary(configBits, weights == 0 ? 0 : bytes * 8.0 / weights, headBits, codebook, multiplier);
+    }
+
+    private static long StoredBytes(ITensorReader reader, string prefix, params string[] suffixes) =>
+        suffixes.Where(s => reader.Contains(prefix + "." + s)).Sum(s => reader.Info(prefix + "." + s).ByteLength);
+
+    private static (string Codebook, string Multiplier) Marker(ITensorReader reader, string prefix)
+    {
+        foreach (var marker in Exl3Linear.MarkerSuffixes)
+        {
+            if (reader.Contains(prefix + "." + marker))
+            {
+                var raw = reader.ReadRaw<int>(prefix + "." + marker);
+                return (marker, raw.Length == 1 ? $"0x{unchecked((uint)raw[0]):X8}" : "?");
+            }
+        }
+        return ("3inst", "");
+    }
+}
