@@ -9,19 +9,25 @@ namespace Converter.Eval.Loading;
 /// <summary>
 /// What a quantized checkpoint holds, for comparison tables: the bits its config.json claims, the bits the decoder
 /// layers actually take in the file including the suh/svh scales (§4.3: K + 16·(k+n)/(k·n) per weight, measured
-/// here from the stored tensors' byte sizes against the unpadded weight count), the head's bits and the codebook.
+/// here from the stored tensors' byte sizes against the unpadded weight count), the head's bits, the codebook and the
+/// calibration size quantization_config records (§4.5).
 /// </summary>
+/// <param name="Multiplier">Hex multiplier from the marker tensors; null for 3INST (no marker, a fixed LCG, §1.2).</param>
+/// <param name="Calibration">"rows×cols" from quantization_config.calibration, or null.</param>
 public sealed record QuantizationSummary(
     double? ConfigBits,
     double BitsWithScales,
     int HeadBits,
     string Codebook,
-    string Multiplier)
+    string? Multiplier,
+    string? Calibration = null)
 {
     public static QuantizationSummary Read(TransformerModel model, ITensorReader reader, ModelConfig config)
     {
         var quantConfig = config.Json["quantization_config"] as JsonObject;
         double? configBits = quantConfig?["bits"] is JsonValue v && v.TryGetValue<double>(out var b) ? b : null;
+        string? calibration = quantConfig?["calibration"] is JsonObject cal && cal["rows"] is JsonValue rows && cal["cols"] is JsonValue cols
+            ? $"{rows.ToJsonString()}×{cols.ToJsonString()}" : null;
 
         long weights = 0, bytes = 0;
         foreach (var linear in model.Layers.SelectMany(l => l.Linears))
@@ -41,14 +47,14 @@ public sealed record QuantizationSummary(
             .Distinct()
             .ToList();
         string codebook = markers.Count == 1 ? markers[0].Codebook : markers.Count == 0 ? "none" : "mixed";
-        string multiplier = markers.Count == 1 ? markers[0].Multiplier : markers.Count == 0 ? "" : "mixed";
-        return new QuantizationSummary(configBits, weights == 0 ? 0 : bytes * 8.0 / weights, headBits, codebook, multiplier);
+        string? multiplier = markers.Count == 1 ? markers[0].Multiplier : markers.Count == 0 ? null : "mixed";
+        return new QuantizationSummary(configBits, weights == 0 ? 0 : bytes * 8.0 / weights, headBits, codebook, multiplier, calibration);
     }
 
     private static long StoredBytes(ITensorReader reader, string prefix, params string[] suffixes) =>
         suffixes.Where(s => reader.Contains(prefix + "." + s)).Sum(s => reader.Info(prefix + "." + s).ByteLength);
 
-    private static (string Codebook, string Multiplier) Marker(ITensorReader reader, string prefix)
+    private static (string Codebook, string? Multiplier) Marker(ITensorReader reader, string prefix)
     {
         foreach (var marker in Exl3Linear.MarkerSuffixes)
         {
@@ -58,6 +64,6 @@ public sealed record QuantizationSummary(
                 return (marker, raw.Length == 1 ? $"0x{unchecked((uint)raw[0]):X8}" : "?");
             }
         }
-        return ("3inst", "");
+        return ("3inst", null);
     }
 }

@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Text;
 using Converter.Eval.Evaluation;
+using Converter.Eval.Loading;
 using Converter.Eval.Metrics;
+using Converter.Trellis.Codebooks;
 
 namespace Converter.Eval.Reports;
 
@@ -59,15 +61,15 @@ public static class EvalReport
 
     private static string SummaryTable(EvalReportInput input)
     {
-        var t = new HtmlTable("model", "bpw", "bpw + scales", "head bits", "codebook", "multiplier", "KL(A, B)", "KL(B, A)", "KL median", "KL p90",
-            "top-1 agreement", $"top-{input.TopK} agreement", "PPL");
-        t.Row("ref", [input.ReferenceName + " (reference)", "", "", "", "", "", "", "", "", "", "", "", N(input.Results[0].Logits.PplB, "0.000")]);
+        var t = new HtmlTable("model", "bpw", "bpw + scales", "head bits", "codebook", "multiplier", "calibration", "KL(A, B)", "KL(B, A)", "KL median",
+            "KL p90", "top-1 agreement", $"top-{input.TopK} agreement", "PPL");
+        t.Row("ref", [input.ReferenceName + " (reference)", "", "", "", "", "", "", "", "", "", "", "", "", N(input.Results[0].Logits.PplB, "0.000")]);
         foreach (var r in input.Results)
         {
             var q = r.Quantization;
             var l = r.Logits;
             t.Row(null, [r.Model, q?.ConfigBits is { } b ? N(b, "0.00") : "–", q is null ? "–" : N(q.BitsWithScales, "0.000"),
-                q is null ? "–" : q.HeadBits.ToString(CultureInfo.InvariantCulture), q?.Codebook ?? "–", q?.Multiplier ?? "–",
+                q is null ? "–" : q.HeadBits.ToString(CultureInfo.InvariantCulture), q?.Codebook ?? "–", q?.Multiplier ?? "–", q?.Calibration ?? "–",
                 N(l.KlAb, "0.00000"), N(l.KlBa, "0.00000"), N(l.KlAbMedian, "0.00000"), N(l.KlAbP90, "0.00000"),
                 N(l.TopkAgreement[0], "0.0000"), N(l.TopkAgreement[^1], "0.0000"), N(l.PplA, "0.000")]);
         }
@@ -150,16 +152,27 @@ public static class EvalReport
         var withBits = input.Results.Where(r => r.Quantization is not null).ToList();
         if (withBits.Count > 1)
         {
-            var byCodebook = withBits.GroupBy(r => r.Quantization!.Codebook + " " + r.Quantization.Multiplier).ToList();
+            // One line per codebook and calibration through the first variant at each bits value; further variants at the
+            // same bits (other seeds or settings) are points of a series of their own, so no line doubles back.
+            var series = new List<ChartSeries>();
+            foreach (var g in withBits.GroupBy(r => SeriesName(r.Quantization!)))
+            {
+                var byBits = g.GroupBy(r => r.Quantization!.BitsWithScales).OrderBy(b => b.Key).ToList();
+                series.Add(new ChartSeries(g.Key, byBits.Select(b => (b.Key, b.First().Logits.KlAb)).ToList()));
+                var repeats = byBits.SelectMany(b => b.Skip(1)).Select(r => (r.Quantization!.BitsWithScales, r.Logits.KlAb)).ToList();
+                if (repeats.Count > 0)
+                    series.Add(new ChartSeries(g.Key + " (more)", repeats, Line: false));
+            }
             yield return new SvgLineChart
             {
                 Title = "KL(A, B) against bits per weight",
                 XLabel = "bits per weight (with scales)",
                 YLabel = "KL(A, B) (log scale)",
                 LogY = true,
+                LegendWidth = 200,
                 Width = ChartWidth,
                 Height = ChartHeight,
-                Series = byCodebook.Select(g => new ChartSeries(g.Key, g.Select(r => (r.Quantization!.BitsWithScales, r.Logits.KlAb)).OrderBy(p => p.Item1).ToList())).ToList(),
+                Series = series,
             }.Render(0, 0);
         }
         else
@@ -180,6 +193,14 @@ public static class EvalReport
                 ],
             }.Render(0, 0);
         }
+    }
+
+    /// <summary>"mul1, cal 128×512"; a multiplier other than exllamav3's default is named.</summary>
+    private static string SeriesName(QuantizationSummary q)
+    {
+        bool defaultMultiplier = q.Multiplier is null
+            || (CodebookRegistry.TryGet(q.Codebook, out var def) && q.Multiplier == $"0x{def.DefaultMultiplier:X8}");
+        return $"{q.Codebook}{(defaultMultiplier ? "" : " " + q.Multiplier)}, cal {q.Calibration ?? "?"}";
     }
 
     private static List<(double X, double Y)> Ks(IReadOnlyList<double> values) => values.Select((v, k) => ((double)(k + 1), v)).ToList();
@@ -218,7 +239,7 @@ public static class EvalReport
             _body.Append("</tr>\n");
         }
 
-        private static bool IsNumber(string s) => s.Length > 0 && (char.IsDigit(s[0]) || s[0] is '-' or '–' or '+') && !s.StartsWith("0x", StringComparison.Ordinal);
+        private static bool IsNumber(string s) => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
 
         public override string ToString() =>
             "<table><tr>" + string.Concat(header.Select(h => "<th>" + H(h) + "</th>")) + "</tr>\n" + _body + "</table>\n";

@@ -8,7 +8,7 @@ public sealed record BarSeries(string Name, IReadOnlyList<double?> Values);
 
 /// <summary>
 /// A small hand-written SVG grouped bar chart, the companion of <see cref="SvgLineChart"/> (same palette, fonts and
-/// legend): one group per category, one bar per series, linear or log₁₀ value axis.
+/// legend): one group per category, one bar per series (paler once the palette repeats), linear or log₁₀ value axis.
 /// </summary>
 public sealed class SvgBarChart
 {
@@ -52,7 +52,7 @@ public sealed class SvgBarChart
                     continue;
                 double bx = gx + groupW * 0.1 + s * barW, by = Math.Min(Py(v), baseline), bh = Math.Abs(baseline - Py(v));
                 sb.Append(CultureInfo.InvariantCulture,
-                    $"<rect x=\"{F(bx)}\" y=\"{F(by)}\" width=\"{F(Math.Max(barW - 1, 1))}\" height=\"{F(bh)}\" fill=\"{Color(s)}\"><title>{Esc(Series[s].Name)}: {v.ToString("G4", CultureInfo.InvariantCulture)}</title></rect>");
+                    $"<rect x=\"{F(bx)}\" y=\"{F(by)}\" width=\"{F(Math.Max(barW - 1, 1))}\" height=\"{F(bh)}\" fill=\"{Color(s)}\"{Pale(s)}><title>{Esc(Series[s].Name)}: {v.ToString("G4", CultureInfo.InvariantCulture)}</title></rect>");
             }
             sb.Append('\n');
         }
@@ -62,7 +62,7 @@ public sealed class SvgBarChart
         for (int s = 0; s < Series.Count; s++)
         {
             double ly = top + 10 + s * 18;
-            sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"{F(left + plotW + 12)}\" y=\"{F(ly - 6)}\" width=\"20\" height=\"12\" fill=\"{Color(s)}\"/>");
+            sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"{F(left + plotW + 12)}\" y=\"{F(ly - 6)}\" width=\"20\" height=\"12\" fill=\"{Color(s)}\"{Pale(s)}/>");
             sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(left + plotW + 36)}\" y=\"{F(ly + 4)}\">{Esc(Series[s].Name)}</text>\n");
         }
         sb.Append("</g>\n");
@@ -70,6 +70,8 @@ public sealed class SvgBarChart
     }
 
     private static string Color(int series) => SvgLineChart.Palette[series % SvgLineChart.Palette.Length];
+
+    private static string Pale(int series) => series >= SvgLineChart.Palette.Length ? " fill-opacity=\"0.45\"" : "";
 
     private static string F(double v) => SvgLineChart.F(v);
 

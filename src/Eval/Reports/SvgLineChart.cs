@@ -3,12 +3,12 @@ using System.Text;
 
 namespace Converter.Eval.Reports;
 
-/// <summary>One named line of points on a chart.</summary>
-public sealed record ChartSeries(string Name, IReadOnlyList<(double X, double Y)> Points, bool Markers = true);
+/// <summary>One named line of points on a chart; without <paramref name="Line"/> only the markers are drawn.</summary>
+public sealed record ChartSeries(string Name, IReadOnlyList<(double X, double Y)> Points, bool Markers = true, bool Line = true);
 
 /// <summary>
 /// A small hand-written SVG line chart (no plotting library is available, DESIGN.md "Stack"): linear axes with
-/// "nice" ticks (or a log₁₀ y axis), one colour per series, a legend. Rendered as a positioned group so several
+/// "nice" ticks (or a log₁₀ y axis), one colour per series (dashed once the palette repeats), a legend. Rendered as a positioned group so several
 /// charts share a page.
 /// </summary>
 public sealed class SvgLineChart
@@ -23,13 +23,17 @@ public sealed class SvgLineChart
     public double Height { get; init; } = 360;
     public double? YMin { get; init; }
 
+    /// <summary>Room right of the plot for the legend.</summary>
+    public double LegendWidth { get; init; } = 150;
+
     /// <summary>Logarithmic y axis (decades); points with y ≤ 0 are left out.</summary>
     public bool LogY { get; init; }
 
     /// <summary>The chart as an SVG &lt;g&gt; element translated to (x, y).</summary>
     public string Render(double x, double y)
     {
-        const double left = 64, right = 150, top = 34, bottom = 48;
+        const double left = 64, top = 34, bottom = 48;
+        double right = LegendWidth;
         double plotW = Width - left - right, plotH = Height - top - bottom;
         var points = Series.SelectMany(s => s.Points).Where(Plottable).ToList();
         double xMin = points.Count > 0 ? points.Min(p => p.X) : 0, xMax = points.Count > 0 ? points.Max(p => p.X) : 1;
@@ -61,10 +65,11 @@ public sealed class SvgLineChart
         {
             var s = Series[i];
             string color = Palette[i % Palette.Length];
+            string dash = i >= Palette.Length ? " stroke-dasharray=\"5,3\"" : "";
             var pts = s.Points.Where(Plottable).ToList();
-            if (pts.Count > 1)
+            if (pts.Count > 1 && s.Line)
             {
-                sb.Append("<polyline fill=\"none\" stroke-width=\"1.8\" stroke=\"").Append(color).Append("\" points=\"");
+                sb.Append("<polyline fill=\"none\" stroke-width=\"1.8\"").Append(dash).Append(" stroke=\"").Append(color).Append("\" points=\"");
                 sb.AppendJoin(' ', pts.Select(p => $"{F(Px(p.X))},{F(Py(p.Y))}"));
                 sb.Append("\"/>\n");
             }
@@ -75,7 +80,10 @@ public sealed class SvgLineChart
                 sb.Append('\n');
             }
             double ly = top + 10 + i * 18;
-            sb.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(left + plotW + 12)}\" y1=\"{F(ly)}\" x2=\"{F(left + plotW + 32)}\" y2=\"{F(ly)}\" stroke=\"{color}\" stroke-width=\"2.5\"/>");
+            if (s.Line)
+                sb.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(left + plotW + 12)}\" y1=\"{F(ly)}\" x2=\"{F(left + plotW + 32)}\" y2=\"{F(ly)}\" stroke=\"{color}\" stroke-width=\"2.5\"{dash}/>");
+            else
+                sb.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{F(left + plotW + 22)}\" cy=\"{F(ly)}\" r=\"3.5\" fill=\"{color}\"/>");
             sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(left + plotW + 36)}\" y=\"{F(ly + 4)}\">{Escape(s.Name)}</text>\n");
         }
         sb.Append("</g>\n");

@@ -96,6 +96,7 @@ public class Exl3WeightSourceTests
         Assert.That(summary.ConfigBits, Is.EqualTo(3.0));
         Assert.That(summary.HeadBits, Is.EqualTo(stored["lm_head"].Bits));
         Assert.That(summary.Codebook, Is.EqualTo("mixed"));
+        Assert.That(summary.Calibration, Is.Null, "the synthetic config records no calibration");
     }
 
     [Test]

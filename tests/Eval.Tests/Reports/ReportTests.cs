@@ -54,6 +54,12 @@ public class ReportTests
         foreach (var svg in System.Text.RegularExpressions.Regex.Matches(html, "<svg .*?</svg>", System.Text.RegularExpressions.RegexOptions.Singleline))
             Assert.That(() => XElement.Parse(svg.ToString()!), Throws.Nothing);
         Assert.That(EvalReport.Render(input with { Results = [input.Results[0]] }), Does.Contain("Top-K").And.Not.Contain("against bits"));
+
+        // A second variant at the same bits (another seed, say) is a point of its own, not a line doubling back.
+        var sameBits = EvalReport.Render(input with { Results = [.. input.Results, Result("q4-seed1", 4.1, 0.021)] });
+        var kl = System.Text.RegularExpressions.Regex.Match(sameBits, "<svg [^>]*>(?:(?!</svg>).)*against bits.*?</svg>", System.Text.RegularExpressions.RegexOptions.Singleline).Value;
+        Assert.That(kl, Does.Contain(">mul1, cal 128×512<").And.Contain(">mul1, cal 128×512 (more)<"));
+        Assert.That(System.Text.RegularExpressions.Regex.Matches(kl, "<polyline").Count, Is.EqualTo(1));
     }
 
     private static ComparisonResult Result(string name, double bits, double kl)
@@ -61,6 +67,6 @@ public class ReportTests
         var buckets = KlBuckets.Compute([kl, kl / 2], [0.1, 0.99]);
         var logits = new LogitMetrics(80, 75, kl, kl, kl, kl, [0.3, 0.4, 0.5], [0.3, 0.4, 0.5], [0.9, 0.5, 0.2], buckets, 16, 14);
         ModuleMetrics[] modules = [new("model.embed_tokens", 0, 0, 76, 0), new("model.layers.0", kl, 0.01, 20, 0.001), new("model.layers.1", kl * 2, 0.01, 17, 0.002), new("model.norm", kl, 0.01, 17, 0.002)];
-        return new ComparisonResult(name, "/" + name, new QuantizationSummary(Math.Round(bits), bits, 6, "mul1", "0x83DCD12D"), modules, logits, 1);
+        return new ComparisonResult(name, "/" + name, new QuantizationSummary(Math.Round(bits), bits, 6, "mul1", "0x83DCD12D", "128×512"), modules, logits, 1);
     }
 }
