@@ -42,18 +42,23 @@ public sealed class CalibrationState
         {
             var ids = rows.Skip(start).Take(chunk).ToList();
             var batch = SequenceBatch.FromTokens(ids.Select(r => Rows[r]).ToList());
-            if (Hidden is { } h)
-            {
-                var values = new Matrix(ids.Count * Tokens, h.Cols);
-                for (int i = 0; i < ids.Count; i++)
-                    h.RowRange(ids[i] * Tokens, Tokens).CopyTo(values.RowRange(i * Tokens, Tokens));
-                batch = batch.WithValues(values);
-            }
+            if (Hidden is not null)
+                batch = batch.WithValues(Gather(ids));
             var result = module.Forward(batch, observer).RequireValues(module.Name);
             output ??= new Matrix(rows.Count * Tokens, result.Cols);
             result.Data.CopyTo(output.RowRange(start * Tokens, ids.Count * Tokens));
         }
         return output!;
+    }
+
+    /// <summary>The hidden states of the given rows, stacked in that order (rows·tokens, width).</summary>
+    public Matrix Gather(IReadOnlyList<int> rows)
+    {
+        var h = Hidden ?? throw new InvalidOperationException("no hidden states before the embedding has run");
+        var m = new Matrix(rows.Count * Tokens, h.Cols);
+        for (int i = 0; i < rows.Count; i++)
+            h.RowRange(rows[i] * Tokens, Tokens).CopyTo(m.RowRange(i * Tokens, Tokens));
+        return m;
     }
 
     /// <summary>

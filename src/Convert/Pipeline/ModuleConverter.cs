@@ -3,7 +3,6 @@ using Converter.Compute;
 using Converter.Compute.Randomness;
 using Converter.Eval.Metrics;
 using Converter.Formats.Exl3;
-using Converter.Formats.Numerics;
 using Converter.Formats.Safetensors;
 using Converter.Models;
 using Converter.Models.Modules;
@@ -31,7 +30,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
     public Result Convert(ModelModule module, CalibrationState state, IStepProgress progress)
     {
-        CheckSourceFinite(module);
+        // Loading rejects NaN/Inf in any source tensor, naming file and tensor (WeightLoader.Read).
         module.Load(source);
         try
         {
@@ -67,7 +66,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         {
             var group = module.LinearGroups[0];
             foreach (var chunk in good.Chunk(16))
-                capture.OnLinearInput(group, Gather(state, chunk));
+                capture.OnLinearInput(group, state.Gather(chunk));
             reference = state.Forward(module, referenceRows, null);
         }
         else
@@ -161,27 +160,6 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         if (info.DType == DType.F32)
             return PendingTensor.FromFloat32(name, info.Shape, source.ReadFloat32(name), DType.F16);
         return PendingTensor.CopyOf(source, name);
-    }
-
-    /// <summary>NaN/Inf in a source weight is an error naming the tensor (DESIGN.md "Conventions").</summary>
-    private void CheckSourceFinite(ModelModule module)
-    {
-        foreach (var name in module.TensorNames)
-        {
-            var values = source.ReadFloat32(name);
-            int bad = FiniteCheck.IndexOfNonFinite(values);
-            if (bad >= 0)
-                throw new InvalidDataException($"{source.FileOf(name)}: tensor '{name}' has a non-finite value ({values[bad]}) at element {bad}");
-        }
-    }
-
-    private static Matrix Gather(CalibrationState state, int[] rows)
-    {
-        var h = state.Hidden!;
-        var m = new Matrix(rows.Length * state.Tokens, h.Cols);
-        for (int i = 0; i < rows.Length; i++)
-            h.RowRange(rows[i] * state.Tokens, state.Tokens).CopyTo(m.RowRange(i * state.Tokens, state.Tokens));
-        return m;
     }
 
     private static IReadOnlyList<string> DroppedWarnings(ModelModule module, IReadOnlyList<int> dropped) =>
