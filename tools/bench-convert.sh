@@ -14,15 +14,15 @@ results="$out/bench-convert-$name.jsonl"; : > "$results"
 for b in $bits; do
   dir="$out/$name-$b$(echo "$*" | tr -d ' -')"
   rm -rf "$dir" "$dir.work"
-  /usr/bin/time -f "%e %M" -o "$out/time.txt" dotnet "$out/app/trellis.dll" convert "$model" -o "$dir" --bits "$b" "$@" 2>"$out/log-$name-$b.txt" >/dev/null
-  read -r wall rss < "$out/time.txt"
-  python3 - "$dir/trellis-convert.json" "$b" "$wall" "$rss" "$*" >> "$results" <<'PY'
+  /usr/bin/time -f "%e %M %U %S" -o "$out/time.txt" dotnet "$out/app/trellis.dll" convert "$model" -o "$dir" --bits "$b" "$@" 2>"$out/log-$name-$b.txt" >/dev/null
+  read -r wall rss user sys < "$out/time.txt"
+  python3 - "$dir/trellis-convert.json" "$b" "$wall" "$rss" "$user" "$sys" "$*" >> "$results" <<'PY'
 import json, sys
-path, bits, wall, rss, extra = sys.argv[1:]
+path, bits, wall, rss, user, sys_s, extra = sys.argv[1:]
 d = json.load(open(path))
 m, t = d["modules"], d["tensors"]
 print(json.dumps({
-    "model": path.split("/")[-2], "bits": float(bits), "options": extra, "wall_s": float(wall), "peak_rss_mib": int(rss) / 1024,
+    "model": path.split("/")[-2], "bits": float(bits), "options": extra, "wall_s": float(wall), "cpu_s": float(user) + float(sys_s), "load_avg": __import__("os").getloadavg()[0], "peak_rss_mib": int(rss) / 1024,
     "capture_s": sum(x["capture_seconds"] for x in m), "forward_s": sum(x["forward_seconds"] for x in m),
     "scale_search_s": sum(x["scale_search_seconds"] for x in t), "ldlq_viterbi_s": sum(x["ldlq_seconds"] for x in t),
     "mean_proxy_err": sum(x["proxy_err"] for x in t) / len(t),
@@ -34,7 +34,7 @@ done
 python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"{'model':<28} {'bpw':>4} {'wall s':>7} {'RSS MiB':>8} {'capture':>8} {'search':>7} {'LDLQ':>7} {'forward':>8} {'proxy':>9}")
+print(f"{'model':<28} {'bpw':>4} {'wall s':>7} {'CPU s':>7} {'RSS MiB':>8} {'capture':>8} {'search':>7} {'LDLQ':>7} {'forward':>8} {'proxy':>9}")
 for r in rows:
-    print(f"{r['model']:<28} {r['bits']:>4} {r['wall_s']:>7.0f} {r['peak_rss_mib']:>8.0f} {r['capture_s']:>8.1f} {r['scale_search_s']:>7.1f} {r['ldlq_viterbi_s']:>7.1f} {r['forward_s']:>8.1f} {r['mean_proxy_err']:>9.2e}")
+    print(f"{r['model']:<28} {r['bits']:>4} {r['wall_s']:>7.0f} {r.get('cpu_s', 0):>7.0f} {r['peak_rss_mib']:>8.0f} {r['capture_s']:>8.1f} {r['scale_search_s']:>7.1f} {r['ldlq_viterbi_s']:>7.1f} {r['forward_s']:>8.1f} {r['mean_proxy_err']:>9.2e}")
 PY

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Converter.Cli.Commands.Bench;
 using Converter.Cli.Commands.Codebooks;
 using Converter.Cli.Commands.Compare;
 using Converter.Cli.Commands.Convert;
@@ -29,6 +30,7 @@ public sealed class TrellisCli
         Root.Subcommands.Add(Compare.Build(Guarded));
         Root.Subcommands.Add(Codebooks.Build(Guarded));
         Root.Subcommands.Add(new SynthCommand().Build(Guarded));
+        Root.Subcommands.Add(new BenchCommand().Build(Guarded));
     }
 
     public RootCommand Root { get; }
@@ -71,7 +73,7 @@ public sealed class TrellisCli
             return ExitCodes.Usage;
         }
         catch (Exception e) when (e is SafetensorsFormatException or IOException or UnauthorizedAccessException or InvalidDataException
-            or Formats.HuggingFace.ModelConfigException or Formats.Tokenizers.TokenizerFormatException)
+            or Formats.HuggingFace.ModelConfigException or Formats.Tokenizers.TokenizerFormatException or Cuda.CudaException)
         {
             _context.Log.WriteLine($"trellis: error: {e.Message}");
             return ExitCodes.Failure;

@@ -68,7 +68,9 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         var tensors = progress.Tensors.ToList();
         var modules = progress.Modules.ToList();
         var warnings = progress.Warnings.ToList();
-        var converter = new ModuleConverter(settings, source, codebooks, bits);
+        using var backend = ComputeBackend.Open(settings.Device);
+        context.Log.WriteLine($"convert: device {backend.Description}");
+        var converter = new ModuleConverter(settings, source, codebooks, bits, backend);
         var lastCheckpoint = Stopwatch.StartNew();
 
         bool completed = ProgressDisplay.Run(context, "convert", model.Modules.Count, steps =>

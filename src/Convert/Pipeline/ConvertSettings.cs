@@ -25,6 +25,9 @@ public sealed record ConvertSettings
     public bool Resume { get; init; }
     public bool Overwrite { get; init; }
     public int Threads { get; init; }
+
+    /// <summary>auto, cpu or cuda:N (<see cref="ComputeBackend.Open"/>). Not fixed on resume: a job may continue on another device.</summary>
+    public string Device { get; init; } = "auto";
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(120);
 
     /// <summary>Debug/testing: stop (as if killed) after this many modules are done; null runs to the end.</summary>

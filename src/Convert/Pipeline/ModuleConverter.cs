@@ -19,12 +19,13 @@ namespace Converter.Cli.Pipeline;
 /// from the calibration rows, quantize each linear, swap the reconstructed weights in, forward the rows again to
 /// make the next module's input, and measure the module's error on the reference rows.
 /// </summary>
-public sealed class ModuleConverter(ConvertSettings settings, ITensorReader source, CodebookTableCache codebooks, IReadOnlyDictionary<string, int> bits)
+public sealed class ModuleConverter(ConvertSettings settings, ITensorReader source, CodebookTableCache codebooks, IReadOnlyDictionary<string, int> bits,
+    ComputeBackend backend)
 {
     /// <summary>Rows whose unquantized outputs are kept to measure each module's error (exllamav3: 5).</summary>
     public const int ReferenceRows = 5;
 
-    private readonly Dictionary<int, TrellisEncoder> _encoders = new();
+    private readonly Dictionary<int, ITileEncoder> _encoders = new();
 
     public sealed record Result(IReadOnlyList<PendingTensor> Tensors, IReadOnlyList<TensorRecord> Records, ModuleRecord Metrics, IReadOnlyList<string> Warnings);
 
@@ -123,7 +124,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     {
         var table = codebooks.Get(settings.Codebook);
         if (!_encoders.TryGetValue(k, out var encoder))
-            _encoders[k] = encoder = new TrellisEncoder(table.Memory, k, settings.Threads);
+            _encoders[k] = encoder = backend.CreateEncoder(table.Memory, k, settings.Threads);
         var q = LinearQuantizer.Quantize(linear.Name, linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
             hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, MaxThreads: settings.Threads),
             StableSeed.Rng(settings.Seed, linear.Name));

@@ -19,7 +19,7 @@ public static class Ldlq
 
     /// <param name="wr">Regularized target (k, n), row-major.</param>
     /// <param name="factor">L_u (k×k, row-major), or null to quantize without feedback (fallback).</param>
-    public static LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, TrellisEncoder encoder)
+    public static LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder)
     {
         if (k % Span != 0 || n % Span != 0 || wr.Length != k * n)
             throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (EXL3-FORMAT.md §3.1), got ({k}, {n})");

@@ -24,7 +24,7 @@ public static class LinearQuantizer
     /// <param name="encoder">Encoder for this tensor's K over <paramref name="codebook"/>'s values.</param>
     /// <param name="rng">Draws the output sign flips of this tensor.</param>
     public static QuantizedLinear Quantize(string name, ReadOnlySpan<float> weight, int outFeatures, int inFeatures, float[]? bias,
-        GroupHessian hessian, CodebookTable codebook, TrellisEncoder encoder, LinearQuantizerSettings settings, Random rng)
+        GroupHessian hessian, CodebookTable codebook, ITileEncoder encoder, LinearQuantizerSettings settings, Random rng)
     {
         int k = Pad(inFeatures), n = Pad(outFeatures);
         if (hessian.PaddedK != k)

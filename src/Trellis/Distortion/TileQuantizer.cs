@@ -7,13 +7,13 @@ namespace Converter.Trellis.Distortion;
 /// Quantizes tiles at a global scale s and reports the mean squared error <c>mean((Q(s·x)/s − x)²)</c>, the error
 /// function of the scale search (EXL3-FORMAT.md §3.5). Buffers are kept between calls.
 /// </summary>
-public sealed class TileQuantizer(TrellisEncoder encoder)
+public sealed class TileQuantizer(ITileEncoder encoder)
 {
     private float[] _scaled = [];
     private ushort[] _states = [];
     private float[] _decoded = [];
 
-    public TrellisEncoder Encoder { get; } = encoder;
+    public ITileEncoder Encoder { get; } = encoder;
 
     public double MeanSquaredError(ReadOnlySpan<float> tiles, double scale = 1.0)
     {

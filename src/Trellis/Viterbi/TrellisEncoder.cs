@@ -7,7 +7,7 @@ namespace Converter.Trellis.Viterbi;
 /// Encodes batches of tiles on all CPU threads against one codebook table at one K. Each worker owns a
 /// <see cref="ViterbiWorkspace"/> reused across tiles and calls, so a batch allocates nothing per tile.
 /// </summary>
-public sealed class TrellisEncoder
+public sealed class TrellisEncoder : ITileEncoder
 {
     private readonly ReadOnlyMemory<float> _table;
     private readonly ConcurrentBag<ViterbiWorkspace> _workspaces = new();
@@ -27,12 +27,10 @@ public sealed class TrellisEncoder
 
     public int Bits { get; }
     public int MaxThreads { get; }
+    public string Device => $"cpu x{MaxThreads}";
     public ReadOnlySpan<float> Table => _table.Span;
 
-    /// <summary>
-    /// Encodes <c>targets.Length / 256</c> tiles, each 256 values in trellis-position order. Writes the states
-    /// (position order) and, when <paramref name="decoded"/> is non-empty, the table value of each state.
-    /// </summary>
+    /// <inheritdoc />
     public void Encode(ReadOnlyMemory<float> targets, Memory<ushort> states, Memory<float> decoded)
     {
         int tiles = targets.Length / TileLayout.Length;

@@ -25,7 +25,7 @@ public sealed class ConvertCommand
     private readonly Option<string?> _calText = new("--cal-text") { Description = "Calibration text file. Default: samples/data/calibration.txt" };
     private readonly Option<string?> _workDir = new("--work-dir") { Description = "Work directory for checkpoints and per-module files. Default: <out>.work" };
     private readonly Option<bool> _resume = new("--resume") { Description = "Continue an interrupted conversion from its work directory" };
-    private readonly Option<string> _device = new("--device") { Description = "auto, cpu or cuda:N", DefaultValueFactory = _ => "auto" };
+    private readonly Option<string> _device = new("--device") { Description = "Where to run: cuda:N (a GPU), cpu, or auto (cuda:0 when a usable GPU and driver are present, else the CPU)", DefaultValueFactory = _ => "auto" };
     private readonly Option<string> _outScales = new("--out-scales") { Description = "Output channel scales: always, never or auto (EXL3-FORMAT.md §3.3)", DefaultValueFactory = _ => "always" };
     private readonly Option<string> _hessian = new("--hessian") { Description = "Hessian basis for LDLQ: exact (rotated with the input scales) or sign (exllamav3: sign flips only)", DefaultValueFactory = _ => "exact" };
     private readonly Option<int> _seed = new("--seed") { Description = "Seed of sign flips and calibration row choice", DefaultValueFactory = _ => 0 };
@@ -71,10 +71,7 @@ public sealed class ConvertCommand
         }
 
         var device = parse.GetValue(_device)!;
-        if (device is not ("auto" or "cpu") && !device.StartsWith("cuda:", StringComparison.Ordinal))
-            throw new UsageException($"--device must be auto, cpu or cuda:N, got '{device}'");
-        if (device.StartsWith("cuda:", StringComparison.Ordinal))
-            throw new UsageException($"--device {device}: this build has no CUDA backend yet; use --device cpu");
+        ComputeBackend.CheckOption(device);
 
         var outScales = parse.GetValue(_outScales) switch
         {
@@ -118,6 +115,7 @@ public sealed class ConvertCommand
             Resume = parse.GetValue(_resume),
             Overwrite = parse.GetValue(_overwrite),
             Threads = Math.Max(0, parse.GetValue(_threads)),
+            Device = device,
             CheckpointInterval = TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(_checkpointInterval))),
             StopAfterModules = parse.GetValue(_stopAfter),
         };

@@ -1,0 +1,87 @@
+using System.Collections.Concurrent;
+using Converter.Cuda.Native;
+
+namespace Converter.Cuda;
+
+/// <summary>
+/// One GPU in use: its primary context, compiled modules and memory. The driver keeps the current context per host
+/// thread, so every operation makes it current first; work is issued on the default stream and is ordered.
+/// </summary>
+public sealed unsafe class CudaContext : IDisposable
+{
+    private readonly IntPtr _context;
+    private readonly KernelCompiler _compiler;
+    private readonly ConcurrentDictionary<string, CudaModule> _modules = new();
+    private bool _disposed;
+
+    private CudaContext(CudaDeviceInfo device, IntPtr context, KernelCompiler compiler)
+    {
+        Device = device;
+        _context = context;
+        _compiler = compiler;
+    }
+
+    public CudaDeviceInfo Device { get; }
+
+    /// <summary>Opens GPU <paramref name="ordinal"/>; compiled kernels are cached under <paramref name="cacheDirectory"/>.</summary>
+    public static CudaContext Open(int ordinal, string? cacheDirectory = null)
+    {
+        var devices = CudaDevice.Discover(out var whyNone);
+        if (devices.Count == 0)
+            throw new CudaException($"cuda:{ordinal} is not available: {whyNone}");
+        if (ordinal < 0 || ordinal >= devices.Count)
+            throw new CudaException($"cuda:{ordinal} does not exist: the driver reports {devices.Count} GPU(s), cuda:0..cuda:{devices.Count - 1}");
+        var info = devices[ordinal];
+        CudaException.Check(CudaDriver.cuDevicePrimaryCtxRetain(out var context, ordinal), "cuDevicePrimaryCtxRetain");
+        CudaException.Check(CudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+        return new CudaContext(info, context, new KernelCompiler(info, cacheDirectory ?? KernelCompiler.DefaultCacheDirectory()));
+    }
+
+    /// <summary>Makes this context current on the calling thread.</summary>
+    public void MakeCurrent()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CudaException.Check(CudaDriver.cuCtxSetCurrent(_context), "cuCtxSetCurrent");
+    }
+
+    public void Synchronize()
+    {
+        MakeCurrent();
+        CudaException.Check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
+    }
+
+    public (long Free, long Total) MemoryInfo()
+    {
+        MakeCurrent();
+        CudaException.Check(CudaDriver.cuMemGetInfo(out var free, out var total), "cuMemGetInfo");
+        return ((long)free, (long)total);
+    }
+
+    public DeviceBuffer<T> Allocate<T>(long count) where T : unmanaged
+    {
+        MakeCurrent();
+        return new DeviceBuffer<T>(this, count);
+    }
+
+    /// <summary>A module compiled from an embedded kernel source with the given defines, compiled once per process (and cached on disk).</summary>
+    public CudaModule Module(string source, IReadOnlyDictionary<string, string> defines)
+    {
+        string key = source + "|" + string.Join(",", defines.OrderBy(d => d.Key, StringComparer.Ordinal).Select(d => $"{d.Key}={d.Value}"));
+        return _modules.GetOrAdd(key, _ =>
+        {
+            var cubin = _compiler.Compile(source, defines);
+            MakeCurrent();
+            return CudaModule.Load(this, cubin);
+        });
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+            return;
+        foreach (var m in _modules.Values)
+            m.Dispose();
+        _disposed = true;
+        CudaDriver.cuDevicePrimaryCtxRelease(Device.Ordinal);
+    }
+}

@@ -1,0 +1,82 @@
+using Converter.Cuda.Native;
+
+namespace Converter.Cuda;
+
+/// <summary>A loaded cubin and its kernels.</summary>
+public sealed unsafe class CudaModule : IDisposable
+{
+    private readonly CudaContext _context;
+    private readonly Dictionary<string, IntPtr> _functions = new();
+    private IntPtr _module;
+
+    private CudaModule(CudaContext context, IntPtr module)
+    {
+        _context = context;
+        _module = module;
+    }
+
+    internal static CudaModule Load(CudaContext context, byte[] cubin)
+    {
+        IntPtr module;
+        fixed (byte* p = cubin)
+            CudaException.Check(CudaDriver.cuModuleLoadData(out module, p), "cuModuleLoadData");
+        return new CudaModule(context, module);
+    }
+
+    public IntPtr Function(string name)
+    {
+        lock (_functions)
+        {
+            if (!_functions.TryGetValue(name, out var f))
+            {
+                _context.MakeCurrent();
+                CudaException.Check(CudaDriver.cuModuleGetFunction(out f, _module, name), $"cuModuleGetFunction({name})");
+                _functions[name] = f;
+            }
+            return f;
+        }
+    }
+
+    /// <summary>Registers and local (spill) bytes per thread of a kernel, from the compiled code.</summary>
+    public (int Registers, int LocalBytes) Resources(string name)
+    {
+        var f = Function(name);
+        CudaException.Check(CudaDriver.cuFuncGetAttribute(out int regs, CudaDriver.FunctionAttributeNumRegs, f), "cuFuncGetAttribute");
+        CudaException.Check(CudaDriver.cuFuncGetAttribute(out int local, CudaDriver.FunctionAttributeLocalSizeBytes, f), "cuFuncGetAttribute");
+        return (regs, local);
+    }
+
+    /// <summary>Launches <paramref name="name"/> on the default stream. Arguments are 8-byte slots (pointers, or values widened by the caller's signature).</summary>
+    public void Launch(string name, uint grid, uint block, int sharedBytes, ReadOnlySpan<KernelArgument> arguments)
+    {
+        var f = Function(name);
+        _context.MakeCurrent();
+        if (sharedBytes > 48 * 1024)
+            CudaException.Check(CudaDriver.cuFuncSetAttribute(f, CudaDriver.FunctionAttributeMaxDynamicSharedSizeBytes, sharedBytes), "cuFuncSetAttribute");
+        var slots = stackalloc ulong[arguments.Length];
+        var pointers = stackalloc void*[arguments.Length];
+        for (int i = 0; i < arguments.Length; i++)
+        {
+            slots[i] = arguments[i].Bits;
+            pointers[i] = &slots[i];
+        }
+        CudaException.Check(CudaDriver.cuLaunchKernel(f, grid, 1, 1, block, 1, 1, (uint)sharedBytes, IntPtr.Zero, pointers, null), $"cuLaunchKernel({name})");
+    }
+
+    public void Dispose()
+    {
+        if (_module == IntPtr.Zero)
+            return;
+        _context.MakeCurrent();
+        CudaDriver.cuModuleUnload(_module);
+        _module = IntPtr.Zero;
+    }
+}
+
+/// <summary>One kernel argument as the bits the kernel reads (little-endian: a 4-byte int reads the low half of the slot).</summary>
+public readonly record struct KernelArgument(ulong Bits)
+{
+    public static implicit operator KernelArgument(int value) => new((uint)value);
+    public static implicit operator KernelArgument(ulong pointer) => new(pointer);
+    public static KernelArgument Of(float value) => new(BitConverter.SingleToUInt32Bits(value));
+}

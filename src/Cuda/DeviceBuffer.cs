@@ -1,0 +1,65 @@
+using Converter.Cuda.Native;
+
+namespace Converter.Cuda;
+
+/// <summary>A typed allocation in GPU memory (cuMemAlloc), copied to and from host spans.</summary>
+public sealed unsafe class DeviceBuffer<T> : IDisposable where T : unmanaged
+{
+    private readonly CudaContext _context;
+
+    internal DeviceBuffer(CudaContext context, long count)
+    {
+        _context = context;
+        Count = count;
+        long bytes = Math.Max(1, count) * sizeof(T);
+        int status = CudaDriver.cuMemAlloc(out var pointer, (nuint)bytes);
+        if (status != 0)
+        {
+            var (free, total) = context.MemoryInfo();
+            throw new CudaException($"cuMemAlloc of {bytes / (1 << 20)} MiB failed: {CudaException.DriverErrorName(status)} ({free / (1 << 20)} of {total / (1 << 20)} MiB free)");
+        }
+        Pointer = pointer;
+    }
+
+    public long Count { get; }
+    public ulong Pointer { get; private set; }
+    public long Bytes => Count * sizeof(T);
+
+    public void CopyFrom(ReadOnlySpan<T> source, long offset = 0)
+    {
+        CheckRange(offset, source.Length);
+        _context.MakeCurrent();
+        fixed (T* p = source)
+            CudaException.Check(CudaDriver.cuMemcpyHtoD(Pointer + (ulong)(offset * sizeof(T)), p, (nuint)(source.Length * sizeof(T))), "cuMemcpyHtoD");
+    }
+
+    public void CopyTo(Span<T> destination, long offset = 0)
+    {
+        CheckRange(offset, destination.Length);
+        _context.MakeCurrent();
+        fixed (T* p = destination)
+            CudaException.Check(CudaDriver.cuMemcpyDtoH(p, Pointer + (ulong)(offset * sizeof(T)), (nuint)(destination.Length * sizeof(T))), "cuMemcpyDtoH");
+    }
+
+    /// <summary>Sets every byte to <paramref name="value"/> (tests poison outputs with this).</summary>
+    public void Fill(byte value)
+    {
+        _context.MakeCurrent();
+        CudaException.Check(CudaDriver.cuMemsetD8(Pointer, value, (nuint)Bytes), "cuMemsetD8");
+    }
+
+    private void CheckRange(long offset, int length)
+    {
+        if (offset < 0 || offset + length > Count)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"[{offset}, {offset + length}) is outside a buffer of {Count}");
+    }
+
+    public void Dispose()
+    {
+        if (Pointer == 0)
+            return;
+        _context.MakeCurrent();
+        CudaDriver.cuMemFree(Pointer);
+        Pointer = 0;
+    }
+}

@@ -1,0 +1,161 @@
+using Converter.Trellis.Codebooks;
+using Converter.Trellis.Tiles;
+using Converter.Trellis.Viterbi;
+
+namespace Converter.Cuda.Trellis;
+
+/// <summary>
+/// The tail-biting Viterbi search of EXL3-FORMAT.md §2.4 on a GPU (Kernels/viterbi.cu). The search compares fp16
+/// costs against the table rounded to fp16 (exact for the codebooks' own values, §1); the decoded values written
+/// back are the caller's float table entries, exactly as the CPU encoder writes them. Calls are serialized.
+/// </summary>
+public sealed class CudaTileEncoder : ITileEncoder, IDisposable
+{
+    private const string Kernel = "viterbi.cu";
+    private const int ThreadsPerBlock = 512;
+    private const int Length = TileLayout.Length;
+
+    // Tiles per launch: bounds the staging buffers (64 MiB of targets) while keeping every SM busy for many tiles.
+    private const int MaxTilesPerLaunch = 1 << 16;
+
+    private readonly CudaContext _context;
+    private readonly float[] _table;
+    private readonly CudaModule _module;
+    private readonly DeviceBuffer<ushort> _halfTable;
+    private readonly DeviceBuffer<ushort> _history;
+    private readonly int _blocks;
+    private readonly int _sharedBytes;
+    private readonly Lock _gate = new();
+    private DeviceBuffer<float>? _targets;
+    private DeviceBuffer<ushort>? _states;
+
+    public CudaTileEncoder(CudaContext context, ReadOnlyMemory<float> table, int bits)
+    {
+        TileLayout.CheckBits(bits);
+        if (table.Length != CodebookTable.Size)
+            throw new ArgumentException("a codebook table has 65536 entries", nameof(table));
+        if (context.Device.Major < 8)
+            throw new CudaException($"{context.Device}: the GPU encoder needs compute capability 8.0 or newer (f16x2 min, warp reductions)");
+        _context = context;
+        _table = table.ToArray();
+        Bits = bits;
+        TilesPerBlock = bits == 1 ? 1 : 2;
+        _module = context.Module(Kernel, new Dictionary<string, string>
+        {
+            ["TRELLIS_K"] = bits.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["TRELLIS_TILES"] = TilesPerBlock.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        _sharedBytes = SharedBytes(bits, TilesPerBlock);
+        _blocks = context.Device.Multiprocessors;
+
+        var half = new ushort[CodebookTable.Size];
+        for (int i = 0; i < half.Length; i++)
+            half[i] = BitConverter.HalfToUInt16Bits((Half)_table[i]);
+        _halfTable = context.Allocate<ushort>(half.Length);
+        _halfTable.CopyFrom(half);
+        _history = context.Allocate<ushort>((long)_blocks * TilesPerBlock * Length * Nodes);
+    }
+
+    public int Bits { get; }
+    public string Device => $"cuda:{_context.Device.Ordinal}";
+    public int TilesPerBlock { get; }
+    private int Nodes => 1 << (16 - Bits);
+
+    /// <summary>Registers and spilled bytes per thread of the compiled search kernel.</summary>
+    public (int Registers, int LocalBytes) KernelResources => _module.Resources("viterbi_tiles");
+
+    /// <inheritdoc />
+    public void Encode(ReadOnlyMemory<float> targets, Memory<ushort> states, Memory<float> decoded)
+    {
+        int tiles = targets.Length / Length;
+        if (targets.Length != tiles * Length || states.Length != targets.Length)
+            throw new ArgumentException("targets and states must hold whole tiles of 256 values");
+        if (!decoded.IsEmpty && decoded.Length != targets.Length)
+            throw new ArgumentException("decoded must be empty or as long as targets", nameof(decoded));
+        lock (_gate)
+        {
+            for (int first = 0; first < tiles; first += MaxTilesPerLaunch)
+            {
+                int count = Math.Min(MaxTilesPerLaunch, tiles - first);
+                EncodeOnDevice(targets.Span.Slice(first * Length, count * Length), states.Span.Slice(first * Length, count * Length), count);
+            }
+        }
+        if (!decoded.IsEmpty)
+        {
+            var s = states.Span;
+            var d = decoded.Span;
+            for (int i = 0; i < s.Length; i++)
+                d[i] = _table[s[i]];
+        }
+    }
+
+    /// <summary>
+    /// Seconds of the search alone (median of <paramref name="repeats"/> launches after one warm-up), with the tiles
+    /// already on the device: what a benchmark of the kernel should report.
+    /// </summary>
+    public double MeasureSearchSeconds(ReadOnlySpan<float> targets, int repeats)
+    {
+        int tiles = targets.Length / Length;
+        lock (_gate)
+        {
+            using var input = _context.Allocate<float>(targets.Length);
+            using var output = _context.Allocate<ushort>(targets.Length);
+            input.CopyFrom(targets);
+            Launch(input, output, tiles);
+            _context.Synchronize();
+            var times = new List<double>();
+            for (int r = 0; r < repeats; r++)
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                Launch(input, output, tiles);
+                _context.Synchronize();
+                times.Add(clock.Elapsed.TotalSeconds);
+            }
+            times.Sort();
+            return times[times.Count / 2];
+        }
+    }
+
+    /// <summary>
+    /// The issue-rate ceiling in tiles/s: both passes visit 256 positions × 65536 candidates, three f16x2
+    /// instructions per two candidates, and each SM issues 4 × 32 lanes per clock.
+    /// </summary>
+    public static double ArithmeticLimit(CudaDeviceInfo device) =>
+        device.Multiprocessors * 128.0 * device.ClockKHz * 1e3 / (2 * 256 * 65536 / 2 * 3.0);
+
+    /// <summary>The search alone on tiles already on the device.</summary>
+    internal void Launch(DeviceBuffer<float> targets, DeviceBuffer<ushort> states, int tiles) =>
+        _module.Launch("viterbi_tiles", (uint)Math.Min(_blocks, (tiles + TilesPerBlock - 1) / TilesPerBlock), ThreadsPerBlock, _sharedBytes,
+            [targets.Pointer, tiles, _halfTable.Pointer, states.Pointer, _history.Pointer]);
+
+    private void EncodeOnDevice(ReadOnlySpan<float> targets, Span<ushort> states, int tiles)
+    {
+        if (_targets is null || _targets.Count < targets.Length)
+        {
+            _targets?.Dispose();
+            _states?.Dispose();
+            _targets = _context.Allocate<float>(targets.Length);
+            _states = _context.Allocate<ushort>(targets.Length);
+        }
+        _targets.CopyFrom(targets);
+        Launch(_targets, _states!, tiles);
+        _states!.CopyTo(states);
+    }
+
+    /// <summary>Dynamic shared memory of the kernel: per tile the targets, two cost buffers and per-warp minima; then the reduction slots.</summary>
+    internal static int SharedBytes(int bits, int tiles)
+    {
+        int nodes = 1 << (16 - bits);
+        int costWords = bits <= 3 ? nodes / 2 : nodes;
+        int perTile = 4 * (Length + 2 * costWords + ThreadsPerBlock / 32);
+        return tiles * perTile + 4 * (ThreadsPerBlock / 32) + 4 * tiles;
+    }
+
+    public void Dispose()
+    {
+        _targets?.Dispose();
+        _states?.Dispose();
+        _history.Dispose();
+        _halfTable.Dispose();
+    }
+}
