@@ -11,10 +11,12 @@ public sealed class Linear
 {
     private Matrix? _weight;
     private float[]? _bias;
+    private readonly IDenseAlgebra _algebra;
 
     /// <param name="name">The HF module name, e.g. <c>model.layers.0.self_attn.q_proj</c>.</param>
     /// <param name="weightTensor">The tensor to load W from; defaults to name + ".weight" (a tied head reads the embedding's).</param>
-    public Linear(string name, int inFeatures, int outFeatures, bool hasBias, string? weightTensor = null)
+    /// <param name="algebra">Where the product runs (the CPU when null).</param>
+    public Linear(string name, int inFeatures, int outFeatures, bool hasBias, string? weightTensor = null, IDenseAlgebra? algebra = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inFeatures);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outFeatures);
@@ -23,6 +25,7 @@ public sealed class Linear
         OutFeatures = outFeatures;
         HasBias = hasBias;
         WeightTensor = weightTensor ?? TensorNames.Weight(name);
+        _algebra = algebra ?? CpuDenseAlgebra.Instance;
     }
 
     public string Name { get; }
@@ -89,7 +92,9 @@ public sealed class Linear
     {
         if (x.Cols != InFeatures)
             throw new ArgumentException($"{Name}: input {x.ShapeText} does not have {InFeatures} columns", nameof(x));
-        return MatMul.MultiplyTransposed(x, Weight, Bias);
+        var y = new Matrix(x.Rows, OutFeatures);
+        _algebra.Linear(x.Data, Weight.Data, Bias, y.Data, x.Rows, OutFeatures, InFeatures);
+        return y;
     }
 
     public override string ToString() => $"{Name} ({OutFeatures}, {InFeatures}){(HasBias ? " +bias" : "")}";

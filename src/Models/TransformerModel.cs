@@ -1,3 +1,4 @@
+using Converter.Compute;
 using Converter.Formats.HuggingFace;
 using Converter.Models.Modules;
 using Converter.Models.Rotary;
@@ -12,18 +13,19 @@ public sealed class TransformerModel
 {
     private readonly ModelModule[] _modules;
 
-    public TransformerModel(TransformerSpec spec)
+    /// <param name="algebra">Where the linear layers' products run (the CPU when null).</param>
+    public TransformerModel(TransformerSpec spec, IDenseAlgebra? algebra = null)
     {
         Spec = spec;
         Rotary = new RotaryEmbedding(spec.Rope, spec.HeadDim);
         Embedding = new EmbeddingModule(spec.VocabSize, spec.HiddenSize);
-        Layers = Enumerable.Range(0, spec.Layers).Select(i => new DecoderBlock(i, spec, Rotary)).ToArray();
+        Layers = Enumerable.Range(0, spec.Layers).Select(i => new DecoderBlock(i, spec, Rotary, algebra)).ToArray();
         FinalNorm = new FinalNormModule(spec.HiddenSize, spec.RmsNormEps);
-        Head = new LmHeadModule(spec.HiddenSize, spec.VocabSize, spec.TiedEmbeddings);
+        Head = new LmHeadModule(spec.HiddenSize, spec.VocabSize, spec.TiedEmbeddings, algebra);
         _modules = [Embedding, .. Layers, FinalNorm, Head];
     }
 
-    public static TransformerModel FromConfig(ModelConfig config) => new(TransformerSpec.From(config));
+    public static TransformerModel FromConfig(ModelConfig config, IDenseAlgebra? algebra = null) => new(TransformerSpec.From(config), algebra);
 
     public TransformerSpec Spec { get; }
 

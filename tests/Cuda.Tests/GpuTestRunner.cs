@@ -71,8 +71,20 @@ public static class GpuTestRunner
             yield return new Case($"{method.Name}({v})", method, [v]);
     }
 
-    private static IEnumerable<MethodInfo> Methods<T>(Type type) where T : Attribute =>
-        type.GetMethods().Where(m => m.GetCustomAttributes<T>().Any());
+    /// <summary>Set-up methods base class first, tear-down methods derived class first, as NUnit orders them.</summary>
+    private static IEnumerable<MethodInfo> Methods<T>(Type type) where T : Attribute
+    {
+        var methods = type.GetMethods().Where(m => m.GetCustomAttributes<T>().Any()).OrderBy(m => Depth(m.DeclaringType!));
+        return typeof(T) == typeof(OneTimeTearDownAttribute) ? methods.Reverse() : methods;
+    }
+
+    private static int Depth(Type type)
+    {
+        int depth = 0;
+        for (var t = type; t is not null; t = t.BaseType)
+            depth++;
+        return depth;
+    }
 
     /// <summary>Runs the methods in order; returns the first failure (an assertion, an ignore, any exception) or null.</summary>
     private static Exception? Run(object fixture, IEnumerable<MethodInfo> methods, object?[]? arguments)

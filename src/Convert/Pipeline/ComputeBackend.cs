@@ -1,4 +1,6 @@
+using Converter.Compute;
 using Converter.Cuda;
+using Converter.Cuda.Blas;
 using Converter.Cuda.Trellis;
 using Converter.Trellis.Viterbi;
 
@@ -17,10 +19,19 @@ public sealed class ComputeBackend : IDisposable
     {
         Cuda = cuda;
         Description = description;
+        if (cuda is not null)
+        {
+            var algebra = new CudaDenseAlgebra(cuda);
+            _owned.Add(algebra);
+            Algebra = algebra;
+        }
     }
 
     /// <summary>The GPU in use, or null on the CPU.</summary>
     public CudaContext? Cuda { get; }
+
+    /// <summary>Products, Hessian sums and Cholesky: cuBLAS/cuSOLVER on the GPU, else the CPU.</summary>
+    public IDenseAlgebra Algebra { get; } = CpuDenseAlgebra.Instance;
 
     /// <summary>One line for logs: which device and, for auto on a machine without a GPU, why.</summary>
     public string Description { get; }

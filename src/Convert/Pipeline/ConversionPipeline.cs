@@ -53,7 +53,9 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         PrepareDirectories();
 
         using var source = CheckpointReader.Open(settings.ModelDir);
-        var model = TransformerModel.FromConfig(config);
+        using var backend = ComputeBackend.Open(settings.Device);
+        context.Log.WriteLine($"convert: device {backend.Description}");
+        var model = TransformerModel.FromConfig(config, backend.Algebra);
         var targets = AllocationTargets(model);
         var bits = BitAllocation.Allocate(targets, settings.Bits);
         var codebooks = context.Codebooks;
@@ -68,8 +70,6 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         var tensors = progress.Tensors.ToList();
         var modules = progress.Modules.ToList();
         var warnings = progress.Warnings.ToList();
-        using var backend = ComputeBackend.Open(settings.Device);
-        context.Log.WriteLine($"convert: device {backend.Description}");
         var converter = new ModuleConverter(settings, source, codebooks, bits, backend);
         var lastCheckpoint = Stopwatch.StartNew();
 

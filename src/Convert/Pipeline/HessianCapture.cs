@@ -5,17 +5,25 @@ using Converter.Regularize.Hessian;
 namespace Converter.Cli.Pipeline;
 
 /// <summary>Accumulates one Hessian per linear group from the inputs a module's forward pass shows it (§3.2).</summary>
-public sealed class HessianCapture : ILinearInputObserver
+public sealed class HessianCapture(IDenseAlgebra algebra) : ILinearInputObserver, IDisposable
 {
     private readonly Dictionary<LinearGroup, HessianAccumulator> _accumulators = new();
 
     public void OnLinearInput(LinearGroup group, Matrix input)
     {
         if (!_accumulators.TryGetValue(group, out var accumulator))
-            _accumulators[group] = accumulator = new HessianAccumulator(group.InFeatures);
+            _accumulators[group] = accumulator = new HessianAccumulator(group.InFeatures, algebra);
         accumulator.Add(input.Data, input.Rows);
     }
 
     public HessianAccumulator For(LinearGroup group) =>
         _accumulators.TryGetValue(group, out var a) ? a : new HessianAccumulator(group.InFeatures);
+
+    /// <summary>Frees the sums (on a GPU, k×k float64 each).</summary>
+    public void Dispose()
+    {
+        foreach (var a in _accumulators.Values)
+            a.Dispose();
+        _accumulators.Clear();
+    }
 }

@@ -61,7 +61,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
         // Capture: the head's input is the state itself, so its Hessian needs no forward (and no logits).
         var clock = Stopwatch.StartNew();
-        var capture = new HessianCapture();
+        using var capture = new HessianCapture(backend.Algebra);
         Matrix reference;
         if (isHead)
         {
@@ -126,7 +126,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         if (!_encoders.TryGetValue(k, out var encoder))
             _encoders[k] = encoder = backend.CreateEncoder(table.Memory, k, settings.Threads);
         var q = LinearQuantizer.Quantize(linear.Name, linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
-            hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, MaxThreads: settings.Threads),
+            hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, MaxThreads: settings.Threads) { Algebra = backend.Algebra },
             StableSeed.Rng(settings.Seed, linear.Name));
         // Later modules must see what the quantized model computes: swap in the reconstruction (§4.3).
         var w = LinearReconstruction.Reconstruct(q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, table.Values, q.Suh, q.Svh);

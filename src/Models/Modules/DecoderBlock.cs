@@ -13,13 +13,13 @@ public sealed class DecoderBlock : ModelModule
     private float[]? _inputNorm;
     private float[]? _postAttentionNorm;
 
-    public DecoderBlock(int index, TransformerSpec spec, RotaryEmbedding rotary)
+    public DecoderBlock(int index, TransformerSpec spec, RotaryEmbedding rotary, IDenseAlgebra? algebra = null)
         : base(Models.TensorNames.Layer(index))
     {
         _spec = spec;
         Index = index;
-        Attention = new SelfAttention(Name + ".self_attn", spec, rotary);
-        Mlp = new GatedMlp(Name + ".mlp", spec);
+        Attention = new SelfAttention(Name + ".self_attn", spec, rotary, algebra);
+        Mlp = new GatedMlp(Name + ".mlp", spec, algebra);
         LinearGroups =
         [
             new LinearGroup(Name, LinearSite.AttentionInput, [Attention.Q, Attention.K, Attention.V]),

@@ -3,16 +3,16 @@ using Converter.Compute;
 namespace Converter.Models.Modules;
 
 /// <summary>The MLP half of a decoder block: down(SiLU(gate(x)) ⊙ up(x)).</summary>
-public sealed class GatedMlp(string prefix, TransformerSpec spec)
+public sealed class GatedMlp(string prefix, TransformerSpec spec, IDenseAlgebra? algebra = null)
 {
     /// <summary><c>model.layers.N.mlp</c>.</summary>
     public string Prefix { get; } = prefix;
 
-    public Linear Gate { get; } = new(prefix + ".gate_proj", spec.HiddenSize, spec.IntermediateSize, spec.MlpBias);
+    public Linear Gate { get; } = new(prefix + ".gate_proj", spec.HiddenSize, spec.IntermediateSize, spec.MlpBias, algebra: algebra);
 
-    public Linear Up { get; } = new(prefix + ".up_proj", spec.HiddenSize, spec.IntermediateSize, spec.MlpBias);
+    public Linear Up { get; } = new(prefix + ".up_proj", spec.HiddenSize, spec.IntermediateSize, spec.MlpBias, algebra: algebra);
 
-    public Linear Down { get; } = new(prefix + ".down_proj", spec.IntermediateSize, spec.HiddenSize, spec.MlpBias);
+    public Linear Down { get; } = new(prefix + ".down_proj", spec.IntermediateSize, spec.HiddenSize, spec.MlpBias, algebra: algebra);
 
     public void Load(IWeightSource weights)
     {

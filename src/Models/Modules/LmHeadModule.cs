@@ -1,3 +1,4 @@
+using Converter.Compute;
 namespace Converter.Models.Modules;
 
 /// <summary>
@@ -7,11 +8,11 @@ namespace Converter.Models.Modules;
 /// </summary>
 public sealed class LmHeadModule : ModelModule
 {
-    public LmHeadModule(int hiddenSize, int vocabSize, bool tied)
+    public LmHeadModule(int hiddenSize, int vocabSize, bool tied, IDenseAlgebra? algebra = null)
         : base(Models.TensorNames.LmHead)
     {
         Projection = new Linear(Name, hiddenSize, vocabSize, hasBias: false,
-            tied ? Models.TensorNames.Weight(Models.TensorNames.Embedding) : null);
+            tied ? Models.TensorNames.Weight(Models.TensorNames.Embedding) : null, algebra);
         LinearGroups = [new LinearGroup(Name, LinearSite.Head, [Projection])];
     }
 

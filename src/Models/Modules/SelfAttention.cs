@@ -14,15 +14,15 @@ public sealed class SelfAttention
     private float[]? _qNorm;
     private float[]? _kNorm;
 
-    public SelfAttention(string prefix, TransformerSpec spec, RotaryEmbedding rotary)
+    public SelfAttention(string prefix, TransformerSpec spec, RotaryEmbedding rotary, IDenseAlgebra? algebra = null)
     {
         _spec = spec;
         _rotary = rotary;
         Prefix = prefix;
-        Q = new Linear(prefix + ".q_proj", spec.HiddenSize, spec.QueryWidth, spec.QkvBias);
-        K = new Linear(prefix + ".k_proj", spec.HiddenSize, spec.KeyValueWidth, spec.QkvBias);
-        V = new Linear(prefix + ".v_proj", spec.HiddenSize, spec.KeyValueWidth, spec.QkvBias);
-        O = new Linear(prefix + ".o_proj", spec.QueryWidth, spec.HiddenSize, spec.OutputBias);
+        Q = new Linear(prefix + ".q_proj", spec.HiddenSize, spec.QueryWidth, spec.QkvBias, algebra: algebra);
+        K = new Linear(prefix + ".k_proj", spec.HiddenSize, spec.KeyValueWidth, spec.QkvBias, algebra: algebra);
+        V = new Linear(prefix + ".v_proj", spec.HiddenSize, spec.KeyValueWidth, spec.QkvBias, algebra: algebra);
+        O = new Linear(prefix + ".o_proj", spec.QueryWidth, spec.HiddenSize, spec.OutputBias, algebra: algebra);
     }
 
     /// <summary><c>model.layers.N.self_attn</c>.</summary>

@@ -36,33 +36,60 @@ public static class HadamardTransform
     }
 
     /// <summary>W ← Had·W for row-major W (rows, cols): every column rotated in 128-row blocks.</summary>
-    public static void LeftMultiply(Span<float> w, int rows, int cols)
+    public static unsafe void LeftMultiply(Span<float> w, int rows, int cols)
     {
         CheckShape(w, rows, cols, rows, "rows");
-        for (int block = 0; block < rows; block += BlockSize)
+        fixed (float* p = w)
         {
-            for (int h = 1; h < BlockSize; h <<= 1)
+            nint address = (nint)p;
+            // 128-row blocks are independent; each runs the same operations whichever thread takes it.
+            ForEach(rows / BlockSize, (long)rows * cols, block =>
             {
-                for (int i = 0; i < BlockSize; i += 2 * h)
+                var span = new Span<float>((float*)address + (long)block * BlockSize * cols, BlockSize * cols);
+                for (int h = 1; h < BlockSize; h <<= 1)
                 {
-                    for (int j = i; j < i + h; j++)
-                        Butterfly(w.Slice((block + j) * cols, cols), w.Slice((block + j + h) * cols, cols));
+                    for (int i = 0; i < BlockSize; i += 2 * h)
+                    {
+                        for (int j = i; j < i + h; j++)
+                            Butterfly(span.Slice(j * cols, cols), span.Slice((j + h) * cols, cols));
+                    }
                 }
-            }
-            ScaleInPlace(w.Slice(block * cols, BlockSize * cols));
+                ScaleInPlace(span);
+            });
         }
     }
 
     /// <summary>W ← W·Had for row-major W (rows, cols): every row rotated in 128-column blocks.</summary>
-    public static void RightMultiply(Span<float> w, int rows, int cols)
+    public static unsafe void RightMultiply(Span<float> w, int rows, int cols)
     {
         CheckShape(w, rows, cols, cols, "columns");
-        for (int r = 0; r < rows; r++)
+        fixed (float* p = w)
         {
-            for (int block = 0; block < cols; block += BlockSize)
-                Transform128(w.Slice(r * cols + block, BlockSize));
+            nint address = (nint)p;
+            ForEach(rows, (long)rows * cols, r =>
+            {
+                var row = new Span<float>((float*)address + (long)r * cols, cols);
+                for (int block = 0; block < cols; block += BlockSize)
+                    Transform128(row.Slice(block, BlockSize));
+            });
         }
     }
+
+    /// <summary>Runs independent items in parallel when the matrix is large enough to pay for it.</summary>
+    private static void ForEach(int items, long elements, Action<int> body)
+    {
+        if (elements < ParallelThreshold)
+        {
+            for (int i = 0; i < items; i++)
+                body(i);
+        }
+        else
+        {
+            Parallel.For(0, items, body);
+        }
+    }
+
+    private const long ParallelThreshold = 1 << 18;
 
     private static void Butterfly(Span<float> a, Span<float> b)
     {

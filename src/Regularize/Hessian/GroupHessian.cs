@@ -47,18 +47,20 @@ public sealed class GroupHessian
         if (accumulator.Count == 0)
             return new GroupHessian(paddedK, null, 0, signs, 0, "no calibration rows reached this layer");
         var h = new float[paddedK * paddedK];
-        var sum = accumulator.Sum;
+        var sum = accumulator.Sum.ToArray();
+        double count = accumulator.Count;
         double diagSum = 0;
-        for (int i = 0; i < k; i++)
+        Parallel.For(0, k, i =>
         {
             for (int j = 0; j < k; j++)
-                h[i * paddedK + j] = (float)(sum[i * k + j] / accumulator.Count);
-            diagSum += sum[i * k + i] / accumulator.Count;
-        }
+                h[i * paddedK + j] = (float)(sum[i * k + j] / count);
+        });
+        for (int i = 0; i < k; i++)
+            diagSum += sum[i * k + i] / count;
         // Padded input channels are always zero: their mean is over the padded width as in exllamav3, where the
         // inputs are zero-extended before accumulation.
         double diagMean = diagSum / paddedK;
-        if (!double.IsFinite(diagMean) || !h.All(float.IsFinite))
+        if (!double.IsFinite(diagMean) || !Formats.Numerics.FiniteCheck.AllFinite(h))
             return new GroupHessian(paddedK, null, diagMean, signs, accumulator.Count, "Hessian has non-finite values");
         if (diagMean < MinDiagMean)
             return new GroupHessian(paddedK, null, diagMean, signs, accumulator.Count, $"Hessian mean diagonal {diagMean:E2} is vanishing");
@@ -77,12 +79,13 @@ public sealed class GroupHessian
             throw new InvalidOperationException("no Hessian in fallback mode");
         int k = PaddedK;
         var h = (float[])Damped.Clone();
-        for (int i = 0; i < k; i++)
+        var scale = inputScale.ToArray();
+        Parallel.For(0, k, i =>
         {
             var row = h.AsSpan(i * k, k);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(row, inputScale, row);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(row, inputScale[i], row);
-        }
+            System.Numerics.Tensors.TensorPrimitives.Multiply(row, scale, row);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(row, scale[i], row);
+        });
         HadamardTransform.LeftMultiply(h, k, k);
         HadamardTransform.RightMultiply(h, k, k);
         return h;

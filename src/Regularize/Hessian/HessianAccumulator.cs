@@ -8,16 +8,17 @@ namespace Converter.Regularize.Hessian;
 /// One accumulator serves a whole quant group (q/k/v share their input, gate/up theirs). Rows with a non-finite
 /// value are dropped, as exllamav3 does, and counted so the caller can report them.
 /// </summary>
-public sealed class HessianAccumulator
+public sealed class HessianAccumulator : IDisposable
 {
-    private readonly double[] _sum;
-    private float[] _transposed = [];
-    private float[] _product = [];
+    private readonly IGramAccumulator _gram;
+    private float[] _kept = [];
+    private double[]? _sum;
 
-    public HessianAccumulator(int features)
+    /// <param name="algebra">Where XᵀX is computed and summed (the CPU when null).</param>
+    public HessianAccumulator(int features, IDenseAlgebra? algebra = null)
     {
         Features = features;
-        _sum = new double[(long)features * features <= Array.MaxLength ? features * features : throw new ArgumentException("Hessian too large")];
+        _gram = (algebra ?? CpuDenseAlgebra.Instance).CreateGramAccumulator(features);
     }
 
     /// <summary>Input width k (unpadded).</summary>
@@ -35,11 +36,18 @@ public sealed class HessianAccumulator
         int k = Features;
         if (x.Length != tokens * k)
             throw new ArgumentException($"expected {tokens}×{k} values, got {x.Length}", nameof(x));
-        if (_transposed.Length < tokens * k)
-            _transposed = new float[tokens * k];
-        // Xᵀ (k × tokens), finite rows only, packed to the left: the GEMM computes a·bᵀ, so Xᵀ·(Xᵀ)ᵀ = XᵀX.
-        // Column stride is the full token count; the GEMM below reads the first `kept` columns of each row
-        // after the rows are compacted.
+        if (_sum is not null)
+            throw new InvalidOperationException("the Hessian sum was already read");
+        if (FiniteCheck.AllFinite(x))
+        {
+            // The common case: every row is kept, so no compacted copy is needed.
+            if (tokens > 0)
+                _gram.Add(x, tokens);
+            Count += tokens;
+            return;
+        }
+        if (_kept.Length < tokens * k)
+            _kept = new float[tokens * k];
         int kept = 0;
         for (int t = 0; t < tokens; t++)
         {
@@ -49,26 +57,17 @@ public sealed class HessianAccumulator
                 DroppedRows++;
                 continue;
             }
-            for (int i = 0; i < k; i++)
-                _transposed[i * tokens + kept] = row[i];
+            row.CopyTo(_kept.AsSpan(kept * k, k));
             kept++;
         }
         if (kept == 0)
             return;
-        if (kept < tokens)
-        {
-            for (int i = 1; i < k; i++)
-                _transposed.AsSpan(i * tokens, kept).CopyTo(_transposed.AsSpan(i * kept, kept));
-        }
-        if (_product.Length != k * k)
-            _product = new float[k * k];
-        MatMul.MultiplyTransposed(_transposed.AsSpan(0, k * kept), _transposed.AsSpan(0, k * kept), _product, k, k, kept);
-        // Sum batches in double so long calibration runs do not lose the small late contributions.
-        for (int i = 0; i < _product.Length; i++)
-            _sum[i] += _product[i];
+        _gram.Add(_kept.AsSpan(0, kept * k), kept);
         Count += kept;
     }
 
-    /// <summary>Σ xᵀx so far (k×k, row-major).</summary>
-    public ReadOnlySpan<double> Sum => _sum;
+    /// <summary>Σ xᵀx (k×k, row-major); read once, after the last <see cref="Add"/>.</summary>
+    public ReadOnlySpan<double> Sum => _sum ??= _gram.Sum();
+
+    public void Dispose() => _gram.Dispose();
 }

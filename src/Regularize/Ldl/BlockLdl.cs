@@ -1,4 +1,4 @@
-using MathNet.Numerics.LinearAlgebra;
+using Converter.Compute;
 
 namespace Converter.Regularize.Ldl;
 
@@ -20,63 +20,75 @@ public static class BlockLdl
 
     /// <param name="hessian">Symmetric k×k matrix, row-major; not modified.</param>
     /// <param name="sigma">Damping σ of §3.2 (0.025); a retry adds 2σ·mean(diag) to the diagonal.</param>
-    public static BlockLdlResult Decompose(ReadOnlySpan<double> hessian, int k, double sigma)
+    /// <param name="algebra">Where the Cholesky runs (the CPU when null).</param>
+    public static BlockLdlResult Decompose(ReadOnlySpan<double> hessian, int k, double sigma, IDenseAlgebra? algebra = null)
     {
         if (k % BlockSize != 0 || hessian.Length != k * k)
             throw new ArgumentException($"Hessian must be k×k with k a multiple of {BlockSize}");
-        var h = Matrix<double>.Build.DenseOfRowMajor(k, k, hessian.ToArray());
-        double diagMean = h.Diagonal().Average();
+        algebra ??= CpuDenseAlgebra.Instance;
+        double diagMean = 0;
+        for (int i = 0; i < k; i++)
+            diagMean += hessian[i * k + i];
+        diagMean /= k;
+        var l = new double[k * k];
         for (int attempt = 0; attempt <= MaxRetries; attempt++)
         {
-            if (attempt > 0)
-            {
-                for (int i = 0; i < k; i++)
-                    h[i, i] += 2 * sigma * diagMean;
-            }
-            Matrix<double> l;
-            try
-            {
-                l = h.Cholesky().Factor;
-            }
-            catch (ArgumentException)
-            {
-                continue;
-            }
-            if (!AllFinite(l))
-                continue;
-            return new BlockLdlResult(StrictBlockFactor(l, k), attempt);
+            hessian.CopyTo(l);
+            for (int i = 0; i < k; i++)
+                l[i * k + i] += attempt * 2 * sigma * diagMean;
+            if (algebra.TryCholesky(l, k))
+                return new BlockLdlResult(StrictBlockFactor(l, k), attempt);
         }
         return new BlockLdlResult(null, MaxRetries);
     }
 
-    /// <summary>L_u = L·blockdiag(D_b)⁻¹ with the diagonal blocks then set to zero.</summary>
-    private static float[] StrictBlockFactor(Matrix<double> l, int k)
+    /// <summary>L_u = L·blockdiag(L_bb)⁻¹ (L row-major, lower) with the diagonal blocks then set to zero.</summary>
+    private static float[] StrictBlockFactor(double[] l, int k)
     {
         var factor = new float[k * k];
-        for (int b = 0; b < k; b += BlockSize)
+        Parallel.For(0, k / BlockSize, block =>
         {
-            var inverse = l.SubMatrix(b, BlockSize, b, BlockSize).Inverse();
-            // Only rows below the diagonal block are kept: the block itself becomes I and then 0.
+            int b = block * BlockSize;
             int below = k - b - BlockSize;
             if (below == 0)
-                continue;
-            var column = l.SubMatrix(b + BlockSize, below, b, BlockSize) * inverse;
-            for (int i = 0; i < below; i++)
+                return;
+            var inverse = LowerInverse(l, k, b);
+            // Only rows below the diagonal block are kept: the block itself becomes I and then 0.
+            Span<double> row = stackalloc double[BlockSize];
+            for (int i = b + BlockSize; i < k; i++)
             {
+                row.Clear();
+                for (int t = 0; t < BlockSize; t++)
+                {
+                    double v = l[i * k + b + t];
+                    if (v == 0)
+                        continue;
+                    // (L_ib · L_bb⁻¹)_j = Σ_t L_ib[t] · inv[t, j]; inv is lower, so j ≤ t.
+                    for (int j = 0; j <= t; j++)
+                        row[j] += v * inverse[t * BlockSize + j];
+                }
                 for (int j = 0; j < BlockSize; j++)
-                    factor[(b + BlockSize + i) * k + b + j] = (float)column[i, j];
+                    factor[i * k + b + j] = (float)row[j];
             }
-        }
+        });
         return factor;
     }
 
-    private static bool AllFinite(Matrix<double> m)
+    /// <summary>The inverse of the lower-triangular 16×16 diagonal block at (b, b), by forward substitution.</summary>
+    private static double[] LowerInverse(double[] l, int k, int b)
     {
-        foreach (var v in m.Enumerate())
+        var inv = new double[BlockSize * BlockSize];
+        for (int j = 0; j < BlockSize; j++)
         {
-            if (!double.IsFinite(v))
-                return false;
+            inv[j * BlockSize + j] = 1 / l[(b + j) * k + b + j];
+            for (int i = j + 1; i < BlockSize; i++)
+            {
+                double sum = 0;
+                for (int t = j; t < i; t++)
+                    sum += l[(b + i) * k + b + t] * inv[t * BlockSize + j];
+                inv[i * BlockSize + j] = -sum / l[(b + i) * k + b + i];
+            }
         }
-        return true;
+        return inv;
     }
 }

@@ -1,3 +1,4 @@
+using Converter.Compute;
 using Converter.Trellis.Tiles;
 using Converter.Trellis.Viterbi;
 
@@ -19,16 +20,19 @@ public static class Ldlq
 
     /// <param name="wr">Regularized target (k, n), row-major.</param>
     /// <param name="factor">L_u (k×k, row-major), or null to quantize without feedback (fallback).</param>
-    public static LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder)
+    /// <param name="algebra">Where the span feedback products run (the CPU when null); the small in-span products stay on the CPU.</param>
+    public static LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, IDenseAlgebra? algebra = null)
     {
         if (k % Span != 0 || n % Span != 0 || wr.Length != k * n)
             throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (EXL3-FORMAT.md §3.1), got ({k}, {n})");
+        algebra ??= CpuDenseAlgebra.Instance;
         int tilesN = n / Block;
         var lt = factor is null ? null : Transpose(factor, k);
         var error = new float[k * n];
         var quantized = new float[k * n];
         var states = new ushort[k * n];
         var spanFeedback = new float[Span * n];
+        using var feedback = lt is null ? null : algebra.CreateLdlqFeedback(lt, error, k, n);
         var target = new float[Block * n];
         var tiles = new float[Block * n];
         var tileStates = new ushort[Block * n];
@@ -38,9 +42,10 @@ public static class Ldlq
         for (int spanStart = k - Span; spanStart >= 0; spanStart -= Span)
         {
             int spanEnd = spanStart + Span;
-            Array.Clear(spanFeedback);
-            if (lt is not null && spanEnd < k)
-                FeedbackProduct.MultiplyAdd(lt.AsSpan(spanStart * k + spanEnd), k, error.AsSpan(spanEnd * n), spanFeedback, Span, k - spanEnd, n);
+            if (feedback is not null && spanEnd < k)
+                feedback.SpanProduct(spanStart, Span, spanEnd, spanFeedback);
+            else
+                Array.Clear(spanFeedback);
 
             for (int row0 = spanEnd - Block; row0 >= spanStart; row0 -= Block)
             {
@@ -49,7 +54,7 @@ public static class Ldlq
                 wr.Slice(row0 * n, Block * n).CopyTo(t);
                 System.Numerics.Tensors.TensorPrimitives.Add(t, spanFeedback.AsSpan((row0 - spanStart) * n, Block * n), t);
                 if (lt is not null && after < spanEnd)
-                    FeedbackProduct.MultiplyAdd(lt.AsSpan(row0 * k + after), k, error.AsSpan(after * n), t, Block, spanEnd - after, n);
+                    CpuDenseAlgebra.Instance.MultiplyAdd(lt.AsSpan(row0 * k + after), k, error.AsSpan(after * n), t, Block, spanEnd - after, n);
 
                 for (int tn = 0; tn < tilesN; tn++)
                 {
@@ -67,6 +72,7 @@ public static class Ldlq
                         rowMajor.Slice(r * Block, Block).CopyTo(quantized.AsSpan((row0 + r) * n + tn * Block, Block));
                 }
                 System.Numerics.Tensors.TensorPrimitives.Subtract(wr.Slice(row0 * n, Block * n), quantized.AsSpan(row0 * n, Block * n), error.AsSpan(row0 * n, Block * n));
+                feedback?.ErrorRowsChanged(row0, Block);
             }
         }
         return new LdlqResult(states, quantized);

@@ -57,16 +57,16 @@ public static class LinearQuantizer
         if (fallback is null)
         {
             basisHessian = hessian.InQuantizedBasis(settings.Basis == HessianBasis.Exact ? su : hessian.InputSigns);
-            ldl = BlockLdl.Decompose(Array.ConvertAll(basisHessian, v => (double)v), k, settings.Sigma);
+            ldl = BlockLdl.Decompose(Array.ConvertAll(basisHessian, v => (double)v), k, settings.Sigma, settings.Algebra);
             if (ldl.Factor is null)
                 fallback = $"Hessian not positive definite after {BlockLdl.MaxRetries} damping retries";
         }
 
-        var result = Ldlq.Quantize(target, k, n, ldl?.Factor, encoder);
+        var result = Ldlq.Quantize(target, k, n, ldl?.Factor, encoder, settings.Algebra);
         double ldlqSeconds = clock.Elapsed.TotalSeconds;
         var trellis = Pack(result.States, k, n, encoder.Bits);
         bool rmse = basisHessian is null;
-        double proxy = rmse ? Rmse(target, result.Quantized) : ProxyError.Compute(target, result.Quantized, basisHessian!, k, n);
+        double proxy = rmse ? Rmse(target, result.Quantized) : ProxyError.Compute(target, result.Quantized, basisHessian!, k, n, settings.Algebra);
 
         return new QuantizedLinear
         {

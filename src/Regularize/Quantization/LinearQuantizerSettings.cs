@@ -1,3 +1,4 @@
+using Converter.Compute;
 using Converter.Regularize.Hessian;
 
 namespace Converter.Regularize.Quantization;
@@ -7,4 +8,8 @@ public sealed record LinearQuantizerSettings(
     OutScalesMode OutScales = OutScalesMode.Always,
     HessianBasis Basis = HessianBasis.Exact,
     double Sigma = GroupHessian.DefaultSigma,
-    int MaxThreads = 0);
+    int MaxThreads = 0)
+{
+    /// <summary>Where the Cholesky, LDLQ feedback and proxy-error products run.</summary>
+    public IDenseAlgebra Algebra { get; init; } = CpuDenseAlgebra.Instance;
+}

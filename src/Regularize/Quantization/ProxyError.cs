@@ -8,27 +8,30 @@ namespace Converter.Regularize.Quantization;
 /// </summary>
 public static class ProxyError
 {
-    public static double Compute(ReadOnlySpan<float> w, ReadOnlySpan<float> q, float[] hessian, int k, int n)
+    public static double Compute(ReadOnlySpan<float> w, ReadOnlySpan<float> q, float[] hessian, int k, int n, IDenseAlgebra? algebra = null)
     {
         var wt = new float[n * k];
         var et = new float[n * k];
-        for (int r = 0; r < k; r++)
+        var wa = w.ToArray();
+        var qa = q.ToArray();
+        Parallel.For(0, n, c =>
         {
-            for (int c = 0; c < n; c++)
+            for (int r = 0; r < k; r++)
             {
-                wt[c * k + r] = w[r * n + c];
-                et[c * k + r] = w[r * n + c] - q[r * n + c];
+                wt[c * k + r] = wa[r * n + c];
+                et[c * k + r] = wa[r * n + c] - qa[r * n + c];
             }
-        }
-        return QuadraticForm(et, hessian, k, n) / QuadraticForm(wt, hessian, k, n);
+        });
+        algebra ??= CpuDenseAlgebra.Instance;
+        return QuadraticForm(et, hessian, k, n, algebra) / QuadraticForm(wt, hessian, k, n, algebra);
     }
 
     /// <summary>Σ_j x_jᵀ H x_j over the rows x_j of X (n × k), i.e. tr(X H Xᵀ).</summary>
-    private static double QuadraticForm(float[] x, float[] h, int k, int n)
+    private static double QuadraticForm(float[] x, float[] h, int k, int n, IDenseAlgebra algebra)
     {
         var xh = new float[n * k];
         // H is symmetric, so x·Hᵀ = x·H.
-        MatMul.MultiplyTransposed(x, h, xh, n, k, k);
+        algebra.MultiplyTransposed(x, h, xh, n, k, k);
         double sum = 0;
         for (int i = 0; i < x.Length; i++)
             sum += (double)x[i] * xh[i];

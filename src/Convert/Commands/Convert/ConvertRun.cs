@@ -8,7 +8,7 @@ public static class ConvertRun
     public static int Execute(ConvertSettings settings, bool json, CliContext context)
     {
         context.Log.WriteLine($"convert: {settings.ModelDir} → {settings.OutDir} at {settings.Bits} bpw, head {settings.HeadBits} bits, " +
-            $"{settings.Codebook}, calibration {settings.CalRows}×{settings.CalCols} tokens of {settings.CalText}, device cpu");
+            $"{settings.Codebook}, calibration {settings.CalRows}×{settings.CalCols} tokens of {settings.CalText}");
         var summary = new ConversionPipeline(settings, context).Run();
         if (json)
         {

@@ -1,18 +1,18 @@
 using System.Numerics.Tensors;
 
-namespace Converter.Regularize.Quantization;
+namespace Converter.Compute;
 
 /// <summary>
-/// C (p×n) += A (p×m, row stride lda) · B (m×n, row stride n): the LDLQ feedback product, where A is a block of
-/// L_uᵀ and B the error rows already quantized. Row-major with B streamed in slices that stay in cache while every
+/// C (p×n) += A (p×m, row stride lda) · B (m×n, row stride n) on the CPU — the LDLQ feedback product, where A is a
+/// block of L_uᵀ and B the error rows already quantized. Row-major with B streamed in slices that stay in cache while every
 /// row of C uses them; rows of C are independent, so they run in parallel.
 /// </summary>
-public static class FeedbackProduct
+internal static class RowMultiplyAdd
 {
     private const int SliceRows = 64;
     private const int ChunkRows = 8;
 
-    public static void MultiplyAdd(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, Span<float> c, int p, int m, int n)
+    public static void Run(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, Span<float> c, int p, int m, int n)
     {
         if (p == 0 || m == 0 || n == 0)
             return;

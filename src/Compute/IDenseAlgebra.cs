@@ -1,0 +1,56 @@
+namespace Converter.Compute;
+
+/// <summary>
+/// The dense linear algebra of a conversion — the model's matrix products, Hessian sums, Cholesky, the LDLQ
+/// feedback products — behind one interface so it runs on the CPU (<see cref="CpuDenseAlgebra"/>) or a GPU
+/// (src/Cuda). All matrices are row-major float32 unless said otherwise.
+/// </summary>
+public interface IDenseAlgebra
+{
+    /// <summary>Where it runs, for logs ("cpu", "cuda:0").</summary>
+    string Device { get; }
+
+    /// <summary>y (m, n) = x (m, k) · Wᵀ + bias, W (n, k) — a linear layer. W's contents must not change while the caller holds it, so a GPU may keep a copy.</summary>
+    void Linear(ReadOnlySpan<float> x, float[] weight, ReadOnlySpan<float> bias, Span<float> y, int m, int n, int k);
+
+    /// <summary>y (m, n) = x (m, k) · Wᵀ for operands that may change between calls.</summary>
+    void MultiplyTransposed(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, int m, int n, int k);
+
+    /// <summary>C (p, n) += A (p, m; row stride lda) · B (m, n).</summary>
+    void MultiplyAdd(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, Span<float> c, int p, int m, int n);
+
+    /// <summary>
+    /// Cholesky of the symmetric positive definite a (n, n; float64): on success a's lower triangle holds L with
+    /// a = L·Lᵀ and the strict upper triangle is zero; false (a then unspecified) when a is not positive definite.
+    /// </summary>
+    bool TryCholesky(Span<double> a, int n);
+
+    /// <summary>A running sum of XᵀX over row blocks X (rows, k), kept in float64.</summary>
+    IGramAccumulator CreateGramAccumulator(int k);
+
+    /// <summary>
+    /// The span products of one LDLQ run (EXL3-FORMAT.md §3.7) over a fixed factor <paramref name="lt"/> (k, k) and
+    /// the caller's error matrix <paramref name="error"/> (k, n), which the caller fills block by block.
+    /// </summary>
+    ILdlqFeedback CreateLdlqFeedback(float[] lt, float[] error, int k, int n);
+}
+
+/// <summary>Feedback products of LDLQ; a GPU keeps the factor and the error rows on the device between calls.</summary>
+public interface ILdlqFeedback : IDisposable
+{
+    /// <summary>Rows [row0, row0 + rows) of the error matrix have their final values.</summary>
+    void ErrorRowsChanged(int row0, int rows);
+
+    /// <summary>result (rows, n) = lt[rowStart.., colStart..k) · error[colStart..k, :).</summary>
+    void SpanProduct(int rowStart, int rows, int colStart, Span<float> result);
+}
+
+/// <summary>Σ XᵀX over the blocks added (the Hessian sum of EXL3-FORMAT.md §3.2).</summary>
+public interface IGramAccumulator : IDisposable
+{
+    /// <summary>Adds XᵀX for X (rows, k), row-major.</summary>
+    void Add(ReadOnlySpan<float> x, int rows);
+
+    /// <summary>The sum so far (k, k), row-major.</summary>
+    double[] Sum();
+}

@@ -1,0 +1,309 @@
+using System.Numerics.Tensors;
+using Converter.Compute;
+using Converter.Cuda.Native;
+
+namespace Converter.Cuda.Blas;
+
+/// <summary>
+/// <see cref="IDenseAlgebra"/> on a GPU: cuBLAS SGEMM (plain FP32, no TF32, so results track the CPU's to float
+/// rounding) for the products and Gram sums, cuSOLVER's Dpotrf for Cholesky. Operands are copied in and results out
+/// per call, except the weights of linear layers, which stay on the device while they are in use (a small LRU keyed by
+/// the weight array). Calls are serialized on the default stream.
+/// </summary>
+public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
+{
+    private const int CachedWeights = 8;
+
+    private readonly CudaContext _context;
+    private readonly IntPtr _cublas;
+    private readonly IntPtr _cusolver;
+    private readonly Lock _gate = new();
+    private readonly LinkedList<(float[] Host, DeviceBuffer<float> Device)> _weights = new();
+    private readonly Dictionary<string, DeviceBuffer<float>> _scratch = new();
+
+    public CudaDenseAlgebra(CudaContext context)
+    {
+        _context = context;
+        context.MakeCurrent();
+        try
+        {
+            Check(CudaMathLibraries.cublasCreate(out _cublas), "cublasCreate");
+        }
+        catch (DllNotFoundException)
+        {
+            throw new CudaException("cuBLAS (libcublas.so) was not found: install the CUDA toolkit or its nvidia-cublas wheel, or set TRELLIS_CUDA_LIB_DIR");
+        }
+        try
+        {
+            Check(CudaMathLibraries.cusolverDnCreate(out _cusolver), "cusolverDnCreate");
+        }
+        catch (DllNotFoundException)
+        {
+            throw new CudaException("cuSOLVER (libcusolver.so) was not found: install the CUDA toolkit or its nvidia-cusolver wheel, or set TRELLIS_CUDA_LIB_DIR");
+        }
+    }
+
+    public string Device => $"cuda:{_context.Device.Ordinal}";
+
+    public void Linear(ReadOnlySpan<float> x, float[] weight, ReadOnlySpan<float> bias, Span<float> y, int m, int n, int k)
+    {
+        Check(x.Length, m * k, weight.Length, n * k, y.Length, m * n);
+        lock (_gate)
+        {
+            var w = CachedWeight(weight);
+            var dx = Scratch("x", m * k);
+            var dy = Scratch("y", m * n);
+            dx.CopyFrom(x);
+            // Row-major y = x·Wᵀ is column-major yᵀ (n×m) = W(n×k, stored as k×n col-major, transposed) · xᵀ (k×m).
+            Sgemm(CudaMathLibraries.OpT, CudaMathLibraries.OpN, n, m, k, w.Pointer, k, dx.Pointer, k, 0f, dy.Pointer, n);
+            dy.CopyTo(y[..(m * n)]);
+        }
+        if (!bias.IsEmpty)
+        {
+            for (int r = 0; r < m; r++)
+                TensorPrimitives.Add(y.Slice(r * n, n), bias, y.Slice(r * n, n));
+        }
+    }
+
+    public void MultiplyTransposed(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, int m, int n, int k)
+    {
+        Check(x.Length, m * k, w.Length, n * k, y.Length, m * n);
+        lock (_gate)
+        {
+            var dx = Scratch("x", m * k);
+            var dw = Scratch("w", n * k);
+            var dy = Scratch("y", m * n);
+            dx.CopyFrom(x);
+            dw.CopyFrom(w);
+            Sgemm(CudaMathLibraries.OpT, CudaMathLibraries.OpN, n, m, k, dw.Pointer, k, dx.Pointer, k, 0f, dy.Pointer, n);
+            dy.CopyTo(y[..(m * n)]);
+        }
+    }
+
+    public void MultiplyAdd(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, Span<float> c, int p, int m, int n)
+    {
+        if (p == 0 || m == 0 || n == 0)
+            return;
+        int aLength = (p - 1) * lda + m;
+        if (a.Length < aLength || b.Length < m * n || c.Length < p * n)
+            throw new ArgumentException("feedback product operands are too small for their shapes");
+        lock (_gate)
+        {
+            var da = Scratch("a", aLength);
+            var db = Scratch("b", m * n);
+            var dc = Scratch("c", p * n);
+            da.CopyFrom(a[..aLength]);
+            db.CopyFrom(b[..(m * n)]);
+            dc.CopyFrom(c[..(p * n)]);
+            // Row-major C += A·B is column-major Cᵀ (n×p) += Bᵀ (n×m) · Aᵀ (m×p).
+            Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, n, p, m, db.Pointer, n, da.Pointer, lda, 1f, dc.Pointer, n);
+            dc.CopyTo(c[..(p * n)]);
+        }
+    }
+
+    public bool TryCholesky(Span<double> a, int n)
+    {
+        if (a.Length != n * n)
+            throw new ArgumentException("Cholesky needs an n×n matrix", nameof(a));
+        int info;
+        lock (_gate)
+        {
+            using var da = _context.Allocate<double>((long)n * n);
+            using var dinfo = _context.Allocate<int>(1);
+            da.CopyFrom(a);
+            // The row-major symmetric matrix is its own column-major transpose; the column-major upper factor U
+            // (A = UᵀU) read back row-major is L = Uᵀ in the lower triangle.
+            Check(CudaMathLibraries.cusolverDnDpotrf_bufferSize(_cusolver, CudaMathLibraries.FillUpper, n, da.Pointer, n, out int work), "cusolverDnDpotrf_bufferSize");
+            using var dwork = _context.Allocate<double>(Math.Max(1, work));
+            Check(CudaMathLibraries.cusolverDnDpotrf(_cusolver, CudaMathLibraries.FillUpper, n, da.Pointer, n, dwork.Pointer, work, dinfo.Pointer), "cusolverDnDpotrf");
+            Span<int> result = stackalloc int[1];
+            dinfo.CopyTo(result);
+            info = result[0];
+            if (info != 0)
+                return false;
+            da.CopyTo(a);
+        }
+        for (int i = 0; i < n; i++)
+        {
+            a.Slice(i * n + i + 1, n - i - 1).Clear();
+            for (int j = 0; j <= i; j++)
+            {
+                if (!double.IsFinite(a[i * n + j]))
+                    return false;
+            }
+        }
+        return true;
+    }
+
+    public IGramAccumulator CreateGramAccumulator(int k) => new CudaGramAccumulator(this, k);
+
+    public ILdlqFeedback CreateLdlqFeedback(float[] lt, float[] error, int k, int n) => new CudaLdlqFeedback(this, lt, error, k, n);
+
+    /// <summary>The factor is uploaded once and each error block once, instead of every span's operands every span.</summary>
+    private sealed class CudaLdlqFeedback : ILdlqFeedback
+    {
+        private readonly CudaDenseAlgebra _owner;
+        private readonly float[] _error;
+        private readonly int _k, _n;
+        private readonly DeviceBuffer<float> _lt, _deviceError, _result;
+
+        public CudaLdlqFeedback(CudaDenseAlgebra owner, float[] lt, float[] error, int k, int n)
+        {
+            _owner = owner;
+            _error = error;
+            _k = k;
+            _n = n;
+            lock (owner._gate)
+            {
+                _lt = owner._context.Allocate<float>((long)k * k);
+                _lt.CopyFrom(lt);
+                _deviceError = owner._context.Allocate<float>((long)k * n);
+                _deviceError.CopyFrom(error);
+                _result = owner._context.Allocate<float>(128L * n);
+            }
+        }
+
+        public void ErrorRowsChanged(int row0, int rows)
+        {
+            lock (_owner._gate)
+                _deviceError.CopyFrom(_error.AsSpan(row0 * _n, rows * _n), (long)row0 * _n);
+        }
+
+        public void SpanProduct(int rowStart, int rows, int colStart, Span<float> result)
+        {
+            if (rows > 128)
+                throw new ArgumentOutOfRangeException(nameof(rows), "span products cover at most 128 rows");
+            lock (_owner._gate)
+            {
+                // Row-major R = L·E is column-major Rᵀ (n×rows) = Eᵀ (n×m) · Lᵀ (m×rows).
+                _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, _n, rows, _k - colStart,
+                    _deviceError.Pointer + (ulong)colStart * (ulong)_n * 4, _n,
+                    _lt.Pointer + ((ulong)rowStart * (ulong)_k + (ulong)colStart) * 4, _k, 0f, _result.Pointer, _n);
+                _result.CopyTo(result[..(rows * _n)]);
+            }
+        }
+
+        public void Dispose()
+        {
+            lock (_owner._gate)
+            {
+                _lt.Dispose();
+                _deviceError.Dispose();
+                _result.Dispose();
+            }
+        }
+    }
+
+    private sealed class CudaGramAccumulator : IGramAccumulator
+    {
+        private readonly CudaDenseAlgebra _owner;
+        private readonly int _k;
+        private readonly DeviceBuffer<double> _sum;
+        private readonly DeviceBuffer<float> _product;
+
+        public CudaGramAccumulator(CudaDenseAlgebra owner, int k)
+        {
+            _owner = owner;
+            _k = k;
+            _sum = owner._context.Allocate<double>((long)k * k);
+            _sum.Fill(0);
+            _product = owner._context.Allocate<float>((long)k * k);
+        }
+
+        public void Add(ReadOnlySpan<float> x, int rows)
+        {
+            if (x.Length != rows * _k)
+                throw new ArgumentException($"expected {rows}×{_k} values", nameof(x));
+            lock (_owner._gate)
+            {
+                var dx = _owner.Scratch("x", rows * _k);
+                dx.CopyFrom(x);
+                // X row-major (rows×k) is column-major Xᵀ (k×rows); Xᵀ·(Xᵀ)ᵀ = XᵀX.
+                _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _k, _k, rows, dx.Pointer, _k, dx.Pointer, _k, 0f, _product.Pointer, _k);
+                long count = (long)_k * _k;
+                var module = _owner._context.Module("dense.cu", new Dictionary<string, string>());
+                module.Launch("add_float_to_double", (uint)Math.Min(4096, (count + 255) / 256), 256, 0, [_product.Pointer, _sum.Pointer, new KernelArgument((ulong)count)]);
+            }
+        }
+
+        public double[] Sum()
+        {
+            var sum = new double[(long)_k * _k];
+            lock (_owner._gate)
+                _sum.CopyTo(sum);
+            return sum;
+        }
+
+        public void Dispose()
+        {
+            _sum.Dispose();
+            _product.Dispose();
+        }
+    }
+
+    private void Sgemm(int transa, int transb, int m, int n, int k, ulong a, int lda, ulong b, int ldb, float beta, ulong c, int ldc)
+    {
+        float alpha = 1f;
+        _context.MakeCurrent();
+        Check(CudaMathLibraries.cublasSgemm(_cublas, transa, transb, m, n, k, &alpha, a, lda, b, ldb, &beta, c, ldc), "cublasSgemm");
+    }
+
+    private DeviceBuffer<float> CachedWeight(float[] weight)
+    {
+        for (var node = _weights.First; node is not null; node = node.Next)
+        {
+            if (ReferenceEquals(node.Value.Host, weight))
+            {
+                _weights.Remove(node);
+                _weights.AddFirst(node);
+                return node.Value.Device;
+            }
+        }
+        if (_weights.Count >= CachedWeights)
+        {
+            _weights.Last!.Value.Device.Dispose();
+            _weights.RemoveLast();
+        }
+        var device = _context.Allocate<float>(weight.Length);
+        device.CopyFrom(weight);
+        _weights.AddFirst((weight, device));
+        return device;
+    }
+
+    /// <summary>A grow-only device buffer per role, reused across calls.</summary>
+    private DeviceBuffer<float> Scratch(string role, long count)
+    {
+        if (_scratch.TryGetValue(role, out var buffer) && buffer.Count >= count)
+            return buffer;
+        buffer?.Dispose();
+        // 25% headroom so slowly growing shapes do not reallocate every call.
+        buffer = _context.Allocate<float>(count + count / 4);
+        _scratch[role] = buffer;
+        return buffer;
+    }
+
+    private static void Check(int xLength, int xExpected, int wLength, int wExpected, int yLength, int yExpected)
+    {
+        if (xLength != xExpected || wLength != wExpected || yLength < yExpected)
+            throw new ArgumentException("matrix product operands do not match their shapes");
+    }
+
+    private static void Check(int status, string call)
+    {
+        if (status != 0)
+            throw new CudaException($"{call} failed with status {status}");
+    }
+
+    public void Dispose()
+    {
+        _context.MakeCurrent();
+        foreach (var (_, device) in _weights)
+            device.Dispose();
+        _weights.Clear();
+        foreach (var b in _scratch.Values)
+            b.Dispose();
+        _scratch.Clear();
+        CudaMathLibraries.cublasDestroy(_cublas);
+        CudaMathLibraries.cusolverDnDestroy(_cusolver);
+    }
+}

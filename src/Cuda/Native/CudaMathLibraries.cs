@@ -1,0 +1,23 @@
+using System.Runtime.InteropServices;
+
+namespace Converter.Cuda.Native;
+
+/// <summary>cuBLAS (cublas_v2.h) and cuSOLVER dense (cusolverDn.h) calls, by P/Invoke. Status 0 is success for both.</summary>
+internal static unsafe partial class CudaMathLibraries
+{
+    internal const int OpN = 0;
+    internal const int OpT = 1;
+    internal const int FillLower = 0;
+    internal const int FillUpper = 1;
+
+    [LibraryImport(CudaLibraries.Cublas, EntryPoint = "cublasCreate_v2")] internal static partial int cublasCreate(out IntPtr handle);
+    [LibraryImport(CudaLibraries.Cublas, EntryPoint = "cublasDestroy_v2")] internal static partial int cublasDestroy(IntPtr handle);
+    [LibraryImport(CudaLibraries.Cublas, EntryPoint = "cublasSgemm_v2")]
+    internal static partial int cublasSgemm(IntPtr handle, int transa, int transb, int m, int n, int k, float* alpha, ulong a, int lda, ulong b, int ldb,
+        float* beta, ulong c, int ldc);
+
+    [LibraryImport(CudaLibraries.Cusolver)] internal static partial int cusolverDnCreate(out IntPtr handle);
+    [LibraryImport(CudaLibraries.Cusolver)] internal static partial int cusolverDnDestroy(IntPtr handle);
+    [LibraryImport(CudaLibraries.Cusolver)] internal static partial int cusolverDnDpotrf_bufferSize(IntPtr handle, int uplo, int n, ulong a, int lda, out int work);
+    [LibraryImport(CudaLibraries.Cusolver)] internal static partial int cusolverDnDpotrf(IntPtr handle, int uplo, int n, ulong a, int lda, ulong work, int workCount, ulong info);
+}
