@@ -57,7 +57,8 @@ public class ConvertCommandTests
     [TestCase("--out-scales", "sometimes", "--out-scales must be")]
     [TestCase("--hessian", "full", "--hessian must be")]
     [TestCase("--device", "tpu", "--device must be")]
-    [TestCase("--device", "cuda:0", "no CUDA backend")]
+    [TestCase("--device", "cuda:x", "--device must be")]
+    [TestCase("--device", "cuda:-1", "--device must be")]
     [TestCase("--cal-rows", "0", "--cal-rows")]
     public void BadValuesExitWithUsageError(string option, string value, string message)
     {

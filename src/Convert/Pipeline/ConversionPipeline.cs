@@ -50,11 +50,12 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         var tokenizerPath = Path.Combine(settings.ModelDir, "tokenizer.json");
         if (!File.Exists(tokenizerPath))
             throw new InvalidDataException($"{tokenizerPath}: missing tokenizer (needed to tokenize the calibration text)");
+        // The device is settled before anything is written: an unusable --device cuda:N leaves no trace.
+        using var backend = ComputeBackend.Open(settings.Device);
+        context.Log.WriteLine($"convert: device {backend.Description}");
         PrepareDirectories();
 
         using var source = CheckpointReader.Open(settings.ModelDir);
-        using var backend = ComputeBackend.Open(settings.Device);
-        context.Log.WriteLine($"convert: device {backend.Description}");
         var model = TransformerModel.FromConfig(config, backend.Algebra);
         var targets = AllocationTargets(model);
         var bits = BitAllocation.Allocate(targets, settings.Bits);
