@@ -13,6 +13,9 @@ public sealed class Matrix
     }
 
     /// <summary>Wraps <paramref name="data"/> (not copied), which must hold exactly rows·cols values.</summary>
+    /// <summary>A matrix whose values the caller overwrites completely (skips zeroing large buffers).</summary>
+    public static Matrix Uninitialized(int rows, int cols) => new(rows, cols, GC.AllocateUninitializedArray<float>(CheckedLength(rows, cols)));
+
     public Matrix(int rows, int cols, float[] data)
     {
         ArgumentNullException.ThrowIfNull(data);

@@ -92,7 +92,8 @@ public sealed class Linear
     {
         if (x.Cols != InFeatures)
             throw new ArgumentException($"{Name}: input {x.ShapeText} does not have {InFeatures} columns", nameof(x));
-        var y = new Matrix(x.Rows, OutFeatures);
+        // Every element is written by the product (both backends), so the buffer need not be zeroed first.
+        var y = Matrix.Uninitialized(x.Rows, OutFeatures);
         _algebra.Linear(x.Data, Weight.Data, Bias, y.Data, x.Rows, OutFeatures, InFeatures);
         return y;
     }

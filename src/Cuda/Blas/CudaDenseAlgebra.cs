@@ -123,16 +123,24 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
                 return false;
             da.CopyTo(a);
         }
-        for (int i = 0; i < n; i++)
+        return ClearUpperAndCheck(a, n);
+    }
+
+    private static bool ClearUpperAndCheck(Span<double> a, int n)
+    {
+        fixed (double* p = a)
         {
-            a.Slice(i * n + i + 1, n - i - 1).Clear();
-            for (int j = 0; j <= i; j++)
+            nint address = (nint)p;
+            bool finite = true;
+            Parallel.For(0, n, i =>
             {
-                if (!double.IsFinite(a[i * n + j]))
-                    return false;
-            }
+                var row = new Span<double>((double*)address + (long)i * n, n);
+                row[(i + 1)..].Clear();
+                if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<double>(row[..(i + 1)]))
+                    finite = false;
+            });
+            return finite;
         }
-        return true;
     }
 
     public IGramAccumulator CreateGramAccumulator(int k) => new CudaGramAccumulator(this, k);
