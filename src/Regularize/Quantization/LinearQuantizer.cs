@@ -93,16 +93,25 @@ public static class LinearQuantizer
     }
 
     /// <summary>W (k, n) = the HF weight (out, in) transposed, zero-padded to (k, n).</summary>
-    public static float[] TransposePadded(ReadOnlySpan<float> weight, int outFeatures, int inFeatures, int k, int n)
+    public static unsafe float[] TransposePadded(ReadOnlySpan<float> weight, int outFeatures, int inFeatures, int k, int n)
     {
         if (weight.Length != outFeatures * inFeatures)
             throw new ArgumentException($"weight has {weight.Length} values, expected {outFeatures}×{inFeatures}");
         var w = new float[k * n];
-        for (int o = 0; o < outFeatures; o++)
+        fixed (float* p = weight)
         {
-            var row = weight.Slice(o * inFeatures, inFeatures);
-            for (int i = 0; i < inFeatures; i++)
-                w[i * n + o] = row[i];
+            nint source = (nint)p;
+            // Stripes of 64 output columns: each thread writes its own columns of w.
+            Parallel.For(0, (outFeatures + 63) / 64, stripe =>
+            {
+                int o1 = Math.Min(outFeatures, stripe * 64 + 64);
+                for (int o = stripe * 64; o < o1; o++)
+                {
+                    float* row = (float*)source + (long)o * inFeatures;
+                    for (int i = 0; i < inFeatures; i++)
+                        w[i * n + o] = row[i];
+                }
+            });
         }
         return w;
     }
@@ -112,8 +121,8 @@ public static class LinearQuantizer
     {
         int tiles = k / TileLayout.Side * (n / TileLayout.Side), words = TrellisPacking.WordsPerTile(bits);
         var packed = new short[tiles * words];
-        for (int t = 0; t < tiles; t++)
-            TrellisPacking.Pack(states.Slice(t * TileLayout.Length, TileLayout.Length), bits, packed.AsSpan(t * words, words));
+        var all = states.ToArray();
+        Parallel.For(0, tiles, t => TrellisPacking.Pack(all.AsSpan(t * TileLayout.Length, TileLayout.Length), bits, packed.AsSpan(t * words, words)));
         return packed;
     }
 

@@ -39,14 +39,23 @@ public static class LinearRegularizer
     /// §3.3: computes sv (fp16-exact), divides W's columns by it, zeroes sv of all-zero columns, rotates the rows by
     /// Had_n. Returns sv.
     /// </summary>
-    public static float[] ApplyOutputSide(Span<float> w, int k, int n, ReadOnlySpan<float> outputSigns, bool applyOutScales)
+    public static unsafe float[] ApplyOutputSide(Span<float> w, int k, int n, ReadOnlySpan<float> outputSigns, bool applyOutScales)
     {
         var ocs = new double[n];
-        for (int r = 0; r < k; r++)
+        fixed (float* p = w)
         {
-            var row = w.Slice(r * n, n);
-            for (int j = 0; j < n; j++)
-                ocs[j] += (double)row[j] * row[j];
+            nint address = (nint)p;
+            // Column stripes: every column still sums its rows in order, so the result does not depend on threads.
+            Parallel.For(0, (n + 255) / 256, stripe =>
+            {
+                int j0 = stripe * 256, j1 = Math.Min(n, j0 + 256);
+                for (int r = 0; r < k; r++)
+                {
+                    float* row = (float*)address + (long)r * n;
+                    for (int j = j0; j < j1; j++)
+                        ocs[j] += (double)row[j] * row[j];
+                }
+            });
         }
         for (int j = 0; j < n; j++)
             ocs[j] = Math.Sqrt(ocs[j] / k);
@@ -69,11 +78,7 @@ public static class LinearRegularizer
             sv[j] = RoundToHalf(outputSigns[j] * scale + Epsilon);
         }
         var inverse = sv.Select(v => 1f / v).ToArray();
-        for (int r = 0; r < k; r++)
-        {
-            var row = w.Slice(r * n, n);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(row, inverse, row);
-        }
+        ForRows(w, k, n, row => System.Numerics.Tensors.TensorPrimitives.Multiply(row, inverse, row));
         for (int j = 0; j < n; j++)
         {
             if (zero[j])
@@ -87,29 +92,53 @@ public static class LinearRegularizer
     /// §3.4 step 1–2: su = sign·rowRMS/(−codebookScale) + 1e-10 for W after the right rotation. The negative divisor
     /// is exllamav3's; reconstruction uses the same su, so the sign is harmless.
     /// </summary>
-    public static float[] InputScales(ReadOnlySpan<float> w, int k, int n, ReadOnlySpan<float> inputSigns, double codebookScale)
+    public static unsafe float[] InputScales(ReadOnlySpan<float> w, int k, int n, ReadOnlySpan<float> inputSigns, double codebookScale)
     {
         var su = new float[k];
-        for (int r = 0; r < k; r++)
+        var signs = inputSigns.ToArray();
+        fixed (float* p = w)
         {
-            double ss = 0;
-            foreach (var v in w.Slice(r * n, n))
-                ss += (double)v * v;
-            double ics = Math.Sqrt(ss / n);
-            if (Math.Abs(ics) < ZeroRms)
-                ics = ZeroChannelScale;
-            su[r] = (float)(inputSigns[r] * ics / -codebookScale) + Epsilon;
+            nint address = (nint)p;
+            Parallel.For(0, k, r =>
+            {
+                double ss = 0;
+                foreach (var v in new ReadOnlySpan<float>((float*)address + (long)r * n, n))
+                    ss += (double)v * v;
+                double ics = Math.Sqrt(ss / n);
+                if (Math.Abs(ics) < ZeroRms)
+                    ics = ZeroChannelScale;
+                su[r] = (float)(signs[r] * ics / -codebookScale) + Epsilon;
+            });
         }
         return su;
     }
 
     /// <summary>§3.4 steps 3–4 into <paramref name="target"/>: rows of W divided by su, then Had_k on the left.</summary>
-    public static void ApplyInputSide(ReadOnlySpan<float> w, Span<float> target, int k, int n, ReadOnlySpan<float> su)
+    public static unsafe void ApplyInputSide(ReadOnlySpan<float> w, Span<float> target, int k, int n, ReadOnlySpan<float> su)
     {
-        for (int r = 0; r < k; r++)
-            System.Numerics.Tensors.TensorPrimitives.Divide(w.Slice(r * n, n), su[r], target.Slice(r * n, n));
+        var scales = su.ToArray();
+        fixed (float* p = w)
+        {
+            nint source = (nint)p;
+            ForRows(target, k, n, (row, r) =>
+                System.Numerics.Tensors.TensorPrimitives.Divide(new ReadOnlySpan<float>((float*)source + (long)r * n, n), scales[r], row));
+        }
         HadamardTransform.LeftMultiply(target, k, n);
     }
+
+    /// <summary>Runs <paramref name="body"/> on every row of a row-major (rows, cols) matrix, rows in parallel.</summary>
+    internal static unsafe void ForRows(Span<float> m, int rows, int cols, RowAction body)
+    {
+        fixed (float* p = m)
+        {
+            nint address = (nint)p;
+            Parallel.For(0, rows, r => body(new Span<float>((float*)address + (long)r * cols, cols), r));
+        }
+    }
+
+    internal static void ForRows(Span<float> m, int rows, int cols, Action<Span<float>> body) => ForRows(m, rows, cols, (row, _) => body(row));
+
+    internal delegate void RowAction(Span<float> row, int index);
 
     /// <summary>The value fp16 storage will hold (round to nearest even).</summary>
     public static float RoundToHalf(float v) => (float)(Half)v;

@@ -29,10 +29,17 @@ public static class LinearReconstruction
         if (w.Length != k * n || inFeatures > k || outFeatures > n)
             throw new ArgumentException($"a ({k}, {n}) reconstruction cannot hold an ({outFeatures}, {inFeatures}) weight");
         var hf = new float[outFeatures * inFeatures];
-        for (int o = 0; o < outFeatures; o++)
+        unsafe
         {
-            for (int i = 0; i < inFeatures; i++)
-                hf[o * inFeatures + i] = w[i * n + o];
+            fixed (float* p = w)
+            {
+                nint source = (nint)p;
+                Parallel.For(0, outFeatures, o =>
+                {
+                    for (int i = 0; i < inFeatures; i++)
+                        hf[o * inFeatures + i] = ((float*)source)[(long)i * n + o];
+                });
+            }
         }
         return hf;
     }
@@ -44,11 +51,12 @@ public static class LinearReconstruction
             throw new ArgumentException($"suh has {suh.Length} values and svh {svh.Length}; expected {k} and {n}");
         HadamardTransform.LeftMultiply(w, k, n);
         HadamardTransform.RightMultiply(w, k, n);
-        for (int r = 0; r < k; r++)
+        var columnScales = svh.ToArray();
+        var rowScales = suh.ToArray();
+        Quantization.LinearRegularizer.ForRows(w, k, n, (row, r) =>
         {
-            var row = w.Slice(r * n, n);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(row, svh, row);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(row, suh[r], row);
-        }
+            System.Numerics.Tensors.TensorPrimitives.Multiply(row, columnScales, row);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(row, rowScales[r], row);
+        });
     }
 }

@@ -15,25 +15,35 @@ public static class TrellisDecoder
     }
 
     /// <summary>Decodes all tiles; <paramref name="what"/> is row-major (k, n) with k = 16·tilesK, n = 16·tilesN.</summary>
-    public static void Decode(ReadOnlySpan<short> packed, int tilesK, int tilesN, int bits, ReadOnlySpan<float> table, Span<float> what)
+    public static unsafe void Decode(ReadOnlySpan<short> packed, int tilesK, int tilesN, int bits, ReadOnlySpan<float> table, Span<float> what)
     {
         int words = TrellisPacking.WordsPerTile(bits);
         int n = tilesN * TileLayout.Side;
         if (packed.Length != tilesK * tilesN * words || what.Length != tilesK * TileLayout.Side * n)
             throw new ArgumentException("packed or output size does not match the tile grid");
-        Span<ushort> states = stackalloc ushort[TileLayout.Length];
-        for (int tk = 0; tk < tilesK; tk++)
+        fixed (short* pp = packed)
+        fixed (float* pt = table, pw = what)
         {
-            for (int tn = 0; tn < tilesN; tn++)
+            var (p, t, w) = ((nint)pp, (nint)pt, (nint)pw);
+            int tableLength = table.Length;
+            // Tile rows write disjoint row ranges of Ŵ.
+            Parallel.For(0, tilesK, tk =>
             {
-                TrellisPacking.Unpack(packed.Slice((tk * tilesN + tn) * words, words), bits, states);
-                for (int t = 0; t < TileLayout.Length; t++)
+                Span<ushort> states = stackalloc ushort[TileLayout.Length];
+                var source = new ReadOnlySpan<short>((short*)p, tilesK * tilesN * words);
+                var values = new ReadOnlySpan<float>((float*)t, tableLength);
+                float* output = (float*)w;
+                for (int tn = 0; tn < tilesN; tn++)
                 {
-                    int index = TileLayout.IndexOfPosition(t);
-                    int r = index / TileLayout.Side, c = index % TileLayout.Side;
-                    what[(tk * TileLayout.Side + r) * n + tn * TileLayout.Side + c] = table[states[t]];
+                    TrellisPacking.Unpack(source.Slice((tk * tilesN + tn) * words, words), bits, states);
+                    for (int pos = 0; pos < TileLayout.Length; pos++)
+                    {
+                        int index = TileLayout.IndexOfPosition(pos);
+                        int r = index / TileLayout.Side, c = index % TileLayout.Side;
+                        output[(long)(tk * TileLayout.Side + r) * n + tn * TileLayout.Side + c] = values[states[pos]];
+                    }
                 }
-            }
+            });
         }
     }
 }
