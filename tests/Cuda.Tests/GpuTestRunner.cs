@@ -9,7 +9,7 @@ namespace Converter.Cuda.Tests;
 /// <summary>
 /// Runs this assembly's NUnit tests without the .NET SDK, for the GPU machine (tools/publish-gpu.sh publishes this
 /// project self-contained). Supports what these tests use: fixtures with one-time set-up/tear-down, [Test] with
-/// [Values] on one parameter, [TestCaseSource]. Prints one line per test and "N passed, N failed, N skipped";
+/// [Values] or [Range] on one parameter, [TestCase], [TestCaseSource]. Prints one line per test and "N passed, N failed, N skipped";
 /// exits 1 when any failed. `dotnet test` does not use this.
 /// </summary>
 public static class GpuTestRunner
@@ -20,7 +20,8 @@ public static class GpuTestRunner
         int passed = 0, failed = 0, skipped = 0;
         foreach (var type in typeof(GpuTestRunner).Assembly.GetTypes().Where(t => t is { IsClass: true, IsAbstract: false }))
         {
-            var tests = type.GetMethods().Where(m => m.GetCustomAttributes<TestAttribute>().Any() || m.GetCustomAttributes<TestCaseSourceAttribute>().Any()).ToList();
+            var tests = type.GetMethods().Where(m => m.GetCustomAttributes<TestAttribute>().Any() || m.GetCustomAttributes<TestCaseSourceAttribute>().Any()
+                || m.GetCustomAttributes<TestCaseAttribute>().Any()).ToList();
             if (tests.Count == 0)
                 continue;
             var cases = tests.SelectMany(m => Expand(type, m)).Where(c => c.Name.Contains(filter, StringComparison.Ordinal)).ToList();
@@ -58,6 +59,8 @@ public static class GpuTestRunner
             foreach (TestCaseData data in (IEnumerable<TestCaseData>)member.Invoke(null, null)!)
                 yield return new Case(data.TestName ?? $"{method.Name}({string.Join(",", data.Arguments)})", method, data.Arguments);
         }
+        foreach (var testCase in method.GetCustomAttributes<TestCaseAttribute>())
+            yield return new Case($"{method.Name}({string.Join(",", testCase.Arguments)})", method, testCase.Arguments);
         if (!method.GetCustomAttributes<TestAttribute>().Any())
             yield break;
         var parameters = method.GetParameters();
@@ -66,8 +69,14 @@ public static class GpuTestRunner
             yield return new Case(method.Name, method, null);
             yield break;
         }
-        var values = parameters[0].GetCustomAttribute<ValuesAttribute>() ?? throw new NotSupportedException($"{method.Name}: only [Values] on one parameter is supported");
-        foreach (var v in values.GetData(new ParameterWrapper(new MethodWrapper(type, method), parameters[0])))
+        // [Values], [Range] and the like on a single parameter: NUnit's own data sources enumerate them.
+        var dataSource = parameters.Length == 1 ? parameters[0].GetCustomAttributes().OfType<IParameterDataSource>().FirstOrDefault() : null;
+        if (dataSource is null)
+        {
+            yield return new Case($"{method.Name} (unsupported by this runner: one parameter with [Values] or [Range] only)", method, null);
+            yield break;
+        }
+        foreach (var v in dataSource.GetData(new ParameterWrapper(new MethodWrapper(type, method), parameters[0])))
             yield return new Case($"{method.Name}({v})", method, [v]);
     }
 
