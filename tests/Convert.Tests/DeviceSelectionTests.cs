@@ -47,6 +47,20 @@ public class DeviceSelectionTests
         Assert.That(Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(), Is.False, "nothing was written");
     }
 
+    [TestCase("ppl")]
+    [TestCase("eval")]
+    public void EvalCommandsRefuseAMissingGpu(string command)
+    {
+        var why = WhyNoGpu();
+        if (why is null)
+            Assert.Ignore("a GPU is present");
+        string[] args = command == "ppl" ? ["ppl", ModelDir, "--device", "cuda:0"] : ["eval", ModelDir, "--reference", ModelDir, "--device", "cuda:0"];
+        var (code, output, log) = Run(args);
+        Assert.That(code, Is.EqualTo(1), log);
+        Assert.That(log, Does.Contain($"trellis: error: --device cuda:0: {why}"));
+        Assert.That(output, Is.Empty);
+    }
+
     [Test]
     public void EncoderBenchOnCpuPrintsATableAndWritesJson()
     {

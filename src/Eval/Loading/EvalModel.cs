@@ -42,13 +42,14 @@ public sealed class EvalModel : IDisposable
 
     public bool IsQuantized => Quantization is not null;
 
-    public static EvalModel Open(string directory, CodebookTableCache codebooks)
+    /// <param name="algebra">Where the linear layers' products run (the CPU when null).</param>
+    public static EvalModel Open(string directory, CodebookTableCache codebooks, Converter.Compute.IDenseAlgebra? algebra = null)
     {
         var config = ModelConfig.Load(directory);
         var checkpoint = CheckpointReader.Open(directory);
         try
         {
-            var model = TransformerModel.FromConfig(config);
+            var model = TransformerModel.FromConfig(config, algebra);
             bool quantized = checkpoint.TensorNames.Any(n => n.EndsWith(".trellis", StringComparison.Ordinal));
             return quantized
                 ? new EvalModel(directory, config, model, checkpoint, new Exl3WeightSource(checkpoint, codebooks), QuantizationSummary.Read(model, checkpoint, config))

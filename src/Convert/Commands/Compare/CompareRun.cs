@@ -16,12 +16,14 @@ public static class CompareRun
     public static int Execute(CompareOptions options, CliContext context)
     {
         var clock = Stopwatch.StartNew();
-        using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks);
+        using var backend = Pipeline.ComputeBackend.Open(options.Data.Device);
+        context.Log.WriteLine($"compare: device {backend.Description}");
+        using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks, backend.Algebra);
         var tests = new List<EvalModel>();
         try
         {
             foreach (var dir in options.QuantDirs)
-                tests.Add(EvalModel.Open(dir, context.Codebooks));
+                tests.Add(EvalModel.Open(dir, context.Codebooks, backend.Algebra));
             var input = EvalInput.Load(reference, options.Data.TextPath, options.Data.Rows, options.Data.Length);
             context.Log.WriteLine($"compare: {tests.Count} variant(s) of {reference.Directory}, {input.Rows.Count} rows × {input.Length} tokens of {input.TextPath}");
             var results = ProgressDisplay.Run(context, "compare", reference.Model.Modules.Count,

@@ -4,9 +4,9 @@ using Converter.Cli.Commands.Convert;
 namespace Converter.Cli.Commands.Eval;
 
 /// <summary>Which text and how much of it an evaluation runs on (EXL3-FORMAT.md §6.1: consecutive rows of the text tokenized once).</summary>
-public sealed record EvalData(string TextPath, int Rows, int Length);
+public sealed record EvalData(string TextPath, int Rows, int Length, string Device = "auto");
 
-/// <summary>The --text, --rows and --length options that eval, ppl and compare share, declared and bound once.</summary>
+/// <summary>The --text, --rows, --length and --device options that eval, ppl and compare share, declared and bound once.</summary>
 public sealed class EvalDataOptions
 {
     public const int DefaultRows = 16;
@@ -16,7 +16,13 @@ public sealed class EvalDataOptions
     private readonly Option<int> _rows = new("--rows") { Description = "Number of rows (consecutive windows of the tokenized text)", DefaultValueFactory = _ => DefaultRows };
     private readonly Option<int> _length = new("--length") { Description = "Tokens per row", DefaultValueFactory = _ => DefaultLength };
 
-    public IEnumerable<Option> Options => [_text, _rows, _length];
+    private readonly Option<string> _device = new("--device")
+    {
+        Description = "Where the models' matrix products run: cuda:N, cpu, or auto (cuda:0 when a usable GPU is present)",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    public IEnumerable<Option> Options => [_text, _rows, _length, _device];
 
     public EvalData Bind(ParseResult parse)
     {
@@ -26,6 +32,8 @@ public sealed class EvalDataOptions
         if (length < 2)
             throw new UsageException($"--length must be at least 2 (a row predicts its tokens 1…L−1), got {length}");
         var text = parse.GetValue(_text) ?? Path.Combine(SampleLocator.Require("--text"), "data", "eval-heldout.txt");
-        return new EvalData(text, rows, length);
+        var device = parse.GetValue(_device)!;
+        Pipeline.ComputeBackend.CheckOption(device);
+        return new EvalData(text, rows, length, device);
     }
 }

@@ -13,8 +13,10 @@ public static class EvalRun
     public static int Execute(EvalOptions options, CliContext context)
     {
         var clock = Stopwatch.StartNew();
-        using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks);
-        using var test = EvalModel.Open(options.QuantDir, context.Codebooks);
+        using var backend = Pipeline.ComputeBackend.Open(options.Data.Device);
+        context.Log.WriteLine($"eval: device {backend.Description}");
+        using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks, backend.Algebra);
+        using var test = EvalModel.Open(options.QuantDir, context.Codebooks, backend.Algebra);
         // The reference's tokenizer (a converted model carries a copy), so eval and compare tokenize identically.
         var input = EvalInput.Load(reference, options.Data.TextPath, options.Data.Rows, options.Data.Length);
         context.Log.WriteLine($"eval: A = {test.Directory}{(test.IsQuantized ? " (quantized)" : "")}, B = {reference.Directory}, " +
