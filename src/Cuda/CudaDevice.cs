@@ -47,6 +47,9 @@ public static unsafe class CudaDevice
         return devices;
     }
 
+    /// <summary>Why the GPU code cannot run although a driver is present (a toolkit library missing), or null.</summary>
+    public static string? MissingLibrary() => CudaLibraries.MissingToolkitLibrary();
+
     private static CudaDeviceInfo Describe(int ordinal)
     {
         CudaException.Check(CudaDriver.cuDeviceGet(out int device, ordinal), "cuDeviceGet");

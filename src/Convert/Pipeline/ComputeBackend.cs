@@ -71,6 +71,12 @@ public sealed class ComputeBackend : IDisposable
                 throw new CudaException($"--device {device}: {why}");
             return Cpu(why);
         }
+        if (CudaDevice.MissingLibrary() is { } missing)
+        {
+            if (explicitGpu)
+                throw new CudaException($"--device {device}: {missing}");
+            return Cpu(missing);
+        }
         var context = CudaContext.Open(ordinal);
         return new ComputeBackend(context, context.Device.ToString());
     }

@@ -40,6 +40,18 @@ internal static class CudaLibraries
         return true;
     }
 
+    /// <summary>The first of NVRTC, cuBLAS and cuSOLVER that cannot be loaded, as a sentence; null when all load.</summary>
+    internal static string? MissingToolkitLibrary()
+    {
+        EnsureRegistered();
+        foreach (var (name, what) in new[] { (Nvrtc, "NVRTC (libnvrtc.so)"), (Cublas, "cuBLAS (libcublas.so)"), (Cusolver, "cuSOLVER (libcusolver.so)") })
+        {
+            if (Resolve(name, typeof(CudaLibraries).Assembly, null) == IntPtr.Zero)
+                return $"{what} was not found; install the CUDA toolkit or its pip wheels, or set TRELLIS_CUDA_LIB_DIR";
+        }
+        return null;
+    }
+
     private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? path)
     {
         if (!Candidates.TryGetValue(name, out var names))
