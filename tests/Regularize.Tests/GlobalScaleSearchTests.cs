@@ -27,6 +27,31 @@ public class GlobalScaleSearchTests
         Assert.That(result.Scale, Is.InRange(1.6, 2.2));
         double best = quantizer.MeanSquaredError(tiles, result.Scale);
         Assert.That(best, Is.LessThanOrEqualTo(quantizer.MeanSquaredError(tiles, 1.0)));
-        Assert.That(result.Evaluations.Count, Is.EqualTo(15));
+        // The coarse walk stops once the MSE rises: fewer than the full grid's 10 encodes, plus the 5 fine ones.
+        Assert.That(result.Evaluations.Count, Is.InRange(5 + 3, 5 + 9));
     }
+
+    [TestCase(1, 0.5)]
+    [TestCase(2, 1.0)]
+    [TestCase(4, 1.0)]
+    [TestCase(3, 2.0)]
+    [TestCase(2, 4.0)]
+    public void CoarseWalkFindsTheFullGridMinimum(int bits, double codebookRms)
+    {
+        var table = CodebookTable.Build(CodebookSpec.Parse("mul1"));
+        var quantizer = new TileQuantizer(new TrellisEncoder(table.Scaled(table.Rms / codebookRms), bits));
+        var tiles = GaussianTiles.Generate(8, seed: bits);
+        double[] grid = [0.1, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5, 1.7, 1.9];
+        var full = grid.Select(s => quantizer.MeanSquaredError(tiles, s)).ToArray();
+        int expected = Array.IndexOf(full, full.Min());
+        Assert.That(GlobalScaleSearch.CoarseArgMin(i => full[i]), Is.EqualTo(expected));
+    }
+
+    [TestCase(new[] { 5.0, 4, 3, 2, 1, 1, 2, 3, 4, 5 }, 4)]
+    [TestCase(new[] { 1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10 }, 0)]
+    [TestCase(new[] { 10.0, 9, 8, 7, 6, 5, 4, 3, 2, 1 }, 9)]
+    [TestCase(new[] { 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, 0)]
+    [TestCase(new[] { 9.0, 8, 7, 6, 5, 5, 5, 6, 7, 8 }, 4)]
+    public void CoarseWalkBreaksTiesLikeTheFullScan(double[] values, int expected) =>
+        Assert.That(GlobalScaleSearch.CoarseArgMin(i => values[i]), Is.EqualTo(expected));
 }
