@@ -7,6 +7,7 @@ public sealed unsafe class CudaModule : IDisposable
 {
     private readonly CudaContext _context;
     private readonly Dictionary<string, IntPtr> _functions = new();
+    private readonly Dictionary<IntPtr, int> _sharedLimits = new();
     private IntPtr _module;
 
     private CudaModule(CudaContext context, IntPtr module)
@@ -52,7 +53,7 @@ public sealed unsafe class CudaModule : IDisposable
         var f = Function(name);
         _context.MakeCurrent();
         if (sharedBytes > 48 * 1024)
-            CudaException.Check(CudaDriver.cuFuncSetAttribute(f, CudaDriver.FunctionAttributeMaxDynamicSharedSizeBytes, sharedBytes), "cuFuncSetAttribute");
+            RaiseSharedLimit(f, sharedBytes);
         var slots = stackalloc ulong[arguments.Length];
         var pointers = stackalloc void*[arguments.Length];
         for (int i = 0; i < arguments.Length; i++)
@@ -61,6 +62,18 @@ public sealed unsafe class CudaModule : IDisposable
             pointers[i] = &slots[i];
         }
         CudaException.Check(CudaDriver.cuLaunchKernel(f, grid, 1, 1, block, 1, 1, (uint)sharedBytes, IntPtr.Zero, pointers, null), $"cuLaunchKernel({name})");
+    }
+
+    /// <summary>Opts a kernel in to more than 48 KiB of dynamic shared memory, once per size (LDLQ launches it per block).</summary>
+    private void RaiseSharedLimit(IntPtr function, int sharedBytes)
+    {
+        lock (_sharedLimits)
+        {
+            if (_sharedLimits.TryGetValue(function, out int limit) && limit >= sharedBytes)
+                return;
+            CudaException.Check(CudaDriver.cuFuncSetAttribute(function, CudaDriver.FunctionAttributeMaxDynamicSharedSizeBytes, sharedBytes), "cuFuncSetAttribute");
+            _sharedLimits[function] = sharedBytes;
+        }
     }
 
     public void Dispose()

@@ -1,6 +1,7 @@
 using Converter.Cuda.Trellis;
 using Converter.Trellis.Codebooks;
 using Converter.Trellis.Distortion;
+using Converter.Trellis.Tests;
 using Converter.Trellis.Tiles;
 using Converter.Trellis.Viterbi;
 using NUnit.Framework;
@@ -50,10 +51,9 @@ public sealed class EncoderTests : GpuFixture
         var rng = new Random(bits);
         int tiles = 64;
         var targets = new float[tiles * 256];
-        var sequence = new ushort[256];
         for (int t = 0; t < tiles; t++)
         {
-            RandomTailBiting(rng, bits, sequence);
+            var sequence = TrellisSequences.RandomTailBiting(bits, rng);
             for (int i = 0; i < 256; i++)
                 targets[t * 256 + i] = table[sequence[i]];
         }
@@ -71,10 +71,9 @@ public sealed class EncoderTests : GpuFixture
         int tiles = 50, words = TrellisPacking.WordsPerTile(bits);
         var packed = new short[tiles * words];
         var expected = new ushort[tiles * 256];
-        var sequence = new ushort[256];
         for (int t = 0; t < tiles; t++)
         {
-            RandomTailBiting(rng, bits, sequence);
+            var sequence = TrellisSequences.RandomTailBiting(bits, rng);
             TrellisPacking.Pack(sequence, bits, packed.AsSpan(t * words, words));
             TrellisPacking.Unpack(packed.AsSpan(t * words, words), bits, expected.AsSpan(t * 256, 256));
         }
@@ -84,21 +83,6 @@ public sealed class EncoderTests : GpuFixture
         Assert.That(states, Is.EqualTo(expected));
         for (int i = 0; i < states.Length; i++)
             Assert.That(values[i], Is.EqualTo(table[expected[i]]));
-    }
-
-    private static void RandomTailBiting(Random rng, int bits, ushort[] states)
-    {
-        // 256·K random bits read cyclically (§2.2): s_t is the 16 bits ending with v_t.
-        var v = new int[256];
-        for (int t = 0; t < 256; t++)
-            v[t] = rng.Next(1 << bits);
-        for (int t = 0; t < 256; t++)
-        {
-            int s = 0;
-            for (int back = (16 + bits - 1) / bits - 1; back >= 0; back--)
-                s = (s << bits) | v[(t - back + 256) % 256];
-            states[t] = (ushort)(s & 0xFFFF);
-        }
     }
 
     private static double Mse(float[] a, float[] b)

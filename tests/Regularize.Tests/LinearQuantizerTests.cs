@@ -126,7 +126,7 @@ public class LinearQuantizerTests
                     if (t != 3)
                         s += (double)x[t * k + i] * x[t * k + j];
                 }
-                Assert.That(acc.Sum[i * k + j], Is.EqualTo(s).Within(1e-4 * (1 + Math.Abs(s))));
+                Assert.That(acc.Sum.Span[i * k + j], Is.EqualTo(s).Within(1e-4 * (1 + Math.Abs(s))));
             }
         }
     }

@@ -47,6 +47,14 @@ public sealed class ComputeBackend : IDisposable
             throw new UsageException($"--device must be auto, cpu or cuda:N, got '{device}'");
     }
 
+    /// <summary>Opens the device the option names and logs which it is, as "<paramref name="command"/>: device …".</summary>
+    public static ComputeBackend Open(string device, TextWriter log, string command)
+    {
+        var backend = Open(device);
+        log.WriteLine($"{command}: device {backend.Description}");
+        return backend;
+    }
+
     /// <summary>Opens the device the option names. An explicit cuda:N that cannot be used is an error; auto falls back to the CPU.</summary>
     public static ComputeBackend Open(string device)
     {

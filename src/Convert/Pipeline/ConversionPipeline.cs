@@ -51,8 +51,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         if (!File.Exists(tokenizerPath))
             throw new InvalidDataException($"{tokenizerPath}: missing tokenizer (needed to tokenize the calibration text)");
         // The device is settled before anything is written: an unusable --device cuda:N leaves no trace.
-        using var backend = ComputeBackend.Open(settings.Device);
-        context.Log.WriteLine($"convert: device {backend.Description}");
+        using var backend = ComputeBackend.Open(settings.Device, context.Log, "convert");
         PrepareDirectories();
 
         using var source = CheckpointReader.Open(settings.ModelDir);

@@ -20,6 +20,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     private readonly Lock _gate = new();
     private readonly LinkedList<(float[] Host, DeviceBuffer<float> Device)> _weights = new();
     private readonly Dictionary<string, DeviceBuffer<float>> _scratch = new();
+    private CudaModule? _denseKernels;
 
     public CudaDenseAlgebra(CudaContext context)
     {
@@ -229,8 +230,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
                 // X row-major (rows×k) is column-major Xᵀ (k×rows); Xᵀ·(Xᵀ)ᵀ = XᵀX.
                 _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _k, _k, rows, dx.Pointer, _k, dx.Pointer, _k, 0f, _product.Pointer, _k);
                 long count = (long)_k * _k;
-                var module = _owner._context.Module("dense.cu", new Dictionary<string, string>());
-                module.Launch("add_float_to_double", (uint)Math.Min(4096, (count + 255) / 256), 256, 0, [_product.Pointer, _sum.Pointer, new KernelArgument((ulong)count)]);
+                _owner.DenseKernels.Launch("add_float_to_double", (uint)Math.Min(4096, (count + 255) / 256), 256, 0, [_product.Pointer, _sum.Pointer, new KernelArgument((ulong)count)]);
             }
         }
 
@@ -248,6 +248,9 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             _product.Dispose();
         }
     }
+
+    /// <summary>Kernels/dense.cu, compiled on first use (only Gram sums need it).</summary>
+    private CudaModule DenseKernels => _denseKernels ??= _context.Module("dense.cu", new Dictionary<string, string>());
 
     private void Sgemm(int transa, int transb, int m, int n, int k, ulong a, int lda, ulong b, int ldb, float beta, ulong c, int ldc)
     {

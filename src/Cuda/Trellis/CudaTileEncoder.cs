@@ -39,12 +39,8 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
         _context = context;
         _table = table.ToArray();
         Bits = bits;
-        TilesPerBlock = bits == 1 ? 1 : 2;
-        _module = context.Module(Kernel, new Dictionary<string, string>
-        {
-            ["TRELLIS_K"] = bits.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["TRELLIS_TILES"] = TilesPerBlock.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        });
+        TilesPerBlock = TilesPerBlockAt(bits);
+        _module = LoadKernels(context, bits);
         _sharedBytes = SharedBytes(bits, TilesPerBlock);
         _blocks = context.Device.Multiprocessors;
 
@@ -55,6 +51,18 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
         _halfTable.CopyFrom(half);
         _history = context.Allocate<ushort>((long)_blocks * TilesPerBlock * Length * Nodes);
     }
+
+    /// <summary>
+    /// The module of Kernels/viterbi.cu for K = <paramref name="bits"/> (search and decode), compiled once per context.
+    /// </summary>
+    internal static CudaModule LoadKernels(CudaContext context, int bits) => context.Module(Kernel, new Dictionary<string, string>
+    {
+        ["TRELLIS_K"] = bits.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["TRELLIS_TILES"] = TilesPerBlockAt(bits).ToString(System.Globalization.CultureInfo.InvariantCulture),
+    });
+
+    /// <summary>Tiles one block searches side by side: two, except at K = 1 whose cost buffers alone take 128 KiB of shared memory.</summary>
+    internal static int TilesPerBlockAt(int bits) => bits == 1 ? 1 : 2;
 
     public int Bits { get; }
     public string Device => $"cuda:{_context.Device.Ordinal}";

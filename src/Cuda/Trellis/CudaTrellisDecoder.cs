@@ -20,11 +20,7 @@ public sealed class CudaTrellisDecoder(CudaContext context)
         int tiles = packed.Length / words;
         if (packed.Length != tiles * words || states.Length != tiles * TileLayout.Length || values.Length != states.Length || table.Length != CodebookTable.Size)
             throw new ArgumentException("packed, states, values or table do not match whole tiles");
-        var module = context.Module("viterbi.cu", new Dictionary<string, string>
-        {
-            ["TRELLIS_K"] = bits.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["TRELLIS_TILES"] = bits == 1 ? "1" : "2",
-        });
+        var module = CudaTileEncoder.LoadKernels(context, bits);
         using var p = context.Allocate<short>(packed.Length);
         using var t = context.Allocate<float>(table.Length);
         using var s = context.Allocate<ushort>(states.Length);

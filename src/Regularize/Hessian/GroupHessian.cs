@@ -47,16 +47,18 @@ public sealed class GroupHessian
         if (accumulator.Count == 0)
             return new GroupHessian(paddedK, null, 0, signs, 0, "no calibration rows reached this layer");
         var h = new float[paddedK * paddedK];
-        var sum = accumulator.Sum.ToArray();
+        var sum = accumulator.Sum;
         double count = accumulator.Count;
         double diagSum = 0;
         Parallel.For(0, k, i =>
         {
+            var row = sum.Span.Slice(i * k, k);
             for (int j = 0; j < k; j++)
-                h[i * paddedK + j] = (float)(sum[i * k + j] / count);
+                h[i * paddedK + j] = (float)(row[j] / count);
         });
+        var all = sum.Span;
         for (int i = 0; i < k; i++)
-            diagSum += sum[i * k + i] / count;
+            diagSum += all[i * k + i] / count;
         // Padded input channels are always zero: their mean is over the padded width as in exllamav3, where the
         // inputs are zero-extended before accumulation.
         double diagMean = diagSum / paddedK;

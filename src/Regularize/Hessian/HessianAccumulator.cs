@@ -67,7 +67,7 @@ public sealed class HessianAccumulator : IDisposable
     }
 
     /// <summary>Σ xᵀx (k×k, row-major); read once, after the last <see cref="Add"/>.</summary>
-    public ReadOnlySpan<double> Sum => _sum ??= _gram.Sum();
+    public ReadOnlyMemory<double> Sum => _sum ??= _gram.Sum();
 
     public void Dispose() => _gram.Dispose();
 }

@@ -117,12 +117,16 @@ public static class LinearQuantizer
     }
 
     /// <summary>Packs tile-major states into the stored (k/16, n/16, 16·K) int16 tensor.</summary>
-    public static short[] Pack(ReadOnlySpan<ushort> states, int k, int n, int bits)
+    public static unsafe short[] Pack(ReadOnlySpan<ushort> states, int k, int n, int bits)
     {
         int tiles = k / TileLayout.Side * (n / TileLayout.Side), words = TrellisPacking.WordsPerTile(bits);
         var packed = new short[tiles * words];
-        var all = states.ToArray();
-        Parallel.For(0, tiles, t => TrellisPacking.Pack(all.AsSpan(t * TileLayout.Length, TileLayout.Length), bits, packed.AsSpan(t * words, words)));
+        fixed (ushort* p = states)
+        {
+            nint address = (nint)p;
+            Parallel.For(0, tiles, t =>
+                TrellisPacking.Pack(new ReadOnlySpan<ushort>((ushort*)address + (long)t * TileLayout.Length, TileLayout.Length), bits, packed.AsSpan(t * words, words)));
+        }
         return packed;
     }
 

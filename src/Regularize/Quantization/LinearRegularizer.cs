@@ -1,3 +1,4 @@
+using Converter.Compute;
 using Converter.Regularize.Hadamard;
 
 namespace Converter.Regularize.Quantization;
@@ -78,7 +79,7 @@ public static class LinearRegularizer
             sv[j] = RoundToHalf(outputSigns[j] * scale + Epsilon);
         }
         var inverse = sv.Select(v => 1f / v).ToArray();
-        ForRows(w, k, n, row => System.Numerics.Tensors.TensorPrimitives.Multiply(row, inverse, row));
+        RowParallel.ForEach(w, k, n, (row, _) => System.Numerics.Tensors.TensorPrimitives.Multiply(row, inverse, row));
         for (int j = 0; j < n; j++)
         {
             if (zero[j])
@@ -120,25 +121,11 @@ public static class LinearRegularizer
         fixed (float* p = w)
         {
             nint source = (nint)p;
-            ForRows(target, k, n, (row, r) =>
+            RowParallel.ForEach(target, k, n, (row, r) =>
                 System.Numerics.Tensors.TensorPrimitives.Divide(new ReadOnlySpan<float>((float*)source + (long)r * n, n), scales[r], row));
         }
         HadamardTransform.LeftMultiply(target, k, n);
     }
-
-    /// <summary>Runs <paramref name="body"/> on every row of a row-major (rows, cols) matrix, rows in parallel.</summary>
-    internal static unsafe void ForRows(Span<float> m, int rows, int cols, RowAction body)
-    {
-        fixed (float* p = m)
-        {
-            nint address = (nint)p;
-            Parallel.For(0, rows, r => body(new Span<float>((float*)address + (long)r * cols, cols), r));
-        }
-    }
-
-    internal static void ForRows(Span<float> m, int rows, int cols, Action<Span<float>> body) => ForRows(m, rows, cols, (row, _) => body(row));
-
-    internal delegate void RowAction(Span<float> row, int index);
 
     /// <summary>The value fp16 storage will hold (round to nearest even).</summary>
     public static float RoundToHalf(float v) => (float)(Half)v;

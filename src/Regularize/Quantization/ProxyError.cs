@@ -8,20 +8,23 @@ namespace Converter.Regularize.Quantization;
 /// </summary>
 public static class ProxyError
 {
-    public static double Compute(ReadOnlySpan<float> w, ReadOnlySpan<float> q, float[] hessian, int k, int n, IDenseAlgebra? algebra = null)
+    public static unsafe double Compute(ReadOnlySpan<float> w, ReadOnlySpan<float> q, float[] hessian, int k, int n, IDenseAlgebra? algebra = null)
     {
         var wt = new float[n * k];
         var et = new float[n * k];
-        var wa = w.ToArray();
-        var qa = q.ToArray();
-        Parallel.For(0, n, c =>
+        fixed (float* pw = w, pq = q)
         {
-            for (int r = 0; r < k; r++)
+            var (wa, qa) = ((nint)pw, (nint)pq);
+            Parallel.For(0, n, c =>
             {
-                wt[c * k + r] = wa[r * n + c];
-                et[c * k + r] = wa[r * n + c] - qa[r * n + c];
-            }
-        });
+                for (int r = 0; r < k; r++)
+                {
+                    float wv = ((float*)wa)[(long)r * n + c];
+                    wt[c * k + r] = wv;
+                    et[c * k + r] = wv - ((float*)qa)[(long)r * n + c];
+                }
+            });
+        }
         algebra ??= CpuDenseAlgebra.Instance;
         return QuadraticForm(et, hessian, k, n, algebra) / QuadraticForm(wt, hessian, k, n, algebra);
     }

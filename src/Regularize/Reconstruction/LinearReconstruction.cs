@@ -1,3 +1,4 @@
+using Converter.Compute;
 using Converter.Regularize.Hadamard;
 using Converter.Trellis.Tiles;
 
@@ -53,7 +54,7 @@ public static class LinearReconstruction
         HadamardTransform.RightMultiply(w, k, n);
         var columnScales = svh.ToArray();
         var rowScales = suh.ToArray();
-        Quantization.LinearRegularizer.ForRows(w, k, n, (row, r) =>
+        RowParallel.ForEach(w, k, n, (row, r) =>
         {
             System.Numerics.Tensors.TensorPrimitives.Multiply(row, columnScales, row);
             System.Numerics.Tensors.TensorPrimitives.Multiply(row, rowScales[r], row);

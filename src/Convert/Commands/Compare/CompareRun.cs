@@ -16,8 +16,7 @@ public static class CompareRun
     public static int Execute(CompareOptions options, CliContext context)
     {
         var clock = Stopwatch.StartNew();
-        using var backend = Pipeline.ComputeBackend.Open(options.Data.Device);
-        context.Log.WriteLine($"compare: device {backend.Description}");
+        using var backend = Pipeline.ComputeBackend.Open(options.Data.Device, context.Log, "compare");
         using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks, backend.Algebra);
         var tests = new List<EvalModel>();
         try

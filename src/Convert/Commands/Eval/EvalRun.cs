@@ -13,8 +13,7 @@ public static class EvalRun
     public static int Execute(EvalOptions options, CliContext context)
     {
         var clock = Stopwatch.StartNew();
-        using var backend = Pipeline.ComputeBackend.Open(options.Data.Device);
-        context.Log.WriteLine($"eval: device {backend.Description}");
+        using var backend = Pipeline.ComputeBackend.Open(options.Data.Device, context.Log, "eval");
         using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks, backend.Algebra);
         using var test = EvalModel.Open(options.QuantDir, context.Codebooks, backend.Algebra);
         // The reference's tokenizer (a converted model carries a copy), so eval and compare tokenize identically.
