@@ -36,6 +36,12 @@ public sealed class RotaryTable
     /// <summary>Positions covered: the longest sequence this table can rotate.</summary>
     public int Positions { get; }
 
+    /// <summary>cos for all positions, (Positions, Half) row-major.</summary>
+    public ReadOnlySpan<float> AllCos => _cos;
+
+    /// <summary>sin for all positions, (Positions, Half) row-major.</summary>
+    public ReadOnlySpan<float> AllSin => _sin;
+
     public ReadOnlySpan<float> Cos(int position) => _cos.AsSpan(position * Half, Half);
 
     public ReadOnlySpan<float> Sin(int position) => _sin.AsSpan(position * Half, Half);

@@ -92,4 +92,5 @@ public readonly record struct KernelArgument(ulong Bits)
     public static implicit operator KernelArgument(int value) => new((uint)value);
     public static implicit operator KernelArgument(ulong pointer) => new(pointer);
     public static KernelArgument Of(float value) => new(BitConverter.SingleToUInt32Bits(value));
+    public static KernelArgument Of(double value) => new(BitConverter.DoubleToUInt64Bits(value));
 }

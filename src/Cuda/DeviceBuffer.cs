@@ -30,7 +30,7 @@ public sealed unsafe class DeviceBuffer<T> : IDisposable where T : unmanaged
         CheckRange(offset, source.Length);
         _context.MakeCurrent();
         fixed (T* p = source)
-            CudaException.Check(CudaDriver.cuMemcpyHtoD(Pointer + (ulong)(offset * sizeof(T)), p, (nuint)(source.Length * sizeof(T))), "cuMemcpyHtoD");
+            CudaException.Check(CudaDriver.cuMemcpyHtoD(Pointer + (ulong)(offset * sizeof(T)), p, (nuint)source.Length * (nuint)sizeof(T)), "cuMemcpyHtoD");
     }
 
     public void CopyTo(Span<T> destination, long offset = 0)
@@ -38,7 +38,7 @@ public sealed unsafe class DeviceBuffer<T> : IDisposable where T : unmanaged
         CheckRange(offset, destination.Length);
         _context.MakeCurrent();
         fixed (T* p = destination)
-            CudaException.Check(CudaDriver.cuMemcpyDtoH(p, Pointer + (ulong)(offset * sizeof(T)), (nuint)(destination.Length * sizeof(T))), "cuMemcpyDtoH");
+            CudaException.Check(CudaDriver.cuMemcpyDtoH(p, Pointer + (ulong)(offset * sizeof(T)), (nuint)destination.Length * (nuint)sizeof(T)), "cuMemcpyDtoH");
     }
 
     /// <summary>Sets every byte to <paramref name="value"/> (tests poison outputs with this).</summary>

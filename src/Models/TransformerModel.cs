@@ -14,18 +14,20 @@ public sealed class TransformerModel
     private readonly ModelModule[] _modules;
 
     /// <param name="algebra">Where the linear layers' products run (the CPU when null).</param>
-    public TransformerModel(TransformerSpec spec, IDenseAlgebra? algebra = null)
+    /// <param name="blocks">Runs each decoder block in one call (a GPU); null runs them op by op through <paramref name="algebra"/>.</param>
+    public TransformerModel(TransformerSpec spec, IDenseAlgebra? algebra = null, IDecoderBlockForward? blocks = null)
     {
         Spec = spec;
         Rotary = new RotaryEmbedding(spec.Rope, spec.HeadDim);
         Embedding = new EmbeddingModule(spec.VocabSize, spec.HiddenSize);
-        Layers = Enumerable.Range(0, spec.Layers).Select(i => new DecoderBlock(i, spec, Rotary, algebra)).ToArray();
+        Layers = Enumerable.Range(0, spec.Layers).Select(i => new DecoderBlock(i, spec, Rotary, algebra, blocks)).ToArray();
         FinalNorm = new FinalNormModule(spec.HiddenSize, spec.RmsNormEps);
         Head = new LmHeadModule(spec.HiddenSize, spec.VocabSize, spec.TiedEmbeddings, algebra);
         _modules = [Embedding, .. Layers, FinalNorm, Head];
     }
 
-    public static TransformerModel FromConfig(ModelConfig config, IDenseAlgebra? algebra = null) => new(TransformerSpec.From(config), algebra);
+    public static TransformerModel FromConfig(ModelConfig config, IDenseAlgebra? algebra = null, IDecoderBlockForward? blocks = null) =>
+        new(TransformerSpec.From(config), algebra, blocks);
 
     public TransformerSpec Spec { get; }
 

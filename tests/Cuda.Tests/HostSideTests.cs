@@ -10,6 +10,10 @@ public sealed class HostSideTests
     [TestCase("viterbi.cu", "viterbi_tiles")]
     [TestCase("viterbi.cu", "decode_tiles")]
     [TestCase("dense.cu", "add_float_to_double")]
+    [TestCase("ldlq.cu", "ldlq_block_target")]
+    [TestCase("ldlq.cu", "ldlq_gather_tiles")]
+    [TestCase("ldlq.cu", "ldlq_error_rows")]
+    [TestCase("ldlq.cu", "ldlq_decode")]
     public void KernelSourcesAreEmbedded(string file, string kernel) =>
         Assert.That(KernelCompiler.Source(file), Does.Contain($"__global__ void").And.Contain(kernel));
 

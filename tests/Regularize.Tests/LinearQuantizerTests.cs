@@ -226,6 +226,44 @@ public class LinearQuantizerTests
     }
 
     [Test]
+    public void LdlqRunsThroughTheSettingsSolver()
+    {
+        const int outF = 128, inF = 128, tokens = 200;
+        var x = CorrelatedInputs(tokens, inF, 13);
+        var w = RandomWeight(outF, inF, 14);
+        var h = Hessian(x, tokens, inF, 15);
+        var solver = new CountingLdlqSolver();
+        var counted = Quantize(w, outF, inF, h, 2, new LinearQuantizerSettings { Ldlq = solver });
+        var plain = Quantize(w, outF, inF, h, 2);
+        Assert.That(solver.Calls, Is.EqualTo(1));
+        Assert.That(solver.Factors, Is.EqualTo(1), "the factor comes from the solver too");
+        Assert.That(solver.HadFactor, Is.True, "a positive definite Hessian gives LDLQ its factor");
+        Assert.That(counted.Trellis, Is.EqualTo(plain.Trellis));
+        Assert.That(counted.ProxyError, Is.EqualTo(plain.ProxyError));
+    }
+
+    /// <summary>The host solver, counting its calls.</summary>
+    private sealed class CountingLdlqSolver : ILdlqSolver
+    {
+        public int Calls { get; private set; }
+        public int Factors { get; private set; }
+        public bool HadFactor { get; private set; }
+
+        public BlockLdlResult Factor(float[] hessian, int k, double sigma, Converter.Compute.IDenseAlgebra algebra)
+        {
+            Factors++;
+            return HostLdlqSolver.Instance.Factor(hessian, k, sigma, algebra);
+        }
+
+        public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, Converter.Compute.IDenseAlgebra algebra)
+        {
+            Calls++;
+            HadFactor = factor is not null;
+            return HostLdlqSolver.Instance.Quantize(wr, k, n, factor, encoder, algebra);
+        }
+    }
+
+    [Test]
     public void FallbackWithoutHessianIsRecorded()
     {
         var h = GroupHessian.Finalize(new HessianAccumulator(128), 128, 0.025, new Random(1));

@@ -47,6 +47,8 @@ public sealed class CalibrationState
             var result = module.Forward(batch, observer).RequireValues(module.Name);
             output ??= new Matrix(rows.Count * Tokens, result.Cols);
             result.Data.CopyTo(output.RowRange(start * Tokens, ids.Count * Tokens));
+            // The chunk's input and activations are garbage now; the next chunk reuses their memory.
+            HeapReuse.ReleaseFinishedStep();
         }
         return output!;
     }

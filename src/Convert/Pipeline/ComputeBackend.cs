@@ -1,7 +1,11 @@
 using Converter.Compute;
 using Converter.Cuda;
 using Converter.Cuda.Blas;
+using Converter.Cuda.Models;
+using Converter.Cuda.Quantization;
 using Converter.Cuda.Trellis;
+using Converter.Models.Modules;
+using Converter.Regularize.Quantization;
 using Converter.Trellis.Viterbi;
 
 namespace Converter.Cli.Pipeline;
@@ -24,6 +28,9 @@ public sealed class ComputeBackend : IDisposable
             var algebra = new CudaDenseAlgebra(cuda);
             _owned.Add(algebra);
             Algebra = algebra;
+            var blocks = new CudaDecoderForward(algebra);
+            _owned.Insert(0, blocks);
+            Blocks = blocks;
         }
     }
 
@@ -32,6 +39,12 @@ public sealed class ComputeBackend : IDisposable
 
     /// <summary>Products, Hessian sums and Cholesky: cuBLAS/cuSOLVER on the GPU, else the CPU.</summary>
     public IDenseAlgebra Algebra { get; } = CpuDenseAlgebra.Instance;
+
+    /// <summary>The LDLQ block loop (§3.7): on the host, or wholly on the GPU with the GPU's encoders.</summary>
+    public ILdlqSolver Ldlq { get; } = HostLdlqSolver.Instance;
+
+    /// <summary>Whole decoder blocks with their activations on the GPU, or null on the CPU (op by op through <see cref="Algebra"/>).</summary>
+    public IDecoderBlockForward? Blocks { get; }
 
     /// <summary>One line for logs: which device and, for auto on a machine without a GPU, why.</summary>
     public string Description { get; }

@@ -55,7 +55,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         PrepareDirectories();
 
         using var source = CheckpointReader.Open(settings.ModelDir);
-        var model = TransformerModel.FromConfig(config, backend.Algebra);
+        var model = TransformerModel.FromConfig(config, backend.Algebra, backend.Blocks);
         var targets = AllocationTargets(model);
         var bits = BitAllocation.Allocate(targets, settings.Bits);
         var codebooks = context.Codebooks;

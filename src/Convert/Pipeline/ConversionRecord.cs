@@ -18,7 +18,11 @@ public sealed record TensorRecord(
     string? Fallback,
     int CholeskyRetries,
     double ScaleSearchSeconds,
-    double LdlqSeconds);
+    double LdlqSeconds,
+    double RegularizeSeconds = 0,
+    double FactorSeconds = 0,
+    double FinishSeconds = 0,
+    double ReconstructSeconds = 0);
 
 /// <summary>Per-module error after quantization on the reference rows (§5.2 step 5.6) and where the time went.</summary>
 /// <remarks>The error metrics are null for modules that are only copied (embedding, final norm).</remarks>

@@ -83,8 +83,10 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var warnings = new List<string>();
         foreach (var group in module.LinearGroups)
         {
+            var finalizeClock = Stopwatch.StartNew();
             var hessian = GroupHessian.Finalize(capture.For(group), LinearQuantizer.Pad(group.InFeatures), GroupHessian.DefaultSigma,
                 StableSeed.Rng(settings.Seed, group.ToString()));
+            progress.Log($"  {group}: Hessian of {hessian.Count} rows finalized ({finalizeClock.Elapsed.TotalSeconds:F1} s)");
             foreach (var linear in group.Linears)
             {
                 int k = bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
@@ -93,13 +95,16 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
                     tensors.Add(PendingTensor.FromFloat32(TensorNames.Weight(linear.Name), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16));
                     continue;
                 }
-                var q = QuantizeLinear(linear, hessian, k);
-                records.Add(Record(module, q));
+                var (q, reconstructSeconds) = QuantizeLinear(linear, hessian, k);
+                records.Add(Record(module, q, reconstructSeconds));
+                double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
                 progress.Log($"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
-                    $"  ({q.ScaleSearchSeconds + q.LdlqSeconds:F1} s){(q.Fallback is null ? "" : "  FALLBACK: " + q.Fallback)}");
+                    $"  ({seconds:F1} s: search {q.ScaleSearchSeconds:F1}, factor {q.FactorSeconds:F1}, ldlq {q.LdlqSeconds:F1}, other {seconds - q.ScaleSearchSeconds - q.FactorSeconds - q.LdlqSeconds:F1})" +
+                    (q.Fallback is null ? "" : "  FALLBACK: " + q.Fallback));
                 if (q.Fallback is not null)
                     warnings.Add($"{q.Name}: quantized without error feedback: {q.Fallback}");
                 tensors.AddRange(ToExl3(q).ToPendingTensors());
+                HeapReuse.ReleaseFinishedStep();
             }
         }
         tensors.AddRange(module.TensorNames.Where(n => !module.Linears.Any(l => l.WeightTensor == n || l.BiasTensor == n)).Select(CopySourceTensor));
@@ -120,19 +125,21 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         return new Result(tensors, records, metrics, warnings);
     }
 
-    private QuantizedLinear QuantizeLinear(Linear linear, GroupHessian hessian, int k)
+    /// <summary>Quantizes one linear and swaps its reconstruction in; also returns the seconds the reconstruction took.</summary>
+    private (QuantizedLinear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k)
     {
         var table = codebooks.Get(settings.Codebook);
         if (!_encoders.TryGetValue(k, out var encoder))
             _encoders[k] = encoder = backend.CreateEncoder(table.Memory, k, settings.Threads);
         var q = LinearQuantizer.Quantize(linear.Name, linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
-            hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, MaxThreads: settings.Threads) { Algebra = backend.Algebra },
+            hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, MaxThreads: settings.Threads) { Algebra = backend.Algebra, Ldlq = backend.Ldlq },
             StableSeed.Rng(settings.Seed, linear.Name));
         // Later modules must see what the quantized model computes: swap in the reconstruction (§4.3).
+        var clock = Stopwatch.StartNew();
         var w = LinearReconstruction.Reconstruct(q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, table.Values, q.Suh, q.Svh);
         linear.ReplaceWeight(new Matrix(linear.OutFeatures, linear.InFeatures,
             LinearReconstruction.ToHfLayout(w, q.PaddedIn, q.PaddedOut, linear.OutFeatures, linear.InFeatures)));
-        return q;
+        return (q, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>Biases are stored fp16 and padded like the output dimension (exllamav3 pads them on load).</summary>
@@ -150,9 +157,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             q.Bias?.Select(v => (float)(Half)v).ToArray());
     }
 
-    private static TensorRecord Record(ModelModule module, QuantizedLinear q) => new(q.Name, module.Name, q.Bits, q.Codebook.Name,
+    private static TensorRecord Record(ModelModule module, QuantizedLinear q, double reconstructSeconds) => new(q.Name, module.Name, q.Bits, q.Codebook.Name,
         q.Codebook.MultiplierHex, q.InFeatures, q.OutFeatures, q.PaddedIn, q.PaddedOut, q.ProxyError, q.ProxyIsRmse, q.GlobalScale,
-        q.OutScalesApplied, q.Fallback, q.CholeskyRetries, q.ScaleSearchSeconds, q.LdlqSeconds);
+        q.OutScalesApplied, q.Fallback, q.CholeskyRetries, q.ScaleSearchSeconds, q.LdlqSeconds, q.RegularizeSeconds, q.FactorSeconds, q.FinishSeconds, reconstructSeconds);
 
     /// <summary>Embeddings and norms keep their source dtype, except fp32 which becomes fp16 (§4.2).</summary>
     private PendingTensor CopySourceTensor(string name)

@@ -18,6 +18,12 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     private readonly IntPtr _cublas;
     private readonly IntPtr _cusolver;
     private readonly Lock _gate = new();
+
+    /// <summary>The GPU the products run on.</summary>
+    internal CudaContext Context => _context;
+
+    /// <summary>Held around every use of the cuBLAS handle and the scratch buffers; device code built on this algebra takes it too.</summary>
+    internal Lock Gate => _gate;
     private readonly LinkedList<(float[] Host, DeviceBuffer<float> Device)> _weights = new();
     private readonly Dictionary<string, DeviceBuffer<float>> _scratch = new();
     private CudaModule? _denseKernels;
@@ -106,25 +112,33 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     {
         if (a.Length != n * n)
             throw new ArgumentException("Cholesky needs an n×n matrix", nameof(a));
-        int info;
         lock (_gate)
         {
             using var da = _context.Allocate<double>((long)n * n);
-            using var dinfo = _context.Allocate<int>(1);
             da.CopyFrom(a);
-            // The row-major symmetric matrix is its own column-major transpose; the column-major upper factor U
-            // (A = UᵀU) read back row-major is L = Uᵀ in the lower triangle.
-            Check(CudaMathLibraries.cusolverDnDpotrf_bufferSize(_cusolver, CudaMathLibraries.FillUpper, n, da.Pointer, n, out int work), "cusolverDnDpotrf_bufferSize");
-            using var dwork = _context.Allocate<double>(Math.Max(1, work));
-            Check(CudaMathLibraries.cusolverDnDpotrf(_cusolver, CudaMathLibraries.FillUpper, n, da.Pointer, n, dwork.Pointer, work, dinfo.Pointer), "cusolverDnDpotrf");
-            Span<int> result = stackalloc int[1];
-            dinfo.CopyTo(result);
-            info = result[0];
-            if (info != 0)
+            if (!TryCholeskyOnDevice(da.Pointer, n))
                 return false;
             da.CopyTo(a);
         }
         return ClearUpperAndCheck(a, n);
+    }
+
+    /// <summary>
+    /// Cholesky of the row-major SPD matrix (n×n float64) at <paramref name="a"/> in place on the device: on success the
+    /// lower triangle holds L (the strict upper triangle keeps its input); false when not positive definite. The caller
+    /// holds <see cref="Gate"/>.
+    /// </summary>
+    internal bool TryCholeskyOnDevice(ulong a, int n)
+    {
+        using var dinfo = _context.Allocate<int>(1);
+        // The row-major symmetric matrix is its own column-major transpose; the column-major upper factor U
+        // (A = UᵀU) read back row-major is L = Uᵀ in the lower triangle.
+        Check(CudaMathLibraries.cusolverDnDpotrf_bufferSize(_cusolver, CudaMathLibraries.FillUpper, n, a, n, out int work), "cusolverDnDpotrf_bufferSize");
+        using var dwork = _context.Allocate<double>(Math.Max(1, work));
+        Check(CudaMathLibraries.cusolverDnDpotrf(_cusolver, CudaMathLibraries.FillUpper, n, a, n, dwork.Pointer, work, dinfo.Pointer), "cusolverDnDpotrf");
+        Span<int> result = stackalloc int[1];
+        dinfo.CopyTo(result);
+        return result[0] == 0;
     }
 
     private static bool ClearUpperAndCheck(Span<double> a, int n)
@@ -219,6 +233,8 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             _product = owner._context.Allocate<float>((long)k * k);
         }
 
+        public CudaDenseAlgebra Owner => _owner;
+
         public void Add(ReadOnlySpan<float> x, int rows)
         {
             if (x.Length != rows * _k)
@@ -227,11 +243,17 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             {
                 var dx = _owner.Scratch("x", rows * _k);
                 dx.CopyFrom(x);
-                // X row-major (rows×k) is column-major Xᵀ (k×rows); Xᵀ·(Xᵀ)ᵀ = XᵀX.
-                _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _k, _k, rows, dx.Pointer, _k, dx.Pointer, _k, 0f, _product.Pointer, _k);
-                long count = (long)_k * _k;
-                _owner.DenseKernels.Launch("add_float_to_double", (uint)Math.Min(4096, (count + 255) / 256), 256, 0, [_product.Pointer, _sum.Pointer, new KernelArgument((ulong)count)]);
+                AddOnDevice(dx.Pointer, rows);
             }
+        }
+
+        /// <summary>XᵀX of the device rows into the float64 sum; the caller holds the gate.</summary>
+        public void AddOnDevice(ulong x, int rows)
+        {
+            // X row-major (rows×k) is column-major Xᵀ (k×rows); Xᵀ·(Xᵀ)ᵀ = XᵀX.
+            _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _k, _k, rows, x, _k, x, _k, 0f, _product.Pointer, _k);
+            long count = (long)_k * _k;
+            _owner.DenseKernels.Launch("add_float_to_double", (uint)Math.Min(4096, (count + 255) / 256), 256, 0, [_product.Pointer, _sum.Pointer, new KernelArgument((ulong)count)]);
         }
 
         public double[] Sum()
@@ -250,16 +272,40 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     }
 
     /// <summary>Kernels/dense.cu, compiled on first use (only Gram sums need it).</summary>
-    private CudaModule DenseKernels => _denseKernels ??= _context.Module("dense.cu", new Dictionary<string, string>());
+    internal CudaModule DenseKernels => _denseKernels ??= _context.Module("dense.cu", new Dictionary<string, string>());
 
-    private void Sgemm(int transa, int transb, int m, int n, int k, ulong a, int lda, ulong b, int ldb, float beta, ulong c, int ldc)
+    /// <summary>
+    /// Column-major SGEMMs of one shape over device arrays of operand pointers (attention: one product per row and
+    /// head); the caller holds <see cref="Gate"/>.
+    /// </summary>
+    internal void SgemmBatched(int transa, int transb, int m, int n, int k, float alpha, ulong aArray, int lda, ulong bArray, int ldb, ulong cArray, int ldc, int batch)
+    {
+        float beta = 0f;
+        _context.MakeCurrent();
+        Check(CudaMathLibraries.cublasSgemmBatched(_cublas, transa, transb, m, n, k, &alpha, aArray, lda, bArray, ldb, &beta, cArray, ldc, batch), "cublasSgemmBatched");
+    }
+
+    /// <summary>
+    /// Adds XᵀX of X (rows, k) already on the device to <paramref name="gram"/> when it is one of this algebra's
+    /// accumulators; false (nothing added) otherwise. The caller holds <see cref="Gate"/>.
+    /// </summary>
+    internal bool TryAddGramOnDevice(IGramAccumulator gram, ulong x, int rows)
+    {
+        if (gram is not CudaGramAccumulator mine || !ReferenceEquals(mine.Owner, this))
+            return false;
+        mine.AddOnDevice(x, rows);
+        return true;
+    }
+
+    /// <summary>Column-major SGEMM (alpha 1) on the default stream, as cuBLAS takes it; the caller holds <see cref="Gate"/>.</summary>
+    internal void Sgemm(int transa, int transb, int m, int n, int k, ulong a, int lda, ulong b, int ldb, float beta, ulong c, int ldc)
     {
         float alpha = 1f;
         _context.MakeCurrent();
         Check(CudaMathLibraries.cublasSgemm(_cublas, transa, transb, m, n, k, &alpha, a, lda, b, ldb, &beta, c, ldc), "cublasSgemm");
     }
 
-    private DeviceBuffer<float> CachedWeight(float[] weight)
+    internal DeviceBuffer<float> CachedWeight(float[] weight)
     {
         for (var node = _weights.First; node is not null; node = node.Next)
         {
@@ -282,7 +328,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     }
 
     /// <summary>A grow-only device buffer per role, reused across calls.</summary>
-    private DeviceBuffer<float> Scratch(string role, long count)
+    internal DeviceBuffer<float> Scratch(string role, long count)
     {
         if (_scratch.TryGetValue(role, out var buffer) && buffer.Count >= count)
             return buffer;

@@ -15,6 +15,9 @@ internal static unsafe partial class CudaMathLibraries
     [LibraryImport(CudaLibraries.Cublas, EntryPoint = "cublasSgemm_v2")]
     internal static partial int cublasSgemm(IntPtr handle, int transa, int transb, int m, int n, int k, float* alpha, ulong a, int lda, ulong b, int ldb,
         float* beta, ulong c, int ldc);
+    [LibraryImport(CudaLibraries.Cublas)]
+    internal static partial int cublasSgemmBatched(IntPtr handle, int transa, int transb, int m, int n, int k, float* alpha, ulong aArray, int lda,
+        ulong bArray, int ldb, float* beta, ulong cArray, int ldc, int batchCount);
 
     [LibraryImport(CudaLibraries.Cusolver)] internal static partial int cusolverDnCreate(out IntPtr handle);
     [LibraryImport(CudaLibraries.Cusolver)] internal static partial int cusolverDnDestroy(IntPtr handle);

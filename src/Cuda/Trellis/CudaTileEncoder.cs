@@ -28,6 +28,7 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
     private readonly Lock _gate = new();
     private DeviceBuffer<float>? _targets;
     private DeviceBuffer<ushort>? _states;
+    private DeviceBuffer<float>? _deviceTable;
 
     public CudaTileEncoder(CudaContext context, ReadOnlyMemory<float> table, int bits)
     {
@@ -65,6 +66,31 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
     internal static int TilesPerBlockAt(int bits) => bits == 1 ? 1 : 2;
 
     public int Bits { get; }
+
+    /// <summary>The GPU the search runs on.</summary>
+    internal CudaContext Context => _context;
+
+    /// <summary>
+    /// The float table on the device, uploaded on first use and freed with the encoder: the decoded values, as
+    /// <see cref="Encode"/> writes them, for code that keeps the states on the device (device LDLQ).
+    /// </summary>
+    internal DeviceBuffer<float> DeviceTable
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (_deviceTable is null)
+                {
+                    var table = _context.Allocate<float>(_table.Length);
+                    table.CopyFrom(_table);
+                    _deviceTable = table;
+                }
+                return _deviceTable;
+            }
+        }
+    }
+
     public string Device => $"cuda:{_context.Device.Ordinal}";
     public int TilesPerBlock { get; }
     private int Nodes => 1 << (16 - Bits);
@@ -132,9 +158,16 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
         device.Multiprocessors * 128.0 * device.ClockKHz * 1e3 / (2 * 256 * 65536 / 2 * 3.0);
 
     /// <summary>The search alone on tiles already on the device.</summary>
-    internal void Launch(DeviceBuffer<float> targets, DeviceBuffer<ushort> states, int tiles) =>
+    internal void Launch(DeviceBuffer<float> targets, DeviceBuffer<ushort> states, int tiles) => Launch(targets.Pointer, states.Pointer, tiles);
+
+    /// <summary>
+    /// The search on device addresses (async, default stream): <paramref name="tiles"/>·256 targets in position order
+    /// at <paramref name="targets"/>, as many states written at <paramref name="states"/>, which may lie inside a
+    /// larger buffer (device LDLQ writes a block's states straight into the tile-major array).
+    /// </summary>
+    internal void Launch(ulong targets, ulong states, int tiles) =>
         _module.Launch("viterbi_tiles", (uint)Math.Min(_blocks, (tiles + TilesPerBlock - 1) / TilesPerBlock), ThreadsPerBlock, _sharedBytes,
-            [targets.Pointer, tiles, _halfTable.Pointer, states.Pointer, _history.Pointer]);
+            [targets, tiles, _halfTable.Pointer, states, _history.Pointer]);
 
     private void EncodeOnDevice(ReadOnlySpan<float> targets, Span<ushort> states, int tiles)
     {
@@ -163,6 +196,7 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
     {
         _targets?.Dispose();
         _states?.Dispose();
+        _deviceTable?.Dispose();
         _history.Dispose();
         _halfTable.Dispose();
     }

@@ -43,13 +43,15 @@ public sealed class EvalModel : IDisposable
     public bool IsQuantized => Quantization is not null;
 
     /// <param name="algebra">Where the linear layers' products run (the CPU when null).</param>
-    public static EvalModel Open(string directory, CodebookTableCache codebooks, Converter.Compute.IDenseAlgebra? algebra = null)
+    /// <param name="blocks">Runs whole decoder blocks (a GPU); null runs them op by op through <paramref name="algebra"/>.</param>
+    public static EvalModel Open(string directory, CodebookTableCache codebooks, Converter.Compute.IDenseAlgebra? algebra = null,
+        Converter.Models.Modules.IDecoderBlockForward? blocks = null)
     {
         var config = ModelConfig.Load(directory);
         var checkpoint = CheckpointReader.Open(directory);
         try
         {
-            var model = TransformerModel.FromConfig(config, algebra);
+            var model = TransformerModel.FromConfig(config, algebra, blocks);
             bool quantized = checkpoint.TensorNames.Any(n => n.EndsWith(".trellis", StringComparison.Ordinal));
             return quantized
                 ? new EvalModel(directory, config, model, checkpoint, new Exl3WeightSource(checkpoint, codebooks), QuantizationSummary.Read(model, checkpoint, config))

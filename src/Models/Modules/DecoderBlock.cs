@@ -10,13 +10,16 @@ namespace Converter.Models.Modules;
 public sealed class DecoderBlock : ModelModule
 {
     private readonly TransformerSpec _spec;
+    private readonly IDecoderBlockForward? _accelerated;
     private float[]? _inputNorm;
     private float[]? _postAttentionNorm;
 
-    public DecoderBlock(int index, TransformerSpec spec, RotaryEmbedding rotary, IDenseAlgebra? algebra = null)
+    /// <param name="accelerated">Runs the whole block at once (a GPU) instead of op by op on the host; null for the host.</param>
+    public DecoderBlock(int index, TransformerSpec spec, RotaryEmbedding rotary, IDenseAlgebra? algebra = null, IDecoderBlockForward? accelerated = null)
         : base(Models.TensorNames.Layer(index))
     {
         _spec = spec;
+        _accelerated = accelerated;
         Index = index;
         Attention = new SelfAttention(Name + ".self_attn", spec, rotary, algebra);
         Mlp = new GatedMlp(Name + ".mlp", spec, algebra);
@@ -30,6 +33,14 @@ public sealed class DecoderBlock : ModelModule
     }
 
     public int Index { get; }
+
+    public TransformerSpec Spec => _spec;
+
+    /// <summary>input_layernorm's weight (hidden); the block must be loaded.</summary>
+    public ReadOnlyMemory<float> InputNorm => _inputNorm ?? throw new InvalidOperationException($"module {Name} is not loaded");
+
+    /// <summary>post_attention_layernorm's weight (hidden); the block must be loaded.</summary>
+    public ReadOnlyMemory<float> PostAttentionNorm => _postAttentionNorm ?? throw new InvalidOperationException($"module {Name} is not loaded");
 
     public SelfAttention Attention { get; }
 
@@ -78,6 +89,8 @@ public sealed class DecoderBlock : ModelModule
     {
         EnsureLoaded();
         var x = batch.RequireValues(Name);
+        if (_accelerated is not null)
+            return batch.WithValues(_accelerated.Forward(this, batch, x, observer));
         var normed = new Matrix(x.Rows, x.Cols);
         RmsNorm.Apply(x.Data, _inputNorm!, _spec.RmsNormEps, normed.Data);
         var residual = Attention.Forward(normed, batch, LinearGroups[0], LinearGroups[1], observer);

@@ -36,6 +36,14 @@ public sealed class SelfAttention
 
     public Linear O { get; }
 
+    public RotaryEmbedding Rotary => _rotary;
+
+    /// <summary>Qwen3's per-head q_norm weight (head_dim), or null when the model has none.</summary>
+    public float[]? QNorm => _qNorm;
+
+    /// <summary>Qwen3's per-head k_norm weight (head_dim), or null when the model has none.</summary>
+    public float[]? KNorm => _kNorm;
+
     public IEnumerable<string> NormTensors => _spec.QkNorm
         ? [TensorNames.Weight(Prefix + ".q_norm"), TensorNames.Weight(Prefix + ".k_norm")]
         : [];

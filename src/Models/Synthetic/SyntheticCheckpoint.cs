@@ -63,27 +63,62 @@ public static class SyntheticCheckpoint
         return result;
     }
 
+    /// <summary>Rows generated per parallel batch: enough work per core, a few MiB of buffer.</summary>
+    private const int RowsPerBatch = 256;
+
     private static PendingTensor Random(string name, long[] shape, int seed, int outliers) =>
         PendingTensor.FromProducer(name, DType.BF16, shape, stream =>
         {
             int cols = (int)shape[^1];
             long rows = shape.Length == 1 ? 1 : shape[0];
             var rng = new Random(seed);
-            var loud = new HashSet<int>();
-            while (loud.Count < Math.Min(outliers, cols))
-                loud.Add(rng.Next(cols));
-            var row = new float[cols];
-            var bits = new ushort[cols];
-            var bytes = new byte[cols * 2];
-            for (long r = 0; r < rows; r++)
+            var gain = Enumerable.Repeat(WeightStd, cols).ToArray();
+            for (int placed = 0; placed < Math.Min(outliers, cols);)
             {
-                for (int c = 0; c < cols; c++)
-                    row[c] = (float)(Normal(rng) * WeightStd * (loud.Contains(c) ? OutlierGain : 1));
-                BFloat16.FromSingle(row, bits);
-                System.Runtime.InteropServices.MemoryMarshal.AsBytes(bits.AsSpan()).CopyTo(bytes);
-                stream.Write(bytes);
+                int c = rng.Next(cols);
+                if (gain[c] == WeightStd)
+                {
+                    gain[c] = WeightStd * OutlierGain;
+                    placed++;
+                }
+            }
+            // Every row draws from its own generator seeded by (tensor, row), so rows fill in parallel and the
+            // weights do not depend on the thread count (an 8B model is 8·10⁹ draws: serially, minutes).
+            var bits = new ushort[RowsPerBatch * cols];
+            for (long first = 0; first < rows; first += RowsPerBatch)
+            {
+                int count = (int)Math.Min(RowsPerBatch, rows - first);
+                Parallel.For(0, count, i =>
+                {
+                    var row = new float[cols];
+                    var generator = new SplitMix64((ulong)(uint)seed << 32 ^ (ulong)(first + i) * 0x9E3779B97F4A7C15UL);
+                    for (int c = 0; c < cols; c++)
+                        row[c] = (float)generator.NextNormal() * gain[c];
+                    BFloat16.FromSingle(row, bits.AsSpan(i * cols, cols));
+                });
+                stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(bits.AsSpan(0, count * cols)));
             }
         });
+
+    /// <summary>SplitMix64 (Steele, Lea, Flood 2014): a tiny, fast generator with good statistics per seed.</summary>
+    private struct SplitMix64(ulong state)
+    {
+        private ulong _state = state;
+
+        private ulong Next()
+        {
+            ulong z = _state += 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return z ^ (z >> 31);
+        }
+
+        /// <summary>Uniform in (0, 1]: the top 53 bits, shifted off zero so the logarithm is finite.</summary>
+        private double NextUniform() => ((Next() >> 11) + 1) * (1.0 / (1UL << 53));
+
+        /// <summary>N(0, 1) by Box–Muller.</summary>
+        public double NextNormal() => Math.Sqrt(-2 * Math.Log(NextUniform())) * Math.Cos(2 * Math.PI * NextUniform());
+    }
 
     private static PendingTensor NormWeight(string name, int size, int seed)
     {

@@ -66,6 +66,19 @@ public sealed class HessianAccumulator : IDisposable
         Count += kept;
     }
 
+    /// <summary>
+    /// Adds <paramref name="tokens"/> rows the caller has checked to be finite through <paramref name="addRows"/>, which
+    /// gives them to the Gram sum itself (a GPU adding rows that never leave the device).
+    /// </summary>
+    public void AddVerified(int tokens, Action<IGramAccumulator> addRows)
+    {
+        if (_sum is not null)
+            throw new InvalidOperationException("the Hessian sum was already read");
+        if (tokens > 0)
+            addRows(_gram);
+        Count += tokens;
+    }
+
     /// <summary>Σ xᵀx (k×k, row-major); read once, after the last <see cref="Add"/>.</summary>
     public ReadOnlyMemory<double> Sum => _sum ??= _gram.Sum();
 

@@ -26,6 +26,7 @@ public static class LinearQuantizer
     public static QuantizedLinear Quantize(string name, ReadOnlySpan<float> weight, int outFeatures, int inFeatures, float[]? bias,
         GroupHessian hessian, CodebookTable codebook, ITileEncoder encoder, LinearQuantizerSettings settings, Random rng)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         int k = Pad(inFeatures), n = Pad(outFeatures);
         if (hessian.PaddedK != k)
             throw new ArgumentException($"{name}: Hessian is {hessian.PaddedK} wide, layer input pads to {k}");
@@ -43,7 +44,8 @@ public static class LinearQuantizer
         var target = new float[k * n];
         LinearRegularizer.ApplyInputSide(w, target, k, n, su0);
 
-        var clock = System.Diagnostics.Stopwatch.StartNew();
+        double regularizeSeconds = clock.Elapsed.TotalSeconds;
+        clock.Restart();
         var sample = ScaleTileSampler.Sample(target, k, n);
         double g = GlobalScaleSearch.Search(new TileQuantizer(encoder), sample).Scale;
         var su = su0.Select(v => LinearRegularizer.RoundToHalf((float)(v / g))).ToArray();
@@ -57,16 +59,20 @@ public static class LinearQuantizer
         if (fallback is null)
         {
             basisHessian = hessian.InQuantizedBasis(settings.Basis == HessianBasis.Exact ? su : hessian.InputSigns);
-            ldl = BlockLdl.Decompose(Array.ConvertAll(basisHessian, v => (double)v), k, settings.Sigma, settings.Algebra);
+            ldl = settings.Ldlq.Factor(basisHessian, k, settings.Sigma, settings.Algebra);
             if (ldl.Factor is null)
                 fallback = $"Hessian not positive definite after {BlockLdl.MaxRetries} damping retries";
         }
+        double factorSeconds = clock.Elapsed.TotalSeconds;
+        clock.Restart();
 
-        var result = Ldlq.Quantize(target, k, n, ldl?.Factor, encoder, settings.Algebra);
+        var result = settings.Ldlq.Quantize(target, k, n, ldl?.Factor, encoder, settings.Algebra);
         double ldlqSeconds = clock.Elapsed.TotalSeconds;
+        clock.Restart();
         var trellis = Pack(result.States, k, n, encoder.Bits);
         bool rmse = basisHessian is null;
         double proxy = rmse ? Rmse(target, result.Quantized) : ProxyError.Compute(target, result.Quantized, basisHessian!, k, n, settings.Algebra);
+        double finishSeconds = clock.Elapsed.TotalSeconds;
 
         return new QuantizedLinear
         {
@@ -87,8 +93,11 @@ public static class LinearQuantizer
             OutScalesApplied = outScales,
             Fallback = fallback,
             CholeskyRetries = ldl?.Retries ?? 0,
+            RegularizeSeconds = regularizeSeconds,
             ScaleSearchSeconds = searchSeconds,
+            FactorSeconds = factorSeconds,
             LdlqSeconds = ldlqSeconds,
+            FinishSeconds = finishSeconds,
         };
     }
 

@@ -12,4 +12,7 @@ public sealed record LinearQuantizerSettings(
 {
     /// <summary>Where the Cholesky, LDLQ feedback and proxy-error products run.</summary>
     public IDenseAlgebra Algebra { get; init; } = CpuDenseAlgebra.Instance;
+
+    /// <summary>Where the LDLQ block loop runs (§3.7): the host, or a device solver that keeps it on the GPU.</summary>
+    public ILdlqSolver Ldlq { get; init; } = HostLdlqSolver.Instance;
 }

@@ -17,12 +17,12 @@ public static class CompareRun
     {
         var clock = Stopwatch.StartNew();
         using var backend = Pipeline.ComputeBackend.Open(options.Data.Device, context.Log, "compare");
-        using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks, backend.Algebra);
+        using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks, backend.Algebra, backend.Blocks);
         var tests = new List<EvalModel>();
         try
         {
             foreach (var dir in options.QuantDirs)
-                tests.Add(EvalModel.Open(dir, context.Codebooks, backend.Algebra));
+                tests.Add(EvalModel.Open(dir, context.Codebooks, backend.Algebra, backend.Blocks));
             var input = EvalInput.Load(reference, options.Data.TextPath, options.Data.Rows, options.Data.Length);
             context.Log.WriteLine($"compare: {tests.Count} variant(s) of {reference.Directory}, {input.Rows.Count} rows × {input.Length} tokens of {input.TextPath}");
             var results = ProgressDisplay.Run(context, "compare", reference.Model.Modules.Count,

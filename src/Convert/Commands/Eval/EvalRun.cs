@@ -14,8 +14,8 @@ public static class EvalRun
     {
         var clock = Stopwatch.StartNew();
         using var backend = Pipeline.ComputeBackend.Open(options.Data.Device, context.Log, "eval");
-        using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks, backend.Algebra);
-        using var test = EvalModel.Open(options.QuantDir, context.Codebooks, backend.Algebra);
+        using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks, backend.Algebra, backend.Blocks);
+        using var test = EvalModel.Open(options.QuantDir, context.Codebooks, backend.Algebra, backend.Blocks);
         // The reference's tokenizer (a converted model carries a copy), so eval and compare tokenize identically.
         var input = EvalInput.Load(reference, options.Data.TextPath, options.Data.Rows, options.Data.Length);
         context.Log.WriteLine($"eval: A = {test.Directory}{(test.IsQuantized ? " (quantized)" : "")}, B = {reference.Directory}, " +

@@ -13,7 +13,7 @@ public static class PplRun
     public static int Execute(PplOptions options, CliContext context)
     {
         using var backend = Pipeline.ComputeBackend.Open(options.Data.Device, context.Log, "ppl");
-        using var model = EvalModel.Open(options.ModelDir, context.Codebooks, backend.Algebra);
+        using var model = EvalModel.Open(options.ModelDir, context.Codebooks, backend.Algebra, backend.Blocks);
         var input = EvalInput.Load(model, options.Data.TextPath, options.Data.Rows, options.Data.Length);
         context.Log.WriteLine($"ppl: {model.Directory}{(model.IsQuantized ? " (quantized)" : "")}, {input.Rows.Count} rows × {input.Length} tokens of {input.TextPath}");
         var result = ProgressDisplay.Run(context, "ppl", model.Model.Modules.Count,

@@ -1,19 +1,20 @@
 using Converter.Compute;
-using Converter.Models;
 using Converter.Regularize.Hessian;
 
-namespace Converter.Cli.Pipeline;
+namespace Converter.Models;
 
 /// <summary>Accumulates one Hessian per linear group from the inputs a module's forward pass shows it (§3.2).</summary>
-public sealed class HessianCapture(IDenseAlgebra algebra) : ILinearInputObserver, IDisposable
+public sealed class HessianCapture(IDenseAlgebra algebra) : IHessianObserver, IDisposable
 {
     private readonly Dictionary<LinearGroup, HessianAccumulator> _accumulators = new();
 
-    public void OnLinearInput(LinearGroup group, Matrix input)
+    public void OnLinearInput(LinearGroup group, Matrix input) => AccumulatorFor(group).Add(input.Data, input.Rows);
+
+    public HessianAccumulator AccumulatorFor(LinearGroup group)
     {
         if (!_accumulators.TryGetValue(group, out var accumulator))
             _accumulators[group] = accumulator = new HessianAccumulator(group.InFeatures, algebra);
-        accumulator.Add(input.Data, input.Rows);
+        return accumulator;
     }
 
     public HessianAccumulator For(LinearGroup group) =>

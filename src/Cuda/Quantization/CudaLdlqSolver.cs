@@ -1,0 +1,166 @@
+using Converter.Compute;
+using Converter.Cuda.Blas;
+using Converter.Cuda.Native;
+using Converter.Cuda.Trellis;
+using Converter.Regularize.Ldl;
+using Converter.Regularize.Quantization;
+using Converter.Trellis.Tiles;
+using Converter.Trellis.Viterbi;
+
+namespace Converter.Cuda.Quantization;
+
+/// <summary>
+/// LDLQ (EXL3-FORMAT.md §3.7) with the whole block loop on the GPU: Wr and L_u go up once, the states and Q come
+/// down once, and between them every step is queued on the default stream without waiting: the span and in-span
+/// feedback products (cuBLAS SGEMM on the solver's <see cref="CudaDenseAlgebra"/>), the gather into position order
+/// and the error rows (Kernels/ldlq.cu), the search (<see cref="CudaTileEncoder.Launch(ulong, ulong, int)"/>). (The
+/// host loop copies and waits every 16-row block: ~16 s per llama-3-8b layer, ~6 s of it the search.) The semantics are those of <see cref="Ldlq.Quantize"/>; only the float summation order of the
+/// feedback products differs (cuBLAS against the host's row-wise products). Device memory: 6 bytes per weight plus
+/// L_u. Runs without a factor, or with an encoder that is not a <see cref="CudaTileEncoder"/> on the same GPU, go to
+/// the host loop.
+/// </summary>
+public sealed class CudaLdlqSolver : ILdlqSolver
+{
+    private const int Span = 128;
+    private const int Block = TileLayout.Side;
+    private const int Threads = 256;
+
+    // Grid cap of the whole-matrix decode: a grid-stride loop covers the rest (k·n reaches 525M values for a head).
+    private const uint MaxGrid = 1 << 16;
+
+    private readonly CudaDenseAlgebra _algebra;
+    private CudaModule? _kernels;
+
+    /// <param name="algebra">The GPU's algebra: its context, its cuBLAS handle (under its gate) for the products.</param>
+    public CudaLdlqSolver(CudaDenseAlgebra algebra) => _algebra = algebra;
+
+    /// <summary>Kernels/ldlq.cu, compiled on first use.</summary>
+    private CudaModule Kernels => _kernels ??= _algebra.Context.Module("ldlq.cu", new Dictionary<string, string>());
+
+    /// <param name="algebra">Where the products of the host loop run, for the runs that go there.</param>
+    /// <summary>
+    /// <see cref="BlockLdl.Decompose"/> on the device: the Hessian goes up once as float and the factor comes down
+    /// once as float, instead of float64 copies both ways and the strict block factor on the host (3.6 s of a
+    /// llama-3-8b down_proj's 8 s, k = 14336).
+    /// </summary>
+    public BlockLdlResult Factor(float[] hessian, int k, double sigma, IDenseAlgebra algebra)
+    {
+        if (k % BlockLdl.BlockSize != 0 || hessian.Length != (long)k * k)
+            throw new ArgumentException($"Hessian must be k×k with k a multiple of {BlockLdl.BlockSize}");
+        var context = _algebra.Context;
+        double diagMean = 0;
+        for (int i = 0; i < k; i++)
+            diagMean += hessian[(long)i * k + i];
+        diagMean /= k;
+        lock (_algebra.Gate)
+        {
+            using var h = context.Allocate<float>((long)k * k);
+            using var l = context.Allocate<double>((long)k * k);
+            h.CopyFrom(hessian);
+            uint grid = (uint)Math.Min(MaxGrid, ((long)k * k + Threads - 1) / Threads);
+            for (int attempt = 0; attempt <= BlockLdl.MaxRetries; attempt++)
+            {
+                Kernels.Launch("ldl_damped_copy", grid, Threads, 0, [h.Pointer, l.Pointer, k, KernelArgument.Of(attempt * 2 * sigma * diagMean)]);
+                if (!_algebra.TryCholeskyOnDevice(l.Pointer, k))
+                    continue;
+                // h is not needed any more: its bytes take the float factor.
+                h.Fill(0);
+                using var bad = context.Allocate<int>(1);
+                bad.Fill(0);
+                Kernels.Launch("ldl_strict_block_factor", (uint)(k / BlockLdl.BlockSize), Threads, 0, [l.Pointer, k, h.Pointer, bad.Pointer]);
+                Span<int> flag = stackalloc int[1];
+                bad.CopyTo(flag);
+                if (flag[0] != 0)
+                {
+                    // A non-finite L counts as a failed Cholesky (CudaDenseAlgebra.TryCholesky): retry with more damping.
+                    h.CopyFrom(hessian);
+                    continue;
+                }
+                var factor = new float[(long)k * k];
+                h.CopyTo(factor);
+                return new BlockLdlResult(factor, attempt);
+            }
+        }
+        return new BlockLdlResult(null, BlockLdl.MaxRetries);
+    }
+
+    public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, IDenseAlgebra algebra)
+    {
+        if (factor is null || encoder is not CudaTileEncoder gpu || gpu.Context != _algebra.Context)
+            return Ldlq.Quantize(wr, k, n, factor, encoder, algebra);
+        if (k % Span != 0 || n % Span != 0 || wr.Length != k * n)
+            throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (EXL3-FORMAT.md §3.1), got ({k}, {n})");
+        if (factor.Length != k * k)
+            throw new ArgumentException($"L_u must be {k}×{k}, got {factor.Length} values", nameof(factor));
+        return QuantizeOnDevice(wr, k, n, factor, gpu);
+    }
+
+    private LdlqResult QuantizeOnDevice(ReadOnlySpan<float> wr, int k, int n, float[] factor, CudaTileEncoder encoder)
+    {
+        var context = _algebra.Context;
+        long size = (long)k * n;
+        int blockValues = Block * n;
+        uint blockGrid = (uint)((blockValues + Threads - 1) / Threads);
+        var table = encoder.DeviceTable;
+        // One matrix buffer: rows hold Wr until their block is quantized, E = Wr − Q afterwards (a block needs Wr of its
+        // own rows only, the products E of later rows only), and Q at the end, decoded from the states.
+        using var matrix = context.Allocate<float>(size);
+        // L_u as given: read column-major (ld k) it is lt = L_uᵀ, so there is no host transpose (FeedbackProduct).
+        using var lu = context.Allocate<float>((long)k * k);
+        using var states = context.Allocate<ushort>(size);
+        using var spanFeedback = context.Allocate<float>((long)Span * n);
+        using var target = context.Allocate<float>(blockValues);
+        using var tiles = context.Allocate<float>(blockValues);
+        matrix.CopyFrom(wr);
+        lu.CopyFrom(factor);
+        // The last span has no later rows: its feedback is zero. Every other span's product overwrites it (beta 0).
+        spanFeedback.Fill(0);
+
+        for (int spanStart = k - Span; spanStart >= 0; spanStart -= Span)
+        {
+            int spanEnd = spanStart + Span;
+            if (spanEnd < k)
+                FeedbackProduct(matrix, lu, k, n, spanStart, Span, spanEnd, k, 0f, spanFeedback.Pointer);
+
+            for (int row0 = spanEnd - Block; row0 >= spanStart; row0 -= Block)
+            {
+                int after = row0 + Block;
+                ulong rows = Offset(matrix.Pointer, (long)row0 * n, sizeof(float));
+                ulong blockStates = Offset(states.Pointer, (long)row0 * n, sizeof(ushort));
+                Kernels.Launch("ldlq_block_target", blockGrid, Threads, 0,
+                    [rows, Offset(spanFeedback.Pointer, (long)(row0 - spanStart) * n, sizeof(float)), target.Pointer, new KernelArgument((ulong)blockValues)]);
+                if (after < spanEnd)
+                    FeedbackProduct(matrix, lu, k, n, row0, Block, after, spanEnd, 1f, target.Pointer);
+                Kernels.Launch("ldlq_gather_tiles", blockGrid, Threads, 0, [target.Pointer, n, tiles.Pointer]);
+                // Tile-major [tk][tn][256] puts block row0's tiles contiguously at row0·n: the search writes them in place.
+                encoder.Launch(tiles.Pointer, blockStates, n / Block);
+                Kernels.Launch("ldlq_error_rows", blockGrid, Threads, 0, [blockStates, table.Pointer, n, rows]);
+            }
+        }
+
+        var result = new LdlqResult(new ushort[size], new float[size]);
+        states.CopyTo(result.States);
+        Kernels.Launch("ldlq_decode", (uint)Math.Min(MaxGrid, (size + Threads - 1) / Threads), Threads, 0,
+            [states.Pointer, table.Pointer, n, new KernelArgument((ulong)size), matrix.Pointer]);
+        matrix.CopyTo(result.Quantized);
+        return result;
+    }
+
+    /// <summary>
+    /// C (rows×n, row-major) = beta·C + lt[row0..row0+rows, from..to) · E[from..to, :), lt = L_uᵀ read from the
+    /// row-major L_u: the span feedback (beta 0) and the in-span feedback (beta 1) of §3.7.
+    /// </summary>
+    internal void FeedbackProduct(DeviceBuffer<float> error, DeviceBuffer<float> lu, int k, int n, int row0, int rows, int from, int to, float beta, ulong c)
+    {
+        // Row-major C = A·B is column-major Cᵀ (n×rows) = Eᵀ (n×m) · Aᵀ (m×rows). Aᵀ[a, b] = lt[row0+b, from+a]
+        // = L_u[from+a, row0+b]: the column-major rows×m matrix at L_u + from·k + row0 (ld k), transposed.
+        lock (_algebra.Gate)
+        {
+            _algebra.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, n, rows, to - from,
+                Offset(error.Pointer, (long)from * n, sizeof(float)), n,
+                Offset(lu.Pointer, (long)from * k + row0, sizeof(float)), k, beta, c, n);
+        }
+    }
+
+    private static ulong Offset(ulong pointer, long elements, int elementBytes) => pointer + (ulong)elements * (ulong)elementBytes;
+}

@@ -1,0 +1,23 @@
+using Converter.Compute;
+using Converter.Regularize.Ldl;
+using Converter.Trellis.Viterbi;
+
+namespace Converter.Regularize.Quantization;
+
+/// <summary>
+/// Runs LDLQ (EXL3-FORMAT.md §3.6–§3.7) for one linear: the block LDL of its Hessian and the block loop, on the host
+/// (<see cref="HostLdlqSolver"/>) or wholly on a device. Every implementation has the semantics of
+/// <see cref="BlockLdl.Decompose"/> and <see cref="Ldlq.Quantize"/>.
+/// </summary>
+public interface ILdlqSolver
+{
+    /// <summary>The strict block-lower factor L_u of the Hessian <paramref name="hessian"/> (k×k, in the quantized basis), as <see cref="BlockLdl.Decompose"/>.</summary>
+    /// <param name="algebra">Where the Cholesky runs when the factor is formed on the host.</param>
+    BlockLdlResult Factor(float[] hessian, int k, double sigma, IDenseAlgebra algebra);
+
+    /// <param name="wr">Regularized target (k, n), row-major.</param>
+    /// <param name="factor">L_u (k×k, row-major), or null to quantize without feedback (fallback).</param>
+    /// <param name="encoder">The tile search for this tensor's K and codebook.</param>
+    /// <param name="algebra">Where the feedback products run when the loop runs on the host.</param>
+    LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, IDenseAlgebra algebra);
+}

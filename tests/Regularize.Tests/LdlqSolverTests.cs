@@ -1,0 +1,49 @@
+using Converter.Compute;
+using Converter.Regularize.Ldl;
+using Converter.Regularize.Quantization;
+using Converter.Trellis.Codebooks;
+using Converter.Trellis.Viterbi;
+using NUnit.Framework;
+
+namespace Converter.Regularize.Tests;
+
+public class LdlqSolverTests
+{
+    private static readonly CodebookTableCache Tables = new();
+
+    [Test]
+    public void HostSolverIsTheHostLoop()
+    {
+        const int k = 256, n = 128;
+        var table = Tables.Get(CodebookSpec.Parse("mul1"));
+        var rng = new Random(1);
+        var wr = Enumerable.Range(0, k * n).Select(_ => (float)((rng.NextDouble() * 2 - 1) * table.Rms)).ToArray();
+        var factor = BlockLdl.Decompose(RandomSpd(k, rng), k, 0.025).Factor!;
+        var encoder = new TrellisEncoder(table.Memory, 2);
+        foreach (var f in new[] { factor, null })
+        {
+            var expected = Ldlq.Quantize(wr, k, n, f, encoder, CpuDenseAlgebra.Instance);
+            var actual = HostLdlqSolver.Instance.Quantize(wr, k, n, f, encoder, CpuDenseAlgebra.Instance);
+            Assert.That(actual.States, Is.EqualTo(expected.States), f is null ? "without factor" : "with factor");
+            Assert.That(actual.Quantized, Is.EqualTo(expected.Quantized), f is null ? "without factor" : "with factor");
+        }
+    }
+
+    /// <summary>GᵀG/k + I: symmetric positive definite with off-diagonal weight, so the factor is dense below its diagonal blocks.</summary>
+    private static double[] RandomSpd(int k, Random rng)
+    {
+        var g = Enumerable.Range(0, k * k).Select(_ => rng.NextDouble() - 0.5).ToArray();
+        var h = new double[k * k];
+        for (int i = 0; i < k; i++)
+        {
+            for (int j = 0; j < k; j++)
+            {
+                double s = 0;
+                for (int t = 0; t < k; t++)
+                    s += g[t * k + i] * g[t * k + j];
+                h[i * k + j] = s / k + (i == j ? 1 : 0);
+            }
+        }
+        return h;
+    }
+}
