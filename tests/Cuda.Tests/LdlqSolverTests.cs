@@ -143,11 +143,11 @@ public sealed class LdlqSolverTests : GpuFixture
         }
         double same = sameTiles / (double)(k / TileLayout.Side * tilesN);
         Console.WriteLine($"k={k} n={n} K={bits}: {same:P2} of tiles as the reference, SSE device/reference {deviceSse / referenceSse:F6}");
-        // Not measured yet on a GPU: loose bounds that still fail for any feedback bug (only the last block, 1/16 to
-        // 1/24 of the tiles here, would then match, and the error against the right targets would grow by the
-        // feedback's share, 10–35% of the error on these Hessians). Tighten from the printed numbers.
-        Assert.That(same, Is.GreaterThanOrEqualTo(0.5), "fraction of tiles identical to the teacher-forced reference");
-        Assert.That(deviceSse / referenceSse, Is.LessThan(1.01), "squared error against the teacher-forced targets");
+        // Measured on an H200 (2026-11-22): 100% of tiles identical and an SSE ratio of 1.000000 for all three cases.
+        // The bounds leave room for a few near-tie tiles; a feedback bug would leave only the last block (1/16 to 1/24
+        // of the tiles) matching and raise the error by the feedback's share (10–35% on these Hessians).
+        Assert.That(same, Is.GreaterThanOrEqualTo(0.95), "fraction of tiles identical to the teacher-forced reference");
+        Assert.That(deviceSse / referenceSse, Is.LessThan(1.005), "squared error against the teacher-forced targets");
     }
 
     [Test]
