@@ -74,7 +74,7 @@ public sealed class DecoderForwardTests : GpuFixture
         var actual = gpu.Forward(batch, gpuCapture).RequireValues("actual");
 
         Assert.That(actual.Data, Has.All.Matches<float>(float.IsFinite));
-        Assert.That(RelativeError(actual.Data, expected.Data), Is.LessThan(2e-5), "block output");
+        Assert.That(Deviation.Relative<float>(actual.Data, expected.Data), Is.LessThan(2e-5), "block output");
         Assert.That(x.Data, Is.EqualTo(input), "input untouched");
         foreach (var group in host.LinearGroups)
         {
@@ -82,7 +82,7 @@ public sealed class DecoderForwardTests : GpuFixture
             var h = hostCapture.AccumulatorFor(group);
             var g = gpuCapture.AccumulatorFor(gpuGroup);
             Assert.That(g.Count, Is.EqualTo(h.Count), $"{group.Site} rows");
-            Assert.That(RelativeError(g.Sum.Span, h.Sum.Span), Is.LessThan(2e-5), $"{group.Site} Hessian");
+            Assert.That(Deviation.Relative(g.Sum.Span, h.Sum.Span), Is.LessThan(2e-5), $"{group.Site} Hessian");
         }
     }
 
@@ -134,17 +134,5 @@ public sealed class DecoderForwardTests : GpuFixture
         for (int i = 0; i < count; i++)
             v[i] = (float)(rng.NextDouble() * 2 - 1) * scale * 1.7320508f;
         return v;
-    }
-
-    private static double RelativeError<T>(ReadOnlySpan<T> actual, ReadOnlySpan<T> expected) where T : struct, IConvertible
-    {
-        double diff = 0, norm = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double a = actual[i].ToDouble(null), e = expected[i].ToDouble(null);
-            diff += (a - e) * (a - e);
-            norm += e * e;
-        }
-        return Math.Sqrt(diff / norm);
     }
 }

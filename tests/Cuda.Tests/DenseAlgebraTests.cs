@@ -29,12 +29,12 @@ public sealed class DenseAlgebraTests : GpuFixture
         var actual = Enumerable.Repeat(float.NaN, m * n).ToArray();
         _cpu.Linear(x, w, bias, expected, m, n, k);
         _gpu.Linear(x, w, bias, actual, m, n, k);
-        Assert.That(RelativeError(actual, expected), Is.LessThan(1e-5));
+        Assert.That(Deviation.Relative<float>(actual, expected), Is.LessThan(1e-5));
         // Same weight array again: served from the device cache, still right for new inputs.
         x = Random(rng, m * k);
         _cpu.Linear(x, w, bias, expected, m, n, k);
         _gpu.Linear(x, w, bias, actual, m, n, k);
-        Assert.That(RelativeError(actual, expected), Is.LessThan(1e-5));
+        Assert.That(Deviation.Relative<float>(actual, expected), Is.LessThan(1e-5));
     }
 
     [Test]
@@ -49,7 +49,7 @@ public sealed class DenseAlgebraTests : GpuFixture
         var actual = (float[])c0.Clone();
         _cpu.MultiplyAdd(a, lda, b, expected, p, m, n);
         _gpu.MultiplyAdd(a, lda, b, actual, p, m, n);
-        Assert.That(RelativeError(actual, expected), Is.LessThan(1e-5));
+        Assert.That(Deviation.Relative<float>(actual, expected), Is.LessThan(1e-5));
     }
 
     [Test]
@@ -72,7 +72,7 @@ public sealed class DenseAlgebraTests : GpuFixture
         var actual = Enumerable.Repeat(float.NaN, 128 * n).ToArray();
         cpu.SpanProduct(0, 128, 128, expected);
         gpu.SpanProduct(0, 128, 128, actual);
-        Assert.That(RelativeError(actual, expected), Is.LessThan(1e-5));
+        Assert.That(Deviation.Relative<float>(actual, expected), Is.LessThan(1e-5));
     }
 
     [Test]
@@ -128,17 +128,4 @@ public sealed class DenseAlgebraTests : GpuFixture
     }
 
     private static float[] Random(Random rng, int count) => Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-
-    private static double RelativeError(float[] actual, float[] expected)
-    {
-        double num = 0, den = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            if (!float.IsFinite(actual[i]))
-                return double.PositiveInfinity;
-            num += (actual[i] - expected[i]) * (double)(actual[i] - expected[i]);
-            den += (double)expected[i] * expected[i];
-        }
-        return Math.Sqrt(num / den);
-    }
 }

@@ -61,8 +61,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             var dx = Scratch("x", m * k);
             var dy = Scratch("y", m * n);
             dx.CopyFrom(x);
-            // Row-major y = x·Wᵀ is column-major yᵀ (n×m) = W(n×k, stored as k×n col-major, transposed) · xᵀ (k×m).
-            Sgemm(CudaMathLibraries.OpT, CudaMathLibraries.OpN, n, m, k, w.Pointer, k, dx.Pointer, k, 0f, dy.Pointer, n);
+            LinearOnDevice(dx.Pointer, w.Pointer, dy.Pointer, m, n, k);
             dy.CopyTo(y[..(m * n)]);
         }
         if (!bias.IsEmpty)
@@ -82,7 +81,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             var dy = Scratch("y", m * n);
             dx.CopyFrom(x);
             dw.CopyFrom(w);
-            Sgemm(CudaMathLibraries.OpT, CudaMathLibraries.OpN, n, m, k, dw.Pointer, k, dx.Pointer, k, 0f, dy.Pointer, n);
+            LinearOnDevice(dx.Pointer, dw.Pointer, dy.Pointer, m, n, k);
             dy.CopyTo(y[..(m * n)]);
         }
     }
@@ -273,6 +272,11 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
 
     /// <summary>Kernels/dense.cu, compiled on first use (only Gram sums need it).</summary>
     internal CudaModule DenseKernels => _denseKernels ??= _context.Module("dense.cu", new Dictionary<string, string>());
+
+    /// <summary>Row-major y (m, n) = x (m, k) · Wᵀ, W (n, k), all on the device; the caller holds <see cref="Gate"/>.</summary>
+    internal void LinearOnDevice(ulong x, ulong w, ulong y, int m, int n, int k) =>
+        // Row-major y = x·Wᵀ is column-major yᵀ (n×m) = W(n×k, stored as k×n col-major, transposed) · xᵀ (k×m).
+        Sgemm(CudaMathLibraries.OpT, CudaMathLibraries.OpN, n, m, k, w, k, x, k, 0f, y, n);
 
     /// <summary>
     /// Column-major SGEMMs of one shape over device arrays of operand pointers (attention: one product per row and

@@ -80,7 +80,7 @@ extern "C" __global__ void ldl_damped_copy(const float* __restrict__ h, double* 
 {
     const long long count = (long long) k * k;
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < count; i += (long long) gridDim.x * blockDim.x)
-        a[i] = (double) h[i] + (i / k == i % k ? add : 0.0);
+        a[i] = (double) h[i] + (i % (k + 1) == 0 ? add : 0.0);  // i < k², so i = r·(k+1) is exactly (r, r)
 }
 
 // L_u = L·blockdiag(L_bb)⁻¹ with the diagonal blocks then zero (BlockLdl.StrictBlockFactor, §3.6), one thread block

@@ -21,7 +21,6 @@ public sealed class CudaDecoderForward : IDecoderBlockForward, IDisposable
 
     private readonly CudaDenseAlgebra _algebra;
     private readonly CudaContext _context;
-    private readonly Dictionary<string, DeviceBuffer<float>> _buffers = new();
     private CudaModule? _kernels;
     private RotaryTable? _rotaryOnDevice;
     private DeviceBuffer<float>? _cos, _sin;
@@ -52,7 +51,7 @@ public sealed class CudaDecoderForward : IDecoderBlockForward, IDisposable
 
             // Attention half: h = x + o(attn(rope(q), rope(k), v)) on norm₁(x).
             RmsNorm(residual.Pointer, Upload("input_norm", block.InputNorm.Span), spec.RmsNormEps, normed.Pointer, m, hidden);
-            Observe(observer, block.LinearGroups[0], normed.Pointer, m);
+            Observe(observer, block.LinearGroups[0], normed, m);
             var q = Buffer("q", (long)m * spec.QueryWidth);
             var k = Buffer("k", (long)m * spec.KeyValueWidth);
             var v = Buffer("v", (long)m * spec.KeyValueWidth);
@@ -70,20 +69,20 @@ public sealed class CudaDecoderForward : IDecoderBlockForward, IDisposable
             Rope(k.Pointer, m, batch.Tokens, spec.KvHeads, spec.HeadDim);
             var attended = Buffer("attended", (long)m * spec.QueryWidth);
             Attend(q.Pointer, k.Pointer, v.Pointer, attended.Pointer, batch.Rows, batch.Tokens, spec);
-            Observe(observer, block.LinearGroups[1], attended.Pointer, m);
+            Observe(observer, block.LinearGroups[1], attended, m);
             var projected = Buffer("projected", (long)m * hidden);
             Linear(attention.O, attended.Pointer, projected.Pointer, m);
             AddInPlace(residual.Pointer, projected.Pointer, (long)m * hidden);
 
             // MLP half: out = h + down(SiLU(gate(n)) ⊙ up(n)), n = norm₂(h).
             RmsNorm(residual.Pointer, Upload("post_attention_norm", block.PostAttentionNorm.Span), spec.RmsNormEps, normed.Pointer, m, hidden);
-            Observe(observer, block.LinearGroups[2], normed.Pointer, m);
+            Observe(observer, block.LinearGroups[2], normed, m);
             var gate = Buffer("gate", (long)m * spec.IntermediateSize);
             var up = Buffer("up", (long)m * spec.IntermediateSize);
             Linear(mlp.Gate, normed.Pointer, gate.Pointer, m);
             Linear(mlp.Up, normed.Pointer, up.Pointer, m);
             Kernels.Launch("swiglu", Grid((long)m * spec.IntermediateSize), Threads, 0, [gate.Pointer, up.Pointer, Count((long)m * spec.IntermediateSize)]);
-            Observe(observer, block.LinearGroups[3], gate.Pointer, m);
+            Observe(observer, block.LinearGroups[3], gate, m);
             Linear(mlp.Down, gate.Pointer, projected.Pointer, m);
             AddInPlace(residual.Pointer, projected.Pointer, (long)m * hidden);
             residual.CopyTo(output.Data);
@@ -94,10 +93,8 @@ public sealed class CudaDecoderForward : IDecoderBlockForward, IDisposable
     /// <summary>y (m, out) = x·Wᵀ + b for a loaded linear layer, its weight cached on the device.</summary>
     private void Linear(Linear linear, ulong x, ulong y, int m)
     {
-        var w = _algebra.CachedWeight(linear.Weight.Data);
-        int n = linear.OutFeatures, k = linear.InFeatures;
-        // Row-major y = x·Wᵀ is column-major yᵀ (n×m) = W (stored k×n column-major, transposed) · xᵀ (k×m).
-        _algebra.Sgemm(CudaMathLibraries.OpT, CudaMathLibraries.OpN, n, m, k, w.Pointer, k, x, k, 0f, y, n);
+        int n = linear.OutFeatures;
+        _algebra.LinearOnDevice(x, _algebra.CachedWeight(linear.Weight.Data).Pointer, y, m, n, linear.InFeatures);
         if (linear.Bias is { } bias)
             Kernels.Launch("add_bias", Grid((long)m * n), Threads, 0, [y, Upload("bias." + linear.Name[(linear.Name.LastIndexOf('.') + 1)..], bias), n, Count((long)m * n)]);
     }
@@ -148,23 +145,23 @@ public sealed class CudaDecoderForward : IDecoderBlockForward, IDisposable
     }
 
     /// <summary>Feeds a group's input to the observer: on the device for a Hessian observer whose rows are all finite, else as a host copy.</summary>
-    private void Observe(ILinearInputObserver? observer, LinearGroup group, ulong input, int m)
+    private void Observe(ILinearInputObserver? observer, LinearGroup group, DeviceBuffer<float> input, int m)
     {
         if (observer is null)
             return;
         long count = (long)m * group.InFeatures;
-        if (observer is IHessianObserver hessians && AllFinite(input, count))
+        if (observer is IHessianObserver hessians && AllFinite(input.Pointer, count))
         {
             var accumulator = hessians.AccumulatorFor(group);
             bool added = false;
-            accumulator.AddVerified(m, gram => added = _algebra.TryAddGramOnDevice(gram, input, m));
+            accumulator.AddVerified(m, gram => added = _algebra.TryAddGramOnDevice(gram, input.Pointer, m));
             if (added)
                 return;
             throw new InvalidOperationException($"{group}: the Hessian accumulator is not on {_algebra.Device}; a GPU forward needs the GPU's accumulators");
         }
         // Rows with NaN/Inf (dropped and counted by the host accumulator) or a general observer: copy to the host.
         var host = Matrix.Uninitialized(m, group.InFeatures);
-        CudaException.Check(CopyToHost(input, host.Data), "cuMemcpyDtoH");
+        input.CopyTo(host.Data);
         observer.OnLinearInput(group, host);
     }
 
@@ -176,13 +173,6 @@ public sealed class CudaDecoderForward : IDecoderBlockForward, IDisposable
         Span<int> flag = stackalloc int[1];
         _flag.CopyTo(flag);
         return flag[0] == 0;
-    }
-
-    private unsafe int CopyToHost(ulong source, float[] destination)
-    {
-        _context.MakeCurrent();
-        fixed (float* p = destination)
-            return CudaDriver.cuMemcpyDtoH(p, source, (nuint)((long)destination.Length * sizeof(float)));
     }
 
     private void RmsNorm(ulong x, ulong weight, float eps, ulong y, int rows, int width) =>
@@ -224,16 +214,8 @@ public sealed class CudaDecoderForward : IDecoderBlockForward, IDisposable
     private ulong Upload(string role, float[]? values) =>
         Upload(role, (values ?? throw new InvalidOperationException($"{role} weights are not loaded")).AsSpan());
 
-    /// <summary>A grow-only device buffer per role, reused across blocks and chunks.</summary>
-    private DeviceBuffer<float> Buffer(string role, long count)
-    {
-        if (_buffers.TryGetValue(role, out var buffer) && buffer.Count >= count)
-            return buffer;
-        buffer?.Dispose();
-        buffer = _context.Allocate<float>(count);
-        _buffers[role] = buffer;
-        return buffer;
-    }
+    /// <summary>The algebra's grow-only scratch buffer of a role of the forward, reused across blocks and chunks.</summary>
+    private DeviceBuffer<float> Buffer(string role, long count) => _algebra.Scratch("forward." + role, count);
 
     private CudaModule Kernels => _kernels ??= _context.Module("forward.cu", new Dictionary<string, string>());
 
@@ -245,9 +227,6 @@ public sealed class CudaDecoderForward : IDecoderBlockForward, IDisposable
     {
         lock (_algebra.Gate)
         {
-            foreach (var b in _buffers.Values)
-                b.Dispose();
-            _buffers.Clear();
             _cos?.Dispose();
             _sin?.Dispose();
             _pointers?.Dispose();

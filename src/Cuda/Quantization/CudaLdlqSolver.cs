@@ -48,10 +48,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         if (k % BlockLdl.BlockSize != 0 || hessian.Length != (long)k * k)
             throw new ArgumentException($"Hessian must be k×k with k a multiple of {BlockLdl.BlockSize}");
         var context = _algebra.Context;
-        double diagMean = 0;
-        for (int i = 0; i < k; i++)
-            diagMean += hessian[(long)i * k + i];
-        diagMean /= k;
+        double diagMean = BlockLdl.MeanDiagonal<float>(hessian, k);
         lock (_algebra.Gate)
         {
             using var h = context.Allocate<float>((long)k * k);
@@ -60,7 +57,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             uint grid = (uint)Math.Min(MaxGrid, ((long)k * k + Threads - 1) / Threads);
             for (int attempt = 0; attempt <= BlockLdl.MaxRetries; attempt++)
             {
-                Kernels.Launch("ldl_damped_copy", grid, Threads, 0, [h.Pointer, l.Pointer, k, KernelArgument.Of(attempt * 2 * sigma * diagMean)]);
+                Kernels.Launch("ldl_damped_copy", grid, Threads, 0, [h.Pointer, l.Pointer, k, KernelArgument.Of(BlockLdl.Damping(attempt, sigma, diagMean))]);
                 if (!_algebra.TryCholeskyOnDevice(l.Pointer, k))
                     continue;
                 // h is not needed any more: its bytes take the float factor.

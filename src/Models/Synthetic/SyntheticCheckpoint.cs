@@ -84,13 +84,14 @@ public static class SyntheticCheckpoint
             }
             // Every row draws from its own generator seeded by (tensor, row), so rows fill in parallel and the
             // weights do not depend on the thread count (an 8B model is 8·10⁹ draws: serially, minutes).
+            var values = new float[RowsPerBatch * cols];
             var bits = new ushort[RowsPerBatch * cols];
             for (long first = 0; first < rows; first += RowsPerBatch)
             {
                 int count = (int)Math.Min(RowsPerBatch, rows - first);
                 Parallel.For(0, count, i =>
                 {
-                    var row = new float[cols];
+                    var row = values.AsSpan(i * cols, cols);
                     var generator = new SplitMix64((ulong)(uint)seed << 32 ^ (ulong)(first + i) * 0x9E3779B97F4A7C15UL);
                     for (int c = 0; c < cols; c++)
                         row[c] = (float)generator.NextNormal() * gain[c];

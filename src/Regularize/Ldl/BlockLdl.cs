@@ -1,3 +1,4 @@
+using System.Numerics;
 using Converter.Compute;
 
 namespace Converter.Regularize.Ldl;
@@ -26,21 +27,30 @@ public static class BlockLdl
         if (k % BlockSize != 0 || hessian.Length != k * k)
             throw new ArgumentException($"Hessian must be k×k with k a multiple of {BlockSize}");
         algebra ??= CpuDenseAlgebra.Instance;
-        double diagMean = 0;
-        for (int i = 0; i < k; i++)
-            diagMean += hessian[i * k + i];
-        diagMean /= k;
+        double diagMean = MeanDiagonal(hessian, k);
         var l = new double[k * k];
         for (int attempt = 0; attempt <= MaxRetries; attempt++)
         {
             hessian.CopyTo(l);
             for (int i = 0; i < k; i++)
-                l[i * k + i] += attempt * 2 * sigma * diagMean;
+                l[i * k + i] += Damping(attempt, sigma, diagMean);
             if (algebra.TryCholesky(l, k))
                 return new BlockLdlResult(StrictBlockFactor(l, k), attempt);
         }
         return new BlockLdlResult(null, MaxRetries);
     }
+
+    /// <summary>mean(diag H) of a k×k row-major matrix, summed in double.</summary>
+    public static double MeanDiagonal<T>(ReadOnlySpan<T> hessian, int k) where T : unmanaged, INumberBase<T>
+    {
+        double sum = 0;
+        for (int i = 0; i < k; i++)
+            sum += double.CreateChecked(hessian[i * k + i]);
+        return sum / k;
+    }
+
+    /// <summary>What attempt <paramref name="attempt"/> adds to the diagonal (§3.6: 2σ·mean(diag) more per retry).</summary>
+    public static double Damping(int attempt, double sigma, double diagMean) => attempt * 2 * sigma * diagMean;
 
     /// <summary>L_u = L·blockdiag(L_bb)⁻¹ (L row-major, lower) with the diagonal blocks then set to zero.</summary>
     private static float[] StrictBlockFactor(double[] l, int k)
