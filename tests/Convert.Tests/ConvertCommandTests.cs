@@ -40,7 +40,8 @@ public class ConvertCommandTests
         var (cli, _, _) = NewCli();
         var s = cli.Convert.Bind(cli.Parse("convert", "m", "-o", "o", "--bits", "2.5", "--head-bits", "16", "--codebook", "mcg", "--multiplier", "0xFF7A83E5",
             "--cal-rows", "9", "--cal-cols", "64", "--cal-text", "t.txt", "--work-dir", "w", "--resume", "--device", "cpu", "--out-scales", "auto",
-            "--hessian", "sign", "--seed", "7", "--shard-size", "100", "--overwrite", "--threads", "1", "--checkpoint-interval", "5"));
+            "--hessian", "sign", "--seed", "7", "--shard-size", "100", "--overwrite", "--threads", "1", "--linears-in-flight", "2", "--checkpoint-interval", "5"));
+        Assert.That(s.LinearsInFlight, Is.EqualTo(2));
         Assert.That((s.ModelDir, s.OutDir, s.WorkDir, s.CalText), Is.EqualTo(("m", "o", "w", "t.txt")));
         Assert.That((s.Bits, s.HeadBits, s.CalRows, s.CalCols, s.Seed, s.Threads), Is.EqualTo((2.5, 16, 9, 64, 7, 1)));
         Assert.That(s.Codebook.ToString(), Is.EqualTo("mcg:0xFF7A83E5"));
@@ -56,6 +57,7 @@ public class ConvertCommandTests
     [TestCase("--multiplier", "0x2", "even")]
     [TestCase("--out-scales", "sometimes", "--out-scales must be")]
     [TestCase("--hessian", "full", "--hessian must be")]
+    [TestCase("--linears-in-flight", "9", "--linears-in-flight must be")]
     [TestCase("--device", "tpu", "--device must be")]
     [TestCase("--device", "cuda:x", "--device must be")]
     [TestCase("--device", "cuda:-1", "--device must be")]

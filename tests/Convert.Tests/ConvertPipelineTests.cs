@@ -132,6 +132,17 @@ public class ConvertPipelineTests
     }
 
     [Test]
+    public void LinearsInFlightGiveTheSameModel()
+    {
+        // Three at once: the q/k/v group's linears start together and race for its lazily finalized Hessian.
+        var outDir = NewPath("in-flight");
+        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, 3, "--linears-in-flight", "3"));
+        Assert.That(code, Is.EqualTo(0), log);
+        AssertSameModel(ConvertedAt(3), outDir);
+        Assert.That(log, Does.Contain("convert: 3 linears in flight"));
+    }
+
+    [Test]
     public void ResumeRefusesChangedSettings()
     {
         var outDir = NewPath("changed");

@@ -71,6 +71,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         var modules = progress.Modules.ToList();
         var warnings = progress.Warnings.ToList();
         var converter = new ModuleConverter(settings, source, codebooks, bits, backend);
+        if (converter.LinearsInFlight > 1)
+            context.Log.WriteLine($"convert: {converter.LinearsInFlight} linears in flight");
         var lastCheckpoint = Stopwatch.StartNew();
 
         bool completed = ProgressDisplay.Run(context, "convert", model.Modules.Count, steps =>

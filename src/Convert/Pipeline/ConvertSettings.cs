@@ -26,6 +26,9 @@ public sealed record ConvertSettings
     public bool Overwrite { get; init; }
     public int Threads { get; init; }
 
+    /// <summary>Linears of a module quantized at once; 0 lets the backend choose (2 on a GPU, 1 on the CPU). Results do not depend on it.</summary>
+    public int LinearsInFlight { get; init; }
+
     /// <summary>auto, cpu or cuda:N (<see cref="ComputeBackend.Open"/>). Not fixed on resume: a job may continue on another device.</summary>
     public string Device { get; init; } = "auto";
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(120);

@@ -26,6 +26,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     public const int ReferenceRows = 5;
 
     private readonly Dictionary<int, ITileEncoder> _encoders = new();
+    private readonly Lock _logGate = new();
 
     public sealed record Result(IReadOnlyList<PendingTensor> Tensors, IReadOnlyList<TensorRecord> Records, ModuleRecord Metrics, IReadOnlyList<string> Warnings);
 
@@ -78,35 +79,15 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         double captureSeconds = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
-        var tensors = new List<PendingTensor>();
-        var records = new List<TensorRecord>();
-        var warnings = new List<string>();
-        foreach (var group in module.LinearGroups)
-        {
-            var finalizeClock = Stopwatch.StartNew();
-            var hessian = GroupHessian.Finalize(capture.For(group), LinearQuantizer.Pad(group.InFeatures), GroupHessian.DefaultSigma,
-                StableSeed.Rng(settings.Seed, group.ToString()));
-            progress.Log($"  {group}: Hessian of {hessian.Count} rows finalized ({finalizeClock.Elapsed.TotalSeconds:F1} s)");
-            foreach (var linear in group.Linears)
-            {
-                int k = bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
-                if (k == 16)
-                {
-                    tensors.Add(PendingTensor.FromFloat32(TensorNames.Weight(linear.Name), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16));
-                    continue;
-                }
-                var (q, reconstructSeconds) = QuantizeLinear(linear, hessian, k);
-                records.Add(Record(module, q, reconstructSeconds));
-                double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
-                progress.Log($"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
-                    $"  ({seconds:F1} s: search {q.ScaleSearchSeconds:F1}, factor {q.FactorSeconds:F1}, ldlq {q.LdlqSeconds:F1}, other {seconds - q.ScaleSearchSeconds - q.FactorSeconds - q.LdlqSeconds:F1})" +
-                    (q.Fallback is null ? "" : "  FALLBACK: " + q.Fallback));
-                if (q.Fallback is not null)
-                    warnings.Add($"{q.Name}: quantized without error feedback: {q.Fallback}");
-                tensors.AddRange(ToExl3(q).ToPendingTensors());
-                HeapReuse.ReleaseFinishedStep();
-            }
-        }
+        // Each group's Hessian is finalized by the first of its linears to start, so quantizing can begin before the
+        // last group is ready; every linear only reads it.
+        var hessians = module.LinearGroups.ToDictionary(g => g, g => new Lazy<GroupHessian>(() => FinalizeHessian(g, capture, progress)));
+        var jobs = module.LinearGroups.SelectMany(g => g.Linears.Select(l => (Group: g, Linear: l))).ToList();
+        var outcomes = new LinearOutcome[jobs.Count];
+        InFlight.For(jobs.Count, LinearsInFlight, i => outcomes[i] = QuantizeOne(module, jobs[i].Linear, hessians[jobs[i].Group], progress));
+        var tensors = outcomes.SelectMany(o => o.Tensors).ToList();
+        var records = outcomes.Where(o => o.Record is not null).Select(o => o.Record!).ToList();
+        var warnings = outcomes.Where(o => o.Warning is not null).Select(o => o.Warning!).ToList();
         tensors.AddRange(module.TensorNames.Where(n => !module.Linears.Any(l => l.WeightTensor == n || l.BiasTensor == n)).Select(CopySourceTensor));
         double quantizeSeconds = clock.Elapsed.TotalSeconds;
 
@@ -125,12 +106,58 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         return new Result(tensors, records, metrics, warnings);
     }
 
+    /// <summary>What quantizing one linear adds to the module's result.</summary>
+    private sealed record LinearOutcome(IReadOnlyList<PendingTensor> Tensors, TensorRecord? Record, string? Warning);
+
+    /// <summary>
+    /// Linears quantized at once. On a GPU two: each linear's host work (regularization, the Hessian's rotation, packing,
+    /// the proxy error, reconstruction) then runs while another's LDLQ occupies the device, where one at a time leaves
+    /// the GPU idle for about half of every layer. On the CPU one: both would compete for the same cores.
+    /// </summary>
+    public int LinearsInFlight => settings.LinearsInFlight > 0 ? settings.LinearsInFlight : backend.Cuda is null ? 1 : 2;
+
+    private GroupHessian FinalizeHessian(LinearGroup group, HessianCapture capture, IStepProgress progress)
+    {
+        var clock = Stopwatch.StartNew();
+        var hessian = GroupHessian.Finalize(capture.For(group), LinearQuantizer.Pad(group.InFeatures), GroupHessian.DefaultSigma,
+            StableSeed.Rng(settings.Seed, group.ToString()));
+        Log(progress, $"  {group}: Hessian of {hessian.Count} rows finalized ({clock.Elapsed.TotalSeconds:F1} s)");
+        return hessian;
+    }
+
+    private LinearOutcome QuantizeOne(ModelModule module, Linear linear, Lazy<GroupHessian> hessian, IStepProgress progress)
+    {
+        int k = bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
+        if (k == 16)
+            return new LinearOutcome([PendingTensor.FromFloat32(TensorNames.Weight(linear.Name), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16)], null, null);
+        var (q, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k);
+        double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
+        Log(progress, $"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
+            $"  ({seconds:F1} s: search {q.ScaleSearchSeconds:F1}, factor {q.FactorSeconds:F1}, ldlq {q.LdlqSeconds:F1}, other {seconds - q.ScaleSearchSeconds - q.FactorSeconds - q.LdlqSeconds:F1})" +
+            (q.Fallback is null ? "" : "  FALLBACK: " + q.Fallback));
+        var outcome = new LinearOutcome(ToExl3(q).ToPendingTensors().ToList(), Record(module, q, reconstructSeconds),
+            q.Fallback is null ? null : $"{q.Name}: quantized without error feedback: {q.Fallback}");
+        HeapReuse.ReleaseFinishedStep();
+        return outcome;
+    }
+
+    /// <summary>Log lines of linears in flight at once come from several threads; each line stays whole.</summary>
+    private void Log(IStepProgress progress, string line)
+    {
+        lock (_logGate)
+            progress.Log(line);
+    }
+
     /// <summary>Quantizes one linear and swaps its reconstruction in; also returns the seconds the reconstruction took.</summary>
     private (QuantizedLinear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k)
     {
         var table = codebooks.Get(settings.Codebook);
-        if (!_encoders.TryGetValue(k, out var encoder))
-            _encoders[k] = encoder = backend.CreateEncoder(table.Memory, k, settings.Threads);
+        ITileEncoder? encoder;
+        lock (_encoders)
+        {
+            if (!_encoders.TryGetValue(k, out encoder))
+                _encoders[k] = encoder = backend.CreateEncoder(table.Memory, k, settings.Threads);
+        }
         var q = LinearQuantizer.Quantize(linear.Name, linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
             hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, MaxThreads: settings.Threads) { Algebra = backend.Algebra, Ldlq = backend.Ldlq },
             StableSeed.Rng(settings.Seed, linear.Name));

@@ -25,6 +25,13 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     private const int Block = TileLayout.Side;
     private const int Threads = 256;
 
+    /// <summary>
+    /// Spans queued ahead of the GPU at most. Work that another thread issues on the default stream (a second linear in
+    /// flight: its scale search, factor, proxy error) waits behind everything queued before it, so an unbounded queue
+    /// (the driver's holds ~1,000 launches, seconds of search) would stall that thread; two spans keep the GPU fed.
+    /// </summary>
+    private const int SpansAhead = 2;
+
     // Grid cap of the whole-matrix decode: a grid-stride loop covers the rest (k·n reaches 525M values for a head).
     private const uint MaxGrid = 1 << 16;
 
@@ -97,7 +104,6 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         var context = _algebra.Context;
         long size = (long)k * n;
         int blockValues = Block * n;
-        uint blockGrid = (uint)((blockValues + Threads - 1) / Threads);
         var table = encoder.DeviceTable;
         // One matrix buffer: rows hold Wr until their block is quantized, E = Wr − Q afterwards (a block needs Wr of its
         // own rows only, the products E of later rows only), and Q at the end, decoded from the states.
@@ -113,26 +119,24 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         // The last span has no later rows: its feedback is zero. Every other span's product overwrites it (beta 0).
         spanFeedback.Fill(0);
 
-        for (int spanStart = k - Span; spanStart >= 0; spanStart -= Span)
+        var queued = new Queue<CudaEvent>();
+        try
         {
-            int spanEnd = spanStart + Span;
-            if (spanEnd < k)
-                FeedbackProduct(matrix, lu, k, n, spanStart, Span, spanEnd, k, 0f, spanFeedback.Pointer);
-
-            for (int row0 = spanEnd - Block; row0 >= spanStart; row0 -= Block)
+            for (int spanStart = k - Span; spanStart >= 0; spanStart -= Span)
             {
-                int after = row0 + Block;
-                ulong rows = Offset(matrix.Pointer, (long)row0 * n, sizeof(float));
-                ulong blockStates = Offset(states.Pointer, (long)row0 * n, sizeof(ushort));
-                Kernels.Launch("ldlq_block_target", blockGrid, Threads, 0,
-                    [rows, Offset(spanFeedback.Pointer, (long)(row0 - spanStart) * n, sizeof(float)), target.Pointer, new KernelArgument((ulong)blockValues)]);
-                if (after < spanEnd)
-                    FeedbackProduct(matrix, lu, k, n, row0, Block, after, spanEnd, 1f, target.Pointer);
-                Kernels.Launch("ldlq_gather_tiles", blockGrid, Threads, 0, [target.Pointer, n, tiles.Pointer]);
-                // Tile-major [tk][tn][256] puts block row0's tiles contiguously at row0·n: the search writes them in place.
-                encoder.Launch(tiles.Pointer, blockStates, n / Block);
-                Kernels.Launch("ldlq_error_rows", blockGrid, Threads, 0, [blockStates, table.Pointer, n, rows]);
+                QueueSpan(matrix, lu, states, spanFeedback, target, tiles, k, n, spanStart, encoder);
+                queued.Enqueue(CudaEvent.Record(context));
+                if (queued.Count > SpansAhead)
+                {
+                    using var oldest = queued.Dequeue();
+                    oldest.Synchronize();
+                }
             }
+        }
+        finally
+        {
+            foreach (var mark in queued)
+                mark.Dispose();
         }
 
         var result = new LdlqResult(new ushort[size], new float[size]);
@@ -141,6 +145,33 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             [states.Pointer, table.Pointer, n, new KernelArgument((ulong)size), matrix.Pointer]);
         matrix.CopyTo(result.Quantized);
         return result;
+    }
+
+    /// <summary>Queues one 128-row span of the block loop (§3.7): its span feedback, then its blocks from the last to the first.</summary>
+    private void QueueSpan(DeviceBuffer<float> matrix, DeviceBuffer<float> lu, DeviceBuffer<ushort> states, DeviceBuffer<float> spanFeedback,
+        DeviceBuffer<float> target, DeviceBuffer<float> tiles, int k, int n, int spanStart, CudaTileEncoder encoder)
+    {
+        int blockValues = Block * n;
+        uint blockGrid = (uint)((blockValues + Threads - 1) / Threads);
+        var table = encoder.DeviceTable;
+        int spanEnd = spanStart + Span;
+        if (spanEnd < k)
+            FeedbackProduct(matrix, lu, k, n, spanStart, Span, spanEnd, k, 0f, spanFeedback.Pointer);
+
+        for (int row0 = spanEnd - Block; row0 >= spanStart; row0 -= Block)
+        {
+            int after = row0 + Block;
+            ulong rows = Offset(matrix.Pointer, (long)row0 * n, sizeof(float));
+            ulong blockStates = Offset(states.Pointer, (long)row0 * n, sizeof(ushort));
+            Kernels.Launch("ldlq_block_target", blockGrid, Threads, 0,
+                [rows, Offset(spanFeedback.Pointer, (long)(row0 - spanStart) * n, sizeof(float)), target.Pointer, new KernelArgument((ulong)blockValues)]);
+            if (after < spanEnd)
+                FeedbackProduct(matrix, lu, k, n, row0, Block, after, spanEnd, 1f, target.Pointer);
+            Kernels.Launch("ldlq_gather_tiles", blockGrid, Threads, 0, [target.Pointer, n, tiles.Pointer]);
+            // Tile-major [tk][tn][256] puts block row0's tiles contiguously at row0·n: the search writes them in place.
+            encoder.Launch(tiles.Pointer, blockStates, n / Block);
+            Kernels.Launch("ldlq_error_rows", blockGrid, Threads, 0, [blockStates, table.Pointer, n, rows]);
+        }
     }
 
     /// <summary>

@@ -32,6 +32,11 @@ public sealed class ConvertCommand
     private readonly Option<int> _shardSize = new("--shard-size") { Description = "Maximum shard size in MiB (a module is never split)", DefaultValueFactory = _ => 8192 };
     private readonly Option<bool> _overwrite = new("--overwrite") { Description = "Replace a non-empty output directory" };
     private readonly Option<int> _threads = new("--threads") { Description = "Encoder threads (0 = all processors)", DefaultValueFactory = _ => 0 };
+    private readonly Option<int> _linearsInFlight = new("--linears-in-flight")
+    {
+        Description = "Linears of a module quantized at once (0 = auto: 2 on a GPU, so one linear's host work overlaps another's GPU work; 1 on the CPU). The output does not depend on it",
+        DefaultValueFactory = _ => 0,
+    };
     private readonly Option<double> _checkpointInterval = new("--checkpoint-interval") { Description = "Seconds between checkpoints", DefaultValueFactory = _ => 120 };
     private readonly Option<int?> _stopAfter = new("--stop-after") { Description = "Stop after N modules as if interrupted (for testing resume)", Hidden = true };
     private readonly Option<bool> _json = new("--json") { Description = "Print the result summary as JSON on stdout" };
@@ -43,7 +48,7 @@ public sealed class ConvertCommand
             "with checkpoints (resume with --resume). Writes a model exllamav3 can load, plus trellis-convert.json with per-tensor statistics.");
         command.Arguments.Add(_model);
         foreach (var o in new Option[] { _out, _bits, _headBits, _codebook, _multiplier, _calRows, _calCols, _calText, _workDir, _resume, _device,
-            _outScales, _hessian, _seed, _shardSize, _overwrite, _threads, _checkpointInterval, _stopAfter, _json })
+            _outScales, _hessian, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _stopAfter, _json })
             command.Options.Add(o);
         command.SetAction(parse => run(context => ConvertRun.Execute(Bind(parse), parse.GetValue(_json), context)));
         return command;
@@ -89,6 +94,9 @@ public sealed class ConvertCommand
         int calRows = parse.GetValue(_calRows), calCols = parse.GetValue(_calCols);
         if (calRows < 1 || calCols < 16)
             throw new UsageException("--cal-rows must be at least 1 and --cal-cols at least 16");
+        int linearsInFlight = parse.GetValue(_linearsInFlight);
+        if (linearsInFlight is < 0 or > 8)
+            throw new UsageException($"--linears-in-flight must be 0 (auto) or 1..8, got {linearsInFlight}");
         int shard = parse.GetValue(_shardSize);
         if (shard < 1)
             throw new UsageException("--shard-size must be at least 1 MiB");
@@ -115,6 +123,7 @@ public sealed class ConvertCommand
             Resume = parse.GetValue(_resume),
             Overwrite = parse.GetValue(_overwrite),
             Threads = Math.Max(0, parse.GetValue(_threads)),
+            LinearsInFlight = linearsInFlight,
             Device = device,
             CheckpointInterval = TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(_checkpointInterval))),
             StopAfterModules = parse.GetValue(_stopAfter),
