@@ -45,6 +45,9 @@ public sealed class CpuDenseAlgebra : IDenseAlgebra
         return true;
     }
 
+    public (double Error, double Weight) ProxyTraces(ReadOnlySpan<float> h, ReadOnlySpan<float> w, ReadOnlySpan<float> q, int k, int n) =>
+        QuadraticForms.ProxyTraces(h, w, q, k, n, this);
+
     public IGramAccumulator CreateGramAccumulator(int k) => new CpuGramAccumulator(k);
 
     public ILdlqFeedback CreateLdlqFeedback(float[] lt, float[] error, int k, int n) => new CpuLdlqFeedback(lt, error, k, n);

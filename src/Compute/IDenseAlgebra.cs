@@ -25,6 +25,12 @@ public interface IDenseAlgebra
     /// </summary>
     bool TryCholesky(Span<double> a, int n);
 
+    /// <summary>
+    /// The two traces of the proxy error (EXL3-FORMAT.md §3.7): tr(EᵀHE) with E = W − Q, and tr(WᵀHW), for W, Q (k, n)
+    /// and H (k, k) symmetric. Each is summed per row in double, rows added in order (<see cref="QuadraticForms"/>).
+    /// </summary>
+    (double Error, double Weight) ProxyTraces(ReadOnlySpan<float> h, ReadOnlySpan<float> w, ReadOnlySpan<float> q, int k, int n);
+
     /// <summary>A running sum of XᵀX over row blocks X (rows, k), kept in float64.</summary>
     IGramAccumulator CreateGramAccumulator(int k);
 

@@ -139,7 +139,7 @@ public class ConvertPipelineTests
         var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, 3, "--linears-in-flight", "3"));
         Assert.That(code, Is.EqualTo(0), log);
         AssertSameModel(ConvertedAt(3), outDir);
-        Assert.That(log, Does.Contain("convert: 3 linears in flight"));
+        Assert.That(log, Does.Contain("convert: LDLQ on host, 3 linear(s) in flight"));
     }
 
     [Test]

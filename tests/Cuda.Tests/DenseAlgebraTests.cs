@@ -53,6 +53,33 @@ public sealed class DenseAlgebraTests : GpuFixture
     }
 
     [Test]
+    public void ProxyTracesMatchCpu()
+    {
+        var rng = new Random(9);
+        int k = 384, n = 650;
+        // H = AᵀA/k + I: symmetric positive definite like a damped Hessian. Q = W + 1% noise: E is small, as after LDLQ.
+        var a = Random(rng, k * k);
+        var h = new float[k * k];
+        for (int i = 0; i < k; i++)
+        {
+            for (int j = 0; j < k; j++)
+            {
+                double sum = i == j ? 1 : 0;
+                for (int t = 0; t < k; t++)
+                    sum += (double)a[t * k + i] * a[t * k + j] / k;
+                h[i * k + j] = (float)sum;
+            }
+        }
+        var w = Random(rng, k * n);
+        var q = w.Select(v => v + 0.01f * (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var (cpuError, cpuWeight) = _cpu.ProxyTraces(h, w, q, k, n);
+        var (gpuError, gpuWeight) = _gpu.ProxyTraces(h, w, q, k, n);
+        Assert.That(gpuWeight, Is.EqualTo(cpuWeight).Within(1e-5 * cpuWeight));
+        Assert.That(gpuError, Is.EqualTo(cpuError).Within(1e-5 * cpuError));
+        Assert.That(cpuError / cpuWeight, Is.InRange(1e-6, 1e-3), "the operands make a small, nonzero proxy error");
+    }
+
+    [Test]
     public void LdlqFeedbackMatchesCpu()
     {
         var rng = new Random(5);

@@ -249,6 +249,8 @@ public class LinearQuantizerTests
         public int Factors { get; private set; }
         public bool HadFactor { get; private set; }
 
+        public string Device => HostLdlqSolver.Instance.Device;
+
         public BlockLdlResult Factor(float[] hessian, int k, double sigma, Converter.Compute.IDenseAlgebra algebra)
         {
             Factors++;

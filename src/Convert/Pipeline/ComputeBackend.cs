@@ -28,6 +28,7 @@ public sealed class ComputeBackend : IDisposable
             var algebra = new CudaDenseAlgebra(cuda);
             _owned.Add(algebra);
             Algebra = algebra;
+            Ldlq = new CudaLdlqSolver(algebra);
             var blocks = new CudaDecoderForward(algebra);
             _owned.Insert(0, blocks);
             Blocks = blocks;

@@ -71,8 +71,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         var modules = progress.Modules.ToList();
         var warnings = progress.Warnings.ToList();
         var converter = new ModuleConverter(settings, source, codebooks, bits, backend);
-        if (converter.LinearsInFlight > 1)
-            context.Log.WriteLine($"convert: {converter.LinearsInFlight} linears in flight");
+        // Says where the LDLQ loop runs, so a log shows at once whether a GPU run kept it on the device.
+        context.Log.WriteLine($"convert: LDLQ on {backend.Ldlq.Device}, {converter.LinearsInFlight} linear(s) in flight");
         var lastCheckpoint = Stopwatch.StartNew();
 
         bool completed = ProgressDisplay.Run(context, "convert", model.Modules.Count, steps =>

@@ -6,3 +6,32 @@ extern "C" __global__ void add_float_to_double(const float* __restrict__ src, do
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
         dst[i] += (double) src[i];
 }
+
+// e = w - q in place of q: the proxy error's E (EXL3-FORMAT.md §3.7).
+extern "C" __global__ void subtract_from(const float* __restrict__ w, float* __restrict__ q, long long n)
+{
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
+        q[i] = w[i] - q[i];
+}
+
+// rows[r] = sum_i x[r, i] * y[r, i] in double, one block of ROW_DOT_THREADS per row; a fixed reduction order, so a
+// row's sum is the same on every run. The host adds the rows in order (QuadraticForms.SumInOrder).
+#define ROW_DOT_THREADS 256
+extern "C" __global__ void row_dots(const float* __restrict__ x, const float* __restrict__ y, int n, double* __restrict__ rows)
+{
+    __shared__ double partial[ROW_DOT_THREADS];
+    const long long base = (long long) blockIdx.x * n;
+    double sum = 0;
+    for (int i = threadIdx.x; i < n; i += ROW_DOT_THREADS)
+        sum += (double) x[base + i] * (double) y[base + i];
+    partial[threadIdx.x] = sum;
+    __syncthreads();
+    for (int stride = ROW_DOT_THREADS / 2; stride > 0; stride /= 2)
+    {
+        if (threadIdx.x < stride)
+            partial[threadIdx.x] += partial[threadIdx.x + stride];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0)
+        rows[blockIdx.x] = partial[0];
+}

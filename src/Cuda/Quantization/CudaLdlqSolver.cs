@@ -41,6 +41,8 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     /// <param name="algebra">The GPU's algebra: its context, its cuBLAS handle (under its gate) for the products.</param>
     public CudaLdlqSolver(CudaDenseAlgebra algebra) => _algebra = algebra;
 
+    public string Device => _algebra.Device;
+
     /// <summary>Kernels/ldlq.cu, compiled on first use.</summary>
     private CudaModule Kernels => _kernels ??= _algebra.Context.Module("ldlq.cu", new Dictionary<string, string>());
 

@@ -16,6 +16,8 @@ public sealed class HostLdlqSolver : ILdlqSolver
     {
     }
 
+    public string Device => "host";
+
     public BlockLdlResult Factor(float[] hessian, int k, double sigma, IDenseAlgebra algebra) =>
         BlockLdl.Decompose(Array.ConvertAll(hessian, v => (double)v), k, sigma, algebra);
 

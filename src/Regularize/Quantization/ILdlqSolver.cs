@@ -11,6 +11,9 @@ namespace Converter.Regularize.Quantization;
 /// </summary>
 public interface ILdlqSolver
 {
+    /// <summary>Where the block loop runs: "host", or the device ("cuda:0").</summary>
+    string Device { get; }
+
     /// <summary>The strict block-lower factor L_u of the Hessian <paramref name="hessian"/> (k×k, in the quantized basis), as <see cref="BlockLdl.Decompose"/>.</summary>
     /// <param name="algebra">Where the Cholesky runs when the factor is formed on the host.</param>
     BlockLdlResult Factor(float[] hessian, int k, double sigma, IDenseAlgebra algebra);
