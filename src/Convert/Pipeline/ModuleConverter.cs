@@ -83,11 +83,13 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         // last group is ready; every linear only reads it.
         var hessians = module.LinearGroups.ToDictionary(g => g, g => new Lazy<GroupHessian>(() => FinalizeHessian(g, capture, progress)));
         var jobs = module.LinearGroups.SelectMany(g => g.Linears.Select(l => (Group: g, Linear: l))).ToList();
-        // Largest first (down_proj, whose Hessian alone takes seconds to finalize and rotate, then gate/up): with several
-        // in flight the small ones fill the gaps at the end instead of a large one running alone after them. The output
-        // keeps the module's order.
+        // Largest first, and of equal sizes the widest input first (down_proj before gate/up: its k² Hessian takes
+        // seconds of host work to finalize and rotate before its LDLQ can start): with several in flight the small
+        // ones fill the gaps at the end instead of a large one running alone after them. The output keeps the
+        // module's order.
         var order = Enumerable.Range(0, jobs.Count)
             .OrderByDescending(i => (long)LinearQuantizer.Pad(jobs[i].Linear.InFeatures) * LinearQuantizer.Pad(jobs[i].Linear.OutFeatures))
+            .ThenByDescending(i => jobs[i].Linear.InFeatures)
             .ThenBy(i => i).ToArray();
         var outcomes = new LinearOutcome[jobs.Count];
         InFlight.For(jobs.Count, LinearsInFlight, i => outcomes[order[i]] = QuantizeOne(module, jobs[order[i]].Linear, hessians[jobs[order[i]].Group], progress));
