@@ -29,28 +29,83 @@ public sealed class CalibrationState
     public IReadOnlyList<int[]> Rows { get; }
     public int Tokens => Rows[0].Length;
     public Matrix? Hidden { get; private set; }
+
+    /// <summary>The states before the last step: the next step's outputs are written here (double buffering).</summary>
+    private Matrix? _spare;
     public SortedSet<int> BadRows { get; }
 
     public IEnumerable<int> GoodRows => Enumerable.Range(0, Rows.Count).Where(r => !BadRows.Contains(r));
 
-    /// <summary>Runs <paramref name="module"/> over the given rows and returns their outputs (rows·tokens, width) in that order.</summary>
-    public Matrix Forward(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer)
+    /// <summary>
+    /// Runs <paramref name="module"/> over the given rows and returns the outputs (rows·tokens, width) of the first
+    /// <paramref name="keepRows"/> of them (all when null), in that order. The rest are run for the observer only: a
+    /// capture needs the reference rows' outputs, not a fresh 1 GB matrix of all of them (0.8 s of page faults and
+    /// copies per llama-3-8b layer).
+    /// </summary>
+    public Matrix Forward(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer, int? keepRows = null)
+    {
+        int kept = Math.Min(rows.Count, keepRows ?? rows.Count);
+        Matrix? output = null;
+        ForEachChunk(module, rows, observer, (start, result) =>
+        {
+            int count = Math.Min(result.Rows / Tokens, kept - start);
+            if (count <= 0)
+                return;
+            output ??= new Matrix(kept * Tokens, result.Cols);
+            result.Data.AsSpan(0, count * Tokens * result.Cols).CopyTo(output.RowRange(start * Tokens, count * Tokens));
+        });
+        return output ?? new Matrix(0, 0);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="module"/> over the good rows and makes its outputs the hidden states, dropping rows that
+    /// became non-finite (§5.2 step 5); returns the rows dropped now. The outputs go straight into the buffer the
+    /// states before the last step occupied, so no step allocates (and first touches) a new 1 GB matrix.
+    /// </summary>
+    public IReadOnlyList<int> Advance(ModelModule module)
+    {
+        var good = GoodRows.ToList();
+        var dropped = new List<int>();
+        Matrix? next = null;
+        ForEachChunk(module, good, null, (start, result) =>
+        {
+            next ??= _spare is { } spare && spare.Cols == result.Cols && spare.Rows == Rows.Count * Tokens ? spare : new Matrix(Rows.Count * Tokens, result.Cols);
+            for (int i = 0; i < result.Rows / Tokens; i++)
+            {
+                var src = result.RowRange(i * Tokens, Tokens);
+                src.CopyTo(next.RowRange(good[start + i] * Tokens, Tokens));
+                if (!FiniteCheck.AllFinite(src))
+                    dropped.Add(good[start + i]);
+            }
+        });
+        if (next is not null)
+        {
+            _spare = Hidden;
+            Hidden = next;
+        }
+        BadRows.UnionWith(dropped);
+        if (BadRows.Count > MaxBadFraction * Rows.Count)
+        {
+            throw new InvalidDataException(
+                $"{BadRows.Count} of {Rows.Count} calibration rows have non-finite hidden states (more than {MaxBadFraction:P0}); the model overflows on this text");
+        }
+        return dropped;
+    }
+
+    /// <summary>Runs the rows through the module in chunks of about <see cref="ChunkTokens"/> tokens; hands each chunk's output (and its first row's index in <paramref name="rows"/>) to <paramref name="take"/>.</summary>
+    private void ForEachChunk(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer, Action<int, Matrix> take)
     {
         int chunk = Math.Max(1, ChunkTokens / Tokens);
-        Matrix? output = null;
         for (int start = 0; start < rows.Count; start += chunk)
         {
             var ids = rows.Skip(start).Take(chunk).ToList();
             var batch = SequenceBatch.FromTokens(ids.Select(r => Rows[r]).ToList());
             if (Hidden is not null)
                 batch = batch.WithValues(Gather(ids));
-            var result = module.Forward(batch, observer).RequireValues(module.Name);
-            output ??= new Matrix(rows.Count * Tokens, result.Cols);
-            result.Data.CopyTo(output.RowRange(start * Tokens, ids.Count * Tokens));
+            take(start, module.Forward(batch, observer).RequireValues(module.Name));
             // The chunk's input and activations are garbage now; the next chunk reuses their memory.
             HeapReuse.ReleaseFinishedStep();
         }
-        return output!;
     }
 
     /// <summary>The hidden states of the given rows, stacked in that order (rows·tokens, width).</summary>
@@ -61,32 +116,6 @@ public sealed class CalibrationState
         for (int i = 0; i < rows.Count; i++)
             h.RowRange(rows[i] * Tokens, Tokens).CopyTo(m.RowRange(i * Tokens, Tokens));
         return m;
-    }
-
-    /// <summary>
-    /// Replaces the hidden states of the good rows by <paramref name="output"/> (stacked in <see cref="GoodRows"/>
-    /// order) and drops rows that became non-finite. Returns the rows dropped now.
-    /// </summary>
-    public IReadOnlyList<int> Advance(Matrix output)
-    {
-        var good = GoodRows.ToList();
-        var next = Hidden is { } h && h.Cols == output.Cols ? h : new Matrix(Rows.Count * Tokens, output.Cols);
-        var dropped = new List<int>();
-        for (int i = 0; i < good.Count; i++)
-        {
-            var src = output.RowRange(i * Tokens, Tokens);
-            src.CopyTo(next.RowRange(good[i] * Tokens, Tokens));
-            if (!FiniteCheck.AllFinite(src))
-                dropped.Add(good[i]);
-        }
-        Hidden = next;
-        BadRows.UnionWith(dropped);
-        if (BadRows.Count > MaxBadFraction * Rows.Count)
-        {
-            throw new InvalidDataException(
-                $"{BadRows.Count} of {Rows.Count} calibration rows have non-finite hidden states (more than {MaxBadFraction:P0}); the model overflows on this text");
-        }
-        return dropped;
     }
 
     /// <summary>Saves tokens, hidden states and bad rows (the checkpoint's state file).</summary>

@@ -48,7 +48,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     private Result PassThrough(ModelModule module, CalibrationState state)
     {
         var clock = Stopwatch.StartNew();
-        var dropped = state.Advance(state.Forward(module, state.GoodRows.ToList(), null));
+        var dropped = state.Advance(module);
         var tensors = module.TensorNames.Select(CopySourceTensor).ToList();
         var metrics = new ModuleRecord(module.Name, null, null, null, null, 0, 0, clock.Elapsed.TotalSeconds);
         return new Result(tensors, [], metrics, DroppedWarnings(module, dropped));
@@ -73,8 +73,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         }
         else
         {
-            var output = state.Forward(module, good, capture);
-            reference = new Matrix(referenceRows.Count * state.Tokens, output.Cols, output.Data.AsSpan(0, referenceRows.Count * state.Tokens * output.Cols).ToArray());
+            reference = state.Forward(module, good, capture, keepRows: referenceRows.Count);
         }
         double captureSeconds = clock.Elapsed.TotalSeconds;
 
@@ -106,7 +105,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             diff.AddRow(quantizedReference.RowRange(i * state.Tokens, state.Tokens), reference.RowRange(i * state.Tokens, state.Tokens), reference.Cols);
         IReadOnlyList<int> dropped = [];
         if (!isHead)
-            dropped = state.Advance(state.Forward(module, good, null));
+            dropped = state.Advance(module);
         double forwardSeconds = clock.Elapsed.TotalSeconds;
         warnings.AddRange(DroppedWarnings(module, dropped));
 

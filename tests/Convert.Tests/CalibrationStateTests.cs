@@ -1,0 +1,90 @@
+using Converter.Cli.Pipeline;
+using Converter.Formats.HuggingFace;
+using Converter.Formats.Safetensors;
+using Converter.Models;
+using Converter.TestSupport;
+using NUnit.Framework;
+
+namespace Converter.Convert.Tests;
+
+/// <summary>
+/// The calibration rows' states through the module loop (EXL3-FORMAT.md §5.2 step 5), on a random two-layer llama:
+/// 20 rows of 512 tokens run in three chunks of 8 rows, and every advance writes into the buffer the states before
+/// the previous one occupied.
+/// </summary>
+public sealed class CalibrationStateTests
+{
+    private const int RowCount = 20, Tokens = 512;
+
+    private CheckpointReader _checkpoint = null!;
+    private TransformerModel _model = null!;
+    private CalibrationState _state = null!;
+
+    /// <summary>Random token rows advanced through the embedding of the random model.</summary>
+    [SetUp]
+    public void AdvanceThroughTheEmbedding()
+    {
+        _checkpoint = CheckpointReader.Open(RepoPaths.TestModel("rand-llama31"));
+        _model = TransformerModel.FromConfig(ModelConfig.Load(RepoPaths.TestModel("rand-llama31")));
+        var rng = new Random(4);
+        var rows = Enumerable.Range(0, RowCount).Select(_ => Enumerable.Range(0, Tokens).Select(_ => rng.Next(_model.Spec.VocabSize)).ToArray()).ToList();
+        _state = new CalibrationState(rows, null, []);
+        _model.Embedding.Load(_checkpoint);
+        Assert.That(_state.Advance(_model.Embedding), Is.Empty);
+        Assert.That(_state.Hidden!.Rows, Is.EqualTo(RowCount * Tokens));
+    }
+
+    [TearDown]
+    public void CloseCheckpoint() => _checkpoint.Dispose();
+
+    [Test]
+    public void AdvanceStoresWhatForwardComputesStepAfterStep()
+    {
+        var (checkpoint, model, state) = (_checkpoint, _model, _state);
+        var all = state.GoodRows.ToList();
+        foreach (var layer in model.Layers)
+        {
+            layer.Load(checkpoint);
+            var expected = state.Forward(layer, all, null);
+            var firstThree = state.Forward(layer, all, null, keepRows: 3);
+            Assert.That(firstThree.Data, Is.EqualTo(expected.Data.AsSpan(0, 3 * Tokens * expected.Cols).ToArray()), "keepRows returns the first rows' outputs");
+            var before = state.Hidden!;
+            Assert.That(state.Advance(layer), Is.Empty);
+            Assert.That(state.Hidden, Is.Not.SameAs(before), "the outputs went into the spare buffer, not over the inputs still being read");
+            Assert.That(state.Hidden!.Data, Is.EqualTo(expected.Data), layer.Name);
+            layer.Release();
+        }
+    }
+
+    [Test]
+    public void RowsThatTurnNonFiniteAreDroppedAndNotRunAgain()
+    {
+        var (checkpoint, model, state) = (_checkpoint, _model, _state);
+        int width = state.Hidden!.Cols;
+        // Row 11 (the second chunk) gets a NaN in its first token: attention carries it to all of the row's tokens.
+        state.Hidden.Data[11 * Tokens * width] = float.NaN;
+
+        model.Layers[0].Load(checkpoint);
+        Assert.That(state.Advance(model.Layers[0]), Is.EqualTo(new[] { 11 }));
+        Assert.That(state.BadRows, Is.EquivalentTo(new[] { 11 }));
+        Assert.That(state.GoodRows, Does.Not.Contain(11));
+
+        model.Layers[1].Load(checkpoint);
+        Assert.That(state.Advance(model.Layers[1]), Is.Empty);
+        foreach (int row in state.GoodRows)
+            Assert.That(state.Hidden!.RowRange(row * Tokens, Tokens).ToArray(), Has.All.Matches<float>(float.IsFinite), $"row {row}");
+    }
+
+    [Test]
+    public void TooManyNonFiniteRowsStopTheConversion()
+    {
+        var (checkpoint, model, state) = (_checkpoint, _model, _state);
+        int width = state.Hidden!.Cols;
+        // 3 of 20 rows is more than the 10% exllamav3 tolerates.
+        foreach (int row in new[] { 2, 9, 17 })
+            state.Hidden.Data[row * Tokens * width] = float.PositiveInfinity;
+        model.Layers[0].Load(checkpoint);
+        var e = Assert.Throws<InvalidDataException>(() => state.Advance(model.Layers[0]));
+        Assert.That(e!.Message, Does.Contain("3 of 20 calibration rows have non-finite hidden states"));
+    }
+}
