@@ -57,19 +57,9 @@ public sealed class DenseAlgebraTests : GpuFixture
     {
         var rng = new Random(9);
         int k = 384, n = 650;
-        // H = AᵀA/k + I: symmetric positive definite like a damped Hessian. Q = W + 1% noise: E is small, as after LDLQ.
-        var a = Random(rng, k * k);
-        var h = new float[k * k];
-        for (int i = 0; i < k; i++)
-        {
-            for (int j = 0; j < k; j++)
-            {
-                double sum = i == j ? 1 : 0;
-                for (int t = 0; t < k; t++)
-                    sum += (double)a[t * k + i] * a[t * k + j] / k;
-                h[i * k + j] = (float)sum;
-            }
-        }
+        // H symmetric positive definite like a damped Hessian (the ratio does not depend on its scale). Q = W + 1%
+        // noise: E is small, as after LDLQ.
+        var h = Array.ConvertAll(RandomSpd(rng, k), v => (float)v);
         var w = Random(rng, k * n);
         var q = w.Select(v => v + 0.01f * (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var (cpuError, cpuWeight) = _cpu.ProxyTraces(h, w, q, k, n);
@@ -131,6 +121,21 @@ public sealed class DenseAlgebraTests : GpuFixture
     {
         var rng = new Random(4);
         int n = 96;
+        var spd = RandomSpd(rng, n);
+        var expected = (double[])spd.Clone();
+        var actual = (double[])spd.Clone();
+        Assert.That(_cpu.TryCholesky(expected, n), Is.True);
+        Assert.That(_gpu.TryCholesky(actual, n), Is.True);
+        for (int i = 0; i < actual.Length; i++)
+            Assert.That(actual[i], Is.EqualTo(expected[i]).Within(1e-9 * Math.Max(1, Math.Abs(expected[i]))));
+        var indefinite = (double[])spd.Clone();
+        indefinite[5 * n + 5] = -1;
+        Assert.That(_gpu.TryCholesky(indefinite, n), Is.False);
+    }
+
+    /// <summary>G·Gᵀ + n·I (n×n, float64) for a random G: symmetric positive definite, dense off the diagonal.</summary>
+    private static double[] RandomSpd(Random rng, int n)
+    {
         var g = Random(rng, n * n);
         var spd = new double[n * n];
         for (int i = 0; i < n; i++)
@@ -143,15 +148,7 @@ public sealed class DenseAlgebraTests : GpuFixture
                 spd[i * n + j] = s + (i == j ? n : 0);
             }
         }
-        var expected = (double[])spd.Clone();
-        var actual = (double[])spd.Clone();
-        Assert.That(_cpu.TryCholesky(expected, n), Is.True);
-        Assert.That(_gpu.TryCholesky(actual, n), Is.True);
-        for (int i = 0; i < actual.Length; i++)
-            Assert.That(actual[i], Is.EqualTo(expected[i]).Within(1e-9 * Math.Max(1, Math.Abs(expected[i]))));
-        var indefinite = (double[])spd.Clone();
-        indefinite[5 * n + 5] = -1;
-        Assert.That(_gpu.TryCholesky(indefinite, n), Is.False);
+        return spd;
     }
 
     private static float[] Random(Random rng, int count) => Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();

@@ -125,13 +125,15 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             dh.CopyFrom(h);
             dw.CopyFrom(w);
             dq.CopyFrom(q);
-            uint grid = (uint)Math.Min(4096, (size + 255) / 256);
-            DenseKernels.Launch("subtract_from", grid, 256, 0, [dw.Pointer, dq.Pointer, new KernelArgument((ulong)size)]);
-            // Row-major H·X (k, n) is column-major Xᵀ·H (n×k), H symmetric.
-            Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, n, k, k, dq.Pointer, n, dh.Pointer, k, 0f, product.Pointer, n);
-            DenseKernels.Launch("row_dots", (uint)k, 256, 0, [dq.Pointer, product.Pointer, n, rows.Pointer]);
-            Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, n, k, k, dw.Pointer, n, dh.Pointer, k, 0f, product.Pointer, n);
-            DenseKernels.Launch("row_dots", (uint)k, 256, 0, [dw.Pointer, product.Pointer, n, rows.Pointer + (ulong)k * sizeof(double)]);
+            DenseKernels.Launch("subtract_from", ElementGrid(size), 256, 0, [dw.Pointer, dq.Pointer, new KernelArgument((ulong)size)]);
+            // Row sums of X ⊙ (H·X) into k doubles at rowSums; row-major H·X (k, n) is column-major Xᵀ·H (n×k), H symmetric.
+            void RowTraces(ulong x, ulong rowSums)
+            {
+                Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, n, k, k, x, n, dh.Pointer, k, 0f, product.Pointer, n);
+                DenseKernels.Launch("row_dots", (uint)k, 256, 0, [x, product.Pointer, n, rowSums]);
+            }
+            RowTraces(dq.Pointer, rows.Pointer);
+            RowTraces(dw.Pointer, rows.Pointer + (ulong)k * sizeof(double));
             var sums = new double[2 * k];
             rows.CopyTo(sums);
             return (QuadraticForms.SumInOrder(sums.AsSpan(0, k)), QuadraticForms.SumInOrder(sums.AsSpan(k)));
@@ -283,7 +285,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             // X row-major (rows×k) is column-major Xᵀ (k×rows); Xᵀ·(Xᵀ)ᵀ = XᵀX.
             _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _k, _k, rows, x, _k, x, _k, 0f, _product.Pointer, _k);
             long count = (long)_k * _k;
-            _owner.DenseKernels.Launch("add_float_to_double", (uint)Math.Min(4096, (count + 255) / 256), 256, 0, [_product.Pointer, _sum.Pointer, new KernelArgument((ulong)count)]);
+            _owner.DenseKernels.Launch("add_float_to_double", ElementGrid(count), 256, 0, [_product.Pointer, _sum.Pointer, new KernelArgument((ulong)count)]);
         }
 
         public double[] Sum()
@@ -303,6 +305,9 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
 
     /// <summary>Kernels/dense.cu, compiled on first use (Gram sums and the proxy traces).</summary>
     internal CudaModule DenseKernels => _denseKernels ??= _context.Module("dense.cu", new Dictionary<string, string>());
+
+    /// <summary>Blocks of 256 threads for an element-wise dense.cu kernel over <paramref name="count"/> values; its grid-stride loop covers the rest past 4,096 blocks.</summary>
+    private static uint ElementGrid(long count) => (uint)Math.Min(4096, (count + 255) / 256);
 
     /// <summary>Row-major y (m, n) = x (m, k) · Wᵀ, W (n, k), all on the device; the caller holds <see cref="Gate"/>.</summary>
     internal void LinearOnDevice(ulong x, ulong w, ulong y, int m, int n, int k) =>

@@ -46,7 +46,6 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     /// <summary>Kernels/ldlq.cu, compiled on first use.</summary>
     private CudaModule Kernels => _kernels ??= _algebra.Context.Module("ldlq.cu", new Dictionary<string, string>());
 
-    /// <param name="algebra">Where the products of the host loop run, for the runs that go there.</param>
     /// <summary>
     /// <see cref="BlockLdl.Decompose"/> on the device: the Hessian goes up once as float and the factor comes down
     /// once as float, instead of float64 copies both ways and the strict block factor on the host (3.6 s of a
@@ -90,6 +89,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         return new BlockLdlResult(null, BlockLdl.MaxRetries);
     }
 
+    /// <param name="algebra">Where the products of the host loop run, for the runs that go there.</param>
     public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, IDenseAlgebra algebra)
     {
         if (factor is null || encoder is not CudaTileEncoder gpu || gpu.Context != _algebra.Context)
