@@ -19,10 +19,11 @@ public static unsafe class CausalAttention
     /// output[t, h] = Σ_{s ≤ t} softmax_s(q[t,h]·k[s,g] / √headDim) · v[s,g], g = h / (heads / kvHeads).
     /// q and output are (tokens, heads·headDim), k and v (tokens, kvHeads·headDim), all row-major. With a
     /// <paramref name="window"/> (Mistral's sliding_window) only keys t − window &lt; s ≤ t are attended, as HF's
-    /// sliding-window mask does.
+    /// sliding-window mask does. <paramref name="scale"/> replaces 1/√headDim (Gemma's query_pre_attn_scalar^−½);
+    /// <paramref name="softCap"/> caps the scaled scores as cap·tanh(s/cap) before the mask (Gemma 2).
     /// </summary>
     public static void Apply(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> output,
-        int tokens, int heads, int kvHeads, int headDim, int? window = null)
+        int tokens, int heads, int kvHeads, int headDim, int? window = null, float? scale = null, float? softCap = null)
     {
         if (window is <= 0)
             throw new ArgumentOutOfRangeException(nameof(window), window, "the attention window must be positive");
@@ -53,7 +54,8 @@ public static unsafe class CausalAttention
             }
             fixed (float* pq = q, pk = keys, pv = valuesT, po = output)
             {
-                var s = new Shape(pq, pk, pv, po, tokens, heads, kvHeads, headDim, window ?? int.MaxValue);
+                var s = new Shape(pq, pk, pv, po, tokens, heads, kvHeads, headDim, window ?? int.MaxValue,
+                    scale ?? 1f / MathF.Sqrt(headDim), softCap ?? 0f);
                 int blocks = (tokens + QueryBlock - 1) / QueryBlock;
                 Parallel.For(0, heads * blocks, item => RunBlock(s, item % heads, item / heads));
             }
@@ -69,7 +71,6 @@ public static unsafe class CausalAttention
     {
         int group = head / (s.Heads / s.KvHeads);
         int d = s.HeadDim, qStride = s.Heads * d;
-        float scale = 1f / MathF.Sqrt(d);
         int t0 = block * QueryBlock, t1 = Math.Min(s.Tokens, t0 + QueryBlock), rows = t1 - t0;
         // Keys any query of the block may see: [first key of query t0, t1).
         int k0 = FirstKey(t0, s.Window), keys = t1 - k0;
@@ -89,7 +90,9 @@ public static unsafe class CausalAttention
                     // so later tokens cannot influence position t.
                     int t = t0 + r, lo = FirstKey(t, s.Window) - k0, hi = t - k0 + 1;
                     var visible = row[lo..hi];
-                    TensorPrimitives.Multiply(visible, scale, visible);
+                    TensorPrimitives.Multiply(visible, s.Scale, visible);
+                    if (s.SoftCap > 0)
+                        SoftCap.InPlace(visible, s.SoftCap);
                     Softmax.InPlace(visible);
                     row[..lo].Clear();
                     row[hi..].Clear();
@@ -109,9 +112,10 @@ public static unsafe class CausalAttention
     private static int FirstKey(int t, int window) => Math.Max(0, t - (window - 1));
 
     /// <summary>Operands as pointers for the parallel loop (spans cannot be captured); K and Vᵀ regrouped per kv head.</summary>
-    private readonly struct Shape(float* q, float* k, float* vT, float* output, int tokens, int heads, int kvHeads, int headDim, int window)
+    private readonly struct Shape(float* q, float* k, float* vT, float* output, int tokens, int heads, int kvHeads, int headDim, int window, float scale, float softCap)
     {
         public readonly float* Q = q, K = k, VT = vT, Output = output;
         public readonly int Tokens = tokens, Heads = heads, KvHeads = kvHeads, HeadDim = headDim, Window = window;
+        public readonly float Scale = scale, SoftCap = softCap;
     }
 }

@@ -9,7 +9,10 @@ public sealed class RotaryTable
     private readonly float[] _cos;
     private readonly float[] _sin;
 
-    public RotaryTable(ReadOnlySpan<float> inverseFrequencies, int positions)
+    /// <param name="attentionScale">
+    /// Multiplies every cos and sin (Phi-3's longrope attention factor, transformers' attention_scaling); 1 otherwise.
+    /// </param>
+    public RotaryTable(ReadOnlySpan<float> inverseFrequencies, int positions, float attentionScale = 1f)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(positions);
         if (inverseFrequencies.IsEmpty)
@@ -24,8 +27,8 @@ public sealed class RotaryTable
             {
                 // HF forms the angle as a float32 product (inv_freq @ position_ids) before cos/sin; do the same.
                 float angle = p * inverseFrequencies[i];
-                _cos[p * Half + i] = (float)Math.Cos(angle);
-                _sin[p * Half + i] = (float)Math.Sin(angle);
+                _cos[p * Half + i] = (float)Math.Cos(angle) * attentionScale;
+                _sin[p * Half + i] = (float)Math.Sin(angle) * attentionScale;
             }
         }
     }

@@ -16,7 +16,12 @@ public sealed class Linear
     /// <param name="name">The HF module name, e.g. <c>model.layers.0.self_attn.q_proj</c>.</param>
     /// <param name="weightTensor">The tensor to load W from; defaults to name + ".weight" (a tied head reads the embedding's).</param>
     /// <param name="algebra">Where the product runs (the CPU when null).</param>
-    public Linear(string name, int inFeatures, int outFeatures, bool hasBias, string? weightTensor = null, IDenseAlgebra? algebra = null)
+    /// <param name="fused">
+    /// The layer is rows [Offset, Offset + out) of a fused source tensor of <c>Rows</c> rows (Phi-3's qkv_proj), read
+    /// from <paramref name="weightTensor"/>; null when the tensor is the layer's own.
+    /// </param>
+    public Linear(string name, int inFeatures, int outFeatures, bool hasBias, string? weightTensor = null, IDenseAlgebra? algebra = null,
+        FusedRows? fused = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inFeatures);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outFeatures);
@@ -25,6 +30,11 @@ public sealed class Linear
         OutFeatures = outFeatures;
         HasBias = hasBias;
         WeightTensor = weightTensor ?? TensorNames.Weight(name);
+        Fused = fused;
+        if (fused is { } f && (f.Offset < 0 || f.Offset + outFeatures > f.Rows))
+            throw new ArgumentOutOfRangeException(nameof(fused), fused, $"{name}: rows {f.Offset}..{f.Offset + outFeatures} are not inside the fused tensor's {f.Rows}");
+        if (fused is not null && hasBias)
+            throw new ArgumentException($"{name}: a slice of a fused tensor cannot carry a bias", nameof(hasBias));
         _algebra = algebra ?? CpuDenseAlgebra.Instance;
     }
 
@@ -37,6 +47,9 @@ public sealed class Linear
     public bool HasBias { get; }
 
     public string WeightTensor { get; }
+
+    /// <summary>Where in a fused source tensor the layer's rows are, or null.</summary>
+    public FusedRows? Fused { get; }
 
     public string? BiasTensor => HasBias ? TensorNames.Bias(Name) : null;
 
@@ -51,7 +64,9 @@ public sealed class Linear
     /// <summary>Reads W (and b) from the checkpoint as float32.</summary>
     public void Load(ITensorReader reader)
     {
-        _weight = new Matrix(OutFeatures, InFeatures, WeightLoader.Read(reader, WeightTensor, OutFeatures, InFeatures));
+        _weight = Fused is { } f
+            ? new Matrix(OutFeatures, InFeatures, WeightLoader.ReadRows(reader, WeightTensor, f.Rows, InFeatures, f.Offset, OutFeatures))
+            : new Matrix(OutFeatures, InFeatures, WeightLoader.Read(reader, WeightTensor, OutFeatures, InFeatures));
         _bias = BiasTensor is { } b ? WeightLoader.Read(reader, b, OutFeatures) : null;
     }
 
@@ -102,3 +117,6 @@ public sealed class Linear
 
     private InvalidOperationException NotLoaded() => new($"linear layer {Name} is not loaded");
 }
+
+/// <summary>A linear layer's rows inside a fused source tensor of <paramref name="Rows"/> rows.</summary>
+public sealed record FusedRows(int Rows, int Offset);

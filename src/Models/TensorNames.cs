@@ -1,16 +1,19 @@
 namespace Converter.Models;
 
 /// <summary>
-/// Hugging Face parameter names of the Llama-family checkpoints. All four supported architectures use the same
-/// names (modeling_llama/mistral/qwen2/qwen3.py), so one table serves them all.
+/// Checkpoint names of a decoder's top-level modules: <c>{Model}.embed_tokens</c>, <c>{Model}.layers.N</c>,
+/// <c>{Model}.norm</c> and the head. Text-only checkpoints put them under <c>model</c>; a multimodal wrapper's
+/// language model sits deeper (e.g. <c>model.language_model</c>).
 /// </summary>
-public static class TensorNames
+public sealed record TensorNames(string Model, string LmHead)
 {
-    public const string Embedding = "model.embed_tokens";
-    public const string FinalNorm = "model.norm";
-    public const string LmHead = "lm_head";
+    public static TensorNames Standard { get; } = new("model", "lm_head");
 
-    public static string Layer(int index) => $"model.layers.{index}";
+    public string Embedding => Model + ".embed_tokens";
+
+    public string FinalNorm => Model + ".norm";
+
+    public string Layer(int index) => $"{Model}.layers.{index}";
 
     public static string Weight(string module) => module + ".weight";
 

@@ -1,12 +1,13 @@
 using Converter.Compute;
 using Converter.Formats.HuggingFace;
+using Converter.Models.Forward;
 using Converter.Models.Modules;
 using Converter.Models.Rotary;
 
 namespace Converter.Models;
 
 /// <summary>
-/// A Llama-family causal LM as an ordered list of independently loadable modules: embedding, the decoder blocks,
+/// A decoder-only causal LM as an ordered list of independently loadable modules: embedding, the decoder blocks,
 /// final norm, head. Building it reads no weights.
 /// </summary>
 public sealed class TransformerModel
@@ -14,24 +15,26 @@ public sealed class TransformerModel
     private readonly ModelModule[] _modules;
 
     /// <param name="algebra">Where the linear layers' products run (the CPU when null).</param>
-    /// <param name="blocks">Runs each decoder block in one call (a GPU); null runs them op by op through <paramref name="algebra"/>.</param>
-    public TransformerModel(TransformerSpec spec, IDenseAlgebra? algebra = null, IDecoderBlockForward? blocks = null)
+    /// <param name="blocks">Where the decoder blocks' operations run with their activations (a GPU); null for the host.</param>
+    public TransformerModel(TransformerSpec spec, IDenseAlgebra? algebra = null, IForwardBackend? blocks = null)
     {
         Spec = spec;
-        Rotary = new RotaryEmbedding(spec.Rope, spec.HeadDim);
-        Embedding = new EmbeddingModule(spec.VocabSize, spec.HiddenSize);
-        Layers = Enumerable.Range(0, spec.Layers).Select(i => new DecoderBlock(i, spec, Rotary, algebra, blocks)).ToArray();
-        FinalNorm = new FinalNormModule(spec.HiddenSize, spec.RmsNormEps);
-        Head = new LmHeadModule(spec.HiddenSize, spec.VocabSize, spec.TiedEmbeddings, algebra);
+        // One rotary embedding per distinct setting, shared by the layers that use it (Gemma 3 has two).
+        var rotaries = new Dictionary<RopeConfig, RotaryEmbedding>();
+        RotaryEmbedding? RotaryOf(RopeConfig? rope) => rope is null ? null
+            : rotaries.TryGetValue(rope, out var r) ? r : rotaries[rope] = new RotaryEmbedding(rope, spec.RotaryDims);
+        Embedding = new EmbeddingModule(spec.Names.Embedding, spec.VocabSize, spec.HiddenSize, spec.EmbeddingScale);
+        Layers = Enumerable.Range(0, spec.Layers)
+            .Select(i => new DecoderBlock(i, spec, RotaryOf(spec.LayerAttention[i].Rope), algebra, blocks)).ToArray();
+        FinalNorm = new FinalNormModule(spec.Names.FinalNorm, spec.HiddenSize, spec.Norm, spec.NormEps);
+        Head = new LmHeadModule(spec, algebra);
         _modules = [Embedding, .. Layers, FinalNorm, Head];
     }
 
-    public static TransformerModel FromConfig(ModelConfig config, IDenseAlgebra? algebra = null, IDecoderBlockForward? blocks = null) =>
+    public static TransformerModel FromConfig(ModelConfig config, IDenseAlgebra? algebra = null, IForwardBackend? blocks = null) =>
         new(TransformerSpec.From(config), algebra, blocks);
 
     public TransformerSpec Spec { get; }
-
-    public RotaryEmbedding Rotary { get; }
 
     public EmbeddingModule Embedding { get; }
 

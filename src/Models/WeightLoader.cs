@@ -18,4 +18,11 @@ public static class WeightLoader
             throw new SafetensorsFormatException(reader.FileOf(name), name, $"non-finite value {values[bad]} at element {bad}");
         return values;
     }
+
+    /// <summary>Rows [offset, offset + count) of a (rows, cols) tensor, checked as <see cref="Read"/> checks the whole.</summary>
+    public static float[] ReadRows(ITensorReader reader, string name, int rows, int cols, int offset, int count)
+    {
+        var all = Read(reader, name, rows, cols);
+        return all.AsSpan(checked(offset * cols), checked(count * cols)).ToArray();
+    }
 }

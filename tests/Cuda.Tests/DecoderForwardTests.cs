@@ -11,21 +11,22 @@ using NUnit.Framework;
 namespace Converter.Cuda.Tests;
 
 /// <summary>
-/// The GPU decoder block (<see cref="CudaDecoderForward"/>) against the host block on random weights of several
-/// Llama-family variants: outputs and the four Hessian sums it feeds must agree to FP32 rounding.
+/// The GPU forward (<see cref="CudaForwardBackend"/>) against the host pass on one decoder block of random weights
+/// for variants covering every architecture feature: outputs and the four Hessian sums it feeds must agree to FP32
+/// rounding.
 /// </summary>
 [TestFixture, Category("Gpu")]
 public sealed class DecoderForwardTests : GpuFixture
 {
     private CudaDenseAlgebra _algebra = null!;
-    private CudaDecoderForward _forward = null!;
+    private CudaForwardBackend _forward = null!;
     private string _dir = null!;
 
     [OneTimeSetUp]
     public void Create()
     {
         _algebra = new CudaDenseAlgebra(Cuda);
-        _forward = new CudaDecoderForward(_algebra);
+        _forward = new CudaForwardBackend(_algebra);
         _dir = Directory.CreateTempSubdirectory("trellis-decoder-forward").FullName;
     }
 
@@ -38,27 +39,79 @@ public sealed class DecoderForwardTests : GpuFixture
             Directory.Delete(_dir, recursive: true);
     }
 
-    private static readonly TransformerSpec Llama = new("LlamaForCausalLM", HiddenSize: 256, IntermediateSize: 512, Layers: 1, Heads: 4, KvHeads: 2,
-        HeadDim: 64, VocabSize: 64, RmsNormEps: 1e-5f, QkvBias: false, OutputBias: false, MlpBias: false, QkNorm: false, TiedEmbeddings: false,
-        SlidingWindow: null, Rope: new RopeConfig(RopeType.Default, 10000.0));
+    private static readonly RopeConfig DefaultRope = new(RopeType.Default, 10000.0);
+
+    private static readonly TransformerSpec Llama = new()
+    {
+        ArchitectureName = "LlamaForCausalLM",
+        HiddenSize = 256,
+        IntermediateSize = 512,
+        Layers = 1,
+        Heads = 4,
+        KvHeads = 2,
+        HeadDim = 64,
+        VocabSize = 64,
+        NormEps = 1e-5f,
+        RotaryDims = 64,
+        LayerAttention = [new LayerAttention(null, DefaultRope)],
+    };
 
     private static IEnumerable<TestCaseData> Variants()
     {
         yield return new TestCaseData(Llama, 3, 64).SetName("llama GQA, 3 rows × 64");
         // Qwen3: q/k norms, a head_dim that makes the query width differ from hidden, q/k/v bias.
-        yield return new TestCaseData(Llama with { HiddenSize = 192, Heads = 8, KvHeads = 2, HeadDim = 32, QkNorm = true, QkvBias = true }, 2, 40)
+        yield return new TestCaseData(Llama with { HiddenSize = 192, Heads = 8, KvHeads = 2, HeadDim = 32, RotaryDims = 32, QkNorm = QkNormPlacement.PerHead, QkvBias = true }, 2, 40)
             .SetName("qwen3-like qk-norm + bias, 2 rows × 40");
         // Mistral-style sliding window shorter than the rows; every bias present; plain multi-head attention.
-        yield return new TestCaseData(Llama with { Heads = 4, KvHeads = 4, SlidingWindow = 24, OutputBias = true, MlpBias = true, QkvBias = true }, 2, 70)
+        yield return new TestCaseData(Llama with { Heads = 4, KvHeads = 4, LayerAttention = [new LayerAttention(24, DefaultRope)], OutputBias = true, MlpBias = true, QkvBias = true }, 2, 70)
             .SetName("sliding window 24, biases, MHA, 2 rows × 70");
+        // Gemma 2/3: (1 + w) norms around both halves, GELU-tanh, score scale and soft cap, embedding-free block, window.
+        yield return new TestCaseData(Llama with
+        {
+            Norm = NormKind.RmsUnitOffset,
+            BlockNorms = new BlockNorms("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"),
+            Activation = MlpActivation.GeluTanh,
+            AttentionScale = 0.1f,
+            AttentionSoftCap = 5f,
+            QkNorm = QkNormPlacement.PerHead,
+            LayerAttention = [new LayerAttention(16, DefaultRope)],
+        }, 2, 48).SetName("gemma-like sandwich norms, GELU, soft cap, window 16, 2 rows × 48");
+        // GLM-4: partial interleaved rotary, fused gate_up, q/k/v bias, four norms.
+        yield return new TestCaseData(Llama with
+        {
+            RotaryDims = 32,
+            RotaryPairing = RotaryPairing.Interleaved,
+            FusedGateUp = true,
+            QkvBias = true,
+            BlockNorms = new BlockNorms("input_layernorm", "post_self_attn_layernorm", "post_attention_layernorm", "post_mlp_layernorm"),
+        }, 2, 40).SetName("glm4-like partial interleaved rope, fused gate_up, 2 rows × 40");
+        // OLMo 2/3: post-norm only, q/k norm over the whole projection; Phi-3's fused qkv; a NoPE layer.
+        yield return new TestCaseData(Llama with
+        {
+            BlockNorms = new BlockNorms(null, "post_attention_layernorm", null, "post_feedforward_layernorm"),
+            QkNorm = QkNormPlacement.WholeProjection,
+            FusedQkv = true,
+            LayerAttention = [new LayerAttention(null, null)],
+        }, 2, 40).SetName("olmo-like post-norm, whole-projection qk norm, fused qkv, NoPE, 2 rows × 40");
+        // Cohere: LayerNorm, attention and MLP in parallel on one norm, interleaved rotary.
+        yield return new TestCaseData(Llama with
+        {
+            Norm = NormKind.Layer,
+            BlockNorms = new BlockNorms("input_layernorm", null, null, null),
+            ParallelBlock = true,
+            RotaryPairing = RotaryPairing.Interleaved,
+        }, 2, 40).SetName("cohere-like LayerNorm, parallel block, 2 rows × 40");
     }
+
+    private static RotaryEmbedding? RotaryOf(TransformerSpec spec) =>
+        spec.LayerAttention[0].Rope is { } rope ? new RotaryEmbedding(rope, spec.RotaryDims) : null;
 
     [TestCaseSource(nameof(Variants))]
     public void BlockOutputAndHessiansMatchTheHost(TransformerSpec spec, int rows, int tokens)
     {
         var rng = new Random(spec.HiddenSize * 31 + tokens);
         using var reader = WriteLayer(spec, rng);
-        var rotary = new RotaryEmbedding(spec.Rope, spec.HeadDim);
+        var rotary = RotaryOf(spec);
         var host = new DecoderBlock(0, spec, rotary);
         var gpu = new DecoderBlock(0, spec, rotary, _algebra, _forward);
         host.Load(reader);
@@ -91,7 +144,7 @@ public sealed class DecoderForwardTests : GpuFixture
     {
         var rng = new Random(7);
         using var reader = WriteLayer(Llama, rng);
-        var rotary = new RotaryEmbedding(Llama.Rope, Llama.HeadDim);
+        var rotary = RotaryOf(Llama);
         var gpu = new DecoderBlock(0, Llama, rotary, _algebra, _forward);
         gpu.Load(reader);
         var x = new Matrix(2 * 16, Llama.HiddenSize, RandomValues(rng, 2 * 16 * Llama.HiddenSize, 1f));
@@ -110,17 +163,21 @@ public sealed class DecoderForwardTests : GpuFixture
     private SafetensorsFile WriteLayer(TransformerSpec spec, Random rng)
     {
         var writer = new SafetensorsWriter();
-        var block = new DecoderBlock(0, spec, new RotaryEmbedding(spec.Rope, spec.HeadDim));
-        foreach (var linear in block.Linears)
+        var block = new DecoderBlock(0, spec, RotaryOf(spec));
+        foreach (var linear in block.Linears.DistinctBy(l => l.WeightTensor))
         {
-            writer.AddFloat32(linear.WeightTensor, [linear.OutFeatures, linear.InFeatures],
-                RandomValues(rng, linear.OutFeatures * linear.InFeatures, 1f / MathF.Sqrt(linear.InFeatures)));
+            // A fused source tensor (qkv_proj, gate_up_proj) is written once with all its rows.
+            int rows = linear.Fused?.Rows ?? linear.OutFeatures;
+            writer.AddFloat32(linear.WeightTensor, [rows, linear.InFeatures],
+                RandomValues(rng, rows * linear.InFeatures, 1f / MathF.Sqrt(linear.InFeatures)));
             if (linear.BiasTensor is { } bias)
                 writer.AddFloat32(bias, [linear.OutFeatures], RandomValues(rng, linear.OutFeatures, 0.1f));
         }
         foreach (var name in block.TensorNames.Where(n => n.Contains("norm", StringComparison.Ordinal)))
         {
-            int width = name.Contains("self_attn", StringComparison.Ordinal) ? spec.HeadDim : spec.HiddenSize;
+            int width = !name.Contains("self_attn", StringComparison.Ordinal) ? spec.HiddenSize
+                : spec.QkNorm == QkNormPlacement.PerHead ? spec.HeadDim
+                : name.Contains("q_norm", StringComparison.Ordinal) ? spec.QueryWidth : spec.KeyValueWidth;
             writer.AddFloat32(name, [width], RandomValues(rng, width, 0.1f).Select(v => 1f + v).ToArray());
         }
         string path = Path.Combine(_dir, $"layer-{Guid.NewGuid():N}.safetensors");

@@ -4,7 +4,7 @@ using Converter.Cuda.Blas;
 using Converter.Cuda.Models;
 using Converter.Cuda.Quantization;
 using Converter.Cuda.Trellis;
-using Converter.Models.Modules;
+using Converter.Models.Forward;
 using Converter.Regularize.Quantization;
 using Converter.Trellis.Viterbi;
 
@@ -29,7 +29,7 @@ public sealed class ComputeBackend : IDisposable
             _owned.Add(algebra);
             Algebra = algebra;
             Ldlq = new CudaLdlqSolver(algebra);
-            var blocks = new CudaDecoderForward(algebra);
+            var blocks = new CudaForwardBackend(algebra);
             _owned.Insert(0, blocks);
             Blocks = blocks;
         }
@@ -45,7 +45,7 @@ public sealed class ComputeBackend : IDisposable
     public ILdlqSolver Ldlq { get; } = HostLdlqSolver.Instance;
 
     /// <summary>Whole decoder blocks with their activations on the GPU, or null on the CPU (op by op through <see cref="Algebra"/>).</summary>
-    public IDecoderBlockForward? Blocks { get; }
+    public IForwardBackend? Blocks { get; }
 
     /// <summary>One line for logs: which device and, for auto on a machine without a GPU, why.</summary>
     public string Description { get; }

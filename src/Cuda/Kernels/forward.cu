@@ -1,4 +1,4 @@
-// The element-wise and attention kernels of a decoder block's forward on the GPU (src/Cuda/Models/CudaDecoderForward.cs).
+// The element-wise and attention kernels of a decoder block's forward on the GPU (src/Cuda/Models/CudaForwardBackend.cs).
 // Each mirrors a host kernel of src/Compute in float32, in the same order of operations, so the two paths agree to
 // float rounding (and FMA contraction).
 
@@ -34,29 +34,41 @@ __device__ float block_sum(float v)
     return total;
 }
 
-// RMSNorm (Compute/RmsNorm.cs, HF LlamaRMSNorm): y[r] = (x[r] · 1/√(mean(x[r]²) + eps)) ⊙ w, one block per row of
-// `width`; y may be x (each thread rewrites only what it read, after the reduction).
-extern "C" __global__ void rms_norm(const float* x, const float* __restrict__ w, float eps, float* y, int width)
+// Norms (Compute/Normalization.cs) of every `width`-wide slice, one block per slice; y may be x (each thread
+// rewrites only what it read, after the reductions). kind 0: RMSNorm, x·(1/√(mean(x²) + eps)) ⊙ w; kind 1: Gemma's
+// RMSNorm with (1 + w); kind 2: LayerNorm without bias, (x − mean)·(1/√(var + eps)) ⊙ w.
+extern "C" __global__ void norm(const float* x, const float* __restrict__ w, float eps, float* y, int width, int kind)
 {
     long long base = (long long) blockIdx.x * width;
+    float mean = 0.f;
+    if (kind == 2)
+    {
+        float s = 0.f;
+        for (int i = threadIdx.x; i < width; i += blockDim.x)
+            s += x[base + i];
+        mean = block_sum(s) / width;
+    }
     float s = 0.f;
     for (int i = threadIdx.x; i < width; i += blockDim.x)
     {
-        float v = x[base + i];
+        float v = x[base + i] - mean;
         s += v * v;
     }
     s = block_sum(s);
     float inv = 1.f / sqrtf(s / width + eps);
     for (int i = threadIdx.x; i < width; i += blockDim.x)
-        y[base + i] = x[base + i] * inv * w[i];
+    {
+        float scale = kind == 1 ? 1.f + w[i] : w[i];
+        y[base + i] = (x[base + i] - mean) * inv * scale;
+    }
 }
 
-// RoPE in the rotate_half form (Compute/Rope.cs) on x (rows·tokens, heads·headDim); token m sits at position
-// m mod tokens because every calibration row is its own sequence. One thread per rotated pair.
+// RoPE (Compute/Rope.cs) on x (rows·tokens, heads·headDim); token m sits at position m mod tokens because every
+// calibration row is its own sequence. `half` frequencies rotate the first 2·half dimensions of each head (fewer
+// than headDim when partial); pairs are (i, i + half) or, interleaved, (2i, 2i + 1). One thread per rotated pair.
 extern "C" __global__ void rope(float* x, const float* __restrict__ cosTable, const float* __restrict__ sinTable,
-    int tokens, int heads, int headDim, long long pairs)
+    int tokens, int heads, int headDim, int half, int interleaved, long long pairs)
 {
-    int half = headDim >> 1;
     for (long long p = (long long) blockIdx.x * blockDim.x + threadIdx.x; p < pairs; p += (long long) gridDim.x * blockDim.x)
     {
         int i = (int) (p % half);
@@ -64,17 +76,19 @@ extern "C" __global__ void rope(float* x, const float* __restrict__ cosTable, co
         long long token = headIndex / heads;
         int t = (int) (token % tokens);
         float* head = x + headIndex * headDim;
-        float a = head[i], b = head[i + half];
+        int j = interleaved ? 2 * i : i, partner = interleaved ? j + 1 : i + half;
+        float a = head[j], b = head[partner];
         float c = cosTable[(long long) t * half + i], s = sinTable[(long long) t * half + i];
-        head[i] = a * c - b * s;
-        head[i + half] = b * c + a * s;
+        head[j] = a * c - b * s;
+        head[partner] = b * c + a * s;
     }
 }
 
 // Causal (optionally sliding-window) softmax of attention scores (Compute/CausalAttention.cs): scores holds
 // `count` rows of `tokens` keys, row r being query t = r mod tokens of some (sequence, head). Keys
-// max(0, t − window + 1) ≤ s ≤ t get softmax(scale · score), the rest 0. One warp per row.
-extern "C" __global__ void causal_softmax(float* scores, int tokens, float scale, int window, long long count)
+// max(0, t − window + 1) ≤ s ≤ t get softmax(cap(scale · score)), the rest 0, where cap(v) = softCap·tanh(v/softCap)
+// when softCap > 0 (Gemma 2) and v otherwise. One warp per row.
+extern "C" __global__ void causal_softmax(float* scores, int tokens, float scale, float softCap, int window, long long count)
 {
     long long row = (long long) blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (row >= count)
@@ -87,12 +101,18 @@ extern "C" __global__ void causal_softmax(float* scores, int tokens, float scale
     float* s = scores + row * tokens;
     float m = __int_as_float(0xff800000);  // −∞ without math.h's macro (NVRTC compiles without headers)
     for (int j = first + lane; j <= t; j += 32)
-        m = fmaxf(m, s[j] * scale);
+    {
+        float v = s[j] * scale;
+        if (softCap > 0.f)
+            v = tanhf(v / softCap) * softCap;
+        s[j] = v;
+        m = fmaxf(m, v);
+    }
     m = warp_max(m);
     float sum = 0.f;
     for (int j = first + lane; j <= t; j += 32)
     {
-        float e = expf(s[j] * scale - m);
+        float e = expf(s[j] - m);
         s[j] = e;
         sum += e;
     }
@@ -123,6 +143,16 @@ extern "C" __global__ void swiglu(float* __restrict__ gate, const float* __restr
         float g = gate[i];
         float sigmoid = 1.f / (1.f + expf(-g));
         gate[i] = sigmoid * g * up[i];
+    }
+}
+
+// gate ← GELU_tanh(gate) ⊙ up (Compute/GatedActivation.cs), 0.5·g·(1 + tanh(√(2/π)·(g + 0.044715·g³))).
+extern "C" __global__ void gelu_tanh_gate(float* __restrict__ gate, const float* __restrict__ up, long long n)
+{
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
+    {
+        float g = gate[i];
+        gate[i] = 0.5f * g * (1.f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))) * up[i];
     }
 }
 

@@ -45,7 +45,7 @@ public sealed class EvalModel : IDisposable
     /// <param name="algebra">Where the linear layers' products run (the CPU when null).</param>
     /// <param name="blocks">Runs whole decoder blocks (a GPU); null runs them op by op through <paramref name="algebra"/>.</param>
     public static EvalModel Open(string directory, CodebookTableCache codebooks, Converter.Compute.IDenseAlgebra? algebra = null,
-        Converter.Models.Modules.IDecoderBlockForward? blocks = null)
+        Converter.Models.Forward.IForwardBackend? blocks = null)
     {
         var config = ModelConfig.Load(directory);
         var checkpoint = CheckpointReader.Open(directory);

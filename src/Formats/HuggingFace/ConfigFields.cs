@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 namespace Converter.Formats.HuggingFace;
 
 /// <summary>Typed access to config.json keys, with errors that name the file and the key (dotted for nested objects).</summary>
-internal sealed class ConfigFields(JsonObject json, string path, string prefix = "")
+public sealed class ConfigFields(JsonObject json, string path, string prefix = "")
 {
     public string Path => path;
 
@@ -92,6 +92,33 @@ internal sealed class ConfigFields(JsonObject json, string path, string prefix =
         }
         return OptionalInt(key) is { } single ? [single] : [];
     }
+
+    /// <summary>A list of numbers; throws naming the key when absent or not numbers.</summary>
+    public IReadOnlyList<double> RequiredDoubleList(string key)
+    {
+        var node = Get(key);
+        if (node is not JsonArray array)
+            throw Error(node == null ? $"missing '{prefix}{key}'" : $"'{prefix}{key}' is {Describe(node)}, expected a list of numbers");
+        return array.Select(n => n is JsonValue v && v.GetValueKind() == JsonValueKind.Number
+            ? v.GetValue<double>()
+            : throw Error($"'{prefix}{key}' holds {Describe(n)}, expected numbers")).ToArray();
+    }
+
+    /// <summary>A list of integers, or null when absent.</summary>
+    public IReadOnlyList<int>? OptionalIntList(string key)
+    {
+        var node = Get(key);
+        if (node == null)
+            return null;
+        if (node is not JsonArray array)
+            throw Error($"'{prefix}{key}' is {Describe(node)}, expected a list of integers");
+        return array.Select(n => n is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<int>(out var i)
+            ? i
+            : throw Error($"'{prefix}{key}' holds {Describe(n)}, expected integers")).ToArray();
+    }
+
+    /// <summary>Whether the key is present and not JSON null.</summary>
+    public bool Has(string key) => Get(key) != null;
 
     public IReadOnlyList<string> StringList(string key)
     {

@@ -5,19 +5,20 @@ using Converter.Formats.IO;
 namespace Converter.Formats.HuggingFace;
 
 /// <summary>
-/// The parts of a Hugging Face <c>config.json</c> that the converter and the forward pass need, validated, for the
-/// architectures in <see cref="ArchitectureSpec.All"/>. <see cref="Json"/> keeps the whole parsed object, unknown
-/// keys included, so that the converter can write a modified config.json without losing anything.
+/// The parts of a Hugging Face <c>config.json</c> that every decoder architecture shares, validated. The
+/// architecture-specific keys are read by the architecture's declaration (Models/Architectures) through
+/// <see cref="Fields"/>. <see cref="Json"/> keeps the whole parsed object, unknown keys included, so that the
+/// converter can write a modified config.json without losing anything.
 /// </summary>
 public sealed class ModelConfig
 {
     public const string FileName = "config.json";
 
-    private ModelConfig(string path, JsonObject json, ArchitectureSpec spec)
+    private ModelConfig(string path, JsonObject json, ConfigFields fields)
     {
         Path = path;
         Json = json;
-        Spec = spec;
+        Fields = fields;
     }
 
     /// <summary>The file it was read from.</summary>
@@ -26,9 +27,18 @@ public sealed class ModelConfig
     /// <summary>The complete parsed config; edit and save it to rewrite config.json.</summary>
     public JsonObject Json { get; }
 
-    public ArchitectureSpec Spec { get; }
+    /// <summary>
+    /// Typed access to the language model's keys: the top level, or <c>text_config</c> for multimodal wrappers
+    /// (e.g. Gemma3ForConditionalGeneration) whose top level has no hidden_size.
+    /// </summary>
+    public ConfigFields Fields { get; }
 
-    public ModelArchitecture Architecture => Spec.Architecture;
+    /// <summary>The top level's <c>architectures</c> list (transformers class names), possibly empty.</summary>
+    public IReadOnlyList<string> ArchitectureNames { get; private init; } = [];
+
+    /// <summary>The top level's <c>model_type</c>, if any.</summary>
+    public string? ModelType { get; private init; }
+
     public int HiddenSize { get; private init; }
     public int IntermediateSize { get; private init; }
     public int NumHiddenLayers { get; private init; }
@@ -41,26 +51,10 @@ public sealed class ModelConfig
     public int HeadDim { get; private init; }
 
     public int VocabSize { get; private init; }
-    public double RmsNormEps { get; private init; }
     public int MaxPositionEmbeddings { get; private init; }
 
     /// <summary>True when lm_head shares the embedding matrix (the checkpoint then usually has no lm_head.weight).</summary>
     public bool TieWordEmbeddings { get; private init; }
-
-    /// <summary>Whether q_proj, k_proj and v_proj carry a bias (always for Qwen2; attention_bias for Llama/Qwen3).</summary>
-    public bool AttentionQkvBias { get; private init; }
-
-    /// <summary>Whether o_proj carries a bias.</summary>
-    public bool AttentionOutputBias { get; private init; }
-
-    /// <summary>Whether gate/up/down_proj carry a bias (Llama's mlp_bias).</summary>
-    public bool MlpBias { get; private init; }
-
-    /// <summary>Per-head RMSNorm on queries and keys (Qwen3's q_norm / k_norm).</summary>
-    public bool HasQkNorm => Spec.HasQkNorm;
-
-    /// <summary>Mistral's attention window, null when unlimited.</summary>
-    public int? SlidingWindow { get; private init; }
 
     public int? BosTokenId { get; private init; }
 
@@ -71,8 +65,6 @@ public sealed class ModelConfig
 
     /// <summary>The checkpoint's dtype as transformers spells it ("bfloat16"), from "dtype" or the older "torch_dtype".</summary>
     public string? TorchDtype { get; private init; }
-
-    public RopeConfig Rope { get; private init; } = new(RopeType.Default, RopeConfig.DefaultTheta);
 
     /// <summary>Query heads per key/value head.</summary>
     public int GroupSize => NumAttentionHeads / NumKeyValueHeads;
@@ -100,8 +92,8 @@ public sealed class ModelConfig
     /// <summary>Interprets an already-parsed config; <paramref name="path"/> names it in errors.</summary>
     public static ModelConfig Parse(JsonObject json, string path)
     {
-        var f = new ConfigFields(json, path);
-        var spec = FindArchitecture(f);
+        var top = new ConfigFields(json, path);
+        var f = !top.Has("hidden_size") && top.Object("text_config") is { } text ? text : top;
 
         var hidden = f.RequiredPositiveInt("hidden_size");
         var heads = f.RequiredPositiveInt("num_attention_heads");
@@ -114,13 +106,10 @@ public sealed class ModelConfig
         if (headDim <= 0 || headDim % 2 != 0)
             throw f.Error($"head_dim {headDim} must be a positive even number (RoPE rotates pairs)");
 
-        var activation = f.OptionalString("hidden_act") ?? "silu";
-        if (activation != "silu")
-            throw f.Error($"unsupported hidden_act '{activation}' (supported: silu)");
-
-        var attentionBias = f.OptionalBool("attention_bias") ?? false;
-        return new ModelConfig(path, json, spec)
+        return new ModelConfig(path, json, f)
         {
+            ArchitectureNames = top.StringList("architectures"),
+            ModelType = top.OptionalString("model_type"),
             HiddenSize = hidden,
             IntermediateSize = f.RequiredPositiveInt("intermediate_size"),
             NumHiddenLayers = f.RequiredPositiveInt("num_hidden_layers"),
@@ -128,64 +117,14 @@ public sealed class ModelConfig
             NumKeyValueHeads = kvHeads,
             HeadDim = headDim,
             VocabSize = f.RequiredPositiveInt("vocab_size"),
-            // 1e-6 is the default of all four transformers config classes.
-            RmsNormEps = f.OptionalDouble("rms_norm_eps") ?? 1e-6,
             MaxPositionEmbeddings = f.RequiredPositiveInt("max_position_embeddings"),
-            TieWordEmbeddings = f.OptionalBool("tie_word_embeddings") ?? false,
-            AttentionQkvBias = Resolve(spec.QkvBias, attentionBias),
-            AttentionOutputBias = Resolve(spec.OutputBias, attentionBias),
-            MlpBias = spec.HonorsMlpBias && (f.OptionalBool("mlp_bias") ?? false),
-            SlidingWindow = ReadSlidingWindow(f, spec),
-            BosTokenId = f.OptionalInt("bos_token_id"),
-            EosTokenIds = f.IntOrIntList("eos_token_id"),
-            PadTokenId = f.OptionalInt("pad_token_id"),
-            TorchDtype = f.OptionalString("dtype") ?? f.OptionalString("torch_dtype"),
-            Rope = RopeConfig.Parse(f),
+            // A multimodal wrapper's tie flag lives at its top level.
+            TieWordEmbeddings = f.OptionalBool("tie_word_embeddings") ?? top.OptionalBool("tie_word_embeddings") ?? false,
+            BosTokenId = f.OptionalInt("bos_token_id") ?? top.OptionalInt("bos_token_id"),
+            EosTokenIds = f.Has("eos_token_id") ? f.IntOrIntList("eos_token_id") : top.IntOrIntList("eos_token_id"),
+            PadTokenId = f.OptionalInt("pad_token_id") ?? top.OptionalInt("pad_token_id"),
+            TorchDtype = f.OptionalString("dtype") ?? f.OptionalString("torch_dtype") ?? top.OptionalString("dtype") ?? top.OptionalString("torch_dtype"),
         };
-    }
-
-    /// <summary>The first supported entry of <c>architectures</c>, falling back to <c>model_type</c> when the list is absent.</summary>
-    private static ArchitectureSpec FindArchitecture(ConfigFields f)
-    {
-        var names = f.StringList("architectures");
-        foreach (var name in names)
-        {
-            if (ArchitectureSpec.FindByHfName(name) is { } spec)
-                return spec;
-        }
-        var supported = string.Join(", ", ArchitectureSpec.All.Select(s => s.HfName));
-        if (names.Count > 0)
-            throw f.Error($"unsupported architecture {string.Join(", ", names)} (supported: {supported})");
-        var modelType = f.OptionalString("model_type");
-        if (modelType != null && ArchitectureSpec.FindByModelType(modelType) is { } byType)
-            return byType;
-        throw f.Error(modelType == null
-            ? $"no 'architectures' or 'model_type' (supported: {supported})"
-            : $"unsupported model_type '{modelType}' (supported: {supported})");
-    }
-
-    private static bool Resolve(BiasRule rule, bool attentionBias) => rule switch
-    {
-        BiasRule.Always => true,
-        BiasRule.FromConfig => attentionBias,
-        _ => false,
-    };
-
-    private static int? ReadSlidingWindow(ConfigFields f, ArchitectureSpec spec)
-    {
-        switch (spec.Architecture)
-        {
-            case ModelArchitecture.Mistral:
-                return f.OptionalInt("sliding_window");
-            case ModelArchitecture.Qwen2:
-            case ModelArchitecture.Qwen3:
-                // Qwen's window applies only to some layers (max_window_layers); rather than run it wrongly, refuse it.
-                if (f.OptionalBool("use_sliding_window") == true)
-                    throw f.Error("use_sliding_window = true is not supported");
-                return null;
-            default:
-                return null;
-        }
     }
 
     /// <summary>
@@ -203,5 +142,5 @@ public sealed class ModelConfig
     };
 
     public override string ToString() =>
-        $"{Spec.HfName}: {NumHiddenLayers} layers, hidden {HiddenSize}, heads {NumAttentionHeads}/{NumKeyValueHeads} × {HeadDim}, vocab {VocabSize}";
+        $"{string.Join(", ", ArchitectureNames)}: {NumHiddenLayers} layers, hidden {HiddenSize}, heads {NumAttentionHeads}/{NumKeyValueHeads} × {HeadDim}, vocab {VocabSize}";
 }

@@ -7,13 +7,24 @@ public enum RopeType
     Default,
     /// <summary>Llama 3.1 frequency-dependent scaling (transformers' _compute_llama3_parameters).</summary>
     Llama3,
+    /// <summary>Phi-3's LongRoPE: per-frequency short/long factors and an attention factor (_compute_longrope_parameters).</summary>
+    LongRope,
 }
 
 /// <summary>Parameters of Llama 3.1 RoPE scaling.</summary>
 public sealed record Llama3RopeScaling(double Factor, double LowFreqFactor, double HighFreqFactor, int OriginalMaxPositionEmbeddings);
 
-/// <summary>Rotary embedding settings; <see cref="Llama3"/> is set exactly when <see cref="Type"/> is <see cref="RopeType.Llama3"/>.</summary>
-public sealed record RopeConfig(RopeType Type, double Theta, Llama3RopeScaling? Llama3 = null)
+/// <summary>
+/// Parameters of LongRoPE: frequency i is divided by short_factor[i], or long_factor[i] once a sequence is longer than
+/// <see cref="OriginalMaxPositionEmbeddings"/>; cos and sin are multiplied by <see cref="AttentionFactor"/>.
+/// </summary>
+public sealed record LongRopeScaling(IReadOnlyList<double> ShortFactor, IReadOnlyList<double> LongFactor, int OriginalMaxPositionEmbeddings, double AttentionFactor);
+
+/// <summary>
+/// Rotary embedding settings; <see cref="Llama3"/> / <see cref="LongRope"/> are set exactly when <see cref="Type"/>
+/// names them. <see cref="PartialRotaryFactor"/> is the fraction of each head's dimensions that rotate.
+/// </summary>
+public sealed record RopeConfig(RopeType Type, double Theta, Llama3RopeScaling? Llama3 = null, LongRopeScaling? LongRope = null)
 {
     /// <summary>transformers' default rope_theta when a config has none.</summary>
     public const double DefaultTheta = 10000.0;
@@ -22,10 +33,14 @@ public sealed record RopeConfig(RopeType Type, double Theta, Llama3RopeScaling? 
     /// Reads both spellings transformers has used: the current <c>rope_parameters</c> object
     /// ({rope_type, rope_theta, factor, ...}) and the older top-level <c>rope_theta</c> plus optional
     /// <c>rope_scaling</c> ({rope_type or type, factor, ...}); <c>rope_parameters</c> wins when both are present.
+    /// With <paramref name="layerType"/> (e.g. "sliding_attention"), a <c>rope_parameters</c> object keyed by layer
+    /// type (Gemma 3, OLMo 3) gives that type's entry.
     /// </summary>
-    internal static RopeConfig Parse(ConfigFields config)
+    public static RopeConfig Parse(ConfigFields config, string? layerType = null)
     {
         var parameters = config.Object("rope_parameters");
+        if (parameters != null && layerType != null && parameters.Object(layerType) is { } perType)
+            parameters = perType;
         ConfigFields? scaling;
         double theta;
         if (parameters != null)
@@ -51,7 +66,47 @@ public sealed record RopeConfig(RopeType Type, double Theta, Llama3RopeScaling? 
                 scaling.RequiredDouble("low_freq_factor"),
                 scaling.RequiredDouble("high_freq_factor"),
                 scaling.RequiredPositiveInt("original_max_position_embeddings"))),
-            _ => throw config.Error($"unsupported rope type '{typeName}' (supported: default, llama3)"),
+            "longrope" => new RopeConfig(RopeType.LongRope, theta, LongRope: ParseLongRope(config, scaling!)),
+            _ => throw config.Error($"unsupported rope type '{typeName}' (supported: default, llama3, longrope)"),
         };
+    }
+
+    /// <summary>
+    /// The fraction of head dimensions that rotate: <c>partial_rotary_factor</c> inside rope_parameters or at the
+    /// top level (GLM-4, Phi-4-mini), 1 when absent.
+    /// </summary>
+    public static double PartialRotaryFactor(ConfigFields config)
+    {
+        var factor = config.Object("rope_parameters")?.OptionalDouble("partial_rotary_factor")
+            ?? config.OptionalDouble("partial_rotary_factor") ?? 1.0;
+        if (!(factor > 0 && factor <= 1))
+            throw config.Error($"partial_rotary_factor is {factor}, expected a number in (0, 1]");
+        return factor;
+    }
+
+    /// <summary>
+    /// transformers' _compute_longrope_parameters: with a top-level original_max_position_embeddings (Phi-3) the
+    /// scaling factor is max_position_embeddings / original; the attention factor, unless given, is
+    /// √(1 + ln factor / ln original), or 1 when factor ≤ 1.
+    /// </summary>
+    private static LongRopeScaling ParseLongRope(ConfigFields config, ConfigFields scaling)
+    {
+        var shortFactor = scaling.RequiredDoubleList("short_factor");
+        var longFactor = scaling.RequiredDoubleList("long_factor");
+        double? factor = scaling.OptionalDouble("factor");
+        int maxPositions = config.RequiredPositiveInt("max_position_embeddings");
+        int original;
+        if (config.OptionalInt("original_max_position_embeddings") is { } top)
+        {
+            original = top;
+            factor = (double)maxPositions / top;
+        }
+        else
+            original = scaling.OptionalInt("original_max_position_embeddings") ?? maxPositions;
+        if (original <= 0)
+            throw config.Error($"original_max_position_embeddings is {original}, expected a positive integer");
+        double attention = scaling.OptionalDouble("attention_factor")
+            ?? (factor is not { } f || f <= 1.0 ? 1.0 : Math.Sqrt(1 + Math.Log(f) / Math.Log(original)));
+        return new LongRopeScaling(shortFactor, longFactor, original, attention);
     }
 }

@@ -1,27 +1,32 @@
-using System.Numerics.Tensors;
 using Converter.Compute;
+using Converter.Models.Forward;
 using Converter.Models.Rotary;
 
 namespace Converter.Models.Modules;
 
 /// <summary>
-/// model.layers.N, pre-norm: h = x + attn(norm₁(x)); out = h + mlp(norm₂(h)).
+/// model.layers.N with the norms its architecture places (<see cref="BlockNorms"/>):
+/// h = x + norm_ao(attn(norm_ai(x))); out = h + norm_mo(mlp(norm_mi(h))), an absent norm passing its input through;
+/// a parallel block (Cohere) computes out = x + attn(n) + mlp(n) with n = norm_ai(x). One forward for every
+/// backend: the operations run on <see cref="IForwardBackend"/>.
 /// </summary>
 public sealed class DecoderBlock : ModelModule
 {
     private readonly TransformerSpec _spec;
-    private readonly IDecoderBlockForward? _accelerated;
-    private float[]? _inputNorm;
-    private float[]? _postAttentionNorm;
+    private readonly IForwardBackend _backend;
+    private readonly Dictionary<string, float[]> _norms = [];
+    private bool _loaded;
 
-    /// <param name="accelerated">Runs the whole block at once (a GPU) instead of op by op on the host; null for the host.</param>
-    public DecoderBlock(int index, TransformerSpec spec, RotaryEmbedding rotary, IDenseAlgebra? algebra = null, IDecoderBlockForward? accelerated = null)
-        : base(Models.TensorNames.Layer(index))
+    /// <param name="rotary">The layer's rotary embedding; null for a layer without RoPE.</param>
+    /// <param name="backend">Where the forward's operations run (the host when null).</param>
+    public DecoderBlock(int index, TransformerSpec spec, RotaryEmbedding? rotary, IDenseAlgebra? algebra = null, IForwardBackend? backend = null)
+        : base(spec.Names.Layer(index))
     {
         _spec = spec;
-        _accelerated = accelerated;
+        _backend = backend ?? HostForwardPass.Instance;
         Index = index;
-        Attention = new SelfAttention(Name + ".self_attn", spec, rotary, algebra);
+        Layer = spec.LayerAttention[index];
+        Attention = new SelfAttention(Name + ".self_attn", spec, Layer, rotary, algebra);
         Mlp = new GatedMlp(Name + ".mlp", spec, algebra);
         LinearGroups =
         [
@@ -36,11 +41,8 @@ public sealed class DecoderBlock : ModelModule
 
     public TransformerSpec Spec => _spec;
 
-    /// <summary>input_layernorm's weight (hidden); the block must be loaded.</summary>
-    public ReadOnlyMemory<float> InputNorm => _inputNorm ?? throw new InvalidOperationException($"module {Name} is not loaded");
-
-    /// <summary>post_attention_layernorm's weight (hidden); the block must be loaded.</summary>
-    public ReadOnlyMemory<float> PostAttentionNorm => _postAttentionNorm ?? throw new InvalidOperationException($"module {Name} is not loaded");
+    /// <summary>This layer's window and rotary setting.</summary>
+    public LayerAttention Layer { get; }
 
     public SelfAttention Attention { get; }
 
@@ -48,17 +50,19 @@ public sealed class DecoderBlock : ModelModule
 
     public override IReadOnlyList<LinearGroup> LinearGroups { get; }
 
-    private string InputNormTensor => Models.TensorNames.Weight(Name + ".input_layernorm");
-
-    private string PostAttentionNormTensor => Models.TensorNames.Weight(Name + ".post_attention_layernorm");
+    private IEnumerable<string> NormTensorNames => _spec.BlockNorms.Present.Select(n => Models.TensorNames.Weight(Name + "." + n));
 
     public override IEnumerable<string> TensorNames =>
         Linears.SelectMany(l => l.BiasTensor is { } b ? new[] { l.WeightTensor, b } : [l.WeightTensor])
+            .Distinct()
             .Concat(Attention.NormTensors)
-            .Append(InputNormTensor)
-            .Append(PostAttentionNormTensor);
+            .Concat(NormTensorNames);
 
-    public override bool IsLoaded => _inputNorm != null;
+    public override bool IsLoaded => _loaded;
+
+    /// <summary>The weight of block norm <paramref name="name"/> (e.g. <c>input_layernorm</c>); the block must be loaded.</summary>
+    public ReadOnlyMemory<float> NormWeight(string name) =>
+        _loaded && _norms.TryGetValue(name, out var w) ? w : throw new InvalidOperationException($"module {Name} has no loaded norm {name}");
 
     public override void Load(IWeightSource weights)
     {
@@ -66,9 +70,9 @@ public sealed class DecoderBlock : ModelModule
         {
             Attention.Load(weights);
             Mlp.Load(weights);
-            _postAttentionNorm = WeightLoader.Read(weights.Tensors, PostAttentionNormTensor, _spec.HiddenSize);
-            // Set last: IsLoaded keys on it.
-            _inputNorm = WeightLoader.Read(weights.Tensors, InputNormTensor, _spec.HiddenSize);
+            foreach (var norm in _spec.BlockNorms.Present)
+                _norms[norm] = WeightLoader.Read(weights.Tensors, Models.TensorNames.Weight(Name + "." + norm), _spec.HiddenSize);
+            _loaded = true;
         }
         catch
         {
@@ -80,7 +84,8 @@ public sealed class DecoderBlock : ModelModule
 
     public override void Release()
     {
-        _inputNorm = _postAttentionNorm = null;
+        _loaded = false;
+        _norms.Clear();
         Attention.Release();
         Mlp.Release();
     }
@@ -89,16 +94,32 @@ public sealed class DecoderBlock : ModelModule
     {
         EnsureLoaded();
         var x = batch.RequireValues(Name);
-        if (_accelerated is not null)
-            return batch.WithValues(_accelerated.Forward(this, batch, x, observer));
-        var normed = new Matrix(x.Rows, x.Cols);
-        RmsNorm.Apply(x.Data, _inputNorm!, _spec.RmsNormEps, normed.Data);
-        var residual = Attention.Forward(normed, batch, LinearGroups[0], LinearGroups[1], observer);
-        TensorPrimitives.Add(x.Data, residual.Data, residual.Data);
-
-        RmsNorm.Apply(residual.Data, _postAttentionNorm!, _spec.RmsNormEps, normed.Data);
-        var output = Mlp.Forward(normed, LinearGroups[2], LinearGroups[3], observer);
-        TensorPrimitives.Add(residual.Data, output.Data, output.Data);
-        return batch.WithValues(output);
+        if (x.Cols != _spec.HiddenSize || x.Rows != batch.Rows * batch.Tokens)
+            throw new ArgumentException($"{Name}: hidden states {x.ShapeText} are not ({batch.Rows}·{batch.Tokens}, {_spec.HiddenSize})", nameof(batch));
+        return batch.WithValues(_backend.Run(x, (pass, input) => Forward(pass, input, batch.Tokens, observer)));
     }
+
+    private Activations Forward(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer)
+    {
+        var norms = _spec.BlockNorms;
+        var attentionInput = Normalize(pass, x, norms.AttentionInput);
+        var attention = Attention.Forward(pass, attentionInput, tokens, LinearGroups[0], LinearGroups[1], observer);
+        attention = Normalize(pass, attention, norms.AttentionOutput);
+        if (_spec.ParallelBlock)
+        {
+            // CohereDecoderLayer: attention + mlp + residual.
+            var parallel = Normalize(pass, Mlp.Forward(pass, attentionInput, LinearGroups[2], LinearGroups[3], observer), norms.MlpOutput);
+            pass.Add(parallel, attention);
+            pass.Add(parallel, x);
+            return parallel;
+        }
+        pass.Add(attention, x);
+        var mlp = Mlp.Forward(pass, Normalize(pass, attention, norms.MlpInput), LinearGroups[2], LinearGroups[3], observer);
+        mlp = Normalize(pass, mlp, norms.MlpOutput);
+        pass.Add(mlp, attention);
+        return mlp;
+    }
+
+    private Activations Normalize(IForwardPass pass, Activations x, string? norm) =>
+        norm is null ? x : pass.Norm(x, _spec.Norm, _norms[norm], _spec.NormEps);
 }

@@ -2,8 +2,11 @@ using Converter.Compute;
 
 namespace Converter.Models.Modules;
 
-/// <summary>model.embed_tokens: token id → row of the (vocab, hidden) embedding matrix.</summary>
-public sealed class EmbeddingModule(int vocabSize, int hiddenSize) : ModelModule(Models.TensorNames.Embedding)
+/// <summary>
+/// model.embed_tokens: token id → row of the (vocab, hidden) embedding matrix, times <paramref name="scale"/> (Gemma's
+/// √hidden; 1 for most architectures).
+/// </summary>
+public sealed class EmbeddingModule(string name, int vocabSize, int hiddenSize, float scale = 1f) : ModelModule(name)
 {
     private Matrix? _table;
 
@@ -35,6 +38,8 @@ public sealed class EmbeddingModule(int vocabSize, int hiddenSize) : ModelModule
                 throw new ArgumentException($"token id {id} at row {i / batch.Tokens}, position {i % batch.Tokens} is outside the vocabulary (size {VocabSize})", nameof(batch));
             table.Row(id).CopyTo(output.Row(i));
         }
+        if (scale != 1f)
+            System.Numerics.Tensors.TensorPrimitives.Multiply(output.Data, scale, output.Data);
         return batch.WithValues(output);
     }
 }

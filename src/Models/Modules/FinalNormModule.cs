@@ -2,8 +2,8 @@ using Converter.Compute;
 
 namespace Converter.Models.Modules;
 
-/// <summary>model.norm: the RMSNorm between the last decoder block and the head.</summary>
-public sealed class FinalNormModule(int hiddenSize, float eps) : ModelModule(Models.TensorNames.FinalNorm)
+/// <summary>model.norm: the norm between the last decoder block and the head.</summary>
+public sealed class FinalNormModule(string name, int hiddenSize, NormKind kind, float eps) : ModelModule(name)
 {
     private float[]? _weight;
 
@@ -20,7 +20,7 @@ public sealed class FinalNormModule(int hiddenSize, float eps) : ModelModule(Mod
         EnsureLoaded();
         var x = batch.RequireValues(Name);
         var y = new Matrix(x.Rows, x.Cols);
-        RmsNorm.Apply(x.Data, _weight!, eps, y.Data);
+        Normalization.Apply(kind, x.Data, _weight!, [], eps, y.Data);
         return batch.WithValues(y);
     }
 }

@@ -4,15 +4,21 @@ namespace Converter.Models.Modules;
 /// <summary>
 /// lm_head: final-normed hidden states → logits. With tied embeddings it reads model.embed_tokens.weight (as HF's
 /// tie_weights does, even if the file also has an lm_head.weight) into its own copy, so quantizing the head leaves
-/// the embedding untouched.
+/// the embedding untouched. The logits are then scaled (Cohere's logit_scale) and soft-capped (Gemma) as the
+/// architecture asks.
 /// </summary>
 public sealed class LmHeadModule : ModelModule
 {
-    public LmHeadModule(int hiddenSize, int vocabSize, bool tied, IDenseAlgebra? algebra = null)
-        : base(Models.TensorNames.LmHead)
+    private readonly float _logitScale;
+    private readonly float? _softCap;
+
+    public LmHeadModule(TransformerSpec spec, IDenseAlgebra? algebra = null)
+        : base(spec.Names.LmHead)
     {
-        Projection = new Linear(Name, hiddenSize, vocabSize, hasBias: false,
-            tied ? Models.TensorNames.Weight(Models.TensorNames.Embedding) : null, algebra);
+        _logitScale = spec.LogitScale;
+        _softCap = spec.FinalLogitSoftCap;
+        Projection = new Linear(Name, spec.HiddenSize, spec.VocabSize, hasBias: false,
+            spec.TiedEmbeddings ? Models.TensorNames.Weight(spec.Names.Embedding) : null, algebra);
         LinearGroups = [new LinearGroup(Name, LinearSite.Head, [Projection])];
     }
 
@@ -33,6 +39,11 @@ public sealed class LmHeadModule : ModelModule
         EnsureLoaded();
         var x = batch.RequireValues(Name);
         observer?.OnLinearInput(LinearGroups[0], x);
-        return batch.WithValues(Projection.Forward(x));
+        var logits = Projection.Forward(x);
+        if (_logitScale != 1f)
+            System.Numerics.Tensors.TensorPrimitives.Multiply(logits.Data, _logitScale, logits.Data);
+        if (_softCap is { } cap)
+            SoftCap.InPlace(logits.Data, cap);
+        return batch.WithValues(logits);
     }
 }

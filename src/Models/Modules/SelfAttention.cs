@@ -1,27 +1,44 @@
 using Converter.Compute;
+using Converter.Models.Forward;
 using Converter.Models.Rotary;
 
 namespace Converter.Models.Modules;
 
 /// <summary>
-/// The attention half of a decoder block: q/k/v projections, optional per-head q/k RMSNorm (Qwen3), RoPE, causal
-/// grouped-query attention within each row, o projection.
+/// The attention half of a decoder block: q/k/v projections (or slices of a fused qkv_proj), optional q/k norms,
+/// RoPE on the rotated dimensions (none on NoPE layers), causal grouped-query attention within each row with the
+/// layer's window, scale and soft cap, o projection.
 /// </summary>
 public sealed class SelfAttention
 {
     private readonly TransformerSpec _spec;
-    private readonly RotaryEmbedding _rotary;
+    private readonly LayerAttention _layer;
     private float[]? _qNorm;
     private float[]? _kNorm;
 
-    public SelfAttention(string prefix, TransformerSpec spec, RotaryEmbedding rotary, IDenseAlgebra? algebra = null)
+    /// <param name="rotary">The layer's rotary table source; null for a layer without RoPE.</param>
+    public SelfAttention(string prefix, TransformerSpec spec, LayerAttention layer, RotaryEmbedding? rotary, IDenseAlgebra? algebra = null)
     {
         _spec = spec;
-        _rotary = rotary;
+        _layer = layer;
+        Rotary = rotary;
         Prefix = prefix;
-        Q = new Linear(prefix + ".q_proj", spec.HiddenSize, spec.QueryWidth, spec.QkvBias, algebra: algebra);
-        K = new Linear(prefix + ".k_proj", spec.HiddenSize, spec.KeyValueWidth, spec.QkvBias, algebra: algebra);
-        V = new Linear(prefix + ".v_proj", spec.HiddenSize, spec.KeyValueWidth, spec.QkvBias, algebra: algebra);
+        if (spec.FusedQkv)
+        {
+            // Phi-3's qkv_proj stacks q, k and v by rows (modeling_phi3.py splits query_pos = heads·head_dim, then kv).
+            string fused = TensorNames.Weight(prefix + ".qkv_proj");
+            int rows = spec.QueryWidth + 2 * spec.KeyValueWidth;
+            Q = new Linear(prefix + ".q_proj", spec.HiddenSize, spec.QueryWidth, false, fused, algebra, new FusedRows(rows, 0));
+            K = new Linear(prefix + ".k_proj", spec.HiddenSize, spec.KeyValueWidth, false, fused, algebra, new FusedRows(rows, spec.QueryWidth));
+            V = new Linear(prefix + ".v_proj", spec.HiddenSize, spec.KeyValueWidth, false, fused, algebra,
+                new FusedRows(rows, spec.QueryWidth + spec.KeyValueWidth));
+        }
+        else
+        {
+            Q = new Linear(prefix + ".q_proj", spec.HiddenSize, spec.QueryWidth, spec.QkvBias, algebra: algebra);
+            K = new Linear(prefix + ".k_proj", spec.HiddenSize, spec.KeyValueWidth, spec.QkvBias, algebra: algebra);
+            V = new Linear(prefix + ".v_proj", spec.HiddenSize, spec.KeyValueWidth, spec.QkvBias, algebra: algebra);
+        }
         O = new Linear(prefix + ".o_proj", spec.QueryWidth, spec.HiddenSize, spec.OutputBias, algebra: algebra);
     }
 
@@ -36,26 +53,25 @@ public sealed class SelfAttention
 
     public Linear O { get; }
 
-    public RotaryEmbedding Rotary => _rotary;
+    /// <summary>The layer's rotary embedding, or null on a NoPE layer.</summary>
+    public RotaryEmbedding? Rotary { get; }
 
-    /// <summary>Qwen3's per-head q_norm weight (head_dim), or null when the model has none.</summary>
-    public float[]? QNorm => _qNorm;
-
-    /// <summary>Qwen3's per-head k_norm weight (head_dim), or null when the model has none.</summary>
-    public float[]? KNorm => _kNorm;
-
-    public IEnumerable<string> NormTensors => _spec.QkNorm
+    public IEnumerable<string> NormTensors => _spec.QkNorm != QkNormPlacement.None
         ? [TensorNames.Weight(Prefix + ".q_norm"), TensorNames.Weight(Prefix + ".k_norm")]
         : [];
+
+    private int QNormWidth => _spec.QkNorm == QkNormPlacement.WholeProjection ? _spec.QueryWidth : _spec.HeadDim;
+
+    private int KNormWidth => _spec.QkNorm == QkNormPlacement.WholeProjection ? _spec.KeyValueWidth : _spec.HeadDim;
 
     public void Load(IWeightSource weights)
     {
         foreach (var linear in new[] { Q, K, V, O })
             weights.LoadLinear(linear);
-        if (_spec.QkNorm)
+        if (_spec.QkNorm != QkNormPlacement.None)
         {
-            _qNorm = WeightLoader.Read(weights.Tensors, TensorNames.Weight(Prefix + ".q_norm"), _spec.HeadDim);
-            _kNorm = WeightLoader.Read(weights.Tensors, TensorNames.Weight(Prefix + ".k_norm"), _spec.HeadDim);
+            _qNorm = WeightLoader.Read(weights.Tensors, TensorNames.Weight(Prefix + ".q_norm"), QNormWidth);
+            _kNorm = WeightLoader.Read(weights.Tensors, TensorNames.Weight(Prefix + ".k_norm"), KNormWidth);
         }
     }
 
@@ -66,30 +82,30 @@ public sealed class SelfAttention
         _qNorm = _kNorm = null;
     }
 
-    /// <summary>Attention output (rows·tokens, hidden) for the normed block input <paramref name="x"/>.</summary>
-    public Matrix Forward(Matrix x, SequenceBatch batch, LinearGroup qkv, LinearGroup output, ILinearInputObserver? observer)
+    /// <summary>Attention output (rows·tokens, hidden) for the block's attention input <paramref name="x"/>.</summary>
+    public Activations Forward(IForwardPass pass, Activations x, int tokens, LinearGroup qkv, LinearGroup output, ILinearInputObserver? observer)
     {
-        observer?.OnLinearInput(qkv, x);
-        var q = Q.Forward(x);
-        var k = K.Forward(x);
-        var v = V.Forward(x);
-        if (_spec.QkNorm)
+        pass.Observe(observer, qkv, x);
+        var q = pass.Linear(Q, x);
+        var k = pass.Linear(K, x);
+        var v = pass.Linear(V, x);
+        if (_spec.QkNorm != QkNormPlacement.None)
         {
-            // Qwen3 normalizes each head vector (width head_dim) before RoPE.
-            RmsNorm.Apply(q.Data, _qNorm, _spec.RmsNormEps, q.Data);
-            RmsNorm.Apply(k.Data, _kNorm, _spec.RmsNormEps, k.Data);
+            // Per head (Qwen3, Gemma 3) or over the whole projection (OLMo), before RoPE.
+            q = pass.Norm(q, _spec.Norm, _qNorm ?? throw NotLoaded(), _spec.NormEps);
+            k = pass.Norm(k, _spec.Norm, _kNorm ?? throw NotLoaded(), _spec.NormEps);
         }
-        var table = _rotary.TableFor(batch.Tokens);
-        var attended = new Matrix(x.Rows, _spec.QueryWidth);
-        for (int r = 0; r < batch.Rows; r++)
+        if (Rotary is not null)
         {
-            // Every row is its own sequence starting at position 0.
-            Rope.Apply(batch.RowOf(q, r), batch.Tokens, _spec.Heads, _spec.HeadDim, table);
-            Rope.Apply(batch.RowOf(k, r), batch.Tokens, _spec.KvHeads, _spec.HeadDim, table);
-            CausalAttention.Apply(batch.RowOf(q, r), batch.RowOf(k, r), batch.RowOf(v, r), batch.RowOf(attended, r),
-                batch.Tokens, _spec.Heads, _spec.KvHeads, _spec.HeadDim, _spec.SlidingWindow);
+            var table = Rotary.TableFor(tokens);
+            pass.Rope(q, tokens, _spec.Heads, _spec.HeadDim, table, _spec.RotaryPairing);
+            pass.Rope(k, tokens, _spec.KvHeads, _spec.HeadDim, table, _spec.RotaryPairing);
         }
-        observer?.OnLinearInput(output, attended);
-        return O.Forward(attended);
+        var shape = new AttentionShape(_spec.Heads, _spec.KvHeads, _spec.HeadDim, _layer.Window, _spec.AttentionScale, _spec.AttentionSoftCap);
+        var attended = pass.Attend(q, k, v, tokens, shape);
+        pass.Observe(observer, output, attended);
+        return pass.Linear(O, attended);
     }
+
+    private InvalidOperationException NotLoaded() => new($"{Prefix}: q/k norms are not loaded");
 }

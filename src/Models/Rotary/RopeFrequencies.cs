@@ -5,14 +5,34 @@ namespace Converter.Models.Rotary;
 /// <summary>RoPE inverse frequencies as transformers' ROPE_INIT_FUNCTIONS compute them (modeling_rope_utils.py).</summary>
 public static class RopeFrequencies
 {
-    /// <summary>The headDim/2 inverse frequencies for <paramref name="rope"/>.</summary>
-    public static float[] Compute(RopeConfig rope, int headDim) => rope.Type switch
+    /// <summary>
+    /// The rotaryDims/2 inverse frequencies for <paramref name="rope"/>; for LongRoPE those of sequences of
+    /// <paramref name="tokens"/> tokens (the long factors past the original context, as transformers switches).
+    /// </summary>
+    public static float[] Compute(RopeConfig rope, int rotaryDims, int tokens = 0) => rope.Type switch
     {
-        RopeType.Default => Default(rope.Theta, headDim),
-        RopeType.Llama3 => Llama3(Default(rope.Theta, headDim), rope.Llama3
+        RopeType.Default => Default(rope.Theta, rotaryDims),
+        RopeType.Llama3 => Llama3(Default(rope.Theta, rotaryDims), rope.Llama3
             ?? throw new ArgumentException("llama3 rope without its scaling parameters", nameof(rope))),
-        _ => throw new NotSupportedException($"rope type {rope.Type} is not implemented (supported: default, llama3)"),
+        RopeType.LongRope => LongRope(rope.Theta, rotaryDims, rope.LongRope
+            ?? throw new ArgumentException("longrope without its scaling parameters", nameof(rope)), tokens),
+        _ => throw new NotSupportedException($"rope type {rope.Type} is not implemented (supported: default, llama3, longrope)"),
     };
+
+    /// <summary>
+    /// LongRoPE (_compute_longrope_parameters): inv_freq[i] = 1 / (ext[i] · θ^(2i/d)), ext the short factors, or the
+    /// long ones for sequences longer than the original context.
+    /// </summary>
+    public static float[] LongRope(double theta, int rotaryDims, LongRopeScaling scaling, int tokens)
+    {
+        var factors = tokens > scaling.OriginalMaxPositionEmbeddings ? scaling.LongFactor : scaling.ShortFactor;
+        if (factors.Count != rotaryDims / 2)
+            throw new ArgumentException($"longrope has {factors.Count} factors for {rotaryDims / 2} rotary frequencies", nameof(scaling));
+        var inv = Default(theta, rotaryDims);
+        for (int i = 0; i < inv.Length; i++)
+            inv[i] = (float)(1.0 / (factors[i] * Math.Pow(theta, 2.0 * i / rotaryDims)));
+        return inv;
+    }
 
     /// <summary>inv_freq[i] = θ^(−2i/d) (_compute_default_rope_parameters).</summary>
     public static float[] Default(double theta, int headDim)

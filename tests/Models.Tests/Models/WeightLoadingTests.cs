@@ -18,7 +18,7 @@ public class WeightLoadingTests
     public void MissingTensorIsNamed()
     {
         using var h = new ModelHarness();
-        var wrong = new TransformerModel(h.Model.Spec with { QkNorm = true });
+        var wrong = new TransformerModel(h.Model.Spec with { QkNorm = QkNormPlacement.PerHead });
         var e = Assert.Throws<SafetensorsFormatException>(() => wrong.Layers[1].Load(h.Checkpoint));
         Assert.That(e!.Message, Does.Contain("model.layers.1.self_attn.q_norm.weight"));
     }

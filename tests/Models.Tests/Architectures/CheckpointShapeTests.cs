@@ -3,11 +3,11 @@ using Converter.Formats.Numerics;
 using Converter.Formats.Safetensors;
 using Converter.TestSupport;
 
-namespace Converter.Formats.Tests.HuggingFace;
+namespace Converter.Models.Tests.Architectures;
 
 /// <summary>
 /// Every tensor of every test model is read, finite, and has exactly the name and shape its config implies,
-/// checking the reader and the config parser against each other on real checkpoints.
+/// checking the reader and the architecture declarations against each other on real checkpoints.
 /// </summary>
 public class CheckpointShapeTests
 {
@@ -34,7 +34,7 @@ public class CheckpointShapeTests
         var config = ModelConfig.Load(dir);
         using var reader = CheckpointReader.Open(dir);
 
-        var expected = ExpectedShapes(config);
+        var expected = ExpectedShapes(config, TransformerSpec.From(config));
         Assert.That(reader.TensorNames, Is.EquivalentTo(expected.Keys));
         foreach (var name in reader.TensorNames)
         {
@@ -51,7 +51,7 @@ public class CheckpointShapeTests
     }
 
     /// <summary>The transformers state-dict layout of the four architectures, (out, in) for linear weights.</summary>
-    private static Dictionary<string, long[]> ExpectedShapes(ModelConfig c)
+    private static Dictionary<string, long[]> ExpectedShapes(ModelConfig c, TransformerSpec spec)
     {
         long hidden = c.HiddenSize, q = c.NumAttentionHeads * c.HeadDim, kv = c.NumKeyValueHeads * c.HeadDim, inter = c.IntermediateSize;
         var shapes = new Dictionary<string, long[]>
@@ -73,15 +73,15 @@ public class CheckpointShapeTests
             shapes[p + "mlp.gate_proj.weight"] = [inter, hidden];
             shapes[p + "mlp.up_proj.weight"] = [inter, hidden];
             shapes[p + "mlp.down_proj.weight"] = [hidden, inter];
-            if (c.AttentionQkvBias)
+            if (spec.QkvBias)
             {
                 shapes[p + "self_attn.q_proj.bias"] = [q];
                 shapes[p + "self_attn.k_proj.bias"] = [kv];
                 shapes[p + "self_attn.v_proj.bias"] = [kv];
             }
-            if (c.AttentionOutputBias)
+            if (spec.OutputBias)
                 shapes[p + "self_attn.o_proj.bias"] = [hidden];
-            if (c.HasQkNorm)
+            if (spec.QkNorm == QkNormPlacement.PerHead)
             {
                 shapes[p + "self_attn.q_norm.weight"] = [c.HeadDim];
                 shapes[p + "self_attn.k_norm.weight"] = [c.HeadDim];

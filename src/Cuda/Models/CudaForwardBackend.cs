@@ -1,0 +1,268 @@
+using Converter.Compute;
+using Converter.Cuda.Blas;
+using Converter.Cuda.Native;
+using Converter.Models;
+using Converter.Models.Forward;
+
+namespace Converter.Cuda.Models;
+
+/// <summary>
+/// The forward's operations (<see cref="IForwardPass"/>) with every activation on the GPU: a block's hidden states
+/// go up once and its output comes down once; products run on cuBLAS (weights cached on the device by
+/// <see cref="CudaDenseAlgebra"/>), norms, RoPE, gated activations and residuals in Kernels/forward.cu, attention as
+/// two batched SGEMMs around a causal softmax. A Hessian observer's sums are added on the device; other observers
+/// get host copies of the group inputs. On the host this was ~15 s per llama-3-8b layer pass of 65,536 tokens for
+/// ~1 s of GEMMs (docs/benchmarks.md, "GPU").
+/// </summary>
+public sealed class CudaForwardBackend : IForwardBackend, IDisposable
+{
+    private const int Threads = 256;
+    private const int MaxBlocks = 4096;
+
+    private readonly CudaDenseAlgebra _algebra;
+    private readonly CudaContext _context;
+    private CudaModule? _kernels;
+    private RotaryTable? _rotaryOnDevice;
+    private DeviceBuffer<float>? _cos, _sin;
+    private DeviceBuffer<ulong>? _pointers;
+    private DeviceBuffer<int>? _flag;
+
+    public CudaForwardBackend(CudaDenseAlgebra algebra)
+    {
+        _algebra = algebra;
+        _context = algebra.Context;
+    }
+
+    public Matrix Run(Matrix input, Func<IForwardPass, Activations, Activations> body)
+    {
+        lock (_algebra.Gate)
+        {
+            var pass = new Pass(this);
+            var x = pass.Allocate(input.Rows, input.Cols);
+            x.Buffer.CopyFrom(input.Data);
+            var result = Pass.Of(body(pass, x));
+            var output = Matrix.Uninitialized(result.Rows, result.Cols);
+            result.Buffer.CopyTo(output.Data);
+            return output;
+        }
+    }
+
+    /// <summary>
+    /// One forward's operations. Each fresh activation takes the next slot of the algebra's grow-only scratch
+    /// buffers, so a block's n-th activation reuses the previous block's n-th buffer and nothing is freed.
+    /// </summary>
+    private sealed class Pass(CudaForwardBackend owner) : IForwardPass
+    {
+        private int _slots;
+        private int _parameters;
+
+        public DeviceActivations Allocate(int rows, int cols) =>
+            new(owner.Buffer("slot" + _slots++, (long)rows * cols), rows, cols);
+
+        public Activations Linear(Linear linear, Activations x)
+        {
+            var input = Of(x);
+            int m = input.Rows, n = linear.OutFeatures;
+            var y = Allocate(m, n);
+            owner._algebra.LinearOnDevice(input.Pointer, owner._algebra.CachedWeight(linear.Weight.Data).Pointer, y.Pointer, m, n, linear.InFeatures);
+            if (linear.Bias is { } bias)
+                owner.Kernels.Launch("add_bias", Grid((long)m * n), Threads, 0, [y.Pointer, Upload(bias), n, Count((long)m * n)]);
+            return y;
+        }
+
+        public Activations Norm(Activations x, NormKind kind, ReadOnlyMemory<float> weight, float eps)
+        {
+            var input = Of(x);
+            int width = weight.Length;
+            long slices = (long)input.Rows * input.Cols / width;
+            var y = Allocate(input.Rows, input.Cols);
+            int code = kind switch
+            {
+                NormKind.Rms => 0,
+                NormKind.RmsUnitOffset => 1,
+                NormKind.Layer => 2,
+                _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no GPU kernel for this norm"),
+            };
+            owner.Kernels.Launch("norm", checked((uint)slices), Threads, 0, [input.Pointer, Upload(weight.Span), KernelArgument.Of(eps), y.Pointer, width, code]);
+            return y;
+        }
+
+        public void Rope(Activations x, int tokens, int heads, int headDim, RotaryTable table, RotaryPairing pairing)
+        {
+            var input = Of(x);
+            owner.UploadRotary(table);
+            long pairs = (long)input.Rows * heads * table.Half;
+            owner.Kernels.Launch("rope", Grid(pairs), Threads, 0,
+                [input.Pointer, owner._cos!.Pointer, owner._sin!.Pointer, tokens, heads, headDim, table.Half, pairing == RotaryPairing.Interleaved ? 1 : 0, Count(pairs)]);
+        }
+
+        public Activations Attend(Activations q, Activations k, Activations v, int tokens, AttentionShape shape)
+        {
+            var query = Of(q);
+            var output = Allocate(query.Rows, query.Cols);
+            int rows = query.Rows / tokens;
+            var scores = Allocate(rows * shape.Heads * tokens, tokens);
+            owner.Attend(query.Pointer, Of(k).Pointer, Of(v).Pointer, output.Pointer, scores.Pointer, rows, tokens, shape);
+            return output;
+        }
+
+        public Activations Gate(Activations gate, Activations up, MlpActivation activation)
+        {
+            var g = Of(gate);
+            long n = (long)g.Rows * g.Cols;
+            string kernel = activation switch
+            {
+                MlpActivation.Silu => "swiglu",
+                MlpActivation.GeluTanh => "gelu_tanh_gate",
+                _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, "no GPU kernel for this activation"),
+            };
+            owner.Kernels.Launch(kernel, Grid(n), Threads, 0, [g.Pointer, Of(up).Pointer, Count(n)]);
+            return gate;
+        }
+
+        public void Add(Activations target, Activations x)
+        {
+            var t = Of(target);
+            long n = (long)t.Rows * t.Cols;
+            owner.Kernels.Launch("add_in_place", Grid(n), Threads, 0, [t.Pointer, Of(x).Pointer, Count(n)]);
+        }
+
+        public void Observe(ILinearInputObserver? observer, LinearGroup group, Activations x) => owner.Observe(observer, group, Of(x));
+
+        /// <summary>
+        /// Copies a small parameter vector (norm weights, biases) into a buffer of its own: one per upload in the
+        /// pass, so no upload overwrites a vector that a kernel queued earlier in the block still reads.
+        /// </summary>
+        private ulong Upload(ReadOnlySpan<float> values)
+        {
+            var buffer = owner.Buffer("param" + _parameters++, values.Length);
+            buffer.CopyFrom(values);
+            return buffer.Pointer;
+        }
+
+        public static DeviceActivations Of(Activations x) =>
+            x as DeviceActivations ?? throw new ArgumentException("activations of another backend reached the GPU pass", nameof(x));
+    }
+
+    private sealed class DeviceActivations(DeviceBuffer<float> buffer, int rows, int cols) : Activations
+    {
+        public DeviceBuffer<float> Buffer { get; } = buffer;
+
+        public ulong Pointer => Buffer.Pointer;
+
+        public override int Rows => rows;
+
+        public override int Cols => cols;
+    }
+
+    /// <summary>
+    /// Per row r and query head h (kv head g = h / (heads / kvHeads), HF's repeat_kv): S = Q_h·K_gᵀ (tokens ×
+    /// tokens), causal softmax of the scaled (and capped) S, O_h = P·V_g written into the head's columns.
+    /// </summary>
+    private void Attend(ulong q, ulong k, ulong v, ulong output, ulong scores, int rows, int tokens, AttentionShape shape)
+    {
+        int heads = shape.Heads, kvHeads = shape.KvHeads, d = shape.HeadDim;
+        int queryWidth = heads * d, keyWidth = kvHeads * d, group = heads / kvHeads;
+        int batch = rows * heads;
+        // Operand pointers of the two batched products: Q_h, K_g, V_g, S and O_h per (row, head).
+        var pointers = new ulong[5 * batch];
+        for (int r = 0; r < rows; r++)
+        {
+            ulong token0 = (ulong)r * (ulong)tokens;
+            for (int h = 0; h < heads; h++)
+            {
+                int i = r * heads + h, g = h / group;
+                ulong queryOffset = (token0 * (ulong)queryWidth + (ulong)(h * d)) * sizeof(float);
+                ulong keyOffset = (token0 * (ulong)keyWidth + (ulong)(g * d)) * sizeof(float);
+                pointers[i] = q + queryOffset;
+                pointers[batch + i] = k + keyOffset;
+                pointers[2 * batch + i] = v + keyOffset;
+                pointers[3 * batch + i] = scores + (ulong)i * (ulong)tokens * (ulong)tokens * sizeof(float);
+                pointers[4 * batch + i] = output + queryOffset;
+            }
+        }
+        if (_pointers is null || _pointers.Count < pointers.Length)
+        {
+            _pointers?.Dispose();
+            _pointers = _context.Allocate<ulong>(pointers.Length);
+        }
+        _pointers.CopyFrom(pointers);
+        ulong Array(int slot) => _pointers.Pointer + (ulong)(slot * batch) * sizeof(ulong);
+
+        // Row-major S (tokens×tokens) = Q_h·K_gᵀ, mapped onto column-major cuBLAS as in Linear (K_g plays W).
+        _algebra.SgemmBatched(CudaMathLibraries.OpT, CudaMathLibraries.OpN, tokens, tokens, d, 1f, Array(1), keyWidth, Array(0), queryWidth, Array(3), tokens, batch);
+        long scoreRows = (long)batch * tokens;
+        int warpsPerBlock = Threads / 32;
+        Kernels.Launch("causal_softmax", (uint)((scoreRows + warpsPerBlock - 1) / warpsPerBlock), Threads, 0,
+            [scores, tokens, KernelArgument.Of(shape.Scale ?? 1f / MathF.Sqrt(d)), KernelArgument.Of(shape.SoftCap ?? 0f),
+                shape.Window ?? int.MaxValue, Count(scoreRows)]);
+        // Row-major O_h (tokens×d, ld queryWidth) = P·V_g is column-major O_hᵀ = V_gᵀ·Pᵀ (as MultiplyAdd maps C = A·B).
+        _algebra.SgemmBatched(CudaMathLibraries.OpN, CudaMathLibraries.OpN, d, tokens, tokens, 1f, Array(2), keyWidth, Array(3), tokens, Array(4), queryWidth, batch);
+    }
+
+    /// <summary>Feeds a group's input to the observer: on the device for a Hessian observer whose rows are all finite, else as a host copy.</summary>
+    private void Observe(ILinearInputObserver? observer, LinearGroup group, DeviceActivations input)
+    {
+        if (observer is null)
+            return;
+        int m = input.Rows;
+        long count = (long)m * group.InFeatures;
+        if (observer is IHessianObserver hessians && AllFinite(input.Pointer, count))
+        {
+            var accumulator = hessians.AccumulatorFor(group);
+            bool added = false;
+            accumulator.AddVerified(m, gram => added = _algebra.TryAddGramOnDevice(gram, input.Pointer, m));
+            if (added)
+                return;
+            throw new InvalidOperationException($"{group}: the Hessian accumulator is not on {_algebra.Device}; a GPU forward needs the GPU's accumulators");
+        }
+        // Rows with NaN/Inf (dropped and counted by the host accumulator) or a general observer: copy to the host.
+        var host = Matrix.Uninitialized(m, group.InFeatures);
+        input.Buffer.CopyTo(host.Data);
+        observer.OnLinearInput(group, host);
+    }
+
+    private bool AllFinite(ulong x, long count)
+    {
+        _flag ??= _context.Allocate<int>(1);
+        _flag.Fill(0);
+        Kernels.Launch("flag_nonfinite", Grid(count), Threads, 0, [x, Count(count), _flag.Pointer]);
+        Span<int> flag = stackalloc int[1];
+        _flag.CopyTo(flag);
+        return flag[0] == 0;
+    }
+
+    /// <summary>The rotary table on the device; uploaded when the table in use changes (tables only grow; Gemma 3 alternates two).</summary>
+    private void UploadRotary(RotaryTable table)
+    {
+        if (ReferenceEquals(table, _rotaryOnDevice))
+            return;
+        _cos?.Dispose();
+        _sin?.Dispose();
+        _cos = _context.Allocate<float>(table.AllCos.Length);
+        _sin = _context.Allocate<float>(table.AllSin.Length);
+        _cos.CopyFrom(table.AllCos);
+        _sin.CopyFrom(table.AllSin);
+        _rotaryOnDevice = table;
+    }
+
+    /// <summary>The algebra's grow-only scratch buffer of a role of the forward, reused across blocks and chunks.</summary>
+    private DeviceBuffer<float> Buffer(string role, long count) => _algebra.Scratch("forward." + role, count);
+
+    private CudaModule Kernels => _kernels ??= _context.Module("forward.cu", new Dictionary<string, string>());
+
+    private static uint Grid(long n) => (uint)Math.Clamp((n + Threads - 1) / Threads, 1, MaxBlocks);
+
+    private static KernelArgument Count(long n) => new((ulong)n);
+
+    public void Dispose()
+    {
+        lock (_algebra.Gate)
+        {
+            _cos?.Dispose();
+            _sin?.Dispose();
+            _pointers?.Dispose();
+            _flag?.Dispose();
+        }
+    }
+}

@@ -1,0 +1,159 @@
+using Converter.Compute;
+using Converter.Formats.HuggingFace;
+using Converter.TestSupport;
+
+namespace Converter.Models.Tests.Architectures;
+
+/// <summary>How each architecture's declaration reads config.json, from the test models and small hand-written configs.</summary>
+public class ArchitectureConfigTests
+{
+    private const string Base = """
+        "architectures": ["LlamaForCausalLM"], "hidden_size": 512, "intermediate_size": 1024,
+        "num_hidden_layers": 2, "num_attention_heads": 8, "vocab_size": 1000, "max_position_embeddings": 2048
+        """;
+
+    private static TransformerSpec Describe(TempDirectory dir, string body)
+    {
+        File.WriteAllText(dir.File("config.json"), "{" + body + "}");
+        return TransformerSpec.From(ModelConfig.Load(dir.Path));
+    }
+
+    private static ModelConfigException Fails(string body)
+    {
+        using var dir = new TempDirectory();
+        var e = Assert.Throws<ModelConfigException>(() => Describe(dir, body))!;
+        Assert.That(e.Message, Does.Contain("config.json"));
+        return e;
+    }
+
+    private static TransformerSpec Of(string testModel) => TransformerSpec.From(ModelConfig.Load(
+        testModel == "tiny-llama" ? RepoPaths.SampleModel : RepoPaths.TestModel(testModel)));
+
+    [Test]
+    public void TinyLlama()
+    {
+        var s = Of("tiny-llama");
+        Assert.That(s.ArchitectureName, Is.EqualTo("LlamaForCausalLM"));
+        Assert.That((s.NormEps, s.QkvBias, s.OutputBias, s.MlpBias, s.QkNorm, s.TiedEmbeddings), Is.EqualTo((1e-5f, false, false, false, QkNormPlacement.None, false)));
+        Assert.That(s.LayerAttention, Has.All.EqualTo(new LayerAttention(null, new RopeConfig(RopeType.Default, 10000.0))));
+        Assert.That((s.RotaryDims, s.Norm, s.BlockNorms, s.Activation), Is.EqualTo((64, NormKind.Rms, BlockNorms.PreNorm, MlpActivation.Silu)));
+    }
+
+    [Test]
+    public void RandLlama31HasLlama3Rope()
+    {
+        var rope = Of("rand-llama31").LayerAttention[0].Rope!;
+        Assert.That((rope.Type, rope.Theta), Is.EqualTo((RopeType.Llama3, 500000.0)));
+        Assert.That(rope.Llama3, Is.EqualTo(new Llama3RopeScaling(32.0, 1.0, 4.0, 8192)));
+    }
+
+    [Test]
+    public void RandQwen3HasPerHeadQkNorms()
+    {
+        var s = Of("rand-qwen3");
+        Assert.That((s.QkNorm, s.QkvBias, s.TiedEmbeddings, s.NormEps), Is.EqualTo((QkNormPlacement.PerHead, false, true, 1e-6f)));
+        Assert.That(s.LayerAttention[0].Rope, Is.EqualTo(new RopeConfig(RopeType.Default, 1e6)));
+    }
+
+    [Test]
+    public void DefaultsWhenOptionalKeysAreAbsent()
+    {
+        using var dir = new TempDirectory();
+        var s = Describe(dir, Base);
+        Assert.That((s.QkvBias, s.NormEps, s.LayerAttention[0]), Is.EqualTo((false, 1e-6f, new LayerAttention(null, new RopeConfig(RopeType.Default, 10000.0)))));
+    }
+
+    [TestCase("rope_type")]
+    [TestCase("type")]
+    public void OldTopLevelRopeThetaAndRopeScaling(string typeKey)
+    {
+        using var dir = new TempDirectory();
+        var s = Describe(dir, Base + $$"""
+            , "rope_theta": 500000, "rope_scaling": {"{{typeKey}}": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+              "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+            """);
+        Assert.That(s.LayerAttention[0].Rope, Is.EqualTo(new RopeConfig(RopeType.Llama3, 500000.0, new Llama3RopeScaling(8.0, 1.0, 4.0, 8192))));
+    }
+
+    [Test]
+    public void OldFormWithNullScalingIsDefaultRope()
+    {
+        using var dir = new TempDirectory();
+        Assert.That(Describe(dir, Base + """, "rope_theta": 1000000.0, "rope_scaling": null""").LayerAttention[1].Rope,
+            Is.EqualTo(new RopeConfig(RopeType.Default, 1e6)));
+    }
+
+    [Test]
+    public void RopeParametersFormWinsOverTopLevelKeys()
+    {
+        using var dir = new TempDirectory();
+        var s = Describe(dir, Base + """
+            , "rope_theta": 1.0, "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0,
+              "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+            """);
+        Assert.That(s.LayerAttention[0].Rope, Is.EqualTo(new RopeConfig(RopeType.Llama3, 500000.0, new Llama3RopeScaling(32.0, 1.0, 4.0, 8192))));
+    }
+
+    [Test]
+    public void AttentionBiasPerArchitecture()
+    {
+        using var dir = new TempDirectory();
+        var llama = Describe(dir, Base + """, "attention_bias": true, "mlp_bias": true""");
+        Assert.That((llama.QkvBias, llama.OutputBias, llama.MlpBias), Is.EqualTo((true, true, true)));
+
+        var mistral = Describe(dir, Base.Replace("LlamaForCausalLM", "MistralForCausalLM") + """, "attention_bias": true, "sliding_window": 4096""");
+        Assert.That((mistral.QkvBias, mistral.LayerAttention[1].Window), Is.EqualTo((false, (int?)4096)));
+
+        var qwen2 = Describe(dir, Base.Replace("LlamaForCausalLM", "Qwen2ForCausalLM"));
+        Assert.That((qwen2.QkvBias, qwen2.OutputBias), Is.EqualTo((true, false)));
+
+        var qwen3 = Describe(dir, Base.Replace("LlamaForCausalLM", "Qwen3ForCausalLM") + """, "attention_bias": true""");
+        Assert.That((qwen3.QkvBias, qwen3.OutputBias, qwen3.QkNorm), Is.EqualTo((true, true, QkNormPlacement.PerHead)));
+    }
+
+    [Test]
+    public void ModelTypeIsTheFallbackForMissingArchitectures()
+    {
+        using var dir = new TempDirectory();
+        var s = Describe(dir, Base.Replace("\"architectures\": [\"LlamaForCausalLM\"],", "\"model_type\": \"qwen2\","));
+        Assert.That(s.ArchitectureName, Is.EqualTo("Qwen2ForCausalLM"));
+    }
+
+    [Test]
+    public void UnsupportedArchitecture() =>
+        Assert.That(Fails(Base.Replace("LlamaForCausalLM", "GPT2LMHeadModel")).Message,
+            Does.Contain("unsupported architecture GPT2LMHeadModel").And.Contain("LlamaForCausalLM"));
+
+    [TestCase("rope_parameters", "yarn")]
+    [TestCase("rope_scaling", "dynamic")]
+    public void UnsupportedRopeType(string key, string type) =>
+        Assert.That(Fails(Base + $$""", "{{key}}": {"rope_type": "{{type}}", "factor": 4.0}""").Message,
+            Does.Contain($"unsupported rope type '{type}'"));
+
+    [Test]
+    public void Llama3RopeMissingAField() =>
+        Assert.That(Fails(Base + """, "rope_parameters": {"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0}""").Message,
+            Does.Contain("missing 'rope_parameters.original_max_position_embeddings'"));
+
+    [Test]
+    public void UnsupportedActivation() =>
+        Assert.That(Fails(Base + """, "hidden_act": "gelu" """).Message, Does.Contain("unsupported hidden_act 'gelu'"));
+
+    [Test]
+    public void QwenSlidingWindowIsRefused() =>
+        Assert.That(Fails(Base.Replace("LlamaForCausalLM", "Qwen2ForCausalLM") + """, "use_sliding_window": true""").Message,
+            Does.Contain("use_sliding_window"));
+
+    [Test]
+    public void UnknownLayerTypeIsNamed() =>
+        Assert.That(Fails(Base.Replace("LlamaForCausalLM", "SmolLM3ForCausalLM") + """, "use_sliding_window": true, "sliding_window": 8, "layer_types": ["full_attention", "chunked_attention"]""").Message,
+            Does.Contain("unsupported layer type 'chunked_attention'"));
+
+    [Test]
+    public void SmolLM3NoRopeLayers()
+    {
+        var s = TransformerSpec.From(ModelConfig.Load(RepoPaths.RequireSharedModel("rand-smollm3")));
+        Assert.That(s.LayerAttention.Select(l => l.Rope is not null), Is.EqualTo(new[] { true, false, true, false }));
+        Assert.That(s.LayerAttention.Select(l => l.Window), Has.All.Null);
+    }
+}
