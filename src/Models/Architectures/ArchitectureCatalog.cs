@@ -12,6 +12,13 @@ public static class ArchitectureCatalog
         LlamaFamily.Qwen2,
         LlamaFamily.Qwen3,
         SmolLM3.Definition,
+        Gemma.Gemma2,
+        Gemma.Gemma3,
+        Phi3.Definition,
+        Glm4.Definition,
+        Olmo3.Definition,
+        Cohere.Cohere1,
+        Cohere.Cohere2,
     ];
 
     /// <summary>The first supported entry of <c>architectures</c>, falling back to <c>model_type</c> when the list is absent.</summary>

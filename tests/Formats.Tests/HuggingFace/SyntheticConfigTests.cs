@@ -38,8 +38,6 @@ public class SyntheticConfigTests
         Assert.That(c.BosTokenId, Is.Null);
     }
 
-    [TestCase("rope_type")]
-    [TestCase("rope_parameters", "yarn")]
     [Test]
     public void MissingRequiredKey() =>
         Assert.That(Fails(Base.Replace("\"vocab_size\": 1000, ", "")).Message, Does.Contain("missing 'vocab_size'"));
