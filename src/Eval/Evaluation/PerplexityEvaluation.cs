@@ -14,7 +14,9 @@ public sealed record PerplexityResult(double Ppl, int Rows, long Tokens, long Sc
 /// </summary>
 public static class PerplexityEvaluation
 {
-    public static PerplexityResult Run(EvalModel model, IReadOnlyList<int[]> rows, int vocabulary, IProgress<string>? progress = null)
+    /// <param name="withLogits">Called once every row's logits are computed, before they are released (e.g. to write them).</param>
+    public static PerplexityResult Run(EvalModel model, IReadOnlyList<int[]> rows, int vocabulary, IProgress<string>? progress = null,
+        Action<ModelStream>? withLogits = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var stream = new ModelStream(model, rows);
@@ -23,6 +25,7 @@ public static class PerplexityEvaluation
             progress?.Report(model.Model.Modules[m].Name);
             stream.Advance(m);
         }
+        withLogits?.Invoke(stream);
         var ppl = new Perplexity(vocabulary);
         for (int r = 0; r < rows.Count; r++)
         {

@@ -32,8 +32,18 @@ public sealed class EvalDataOptions
         if (length < 2)
             throw new UsageException($"--length must be at least 2 (a row predicts its tokens 1…L−1), got {length}");
         var text = parse.GetValue(_text) ?? Path.Combine(SampleLocator.Require("--text"), "data", "eval-heldout.txt");
+        return new EvalData(text, rows, length, BindDevice(parse));
+    }
+
+    /// <summary>--device alone, for a command whose rows come from elsewhere (ppl --ids).</summary>
+    public string BindDevice(ParseResult parse)
+    {
         var device = parse.GetValue(_device)!;
         Pipeline.ComputeBackend.CheckOption(device);
-        return new EvalData(text, rows, length, device);
+        return device;
     }
+
+    /// <summary>Those of --text, --rows and --length the command line gives explicitly (not by default).</summary>
+    public IReadOnlyList<string> GivenRowOptions(ParseResult parse) =>
+        new Option[] { _text, _rows, _length }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
 }

@@ -34,7 +34,7 @@ public sealed record EvalJson(
     public static EvalJson From(ComparisonResult r, string reference, EvalInput input, int topK)
     {
         var l = r.Logits;
-        return new EvalJson(r.Directory, reference, input.TextPath, input.Rows.Count, input.Length, topK, l.PplA, l.PplB, l.KlAb, l.KlBa,
+        return new EvalJson(r.Directory, reference, input.SourcePath, input.Rows.Count, input.Length, topK, l.PplA, l.PplB, l.KlAb, l.KlBa,
             l.KlAbMedian, l.KlAbP90, l.LabelInTopkA, l.LabelInTopkB, l.TopkAgreement, l.KlBuckets, r.Modules, r.Quantization, l.Tokens,
             l.Predicted, Math.Round(r.Seconds, 2));
     }
