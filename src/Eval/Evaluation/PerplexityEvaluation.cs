@@ -9,7 +9,7 @@ namespace Converter.Eval.Evaluation;
 public sealed record PerplexityResult(double Ppl, int Rows, long Tokens, long Scored, double Seconds);
 
 /// <summary>
-/// exllamav3's eval/ppl.py default mode (EXL3-FORMAT.md §6.2) for a plain or a quantized model: each row scored on
+/// exllamav3's eval/ppl.py default mode (docs/exl3-format.md §6.2) for a plain or a quantized model: each row scored on
 /// its own, logits[:-1] against ids[1:], PPL = exp(−Σ log p / count), streaming one module at a time.
 /// </summary>
 public static class PerplexityEvaluation

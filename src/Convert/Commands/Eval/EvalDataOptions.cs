@@ -3,7 +3,7 @@ using Converter.Cli.Commands.Convert;
 
 namespace Converter.Cli.Commands.Eval;
 
-/// <summary>Which text and how much of it an evaluation runs on (EXL3-FORMAT.md §6.1: consecutive rows of the text tokenized once).</summary>
+/// <summary>Which text and how much of it an evaluation runs on (docs/exl3-format.md §6.1: consecutive rows of the text tokenized once).</summary>
 public sealed record EvalData(string TextPath, int Rows, int Length, string Device = "auto");
 
 /// <summary>The --text, --rows, --length and --device options that eval, ppl and compare share, declared and bound once.</summary>

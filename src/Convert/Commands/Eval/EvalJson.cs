@@ -5,7 +5,7 @@ using Converter.Eval.Metrics;
 namespace Converter.Cli.Commands.Eval;
 
 /// <summary>
-/// The `eval --json` object, and one entry of `compare --json`'s results: the EXL3-FORMAT.md §6.1 figures of model A
+/// The `eval --json` object, and one entry of `compare --json`'s results: the docs/exl3-format.md §6.1 figures of model A
 /// (the test) against B (the reference) on the stated rows.
 /// </summary>
 public sealed record EvalJson(
