@@ -26,7 +26,7 @@ public interface IDenseAlgebra
     bool TryCholesky(Span<double> a, int n);
 
     /// <summary>
-    /// The two traces of the proxy error (EXL3-FORMAT.md §3.7): tr(EᵀHE) with E = W − Q, and tr(WᵀHW), for W, Q (k, n)
+    /// The two traces of the proxy error (docs/exl3-format.md §3.7): tr(EᵀHE) with E = W − Q, and tr(WᵀHW), for W, Q (k, n)
     /// and H (k, k) symmetric. Each is summed per row in double, rows added in order (<see cref="QuadraticForms"/>).
     /// </summary>
     (double Error, double Weight) ProxyTraces(ReadOnlySpan<float> h, ReadOnlySpan<float> w, ReadOnlySpan<float> q, int k, int n);
@@ -35,7 +35,7 @@ public interface IDenseAlgebra
     IGramAccumulator CreateGramAccumulator(int k);
 
     /// <summary>
-    /// The span products of one LDLQ run (EXL3-FORMAT.md §3.7) over a fixed factor <paramref name="lt"/> (k, k) and
+    /// The span products of one LDLQ run (docs/exl3-format.md §3.7) over a fixed factor <paramref name="lt"/> (k, k) and
     /// the caller's error matrix <paramref name="error"/> (k, n), which the caller fills block by block.
     /// </summary>
     ILdlqFeedback CreateLdlqFeedback(float[] lt, float[] error, int k, int n);
@@ -51,7 +51,7 @@ public interface ILdlqFeedback : IDisposable
     void SpanProduct(int rowStart, int rows, int colStart, Span<float> result);
 }
 
-/// <summary>Σ XᵀX over the blocks added (the Hessian sum of EXL3-FORMAT.md §3.2).</summary>
+/// <summary>Σ XᵀX over the blocks added (the Hessian sum of docs/exl3-format.md §3.2).</summary>
 public interface IGramAccumulator : IDisposable
 {
     /// <summary>Adds XᵀX for X (rows, k), row-major.</summary>

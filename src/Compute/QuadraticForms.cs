@@ -2,7 +2,7 @@ namespace Converter.Compute;
 
 /// <summary>
 /// tr(XᵀHX) for X (k, n) row-major and H (k, k) symmetric, on the host: the two traces of the proxy error
-/// (EXL3-FORMAT.md §3.7). Per-row partial sums in double, added in row order, so the result does not depend on the
+/// (docs/exl3-format.md §3.7). Per-row partial sums in double, added in row order, so the result does not depend on the
 /// thread count.
 /// </summary>
 public static unsafe class QuadraticForms

@@ -8,7 +8,7 @@ using NUnit.Framework;
 namespace Converter.Convert.Tests;
 
 /// <summary>
-/// The calibration rows' states through the module loop (EXL3-FORMAT.md §5.2 step 5), on a random two-layer llama:
+/// The calibration rows' states through the module loop (docs/exl3-format.md §5.2 step 5), on a random two-layer llama:
 /// 20 rows of 512 tokens run in three chunks of 8 rows, and every advance writes into the buffer the states before
 /// the previous one occupied.
 /// </summary>

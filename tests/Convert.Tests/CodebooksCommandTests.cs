@@ -99,7 +99,7 @@ public class CodebooksCommandTests
             Assert.That(svg, Does.StartWith("<svg").And.Contain("polyline").And.Contain("mul1 0x83DCD12D"));
             var dump = File.ReadAllBytes(Path.Combine(dir, "tables", "mul1-0x83DCD12D.f16"));
             Assert.That(dump, Has.Length.EqualTo(131072));
-            // State 0x0001 of MUL1 is fp16 0x3921 (EXL3-FORMAT.md §1.5), little-endian.
+            // State 0x0001 of MUL1 is fp16 0x3921 (docs/exl3-format.md §1.5), little-endian.
             Assert.That(BitConverter.ToUInt16(dump, 2), Is.EqualTo((ushort)0x3921));
             Assert.That(File.Exists(Path.Combine(dir, "tables", "3inst-0x05517C72.f16")), Is.True);
         }

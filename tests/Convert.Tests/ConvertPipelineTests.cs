@@ -9,7 +9,7 @@ using static Converter.Convert.Tests.SyntheticModelFixture;
 
 namespace Converter.Convert.Tests;
 
-/// <summary>Whole conversions of a small random model through the CLI, checked against EXL3-FORMAT.md §4.</summary>
+/// <summary>Whole conversions of a small random model through the CLI, checked against docs/exl3-format.md §4.</summary>
 [NonParallelizable]
 public class ConvertPipelineTests
 {

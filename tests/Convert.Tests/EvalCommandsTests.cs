@@ -39,8 +39,8 @@ public class EvalCommandsTests
     {
         var (cli, _, _) = NewCli();
         var p = cli.Ppl.Bind(cli.Parse("ppl", "m", "--rows", "2", "--length", "32", "--json"));
-        Assert.That((p.ModelDir, p.Data.Rows, p.Data.Length, p.Json), Is.EqualTo(("m", 2, 32, true)));
-        Assert.That(p.Data.TextPath, Is.SamePath(HeldOut));
+        Assert.That((p.ModelDir, p.Text!.Rows, p.Text!.Length, p.Json), Is.EqualTo(("m", 2, 32, true)));
+        Assert.That(p.Text!.TextPath, Is.SamePath(HeldOut));
 
         var c = cli.Compare.Bind(cli.Parse("compare", "--reference", "ref", "a", "b", "c", "--topk", "3", "--report", "c.html"));
         Assert.That(c.QuantDirs, Is.EqualTo(new[] { "a", "b", "c" }));

@@ -5,7 +5,7 @@ namespace Converter.Trellis.Tests;
 
 public class CodebookTests
 {
-    // EXL3-FORMAT.md §1.5 test vectors: state → fp16 bits.
+    // docs/exl3-format.md §1.5 test vectors: state → fp16 bits.
     [TestCase("3inst", 0x0000, 0x3A25)]
     [TestCase("3inst", 0x0001, 0xBB5B)]
     [TestCase("3inst", 0x0002, 0x3B74)]

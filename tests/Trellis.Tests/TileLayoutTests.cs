@@ -8,7 +8,7 @@ public class TileLayoutTests
     [Test]
     public void FirstLaneGroupMatchesTheFormat()
     {
-        // EXL3-FORMAT.md §2.5: positions 0..31 as r·16 + c.
+        // docs/exl3-format.md §2.5: positions 0..31 as r·16 + c.
         int[] expected = [0, 16, 128, 144, 8, 24, 136, 152, 32, 48, 160, 176, 40, 56, 168, 184,
             64, 80, 192, 208, 72, 88, 200, 216, 96, 112, 224, 240, 104, 120, 232, 248];
         for (int t = 0; t < 32; t++)

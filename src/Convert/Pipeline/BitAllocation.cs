@@ -8,7 +8,7 @@ namespace Converter.Cli.Pipeline;
 public sealed record AllocationTarget(string Name, int Layer, string Group, int Priority, long Numel);
 
 /// <summary>
-/// Integer K per tensor that hits a fractional bits-per-weight target (EXL3-FORMAT.md §5.2 step 4): every tensor
+/// Integer K per tensor that hits a fractional bits-per-weight target (docs/exl3-format.md §5.2 step 4): every tensor
 /// starts at floor(bpw); round-robin passes over the groups, ordered by priority, then closeness to either end of
 /// the network, then layer, bump a whole group by one bit when it still fits the budget int(bpw·Σnumel).
 /// </summary>

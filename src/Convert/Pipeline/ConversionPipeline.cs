@@ -28,7 +28,7 @@ public sealed record ConversionSummary(
 
 /// <summary>
 /// `trellis convert`: validate, prepare the work directory, allocate bits, build the calibration rows, run the
-/// module loop with checkpoints, and compile the output (EXL3-FORMAT.md §5.2). Only one module's weights and the
+/// module loop with checkpoints, and compile the output (docs/exl3-format.md §5.2). Only one module's weights and the
 /// calibration state are in memory at a time.
 /// </summary>
 public sealed class ConversionPipeline(ConvertSettings settings, CliContext context)
@@ -36,7 +36,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
     /// <summary>Our format version in quantization_config; bump when what we write changes meaning.</summary>
     public const int FormatVersion = 1;
 
-    /// <summary>The exllamav3 version whose format and quantization_config keys this converter writes (EXL3-FORMAT.md snapshot).</summary>
+    /// <summary>The exllamav3 version whose format and quantization_config keys this converter writes (the exllamav3 snapshot docs/exl3-format.md describes).</summary>
     public const string Exl3Version = "1.4.1";
 
     public static string ConverterVersion => "trellis-dotnet " + (typeof(ConversionPipeline).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
@@ -62,7 +62,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         if (!settings.Codebook.IsDefaultMultiplier)
         {
             context.Log.WriteLine($"convert: warning: {settings.Codebook} is not exllamav3's locked multiplier " +
-                $"{settings.Codebook.Definition.DefaultMultiplier:X8}; exllamav3 will load but decode this model wrongly (EXL3-FORMAT.md §1.3–§1.4)");
+                $"{settings.Codebook.Definition.DefaultMultiplier:X8}; exllamav3 will load but decode this model wrongly (docs/exl3-format.md §1.3–§1.4)");
         }
 
         var checkpoint = new JobCheckpoint(settings.WorkDir);

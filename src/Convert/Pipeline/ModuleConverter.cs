@@ -15,7 +15,7 @@ using Converter.Trellis.Viterbi;
 namespace Converter.Cli.Pipeline;
 
 /// <summary>
-/// One step of the module loop (EXL3-FORMAT.md §5.2 step 5): capture the Hessians of a module's linear groups
+/// One step of the module loop (docs/exl3-format.md §5.2 step 5): capture the Hessians of a module's linear groups
 /// from the calibration rows, quantize each linear, swap the reconstructed weights in, forward the rows again to
 /// make the next module's input, and measure the module's error on the reference rows.
 /// </summary>

@@ -7,7 +7,7 @@ using Converter.Formats.Safetensors;
 namespace Converter.Cli.Pipeline;
 
 /// <summary>
-/// Assembles the output model from the per-module files in the work directory (EXL3-FORMAT.md §4.5–§4.6):
+/// Assembles the output model from the per-module files in the work directory (docs/exl3-format.md §4.5–§4.6):
 /// tensors grouped per top-level module in model order and sharded without splitting a module, config.json with
 /// quantization_config, quantization_config.json with tensor_storage, and every non-weight file of the source.
 /// </summary>

@@ -1,13 +1,13 @@
 // Small element-wise kernels for the dense algebra on the GPU (src/Cuda/Blas).
 
-// dst += src, float into double: per-chunk Gram products summed in float64 (EXL3-FORMAT.md §3.2 sums over all tokens).
+// dst += src, float into double: per-chunk Gram products summed in float64 (docs/exl3-format.md §3.2 sums over all tokens).
 extern "C" __global__ void add_float_to_double(const float* __restrict__ src, double* __restrict__ dst, long long n)
 {
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
         dst[i] += (double) src[i];
 }
 
-// e = w - q in place of q: the proxy error's E (EXL3-FORMAT.md §3.7).
+// e = w - q in place of q: the proxy error's E (docs/exl3-format.md §3.7).
 extern "C" __global__ void subtract_from(const float* __restrict__ w, float* __restrict__ q, long long n)
 {
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)

@@ -1,4 +1,4 @@
-// The element-wise steps of LDLQ's block loop on the GPU (EXL3-FORMAT.md §3.7; driven by
+// The element-wise steps of LDLQ's block loop on the GPU (docs/exl3-format.md §3.7; driven by
 // src/Cuda/Quantization/CudaLdlqSolver.cs). The feedback products are cuBLAS SGEMMs and the search is viterbi.cu;
 // these kernels move one 16-row block between the row-major matrix and the tiles in trellis-position order (§2.5).
 // Matrices reach k·n = 4096 × 128256 values (a head), so flat indices are 64-bit.

@@ -1,4 +1,4 @@
-// Tail-biting Viterbi search over the 16-bit trellis (EXL3-FORMAT.md §2.3-§2.4) and trellis decoding (§2.6),
+// Tail-biting Viterbi search over the 16-bit trellis (docs/exl3-format.md §2.3-§2.4) and trellis decoding (§2.6),
 // compiled by NVRTC once per K with -DTRELLIS_K=K -DTRELLIS_TILES=T. No headers: fp16 arithmetic is written as
 // PTX f16x2 instructions on 32-bit registers, each holding the costs of two to-nodes.
 //

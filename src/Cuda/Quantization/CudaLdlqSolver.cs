@@ -10,7 +10,7 @@ using Converter.Trellis.Viterbi;
 namespace Converter.Cuda.Quantization;
 
 /// <summary>
-/// LDLQ (EXL3-FORMAT.md §3.7) with the whole block loop on the GPU: Wr and L_u go up once, the states and Q come
+/// LDLQ (docs/exl3-format.md §3.7) with the whole block loop on the GPU: Wr and L_u go up once, the states and Q come
 /// down once, and between them every step is queued on the default stream without waiting: the span and in-span
 /// feedback products (cuBLAS SGEMM on the solver's <see cref="CudaDenseAlgebra"/>), the gather into position order
 /// and the error rows (Kernels/ldlq.cu), the search (<see cref="CudaTileEncoder.Launch(ulong, ulong, int)"/>). (The
@@ -95,7 +95,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         if (factor is null || encoder is not CudaTileEncoder gpu || gpu.Context != _algebra.Context)
             return Ldlq.Quantize(wr, k, n, factor, encoder, algebra);
         if (k % Span != 0 || n % Span != 0 || wr.Length != k * n)
-            throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (EXL3-FORMAT.md §3.1), got ({k}, {n})");
+            throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (docs/exl3-format.md §3.1), got ({k}, {n})");
         if (factor.Length != k * k)
             throw new ArgumentException($"L_u must be {k}×{k}, got {factor.Length} values", nameof(factor));
         return QuantizeOnDevice(wr, k, n, factor, gpu);

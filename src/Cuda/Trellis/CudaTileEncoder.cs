@@ -5,7 +5,7 @@ using Converter.Trellis.Viterbi;
 namespace Converter.Cuda.Trellis;
 
 /// <summary>
-/// The tail-biting Viterbi search of EXL3-FORMAT.md §2.4 on a GPU (Kernels/viterbi.cu). The search compares fp16
+/// The tail-biting Viterbi search of docs/exl3-format.md §2.4 on a GPU (Kernels/viterbi.cu). The search compares fp16
 /// costs against the table rounded to fp16 (exact for the codebooks' own values, §1); the decoded values written
 /// back are the caller's float table entries, exactly as the CPU encoder writes them. Calls are serialized.
 /// </summary>

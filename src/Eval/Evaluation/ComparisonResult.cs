@@ -3,7 +3,7 @@ using Converter.Eval.Metrics;
 
 namespace Converter.Eval.Evaluation;
 
-/// <summary>One module's error metrics (EXL3-FORMAT.md §6.1) of a test model against the reference.</summary>
+/// <summary>One module's error metrics (docs/exl3-format.md §6.1) of a test model against the reference.</summary>
 public sealed record ModuleMetrics(string Name, double RfnErr, double MaxDiffNorm, double Sqnr, double CosErr)
 {
     public static ModuleMetrics From(string name, ModuleDiff diff) => new(name, diff.RfnErr, diff.MaxDiffNorm, diff.Sqnr, diff.CosErr);

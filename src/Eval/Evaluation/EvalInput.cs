@@ -6,7 +6,8 @@ namespace Converter.Eval.Evaluation;
 /// The token rows every model of one evaluation sees, and the vocabulary their softmax runs over: the tokenizer's
 /// actual vocabulary (exllamav3's actual_vocab_size), capped at the model's logit width.
 /// </summary>
-public sealed record EvalInput(string TextPath, IReadOnlyList<int[]> Rows, int Vocabulary)
+/// <param name="SourcePath">The text the rows were tokenized from, or the token ids file they were read from.</param>
+public sealed record EvalInput(string SourcePath, IReadOnlyList<int[]> Rows, int Vocabulary)
 {
     public int Length => Rows[0].Length;
 
@@ -15,5 +16,24 @@ public sealed record EvalInput(string TextPath, IReadOnlyList<int[]> Rows, int V
     {
         var tokenizer = model.LoadTokenizer();
         return new EvalInput(textPath, EvalRows.FromFile(tokenizer, textPath, rows, length), Math.Min(tokenizer.VocabSize, model.Model.Spec.VocabSize));
+    }
+
+    /// <summary>
+    /// Exact ids, nothing added (no BOS). The softmax vocabulary is the one <see cref="Load"/> would use, so a row
+    /// scores the same whether it came from the text or from its ids; a model without tokenizer.json scores over
+    /// its whole vocab_size. Ids outside that vocabulary fail naming the file.
+    /// </summary>
+    public static EvalInput FromIds(EvalModel model, TokenIdsFile ids)
+    {
+        int vocabulary = model.Model.Spec.VocabSize;
+        string what = $"the model's vocab_size {vocabulary}";
+        if (model.HasTokenizer)
+        {
+            int tokenizer = model.LoadTokenizer().VocabSize;
+            if (tokenizer < vocabulary)
+                (vocabulary, what) = (tokenizer, $"tokenizer.json has {tokenizer} tokens, the model's vocab_size is {model.Model.Spec.VocabSize}");
+        }
+        ids.RequireBelow(vocabulary, what);
+        return new EvalInput(ids.Path, ids.Rows, vocabulary);
     }
 }

@@ -3,7 +3,7 @@ using Converter.Formats.Tokenizers;
 namespace Converter.Eval.Evaluation;
 
 /// <summary>
-/// The evaluation rows of EXL3-FORMAT.md §6.1: the text tokenized once with the tokenizer's default special-token
+/// The evaluation rows of docs/exl3-format.md §6.1: the text tokenized once with the tokenizer's default special-token
 /// handling (so BOS leads the first row only), cut into consecutive non-overlapping windows of <c>length</c> tokens,
 /// the first <c>rows</c> of them. Like exllamav3 a window must end before the last token (start &lt; n − length).
 /// </summary>

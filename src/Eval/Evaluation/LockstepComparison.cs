@@ -5,7 +5,7 @@ using Converter.Eval.Metrics;
 namespace Converter.Eval.Evaluation;
 
 /// <summary>
-/// EXL3-FORMAT.md §6.1 (exllamav3's eval/model_diff.py) for one reference and any number of test models on the
+/// docs/exl3-format.md §6.1 (exllamav3's eval/model_diff.py) for one reference and any number of test models on the
 /// same rows: all models run in lockstep module by module, each fed its own previous state; after every module
 /// before the head each test model's output is compared with the reference's (<see cref="ModuleDiff"/>), after the
 /// head the logits (<see cref="LogitComparison"/>). The reference runs once whatever the number of test models, and

@@ -9,12 +9,14 @@ namespace Converter.Eval.Evaluation;
 public sealed record PerplexityResult(double Ppl, int Rows, long Tokens, long Scored, double Seconds);
 
 /// <summary>
-/// exllamav3's eval/ppl.py default mode (EXL3-FORMAT.md §6.2) for a plain or a quantized model: each row scored on
+/// exllamav3's eval/ppl.py default mode (docs/exl3-format.md §6.2) for a plain or a quantized model: each row scored on
 /// its own, logits[:-1] against ids[1:], PPL = exp(−Σ log p / count), streaming one module at a time.
 /// </summary>
 public static class PerplexityEvaluation
 {
-    public static PerplexityResult Run(EvalModel model, IReadOnlyList<int[]> rows, int vocabulary, IProgress<string>? progress = null)
+    /// <param name="withLogits">Called once every row's logits are computed, before they are released (e.g. to write them).</param>
+    public static PerplexityResult Run(EvalModel model, IReadOnlyList<int[]> rows, int vocabulary, IProgress<string>? progress = null,
+        Action<ModelStream>? withLogits = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var stream = new ModelStream(model, rows);
@@ -23,6 +25,7 @@ public static class PerplexityEvaluation
             progress?.Report(model.Model.Modules[m].Name);
             stream.Advance(m);
         }
+        withLogits?.Invoke(stream);
         var ppl = new Perplexity(vocabulary);
         for (int r = 0; r < rows.Count; r++)
         {

@@ -64,10 +64,14 @@ public sealed class EvalModel : IDisposable
         }
     }
 
+    private string TokenizerPath => Path.Combine(Directory, "tokenizer.json");
+
+    public bool HasTokenizer => File.Exists(TokenizerPath);
+
     /// <summary>The directory's tokenizer.json; a clear error when it is missing.</summary>
     public Tokenizer LoadTokenizer()
     {
-        var path = Path.Combine(Directory, "tokenizer.json");
+        var path = TokenizerPath;
         if (!File.Exists(path))
             throw new InvalidDataException($"{path}: missing tokenizer (needed to tokenize the evaluation text)");
         return Tokenizer.FromFile(path);

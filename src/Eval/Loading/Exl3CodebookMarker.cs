@@ -5,7 +5,7 @@ using Converter.Trellis.Codebooks;
 namespace Converter.Eval.Loading;
 
 /// <summary>
-/// The codebook a stored EXL3 linear decodes with, from its marker tensor (EXL3-FORMAT.md §4.1): <c>mcg</c> → MCG,
+/// The codebook a stored EXL3 linear decodes with, from its marker tensor (docs/exl3-format.md §4.1): <c>mcg</c> → MCG,
 /// <c>mul1</c> → MUL1, none → 3INST. The marker's value is taken as the multiplier: exllamav3 writes its locked
 /// default there (and never reads it back), and our converter writes the multiplier it used, so models converted
 /// with <c>--multiplier</c> decode correctly here.

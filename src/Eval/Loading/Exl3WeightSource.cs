@@ -10,7 +10,7 @@ namespace Converter.Eval.Loading;
 
 /// <summary>
 /// The parameters of an EXL3-layout checkpoint (ours or exllamav3's) as float32: every linear whose tensors are
-/// EXL3 (trellis + suh + svh, EXL3-FORMAT.md §4.1) is reconstructed with §4.3 and the codebook its marker names;
+/// EXL3 (trellis + suh + svh, docs/exl3-format.md §4.1) is reconstructed with §4.3 and the codebook its marker names;
 /// a linear stored as a plain <c>.weight</c> (e.g. an fp16 head, head_bits 16) loads as it is. The head is looked up
 /// under <c>lm_head.*</c> first even when the embeddings are tied, since quantized models store it there (§4.2).
 /// </summary>

@@ -4,7 +4,7 @@ namespace Converter.Eval.Metrics;
 public sealed record KlBucket(double Lo, double Hi, long Tokens, double Fraction, double? KlMean, double? KlMedian);
 
 /// <summary>
-/// KL(A, B) bucketed by the reference's top-1 probability (EXL3-FORMAT.md §6.1): the mean KL is dominated by tokens
+/// KL(A, B) bucketed by the reference's top-1 probability (docs/exl3-format.md §6.1): the mean KL is dominated by tokens
 /// where the reference itself is undecided, and the buckets show where the divergence comes from.
 /// </summary>
 public static class KlBuckets

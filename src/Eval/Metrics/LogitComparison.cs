@@ -1,6 +1,6 @@
 namespace Converter.Eval.Metrics;
 
-/// <summary>The logit-layer results of EXL3-FORMAT.md §6.1 for a test model A against a reference B.</summary>
+/// <summary>The logit-layer results of docs/exl3-format.md §6.1 for a test model A against a reference B.</summary>
 /// <param name="LabelInTopkA">Entry K−1: fraction of predicted positions whose target is in A's top K.</param>
 /// <param name="TopkAgreement">Entry K−1: fraction of predicted positions where A's and B's top-K lists are identical in order.</param>
 /// <param name="Tokens">Positions the KL statistics cover (all L of each row).</param>

@@ -3,7 +3,7 @@ namespace Converter.Eval.Metrics;
 /// <summary>
 /// Per-token operations on one row of logits, in double precision so a KL divergence of 1e-5 is not lost to the
 /// rounding of log-probabilities near −10. "Width" is how many leading logits take part (the tokenizer's actual
-/// vocabulary, EXL3-FORMAT.md §6.1); logits past it are padding.
+/// vocabulary, docs/exl3-format.md §6.1); logits past it are padding.
 /// </summary>
 public static class LogitMath
 {

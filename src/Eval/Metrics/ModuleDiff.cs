@@ -1,7 +1,7 @@
 namespace Converter.Eval.Metrics;
 
 /// <summary>
-/// Per-module error metrics of EXL3-FORMAT.md §6.1 between a test output A and a reference output B, accumulated
+/// Per-module error metrics of docs/exl3-format.md §6.1 between a test output A and a reference output B, accumulated
 /// row by row: rfn_err = ‖a−b‖/‖b‖ averaged over rows; max_diff/norm = max|a−b|/‖b‖, the maximum over rows;
 /// SQNR = 10·log10(Σb²/(Σ(a−b)²+1e-8)) and cos_err = 1 − cos(a, b), both per token and averaged over tokens.
 /// </summary>

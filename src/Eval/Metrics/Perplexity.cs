@@ -1,7 +1,7 @@
 namespace Converter.Eval.Metrics;
 
 /// <summary>
-/// Perplexity exp(−Σ log p(target) / count) as EXL3-FORMAT.md §6.1–§6.2 score it: in each row of L tokens the
+/// Perplexity exp(−Σ log p(target) / count) as docs/exl3-format.md §6.1–§6.2 score it: in each row of L tokens the
 /// logits at positions 0…L−2 predict ids 1…L−1; the softmax runs over the tokenizer's actual vocabulary.
 /// Accumulates row by row and merges.
 /// </summary>

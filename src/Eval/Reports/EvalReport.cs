@@ -37,7 +37,7 @@ public static class EvalReport
         var first = input.Results[0].Logits;
         sb.Append("<p class=\"meta\">Reference (B): <code>").Append(H(input.ReferenceDir)).Append("</code><br>Text: <code>").Append(H(input.TextPath))
             .Append(CultureInfo.InvariantCulture, $"</code>, first {input.Rows} rows × {input.Length} tokens ({first.Predicted} predicted positions), top-K up to {input.TopK}<br>")
-            .Append(CultureInfo.InvariantCulture, $"Metrics as exllamav3's eval/model_diff.py (EXL3-FORMAT.md §6.1); KL(A, B) = KL(softmax(B) ‖ softmax(A)), B the reference. Wall time {input.Seconds:F1} s.</p>\n");
+            .Append(CultureInfo.InvariantCulture, $"Metrics as exllamav3's eval/model_diff.py (docs/exl3-format.md §6.1); KL(A, B) = KL(softmax(B) ‖ softmax(A)), B the reference. Wall time {input.Seconds:F1} s.</p>\n");
 
         sb.Append("<h2>Summary</h2>\n").Append(SummaryTable(input));
         sb.Append("<h2>Charts</h2>\n<div class=\"charts\">\n");

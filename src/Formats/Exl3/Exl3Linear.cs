@@ -3,7 +3,7 @@ using Converter.Formats.Safetensors;
 namespace Converter.Formats.Exl3;
 
 /// <summary>
-/// The stored tensors of one EXL3 linear layer (EXL3-FORMAT.md §4.1): <c>trellis</c> int16 (k/16, n/16, 16·K),
+/// The stored tensors of one EXL3 linear layer (docs/exl3-format.md §4.1): <c>trellis</c> int16 (k/16, n/16, 16·K),
 /// <c>suh</c>/<c>svh</c> fp16 (k,)/(n,), the codebook marker, optional fp16 bias. k and n are the padded widths.
 /// Scales are held as float32 but always fp16-exact.
 /// </summary>
@@ -45,7 +45,7 @@ public sealed record Exl3Linear(string Prefix, short[] Trellis, int PaddedIn, in
             || trellisInfo.Shape[2] / 16 is < 1 or > 8)
         {
             throw new SafetensorsFormatException(file, trellisInfo.Name,
-                $"expected int16 (k/16, n/16, 16·K) with K in 1..8 (EXL3-FORMAT.md §4.1), found {trellisInfo.DType.SafetensorsName()} {trellisInfo.ShapeText}");
+                $"expected int16 (k/16, n/16, 16·K) with K in 1..8 (docs/exl3-format.md §4.1), found {trellisInfo.DType.SafetensorsName()} {trellisInfo.ShapeText}");
         }
         int k = checked((int)trellisInfo.Shape[0] * 16), n = checked((int)trellisInfo.Shape[1] * 16), bits = (int)trellisInfo.Shape[2] / 16;
         var suh = ReadScale(reader, prefix, "suh", "su", k);

@@ -4,7 +4,7 @@ namespace Converter.Regularize.Hadamard;
 
 /// <summary>
 /// Block-diagonal Hadamard rotation with 128×128 blocks H128/√128, H128 the Sylvester (natural-order) matrix
-/// H[i][j] = (−1)^popcount(i &amp; j) (EXL3-FORMAT.md §4.4). The normalized block is symmetric and its own inverse,
+/// H[i][j] = (−1)^popcount(i &amp; j) (docs/exl3-format.md §4.4). The normalized block is symmetric and its own inverse,
 /// so the same call applies and undoes the rotation.
 /// </summary>
 public static class HadamardTransform
@@ -123,6 +123,6 @@ public static class HadamardTransform
         if (w.Length != rows * cols)
             throw new ArgumentException($"matrix has {w.Length} values, expected {rows}×{cols}");
         if (rotated % BlockSize != 0)
-            throw new ArgumentException($"{what} ({rotated}) must be a multiple of {BlockSize} for the Hadamard rotation (EXL3-FORMAT.md §3.1)");
+            throw new ArgumentException($"{what} ({rotated}) must be a multiple of {BlockSize} for the Hadamard rotation (docs/exl3-format.md §3.1)");
     }
 }

@@ -3,7 +3,7 @@ using Converter.Regularize.Hadamard;
 namespace Converter.Regularize.Hessian;
 
 /// <summary>
-/// A quant group's finalized Hessian (EXL3-FORMAT.md §3.2 finalize): H/count with σ·mean(diag) damping, padded to a
+/// A quant group's finalized Hessian (docs/exl3-format.md §3.2 finalize): H/count with σ·mean(diag) damping, padded to a
 /// multiple of 128, plus the random input sign flips every tensor of the group shares. <see cref="FallbackReason"/>
 /// is set when the Hessian is unusable (no rows, non-finite, or vanishing) and the group quantizes without feedback.
 /// </summary>

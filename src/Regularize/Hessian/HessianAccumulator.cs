@@ -4,7 +4,7 @@ using Converter.Formats.Numerics;
 namespace Converter.Regularize.Hessian;
 
 /// <summary>
-/// Accumulates H = Σ xᵀx over every calibration token x (a row of a linear layer's input), EXL3-FORMAT.md §3.2.
+/// Accumulates H = Σ xᵀx over every calibration token x (a row of a linear layer's input), docs/exl3-format.md §3.2.
 /// One accumulator serves a whole quant group (q/k/v share their input, gate/up theirs). Rows with a non-finite
 /// value are dropped, as exllamav3 does, and counted so the caller can report them.
 /// </summary>

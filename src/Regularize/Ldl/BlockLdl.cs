@@ -9,7 +9,7 @@ namespace Converter.Regularize.Ldl;
 public sealed record BlockLdlResult(float[]? Factor, int Retries);
 
 /// <summary>
-/// Block LDL of a Hessian with 16×16 blocks (EXL3-FORMAT.md §3.6): H = L_u·D·L_uᵀ with L_u unit block-lower
+/// Block LDL of a Hessian with 16×16 blocks (docs/exl3-format.md §3.6): H = L_u·D·L_uᵀ with L_u unit block-lower
 /// triangular, returned with its diagonal blocks zeroed (strictly block-lower) as LDLQ needs it.
 /// </summary>
 public static class BlockLdl

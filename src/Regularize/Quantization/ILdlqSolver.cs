@@ -5,7 +5,7 @@ using Converter.Trellis.Viterbi;
 namespace Converter.Regularize.Quantization;
 
 /// <summary>
-/// Runs LDLQ (EXL3-FORMAT.md §3.6–§3.7) for one linear: the block LDL of its Hessian and the block loop, on the host
+/// Runs LDLQ (docs/exl3-format.md §3.6–§3.7) for one linear: the block LDL of its Hessian and the block loop, on the host
 /// (<see cref="HostLdlqSolver"/>) or wholly on a device. Every implementation has the semantics of
 /// <see cref="BlockLdl.Decompose"/> and <see cref="Ldlq.Quantize"/>.
 /// </summary>

@@ -8,7 +8,7 @@ namespace Converter.Regularize.Quantization;
 public sealed record LdlqResult(ushort[] States, float[] Quantized);
 
 /// <summary>
-/// LDLQ (EXL3-FORMAT.md §3.7): quantize the 16-row blocks of Wr from the last to the first, each target corrected by
+/// LDLQ (docs/exl3-format.md §3.7): quantize the 16-row blocks of Wr from the last to the first, each target corrected by
 /// the error of the rows already quantized, weighted by the strict block-lower LDL factor L_u. Within a block the
 /// tiles are jointly Viterbi-coded, so no feedback runs inside a block. Feedback from finished 128-row spans is
 /// applied once per span (exllamav3's prod_cache), feedback inside a span per block.
@@ -24,7 +24,7 @@ public static class Ldlq
     public static LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, IDenseAlgebra? algebra = null)
     {
         if (k % Span != 0 || n % Span != 0 || wr.Length != k * n)
-            throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (EXL3-FORMAT.md §3.1), got ({k}, {n})");
+            throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (docs/exl3-format.md §3.1), got ({k}, {n})");
         algebra ??= CpuDenseAlgebra.Instance;
         int tilesN = n / Block;
         var lt = factor is null ? null : Transpose(factor, k);

@@ -9,7 +9,7 @@ using Converter.Trellis.Viterbi;
 namespace Converter.Regularize.Quantization;
 
 /// <summary>
-/// Quantizes one linear layer end to end (EXL3-FORMAT.md §3, pseudo-code in §10): transpose and pad, output scales
+/// Quantizes one linear layer end to end (docs/exl3-format.md §3, pseudo-code in §10): transpose and pad, output scales
 /// and right rotation, input scales and left rotation, global scale search, LDLQ against the Hessian in the
 /// quantized basis, bit packing.
 /// </summary>

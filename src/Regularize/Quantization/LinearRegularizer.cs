@@ -4,7 +4,7 @@ using Converter.Regularize.Hadamard;
 namespace Converter.Regularize.Quantization;
 
 /// <summary>
-/// Output scales and sign flips, right Hadamard, input scales (EXL3-FORMAT.md §3.3–§3.4). Works on W (k, n) =
+/// Output scales and sign flips, right Hadamard, input scales (docs/exl3-format.md §3.3–§3.4). Works on W (k, n) =
 /// the transposed, padded HF weight. Scales are rounded to fp16 before use, so that what is quantized is exactly
 /// what the stored suh/svh reconstruct (exllamav3 quantizes with fp32 scales and stores fp16 ones, §3.8 caveat).
 /// </summary>

@@ -1,6 +1,6 @@
 namespace Converter.Regularize.Quantization;
 
-/// <summary>Whether output-channel scales are applied (EXL3-FORMAT.md §3.3; CLI --out-scales).</summary>
+/// <summary>Whether output-channel scales are applied (docs/exl3-format.md §3.3; CLI --out-scales).</summary>
 public enum OutScalesMode
 {
     /// <summary>Always (exllamav3's default since 2026-03-01).</summary>

@@ -3,7 +3,7 @@ using Converter.Compute;
 namespace Converter.Regularize.Quantization;
 
 /// <summary>
-/// The converter's proxy for output error (EXL3-FORMAT.md §3.7): tr(EᵀHE)/tr(WᵀHW) with E = W − Q, i.e. the
+/// The converter's proxy for output error (docs/exl3-format.md §3.7): tr(EᵀHE)/tr(WᵀHW) with E = W − Q, i.e. the
 /// expected squared output error over calibration inputs relative to the output energy.
 /// </summary>
 public static class ProxyError

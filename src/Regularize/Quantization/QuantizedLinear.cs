@@ -3,7 +3,7 @@ using Converter.Trellis.Codebooks;
 namespace Converter.Regularize.Quantization;
 
 /// <summary>
-/// One linear layer in EXL3 form (EXL3-FORMAT.md §4.1) plus what the converter learned doing it. Dimensions k/n are
+/// One linear layer in EXL3 form (docs/exl3-format.md §4.1) plus what the converter learned doing it. Dimensions k/n are
 /// the padded input/output widths; <see cref="Suh"/> and <see cref="Svh"/> hold exactly the fp16 values stored.
 /// </summary>
 public sealed record QuantizedLinear

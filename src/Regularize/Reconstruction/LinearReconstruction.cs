@@ -5,7 +5,7 @@ using Converter.Trellis.Tiles;
 namespace Converter.Regularize.Reconstruction;
 
 /// <summary>
-/// The EXL3 reconstruction of one linear layer (EXL3-FORMAT.md §4.3):
+/// The EXL3 reconstruction of one linear layer (docs/exl3-format.md §4.3):
 /// <c>W = diag(suh) · Had_k · Ŵ · Had_n · diag(svh)</c>, with Ŵ the decoded trellis (k, n).
 /// </summary>
 public static class LinearReconstruction

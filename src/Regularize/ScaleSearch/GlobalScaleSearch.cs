@@ -7,7 +7,7 @@ namespace Converter.Regularize.ScaleSearch;
 public sealed record ScaleSearchResult(double Scale, IReadOnlyList<(double Scale, double Mse)> Evaluations);
 
 /// <summary>
-/// exllamav3's global scale search (EXL3-FORMAT.md §3.5, HEAD since da9688a): a coarse grid on every third sampled
+/// exllamav3's global scale search (docs/exl3-format.md §3.5, HEAD since da9688a): a coarse grid on every third sampled
 /// tile (walked downhill, see <see cref="CoarseArgMin"/>), a five-point refinement on all sampled tiles, then a
 /// parabola through the best point's neighbours.
 /// </summary>

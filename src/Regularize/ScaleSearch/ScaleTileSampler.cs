@@ -3,7 +3,7 @@ using Converter.Trellis.Tiles;
 namespace Converter.Regularize.ScaleSearch;
 
 /// <summary>
-/// The tiles the global scale search looks at (EXL3-FORMAT.md §3.5, exllamav3's sample_scale_tiles): a wrapped
+/// The tiles the global scale search looks at (docs/exl3-format.md §3.5, exllamav3's sample_scale_tiles): a wrapped
 /// diagonal three tiles wide, plus the tiles of highest and lowest mean square, so the scale also suits outliers.
 /// </summary>
 public static class ScaleTileSampler

@@ -1,6 +1,6 @@
 namespace Converter.Trellis.Codebooks;
 
-/// <summary>The three procedural codebooks of EXL3 (EXL3-FORMAT.md §1). The numeric value is the kernel's codebook id.</summary>
+/// <summary>The three procedural codebooks of EXL3 (docs/exl3-format.md §1). The numeric value is the kernel's codebook id.</summary>
 public enum CodebookKind
 {
     /// <summary>QTIP's LCG followed by the two-halves step (§1.2); stored tensors carry no marker.</summary>

@@ -2,7 +2,7 @@ namespace Converter.Trellis.Codebooks;
 
 /// <summary>One codebook's declaration: what option parsing, help text, inspect and the writer need to know about it.</summary>
 /// <param name="Kind">The codebook.</param>
-/// <param name="Name">The CLI and quantization_config name (EXL3-FORMAT.md §4.5).</param>
+/// <param name="Name">The CLI and quantization_config name (docs/exl3-format.md §4.5).</param>
 /// <param name="DefaultMultiplier">The multiplier exllamav3 locks at HEAD (§1.2–§1.4).</param>
 /// <param name="MultiplierMustBeOdd">MCG is a pure multiplicative generator, so an even multiplier loses states.</param>
 /// <param name="MarkerTensor">Suffix of the 0-dim int32 tensor that marks the codebook (§4.1), or null for 3INST.</param>

@@ -22,7 +22,7 @@ public readonly record struct CodebookSpec(CodebookKind Kind, uint Multiplier)
         if (parts.Length == 1)
             return new CodebookSpec(def.Kind, def.DefaultMultiplier);
         if (def.Kind == CodebookKind.ThreeInst)
-            throw new FormatException("3inst takes no multiplier (its LCG constants are fixed, EXL3-FORMAT.md §1.2)");
+            throw new FormatException("3inst takes no multiplier (its LCG constants are fixed, docs/exl3-format.md §1.2)");
         var multiplier = ParseMultiplier(parts[1]);
         var spec = new CodebookSpec(def.Kind, multiplier);
         spec.Validate();
@@ -50,7 +50,7 @@ public readonly record struct CodebookSpec(CodebookKind Kind, uint Multiplier)
     }
 
     /// <summary>
-    /// The codebook of a stored tensor from its marker (EXL3-FORMAT.md §4.1): <c>mcg</c> or <c>mul1</c> with the
+    /// The codebook of a stored tensor from its marker (docs/exl3-format.md §4.1): <c>mcg</c> or <c>mul1</c> with the
     /// marker's value as multiplier (exllamav3 never reads the value; we write the multiplier we used), none → 3INST.
     /// </summary>
     public static CodebookSpec FromMarker(string? marker, uint value)

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 
 namespace Converter.Trellis.Codebooks;
 
-/// <summary>Turns a 16-bit trellis state into its fp16 codebook value, bit-exact with exllamav3's <c>decode</c> (EXL3-FORMAT.md §1).</summary>
+/// <summary>Turns a 16-bit trellis state into its fp16 codebook value, bit-exact with exllamav3's <c>decode</c> (docs/exl3-format.md §1).</summary>
 public interface ITrellisCodebook
 {
     Half Decode(ushort state);

@@ -5,7 +5,7 @@ namespace Converter.Trellis.Distortion;
 
 /// <summary>
 /// Quantizes tiles at a global scale s and reports the mean squared error <c>mean((Q(s·x)/s − x)²)</c>, the error
-/// function of the scale search (EXL3-FORMAT.md §3.5). Buffers are kept between calls.
+/// function of the scale search (docs/exl3-format.md §3.5). Buffers are kept between calls.
 /// </summary>
 public sealed class TileQuantizer(ITileEncoder encoder)
 {

@@ -2,7 +2,7 @@ namespace Converter.Trellis.Tiles;
 
 /// <summary>
 /// Geometry of one trellis tile: 16×16 weights of W (k, n), coded as one tail-biting sequence of T = 256 states
-/// (EXL3-FORMAT.md §2.1), and the tensor-core order of its elements (§2.5).
+/// (docs/exl3-format.md §2.1), and the tensor-core order of its elements (§2.5).
 /// </summary>
 public static class TileLayout
 {
@@ -41,7 +41,7 @@ public static class TileLayout
     public static void CheckBits(int bits)
     {
         if (bits < MinBits || bits > MaxBits)
-            throw new ArgumentOutOfRangeException(nameof(bits), bits, $"bits per weight K must be {MinBits}..{MaxBits} (EXL3-FORMAT.md §2.1)");
+            throw new ArgumentOutOfRangeException(nameof(bits), bits, $"bits per weight K must be {MinBits}..{MaxBits} (docs/exl3-format.md §2.1)");
     }
 
     private static byte[] BuildPositionToIndex()

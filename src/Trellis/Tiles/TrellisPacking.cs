@@ -1,7 +1,7 @@
 namespace Converter.Trellis.Tiles;
 
 /// <summary>
-/// Bit packing of one tile's states into the stored int16 words and back (EXL3-FORMAT.md §2.6). The tile is a
+/// Bit packing of one tile's states into the stored int16 words and back (docs/exl3-format.md §2.6). The tile is a
 /// 256·K-bit stream B of the K new bits of each state, MSB first; as little-endian uint32 words U[m] it reads
 /// straight through, which is why the stored int16 pairs are half-swapped.
 /// </summary>

@@ -1,7 +1,7 @@
 namespace Converter.Trellis.Viterbi;
 
 /// <summary>
-/// The Viterbi graph for K bits (EXL3-FORMAT.md §2.3): nodes are the 16−K bits two consecutive states share; the
+/// The Viterbi graph for K bits (docs/exl3-format.md §2.3): nodes are the 16−K bits two consecutive states share; the
 /// state <c>s = (j &lt;&lt; (16−K)) | o</c> leads from node <c>s &gt;&gt; K</c> to node <c>o = s &amp; (N−1)</c>.
 /// </summary>
 public readonly record struct TrellisGraph(int Bits)

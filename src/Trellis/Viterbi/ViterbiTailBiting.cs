@@ -2,7 +2,7 @@
 namespace Converter.Trellis.Viterbi;
 
 /// <summary>
-/// The tail-biting two-pass procedure of EXL3-FORMAT.md §2.4, written once over a DP step that the scalar and SIMD
+/// The tail-biting two-pass procedure of docs/exl3-format.md §2.4, written once over a DP step that the scalar and SIMD
 /// encoders supply. Pass 1 runs free from position 128 round to 127 and backtracks to find the boundary node N*;
 /// pass 2 forces the path to start from N* and backtracks from N* at position 255, closing the cycle. The length
 /// is a parameter only so tests can compare short trellises against exhaustive search.

@@ -4,7 +4,7 @@ using Converter.TestSupport;
 
 namespace Converter.Eval.Tests.Evaluation;
 
-/// <summary>Rows as EXL3-FORMAT.md §6.1 cuts them: one tokenization (BOS once, at the start), consecutive windows.</summary>
+/// <summary>Rows as docs/exl3-format.md §6.1 cuts them: one tokenization (BOS once, at the start), consecutive windows.</summary>
 public class EvalRowsTests
 {
     private static readonly Tokenizer Tokenizer = Tokenizer.FromFile(Path.Combine(RepoPaths.SampleModel, "tokenizer.json"));

@@ -2,7 +2,7 @@ using Converter.Eval.Metrics;
 
 namespace Converter.Eval.Tests.Metrics;
 
-/// <summary>The logit-layer figures of EXL3-FORMAT.md §6.1 on a three-token row worked out by hand.</summary>
+/// <summary>The logit-layer figures of docs/exl3-format.md §6.1 on a three-token row worked out by hand.</summary>
 public class LogitComparisonTests
 {
     // Width 4. Row ids (0, 2, 1): position 0 predicts id 2, position 1 predicts id 1, position 2 predicts nothing.

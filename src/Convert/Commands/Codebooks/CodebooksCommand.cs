@@ -30,7 +30,7 @@ public sealed class CodebooksCommand
 
     private readonly Option<bool> _bestScale = new("--best-scale")
     {
-        Description = "Also search the best global scale (as the converter does, EXL3-FORMAT.md §3.5) and report the MSE there",
+        Description = "Also search the best global scale (as the converter does, docs/exl3-format.md §3.5) and report the MSE there",
     };
 
     private readonly Option<bool> _json = new("--json") { Description = "Print one JSON object {\"results\":[…]} on stdout instead of tables" };

@@ -24,7 +24,7 @@ public static class CompareRun
             foreach (var dir in options.QuantDirs)
                 tests.Add(EvalModel.Open(dir, context.Codebooks, backend.Algebra, backend.Blocks));
             var input = EvalInput.Load(reference, options.Data.TextPath, options.Data.Rows, options.Data.Length);
-            context.Log.WriteLine($"compare: {tests.Count} variant(s) of {reference.Directory}, {input.Rows.Count} rows × {input.Length} tokens of {input.TextPath}");
+            context.Log.WriteLine($"compare: {tests.Count} variant(s) of {reference.Directory}, {input.Rows.Count} rows × {input.Length} tokens of {input.SourcePath}");
             var results = ProgressDisplay.Run(context, "compare", reference.Model.Modules.Count,
                 steps => LockstepComparison.Run(reference, tests, input.Rows, options.TopK, input.Vocabulary, new StepReporter(steps)));
             double seconds = clock.Elapsed.TotalSeconds;
@@ -32,13 +32,13 @@ public static class CompareRun
             if (options.ReportPath is { } path)
             {
                 var report = new EvalReportInput($"trellis compare: {results.Count} variant(s) of {reference.Name}", reference.Directory, reference.Name,
-                    input.TextPath, input.Rows.Count, input.Length, options.TopK, results, seconds);
+                    input.SourcePath, input.Rows.Count, input.Length, options.TopK, results, seconds);
                 AtomicFile.WriteAllText(path, EvalReport.Render(report));
                 context.Log.WriteLine($"compare: wrote report {path}");
             }
             if (options.Json)
             {
-                JsonOutput.Write(context.Output, new CompareJson(reference.Directory, results[0].Logits.PplB, input.TextPath, input.Rows.Count, input.Length,
+                JsonOutput.Write(context.Output, new CompareJson(reference.Directory, results[0].Logits.PplB, input.SourcePath, input.Rows.Count, input.Length,
                     options.TopK, Math.Round(seconds, 2), results.Select(r => EvalJson.From(r, reference.Directory, input, options.TopK)).ToList()));
             }
             else
@@ -57,7 +57,7 @@ public static class CompareRun
     private static void PrintTable(EvalModel reference, IReadOnlyList<ComparisonResult> results, EvalInput input, int topK, double seconds, CliContext context)
     {
         var console = ResultConsole.Create(context);
-        var table = ResultConsole.PlainTable($"Against {reference.Name}: {input.Rows.Count} rows × {input.Length} tokens of {Path.GetFileName(input.TextPath)}",
+        var table = ResultConsole.PlainTable($"Against {reference.Name}: {input.Rows.Count} rows × {input.Length} tokens of {Path.GetFileName(input.SourcePath)}",
             "model", "bpw", "bpw+scales", "head", "codebook", "multiplier", "calibration", "KL(A,B)", "KL(B,A)", "top-1 agr", $"top-{topK} agr", "PPL");
         table.AddTextRow(reference.Name + " (reference)", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", EvalRun.F(results[0].Logits.PplB, "0.000"));
         foreach (var r in results)

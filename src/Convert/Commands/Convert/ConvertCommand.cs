@@ -26,7 +26,7 @@ public sealed class ConvertCommand
     private readonly Option<string?> _workDir = new("--work-dir") { Description = "Work directory for checkpoints and per-module files. Default: <out>.work" };
     private readonly Option<bool> _resume = new("--resume") { Description = "Continue an interrupted conversion from its work directory" };
     private readonly Option<string> _device = new("--device") { Description = "Where to run: cuda:N (a GPU), cpu, or auto (cuda:0 when a usable GPU and driver are present, else the CPU)", DefaultValueFactory = _ => "auto" };
-    private readonly Option<string> _outScales = new("--out-scales") { Description = "Output channel scales: always, never or auto (EXL3-FORMAT.md §3.3)", DefaultValueFactory = _ => "always" };
+    private readonly Option<string> _outScales = new("--out-scales") { Description = "Output channel scales: always, never or auto (docs/exl3-format.md §3.3)", DefaultValueFactory = _ => "always" };
     private readonly Option<string> _hessian = new("--hessian") { Description = "Hessian basis for LDLQ: exact (rotated with the input scales) or sign (exllamav3: sign flips only)", DefaultValueFactory = _ => "exact" };
     private readonly Option<int> _seed = new("--seed") { Description = "Seed of sign flips and calibration row choice", DefaultValueFactory = _ => 0 };
     private readonly Option<int> _shardSize = new("--shard-size") { Description = "Maximum shard size in MiB (a module is never split)", DefaultValueFactory = _ => 8192 };

@@ -17,7 +17,7 @@ public sealed class EvalCommand
     public Command Build(Func<Func<CliContext, int>, int> run)
     {
         var command = new Command("eval",
-            "Compare a quantized model with its original as exllamav3's model_diff does (EXL3-FORMAT.md §6.1): both run module by module " +
+            "Compare a quantized model with its original as exllamav3's model_diff does (docs/exl3-format.md §6.1): both run module by module " +
             "on the same rows; per-module error (rfn_err, max_diff/norm, SQNR, cos_err), then perplexity of each, label-in-top-K, " +
             "top-K agreement, KL divergence both ways with median, p90 and buckets by the reference's confidence.");
         command.Arguments.Add(_quant);

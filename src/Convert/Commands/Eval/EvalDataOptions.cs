@@ -3,7 +3,7 @@ using Converter.Cli.Commands.Convert;
 
 namespace Converter.Cli.Commands.Eval;
 
-/// <summary>Which text and how much of it an evaluation runs on (EXL3-FORMAT.md §6.1: consecutive rows of the text tokenized once).</summary>
+/// <summary>Which text and how much of it an evaluation runs on (docs/exl3-format.md §6.1: consecutive rows of the text tokenized once).</summary>
 public sealed record EvalData(string TextPath, int Rows, int Length, string Device = "auto");
 
 /// <summary>The --text, --rows, --length and --device options that eval, ppl and compare share, declared and bound once.</summary>
@@ -32,8 +32,18 @@ public sealed class EvalDataOptions
         if (length < 2)
             throw new UsageException($"--length must be at least 2 (a row predicts its tokens 1…L−1), got {length}");
         var text = parse.GetValue(_text) ?? Path.Combine(SampleLocator.Require("--text"), "data", "eval-heldout.txt");
+        return new EvalData(text, rows, length, BindDevice(parse));
+    }
+
+    /// <summary>--device alone, for a command whose rows come from elsewhere (ppl --ids).</summary>
+    public string BindDevice(ParseResult parse)
+    {
         var device = parse.GetValue(_device)!;
         Pipeline.ComputeBackend.CheckOption(device);
-        return new EvalData(text, rows, length, device);
+        return device;
     }
+
+    /// <summary>Those of --text, --rows and --length the command line gives explicitly (not by default).</summary>
+    public IReadOnlyList<string> GivenRowOptions(ParseResult parse) =>
+        new Option[] { _text, _rows, _length }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
 }

@@ -19,14 +19,14 @@ public static class EvalRun
         // The reference's tokenizer (a converted model carries a copy), so eval and compare tokenize identically.
         var input = EvalInput.Load(reference, options.Data.TextPath, options.Data.Rows, options.Data.Length);
         context.Log.WriteLine($"eval: A = {test.Directory}{(test.IsQuantized ? " (quantized)" : "")}, B = {reference.Directory}, " +
-            $"{input.Rows.Count} rows × {input.Length} tokens of {input.TextPath}");
+            $"{input.Rows.Count} rows × {input.Length} tokens of {input.SourcePath}");
         var result = ProgressDisplay.Run(context, "eval", reference.Model.Modules.Count,
             steps => LockstepComparison.Run(reference, [test], input.Rows, options.TopK, input.Vocabulary, new StepReporter(steps)))[0];
         double seconds = clock.Elapsed.TotalSeconds;
 
         if (options.ReportPath is { } path)
         {
-            var report = new EvalReportInput($"trellis eval: {test.Name} vs {reference.Name}", reference.Directory, reference.Name, input.TextPath,
+            var report = new EvalReportInput($"trellis eval: {test.Name} vs {reference.Name}", reference.Directory, reference.Name, input.SourcePath,
                 input.Rows.Count, input.Length, options.TopK, [result], seconds);
             AtomicFile.WriteAllText(path, EvalReport.Render(report));
             context.Log.WriteLine($"eval: wrote report {path}");
