@@ -46,6 +46,15 @@ public class ArchitectureConversionTests
             }
         }
 
+        // inspect finds each original weight through the architecture: slices of fused tensors, the tied head.
+        var (inspectCode, inspectJson, inspectLog) = Run("inspect", outDir, "--reference", source, "--json");
+        Assert.That(inspectCode, Is.EqualTo(0), inspectLog);
+        var errors = JsonNode.Parse(inspectJson)!["tensors"]!.AsArray().Where(t => t!["format"]!.GetValue<string>() == "exl3")
+            .Select(t => t!["relative_error"]!.GetValue<double>()).ToList();
+        Assert.That(errors, Has.Count.EqualTo(model.Layers.Sum(l => l.Linears.Count())), "every decoder linear (the head stays fp16 here)");
+        // 2 bpw: ‖W − Ŵ‖/‖W‖ ≈ 0.3 (distortion 0.068 raised by LDLQ); a wrong slice or transposition gives ≥ 1.
+        Assert.That(errors, Has.All.InRange(0.01, 0.6));
+
         var (evalCode, json, evalLog) = Run("eval", outDir, "--reference", source, "--rows", "2", "--length", "64", "--json");
         Assert.That(evalCode, Is.EqualTo(0), evalLog);
         var result = JsonNode.Parse(json)!;

@@ -68,7 +68,7 @@ public class ConvertPipelineTests
     {
         var tables = new CodebookTableCache();
         double previous = double.MaxValue;
-        using var reference = CheckpointReader.Open(ModelDir);
+        using var reference = ReferenceWeights.Open(ModelDir);
         foreach (var (bits, distortion) in new[] { (2, 0.0685), (3, 0.0177), (4, 0.0047), (6, 0.0003) })
         {
             using var reader = CheckpointReader.Open(ConvertedAt(bits));

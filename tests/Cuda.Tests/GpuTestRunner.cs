@@ -10,12 +10,16 @@ namespace Converter.Cuda.Tests;
 /// Runs this assembly's NUnit tests without the .NET SDK, for the GPU machine (tools/publish-gpu.sh publishes this
 /// project self-contained). Supports what these tests use: fixtures with one-time set-up/tear-down, [Test] with
 /// [Values] or [Range] on one parameter, [TestCase], [TestCaseSource]. Prints one line per test and "N passed, N failed, N skipped";
-/// exits 1 when any failed. `dotnet test` does not use this.
+/// exits 1 when any failed. `dotnet test` does not use this. `Converter.Cuda.Tests trellis ARGS…` runs the trellis CLI
+/// instead, so that one self-contained program carries both to the GPU machine (the device tool carries at most
+/// 64 MiB, and the repository with two trimmed programs is over it).
 /// </summary>
 public static class GpuTestRunner
 {
     public static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "trellis")
+            return new Converter.Cli.TrellisCli(Converter.Cli.CliContext.ForConsole()).Invoke(args[1..]);
         string filter = args.Length > 0 ? args[0] : "";
         int passed = 0, failed = 0, skipped = 0;
         foreach (var type in typeof(GpuTestRunner).Assembly.GetTypes().Where(t => t is { IsClass: true, IsAbstract: false }))
