@@ -37,7 +37,7 @@ __device__ float block_sum(float v)
 // Norms (Compute/Normalization.cs) of every `width`-wide slice, one block per slice; y may be x (each thread
 // rewrites only what it read, after the reductions). kind 0: RMSNorm, x·(1/√(mean(x²) + eps)) ⊙ w; kind 1: Gemma's
 // RMSNorm with (1 + w); kind 2: LayerNorm without bias, (x − mean)·(1/√(var + eps)) ⊙ w.
-extern "C" __global__ void norm(const float* x, const float* __restrict__ w, float eps, float* y, int width, int kind)
+extern "C" __global__ void norm_rows(const float* x, const float* __restrict__ w, float eps, float* y, int width, int kind)
 {
     long long base = (long long) blockIdx.x * width;
     float mean = 0.f;

@@ -83,7 +83,7 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
                 NormKind.Layer => 2,
                 _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no GPU kernel for this norm"),
             };
-            owner.Kernels.Launch("norm", checked((uint)slices), Threads, 0, [input.Pointer, Upload(weight.Span), KernelArgument.Of(eps), y.Pointer, width, code]);
+            owner.Kernels.Launch("norm_rows", checked((uint)slices), Threads, 0, [input.Pointer, Upload(weight.Span), KernelArgument.Of(eps), y.Pointer, width, code]);
             return y;
         }
 
