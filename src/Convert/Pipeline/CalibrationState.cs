@@ -17,6 +17,9 @@ public sealed class CalibrationState
     /// <summary>Tokens per forward chunk: large enough for efficient GEMMs, small enough for MLP activations.</summary>
     private const int ChunkTokens = 4096;
 
+    /// <summary>Rows of <paramref name="tokens"/> tokens that run through a module at once.</summary>
+    public static int ChunkRows(int tokens) => Math.Max(1, ChunkTokens / tokens);
+
     /// <summary>exllamav3 aborts when more than 10% of the rows went bad.</summary>
     public const double MaxBadFraction = 0.10;
 
@@ -96,7 +99,7 @@ public sealed class CalibrationState
     /// <summary>Runs the rows through the module in chunks of about <see cref="ChunkTokens"/> tokens; hands each chunk's output (and its first row's index in <paramref name="rows"/>) to <paramref name="take"/>.</summary>
     private void ForEachChunk(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer, Action<int, Matrix> take)
     {
-        int chunk = Math.Max(1, ChunkTokens / Tokens);
+        int chunk = ChunkRows(Tokens);
         for (int start = 0; start < rows.Count; start += chunk)
         {
             var ids = rows.Skip(start).Take(chunk).ToList();
