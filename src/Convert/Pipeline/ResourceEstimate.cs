@@ -211,17 +211,18 @@ public static class ResourceEstimate
     }
 
     /// <summary>
-    /// A module's GPU memory besides the context, encoders and forward scratch: the weights on the device (the 8 largest
-    /// of this and the previous module's weights and reconstructions), the Gram sums (float64 and float32 k²), the
-    /// head's input and logits scratch, and the linears quantized at once (CudaLdlqSolver, CudaDenseAlgebra.ProxyTraces).
+    /// A module's GPU memory besides the context, encoders and forward scratch: its Gram sums (float64 and float32 k²),
+    /// the head's input and logits scratch (grow-only, allocated by its capture), and the weights on the device (the 8
+    /// most recently used: CudaDenseAlgebra's LRU), with either the linears quantized at once (CudaLdlqSolver,
+    /// CudaDenseAlgebra.ProxyTraces) beside the originals, or, in the forward after quantizing, the reconstructions too.
     /// </summary>
     private static long ModuleGpu(ResourceInputs inputs, ModelModule module, IReadOnlyList<Linear> previous)
     {
         if (inputs.Gpu is null || module.LinearGroups.Count == 0)
             return 0;
         var linears = module.Linears.ToList();
-        long cached = linears.Concat(linears).Concat(previous).Concat(previous)
-            .Select(l => WeightBytes(l)).OrderByDescending(b => b).Take(CachedWeights).Sum();
+        long Cached(IEnumerable<Linear> weights) =>
+            weights.Concat(previous).Concat(previous).Select(l => WeightBytes(l)).OrderByDescending(b => b).Take(CachedWeights).Sum();
         long gram = module.LinearGroups.Sum(g => 12L * g.InFeatures * g.InFeatures);
         long scratch = 0;
         if (module is LmHeadModule)
@@ -231,8 +232,8 @@ public static class ResourceEstimate
             scratch = (long)(ScratchHeadroom * 4 * (x + chunkTokens * inputs.Spec.VocabSize));
         }
         bool quantized = module is not LmHeadModule || inputs.HeadBits != 16;
-        long quantizing = quantized ? InFlight(inputs, linears.Select(QuantizeGpu)) : 0;
-        return cached + gram + scratch + quantizing;
+        long quantizing = quantized ? Cached(linears) + InFlight(inputs, linears.Select(QuantizeGpu)) : 0;
+        return gram + scratch + Math.Max(quantizing, Cached(linears.Concat(linears)));
     }
 
     /// <summary>
