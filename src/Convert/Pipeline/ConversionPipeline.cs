@@ -104,7 +104,9 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
                 bool last = m == model.Modules.Count - 1;
                 if (!last && (lastCheckpoint.Elapsed >= settings.CheckpointInterval || settings.StopAfterModules == m + 1))
                 {
-                    checkpoint.Save(new JobProgress(m + 1, settings.FixedOnResume(), tensors, modules, warnings), state);
+                    var saving = Stopwatch.StartNew();
+                    long bytes = checkpoint.Save(new JobProgress(m + 1, settings.FixedOnResume(), tensors, modules, warnings), state);
+                    steps.Log($"checkpoint after {module.Name}: {HumanFormat.Bytes(bytes)} of calibration state in {saving.Elapsed.TotalSeconds:F1} s");
                     lastCheckpoint.Restart();
                 }
             }
