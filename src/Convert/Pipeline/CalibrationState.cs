@@ -122,7 +122,7 @@ public sealed class CalibrationState
         return m;
     }
 
-    /// <summary>The state file's tensors: token ids (rows, tokens) and the hidden states (rows·tokens, width), as since format 1.</summary>
+    /// <summary>The state file's tensors: token ids (rows, tokens) and the hidden states (rows·tokens, width), laid out as before the states were held per row, so older checkpoints still resume.</summary>
     private const string IdsTensor = "input_ids", HiddenTensor = "hidden";
 
     /// <summary>

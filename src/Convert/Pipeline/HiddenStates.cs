@@ -4,8 +4,8 @@ namespace Converter.Cli.Pipeline;
 
 /// <summary>
 /// The hidden states of every calibration row, (tokens, width) per row, held one array per row: the whole passes what
-/// one array or span holds (a 70B at 250 rows × 2048 tokens is 4.2G values, 17 GB; the brief's 8B 2.1G), a row does
-/// not (2048 × 8192 values, 67 MB).
+/// one array or span holds (a 70B at 250 rows × 2048 tokens is 4.2G values, 17 GB), a row does not (2048 × 8192
+/// values, 67 MB).
 /// </summary>
 public sealed class HiddenStates
 {

@@ -87,8 +87,11 @@ public sealed record ResourceNeeds(
 /// </summary>
 public static class ResourceEstimate
 {
-    /// <summary>CUDA context, cuBLAS and cuSOLVER handles and their workspaces, NVRTC modules: about 0.5–1 GiB on an H100.</summary>
-    private const long GpuContextBytes = 1L << 30;
+    /// <summary>
+    /// Kernel modules and cuBLAS/cuSOLVER workspaces allocated as the job runs. The free memory the estimate is checked
+    /// against is read after the backend has opened its context and library handles, so those are not counted again.
+    /// </summary>
+    private const long GpuContextBytes = 512L << 20;
 
     /// <summary>Weights CudaDenseAlgebra keeps on the device (its LRU of CachedWeights = 8).</summary>
     private const int CachedWeights = 8;
