@@ -71,14 +71,14 @@ public sealed class CpuDenseAlgebra : IDenseAlgebra
 
     private sealed class CpuGramAccumulator(int k) : IGramAccumulator
     {
-        private readonly double[] _sum = new double[(long)k * k <= Array.MaxLength ? k * k : throw new ArgumentException("Hessian too large")];
+        private readonly double[] _sum = new double[ArrayLength.Of(k, k, "Hessian")];
         private float[] _transposed = [];
-        private readonly float[] _product = new float[k * k];
+        private readonly float[] _product = new float[ArrayLength.Of(k, k, "Hessian")];
 
         public void Add(ReadOnlySpan<float> x, int rows)
         {
-            if (_transposed.Length < rows * k)
-                _transposed = new float[rows * k];
+            if (_transposed.Length < x.Length)
+                _transposed = new float[x.Length];
             // Xᵀ (k × rows): the GEMM computes a·bᵀ, so Xᵀ·(Xᵀ)ᵀ = XᵀX.
             for (int t = 0; t < rows; t++)
             {

@@ -51,13 +51,5 @@ public sealed class Matrix
     /// <summary>"(rows, cols)" for messages.</summary>
     public string ShapeText => $"({Rows}, {Cols})";
 
-    private static int CheckedLength(int rows, int cols)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(rows);
-        ArgumentOutOfRangeException.ThrowIfNegative(cols);
-        long length = (long)rows * cols;
-        if (length > Array.MaxLength)
-            throw new ArgumentException($"a ({rows}, {cols}) float matrix exceeds the largest array; process fewer rows at a time");
-        return (int)length;
-    }
+    private static int CheckedLength(int rows, int cols) => ArrayLength.Of(rows, cols, "float matrix");
 }

@@ -31,7 +31,7 @@ public sealed class CalibrationStateTests
         _state = new CalibrationState(rows, null, []);
         _model.Embedding.Load(_checkpoint);
         Assert.That(_state.Advance(_model.Embedding), Is.Empty);
-        Assert.That(_state.Hidden!.Rows, Is.EqualTo(RowCount * Tokens));
+        Assert.That((_state.Hidden!.Rows, _state.Hidden.Tokens), Is.EqualTo((RowCount, Tokens)));
     }
 
     [TearDown]
@@ -51,7 +51,8 @@ public sealed class CalibrationStateTests
             var before = state.Hidden!;
             Assert.That(state.Advance(layer), Is.Empty);
             Assert.That(state.Hidden, Is.Not.SameAs(before), "the outputs went into the spare buffer, not over the inputs still being read");
-            Assert.That(state.Hidden!.Data, Is.EqualTo(expected.Data), layer.Name);
+            for (int row = 0; row < RowCount; row++)
+                Assert.That(state.Hidden!.Row(row).ToArray(), Is.EqualTo(expected.RowRange(row * Tokens, Tokens).ToArray()), $"{layer.Name}, row {row}");
             layer.Release();
         }
     }
@@ -60,9 +61,8 @@ public sealed class CalibrationStateTests
     public void RowsThatTurnNonFiniteAreDroppedAndNotRunAgain()
     {
         var (checkpoint, model, state) = (_checkpoint, _model, _state);
-        int width = state.Hidden!.Cols;
         // Row 11 (the second chunk) gets a NaN in its first token: attention carries it to all of the row's tokens.
-        state.Hidden.Data[11 * Tokens * width] = float.NaN;
+        state.Hidden!.Row(11)[0] = float.NaN;
 
         model.Layers[0].Load(checkpoint);
         Assert.That(state.Advance(model.Layers[0]), Is.EqualTo(new[] { 11 }));
@@ -72,17 +72,16 @@ public sealed class CalibrationStateTests
         model.Layers[1].Load(checkpoint);
         Assert.That(state.Advance(model.Layers[1]), Is.Empty);
         foreach (int row in state.GoodRows)
-            Assert.That(state.Hidden!.RowRange(row * Tokens, Tokens).ToArray(), Has.All.Matches<float>(float.IsFinite), $"row {row}");
+            Assert.That(state.Hidden!.Row(row).ToArray(), Has.All.Matches<float>(float.IsFinite), $"row {row}");
     }
 
     [Test]
     public void TooManyNonFiniteRowsStopTheConversion()
     {
         var (checkpoint, model, state) = (_checkpoint, _model, _state);
-        int width = state.Hidden!.Cols;
         // 3 of 20 rows is more than the 10% exllamav3 tolerates.
         foreach (int row in new[] { 2, 9, 17 })
-            state.Hidden.Data[row * Tokens * width] = float.PositiveInfinity;
+            state.Hidden!.Row(row)[0] = float.PositiveInfinity;
         model.Layers[0].Load(checkpoint);
         var e = Assert.Throws<InvalidDataException>(() => state.Advance(model.Layers[0]));
         Assert.That(e!.Message, Does.Contain("3 of 20 calibration rows have non-finite hidden states"));

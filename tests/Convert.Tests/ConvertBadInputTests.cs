@@ -141,4 +141,19 @@ public class ConvertBadInputTests
 
     [Test]
     public void MissingModelDirectory() => AssertRejected(NewPath("absent"), "model directory not found");
+
+    [Test]
+    public void AJobThatCannotFitIsRefusedBeforeAnythingIsWritten()
+    {
+        // A million rows of 4096 tokens: 2 TB of calibration state. Refused before the text is even tokenized.
+        var outDir = NewPath("too-large");
+        var (code, output, log) = Run("convert", ModelDir, "-o", outDir, "--cal-rows", "1000000", "--cal-cols", "4096", "--cal-text", CalText);
+        Assert.That(code, Is.EqualTo(1), log);
+        var lines = log.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("trellis:", StringComparison.Ordinal)).ToList();
+        Assert.That(lines, Has.Count.EqualTo(1), log);
+        Assert.That(lines[0], Does.StartWith("trellis: error: this job does not fit: host memory: needs about").And.Contain("calibration state 2 × 1.9 TiB"));
+        Assert.That(log, Does.Contain("convert: estimate: host memory"), "the estimate is logged before the refusal");
+        Assert.That(output, Is.Empty);
+        Assert.That(Directory.Exists(outDir) || Directory.Exists(outDir + ".work"), Is.False, "nothing was written");
+    }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Converter.Cli.Pipeline;
 using Converter.Eval.Inspection;
 using Converter.Formats.HuggingFace;
 using Converter.Formats.Safetensors;
@@ -61,6 +62,20 @@ public class ConvertPipelineTests
         Assert.That(storage["model.layers.0.mlp.down_proj"]!["mul1_multiplier"]!.GetValue<uint>(), Is.EqualTo(0x83DCD12Du));
         Assert.That(File.Exists(Path.Combine(outDir, "tokenizer.json")), Is.True);
         Assert.That(Directory.Exists(outDir + ".work"), Is.False, "work directory removed after success");
+    }
+
+    [Test]
+    public void TheEstimateCountsTheStoredTensorsExactly()
+    {
+        // What convert checks the disk against (ResourceEstimate.ModuleFileBytes, less a header allowance per module)
+        // is exactly the tensor data it writes: K=4 linears, an fp16 head, the bf16 embedding and norms.
+        var outDir = ConvertedAt(4);
+        var spec = TransformerSpec.From(ModelConfig.Load(ModelDir));
+        var inputs = ResourceEstimateTests.Inputs(spec, 8, 64, null, bits: 4, headBits: 16);
+        var model = new TransformerModel(spec);
+        long estimated = model.Modules.Sum(m => ResourceEstimate.ModuleFileBytes(inputs, m) - (1 << 16));
+        using var reader = CheckpointReader.Open(outDir);
+        Assert.That(reader.TensorNames.Sum(n => reader.Info(n).ByteLength), Is.EqualTo(estimated));
     }
 
     [Test]

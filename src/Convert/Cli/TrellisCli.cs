@@ -73,7 +73,8 @@ public sealed class TrellisCli
             return ExitCodes.Usage;
         }
         catch (Exception e) when (e is SafetensorsFormatException or IOException or UnauthorizedAccessException or InvalidDataException
-            or Formats.HuggingFace.ModelConfigException or Formats.Tokenizers.TokenizerFormatException or Cuda.CudaException)
+            or Formats.HuggingFace.ModelConfigException or Formats.Tokenizers.TokenizerFormatException or Cuda.CudaException
+            or Pipeline.ResourceShortfallException)
         {
             _context.Log.WriteLine($"trellis: error: {e.Message}");
             return ExitCodes.Failure;

@@ -9,17 +9,21 @@ namespace Converter.Cli.Pipeline;
 /// <summary>
 /// The calibration rows as they flow through the model: token ids, the current hidden states of every row
 /// (null before the embedding), and the rows dropped because their states became non-finite (§5.2 step 5).
-/// Rows run through a module in small chunks so activation memory stays bounded whatever the row count.
+/// Rows run through a module in small chunks so activation memory stays bounded whatever the row count; the states
+/// are held one array per row (<see cref="HiddenStates"/>), since all of them together pass 2^31 values.
 /// </summary>
 public sealed class CalibrationState
 {
     /// <summary>Tokens per forward chunk: large enough for efficient GEMMs, small enough for MLP activations.</summary>
     private const int ChunkTokens = 4096;
 
+    /// <summary>Rows of <paramref name="tokens"/> tokens that run through a module at once.</summary>
+    public static int ChunkRows(int tokens) => Math.Max(1, ChunkTokens / tokens);
+
     /// <summary>exllamav3 aborts when more than 10% of the rows went bad.</summary>
     public const double MaxBadFraction = 0.10;
 
-    public CalibrationState(IReadOnlyList<int[]> rows, Matrix? hidden, IEnumerable<int> badRows)
+    public CalibrationState(IReadOnlyList<int[]> rows, HiddenStates? hidden, IEnumerable<int> badRows)
     {
         Rows = rows;
         Hidden = hidden;
@@ -28,10 +32,10 @@ public sealed class CalibrationState
 
     public IReadOnlyList<int[]> Rows { get; }
     public int Tokens => Rows[0].Length;
-    public Matrix? Hidden { get; private set; }
+    public HiddenStates? Hidden { get; private set; }
 
     /// <summary>The states before the last step: the next step's outputs are written here (double buffering).</summary>
-    private Matrix? _spare;
+    private HiddenStates? _spare;
     public SortedSet<int> BadRows { get; }
 
     public IEnumerable<int> GoodRows => Enumerable.Range(0, Rows.Count).Where(r => !BadRows.Contains(r));
@@ -66,14 +70,14 @@ public sealed class CalibrationState
     {
         var good = GoodRows.ToList();
         var dropped = new List<int>();
-        Matrix? next = null;
+        HiddenStates? next = null;
         ForEachChunk(module, good, null, (start, result) =>
         {
-            next ??= _spare is { } spare && spare.Cols == result.Cols && spare.Rows == Rows.Count * Tokens ? spare : new Matrix(Rows.Count * Tokens, result.Cols);
+            next ??= _spare is { } spare && spare.Width == result.Cols && spare.Rows == Rows.Count && spare.Tokens == Tokens ? spare : new HiddenStates(Rows.Count, Tokens, result.Cols);
             for (int i = 0; i < result.Rows / Tokens; i++)
             {
                 var src = result.RowRange(i * Tokens, Tokens);
-                src.CopyTo(next.RowRange(good[start + i] * Tokens, Tokens));
+                src.CopyTo(next.Row(good[start + i]));
                 if (!FiniteCheck.AllFinite(src))
                     dropped.Add(good[start + i]);
             }
@@ -95,7 +99,7 @@ public sealed class CalibrationState
     /// <summary>Runs the rows through the module in chunks of about <see cref="ChunkTokens"/> tokens; hands each chunk's output (and its first row's index in <paramref name="rows"/>) to <paramref name="take"/>.</summary>
     private void ForEachChunk(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer, Action<int, Matrix> take)
     {
-        int chunk = Math.Max(1, ChunkTokens / Tokens);
+        int chunk = ChunkRows(Tokens);
         for (int start = 0; start < rows.Count; start += chunk)
         {
             var ids = rows.Skip(start).Take(chunk).ToList();
@@ -112,36 +116,47 @@ public sealed class CalibrationState
     public Matrix Gather(IReadOnlyList<int> rows)
     {
         var h = Hidden ?? throw new InvalidOperationException("no hidden states before the embedding has run");
-        var m = new Matrix(rows.Count * Tokens, h.Cols);
+        var m = Matrix.Uninitialized(rows.Count * Tokens, h.Width);
         for (int i = 0; i < rows.Count; i++)
-            h.RowRange(rows[i] * Tokens, Tokens).CopyTo(m.RowRange(i * Tokens, Tokens));
+            h.Row(rows[i]).CopyTo(m.RowRange(i * Tokens, Tokens));
         return m;
     }
 
-    /// <summary>Saves tokens, hidden states and bad rows (the checkpoint's state file).</summary>
+    /// <summary>The state file's tensors: token ids (rows, tokens) and the hidden states (rows·tokens, width), laid out as before the states were held per row, so older checkpoints still resume.</summary>
+    private const string IdsTensor = "input_ids", HiddenTensor = "hidden";
+
+    /// <summary>
+    /// Saves tokens, hidden states and bad rows (the checkpoint's state file). The states are streamed from their row
+    /// arrays into one tensor, so the file needs no second copy of them in memory.
+    /// </summary>
     public void Save(string path)
     {
         var writer = new SafetensorsWriter();
         var ids = Rows.SelectMany(r => r).ToArray();
-        writer.Add("input_ids", DType.I32, [Rows.Count, Tokens], ids);
+        writer.Add(IdsTensor, DType.I32, [Rows.Count, Tokens], ids);
         if (Hidden is { } h)
-            writer.AddFloat32("hidden", [h.Rows, h.Cols], h.Data);
+            writer.Add(PendingTensor.FromFloat32(HiddenTensor, [(long)h.Rows * h.Tokens, h.Width], h.Parts));
         writer.Metadata["bad_rows"] = string.Join(',', BadRows);
         writer.Write(path);
     }
 
+    /// <summary>Loads a state file, the hidden states a row at a time straight from the file's map into their row arrays.</summary>
     public static CalibrationState Load(string path)
     {
         using var file = SafetensorsFile.Open(path);
-        var shape = file.Info("input_ids").Shape;
-        var ids = file.ReadRaw<int>("input_ids");
+        var shape = file.Info(IdsTensor).Shape;
+        var ids = file.ReadRaw<int>(IdsTensor);
         int rows = (int)shape[0], tokens = (int)shape[1];
         var rowList = Enumerable.Range(0, rows).Select(r => ids.AsSpan(r * tokens, tokens).ToArray()).ToList();
-        Matrix? hidden = null;
-        if (file.Contains("hidden"))
+        HiddenStates? hidden = null;
+        if (file.Contains(HiddenTensor))
         {
-            var hs = file.Info("hidden").Shape;
-            hidden = new Matrix((int)hs[0], (int)hs[1], file.ReadFloat32("hidden"));
+            var hs = file.Info(HiddenTensor).Shape;
+            if (hs.Length != 2 || hs[0] != (long)rows * tokens || hs[1] is < 1 or > int.MaxValue)
+                throw new SafetensorsFormatException(path, HiddenTensor, $"shape {file.Info(HiddenTensor).ShapeText} does not hold {rows}·{tokens} token states");
+            hidden = new HiddenStates(rows, tokens, (int)hs[1]);
+            for (int r = 0; r < rows; r++)
+                file.ReadFloat32(HiddenTensor, (long)r * tokens * hidden.Width, hidden.Row(r));
         }
         var bad = file.Metadata.TryGetValue("bad_rows", out var b) && b.Length > 0 ? b.Split(',').Select(int.Parse) : [];
         return new CalibrationState(rowList, hidden, bad);

@@ -52,13 +52,17 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
             throw new InvalidDataException($"{tokenizerPath}: missing tokenizer (needed to tokenize the calibration text)");
         // The device is settled before anything is written: an unusable --device cuda:N leaves no trace.
         using var backend = ComputeBackend.Open(settings.Device, context.Log, "convert");
-        PrepareDirectories();
-
         using var source = CheckpointReader.Open(settings.ModelDir);
         var model = TransformerModel.FromConfig(config, backend.Algebra, backend.Blocks);
         var targets = AllocationTargets(model);
         var bits = BitAllocation.Allocate(targets, settings.Bits);
         var codebooks = context.Codebooks;
+        var converter = new ModuleConverter(settings, source, codebooks, bits, backend);
+        // Memory and disk are checked before anything is written too: a job that cannot fit fails now, not at a checkpoint hours in.
+        ResourceCheck.Run(ResourceCheck.Inputs(settings, model.Spec, source, bits, converter.LinearsInFlight,
+                backend.Cuda is { } gpu ? new GpuShape(gpu.Device.Multiprocessors) : null),
+            settings, backend.Cuda?.MemoryInfo().Free, context.Log, enforce: !settings.SkipResourceCheck);
+        PrepareDirectories();
         if (!settings.Codebook.IsDefaultMultiplier)
         {
             context.Log.WriteLine($"convert: warning: {settings.Codebook} is not exllamav3's locked multiplier " +
@@ -70,7 +74,6 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         var tensors = progress.Tensors.ToList();
         var modules = progress.Modules.ToList();
         var warnings = progress.Warnings.ToList();
-        var converter = new ModuleConverter(settings, source, codebooks, bits, backend);
         // Says where the LDLQ loop runs, so a log shows at once whether a GPU run kept it on the device.
         context.Log.WriteLine($"convert: LDLQ on {backend.Ldlq.Device}, {converter.LinearsInFlight} linear(s) in flight");
         var lastCheckpoint = Stopwatch.StartNew();
@@ -101,7 +104,9 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
                 bool last = m == model.Modules.Count - 1;
                 if (!last && (lastCheckpoint.Elapsed >= settings.CheckpointInterval || settings.StopAfterModules == m + 1))
                 {
-                    checkpoint.Save(new JobProgress(m + 1, settings.FixedOnResume(), tensors, modules, warnings), state);
+                    var saving = Stopwatch.StartNew();
+                    long bytes = checkpoint.Save(new JobProgress(m + 1, settings.FixedOnResume(), tensors, modules, warnings), state);
+                    steps.Log($"checkpoint after {module.Name}: {HumanFormat.Bytes(bytes)} of calibration state in {saving.Elapsed.TotalSeconds:F1} s");
                     lastCheckpoint.Restart();
                 }
             }

@@ -33,6 +33,9 @@ public sealed record ConvertSettings
     public string Device { get; init; } = "auto";
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(120);
 
+    /// <summary>Runs a job even when the memory and disk estimate says it will not fit (<see cref="ResourceCheck"/>).</summary>
+    public bool SkipResourceCheck { get; init; }
+
     /// <summary>Debug/testing: stop (as if killed) after this many modules are done; null runs to the end.</summary>
     public int? StopAfterModules { get; init; }
 

@@ -18,12 +18,15 @@ public sealed class JobCheckpoint(string workDir)
 
     public bool Exists => File.Exists(Path.Combine(Current, "job.json")) || File.Exists(Path.Combine(Old, "job.json"));
 
-    public void Save(JobProgress progress, CalibrationState state)
+    /// <summary>Writes a new checkpoint and rotates it in; returns the state file's size.</summary>
+    public long Save(JobProgress progress, CalibrationState state)
     {
         if (Directory.Exists(Next))
             Directory.Delete(Next, recursive: true);
         Directory.CreateDirectory(Next);
-        state.Save(Path.Combine(Next, "state.safetensors"));
+        var statePath = Path.Combine(Next, "state.safetensors");
+        state.Save(statePath);
+        long bytes = new FileInfo(statePath).Length;
         AtomicFile.WriteAllText(Path.Combine(Next, "job.json"), JsonSerializer.Serialize(progress, Json));
         if (Directory.Exists(Old))
             Directory.Delete(Old, recursive: true);
@@ -32,6 +35,7 @@ public sealed class JobCheckpoint(string workDir)
         Directory.Move(Next, Current);
         if (Directory.Exists(Old))
             Directory.Delete(Old, recursive: true);
+        return bytes;
     }
 
     /// <summary>Loads the newest complete checkpoint (ckpt, or ckpt_old if a rotation was interrupted).</summary>

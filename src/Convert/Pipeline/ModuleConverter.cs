@@ -25,6 +25,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// <summary>Rows whose unquantized outputs are kept to measure each module's error (exllamav3: 5).</summary>
     public const int ReferenceRows = 5;
 
+    /// <summary>Rows gathered at once to feed the head's Hessian (its input is the state itself).</summary>
+    public const int HeadCaptureRows = 16;
+
     private readonly Dictionary<int, ITileEncoder> _encoders = new();
     private readonly Lock _logGate = new();
 
@@ -67,7 +70,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         if (isHead)
         {
             var group = module.LinearGroups[0];
-            foreach (var chunk in good.Chunk(16))
+            foreach (var chunk in good.Chunk(HeadCaptureRows))
                 capture.OnLinearInput(group, state.Gather(chunk));
             reference = state.Forward(module, referenceRows, null);
         }

@@ -122,12 +122,19 @@ public static class OutputCompiler
         _ => d.ToString().ToLowerInvariant(),
     };
 
+    /// <summary>True for a source file the output gets a copy of (§4.6): not a weight file, the config or the index.</summary>
+    public static bool IsCopied(string file)
+    {
+        var name = Path.GetFileName(file);
+        return name is not ("config.json" or "model.safetensors.index.json") && !SkippedExtensions.Contains(Path.GetExtension(name), StringComparer.OrdinalIgnoreCase);
+    }
+
     private static void CopyNonWeightFiles(string sourceDir, string outDir)
     {
         foreach (var file in Directory.EnumerateFiles(sourceDir))
         {
             var name = Path.GetFileName(file);
-            if (name is "config.json" or "model.safetensors.index.json" || SkippedExtensions.Contains(Path.GetExtension(name), StringComparer.OrdinalIgnoreCase))
+            if (!IsCopied(file))
                 continue;
             AtomicFile.Write(Path.Combine(outDir, name), stream =>
             {

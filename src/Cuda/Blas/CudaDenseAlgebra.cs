@@ -54,15 +54,15 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
 
     public void Linear(ReadOnlySpan<float> x, float[] weight, ReadOnlySpan<float> bias, Span<float> y, int m, int n, int k)
     {
-        Check(x.Length, m * k, weight.Length, n * k, y.Length, m * n);
+        int size = Check(x.Length, weight.Length, y.Length, m, n, k);
         lock (_gate)
         {
             var w = CachedWeight(weight);
-            var dx = Scratch("x", m * k);
-            var dy = Scratch("y", m * n);
+            var dx = Scratch("x", x.Length);
+            var dy = Scratch("y", size);
             dx.CopyFrom(x);
             LinearOnDevice(dx.Pointer, w.Pointer, dy.Pointer, m, n, k);
-            dy.CopyTo(y[..(m * n)]);
+            dy.CopyTo(y[..size]);
         }
         if (!bias.IsEmpty)
         {
@@ -73,16 +73,16 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
 
     public void MultiplyTransposed(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, int m, int n, int k)
     {
-        Check(x.Length, m * k, w.Length, n * k, y.Length, m * n);
+        int size = Check(x.Length, w.Length, y.Length, m, n, k);
         lock (_gate)
         {
-            var dx = Scratch("x", m * k);
-            var dw = Scratch("w", n * k);
-            var dy = Scratch("y", m * n);
+            var dx = Scratch("x", x.Length);
+            var dw = Scratch("w", w.Length);
+            var dy = Scratch("y", size);
             dx.CopyFrom(x);
             dw.CopyFrom(w);
             LinearOnDevice(dx.Pointer, dw.Pointer, dy.Pointer, m, n, k);
-            dy.CopyTo(y[..(m * n)]);
+            dy.CopyTo(y[..size]);
         }
     }
 
@@ -90,20 +90,21 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     {
         if (p == 0 || m == 0 || n == 0)
             return;
-        int aLength = (p - 1) * lda + m;
-        if (a.Length < aLength || b.Length < m * n || c.Length < p * n)
+        // In 64 bits: a head's H·X has k·n = 4096 × 128256 values, and a product of two ints would wrap past 2^31.
+        long aLength = (long)(p - 1) * lda + m, bLength = (long)m * n, cLength = (long)p * n;
+        if (a.Length < aLength || b.Length < bLength || c.Length < cLength)
             throw new ArgumentException("feedback product operands are too small for their shapes");
         lock (_gate)
         {
             var da = Scratch("a", aLength);
-            var db = Scratch("b", m * n);
-            var dc = Scratch("c", p * n);
-            da.CopyFrom(a[..aLength]);
-            db.CopyFrom(b[..(m * n)]);
-            dc.CopyFrom(c[..(p * n)]);
+            var db = Scratch("b", bLength);
+            var dc = Scratch("c", cLength);
+            da.CopyFrom(a[..(int)aLength]);
+            db.CopyFrom(b[..(int)bLength]);
+            dc.CopyFrom(c[..(int)cLength]);
             // Row-major C += A·B is column-major Cᵀ (n×p) += Bᵀ (n×m) · Aᵀ (m×p).
             Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, n, p, m, db.Pointer, n, da.Pointer, lda, 1f, dc.Pointer, n);
-            dc.CopyTo(c[..(p * n)]);
+            dc.CopyTo(c[..(int)cLength]);
         }
     }
 
@@ -269,11 +270,11 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
 
         public void Add(ReadOnlySpan<float> x, int rows)
         {
-            if (x.Length != rows * _k)
+            if (x.Length != (long)rows * _k)
                 throw new ArgumentException($"expected {rows}×{_k} values", nameof(x));
             lock (_owner._gate)
             {
-                var dx = _owner.Scratch("x", rows * _k);
+                var dx = _owner.Scratch("x", x.Length);
                 dx.CopyFrom(x);
                 AddOnDevice(dx.Pointer, rows);
             }
@@ -379,10 +380,12 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         return buffer;
     }
 
-    private static void Check(int xLength, int xExpected, int wLength, int wExpected, int yLength, int yExpected)
+    /// <summary>Checks x (m, k), W (n, k) and y (at least m·n) in 64 bits; returns m·n.</summary>
+    private static int Check(int xLength, int wLength, int yLength, int m, int n, int k)
     {
-        if (xLength != xExpected || wLength != wExpected || yLength < yExpected)
+        if (xLength != (long)m * k || wLength != (long)n * k || yLength < (long)m * n)
             throw new ArgumentException("matrix product operands do not match their shapes");
+        return m * n;
     }
 
     private static void Check(int status, string call)

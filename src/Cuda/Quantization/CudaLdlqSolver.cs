@@ -94,9 +94,9 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     {
         if (factor is null || encoder is not CudaTileEncoder gpu || gpu.Context != _algebra.Context)
             return Ldlq.Quantize(wr, k, n, factor, encoder, algebra);
-        if (k % Span != 0 || n % Span != 0 || wr.Length != k * n)
+        if (k % Span != 0 || n % Span != 0 || wr.Length != (long)k * n)
             throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (docs/exl3-format.md §3.1), got ({k}, {n})");
-        if (factor.Length != k * k)
+        if (factor.Length != (long)k * k)
             throw new ArgumentException($"L_u must be {k}×{k}, got {factor.Length} values", nameof(factor));
         return QuantizeOnDevice(wr, k, n, factor, gpu);
     }

@@ -47,7 +47,10 @@ public sealed record Exl3Linear(string Prefix, short[] Trellis, int PaddedIn, in
             throw new SafetensorsFormatException(file, trellisInfo.Name,
                 $"expected int16 (k/16, n/16, 16·K) with K in 1..8 (docs/exl3-format.md §4.1), found {trellisInfo.DType.SafetensorsName()} {trellisInfo.ShapeText}");
         }
-        int k = checked((int)trellisInfo.Shape[0] * 16), n = checked((int)trellisInfo.Shape[1] * 16), bits = (int)trellisInfo.Shape[2] / 16;
+        // Reconstruction needs the (k, n) matrix in one float array: say so here, naming the file, not as an overflow later.
+        if (trellisInfo.Shape[0] * 16 * trellisInfo.Shape[1] * 16 > Array.MaxLength)
+            throw new SafetensorsFormatException(file, trellisInfo.Name, $"a {trellisInfo.ShapeText} trellis reconstructs to more values than one array holds");
+        int k = (int)trellisInfo.Shape[0] * 16, n = (int)trellisInfo.Shape[1] * 16, bits = (int)trellisInfo.Shape[2] / 16;
         var suh = ReadScale(reader, prefix, "suh", "su", k);
         var svh = ReadScale(reader, prefix, "svh", "sv", n);
 

@@ -68,7 +68,7 @@ public sealed class CheckpointReader : ITensorReader
 
     public string FileOf(string name) => Path.Combine(Directory, _shardFiles[ShardIndex(name)]);
 
-    public ReadOnlySpan<byte> RawBytes(string name) => ShardFor(name).RawBytes(name);
+    public ReadOnlySpan<byte> RawBytes(string name, long offset, int length) => ShardFor(name).RawBytes(name, offset, length);
 
     public void Dispose()
     {

@@ -18,8 +18,9 @@ public interface ITensorReader : IDisposable
     string FileOf(string name);
 
     /// <summary>
-    /// The tensor's bytes, straight from the memory map (no copy); valid only until the reader is disposed.
-    /// Tensors over 2 GiB cannot be returned as a span and throw.
+    /// Bytes [<paramref name="offset"/>, offset + <paramref name="length"/>) of the tensor's data, straight from the
+    /// memory map (no copy); valid only until the reader is disposed. A span addresses at most 2 GiB, so larger
+    /// tensors are read a window at a time (<see cref="ElementWindows"/>).
     /// </summary>
-    ReadOnlySpan<byte> RawBytes(string name);
+    ReadOnlySpan<byte> RawBytes(string name, long offset, int length);
 }

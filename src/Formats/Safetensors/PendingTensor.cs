@@ -48,36 +48,63 @@ public sealed class PendingTensor
     /// <summary>Exact values of an unmanaged type whose size is the dtype's (short for I16, Half for F16, ...); the array is referenced, not copied.</summary>
     public static PendingTensor FromArray<T>(string name, DType dtype, long[] shape, T[] data) where T : unmanaged
     {
-        if (Unsafe.SizeOf<T>() != dtype.ElementSize())
-            throw new ArgumentException($"tensor '{name}': {typeof(T).Name} is {Unsafe.SizeOf<T>()} bytes, {dtype} elements are {dtype.ElementSize()}");
-        var tensor = new PendingTensor(name, dtype, shape, s => s.Write(MemoryMarshal.AsBytes(data.AsSpan())));
-        tensor.CheckLength((long)data.Length * Unsafe.SizeOf<T>());
+        int size = Unsafe.SizeOf<T>();
+        if (size != dtype.ElementSize())
+            throw new ArgumentException($"tensor '{name}': {typeof(T).Name} is {size} bytes, {dtype} elements are {dtype.ElementSize()}");
+        var tensor = new PendingTensor(name, dtype, shape, s =>
+        {
+            // A window at a time: the bytes of an array past 2 GiB do not fit in one span.
+            foreach (var (first, count) in ElementWindows.Over(data.Length, size))
+                s.Write(MemoryMarshal.AsBytes(data.AsSpan((int)first, count)));
+        });
+        tensor.CheckLength((long)data.Length * size);
         return tensor;
     }
 
-    /// <summary>Float32 values stored as F32, F16 or BF16 (both narrowings round to nearest even); converted now.</summary>
-    public static PendingTensor FromFloat32(string name, long[] shape, ReadOnlySpan<float> values, DType storeAs = DType.F32)
+    /// <summary>
+    /// Float32 values stored as F32, F16 or BF16 (both narrowings round to nearest even). The array is referenced, not
+    /// copied, and converted a window at a time while it is written, so it must not change until then.
+    /// </summary>
+    public static PendingTensor FromFloat32(string name, long[] shape, float[] values, DType storeAs = DType.F32) =>
+        FromFloat32(name, shape, [values], storeAs);
+
+    /// <summary>
+    /// Float32 values given as consecutive parts, e.g. a calibration state held one array per row because the whole
+    /// passes what one array holds; stored and referenced as <see cref="FromFloat32(string, long[], float[], DType)"/>.
+    /// </summary>
+    public static PendingTensor FromFloat32(string name, long[] shape, IReadOnlyList<ReadOnlyMemory<float>> parts, DType storeAs = DType.F32)
     {
-        byte[] bytes;
+        if (storeAs is not (DType.F32 or DType.F16 or DType.BF16))
+            throw new ArgumentException($"tensor '{name}': float32 values can be stored as F32, F16 or BF16, not {storeAs}", nameof(storeAs));
+        var tensor = new PendingTensor(name, storeAs, shape, s =>
+        {
+            byte[] window = storeAs == DType.F32 ? [] : new byte[ElementWindows.DefaultBytes];
+            foreach (var part in parts)
+            {
+                foreach (var (first, count) in ElementWindows.Over(part.Length, storeAs.ElementSize()))
+                    WriteNarrowed(s, part.Span.Slice((int)first, count), storeAs, window);
+            }
+        });
+        tensor.CheckLength(parts.Sum(p => (long)p.Length) * storeAs.ElementSize());
+        return tensor;
+    }
+
+    /// <summary>Writes float32 values as <paramref name="storeAs"/>, narrowing through <paramref name="window"/>.</summary>
+    private static void WriteNarrowed(Stream stream, ReadOnlySpan<float> values, DType storeAs, byte[] window)
+    {
         switch (storeAs)
         {
             case DType.F32:
-                bytes = MemoryMarshal.AsBytes(values).ToArray();
-                break;
+                stream.Write(MemoryMarshal.AsBytes(values));
+                return;
             case DType.F16:
-                var halves = new Half[values.Length];
-                Float16.FromSingle(values, halves);
-                bytes = MemoryMarshal.AsBytes(halves.AsSpan()).ToArray();
-                break;
-            case DType.BF16:
-                var bf16 = new ushort[values.Length];
-                BFloat16.FromSingle(values, bf16);
-                bytes = MemoryMarshal.AsBytes(bf16.AsSpan()).ToArray();
+                Float16.FromSingle(values, MemoryMarshal.Cast<byte, Half>(window.AsSpan()));
                 break;
             default:
-                throw new ArgumentException($"tensor '{name}': float32 values can be stored as F32, F16 or BF16, not {storeAs}", nameof(storeAs));
+                BFloat16.FromSingle(values, MemoryMarshal.Cast<byte, ushort>(window.AsSpan()));
+                break;
         }
-        return FromBytes(name, storeAs, shape, bytes);
+        stream.Write(window.AsSpan(0, values.Length * 2));
     }
 
     /// <summary>
@@ -91,7 +118,7 @@ public sealed class PendingTensor
     public static PendingTensor CopyOf(ITensorReader reader, string name, string? newName = null)
     {
         var info = reader.Info(name);
-        return new PendingTensor(newName ?? name, info.DType, info.Shape, s => s.Write(reader.RawBytes(name)));
+        return new PendingTensor(newName ?? name, info.DType, info.Shape, s => reader.WriteRaw(name, s));
     }
 
     internal void WriteTo(Stream stream) => _write(stream);

@@ -84,13 +84,13 @@ public sealed unsafe class SafetensorsFile : ITensorReader
 
     public string FileOf(string name) => Contains(name) ? Path : throw new SafetensorsFormatException(Path, name, "not found in file");
 
-    public ReadOnlySpan<byte> RawBytes(string name)
+    public ReadOnlySpan<byte> RawBytes(string name, long offset, int length)
     {
         var info = Info(name);
         ObjectDisposedException.ThrowIf(_base == null, this);
-        if (info.ByteLength > int.MaxValue)
-            throw new SafetensorsFormatException(Path, name, $"{info.ByteLength} bytes exceed what one span can address");
-        return new ReadOnlySpan<byte>(_base + info.DataOffset, (int)info.ByteLength);
+        if (offset < 0 || length < 0 || offset > info.ByteLength - length)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"bytes [{offset}, {offset + length}) are outside tensor '{name}' of {info.ByteLength} bytes");
+        return new ReadOnlySpan<byte>(_base + info.DataOffset + offset, length);
     }
 
     public void Dispose()

@@ -38,7 +38,8 @@ public sealed class SafetensorsWriter
     public void Add<T>(string name, DType dtype, long[] shape, T[] data) where T : unmanaged =>
         Add(PendingTensor.FromArray(name, dtype, shape, data));
 
-    public void AddFloat32(string name, long[] shape, ReadOnlySpan<float> values, DType storeAs = DType.F32) =>
+    /// <summary>Float32 values stored as F32, F16 or BF16; the array is referenced until written (<see cref="PendingTensor.FromFloat32(string, long[], float[], DType)"/>).</summary>
+    public void AddFloat32(string name, long[] shape, float[] values, DType storeAs = DType.F32) =>
         Add(PendingTensor.FromFloat32(name, shape, values, storeAs));
 
     /// <summary>Writes the file atomically, replacing any existing file at <paramref name="path"/>.</summary>

@@ -3,15 +3,27 @@ using System.Runtime.InteropServices;
 
 namespace Converter.Formats.Safetensors;
 
-/// <summary>Typed reads of one tensor at a time, shared by every <see cref="ITensorReader"/>.</summary>
+/// <summary>
+/// Typed reads of one tensor at a time, shared by every <see cref="ITensorReader"/>. All of them go through the map a
+/// window at a time (<see cref="ElementWindows"/>), so a tensor past 2 GiB reads like any other.
+/// </summary>
 public static class TensorReaderExtensions
 {
+    /// <summary>The whole tensor's bytes as one span; tensors over 2 GiB cannot be returned so and throw.</summary>
+    public static ReadOnlySpan<byte> RawBytes(this ITensorReader reader, string name)
+    {
+        var info = reader.Info(name);
+        if (info.ByteLength > int.MaxValue)
+            throw new SafetensorsFormatException(reader.FileOf(name), name, $"{info.ByteLength} bytes exceed what one span can address (read it in windows)");
+        return reader.RawBytes(name, 0, (int)info.ByteLength);
+    }
+
     /// <summary>The tensor converted to float32 from whatever dtype it is stored in.</summary>
     public static float[] ReadFloat32(this ITensorReader reader, string name)
     {
         var info = reader.Info(name);
-        var result = new float[CheckedArrayLength(reader, info)];
-        reader.ReadFloat32(name, result);
+        var result = GC.AllocateUninitializedArray<float>(CheckedArrayLength(reader, info));
+        reader.ReadFloat32(name, 0, result);
         return result;
     }
 
@@ -21,7 +33,21 @@ public static class TensorReaderExtensions
         var info = reader.Info(name);
         if (dest.Length != info.ElementCount)
             throw new ArgumentException($"tensor '{name}' has {info.ElementCount} elements, destination {dest.Length}", nameof(dest));
-        TensorDecoding.ToFloat32(info.DType, reader.RawBytes(name), dest);
+        reader.ReadFloat32(name, 0, dest);
+    }
+
+    /// <summary>
+    /// Elements [<paramref name="first"/>, first + dest.Length) of the tensor (flat, row-major) converted to float32:
+    /// a part of a tensor too large for one array, such as one calibration row of a checkpoint's hidden states.
+    /// </summary>
+    public static void ReadFloat32(this ITensorReader reader, string name, long first, Span<float> dest)
+    {
+        var info = reader.Info(name);
+        if (first < 0 || first > info.ElementCount - dest.Length)
+            throw new ArgumentOutOfRangeException(nameof(first), $"elements [{first}, {first + dest.Length}) are outside tensor '{name}' of {info.ElementCount}");
+        int size = info.DType.ElementSize();
+        foreach (var (start, count) in ElementWindows.Over(dest.Length, size))
+            TensorDecoding.ToFloat32(info.DType, reader.RawBytes(name, (first + start) * size, count * size), dest.Slice((int)start, count));
     }
 
     /// <summary>
@@ -33,9 +59,19 @@ public static class TensorReaderExtensions
     {
         var info = reader.Info(name);
         CheckElementSize<T>(reader, info);
-        var result = new T[CheckedArrayLength(reader, info)];
-        reader.RawBytes(name).CopyTo(MemoryMarshal.AsBytes(result.AsSpan()));
+        var result = GC.AllocateUninitializedArray<T>(CheckedArrayLength(reader, info));
+        int size = Unsafe.SizeOf<T>();
+        foreach (var (start, count) in ElementWindows.Over(result.Length, size))
+            reader.RawBytes(name, start * size, count * size).CopyTo(MemoryMarshal.AsBytes(result.AsSpan((int)start, count)));
         return result;
+    }
+
+    /// <summary>Copies the tensor's bytes unchanged to <paramref name="stream"/>, a window at a time.</summary>
+    public static void WriteRaw(this ITensorReader reader, string name, Stream stream)
+    {
+        var info = reader.Info(name);
+        foreach (var (start, count) in ElementWindows.Over(info.ByteLength, 1))
+            stream.Write(reader.RawBytes(name, start, count));
     }
 
     private static void CheckElementSize<T>(ITensorReader reader, TensorInfo info) where T : unmanaged

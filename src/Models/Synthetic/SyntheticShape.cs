@@ -20,6 +20,8 @@ public sealed record SyntheticShape(
     public static IReadOnlyDictionary<string, SyntheticShape> Presets { get; } = new Dictionary<string, SyntheticShape>
     {
         ["llama-3-8b"] = new("LlamaForCausalLM", 4096, 14336, 32, 32, 8, 128, 128256, false, 500000, Llama3Rope: true),
+        // Llama 3.1/3.3 70B: its hidden states pass 2 GiB at the default calibration, its bf16 embedding is 2.1 GB.
+        ["llama-3-70b"] = new("LlamaForCausalLM", 8192, 28672, 80, 64, 8, 128, 128256, false, 500000, Llama3Rope: true),
         ["llama-3.2-1b"] = new("LlamaForCausalLM", 2048, 8192, 16, 32, 8, 64, 128256, true, 500000, Llama3Rope: true),
         ["qwen2.5-7b"] = new("Qwen2ForCausalLM", 3584, 18944, 28, 28, 4, 128, 152064, false, 1000000),
         ["qwen3-8b"] = new("Qwen3ForCausalLM", 4096, 12288, 36, 32, 8, 128, 151936, false, 1000000),

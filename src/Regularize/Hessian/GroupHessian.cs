@@ -1,3 +1,4 @@
+using Converter.Compute;
 using Converter.Regularize.Hadamard;
 
 namespace Converter.Regularize.Hessian;
@@ -46,7 +47,7 @@ public sealed class GroupHessian
         int k = accumulator.Features;
         if (accumulator.Count == 0)
             return new GroupHessian(paddedK, null, 0, signs, 0, "no calibration rows reached this layer");
-        var h = new float[paddedK * paddedK];
+        var h = new float[ArrayLength.Of(paddedK, paddedK, "Hessian")];
         var sum = accumulator.Sum;
         double count = accumulator.Count;
         double diagSum = 0;

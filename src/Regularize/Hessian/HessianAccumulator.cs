@@ -34,7 +34,7 @@ public sealed class HessianAccumulator : IDisposable
     public void Add(ReadOnlySpan<float> x, int tokens)
     {
         int k = Features;
-        if (x.Length != tokens * k)
+        if (x.Length != (long)tokens * k)
             throw new ArgumentException($"expected {tokens}×{k} values, got {x.Length}", nameof(x));
         if (_sum is not null)
             throw new InvalidOperationException("the Hessian sum was already read");
@@ -46,8 +46,8 @@ public sealed class HessianAccumulator : IDisposable
             Count += tokens;
             return;
         }
-        if (_kept.Length < tokens * k)
-            _kept = new float[tokens * k];
+        if (_kept.Length < x.Length)
+            _kept = new float[x.Length];
         int kept = 0;
         for (int t = 0; t < tokens; t++)
         {

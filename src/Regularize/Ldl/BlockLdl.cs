@@ -24,11 +24,11 @@ public static class BlockLdl
     /// <param name="algebra">Where the Cholesky runs (the CPU when null).</param>
     public static BlockLdlResult Decompose(ReadOnlySpan<double> hessian, int k, double sigma, IDenseAlgebra? algebra = null)
     {
-        if (k % BlockSize != 0 || hessian.Length != k * k)
+        if (k % BlockSize != 0 || hessian.Length != (long)k * k)
             throw new ArgumentException($"Hessian must be k×k with k a multiple of {BlockSize}");
         algebra ??= CpuDenseAlgebra.Instance;
         double diagMean = MeanDiagonal(hessian, k);
-        var l = new double[k * k];
+        var l = new double[ArrayLength.Of(k, k, "Hessian")];
         for (int attempt = 0; attempt <= MaxRetries; attempt++)
         {
             hessian.CopyTo(l);
@@ -55,7 +55,7 @@ public static class BlockLdl
     /// <summary>L_u = L·blockdiag(L_bb)⁻¹ (L row-major, lower) with the diagonal blocks then set to zero.</summary>
     private static float[] StrictBlockFactor(double[] l, int k)
     {
-        var factor = new float[k * k];
+        var factor = new float[ArrayLength.Of(k, k, "LDL factor")];
         Parallel.For(0, k / BlockSize, block =>
         {
             int b = block * BlockSize;

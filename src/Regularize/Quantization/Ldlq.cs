@@ -23,14 +23,15 @@ public static class Ldlq
     /// <param name="algebra">Where the span feedback products run (the CPU when null); the small in-span products stay on the CPU.</param>
     public static LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, IDenseAlgebra? algebra = null)
     {
-        if (k % Span != 0 || n % Span != 0 || wr.Length != k * n)
+        if (k % Span != 0 || n % Span != 0 || wr.Length != (long)k * n)
             throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (docs/exl3-format.md §3.1), got ({k}, {n})");
         algebra ??= CpuDenseAlgebra.Instance;
         int tilesN = n / Block;
         var lt = factor is null ? null : Transpose(factor, k);
-        var error = new float[k * n];
-        var quantized = new float[k * n];
-        var states = new ushort[k * n];
+        int size = ArrayLength.Of(k, n, "LDLQ matrix");
+        var error = new float[size];
+        var quantized = new float[size];
+        var states = new ushort[size];
         var spanFeedback = new float[Span * n];
         using var feedback = lt is null ? null : algebra.CreateLdlqFeedback(lt, error, k, n);
         var target = new float[Block * n];
@@ -80,7 +81,7 @@ public static class Ldlq
 
     private static float[] Transpose(float[] m, int k)
     {
-        var t = new float[k * k];
+        var t = new float[ArrayLength.Of(k, k, "LDL factor")];
         // 64-column stripes: each thread writes whole rows of t, reading m in cache-friendly blocks.
         Parallel.For(0, (k + 63) / 64, stripe =>
         {

@@ -1,3 +1,4 @@
+using Converter.Compute;
 using Converter.Regularize.Hessian;
 using Converter.Regularize.Ldl;
 using Converter.Regularize.ScaleSearch;
@@ -41,7 +42,7 @@ public static class LinearQuantizer
         // Rows are scaled to the codebook's own RMS, so the global scale lands near 1 for every codebook
         // (exllamav3 divides by 3INST's 1.24371088 for all, §1.5, and lets g absorb MUL1's mismatch).
         var su0 = LinearRegularizer.InputScales(w, k, n, hessian.InputSigns, codebook.Rms);
-        var target = new float[k * n];
+        var target = new float[ArrayLength.Of(k, n, "regularized weight")];
         LinearRegularizer.ApplyInputSide(w, target, k, n, su0);
 
         double regularizeSeconds = clock.Elapsed.TotalSeconds;
@@ -104,9 +105,9 @@ public static class LinearQuantizer
     /// <summary>W (k, n) = the HF weight (out, in) transposed, zero-padded to (k, n).</summary>
     public static unsafe float[] TransposePadded(ReadOnlySpan<float> weight, int outFeatures, int inFeatures, int k, int n)
     {
-        if (weight.Length != outFeatures * inFeatures)
+        if (weight.Length != (long)outFeatures * inFeatures)
             throw new ArgumentException($"weight has {weight.Length} values, expected {outFeatures}×{inFeatures}");
-        var w = new float[k * n];
+        var w = new float[ArrayLength.Of(k, n, "padded weight")];
         fixed (float* p = weight)
         {
             nint source = (nint)p;

@@ -15,7 +15,7 @@ public static class LinearReconstruction
     {
         if (k % TileLayout.Side != 0 || n % TileLayout.Side != 0)
             throw new ArgumentException($"({k}, {n}) is not a whole number of 16×16 tiles");
-        var w = new float[k * n];
+        var w = new float[ArrayLength.Of(k, n, "reconstructed weight")];
         TrellisDecoder.Decode(trellis, k / TileLayout.Side, n / TileLayout.Side, bits, codebook, w);
         ApplyRotationsAndScales(w, k, n, suh, svh);
         return w;
@@ -27,9 +27,9 @@ public static class LinearReconstruction
     /// </summary>
     public static float[] ToHfLayout(ReadOnlySpan<float> w, int k, int n, int outFeatures, int inFeatures)
     {
-        if (w.Length != k * n || inFeatures > k || outFeatures > n)
+        if (w.Length != (long)k * n || inFeatures > k || outFeatures > n)
             throw new ArgumentException($"a ({k}, {n}) reconstruction cannot hold an ({outFeatures}, {inFeatures}) weight");
-        var hf = new float[outFeatures * inFeatures];
+        var hf = new float[ArrayLength.Of(outFeatures, inFeatures, "weight")];
         unsafe
         {
             fixed (float* p = w)

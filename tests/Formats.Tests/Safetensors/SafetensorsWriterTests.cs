@@ -152,4 +152,31 @@ public class SafetensorsWriterTests
             Assert.That(copy.RawBytes(name).SequenceEqual(source.RawBytes(name)), Is.True, name);
         Assert.That(copy.ReadFloat32("renamed.norm"), Is.EqualTo(source.ReadFloat32("model.norm.weight")));
     }
+
+    [TestCase(DType.F32)]
+    [TestCase(DType.F16)]
+    [TestCase(DType.BF16)]
+    public void FloatPartsAreNarrowedWindowByWindowAsOneTensor(DType storeAs)
+    {
+        // Parts of odd lengths, the first over two 16 MiB windows: values land at the right place across window and part edges.
+        var rng = new Random(3);
+        var parts = new[] { 9_000_001, 1, 0, 333_333 }.Select(n => Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble() * 100 - 50).ToArray()).ToArray();
+        var all = parts.SelectMany(p => p).ToArray();
+        using var dir = new TempDirectory();
+        var writer = new SafetensorsWriter();
+        writer.Add(PendingTensor.FromFloat32("parts", [all.Length], parts.Select(p => (ReadOnlyMemory<float>)p).ToList(), storeAs));
+        writer.AddFloat32("whole", [all.Length], all, storeAs);
+        writer.Write(dir.File("parts.safetensors"));
+
+        using var file = SafetensorsFile.Open(dir.File("parts.safetensors"));
+        Assert.That(file.Info("parts").ByteLength, Is.EqualTo((long)all.Length * storeAs.ElementSize()));
+        Assert.That(file.RawBytes("parts").SequenceEqual(file.RawBytes("whole")), Is.True, "parts and one array store the same bytes");
+        var expected = storeAs switch
+        {
+            DType.F16 => all.Select(v => (float)(Half)v).ToArray(),
+            DType.BF16 => all.Select(v => BFloat16.ToSingle(BFloat16.FromSingle(v))).ToArray(),
+            _ => all,
+        };
+        Assert.That(file.ReadFloat32("parts").AsSpan().SequenceEqual(expected), Is.True);
+    }
 }

@@ -38,6 +38,10 @@ public sealed class ConvertCommand
         DefaultValueFactory = _ => 0,
     };
     private readonly Option<double> _checkpointInterval = new("--checkpoint-interval") { Description = "Seconds between checkpoints", DefaultValueFactory = _ => 120 };
+    private readonly Option<bool> _skipResourceCheck = new("--skip-resource-check")
+    {
+        Description = "Run even when the estimate of host memory, GPU memory and disk the job needs exceeds what is free (the estimate is logged either way)",
+    };
     private readonly Option<int?> _stopAfter = new("--stop-after") { Description = "Stop after N modules as if interrupted (for testing resume)", Hidden = true };
     private readonly Option<bool> _json = new("--json") { Description = "Print the result summary as JSON on stdout" };
 
@@ -49,7 +53,7 @@ public sealed class ConvertCommand
             "Architectures: " + string.Join(", ", Converter.Models.Architectures.ArchitectureCatalog.All.Select(a => a.HfName)) + ".");
         command.Arguments.Add(_model);
         foreach (var o in new Option[] { _out, _bits, _headBits, _codebook, _multiplier, _calRows, _calCols, _calText, _workDir, _resume, _device,
-            _outScales, _hessian, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _stopAfter, _json })
+            _outScales, _hessian, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _skipResourceCheck, _stopAfter, _json })
             command.Options.Add(o);
         command.SetAction(parse => run(context => ConvertRun.Execute(Bind(parse), parse.GetValue(_json), context)));
         return command;
@@ -127,6 +131,7 @@ public sealed class ConvertCommand
             LinearsInFlight = linearsInFlight,
             Device = device,
             CheckpointInterval = TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(_checkpointInterval))),
+            SkipResourceCheck = parse.GetValue(_skipResourceCheck),
             StopAfterModules = parse.GetValue(_stopAfter),
         };
     }

@@ -1,0 +1,125 @@
+using Converter.Cli.Pipeline;
+using Converter.Formats.HuggingFace;
+using Converter.Models;
+using Converter.Models.Synthetic;
+using Converter.TestSupport;
+using NUnit.Framework;
+
+namespace Converter.Convert.Tests;
+
+/// <summary>
+/// The memory and disk estimate convert checks before any work (<see cref="ResourceEstimate"/>): exact where it is
+/// arithmetic (the calibration state, the stored tensors), not refusing the jobs that run today, refusing with the
+/// shortfall named those that cannot fit, and computed in 64 bits at a 70B's sizes.
+/// </summary>
+public class ResourceEstimateTests
+{
+    private const long GiB = 1L << 30;
+
+    /// <summary>The H100 and H200 the GPU runs use: 132 multiprocessors.</summary>
+    private static readonly GpuShape Hopper = new(132);
+
+    internal static TransformerSpec Shape(string preset, int? layers = null)
+    {
+        var shape = SyntheticShape.Presets[preset];
+        return TransformerSpec.From(ModelConfig.Parse((shape with { Layers = layers ?? shape.Layers }).ToConfigJson(), "config.json"));
+    }
+
+    /// <summary>Every budgeted linear at <paramref name="bits"/>, as a whole-number --bits allocates.</summary>
+    internal static ResourceInputs Inputs(TransformerSpec spec, int rows, int cols, GpuShape? gpu, int bits = 4, int headBits = 6, long existingWork = 0)
+    {
+        var model = new TransformerModel(spec);
+        var allocation = model.Layers.SelectMany(l => l.Linears).ToDictionary(l => l.Name, _ => bits);
+        return new ResourceInputs(spec, rows, cols, allocation, headBits, SourceElementBytes: 2, LinearsInFlight: gpu is null ? 1 : 2,
+            OtherFilesBytes: 9 << 20, ExistingWorkBytes: existingWork, gpu);
+    }
+
+    private static AvailableResources Machine(double hostGiB, double? gpuGiB, double diskGiB) =>
+        new((long)(hostGiB * GiB), gpuGiB is { } g ? (long)(g * GiB) : null, (long)(diskGiB * GiB), (long)(diskGiB * GiB), SameDisk: true);
+
+    [Test]
+    public void TheIssuesStatesAreCountedIn64Bits()
+    {
+        // The report: a 4-layer llama-3-8b at 250 × 2048 tokens; and a 70B at the defaults, exactly 2^31 bytes.
+        Assert.That(ResourceEstimate.For(Inputs(Shape("llama-3-8b", 4), 250, 2048, Hopper)).StateBytes, Is.EqualTo(250L * 2048 * 4096 * 4));
+        Assert.That(ResourceEstimate.For(Inputs(Shape("llama-3-70b", 1), 128, 512, Hopper)).StateBytes, Is.EqualTo(1L << 31));
+        Assert.That(HiddenStates.Bytes(250, 2048, 8192), Is.EqualTo(16_777_216_000L));
+    }
+
+    [Test]
+    public void JobsThatRunTodayAreNotRefused()
+    {
+        var jobs = new (string Name, ResourceInputs Inputs, AvailableResources Machine)[]
+        {
+            // The README's `./trellis convert` on a laptop-sized machine; the 8B benchmark and the 2 GiB proofs on the
+            // GPU host (128 GiB, an H200's 139 GiB, 64 GiB of disk for the 4-layer and 1-layer jobs).
+            ("tiny-llama", Inputs(TransformerSpec.From(ModelConfig.Load(RepoPaths.SampleModel)), 128, 512, null), Machine(4, null, 2)),
+            ("llama-3-8b", Inputs(Shape("llama-3-8b"), 128, 512, Hopper), Machine(120, 139, 200)),
+            ("llama-3-8b ×4 at 250×2048", Inputs(Shape("llama-3-8b", 4), 250, 2048, Hopper), Machine(120, 139, 50)),
+            ("llama-3-70b ×1", Inputs(Shape("llama-3-70b", 1), 128, 512, Hopper), Machine(120, 139, 50)),
+        };
+        foreach (var (name, inputs, machine) in jobs)
+        {
+            var needs = ResourceEstimate.For(inputs);
+            TestContext.Out.WriteLine($"{name}: {needs.Describe(machine)}");
+            Assert.That(needs.Shortfalls(machine), Is.Empty, name);
+        }
+    }
+
+    [Test]
+    public void AJobThatCannotFitIsRefusedNamingTheShortfall()
+    {
+        // A 70B layer on the CPU: the down_proj group's float64 Hessian sums alone are 13 GB.
+        var needs = ResourceEstimate.For(Inputs(Shape("llama-3-70b", 1), 128, 512, null));
+        var shortfalls = needs.Shortfalls(Machine(24, null, 100));
+        Assert.That(shortfalls, Has.Count.EqualTo(1));
+        Assert.That(shortfalls[0], Does.StartWith("host memory: needs about").And.Contain("peak at model.layers.0").And.Contain("24.0 GiB available"));
+        Assert.That(needs.GpuBytes, Is.Zero, "nothing on a GPU");
+
+        var disk = needs.Shortfalls(Machine(100, null, 1));
+        Assert.That(disk, Has.One.StartsWith("disk: work directory and output need about"));
+        var apart = needs.Shortfalls(new AvailableResources(100 * GiB, null, 1 * GiB, 100 * GiB, SameDisk: false));
+        Assert.That(apart, Is.EqualTo(new[] { $"disk: the work directory needs about {Cli.HumanFormat.Bytes(needs.WorkDiskBytes)} (checkpoints of 2.0 GiB), 1.0 GiB free" }));
+
+        var gpu = ResourceEstimate.For(Inputs(Shape("llama-3-70b", 1), 128, 512, Hopper));
+        Assert.That(gpu.Shortfalls(Machine(120, 24, 100)), Has.One.StartsWith("GPU memory: needs about"));
+    }
+
+    [Test]
+    public void AnArrayPastWhatDotNetHoldsIsNamed()
+    {
+        // 5 reference rows of 4096 tokens of a 128256-wide head: 2.6G logits in one array.
+        var needs = ResourceEstimate.For(Inputs(Shape("llama-3-8b", 1), 128, 4096, Hopper));
+        Assert.That(needs.LargestArrayLength, Is.EqualTo(5L * 4096 * 128256));
+        Assert.That(needs.Shortfalls(Machine(1000, 1000, 1000)), Is.EqualTo(new[] { $"the logits of 5 reference rows needs one array of {5L * 4096 * 128256} values, more than .NET arrays hold ({Array.MaxLength})" }));
+        // At 2048 tokens the head's padded weight is the largest (a 70B's: 1.05G values, within the limit).
+        var seventy = ResourceEstimate.For(Inputs(Shape("llama-3-70b", 1), 250, 2048, Hopper));
+        Assert.That((seventy.LargestArray, seventy.LargestArrayLength), Is.EqualTo(("the logits of 5 reference rows", 5L * 2048 * 128256)));
+        Assert.That(seventy.LargestArrayLength, Is.LessThanOrEqualTo(Array.MaxLength));
+    }
+
+    [Test]
+    public void StoredTensorsFollowTheExl3Layout()
+    {
+        var spec = Shape("llama-3-8b", 1);
+        var inputs = Inputs(spec, 128, 512, null, bits: 3, headBits: 16);
+        var model = new TransformerModel(spec);
+        const long header = 1 << 16;
+        // q_proj (in 4096, out 4096) at K = 3: 4096·4096·3/8 bytes of trellis, fp16 suh and svh, a 4-byte marker.
+        long q = 4096L * 4096 * 3 / 8 + 2 * (4096 + 4096) + 4, kv = 4096L * 1024 * 3 / 8 + 2 * (4096 + 1024) + 4;
+        long mlp = 4096L * 14336 * 3 / 8 + 2 * (4096 + 14336) + 4;
+        Assert.That(ResourceEstimate.ModuleFileBytes(inputs, model.Layers[0]), Is.EqualTo(header + 2 * q + 2 * kv + 3 * mlp + 2 * 4096 * 2));
+        Assert.That(ResourceEstimate.ModuleFileBytes(inputs, model.Head), Is.EqualTo(header + 2L * 4096 * 128256), "a 16-bit head is stored fp16");
+        Assert.That(ResourceEstimate.ModuleFileBytes(inputs, model.Embedding), Is.EqualTo(header + 2L * 128256 * 4096));
+    }
+
+    [Test]
+    public void AResumedJobNeedsOnlyWhatItsWorkDirectoryLacks()
+    {
+        var spec = Shape("llama-3-8b", 4);
+        var fresh = ResourceEstimate.For(Inputs(spec, 250, 2048, Hopper));
+        var resumed = ResourceEstimate.For(Inputs(spec, 250, 2048, Hopper, existingWork: 9 * GiB));
+        Assert.That(fresh.WorkDiskBytes - resumed.WorkDiskBytes, Is.EqualTo(9 * GiB));
+        Assert.That(ResourceEstimate.For(Inputs(spec, 250, 2048, Hopper, existingWork: 1000 * GiB)).WorkDiskBytes, Is.Zero);
+    }
+}
