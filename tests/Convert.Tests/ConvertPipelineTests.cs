@@ -68,10 +68,10 @@ public class ConvertPipelineTests
     {
         var tables = new CodebookTableCache();
         double previous = double.MaxValue;
-        using var reference = CheckpointReader.Open(ModelDir);
         foreach (var (bits, distortion) in new[] { (2, 0.0685), (3, 0.0177), (4, 0.0047), (6, 0.0003) })
         {
             using var reader = CheckpointReader.Open(ConvertedAt(bits));
+            using var reference = ReferenceWeights.Open(ConvertedAt(bits), ModelDir);
             var rows = ModelInspection.Inspect(reader, reference, null, tables).Where(r => r.Format == "exl3").ToList();
             double meanSq = rows.Average(r => r.RelativeError!.Value * r.RelativeError.Value);
             TestContext.Out.WriteLine($"K={bits}: mean relative error² {meanSq:E3} vs codebook distortion {distortion:E3}");

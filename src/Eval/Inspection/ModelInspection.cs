@@ -28,7 +28,7 @@ public sealed record InspectedTensor(
 /// </summary>
 public static class ModelInspection
 {
-    public static IReadOnlyList<InspectedTensor> Inspect(ITensorReader quantized, ITensorReader? reference,
+    public static IReadOnlyList<InspectedTensor> Inspect(ITensorReader quantized, ReferenceWeights? reference,
         IReadOnlyDictionary<string, double>? proxyErrors, CodebookTableCache tables, IProgress<string>? progress = null)
     {
         var rows = new List<InspectedTensor>();
@@ -63,17 +63,8 @@ public static class ModelInspection
     }
 
     /// <summary>Unpadded dims and the original weight (out, in) when a reference is given; without one the padded dims.</summary>
-    private static (int In, int Out, float[]? Weight) ReferenceWeight(ITensorReader? reference, string prefix, Exl3Linear linear)
-    {
-        if (reference is null)
-            return (linear.PaddedIn, linear.PaddedOut, null);
-        // A tied head is stored as lm_head.* but its reference is the embedding (§4.2).
-        string name = prefix + ".weight";
-        if (!reference.Contains(name) && prefix == "lm_head" && reference.Contains("model.embed_tokens.weight"))
-            name = "model.embed_tokens.weight";
-        var info = reference.Info(name);
-        return ((int)info.Shape[1], (int)info.Shape[0], reference.ReadFloat32(name));
-    }
+    private static (int In, int Out, float[]? Weight) ReferenceWeight(ReferenceWeights? reference, string prefix, Exl3Linear linear) =>
+        reference is null ? (linear.PaddedIn, linear.PaddedOut, null) : reference.Read(prefix);
 
     /// <summary>‖W − Ŵ‖/‖W‖ with W the HF (out, in) weight and Ŵ the padded (k, n) reconstruction.</summary>
     private static double RelativeError(float[] original, float[] reconstructed, int outFeatures, int inFeatures, int paddedOut)
