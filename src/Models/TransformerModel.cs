@@ -47,6 +47,18 @@ public sealed class TransformerModel
     /// <summary>Embedding, layers 0..N−1, final norm, head — the order a forward pass runs them.</summary>
     public IReadOnlyList<ModelModule> Modules => _modules;
 
+    /// <summary>
+    /// The names among <paramref name="checkpointTensors"/> that no module reads (a multimodal checkpoint's vision tower
+    /// and projector, for instance), in their order. A fused source tensor is read (by each linear it holds) and a tied
+    /// head's own lm_head.weight is left out: the head reads the embedding, so that tensor only duplicates it.
+    /// </summary>
+    public IReadOnlyList<string> UnreadTensors(IEnumerable<string> checkpointTensors)
+    {
+        var read = _modules.SelectMany(m => m.TensorNames).ToHashSet(StringComparer.Ordinal);
+        var tiedDuplicate = Spec.TiedEmbeddings ? TensorNames.Weight(Spec.Names.LmHead) : null;
+        return checkpointTensors.Where(n => !read.Contains(n) && n != tiedDuplicate).ToList();
+    }
+
     /// <summary>Position of <paramref name="module"/> in <see cref="Modules"/>, or −1.</summary>
     public int IndexOf(ModelModule module) => Array.IndexOf(_modules, module);
 }

@@ -24,7 +24,8 @@ public sealed record ConversionSummary(
     int Tensors,
     int Fallbacks,
     double Seconds,
-    bool Completed);
+    bool Completed,
+    int CopiedTensors = 0);
 
 /// <summary>
 /// `trellis convert`: validate, prepare the work directory, allocate bits, build the calibration rows, run the
@@ -57,7 +58,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         var targets = AllocationTargets(model);
         var bits = BitAllocation.Allocate(targets, settings.Bits);
         var codebooks = context.Codebooks;
-        var converter = new ModuleConverter(settings, source, codebooks, bits, backend);
+        var converter = new ModuleConverter(settings, source, model.Spec.Names, codebooks, bits, backend);
         // Memory and disk are checked before anything is written too: a job that cannot fit fails now, not at a checkpoint hours in.
         ResourceCheck.Run(ResourceCheck.Inputs(settings, model.Spec, source, bits, converter.LinearsInFlight,
                 backend.Cuda is { } gpu ? new GpuShape(gpu.Device.Multiprocessors) : null),
@@ -125,15 +126,17 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         var assembled = Path.TrimEndingDirectorySeparator(Path.GetFullPath(settings.OutDir)) + ".partial";
         if (Directory.Exists(assembled))
             Directory.Delete(assembled, recursive: true);
-        var result = OutputCompiler.Compile(settings.ModelDir, moduleFiles, assembled, settings.ShardBytes, config.Json, QuantizationConfig(average));
-        var report = new ConversionReport(ConverterVersion, FormatVersion, settings.FixedOnResume(), average, tensors, modules, warnings, state.BadRows.ToList());
+        var copied = UnreadTensors(model, source);
+        var result = OutputCompiler.Compile(settings.ModelDir, moduleFiles, copied, assembled, settings.ShardBytes, config.Json, QuantizationConfig(average));
+        var report = new ConversionReport(ConverterVersion, FormatVersion, settings.FixedOnResume(), average, tensors, modules, warnings, state.BadRows.ToList(),
+            copied.Select(t => t.Name).ToList());
         AtomicFile.WriteAllText(Path.Combine(assembled, ConversionReport.FileName), JsonSerializer.Serialize(report, ConversionReport.JsonOptions));
         long bytes = result.Files.Sum(f => new FileInfo(Path.Combine(assembled, f)).Length);
         Publish(assembled);
-        double withScales = BitsWithScales(targets, tensors);
+        double withScales = BitsWithScales(targets.Select(t => t with { Name = model.Spec.Names.Written(t.Name) }).ToList(), tensors);
         Directory.Delete(settings.WorkDir, recursive: true);
         return new ConversionSummary(settings.OutDir, Math.Round(average, 2), withScales, settings.HeadBits, settings.Codebook.Name, settings.Codebook.MultiplierHex,
-            bytes, tensors.Count, tensors.Count(t => t.Fallback is not null), clock.Elapsed.TotalSeconds, true);
+            bytes, tensors.Count, tensors.Count(t => t.Fallback is not null), clock.Elapsed.TotalSeconds, true, copied.Count);
     }
 
     /// <summary>
@@ -191,6 +194,22 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         }
         context.Log.WriteLine($"convert: resuming at module {progress.NextModule}");
         return (progress, state);
+    }
+
+    /// <summary>
+    /// Source tensors that no module reads, copied unchanged under their written names, as exllamav3's converter copies a
+    /// multimodal model's vision tower and projector: the output stays a complete model. Fused sources are read by the
+    /// linears they hold and a tied head's duplicate of the embedding is left out (<see cref="TransformerModel.UnreadTensors"/>).
+    /// </summary>
+    private IReadOnlyList<PendingTensor> UnreadTensors(TransformerModel model, CheckpointReader source)
+    {
+        var copied = model.UnreadTensors(source.TensorNames).Select(n => PendingTensor.CopyOf(source, n, model.Spec.Names.Written(n))).ToList();
+        if (copied.Count > 0)
+        {
+            context.Log.WriteLine($"convert: copying {copied.Count} tensor(s) that no module reads unchanged ({HumanFormat.Bytes(copied.Sum(t => t.ByteLength))}): " +
+                string.Join(", ", copied.Take(3).Select(t => t.Name)) + (copied.Count > 3 ? ", …" : ""));
+        }
+        return copied;
     }
 
     private string ModuleFile(int index, ModelModule module) =>
@@ -254,6 +273,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
 }
 
 /// <summary>The sidecar JSON written beside the model: what the converter did, per tensor and per module.</summary>
+/// <param name="CopiedTensors">Source tensors no module reads, copied unchanged, under their written names.</param>
 public sealed record ConversionReport(
     string Converter,
     int FormatVersion,
@@ -262,7 +282,8 @@ public sealed record ConversionReport(
     IReadOnlyList<TensorRecord> Tensors,
     IReadOnlyList<ModuleRecord> Modules,
     IReadOnlyList<string> Warnings,
-    IReadOnlyList<int> BadRows)
+    IReadOnlyList<int> BadRows,
+    IReadOnlyList<string> CopiedTensors)
 {
     public const string FileName = "trellis-convert.json";
 

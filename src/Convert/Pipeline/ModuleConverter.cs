@@ -17,10 +17,11 @@ namespace Converter.Cli.Pipeline;
 /// <summary>
 /// One step of the module loop (docs/exl3-format.md §5.2 step 5): capture the Hessians of a module's linear groups
 /// from the calibration rows, quantize each linear, swap the reconstructed weights in, forward the rows again to
-/// make the next module's input, and measure the module's error on the reference rows.
+/// make the next module's input, and measure the module's error on the reference rows. Modules read the source's
+/// names; every tensor and record it produces carries the name the output is written under (<see cref="TensorNames.Written"/>).
 /// </summary>
-public sealed class ModuleConverter(ConvertSettings settings, ITensorReader source, CodebookTableCache codebooks, IReadOnlyDictionary<string, int> bits,
-    ComputeBackend backend)
+public sealed class ModuleConverter(ConvertSettings settings, ITensorReader source, TensorNames names, CodebookTableCache codebooks,
+    IReadOnlyDictionary<string, int> bits, ComputeBackend backend)
 {
     /// <summary>Rows whose unquantized outputs are kept to measure each module's error (exllamav3: 5).</summary>
     public const int ReferenceRows = 5;
@@ -53,7 +54,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var clock = Stopwatch.StartNew();
         var dropped = state.Advance(module);
         var tensors = module.TensorNames.Select(CopySourceTensor).ToList();
-        var metrics = new ModuleRecord(module.Name, null, null, null, null, 0, 0, clock.Elapsed.TotalSeconds);
+        var metrics = new ModuleRecord(names.Written(module.Name), null, null, null, null, 0, 0, clock.Elapsed.TotalSeconds);
         return new Result(tensors, [], metrics, DroppedWarnings(module, dropped));
     }
 
@@ -112,7 +113,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         double forwardSeconds = clock.Elapsed.TotalSeconds;
         warnings.AddRange(DroppedWarnings(module, dropped));
 
-        var metrics = new ModuleRecord(module.Name, diff.RfnErr, diff.CosErr, diff.Sqnr, diff.MaxDiffNorm, captureSeconds, quantizeSeconds, forwardSeconds);
+        var metrics = new ModuleRecord(names.Written(module.Name), diff.RfnErr, diff.CosErr, diff.Sqnr, diff.MaxDiffNorm, captureSeconds, quantizeSeconds, forwardSeconds);
         return new Result(tensors, records, metrics, warnings);
     }
 
@@ -139,7 +140,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     {
         int k = bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
         if (k == 16)
-            return new LinearOutcome([PendingTensor.FromFloat32(TensorNames.Weight(linear.Name), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16)], null, null);
+            return new LinearOutcome([PendingTensor.FromFloat32(names.Written(TensorNames.Weight(linear.Name)), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16)], null, null);
         var (q, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k);
         double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
         Log(progress, $"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
@@ -187,14 +188,14 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         return padded;
     }
 
-    private static Exl3Linear ToExl3(QuantizedLinear q)
+    private Exl3Linear ToExl3(QuantizedLinear q)
     {
         var def = q.Codebook.Definition;
-        return new Exl3Linear(q.Name, q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, q.Suh, q.Svh, def.MarkerTensor, q.Codebook.Multiplier,
+        return new Exl3Linear(names.Written(q.Name), q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, q.Suh, q.Svh, def.MarkerTensor, q.Codebook.Multiplier,
             q.Bias?.Select(v => (float)(Half)v).ToArray());
     }
 
-    private static TensorRecord Record(ModelModule module, QuantizedLinear q, double reconstructSeconds) => new(q.Name, module.Name, q.Bits, q.Codebook.Name,
+    private TensorRecord Record(ModelModule module, QuantizedLinear q, double reconstructSeconds) => new(names.Written(q.Name), names.Written(module.Name), q.Bits, q.Codebook.Name,
         q.Codebook.MultiplierHex, q.InFeatures, q.OutFeatures, q.PaddedIn, q.PaddedOut, q.ProxyError, q.ProxyIsRmse, q.GlobalScale,
         q.OutScalesApplied, q.Fallback, q.CholeskyRetries, q.ScaleSearchSeconds, q.LdlqSeconds, q.RegularizeSeconds, q.FactorSeconds, q.FinishSeconds, reconstructSeconds);
 
@@ -203,8 +204,8 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     {
         var info = source.Info(name);
         if (info.DType == DType.F32)
-            return PendingTensor.FromFloat32(name, info.Shape, source.ReadFloat32(name), DType.F16);
-        return PendingTensor.CopyOf(source, name);
+            return PendingTensor.FromFloat32(names.Written(name), info.Shape, source.ReadFloat32(name), DType.F16);
+        return PendingTensor.CopyOf(source, name, names.Written(name));
     }
 
     private static IReadOnlyList<string> DroppedWarnings(ModelModule module, IReadOnlyList<int> dropped) =>

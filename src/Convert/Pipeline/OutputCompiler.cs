@@ -8,16 +8,18 @@ namespace Converter.Cli.Pipeline;
 
 /// <summary>
 /// Assembles the output model from the per-module files in the work directory (docs/exl3-format.md §4.5–§4.6):
-/// tensors grouped per top-level module in model order and sharded without splitting a module, config.json with
-/// quantization_config, quantization_config.json with tensor_storage, and every non-weight file of the source.
+/// tensors grouped per top-level module in model order and sharded without splitting a module, then the source tensors
+/// copied unchanged, config.json with quantization_config, quantization_config.json with tensor_storage (of the
+/// modules' tensors, as exllamav3 lists its text model's), and every non-weight file of the source.
 /// </summary>
 public static class OutputCompiler
 {
     /// <summary>Files never copied from the source (§4.6): weights, the config we rewrite, the index.</summary>
     private static readonly string[] SkippedExtensions = [".safetensors", ".bin", ".ckpt", ".pth", ".pt"];
 
-    public static CheckpointWriteResult Compile(string sourceDir, IReadOnlyList<string> moduleFiles, string outDir, long shardBytes,
-        JsonObject sourceConfig, JsonObject quantizationConfig)
+    /// <param name="copied">Tensors written after the modules' as they are, each free to go to any shard.</param>
+    public static CheckpointWriteResult Compile(string sourceDir, IReadOnlyList<string> moduleFiles, IReadOnlyList<PendingTensor> copied, string outDir,
+        long shardBytes, JsonObject sourceConfig, JsonObject quantizationConfig)
     {
         Directory.CreateDirectory(outDir);
         var readers = moduleFiles.Select(SafetensorsFile.Open).ToList();
@@ -26,6 +28,8 @@ public static class OutputCompiler
             var writer = new ShardedSafetensorsWriter(shardBytes);
             foreach (var reader in readers)
                 writer.AddModule(reader.TensorNames.Select(name => PendingTensor.CopyOf(reader, name)));
+            foreach (var tensor in copied)
+                writer.AddModule([tensor]);
             var result = writer.Write(outDir);
 
             var config = (JsonObject)sourceConfig.DeepClone();

@@ -5,34 +5,37 @@ using Converter.Models;
 namespace Converter.Eval.Inspection;
 
 /// <summary>
-/// The original weights of a converted model's linears, looked up through the original's architecture, so that a
-/// linear the source stores inside a fused tensor (Phi-3's qkv_proj) or shares with the embedding (a tied head) is
-/// read exactly as the forward reads it.
+/// The original weights behind a converted model's stored linears, matched through both directories' declarations:
+/// the converted model's n-th linear is the original's n-th, whatever each checkpoint calls it (a Gemma 3 source in
+/// transformers 5's layout is written in the hub layout), and the original is read as its forward reads it: the rows
+/// of a fused qkv_proj or gate_up_proj, the embedding for a tied head.
 /// </summary>
 public sealed class ReferenceWeights : IDisposable
 {
-    private readonly string _directory;
     private readonly CheckpointReader _reader;
-    private readonly Dictionary<string, Linear> _linears;
+    private readonly Dictionary<string, Linear> _byStoredName;
 
-    private ReferenceWeights(string directory, CheckpointReader reader, TransformerModel model)
+    private ReferenceWeights(CheckpointReader reader, Dictionary<string, Linear> byStoredName)
     {
-        _directory = directory;
         _reader = reader;
-        _linears = model.Modules.SelectMany(m => m.Linears).ToDictionary(l => l.Name);
+        _byStoredName = byStoredName;
     }
 
-    public static ReferenceWeights Open(string directory)
+    public static ReferenceWeights Open(string convertedDir, string referenceDir)
     {
-        var model = TransformerModel.FromConfig(ModelConfig.Load(directory));
-        return new ReferenceWeights(directory, CheckpointReader.Open(directory), model);
+        var converted = Linears(convertedDir);
+        var original = Linears(referenceDir);
+        if (converted.Count != original.Count || converted.Zip(original).Any(p => p.First.InFeatures != p.Second.InFeatures || p.First.OutFeatures != p.Second.OutFeatures))
+            throw new InvalidDataException($"{convertedDir}: its linear layers do not match those of the reference {referenceDir}; is it a conversion of that model?");
+        var reader = CheckpointReader.Open(referenceDir);
+        return new ReferenceWeights(reader, converted.Zip(original).ToDictionary(p => p.First.Name, p => p.Second, StringComparer.Ordinal));
     }
 
-    /// <summary>Unpadded input and output widths and the weight (out, in) of linear <paramref name="name"/>.</summary>
-    public (int In, int Out, float[] Weight) Read(string name)
+    /// <summary>The original (out, in) weight of the linear the converted model stores as <paramref name="storedName"/>.</summary>
+    public (int InFeatures, int OutFeatures, float[] Weight) Read(string storedName)
     {
-        if (!_linears.TryGetValue(name, out var linear))
-            throw new InvalidDataException($"{_directory}: the original model has no linear layer {name}; is it the model this was converted from?");
+        if (!_byStoredName.TryGetValue(storedName, out var linear))
+            throw new InvalidDataException($"{storedName}: stored in the converted model, but not a linear layer of its architecture");
         linear.Load(_reader);
         try
         {
@@ -45,4 +48,7 @@ public sealed class ReferenceWeights : IDisposable
     }
 
     public void Dispose() => _reader.Dispose();
+
+    private static List<Linear> Linears(string directory) =>
+        TransformerModel.FromConfig(ModelConfig.Load(directory)).Modules.SelectMany(m => m.Linears).ToList();
 }

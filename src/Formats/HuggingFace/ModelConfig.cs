@@ -28,8 +28,11 @@ public sealed class ModelConfig
     public JsonObject Json { get; }
 
     /// <summary>
-    /// Typed access to the language model's keys: the top level, or <c>text_config</c> for multimodal wrappers
-    /// (e.g. Gemma3ForConditionalGeneration) whose top level has no hidden_size.
+    /// Typed access to the language model's keys: the top level, or for a multimodal wrapper whose top level has no
+    /// hidden_size (e.g. Gemma3ForConditionalGeneration) <c>text_config</c> first, then the top level. transformers reads
+    /// the text model's keys from text_config only, but some wrappers' configs keep keys such as sliding_window_pattern,
+    /// layer_types or tie_word_embeddings at the top level (exllamav3 reads Gemma 3's layer_types only there), so a key
+    /// text_config lacks is taken from the top rather than defaulted.
     /// </summary>
     public ConfigFields Fields { get; }
 
@@ -93,7 +96,7 @@ public sealed class ModelConfig
     public static ModelConfig Parse(JsonObject json, string path)
     {
         var top = new ConfigFields(json, path);
-        var f = !top.Has("hidden_size") && top.Object("text_config") is { } text ? text : top;
+        var f = !top.Has("hidden_size") && top.Object("text_config") is { } text ? text.WithFallback(top) : top;
 
         var hidden = f.RequiredPositiveInt("hidden_size");
         var heads = f.RequiredPositiveInt("num_attention_heads");
@@ -118,12 +121,11 @@ public sealed class ModelConfig
             HeadDim = headDim,
             VocabSize = f.RequiredPositiveInt("vocab_size"),
             MaxPositionEmbeddings = f.RequiredPositiveInt("max_position_embeddings"),
-            // A multimodal wrapper's tie flag lives at its top level.
-            TieWordEmbeddings = f.OptionalBool("tie_word_embeddings") ?? top.OptionalBool("tie_word_embeddings") ?? false,
-            BosTokenId = f.OptionalInt("bos_token_id") ?? top.OptionalInt("bos_token_id"),
-            EosTokenIds = f.Has("eos_token_id") ? f.IntOrIntList("eos_token_id") : top.IntOrIntList("eos_token_id"),
-            PadTokenId = f.OptionalInt("pad_token_id") ?? top.OptionalInt("pad_token_id"),
-            TorchDtype = f.OptionalString("dtype") ?? f.OptionalString("torch_dtype") ?? top.OptionalString("dtype") ?? top.OptionalString("torch_dtype"),
+            TieWordEmbeddings = f.OptionalBool("tie_word_embeddings") ?? false,
+            BosTokenId = f.OptionalInt("bos_token_id"),
+            EosTokenIds = f.IntOrIntList("eos_token_id"),
+            PadTokenId = f.OptionalInt("pad_token_id"),
+            TorchDtype = f.OptionalString("dtype") ?? f.OptionalString("torch_dtype"),
         };
     }
 

@@ -62,6 +62,20 @@ public sealed class CheckpointReader : ITensorReader
         throw new SafetensorsFormatException(directory, $"no {CheckpointFiles.SingleFile} or {CheckpointFiles.IndexFile} in the directory");
     }
 
+    /// <summary>
+    /// The tensor names of the checkpoint in <paramref name="directory"/>, from its index or from the single file's
+    /// header alone (no data is mapped), preferring the index as <see cref="Open"/> does; null when the directory holds
+    /// neither. For choosing between name layouts before the checkpoint is opened.
+    /// </summary>
+    public static IReadOnlyList<string>? ReadTensorNames(string directory)
+    {
+        var indexPath = Path.Combine(directory, CheckpointFiles.IndexFile);
+        if (File.Exists(indexPath))
+            return CheckpointIndex.Load(indexPath).TensorNames;
+        var singlePath = Path.Combine(directory, CheckpointFiles.SingleFile);
+        return File.Exists(singlePath) ? SafetensorsHeader.Read(singlePath).Tensors.Select(t => t.Name).ToArray() : null;
+    }
+
     public bool Contains(string name) => _shardOf.ContainsKey(name);
 
     public TensorInfo Info(string name) => ShardFor(name).Info(name);

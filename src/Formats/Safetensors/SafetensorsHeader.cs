@@ -42,6 +42,21 @@ public sealed class SafetensorsHeader
         return (long)n;
     }
 
+    /// <summary>
+    /// Reads and validates the header of the file at <paramref name="path"/> alone, without mapping the data (e.g. to
+    /// list a checkpoint's tensors before opening it).
+    /// </summary>
+    public static SafetensorsHeader Read(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+        Span<byte> first8 = stackalloc byte[8];
+        stream.ReadAtLeast(first8, first8.Length, throwOnEndOfStream: false);
+        var headerLength = ReadHeaderLength(path, first8, stream.Length);
+        var json = new byte[headerLength];
+        stream.ReadExactly(json);
+        return Parse(path, json, stream.Length - 8 - headerLength);
+    }
+
     /// <summary>Parses and validates the JSON header against a data section of <paramref name="dataLength"/> bytes.</summary>
     public static SafetensorsHeader Parse(string path, ReadOnlyMemory<byte> json, long dataLength)
     {

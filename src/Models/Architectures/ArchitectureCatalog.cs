@@ -14,6 +14,7 @@ public static class ArchitectureCatalog
         SmolLM3.Definition,
         Gemma.Gemma2,
         Gemma.Gemma3,
+        Gemma3Multimodal.Definition,
         Phi3.Definition,
         Glm4.Definition,
         Olmo3.Definition,

@@ -27,7 +27,10 @@ internal static class Gemma
         };
     });
 
-    public static ArchitectureDefinition Gemma3 { get; } = new("Gemma3ForCausalLM", "gemma3_text", config =>
+    public static ArchitectureDefinition Gemma3 { get; } = new("Gemma3ForCausalLM", "gemma3_text", config => Gemma3Text(config, "Gemma3ForCausalLM"));
+
+    /// <summary>Gemma 3's text model, alone (Gemma3ForCausalLM) or inside the multimodal wrapper (<see cref="Gemma3Multimodal"/>).</summary>
+    public static TransformerSpec Gemma3Text(ModelConfig config, string hfName)
     {
         // Gemma3TextConfig: layer i slides unless (i + 1) is a multiple of sliding_window_pattern (6).
         int pattern = config.Fields.OptionalInt("sliding_window_pattern") ?? config.Fields.OptionalInt("_sliding_window_pattern") ?? 6;
@@ -36,13 +39,13 @@ internal static class Gemma
         var local = LocalRope(config);
         int? window = sliding.Any(s => s) ? DecoderFields.Window(config) : null;
         var layers = sliding.Select(s => s ? new LayerAttention(window, local) : new LayerAttention(null, global)).ToArray();
-        return Common(config, "Gemma3ForCausalLM", layers) with
+        return Common(config, hfName, layers) with
         {
             QkNorm = QkNormPlacement.PerHead,
             AttentionSoftCap = Cap(config, "attn_logit_softcapping"),
             FinalLogitSoftCap = Cap(config, "final_logit_softcapping"),
         };
-    });
+    }
 
     private static TransformerSpec Common(ModelConfig config, string hfName, IReadOnlyList<LayerAttention> layers)
     {

@@ -73,6 +73,26 @@ public class SyntheticConfigTests
         Assert.That(c.EosTokenIds, Is.EqualTo(new[] { 1 }));
     }
 
+    /// <summary>text_config is read first; a key it lacks (or holds as null) comes from the top level, errors naming where it was found.</summary>
+    [Test]
+    public void TextConfigFallsBackToTheTopLevel()
+    {
+        using var dir = new TempDirectory();
+        var c = Load(dir, """
+            "architectures": ["Gemma3ForConditionalGeneration"], "tie_word_embeddings": false, "sliding_window_pattern": 6, "model_type": "gemma3",
+            "layer_types": ["full_attention"], "query_pre_attn_scalar": "bad",
+            "text_config": {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "vocab_size": 2048, "max_position_embeddings": 4096, "tie_word_embeddings": true, "model_type": "gemma3_text",
+              "layer_types": null}
+            """);
+        Assert.That((c.TieWordEmbeddings, c.Fields.OptionalString("model_type"), c.Fields.OptionalInt("sliding_window_pattern")), Is.EqualTo((true, "gemma3_text", (int?)6)));
+        Assert.That(c.Fields.StringList("layer_types"), Is.EqualTo(new[] { "full_attention" }));
+        Assert.That(c.Fields.Has("vision_config"), Is.False);
+        Assert.That(() => c.Fields.OptionalDouble("query_pre_attn_scalar"),
+            Throws.TypeOf<ModelConfigException>().With.Message.Contains("'query_pre_attn_scalar' is \"bad\""));
+        Assert.That(() => c.Fields.RequiredInt("head_dim"), Throws.TypeOf<ModelConfigException>().With.Message.Contains("missing 'text_config.head_dim'"));
+    }
+
     [Test]
     public void ParseTakesAnInMemoryObject()
     {

@@ -54,4 +54,31 @@ public class CheckpointReaderTests
         var e = Assert.Throws<SafetensorsFormatException>(() => reader.ReadFloat32("model.layers.9.mlp.up_proj.weight"));
         Assert.That(e!.Message, Does.Contain("model.safetensors").And.Contain("model.layers.9.mlp.up_proj.weight").And.Contain("not found"));
     }
+
+    /// <summary>ReadTensorNames lists what Open would, from the index or the header alone, and null without a checkpoint.</summary>
+    [Test]
+    public void TensorNamesWithoutOpeningTheCheckpoint()
+    {
+        using (var reader = CheckpointReader.Open(RepoPaths.SampleModel))
+            Assert.That(CheckpointReader.ReadTensorNames(RepoPaths.SampleModel), Is.EqualTo(reader.TensorNames));
+        using var empty = new TempDirectory();
+        Assert.That(CheckpointReader.ReadTensorNames(empty.Path), Is.Null);
+
+        var dir = RepoPaths.RequireSharedModel("small-qwen2");
+        using var sharded = CheckpointReader.Open(dir);
+        Assert.That(CheckpointReader.ReadTensorNames(dir), Is.EqualTo(sharded.TensorNames));
+    }
+
+    [Test]
+    public void HeaderReadAloneIsTheMappedFilesHeader()
+    {
+        var path = Path.Combine(RepoPaths.SampleModel, CheckpointFiles.SingleFile);
+        using var file = SafetensorsFile.Open(path);
+        Assert.That(SafetensorsHeader.Read(path).Tensors, Is.EqualTo(file.Tensors));
+
+        using var dir = new TempDirectory();
+        File.WriteAllBytes(dir.File("short.safetensors"), [1, 2, 3]);
+        Assert.That(() => SafetensorsHeader.Read(dir.File("short.safetensors")),
+            Throws.TypeOf<SafetensorsFormatException>().With.Message.Contains("too short"));
+    }
 }

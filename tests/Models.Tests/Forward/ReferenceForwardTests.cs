@@ -37,6 +37,26 @@ public class ReferenceForwardTests
     public void HiddenStatesAndLogitsMatchTransformers(string name, double tolerance)
     {
         var (modelDir, referencePath) = Locate(name);
+        AssertMatches(modelDir, referencePath, tolerance);
+    }
+
+    /// <summary>
+    /// rand-gemma3 wrapped as a Gemma3ForConditionalGeneration checkpoint in either layout (renamed tensors, the text
+    /// keys under text_config, a vision tower no text module reads) is the same language model: rand-gemma3's
+    /// reference holds for it to the same tolerance.
+    /// </summary>
+    [TestCase(Gemma3Layout.Hub)]
+    [TestCase(Gemma3Layout.Saved)]
+    public void Gemma3MultimodalMatchesTheTextModelsReference(Gemma3Layout layout)
+    {
+        var (textModelDir, referencePath) = Locate("rand-gemma3");
+        using var dir = new TempDirectory();
+        Gemma3MultimodalFixture.Write(textModelDir, dir.Path, layout);
+        AssertMatches(dir.Path, referencePath, Float32Tolerance);
+    }
+
+    private static void AssertMatches(string modelDir, string referencePath, double tolerance)
+    {
         using var reference = SafetensorsFile.Open(referencePath);
         var ids = reference.ReadRaw<long>("input_ids").Select(checked(x => (int)x)).ToArray();
 

@@ -17,7 +17,8 @@ public static class ConvertRun
         else if (summary.Completed)
         {
             context.Output.WriteLine($"Converted to {summary.OutDir}: {summary.Bits:0.00} bpw ({summary.BitsWithScales:0.000} with scales), head {summary.HeadBits} bits, " +
-                $"{summary.Codebook} {summary.Multiplier}, {summary.Tensors} tensors, {HumanFormat.Bytes(summary.OutputBytes)}, " +
+                $"{summary.Codebook} {summary.Multiplier}, {summary.Tensors} tensors{(summary.CopiedTensors > 0 ? $" (+{summary.CopiedTensors} copied unchanged)" : "")}, " +
+                $"{HumanFormat.Bytes(summary.OutputBytes)}, " +
                 $"{HumanFormat.Duration(TimeSpan.FromSeconds(summary.Seconds))}{(summary.Fallbacks > 0 ? $", {summary.Fallbacks} tensors without error feedback (see trellis-convert.json)" : "")}");
         }
         return ExitCodes.Ok;

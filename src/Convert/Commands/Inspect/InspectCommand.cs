@@ -30,7 +30,7 @@ public sealed class InspectCommand
     public static int Execute(string modelDir, string? referenceDir, bool json, CliContext context)
     {
         using var quantized = CheckpointReader.Open(modelDir);
-        using var reference = referenceDir is null ? null : ReferenceWeights.Open(referenceDir);
+        using var reference = referenceDir is null ? null : ReferenceWeights.Open(modelDir, referenceDir);
         var proxies = ReadProxyErrors(modelDir);
         var rows = ModelInspection.Inspect(quantized, reference, proxies, context.Codebooks, new Progress<string>(_ => { }));
         var exl3 = rows.Where(r => r.Format == "exl3").ToList();
