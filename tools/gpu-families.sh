@@ -12,6 +12,8 @@ trellis() { .gpu/tests/Converter.Cuda.Tests trellis "$@"; }
 fx=/tmp/fixtures q=/tmp/converted
 mkdir -p "$out" "$q"
 python3 "$make_fixtures" "$fx" tests/data/models/rand-qwen3 --only "$families" 2>&1 | grep -v Warning | tail -12
+# exllamav3 1.4.1 loads Gemma 3 only as Gemma3ForConditionalGeneration: wrap the text fixture as one.
+[ -d "$fx/models/gemma3" ] && python3 tools/make-gemma3-cg-fixture.py "$fx/models/gemma3" "$fx/models/gemma3-cg" | tail -1
 sha256sum "$fx"/models/*/model.safetensors | sed "s|$fx/models/||" | tee "$out/fixtures.sha256"
 convert() {  # convert NAME BITS
   local src="$fx/models/$1" dst="$q/rand-$1-$2bpw"
@@ -26,6 +28,7 @@ convert() {  # convert NAME BITS
   fi
 }
 for f in ${families//,/ }; do convert "$f" 4; done
+[ -d "$fx/models/gemma3-cg" ] && convert gemma3-cg 4
 convert gemma2 2
 tar -czf "$out/converted.tgz" -C "$q" .
 tar -czf "$out/logs.tgz" -C "$out" $(cd "$out" && ls *.log *.json 2>/dev/null) && rm -f "$out"/*.log "$out"/eval-*.json
