@@ -63,7 +63,7 @@ public class ArchitectureConversionTests
         var result = JsonNode.Parse(json)!;
         double kl = result["kl_ab"]!.GetValue<double>();
         TestContext.Out.WriteLine($"{fixture}: 2 bpw KL {kl:F5}, top-K agreement {result["topk_agreement"]!.ToJsonString()}");
-        // Random weights at 2 bpw: measured KL 0.01-0.1; a broken forward or layout gives KL of order 1 or NaN.
+        // Random weights at 2 bpw: measured KL 0.11-0.21 (rand-gemma2 0.110 … rand-smollm3 0.209); a broken forward or layout gives KL of order 1 or NaN.
         Assert.That(kl, Is.GreaterThan(0).And.LessThan(0.5));
     }
 
