@@ -12,8 +12,10 @@ out="$1"; tgz="$2"; make_fixtures="$3"; pairs="$4"
 q=/tmp/converted fx=/tmp/fixtures work=/tmp/compat-work
 mkdir -p "$out" "$q"
 tar -xzf "$tgz" -C "$q"
-families=$(for p in $pairs; do echo "${p#*:}"; done | sort -u | paste -sd,)
+families=$(for p in $pairs; do f="${p#*:}"; echo "${f%-cg}"; done | sort -u | paste -sd,)
 python3 "$make_fixtures" "$fx" tests/data/models/rand-qwen3 --only "$families" >/dev/null 2>&1
+# gemma3-cg: the Gemma3ForConditionalGeneration wrap of the Gemma 3 fixture (exllamav3 loads Gemma 3 only so).
+case " $pairs " in *":gemma3-cg "*) python3 tools/make-gemma3-cg-fixture.py "$fx/models/gemma3" "$fx/models/gemma3-cg" >/dev/null;; esac
 args=()
 for p in $pairs; do args+=("$q/${p%%:*}" "$fx/models/${p#*:}"); done
 TEXT=samples/data/eval-heldout.txt OUT="$out" BUILD_MODE=dense PACK=0 COMPAT_WORK="$work" BUDGET="${BUDGET:-480}" \

@@ -175,7 +175,8 @@ public sealed class DecoderForwardTests : GpuFixture
         }
         foreach (var name in block.TensorNames.Where(n => n.Contains("norm", StringComparison.Ordinal)))
         {
-            int width = !name.Contains("self_attn", StringComparison.Ordinal) ? spec.HiddenSize
+            // Block norms (GLM-4's post_self_attn_layernorm too) are hidden-wide; q/k norms live under self_attn.
+            int width = !name.Contains(".self_attn.", StringComparison.Ordinal) ? spec.HiddenSize
                 : spec.QkNorm == QkNormPlacement.PerHead ? spec.HeadDim
                 : name.Contains("q_norm", StringComparison.Ordinal) ? spec.QueryWidth : spec.KeyValueWidth;
             writer.AddFloat32(name, [width], RandomValues(rng, width, 0.1f).Select(v => 1f + v).ToArray());
