@@ -212,6 +212,9 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
                     LinearSite.AttentionOutput => ("attn.o", 2),
                     LinearSite.MlpInput => ("mlp.gu", 1),
                     LinearSite.MlpOutput => ("mlp.d", 1),
+                    // All routed experts of a layer rise together, after attention and MLPs (exllamav3's block_gud
+                    // group, priority 0: docs/exl3-format.md §5.2 step 4); shared experts rank as MLPs above.
+                    LinearSite.ExpertInput or LinearSite.ExpertOutput => ("moe.experts", 0),
                     _ => throw new InvalidOperationException($"unexpected linear site {group.Site} in {block.Name}"),
                 };
                 foreach (var linear in group.Linears)

@@ -19,6 +19,8 @@ public static class ArchitectureCatalog
         Olmo3.Definition,
         Cohere.Cohere1,
         Cohere.Cohere2,
+        Mixtral.Definition,
+        Qwen3Moe.Definition,
     ];
 
     /// <summary>The first supported entry of <c>architectures</c>, falling back to <c>model_type</c> when the list is absent.</summary>
