@@ -156,4 +156,47 @@ public class ArchitectureConfigTests
         Assert.That(s.LayerAttention.Select(l => l.Rope is not null), Is.EqualTo(new[] { true, false, true, false }));
         Assert.That(s.LayerAttention.Select(l => l.Window), Has.All.Null);
     }
+
+    private const string Qwen3Moe = """
+        "architectures": ["Qwen3MoeForCausalLM"], "hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 4,
+        "num_attention_heads": 8, "vocab_size": 1000, "max_position_embeddings": 2048, "moe_intermediate_size": 256, "num_experts_per_tok": 2
+        """;
+
+    [Test]
+    public void Qwen3MoeDenseLayersAndDefaults()
+    {
+        using var dir = new TempDirectory();
+        var s = Describe(dir, Qwen3Moe + """, "num_experts": 8, "decoder_sparse_step": 2, "mlp_only_layers": [3]""");
+        var moe = s.Moe!;
+        // Sparse where (i + 1) % 2 == 0 and i is not in mlp_only_layers; norm_topk_prob defaults to false.
+        Assert.That(moe.SparseLayers, Is.EqualTo(new[] { false, true, false, false }));
+        Assert.That(moe.Router, Is.EqualTo(new RouterSpec(8, 2, RouterScoring.Softmax, NormalizeTopK: false)));
+        Assert.That((moe.ExpertIntermediateSize, moe.Module, moe.ExpertNames, s.IntermediateSize), Is.EqualTo((256, "mlp", MlpNames.Standard, 1024)));
+        Assert.That((s.QkNorm, s.IsSparse(1), s.IsSparse(3)), Is.EqualTo((QkNormPlacement.PerHead, true, false)));
+
+        // transformers 5 saves num_experts as num_local_experts.
+        var saved = Describe(dir, Qwen3Moe + """, "num_local_experts": 16, "norm_topk_prob": true""");
+        Assert.That(saved.Moe!.Router, Is.EqualTo(new RouterSpec(16, 2, RouterScoring.Softmax, NormalizeTopK: true)));
+        Assert.That(saved.Moe.SparseLayers, Has.All.True);
+    }
+
+    [Test]
+    public void MoeConfigErrorsNameTheKey()
+    {
+        Assert.That(Fails(Qwen3Moe + """, "num_experts": 8, "decoder_sparse_step": 0""").Message, Does.Contain("decoder_sparse_step is 0"));
+        Assert.That(Fails(Qwen3Moe.Replace("\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 9") + """, "num_experts": 8""").Message,
+            Does.Contain("num_experts_per_tok is 9"));
+        Assert.That(Fails(Qwen3Moe).Message, Does.Contain("num_local_experts"));
+    }
+
+    [Test]
+    public void MixtralEveryLayerIsAMixtureOfExperts()
+    {
+        var s = TransformerSpec.From(ModelConfig.Load(RepoPaths.RequireSharedModel("rand-mixtral")));
+        var moe = s.Moe!;
+        Assert.That(moe.Router, Is.EqualTo(new RouterSpec(4, 2, RouterScoring.Softmax, NormalizeTopK: true)));
+        Assert.That((moe.ExpertIntermediateSize, moe.Module, moe.RouterModule, moe.ExpertNames), Is.EqualTo((384, "block_sparse_moe", "gate", MlpNames.Mixtral)));
+        Assert.That(moe.SparseLayers, Is.EqualTo(new[] { true, true }));
+        Assert.That(s.LayerAttention[0].Rope, Is.EqualTo(new RopeConfig(RopeType.Default, 1e6)));
+    }
 }
