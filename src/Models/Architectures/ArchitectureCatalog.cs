@@ -21,6 +21,7 @@ public static class ArchitectureCatalog
         Cohere.Cohere2,
         Mixtral.Definition,
         Qwen3Moe.Definition,
+        Glm4Moe.Definition,
     ];
 
     /// <summary>The first supported entry of <c>architectures</c>, falling back to <c>model_type</c> when the list is absent.</summary>

@@ -199,4 +199,30 @@ public class ArchitectureConfigTests
         Assert.That(moe.SparseLayers, Is.EqualTo(new[] { true, true }));
         Assert.That(s.LayerAttention[0].Rope, Is.EqualTo(new RopeConfig(RopeType.Default, 1e6)));
     }
+
+    [Test]
+    public void Glm4MoeSigmoidRouterSharedExpertAndDenseFirstLayers()
+    {
+        var s = TransformerSpec.From(ModelConfig.Load(RepoPaths.RequireSharedModel("rand-glm4-moe")));
+        var moe = s.Moe!;
+        Assert.That(moe.Router, Is.EqualTo(new RouterSpec(4, 2, RouterScoring.Sigmoid, NormalizeTopK: true, Scale: 2.5f, NormEpsilon: 1e-20f)));
+        Assert.That((moe.ExpertIntermediateSize, moe.SharedIntermediateSize, moe.CorrectionBias), Is.EqualTo((128, 128, "e_score_correction_bias")));
+        Assert.That(moe.SparseLayers, Is.EqualTo(new[] { false, true, true }), "first_k_dense_replace = 1");
+        // Partial rotary on halves (GLM-4's dense model pairs interleaved), q/k/v bias, no q/k norm here.
+        Assert.That((s.RotaryDims, s.RotaryPairing, s.QkvBias, s.OutputBias, s.QkNorm), Is.EqualTo((32, RotaryPairing.Halves, true, false, QkNormPlacement.None)));
+    }
+
+    [Test]
+    public void GroupLimitedRoutingIsRefused()
+    {
+        const string glm = """
+            "architectures": ["Glm4MoeForCausalLM"], "hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2,
+            "num_attention_heads": 8, "vocab_size": 1000, "max_position_embeddings": 2048, "moe_intermediate_size": 256,
+            "num_experts_per_tok": 2, "n_routed_experts": 16, "routed_scaling_factor": 2.5, "first_k_dense_replace": 1
+            """;
+        Assert.That(Fails(glm + """, "n_group": 4, "topk_group": 2""").Message, Does.Contain("group-limited routing"));
+        using var dir = new TempDirectory();
+        Assert.That(Describe(dir, glm + """, "n_group": 4, "topk_group": 4""").Moe!.SparseLayers, Is.EqualTo(new[] { false, true }));
+    }
 }
+

@@ -14,7 +14,26 @@ public class MixtureOfExpertsTests
 {
     private const int Hidden = 32, Intermediate = 48, Experts = 4;
 
-    private static TransformerSpec Spec(int topK, bool normalize) => new()
+    private static TransformerSpec Spec(int topK, bool normalize) => Spec(new MixtureOfExperts
+    {
+        Router = new RouterSpec(Experts, topK, RouterScoring.Softmax, normalize),
+        ExpertIntermediateSize = Intermediate,
+        SparseLayers = [true],
+        Module = "mlp",
+    });
+
+    /// <summary>GLM-4.5's: sigmoid scores chosen with a correction bias, renormalized, scaled, a shared expert.</summary>
+    private static TransformerSpec SigmoidSpec() => Spec(new MixtureOfExperts
+    {
+        Router = new RouterSpec(Experts, 2, RouterScoring.Sigmoid, NormalizeTopK: true, Scale: 2.5f, NormEpsilon: 1e-20f),
+        ExpertIntermediateSize = Intermediate,
+        SparseLayers = [true],
+        Module = "mlp",
+        SharedIntermediateSize = 40,
+        CorrectionBias = "e_score_correction_bias",
+    });
+
+    private static TransformerSpec Spec(MixtureOfExperts moe) => new()
     {
         ArchitectureName = "test",
         HiddenSize = Hidden,
@@ -27,13 +46,7 @@ public class MixtureOfExpertsTests
         NormEps = 1e-6f,
         RotaryDims = 16,
         LayerAttention = [new LayerAttention(null, null)],
-        Moe = new MixtureOfExperts
-        {
-            Router = new RouterSpec(Experts, topK, RouterScoring.Softmax, normalize),
-            ExpertIntermediateSize = Intermediate,
-            SparseLayers = [true],
-            Module = "mlp",
-        },
+        Moe = moe,
     };
 
     /// <summary>The block's MoE with random weights loaded from a file written here.</summary>
@@ -44,6 +57,8 @@ public class MixtureOfExpertsTests
         var writer = new SafetensorsWriter();
         foreach (var linear in moe.LinearGroups.SelectMany(g => g.Linears).Append(moe.Router))
             writer.AddFloat32(linear.WeightTensor, [linear.OutFeatures, linear.InFeatures], Random(rng, linear.OutFeatures * linear.InFeatures, 1f / MathF.Sqrt(linear.InFeatures)));
+        foreach (var bias in moe.OtherTensors.Where(n => n != moe.Router.WeightTensor))
+            writer.AddFloat32(bias, [Experts], Random(rng, Experts, 0.3f));
         var path = dir.File($"moe-{seed}.safetensors");
         writer.Write(path);
         using var file = SafetensorsFile.Open(path);
@@ -57,25 +72,37 @@ public class MixtureOfExpertsTests
     private static Matrix Run(SparseMoe moe, Matrix x, ILinearInputObserver? observer) =>
         HostForwardPass.Instance.Run(x, (pass, input) => moe.Forward(pass, input, observer));
 
-    /// <summary>Σ over the token's chosen experts of weight · down(SiLU(gate·x) ⊙ up·x), in double.</summary>
-    private static double[] Reference(SparseMoe moe, RouterSpec router, ReadOnlySpan<float> x)
+    /// <summary>
+    /// Σ over the token's chosen experts of weight · down(SiLU(gate·x) ⊙ up·x), plus the shared expert's output, in
+    /// double (the choice itself by <see cref="TopKRouter"/>, which its own tests check).
+    /// </summary>
+    private static double[] Reference(SparseMoe moe, RouterSpec router, ReadOnlySpan<float> x, float[]? bias = null)
     {
         var logits = Product(moe.Router.Weight, x);
         var experts = new int[router.TopK];
         var weights = new float[router.TopK];
-        TopKRouter.Select(logits.Select(v => (float)v).ToArray(), router, [], experts, weights);
+        TopKRouter.Select(logits.Select(v => (float)v).ToArray(), router, bias ?? [], experts, weights);
         var y = new double[Hidden];
         for (int j = 0; j < router.TopK; j++)
         {
-            var mlp = moe.Experts[experts[j]];
-            var g = Product(mlp.Gate.Weight, x);
-            var u = Product(mlp.Up.Weight, x);
-            var a = g.Select((v, i) => (float)(v / (1 + Math.Exp(-v)) * u[i])).ToArray();
-            var d = Product(mlp.Down.Weight, a);
+            var d = MlpOf(moe.Experts[experts[j]], x);
             for (int c = 0; c < Hidden; c++)
                 y[c] += weights[j] * d[c];
         }
+        if (moe.Shared is { } shared)
+        {
+            var d = MlpOf(shared, x);
+            for (int c = 0; c < Hidden; c++)
+                y[c] += d[c];
+        }
         return y;
+    }
+
+    private static double[] MlpOf(GatedMlp mlp, ReadOnlySpan<float> x)
+    {
+        var g = Product(mlp.Gate.Weight, x);
+        var u = Product(mlp.Up.Weight, x);
+        return Product(mlp.Down.Weight, g.Select((v, i) => (float)(v / (1 + Math.Exp(-v)) * u[i])).ToArray());
     }
 
     private static double[] Product(Matrix w, ReadOnlySpan<float> x)
@@ -165,6 +192,32 @@ public class MixtureOfExpertsTests
         var observer = new Recorder();
         Run(moe, x, observer);
         Assert.That(observer.Calls.Count(c => c.Group.Site == LinearSite.ExpertOutput), Is.EqualTo(Experts), "calibration still shows the unchosen experts");
+    }
+
+    [Test]
+    public void SigmoidRoutingWithCorrectionBiasAndASharedExpert()
+    {
+        using var dir = new TempDirectory();
+        var spec = SigmoidSpec();
+        var moe = Load(spec, dir, seed: 21);
+        Assert.That(moe.OtherTensors, Is.EqualTo(new[] { "model.layers.0.mlp.gate.weight", "model.layers.0.mlp.gate.e_score_correction_bias" }));
+        // The shared expert is a dense MLP of its own groups after the routed experts'.
+        Assert.That(moe.LinearGroups.Select(g => g.Site).TakeLast(2), Is.EqualTo(new[] { LinearSite.MlpInput, LinearSite.MlpOutput }));
+        Assert.That(moe.LinearGroups[^1].Linears.Single().Name, Is.EqualTo("model.layers.0.mlp.shared_experts.down_proj"));
+
+        using var file = SafetensorsFile.Open(dir.File("moe-21.safetensors"));
+        var bias = file.ReadFloat32("model.layers.0.mlp.gate.e_score_correction_bias");
+        var x = new Matrix(30, Hidden, Random(new Random(4), 30 * Hidden, 1f));
+        var output = Run(moe, x, null);
+        for (int t = 0; t < x.Rows; t++)
+        {
+            var expected = Reference(moe, spec.Moe!.Router, x.Row(t), bias);
+            for (int c = 0; c < Hidden; c++)
+                Assert.That(output.Row(t)[c], Is.EqualTo(expected[c]).Within(1e-5), $"token {t}, column {c}");
+        }
+        var observer = new Recorder();
+        Assert.That(Run(moe, x, observer).Data, Is.EqualTo(output.Data).Within(1e-6));
+        Assert.That(observer.Calls.Select(c => c.Group.Site).TakeLast(2), Is.EqualTo(new[] { LinearSite.MlpInput, LinearSite.MlpOutput }));
     }
 
     private sealed class Recorder : ILinearInputObserver
