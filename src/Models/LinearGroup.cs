@@ -11,6 +11,15 @@ public enum LinearSite
     MlpInput,
     /// <summary>down_proj: SiLU(gate)·up.</summary>
     MlpOutput,
+    /// <summary>
+    /// gate and up of every routed expert: the normed residual after attention, which the router reads too. One
+    /// group for all experts, as exllamav3's <c>block.mlp.input</c>: calibration runs every expert on every token, so
+    /// they all multiply the same rows and one Hessian serves them (E copies would cost E times the capture work and
+    /// E·k² of accumulators).
+    /// </summary>
+    ExpertInput,
+    /// <summary>One routed expert's down projection: act(gate)·up of that expert's tokens.</summary>
+    ExpertOutput,
     /// <summary>lm_head: the final-normed hidden states.</summary>
     Head,
 }

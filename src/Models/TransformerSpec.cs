@@ -67,6 +67,12 @@ public sealed record TransformerSpec
 
     public MlpActivation Activation { get; init; } = MlpActivation.Silu;
 
+    /// <summary>The mixture of experts that replaces the MLP in its sparse layers, or null for a dense model.</summary>
+    public MixtureOfExperts? Moe { get; init; }
+
+    /// <summary>Whether layer <paramref name="layer"/>'s MLP is the mixture of experts.</summary>
+    public bool IsSparse(int layer) => Moe is { } moe && moe.SparseLayers[layer];
+
     /// <summary>The checkpoint stores q, k and v as one <c>qkv_proj</c> (Phi-3), split here by rows.</summary>
     public bool FusedQkv { get; init; }
 

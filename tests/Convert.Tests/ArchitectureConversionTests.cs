@@ -58,11 +58,7 @@ public class ArchitectureConversionTests
         // 2 bpw: ‖W − Ŵ‖/‖W‖ ≈ 0.3 (distortion 0.068 raised by LDLQ); a wrong slice or transposition gives ≥ 1.
         Assert.That(errors, Has.All.InRange(0.01, 0.6));
 
-        var (evalCode, json, evalLog) = Run("eval", outDir, "--reference", source, "--rows", "2", "--length", "64", "--json");
-        Assert.That(evalCode, Is.EqualTo(0), evalLog);
-        var result = JsonNode.Parse(json)!;
-        double kl = result["kl_ab"]!.GetValue<double>();
-        TestContext.Out.WriteLine($"{fixture}: 2 bpw KL {kl:F5}, top-K agreement {result["topk_agreement"]!.ToJsonString()}");
+        double kl = EvalKl(outDir, source, $"{fixture}: 2 bpw");
         // Random weights at 2 bpw: measured KL 0.11-0.21 (rand-gemma2 0.110 … rand-smollm3 0.209); a broken forward or layout gives KL of order 1 or NaN.
         Assert.That(kl, Is.GreaterThan(0).And.LessThan(0.5));
     }

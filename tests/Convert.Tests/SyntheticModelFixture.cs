@@ -1,6 +1,7 @@
 using Converter.Cli;
 using Converter.Models.Synthetic;
 using Converter.TestSupport;
+using NUnit.Framework;
 
 namespace Converter.Convert.Tests;
 
@@ -38,6 +39,20 @@ internal static class SyntheticModelFixture
         var log = new StringWriter();
         int code = new TrellisCli(new CliContext(output, log, interactive: false)).Invoke(args);
         return (code, output.ToString(), log.ToString());
+    }
+
+    /// <summary>
+    /// `trellis eval` of <paramref name="quantized"/> against <paramref name="reference"/> on 2 rows × 64 tokens
+    /// (which must succeed); prints KL and top-K agreement under <paramref name="label"/> and returns KL(A, B).
+    /// </summary>
+    public static double EvalKl(string quantized, string reference, string label)
+    {
+        var (code, json, log) = Run("eval", quantized, "--reference", reference, "--rows", "2", "--length", "64", "--json");
+        Assert.That(code, Is.EqualTo(0), log);
+        var result = System.Text.Json.Nodes.JsonNode.Parse(json)!;
+        double kl = result["kl_ab"]!.GetValue<double>();
+        TestContext.Out.WriteLine($"{label}: KL {kl:F5}, top-K agreement {result["topk_agreement"]!.ToJsonString()}");
+        return kl;
     }
 
     /// <summary>Copies a model directory so a test can corrupt its copy.</summary>

@@ -12,8 +12,8 @@ namespace Converter.Cuda.Tests;
 
 /// <summary>
 /// The GPU forward (<see cref="CudaForwardBackend"/>) against the host pass on one decoder block of random weights
-/// for variants covering every architecture feature: outputs and the four Hessian sums it feeds must agree to FP32
-/// rounding.
+/// for variants covering every architecture feature, mixtures of experts included: outputs and the Hessian sums it
+/// feeds must agree to FP32 rounding.
 /// </summary>
 [TestFixture, Category("Gpu")]
 public sealed class DecoderForwardTests : GpuFixture
@@ -103,10 +103,44 @@ public sealed class DecoderForwardTests : GpuFixture
         }, 2, 40).SetName("cohere-like LayerNorm, parallel block, 2 rows × 40");
     }
 
+    /// <summary>Mixtral-like: softmax top-2 of 8 renormalized; experts narrower than hidden.</summary>
+    private static readonly MixtureOfExperts Moe = new()
+    {
+        Router = new RouterSpec(8, 2, RouterScoring.Softmax, NormalizeTopK: true),
+        ExpertIntermediateSize = 128,
+        SparseLayers = [true],
+        Module = "block_sparse_moe",
+        ExpertNames = MlpNames.Mixtral,
+    };
+
+    private static IEnumerable<TestCaseData> MoeVariants()
+    {
+        yield return new TestCaseData(Llama with { Moe = Moe }, 2, 40).SetName("mixtral-like top-2 of 8, 2 rows × 40");
+        // Qwen3-MoE with norm_topk_prob false and q/k norms; top-3 over few tokens leaves some experts idle in the plain pass.
+        yield return new TestCaseData(Llama with
+        {
+            QkNorm = QkNormPlacement.PerHead,
+            Moe = Moe with { Router = new RouterSpec(8, 3, RouterScoring.Softmax, NormalizeTopK: false), Module = "mlp", ExpertNames = MlpNames.Standard },
+        }, 1, 5).SetName("qwen3-moe-like top-3 unnormalized, 1 row × 5");
+        // GLM-4.5-like: sigmoid scores with a correction bias, renormalized with ε, scaled; a shared expert.
+        yield return new TestCaseData(Llama with
+        {
+            Moe = Moe with
+            {
+                Router = new RouterSpec(8, 2, RouterScoring.Sigmoid, NormalizeTopK: true, Scale: 2.5f, NormEpsilon: 1e-20f),
+                Module = "mlp",
+                ExpertNames = MlpNames.Standard,
+                CorrectionBias = "e_score_correction_bias",
+                SharedIntermediateSize = 128,
+            },
+        }, 2, 24).SetName("glm4-moe-like sigmoid + bias, scaled, shared expert, 2 rows × 24");
+    }
+
     private static RotaryEmbedding? RotaryOf(TransformerSpec spec) =>
         spec.LayerAttention[0].Rope is { } rope ? new RotaryEmbedding(rope, spec.RotaryDims) : null;
 
     [TestCaseSource(nameof(Variants))]
+    [TestCaseSource(nameof(MoeVariants))]
     public void BlockOutputAndHessiansMatchTheHost(TransformerSpec spec, int rows, int tokens)
     {
         var rng = new Random(spec.HiddenSize * 31 + tokens);
@@ -129,14 +163,21 @@ public sealed class DecoderForwardTests : GpuFixture
         Assert.That(actual.Data, Has.All.Matches<float>(float.IsFinite));
         Assert.That(Deviation.Relative<float>(actual.Data, expected.Data), Is.LessThan(2e-5), "block output");
         Assert.That(x.Data, Is.EqualTo(input), "input untouched");
-        foreach (var group in host.LinearGroups)
+        // Both blocks list their groups in the same order (a mixture of experts has one per expert's down).
+        foreach (var (group, gpuGroup) in host.LinearGroups.Zip(gpu.LinearGroups))
         {
-            var gpuGroup = gpu.LinearGroups.Single(g => g.Site == group.Site);
             var h = hostCapture.AccumulatorFor(group);
             var g = gpuCapture.AccumulatorFor(gpuGroup);
-            Assert.That(g.Count, Is.EqualTo(h.Count), $"{group.Site} rows");
-            Assert.That(Deviation.Relative(g.Sum.Span, h.Sum.Span), Is.LessThan(2e-5), $"{group.Site} Hessian");
+            Assert.That(g.Count, Is.EqualTo(h.Count), $"{group} rows");
+            Assert.That(Deviation.Relative(g.Sum.Span, h.Sum.Span), Is.LessThan(2e-5), $"{group} Hessian");
         }
+
+        // Without an observer a mixture of experts runs each expert on its chosen tokens only (the calibration pass
+        // above ran every expert on every token); the two must give the same output on both backends.
+        var plainHost = host.Forward(batch).RequireValues("plain expected");
+        var plainGpu = gpu.Forward(batch).RequireValues("plain actual");
+        Assert.That(Deviation.Relative<float>(plainGpu.Data, plainHost.Data), Is.LessThan(2e-5), "block output without an observer");
+        Assert.That(Deviation.Relative<float>(plainHost.Data, expected.Data), Is.LessThan(2e-6), "calibration keeps the top-k output");
     }
 
     [Test]
@@ -172,6 +213,14 @@ public sealed class DecoderForwardTests : GpuFixture
                 RandomValues(rng, rows * linear.InFeatures, 1f / MathF.Sqrt(linear.InFeatures)));
             if (linear.BiasTensor is { } bias)
                 writer.AddFloat32(bias, [linear.OutFeatures], RandomValues(rng, linear.OutFeatures, 0.1f));
+        }
+        if (block.FeedForward is SparseMoe moe)
+        {
+            // Router logits of a few units, so that top-k choices are clear-cut rather than near ties.
+            writer.AddFloat32(moe.Router.WeightTensor, [moe.Router.OutFeatures, moe.Router.InFeatures],
+                RandomValues(rng, moe.Router.OutFeatures * moe.Router.InFeatures, 4f / MathF.Sqrt(moe.Router.InFeatures)));
+            foreach (var bias in moe.OtherTensors.Where(n => n != moe.Router.WeightTensor))
+                writer.AddFloat32(bias, [moe.Router.OutFeatures], RandomValues(rng, moe.Router.OutFeatures, 0.05f));
         }
         foreach (var name in block.TensorNames.Where(n => n.Contains("norm", StringComparison.Ordinal)))
         {

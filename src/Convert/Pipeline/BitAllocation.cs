@@ -1,10 +1,12 @@
+using Converter.Models;
+
 namespace Converter.Cli.Pipeline;
 
 /// <summary>A linear layer as the allocator sees it: its group and its weight count.</summary>
 /// <param name="Name">HF module name, e.g. model.layers.3.self_attn.q_proj.</param>
 /// <param name="Layer">Decoder layer index.</param>
-/// <param name="Group">Allocation group within the layer: attn.qkv, attn.o, mlp.gu or mlp.d.</param>
-/// <param name="Priority">2 for attention, 1 for MLP (exllamav3's ordering).</param>
+/// <param name="Group">Allocation group within the layer: attn.qkv, attn.o, mlp.gu, mlp.d or moe.experts.</param>
+/// <param name="Priority">2 for attention, 1 for MLP, 0 for routed experts (exllamav3's ordering).</param>
 public sealed record AllocationTarget(string Name, int Layer, string Group, int Priority, long Numel);
 
 /// <summary>
@@ -15,6 +17,36 @@ public sealed record AllocationTarget(string Name, int Layer, string Group, int 
 public static class BitAllocation
 {
     public const int MaxBits = 8;
+
+    /// <summary>
+    /// The budgeted linears of <paramref name="model"/>'s decoder layers, grouped per layer by where they read their
+    /// input: attention q/k/v and o (priority 2), MLP gate/up and down, shared experts included (1), and all routed
+    /// experts of the layer as one group (0), as exllamav3 ranks them (§5.2 step 4). The head is outside the budget.
+    /// </summary>
+    public static List<AllocationTarget> Targets(TransformerModel model)
+    {
+        var targets = new List<AllocationTarget>();
+        foreach (var block in model.Layers)
+        {
+            foreach (var group in block.LinearGroups)
+            {
+                var (name, priority) = group.Site switch
+                {
+                    LinearSite.AttentionInput => ("attn.qkv", 2),
+                    LinearSite.AttentionOutput => ("attn.o", 2),
+                    LinearSite.MlpInput => ("mlp.gu", 1),
+                    LinearSite.MlpOutput => ("mlp.d", 1),
+                    // All routed experts of a layer rise together, after attention and MLPs (exllamav3's block_gud
+                    // group, priority 0: docs/exl3-format.md §5.2 step 4); shared experts rank as MLPs above.
+                    LinearSite.ExpertInput or LinearSite.ExpertOutput => ("moe.experts", 0),
+                    _ => throw new InvalidOperationException($"unexpected linear site {group.Site} in {block.Name}"),
+                };
+                foreach (var linear in group.Linears)
+                    targets.Add(new AllocationTarget(linear.Name, block.Index, name, priority, (long)linear.InFeatures * linear.OutFeatures));
+            }
+        }
+        return targets;
+    }
 
     public static Dictionary<string, int> Allocate(IReadOnlyList<AllocationTarget> targets, double bitsPerWeight)
     {

@@ -55,7 +55,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         using var backend = ComputeBackend.Open(settings.Device, context.Log, "convert");
         using var source = CheckpointReader.Open(settings.ModelDir);
         var model = TransformerModel.FromConfig(config, backend.Algebra, backend.Blocks);
-        var targets = AllocationTargets(model);
+        var targets = BitAllocation.Targets(model);
         var bits = BitAllocation.Allocate(targets, settings.Bits);
         var codebooks = context.Codebooks;
         var converter = new ModuleConverter(settings, source, model.Spec.Names, codebooks, bits, backend);
@@ -221,28 +221,6 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         foreach (var t in result.Tensors)
             writer.Add(t);
         writer.Write(ModuleFile(index, module));
-    }
-
-    private static List<AllocationTarget> AllocationTargets(TransformerModel model)
-    {
-        var targets = new List<AllocationTarget>();
-        foreach (var block in model.Layers)
-        {
-            foreach (var group in block.LinearGroups)
-            {
-                var (name, priority) = group.Site switch
-                {
-                    LinearSite.AttentionInput => ("attn.qkv", 2),
-                    LinearSite.AttentionOutput => ("attn.o", 2),
-                    LinearSite.MlpInput => ("mlp.gu", 1),
-                    LinearSite.MlpOutput => ("mlp.d", 1),
-                    _ => throw new InvalidOperationException($"unexpected linear site {group.Site} in {block.Name}"),
-                };
-                foreach (var linear in group.Linears)
-                    targets.Add(new AllocationTarget(linear.Name, block.Index, name, priority, (long)linear.InFeatures * linear.OutFeatures));
-            }
-        }
-        return targets;
     }
 
     private JsonObject QuantizationConfig(double averageBits) => new()

@@ -10,9 +10,10 @@ namespace Converter.Cuda.Models;
 /// The forward's operations (<see cref="IForwardPass"/>) with every activation on the GPU: a block's hidden states
 /// go up once and its output comes down once; products run on cuBLAS (weights cached on the device by
 /// <see cref="CudaDenseAlgebra"/>), norms, RoPE, gated activations and residuals in Kernels/forward.cu, attention as
-/// two batched SGEMMs around a causal softmax. A Hessian observer's sums are added on the device; other observers
-/// get host copies of the group inputs. On the host this was ~15 s per llama-3-8b layer pass of 65,536 tokens for
-/// ~1 s of GEMMs (docs/benchmarks.md, "GPU").
+/// two batched SGEMMs around a causal softmax, and a mixture of experts' routing, gathers and weighted scatters in
+/// forward.cu as well (only the experts' token counts come to the host, to size their products). A Hessian
+/// observer's sums are added on the device; other observers get host copies of the group inputs. On the host this
+/// was ~15 s per llama-3-8b layer pass of 65,536 tokens for ~1 s of GEMMs (docs/benchmarks.md, "GPU").
 /// </summary>
 public sealed class CudaForwardBackend : IForwardBackend, IDisposable
 {
@@ -22,10 +23,12 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
     private readonly CudaDenseAlgebra _algebra;
     private readonly CudaContext _context;
     private CudaModule? _kernels;
+    private CudaModule? _moeKernels;
     private RotaryTable? _rotaryOnDevice;
     private DeviceBuffer<float>? _cos, _sin;
     private DeviceBuffer<ulong>? _pointers;
     private DeviceBuffer<int>? _flag;
+    private readonly Dictionary<string, DeviceBuffer<int>> _integers = [];
 
     public CudaForwardBackend(CudaDenseAlgebra algebra)
     {
@@ -55,6 +58,7 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
     {
         private int _slots;
         private int _parameters;
+        private int _routings;
 
         public DeviceActivations Allocate(int rows, int cols) =>
             new(owner.Buffer("slot" + _slots++, (long)rows * cols), rows, cols);
@@ -129,6 +133,80 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
 
         public void Observe(ILinearInputObserver? observer, LinearGroup group, Activations x) => owner.Observe(observer, group, Of(x));
 
+        public Activations Zeros(int rows, int cols)
+        {
+            var y = Allocate(rows, cols);
+            long n = (long)rows * cols;
+            owner.MoeKernels.Launch("zero_fill", Grid(n), Threads, 0, [y.Pointer, Count(n)]);
+            return y;
+        }
+
+        /// <summary>
+        /// route_topk picks each token's experts and weights, expert_lists turns them into per-expert token lists;
+        /// only the list lengths come to the host (one synchronizing copy of E integers per block), which the
+        /// experts' products need for their shapes.
+        /// </summary>
+        public ExpertAssignment Route(Activations logits, RouterSpec router, ReadOnlyMemory<float> correctionBias, bool everyToken)
+        {
+            var scores = Of(logits);
+            if (scores.Cols != router.Experts)
+                throw new ArgumentException($"router logits ({scores.Rows}, {scores.Cols}) do not have one column per expert ({router.Experts})", nameof(logits));
+            long tokens = scores.Rows;
+            string role = "route" + _routings++;
+            var selected = owner.Integers(role + ".selected", tokens * router.TopK);
+            var weights = owner.Buffer(role + ".weights", tokens * router.TopK);
+            var lists = owner.Integers(role + ".lists", router.Experts * tokens);
+            var listWeights = owner.Buffer(role + ".list_weights", router.Experts * tokens);
+            var counts = owner.Integers(role + ".counts", router.Experts);
+            ulong bias = correctionBias.IsEmpty ? 0 : Upload(correctionBias.Span);
+            int scoring = router.Scoring switch
+            {
+                RouterScoring.Softmax => 0,
+                RouterScoring.Sigmoid => 1,
+                _ => throw new ArgumentOutOfRangeException(nameof(router), router.Scoring, "no GPU kernel for this router scoring"),
+            };
+            owner.MoeKernels.Launch("route_topk", Grid(tokens), Threads, 0,
+                [scores.Pointer, router.Experts, router.TopK, scoring, router.NormalizeTopK ? 1 : 0, KernelArgument.Of(router.NormEpsilon),
+                    KernelArgument.Of(router.Scale), bias, selected.Pointer, weights.Pointer, Count(tokens)]);
+            owner.MoeKernels.Launch("expert_lists", (uint)router.Experts, Threads, 0,
+                [selected.Pointer, weights.Pointer, router.TopK, Count(tokens), everyToken ? 1 : 0, lists.Pointer, listWeights.Pointer, counts.Pointer]);
+            var lengths = new int[router.Experts];
+            counts.CopyTo(lengths);
+            return new DeviceAssignment(lists.Pointer, listWeights.Pointer, tokens, lengths);
+        }
+
+        public Activations Gather(Activations x, ExpertAssignment assignment, int expert)
+        {
+            var source = Of(x);
+            var a = Of(assignment);
+            var y = Allocate(a.Count(expert), source.Cols);
+            long n = (long)y.Rows * y.Cols;
+            owner.MoeKernels.Launch("gather_rows", Grid(n), Threads, 0, [source.Pointer, a.List(expert), source.Cols, y.Pointer, Count(n)]);
+            return y;
+        }
+
+        public void ScatterAdd(Activations target, Activations y, ExpertAssignment assignment, int expert)
+        {
+            var rows = Of(y);
+            var a = Of(assignment);
+            if (rows.Rows != a.Count(expert))
+                throw new ArgumentException($"expert {expert} has {a.Count(expert)} tokens, its output {rows.Rows} rows", nameof(y));
+            long n = (long)rows.Rows * rows.Cols;
+            owner.MoeKernels.Launch("scatter_add_rows", Grid(n), Threads, 0, [Of(target).Pointer, rows.Pointer, a.List(expert), a.Weights(expert), rows.Cols, Count(n)]);
+        }
+
+        /// <summary>
+        /// Rewinds the activation slots when disposed, so the next expert's activations take the same buffers. Safe
+        /// without waiting: every kernel and product of the pass runs in order on one stream, so a reused buffer is
+        /// written only after the work that read it.
+        /// </summary>
+        public IDisposable Temporaries() => new SlotMark(this, _slots);
+
+        private sealed class SlotMark(Pass pass, int mark) : IDisposable
+        {
+            public void Dispose() => pass._slots = mark;
+        }
+
         /// <summary>
         /// Copies a small parameter vector (norm weights, biases) into a buffer of its own: one per upload in the
         /// pass, so no upload overwrites a vector that a kernel queued earlier in the block still reads.
@@ -142,6 +220,21 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
 
         public static DeviceActivations Of(Activations x) =>
             x as DeviceActivations ?? throw new ArgumentException("activations of another backend reached the GPU pass", nameof(x));
+
+        private static DeviceAssignment Of(ExpertAssignment x) =>
+            x as DeviceAssignment ?? throw new ArgumentException("an expert assignment of another backend reached the GPU pass", nameof(x));
+    }
+
+    /// <summary>Per-expert token lists and weights on the device (expert e's at e·tokens), their lengths on the host.</summary>
+    private sealed class DeviceAssignment(ulong lists, ulong weights, long tokens, int[] counts) : ExpertAssignment
+    {
+        public override int Experts => counts.Length;
+
+        public override int Count(int expert) => counts[expert];
+
+        public ulong List(int expert) => lists + (ulong)(expert * tokens) * sizeof(int);
+
+        public ulong Weights(int expert) => weights + (ulong)(expert * tokens) * sizeof(float);
     }
 
     private sealed class DeviceActivations(DeviceBuffer<float> buffer, int rows, int cols) : Activations
@@ -249,7 +342,21 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
     /// <summary>The algebra's grow-only scratch buffer of a role of the forward, reused across blocks and chunks.</summary>
     private DeviceBuffer<float> Buffer(string role, long count) => _algebra.Scratch("forward." + role, count);
 
+    /// <summary>A grow-only integer buffer of a role of the forward (routing's expert choices and token lists).</summary>
+    private DeviceBuffer<int> Integers(string role, long count)
+    {
+        if (_integers.TryGetValue(role, out var buffer) && buffer.Count >= count)
+            return buffer;
+        buffer?.Dispose();
+        buffer = _context.Allocate<int>(count);
+        _integers[role] = buffer;
+        return buffer;
+    }
+
     private CudaModule Kernels => _kernels ??= _context.Module("forward.cu", new Dictionary<string, string>());
+
+    /// <summary>The mixture-of-experts kernels, a module of their own so that dense models never compile them.</summary>
+    private CudaModule MoeKernels => _moeKernels ??= _context.Module("moe.cu", new Dictionary<string, string>());
 
     private static uint Grid(long n) => (uint)Math.Clamp((n + Threads - 1) / Threads, 1, MaxBlocks);
 
@@ -263,6 +370,9 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
             _sin?.Dispose();
             _pointers?.Dispose();
             _flag?.Dispose();
+            foreach (var buffer in _integers.Values)
+                buffer.Dispose();
+            _integers.Clear();
         }
     }
 }

@@ -20,6 +20,9 @@ public static class ArchitectureCatalog
         Olmo3.Definition,
         Cohere.Cohere1,
         Cohere.Cohere2,
+        Mixtral.Definition,
+        Qwen3Moe.Definition,
+        Glm4Moe.Definition,
     ];
 
     /// <summary>The first supported entry of <c>architectures</c>, falling back to <c>model_type</c> when the list is absent.</summary>

@@ -81,4 +81,14 @@ internal static class DecoderFields
     }
 
     public static bool Flag(ModelConfig config, string key) => config.Fields.OptionalBool(key) ?? false;
+
+    /// <summary>A router over the experts counted by <paramref name="expertsKey"/>, choosing num_experts_per_tok of them.</summary>
+    public static RouterSpec Router(ModelConfig config, string expertsKey, RouterScoring scoring, bool normalizeTopK, float scale = 1f, float normEpsilon = 0f)
+    {
+        int experts = config.Fields.RequiredPositiveInt(expertsKey);
+        int topK = config.Fields.RequiredPositiveInt("num_experts_per_tok");
+        if (topK > experts)
+            throw config.Fields.Error($"num_experts_per_tok is {topK}, more than the {experts} experts of '{expertsKey}'");
+        return new RouterSpec(experts, topK, scoring, normalizeTopK, scale, normEpsilon);
+    }
 }

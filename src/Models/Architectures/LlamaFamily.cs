@@ -44,7 +44,7 @@ internal static class LlamaFamily
         });
 
     /// <summary>Qwen's window applies only to some layers (max_window_layers); rather than run it wrongly, refuse it.</summary>
-    private static IReadOnlyList<LayerAttention> QwenLayers(Formats.HuggingFace.ModelConfig config) =>
+    internal static IReadOnlyList<LayerAttention> QwenLayers(Formats.HuggingFace.ModelConfig config) =>
         DecoderFields.Flag(config, "use_sliding_window")
             ? throw config.Fields.Error("use_sliding_window = true is not supported")
             : DecoderFields.Uniform(config, window: null);

@@ -59,8 +59,89 @@ public sealed class HostForwardPass : IForwardPass, IForwardBackend
 
     public void Observe(ILinearInputObserver? observer, LinearGroup group, Activations x) => observer?.OnLinearInput(group, Of(x));
 
+    public Activations Zeros(int rows, int cols) => new HostActivations(new Matrix(rows, cols));
+
+    public ExpertAssignment Route(Activations logits, RouterSpec router, ReadOnlyMemory<float> correctionBias, bool everyToken)
+    {
+        var scores = Of(logits);
+        if (scores.Cols != router.Experts)
+            throw new ArgumentException($"router logits {scores.ShapeText} do not have one column per expert ({router.Experts})", nameof(logits));
+        var tokens = Enumerable.Range(0, router.Experts).Select(_ => new List<int>()).ToArray();
+        var weights = Enumerable.Range(0, router.Experts).Select(_ => new List<float>()).ToArray();
+        Span<int> chosen = stackalloc int[router.TopK];
+        Span<float> chosenWeights = stackalloc float[router.TopK];
+        for (int t = 0; t < scores.Rows; t++)
+        {
+            TopKRouter.Select(scores.Row(t), router, correctionBias.Span, chosen, chosenWeights);
+            for (int e = 0; e < router.Experts; e++)
+            {
+                int slot = chosen.IndexOf(e);
+                if (slot < 0 && !everyToken)
+                    continue;
+                tokens[e].Add(t);
+                weights[e].Add(slot < 0 ? 0f : chosenWeights[slot]);
+            }
+        }
+        return new HostAssignment(tokens.Select(l => l.ToArray()).ToArray(), weights.Select(l => l.ToArray()).ToArray());
+    }
+
+    public Activations Gather(Activations x, ExpertAssignment assignment, int expert)
+    {
+        var source = Of(x);
+        var tokens = Of(assignment).Tokens[expert];
+        var rows = Matrix.Uninitialized(tokens.Length, source.Cols);
+        for (int i = 0; i < tokens.Length; i++)
+            source.Row(tokens[i]).CopyTo(rows.Row(i));
+        return new HostActivations(rows);
+    }
+
+    public void ScatterAdd(Activations target, Activations y, ExpertAssignment assignment, int expert)
+    {
+        Matrix t = Of(target), rows = Of(y);
+        var a = Of(assignment);
+        int[] tokens = a.Tokens[expert];
+        float[] weights = a.Weights[expert];
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            if (weights[i] == 0f)
+                continue;
+            // transformers: final.index_add_(0, tokens, expert(x) * weight), i.e. the product rounded, then added.
+            var row = t.Row(tokens[i]);
+            var source = rows.Row(i);
+            for (int c = 0; c < row.Length; c++)
+                row[c] += source[c] * weights[i];
+        }
+    }
+
+    /// <summary>Host matrices are the GC's: nothing to reuse.</summary>
+    public IDisposable Temporaries() => NoScope.Instance;
+
     private static Matrix Of(Activations x) =>
         x is HostActivations host ? host.Matrix : throw new ArgumentException("activations of another backend reached the host pass", nameof(x));
+
+    private static HostAssignment Of(ExpertAssignment x) =>
+        x as HostAssignment ?? throw new ArgumentException("an expert assignment of another backend reached the host pass", nameof(x));
+
+    /// <summary>Per expert: its tokens in ascending order and their routing weights.</summary>
+    private sealed class HostAssignment(int[][] tokens, float[][] weights) : ExpertAssignment
+    {
+        public int[][] Tokens { get; } = tokens;
+
+        public float[][] Weights { get; } = weights;
+
+        public override int Experts => Tokens.Length;
+
+        public override int Count(int expert) => Tokens[expert].Length;
+    }
+
+    private sealed class NoScope : IDisposable
+    {
+        public static NoScope Instance { get; } = new();
+
+        public void Dispose()
+        {
+        }
+    }
 
     private sealed class HostActivations(Matrix matrix) : Activations
     {

@@ -42,6 +42,46 @@ public interface IForwardPass
 
     /// <summary>Shows <paramref name="observer"/> the input of <paramref name="group"/>.</summary>
     void Observe(ILinearInputObserver? observer, LinearGroup group, Activations x);
+
+    /// <summary>A (rows, cols) matrix of zeros.</summary>
+    Activations Zeros(int rows, int cols);
+
+    /// <summary>
+    /// Routes every token (row of the router's <paramref name="logits"/>, one column per expert) to its top-k experts
+    /// (<see cref="TopKRouter"/>). With <paramref name="everyToken"/> each expert's list holds every token, in order,
+    /// the ones it was not chosen for with weight 0: a calibration pass then shows each expert all rows while the
+    /// output stays the top-k mixture.
+    /// </summary>
+    /// <param name="correctionBias">Sigmoid routing's per-expert choice bias, or empty.</param>
+    ExpertAssignment Route(Activations logits, RouterSpec router, ReadOnlyMemory<float> correctionBias, bool everyToken);
+
+    /// <summary>The rows of <paramref name="x"/> that <paramref name="expert"/> runs on, in its list's order.</summary>
+    Activations Gather(Activations x, ExpertAssignment assignment, int expert);
+
+    /// <summary>
+    /// In place: target[t] += w·y[i] for the i-th token t of <paramref name="expert"/>'s list and its weight w; a
+    /// weight of exactly 0 (a token the expert was not chosen for) adds nothing, not even the NaN of 0·∞.
+    /// </summary>
+    void ScatterAdd(Activations target, Activations y, ExpertAssignment assignment, int expert);
+
+    /// <summary>
+    /// Activations made until the returned handle is disposed are temporaries: the backend may then reuse their
+    /// memory (the GPU pass does, so that hundreds of experts need one expert's buffers), and none may be read again.
+    /// </summary>
+    IDisposable Temporaries();
+}
+
+/// <summary>
+/// The tokens each expert of a mixture-of-experts block runs on, with their routing weights, held by the backend
+/// that routed them (<see cref="IForwardPass.Route"/>). The list lengths are on the host, so a block can skip
+/// experts that got no tokens and size the products of the others.
+/// </summary>
+public abstract class ExpertAssignment
+{
+    public abstract int Experts { get; }
+
+    /// <summary>Tokens in <paramref name="expert"/>'s list.</summary>
+    public abstract int Count(int expert);
 }
 
 /// <summary>

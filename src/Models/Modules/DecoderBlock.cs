@@ -7,8 +7,9 @@ namespace Converter.Models.Modules;
 /// <summary>
 /// model.layers.N with the norms its architecture places (<see cref="BlockNorms"/>):
 /// h = x + norm_ao(attn(norm_ai(x))); out = h + norm_mo(mlp(norm_mi(h))), an absent norm passing its input through;
-/// a parallel block (Cohere) computes out = x + attn(n) + mlp(n) with n = norm_ai(x). One forward for every
-/// backend: the operations run on <see cref="IForwardBackend"/>.
+/// a parallel block (Cohere) computes out = x + attn(n) + mlp(n) with n = norm_ai(x). The MLP is dense or, in a
+/// sparse layer, a mixture of experts (<see cref="IFeedForward"/>). One forward for every backend: the operations
+/// run on <see cref="IForwardBackend"/>.
 /// </summary>
 public sealed class DecoderBlock : ModelModule
 {
@@ -27,13 +28,12 @@ public sealed class DecoderBlock : ModelModule
         Index = index;
         Layer = spec.LayerAttention[index];
         Attention = new SelfAttention(Name + ".self_attn", spec, Layer, rotary, algebra);
-        Mlp = new GatedMlp(Name + ".mlp", spec, algebra);
+        FeedForward = spec.IsSparse(index) ? new SparseMoe(Name, spec, algebra) : new DenseMlp(Name, spec, algebra);
         LinearGroups =
         [
             new LinearGroup(Name, LinearSite.AttentionInput, [Attention.Q, Attention.K, Attention.V]),
             new LinearGroup(Name, LinearSite.AttentionOutput, [Attention.O]),
-            new LinearGroup(Name, LinearSite.MlpInput, [Mlp.Gate, Mlp.Up]),
-            new LinearGroup(Name, LinearSite.MlpOutput, [Mlp.Down]),
+            .. FeedForward.LinearGroups,
         ];
     }
 
@@ -46,7 +46,8 @@ public sealed class DecoderBlock : ModelModule
 
     public SelfAttention Attention { get; }
 
-    public GatedMlp Mlp { get; }
+    /// <summary>The dense MLP or, in a sparse layer, the mixture of experts.</summary>
+    public IFeedForward FeedForward { get; }
 
     public override IReadOnlyList<LinearGroup> LinearGroups { get; }
 
@@ -55,6 +56,7 @@ public sealed class DecoderBlock : ModelModule
     public override IEnumerable<string> TensorNames =>
         Linears.SelectMany(l => l.BiasTensor is { } b ? new[] { l.WeightTensor, b } : [l.WeightTensor])
             .Distinct()
+            .Concat(FeedForward.OtherTensors)
             .Concat(Attention.NormTensors)
             .Concat(NormTensorNames);
 
@@ -69,7 +71,7 @@ public sealed class DecoderBlock : ModelModule
         try
         {
             Attention.Load(weights);
-            Mlp.Load(weights);
+            FeedForward.Load(weights);
             foreach (var norm in _spec.BlockNorms.Present)
                 _norms[norm] = WeightLoader.Read(weights.Tensors, Models.TensorNames.Weight(Name + "." + norm), _spec.HiddenSize);
             _loaded = true;
@@ -87,7 +89,7 @@ public sealed class DecoderBlock : ModelModule
         _loaded = false;
         _norms.Clear();
         Attention.Release();
-        Mlp.Release();
+        FeedForward.Release();
     }
 
     public override SequenceBatch Forward(SequenceBatch batch, ILinearInputObserver? observer = null)
@@ -108,13 +110,13 @@ public sealed class DecoderBlock : ModelModule
         if (_spec.ParallelBlock)
         {
             // CohereDecoderLayer: attention + mlp + residual.
-            var parallel = Normalize(pass, Mlp.Forward(pass, attentionInput, LinearGroups[2], LinearGroups[3], observer), norms.MlpOutput);
+            var parallel = Normalize(pass, FeedForward.Forward(pass, attentionInput, observer), norms.MlpOutput);
             pass.Add(parallel, attention);
             pass.Add(parallel, x);
             return parallel;
         }
         pass.Add(attention, x);
-        var mlp = Mlp.Forward(pass, Normalize(pass, attention, norms.MlpInput), LinearGroups[2], LinearGroups[3], observer);
+        var mlp = FeedForward.Forward(pass, Normalize(pass, attention, norms.MlpInput), observer);
         mlp = Normalize(pass, mlp, norms.MlpOutput);
         pass.Add(mlp, attention);
         return mlp;

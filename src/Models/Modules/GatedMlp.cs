@@ -3,32 +3,40 @@ using Converter.Models.Forward;
 
 namespace Converter.Models.Modules;
 
-/// <summary>The MLP half of a decoder block: down(act(gate(x)) ⊙ up(x)), gate and up possibly one fused gate_up_proj.</summary>
+/// <summary>
+/// A gated MLP, down(act(gate(x)) ⊙ up(x)): a dense block's MLP, a routed expert or a shared expert. Gate and up may
+/// be one fused gate_up_proj in the checkpoint.
+/// </summary>
 public sealed class GatedMlp
 {
-    private readonly TransformerSpec _spec;
+    private readonly MlpActivation _activation;
 
-    public GatedMlp(string prefix, TransformerSpec spec, IDenseAlgebra? algebra = null)
+    /// <param name="prefix">The MLP's module, e.g. <c>model.layers.N.mlp</c> or <c>….block_sparse_moe.experts.E</c>.</param>
+    /// <param name="fusedGateUp">The checkpoint holds gate and up as one <c>gate_up_proj</c>, gate rows first.</param>
+    public GatedMlp(string prefix, int hidden, int intermediate, MlpActivation activation, MlpNames names, bool bias = false, bool fusedGateUp = false,
+        IDenseAlgebra? algebra = null)
     {
-        _spec = spec;
+        _activation = activation;
         Prefix = prefix;
-        if (spec.FusedGateUp)
+        if (fusedGateUp)
         {
             // Phi-3 and GLM-4 chunk gate_up_proj's output in two along the features: gate first, then up.
             string fused = TensorNames.Weight(prefix + ".gate_up_proj");
-            int rows = 2 * spec.IntermediateSize;
-            Gate = new Linear(prefix + ".gate_proj", spec.HiddenSize, spec.IntermediateSize, false, fused, algebra, new FusedRows(rows, 0));
-            Up = new Linear(prefix + ".up_proj", spec.HiddenSize, spec.IntermediateSize, false, fused, algebra, new FusedRows(rows, spec.IntermediateSize));
+            Gate = new Linear($"{prefix}.{names.Gate}", hidden, intermediate, false, fused, algebra, new FusedRows(2 * intermediate, 0));
+            Up = new Linear($"{prefix}.{names.Up}", hidden, intermediate, false, fused, algebra, new FusedRows(2 * intermediate, intermediate));
         }
         else
         {
-            Gate = new Linear(prefix + ".gate_proj", spec.HiddenSize, spec.IntermediateSize, spec.MlpBias, algebra: algebra);
-            Up = new Linear(prefix + ".up_proj", spec.HiddenSize, spec.IntermediateSize, spec.MlpBias, algebra: algebra);
+            Gate = new Linear($"{prefix}.{names.Gate}", hidden, intermediate, bias, algebra: algebra);
+            Up = new Linear($"{prefix}.{names.Up}", hidden, intermediate, bias, algebra: algebra);
         }
-        Down = new Linear(prefix + ".down_proj", spec.IntermediateSize, spec.HiddenSize, spec.MlpBias, algebra: algebra);
+        Down = new Linear($"{prefix}.{names.Down}", intermediate, hidden, bias, algebra: algebra);
     }
 
-    /// <summary><c>model.layers.N.mlp</c>.</summary>
+    /// <summary>A dense block's MLP as <paramref name="spec"/> describes it, under <paramref name="prefix"/>.</summary>
+    public static GatedMlp Dense(string prefix, TransformerSpec spec, IDenseAlgebra? algebra = null) =>
+        new(prefix, spec.HiddenSize, spec.IntermediateSize, spec.Activation, MlpNames.Standard, spec.MlpBias, spec.FusedGateUp, algebra);
+
     public string Prefix { get; }
 
     public Linear Gate { get; }
@@ -36,6 +44,8 @@ public sealed class GatedMlp
     public Linear Up { get; }
 
     public Linear Down { get; }
+
+    public IEnumerable<Linear> Linears => [Gate, Up, Down];
 
     public void Load(IWeightSource weights)
     {
@@ -51,13 +61,15 @@ public sealed class GatedMlp
         Down.Release();
     }
 
-    /// <summary>MLP output (rows·tokens, hidden) for its input <paramref name="x"/>.</summary>
-    public Activations Forward(IForwardPass pass, Activations x, LinearGroup input, LinearGroup output, ILinearInputObserver? observer)
+    /// <summary>The MLP's output (rows, hidden) for its input <paramref name="x"/>.</summary>
+    /// <param name="input">The group gate and up belong to, shown x here; null when the caller has shown it already (a mixture of experts shows its input once for all experts).</param>
+    public Activations Forward(IForwardPass pass, Activations x, LinearGroup? input, LinearGroup output, ILinearInputObserver? observer)
     {
-        pass.Observe(observer, input, x);
+        if (input is not null)
+            pass.Observe(observer, input, x);
         var gate = pass.Linear(Gate, x);
         var up = pass.Linear(Up, x);
-        var activated = pass.Gate(gate, up, _spec.Activation);
+        var activated = pass.Gate(gate, up, _activation);
         pass.Observe(observer, output, activated);
         return pass.Linear(Down, activated);
     }

@@ -156,4 +156,73 @@ public class ArchitectureConfigTests
         Assert.That(s.LayerAttention.Select(l => l.Rope is not null), Is.EqualTo(new[] { true, false, true, false }));
         Assert.That(s.LayerAttention.Select(l => l.Window), Has.All.Null);
     }
+
+    private const string Qwen3Moe = """
+        "architectures": ["Qwen3MoeForCausalLM"], "hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 4,
+        "num_attention_heads": 8, "vocab_size": 1000, "max_position_embeddings": 2048, "moe_intermediate_size": 256, "num_experts_per_tok": 2
+        """;
+
+    [Test]
+    public void Qwen3MoeDenseLayersAndDefaults()
+    {
+        using var dir = new TempDirectory();
+        var s = Describe(dir, Qwen3Moe + """, "num_experts": 8, "decoder_sparse_step": 2, "mlp_only_layers": [3]""");
+        var moe = s.Moe!;
+        // Sparse where (i + 1) % 2 == 0 and i is not in mlp_only_layers; norm_topk_prob defaults to false.
+        Assert.That(moe.SparseLayers, Is.EqualTo(new[] { false, true, false, false }));
+        Assert.That(moe.Router, Is.EqualTo(new RouterSpec(8, 2, RouterScoring.Softmax, NormalizeTopK: false)));
+        Assert.That((moe.ExpertIntermediateSize, moe.Module, moe.ExpertNames, s.IntermediateSize), Is.EqualTo((256, "mlp", MlpNames.Standard, 1024)));
+        Assert.That((s.QkNorm, s.IsSparse(1), s.IsSparse(3)), Is.EqualTo((QkNormPlacement.PerHead, true, false)));
+
+        // transformers 5 saves num_experts as num_local_experts.
+        var saved = Describe(dir, Qwen3Moe + """, "num_local_experts": 16, "norm_topk_prob": true""");
+        Assert.That(saved.Moe!.Router, Is.EqualTo(new RouterSpec(16, 2, RouterScoring.Softmax, NormalizeTopK: true)));
+        Assert.That(saved.Moe.SparseLayers, Has.All.True);
+    }
+
+    [Test]
+    public void MoeConfigErrorsNameTheKey()
+    {
+        Assert.That(Fails(Qwen3Moe + """, "num_experts": 8, "decoder_sparse_step": 0""").Message, Does.Contain("decoder_sparse_step is 0"));
+        Assert.That(Fails(Qwen3Moe.Replace("\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 9") + """, "num_experts": 8""").Message,
+            Does.Contain("num_experts_per_tok is 9"));
+        Assert.That(Fails(Qwen3Moe).Message, Does.Contain("num_local_experts"));
+    }
+
+    [Test]
+    public void MixtralEveryLayerIsAMixtureOfExperts()
+    {
+        var s = TransformerSpec.From(ModelConfig.Load(RepoPaths.RequireSharedModel("rand-mixtral")));
+        var moe = s.Moe!;
+        Assert.That(moe.Router, Is.EqualTo(new RouterSpec(4, 2, RouterScoring.Softmax, NormalizeTopK: true)));
+        Assert.That((moe.ExpertIntermediateSize, moe.Module, moe.RouterModule, moe.ExpertNames), Is.EqualTo((384, "block_sparse_moe", "gate", MlpNames.Mixtral)));
+        Assert.That(moe.SparseLayers, Is.EqualTo(new[] { true, true }));
+        Assert.That(s.LayerAttention[0].Rope, Is.EqualTo(new RopeConfig(RopeType.Default, 1e6)));
+    }
+
+    [Test]
+    public void Glm4MoeSigmoidRouterSharedExpertAndDenseFirstLayers()
+    {
+        var s = TransformerSpec.From(ModelConfig.Load(RepoPaths.RequireSharedModel("rand-glm4-moe")));
+        var moe = s.Moe!;
+        Assert.That(moe.Router, Is.EqualTo(new RouterSpec(4, 2, RouterScoring.Sigmoid, NormalizeTopK: true, Scale: 2.5f, NormEpsilon: 1e-20f)));
+        Assert.That((moe.ExpertIntermediateSize, moe.SharedIntermediateSize, moe.CorrectionBias), Is.EqualTo((128, 128, "e_score_correction_bias")));
+        Assert.That(moe.SparseLayers, Is.EqualTo(new[] { false, true, true }), "first_k_dense_replace = 1");
+        // Partial rotary on halves (GLM-4's dense model pairs interleaved), q/k/v bias, no q/k norm here.
+        Assert.That((s.RotaryDims, s.RotaryPairing, s.QkvBias, s.OutputBias, s.QkNorm), Is.EqualTo((32, RotaryPairing.Halves, true, false, QkNormPlacement.None)));
+    }
+
+    [Test]
+    public void GroupLimitedRoutingIsRefused()
+    {
+        const string glm = """
+            "architectures": ["Glm4MoeForCausalLM"], "hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2,
+            "num_attention_heads": 8, "vocab_size": 1000, "max_position_embeddings": 2048, "moe_intermediate_size": 256,
+            "num_experts_per_tok": 2, "n_routed_experts": 16, "routed_scaling_factor": 2.5, "first_k_dense_replace": 1
+            """;
+        Assert.That(Fails(glm + """, "n_group": 4, "topk_group": 2""").Message, Does.Contain("group-limited routing"));
+        using var dir = new TempDirectory();
+        Assert.That(Describe(dir, glm + """, "n_group": 4, "topk_group": 4""").Moe!.SparseLayers, Is.EqualTo(new[] { false, true }));
+    }
 }
+

@@ -65,7 +65,7 @@ public class StreamingTests
             Is.EqualTo(new[] { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj" }));
 
         // The observed down_proj input really is what down_proj multiplies: out = h + down(a), h = out of attention half.
-        var down = block.Mlp.Down;
+        var down = ((DenseMlp)block.FeedForward).Mlp.Down;
         var mlpOut = MatMul.MultiplyTransposed(observer.Calls[3].Input, down.Weight);
         var attnOut = MatMul.MultiplyTransposed(observer.Calls[1].Input, block.Attention.O.Weight);
         var x = input.Values!;
