@@ -32,6 +32,9 @@ public static class SyntheticCheckpoint
         foreach (var module in model.Modules)
         {
             var linearWeights = module.Linears.ToDictionary(l => l.WeightTensor);
+            // A router is a linear outside every quantized group (it stays unquantized), so Linears does not list it.
+            if (module is DecoderBlock { FeedForward: SparseMoe moe })
+                linearWeights[moe.Router.WeightTensor] = moe.Router;
             var biases = module.Linears.Where(l => l.BiasTensor is not null).ToDictionary(l => l.BiasTensor!);
             var tensors = new List<PendingTensor>();
             // A tied head names the embedding's tensor, already written with the embedding.
