@@ -6,7 +6,8 @@
 # e.g. "rand-glm4-4bpw:glm4 rand-gemma2-2bpw:gemma2". Besides the harness's comparisons with transformers, each
 # conversion is compared with exllamav3's own run of its original (compat-vs-exl3.jsonl): the judge for fixtures
 # where exllamav3 itself differs from transformers (its sliding windows keep one key more; OLMo 3's rope and window
-# keys are read from elsewhere).
+# keys are read from elsewhere). BUILD_MODE=full (the harness's extension build with the MoE kernels) for mixtures of
+# experts.
 set -uo pipefail
 out="$1"; tgz="$2"; make_fixtures="$3"; pairs="$4"
 q=/tmp/converted fx=/tmp/fixtures work=/tmp/compat-work
@@ -18,7 +19,7 @@ python3 "$make_fixtures" "$fx" tests/data/models/rand-qwen3 --only "$families" >
 case " $pairs " in *":gemma3-cg "*) python3 tools/make-gemma3-cg-fixture.py "$fx/models/gemma3" "$fx/models/gemma3-cg" >/dev/null;; esac
 args=()
 for p in $pairs; do args+=("$q/${p%%:*}" "$fx/models/${p#*:}"); done
-TEXT=samples/data/eval-heldout.txt OUT="$out" BUILD_MODE=dense PACK=0 COMPAT_WORK="$work" BUDGET="${BUDGET:-480}" \
+TEXT=samples/data/eval-heldout.txt OUT="$out" BUILD_MODE="${BUILD_MODE:-dense}" PACK=0 COMPAT_WORK="$work" BUDGET="${BUDGET:-480}" \
   bash .gpu/compat/device.sh "${args[@]}"
 idx=0
 for p in $pairs; do

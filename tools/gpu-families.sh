@@ -4,10 +4,14 @@
 # data, seeded: the same weights as ../shared/models/rand-*, sha256 printed to check), convert each on the GPU at
 # 4 bpw (and rand-gemma2 at 2 bpw), evaluate each with `trellis eval` against its original, and pack the conversions
 # for the compat harness.
-#   tools/gpu-families.sh OUT_DIR MAKE_FIXTURES_PY [FAMILIES]
+#   tools/gpu-families.sh OUT_DIR MAKE_FIXTURES_PY [FAMILIES] [EXTRA]
+# FAMILIES are make_fixtures.py's names (default: the seven dense ones; mixtral,qwen3_moe,glm4_moe,gpt_oss,deepseek_v3
+# for the mixtures of experts); EXTRA lists further NAME:BITS conversions (default "gemma2:2" when gemma2 is among them).
 set -uo pipefail
 out="$1"; make_fixtures="$2"
 families="${3:-gemma2,gemma3,phi3,glm4,olmo3,smollm3,cohere}"
+case ",$families," in *,gemma2,*) extra_default="gemma2:2";; *) extra_default="";; esac
+extra="${4:-$extra_default}"
 trellis() { .gpu/tests/Converter.Cuda.Tests trellis "$@"; }
 fx=/tmp/fixtures q=/tmp/converted
 mkdir -p "$out" "$q"
@@ -29,7 +33,7 @@ convert() {  # convert NAME BITS
 }
 for f in ${families//,/ }; do convert "$f" 4; done
 [ -d "$fx/models/gemma3-cg" ] && convert gemma3-cg 4
-convert gemma2 2
+for e in $extra; do convert "${e%%:*}" "${e#*:}"; done
 tar -czf "$out/converted.tgz" -C "$q" .
 tar -czf "$out/logs.tgz" -C "$out" $(cd "$out" && ls *.log *.json 2>/dev/null) && rm -f "$out"/*.log "$out"/eval-*.json
 ls -la "$out"
