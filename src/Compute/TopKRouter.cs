@@ -21,8 +21,8 @@ public sealed record RouterSpec(int Experts, int TopK, RouterScoring Scoring, bo
 
 /// <summary>
 /// The top-k choice of one token's router (the reference the GPU kernel <c>route_topk</c> in forward.cu mirrors):
-/// scores as <see cref="RouterSpec.Scoring"/> says, experts ranked by score (ties to the lower index, as a stable
-/// sort), weights as transformers' routers compute them in float32.
+/// scores as <see cref="RouterSpec.Scoring"/> says, experts ranked by score plus any correction bias (ties to the
+/// lower index, as a stable sort), weights as transformers' routers compute them in float32.
 /// </summary>
 public static class TopKRouter
 {

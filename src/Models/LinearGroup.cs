@@ -33,7 +33,17 @@ public sealed record LinearGroup(string Module, LinearSite Site, IReadOnlyList<L
     /// <summary>Width of the shared input.</summary>
     public int InFeatures => Linears[0].InFeatures;
 
-    public override string ToString() => $"{Module} {Site} ({string.Join(", ", Linears.Select(l => ShortName(l.Name)))})";
+    /// <summary>
+    /// "model.layers.3 AttentionInput (self_attn.q_proj, self_attn.k_proj, self_attn.v_proj)"; a group of many linears
+    /// (every expert's gate and up) names its first and last, so that a log line stays a line. The converter seeds
+    /// the group's input signs with this text.
+    /// </summary>
+    public override string ToString() => Linears.Count <= MaxNamed
+        ? $"{Module} {Site} ({string.Join(", ", Linears.Select(l => ShortName(l.Name)))})"
+        : $"{Module} {Site} ({ShortName(Linears[0].Name)} … {ShortName(Linears[^1].Name)}, {Linears.Count} linears)";
+
+    /// <summary>Linears a group's text names one by one (a dense MLP's or attention's groups have at most three).</summary>
+    private const int MaxNamed = 4;
 
     private string ShortName(string name) => name.StartsWith(Module + ".", StringComparison.Ordinal) ? name[(Module.Length + 1)..] : name;
 }
