@@ -57,6 +57,16 @@ public sealed unsafe class CudaContext : IDisposable
         return ((long)free, (long)total);
     }
 
+    /// <summary>
+    /// Copies <paramref name="bytes"/> between device addresses, ordered on the default stream like a kernel (a
+    /// device-to-device copy does not wait for the host).
+    /// </summary>
+    public void CopyWithin(ulong destination, ulong source, long bytes)
+    {
+        MakeCurrent();
+        CudaException.Check(CudaDriver.cuMemcpyDtoD(destination, source, (nuint)bytes), "cuMemcpyDtoD");
+    }
+
     public DeviceBuffer<T> Allocate<T>(long count) where T : unmanaged
     {
         MakeCurrent();

@@ -57,7 +57,7 @@ public class ConvertCommandTests
     [TestCase("--multiplier", "0x2", "even")]
     [TestCase("--out-scales", "sometimes", "--out-scales must be")]
     [TestCase("--hessian", "full", "--hessian must be")]
-    [TestCase("--linears-in-flight", "9", "--linears-in-flight must be")]
+    [TestCase("--linears-in-flight", "33", "--linears-in-flight must be")]
     [TestCase("--device", "tpu", "--device must be")]
     [TestCase("--device", "cuda:x", "--device must be")]
     [TestCase("--device", "cuda:-1", "--device must be")]

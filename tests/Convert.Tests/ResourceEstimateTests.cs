@@ -30,7 +30,7 @@ public class ResourceEstimateTests
     {
         var model = new TransformerModel(spec);
         var allocation = model.Layers.SelectMany(l => l.Linears).ToDictionary(l => l.Name, _ => bits);
-        return new ResourceInputs(spec, rows, cols, allocation, headBits, SourceElementBytes: 2, LinearsInFlight: gpu is null ? 1 : 2,
+        return new ResourceInputs(spec, rows, cols, allocation, headBits, SourceElementBytes: 2, LinearsInFlight: linears => InFlight.Linears(0, gpu is not null, linears),
             OtherFilesBytes: 9 << 20, ExistingWorkBytes: existingWork, gpu);
     }
 

@@ -60,7 +60,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         var codebooks = context.Codebooks;
         var converter = new ModuleConverter(settings, source, model.Spec.Names, codebooks, bits, backend);
         // Memory and disk are checked before anything is written too: a job that cannot fit fails now, not at a checkpoint hours in.
-        ResourceCheck.Run(ResourceCheck.Inputs(settings, model.Spec, source, bits, converter.LinearsInFlight,
+        ResourceCheck.Run(ResourceCheck.Inputs(settings, model.Spec, source, bits, converter.LinearsInFlightFor,
                 backend.Cuda is { } gpu ? new GpuShape(gpu.Device.Multiprocessors) : null),
             settings, backend.Cuda?.MemoryInfo().Free, context.Log, enforce: !settings.SkipResourceCheck);
         PrepareDirectories();
@@ -76,7 +76,9 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         var modules = progress.Modules.ToList();
         var warnings = progress.Warnings.ToList();
         // Says where the LDLQ loop runs, so a log shows at once whether a GPU run kept it on the device.
-        context.Log.WriteLine($"convert: LDLQ on {backend.Ldlq.Device}, {converter.LinearsInFlight} linear(s) in flight");
+        int dense = converter.LinearsInFlightFor(1), experts = converter.LinearsInFlightFor(InFlight.ManyLinears);
+        context.Log.WriteLine($"convert: LDLQ on {backend.Ldlq.Device}, {dense} linear(s) in flight" +
+            (model.Spec.Moe is not null && experts != dense ? $" ({experts} in modules of experts)" : ""));
         var lastCheckpoint = Stopwatch.StartNew();
 
         bool completed = ProgressDisplay.Run(context, "convert", model.Modules.Count, steps =>

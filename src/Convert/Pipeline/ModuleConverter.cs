@@ -95,7 +95,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             .ThenByDescending(i => jobs[i].Linear.InFeatures)
             .ThenBy(i => i).ToArray();
         var outcomes = new LinearOutcome[jobs.Count];
-        InFlight.For(jobs.Count, LinearsInFlight, i => outcomes[order[i]] = QuantizeOne(module, jobs[order[i]].Linear, hessians[jobs[order[i]].Group], progress));
+        InFlight.For(jobs.Count, LinearsInFlightFor(jobs.Count), i => outcomes[order[i]] = QuantizeOne(module, jobs[order[i]].Linear, hessians[jobs[order[i]].Group], progress));
         var tensors = outcomes.SelectMany(o => o.Tensors).ToList();
         var records = outcomes.Where(o => o.Record is not null).Select(o => o.Record!).ToList();
         var warnings = outcomes.Where(o => o.Warning is not null).Select(o => o.Warning!).ToList();
@@ -120,12 +120,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// <summary>What quantizing one linear adds to the module's result.</summary>
     private sealed record LinearOutcome(IReadOnlyList<PendingTensor> Tensors, TensorRecord? Record, string? Warning);
 
-    /// <summary>
-    /// Linears quantized at once. On a GPU two: each linear's host work (regularization, the Hessian's rotation, packing,
-    /// the proxy error, reconstruction) then runs while another's LDLQ occupies the device, where one at a time leaves
-    /// the GPU idle for about half of every layer. On the CPU one: both would compete for the same cores.
-    /// </summary>
-    public int LinearsInFlight => settings.LinearsInFlight > 0 ? settings.LinearsInFlight : backend.Cuda is null ? 1 : 2;
+    /// <summary>Linears quantized at once in a module of <paramref name="linears"/> linears (<see cref="InFlight.Linears"/>).</summary>
+    public int LinearsInFlightFor(int linears) => InFlight.Linears(settings.LinearsInFlight, backend.Cuda is not null, linears);
+
 
     private GroupHessian FinalizeHessian(LinearGroup group, HessianCapture capture, IStepProgress progress)
     {

@@ -32,7 +32,7 @@ public static class ResourceCheck
 
     /// <summary>The estimate's inputs for a conversion of <paramref name="spec"/> read from <paramref name="source"/>.</summary>
     public static ResourceInputs Inputs(ConvertSettings settings, TransformerSpec spec, ITensorReader source, IReadOnlyDictionary<string, int> bits,
-        int linearsInFlight, GpuShape? gpu)
+        Func<int, int> linearsInFlight, GpuShape? gpu)
     {
         var embedding = TensorNames.Weight(spec.Names.Embedding);
         int element = source.Contains(embedding) ? source.Info(embedding).DType.ElementSize() : 2;

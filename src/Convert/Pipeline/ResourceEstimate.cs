@@ -12,6 +12,7 @@ public sealed record GpuShape(int Multiprocessors);
 /// <param name="SourceElementBytes">Bytes per element of the source's embedding and norms (2 for bf16/fp16, 4 for fp32).</param>
 /// <param name="OtherFilesBytes">The source's non-weight files (tokenizer, …), copied into the output.</param>
 /// <param name="ExistingWorkBytes">What the work directory holds now: a resumed job's checkpoint and module files, or a stale one a fresh run deletes first.</param>
+/// <param name="LinearsInFlight">Linears quantized at once in a module of N linears (<see cref="InFlight.Linears"/>).</param>
 /// <param name="Gpu">The GPU, or null when everything runs on the host.</param>
 public sealed record ResourceInputs(
     TransformerSpec Spec,
@@ -20,7 +21,7 @@ public sealed record ResourceInputs(
     IReadOnlyDictionary<string, int> Bits,
     int HeadBits,
     int SourceElementBytes,
-    int LinearsInFlight,
+    Func<int, int> LinearsInFlight,
     long OtherFilesBytes,
     long ExistingWorkBytes,
     GpuShape? Gpu);
@@ -275,8 +276,11 @@ public static class ResourceEstimate
     }
 
     /// <summary>The working sets of the linears quantized at once: the largest <see cref="ResourceInputs.LinearsInFlight"/>.</summary>
-    private static long InFlight(ResourceInputs inputs, IEnumerable<long> perLinear) =>
-        perLinear.OrderByDescending(b => b).Take(Math.Max(1, inputs.LinearsInFlight)).Sum();
+    private static long InFlight(ResourceInputs inputs, IEnumerable<long> perLinear)
+    {
+        var sizes = perLinear.ToList();
+        return sizes.OrderByDescending(b => b).Take(Math.Max(1, inputs.LinearsInFlight(sizes.Count))).Sum();
+    }
 
     private static long WeightBytes(Linear linear) => 4L * linear.InFeatures * linear.OutFeatures;
 

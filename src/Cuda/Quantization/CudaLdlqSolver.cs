@@ -36,12 +36,16 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     private const uint MaxGrid = 1 << 16;
 
     private readonly CudaDenseAlgebra _algebra;
+    private readonly BatchRendezvous<(int K, int N, CudaTileEncoder Encoder), DeviceProblem> _batches = new();
     private CudaModule? _kernels;
 
     /// <param name="algebra">The GPU's algebra: its context, its cuBLAS handle (under its gate) for the products.</param>
     public CudaLdlqSolver(CudaDenseAlgebra algebra) => _algebra = algebra;
 
     public string Device => _algebra.Device;
+
+    /// <summary>Block loops run so far and the problems they held: more problems than runs means linears shared searches.</summary>
+    public (int Batches, int Problems) Runs => _batches.Runs;
 
     /// <summary>Kernels/ldlq.cu, compiled on first use.</summary>
     private CudaModule Kernels => _kernels ??= _algebra.Context.Module("ldlq.cu", new Dictionary<string, string>());
@@ -103,30 +107,36 @@ public sealed class CudaLdlqSolver : ILdlqSolver
 
     private LdlqResult QuantizeOnDevice(ReadOnlySpan<float> wr, int k, int n, float[] factor, CudaTileEncoder encoder)
     {
-        var context = _algebra.Context;
-        long size = (long)k * n;
-        int blockValues = Block * n;
-        var table = encoder.DeviceTable;
-        // One matrix buffer: rows hold Wr until their block is quantized, E = Wr − Q afterwards (a block needs Wr of its
-        // own rows only, the products E of later rows only), and Q at the end, decoded from the states.
-        using var matrix = context.Allocate<float>(size);
-        // L_u as given: read column-major (ld k) it is lt = L_uᵀ, so there is no host transpose (FeedbackProduct).
-        using var lu = context.Allocate<float>((long)k * k);
-        using var states = context.Allocate<ushort>(size);
-        using var spanFeedback = context.Allocate<float>((long)Span * n);
-        using var target = context.Allocate<float>(blockValues);
-        using var tiles = context.Allocate<float>(blockValues);
-        matrix.CopyFrom(wr);
-        lu.CopyFrom(factor);
-        // The last span has no later rows: its feedback is zero. Every other span's product overwrites it (beta 0).
-        spanFeedback.Fill(0);
+        using var problem = new DeviceProblem(_algebra.Context, wr, k, n, factor);
+        _batches.Join((k, n, encoder), problem, BatchCapacity(n, encoder), batch => RunBatch(batch, k, n, encoder));
+        return problem.Download(Kernels, encoder.DeviceTable);
+    }
 
+    /// <summary>
+    /// Problems of one shape searched in one launch at most: as many as fill the encoder's tile slots twice over (a
+    /// launch of n/16 tiles alone fills 48 of an H200's 264 slots for a 768-wide expert), at least one.
+    /// </summary>
+    internal static int BatchCapacity(int n, CudaTileEncoder encoder) => Math.Max(1, 2 * encoder.ConcurrentTiles / (n / Block));
+
+    /// <summary>
+    /// The block loop (§3.7) of several problems of one shape at once: per block each problem's target, feedback and
+    /// tile gather, then one search over all their tiles, then each problem's states and error rows. Per problem the
+    /// operations and their order are those of a batch of one, and the search treats every tile alone, so each
+    /// result is the one it would get alone.
+    /// </summary>
+    private void RunBatch(IReadOnlyList<DeviceProblem> problems, int k, int n, CudaTileEncoder encoder)
+    {
+        var context = _algebra.Context;
+        int blockValues = Block * n;
+        using var target = context.Allocate<float>(blockValues);
+        using var tiles = context.Allocate<float>((long)problems.Count * blockValues);
+        using var states = problems.Count > 1 ? context.Allocate<ushort>((long)problems.Count * blockValues) : null;
         var queued = new Queue<CudaEvent>();
         try
         {
             for (int spanStart = k - Span; spanStart >= 0; spanStart -= Span)
             {
-                QueueSpan(matrix, lu, states, spanFeedback, target, tiles, k, n, spanStart, encoder);
+                QueueSpan(problems, target, tiles, states, k, n, spanStart, encoder);
                 queued.Enqueue(CudaEvent.Record(context));
                 if (queued.Count > SpansAhead)
                 {
@@ -140,39 +150,53 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             foreach (var mark in queued)
                 mark.Dispose();
         }
-
-        var result = new LdlqResult(new ushort[size], new float[size]);
-        states.CopyTo(result.States);
-        Kernels.Launch("ldlq_decode", (uint)Math.Min(MaxGrid, (size + Threads - 1) / Threads), Threads, 0,
-            [states.Pointer, table.Pointer, n, new KernelArgument((ulong)size), matrix.Pointer]);
-        matrix.CopyTo(result.Quantized);
-        return result;
     }
 
-    /// <summary>Queues one 128-row span of the block loop (§3.7): its span feedback, then its blocks from the last to the first.</summary>
-    private void QueueSpan(DeviceBuffer<float> matrix, DeviceBuffer<float> lu, DeviceBuffer<ushort> states, DeviceBuffer<float> spanFeedback,
-        DeviceBuffer<float> target, DeviceBuffer<float> tiles, int k, int n, int spanStart, CudaTileEncoder encoder)
+    /// <summary>Queues one 128-row span of the block loop (§3.7) for every problem: its span feedback, then its blocks from the last to the first.</summary>
+    private void QueueSpan(IReadOnlyList<DeviceProblem> problems, DeviceBuffer<float> target, DeviceBuffer<float> tiles, DeviceBuffer<ushort>? batchStates,
+        int k, int n, int spanStart, CudaTileEncoder encoder)
     {
         int blockValues = Block * n;
         uint blockGrid = (uint)((blockValues + Threads - 1) / Threads);
         var table = encoder.DeviceTable;
         int spanEnd = spanStart + Span;
         if (spanEnd < k)
-            FeedbackProduct(matrix, lu, k, n, spanStart, Span, spanEnd, k, 0f, spanFeedback.Pointer);
+        {
+            foreach (var p in problems)
+                FeedbackProduct(p.Matrix, p.Lu, k, n, spanStart, Span, spanEnd, k, 0f, p.SpanFeedback.Pointer);
+        }
 
         for (int row0 = spanEnd - Block; row0 >= spanStart; row0 -= Block)
         {
             int after = row0 + Block;
-            ulong rows = Offset(matrix.Pointer, (long)row0 * n, sizeof(float));
-            ulong blockStates = Offset(states.Pointer, (long)row0 * n, sizeof(ushort));
-            Kernels.Launch("ldlq_block_target", blockGrid, Threads, 0,
-                [rows, Offset(spanFeedback.Pointer, (long)(row0 - spanStart) * n, sizeof(float)), target.Pointer, new KernelArgument((ulong)blockValues)]);
-            if (after < spanEnd)
-                FeedbackProduct(matrix, lu, k, n, row0, Block, after, spanEnd, 1f, target.Pointer);
-            Kernels.Launch("ldlq_gather_tiles", blockGrid, Threads, 0, [target.Pointer, n, tiles.Pointer]);
-            // Tile-major [tk][tn][256] puts block row0's tiles contiguously at row0·n: the search writes them in place.
-            encoder.Launch(tiles.Pointer, blockStates, n / Block);
-            Kernels.Launch("ldlq_error_rows", blockGrid, Threads, 0, [blockStates, table.Pointer, n, rows]);
+            for (int i = 0; i < problems.Count; i++)
+            {
+                var p = problems[i];
+                ulong rows = Offset(p.Matrix.Pointer, (long)row0 * n, sizeof(float));
+                Kernels.Launch("ldlq_block_target", blockGrid, Threads, 0,
+                    [rows, Offset(p.SpanFeedback.Pointer, (long)(row0 - spanStart) * n, sizeof(float)), target.Pointer, new KernelArgument((ulong)blockValues)]);
+                if (after < spanEnd)
+                    FeedbackProduct(p.Matrix, p.Lu, k, n, row0, Block, after, spanEnd, 1f, target.Pointer);
+                // Tile-major [tk][tn][256] puts block row0's tiles contiguously at row0·n; problem i's go to slot i.
+                Kernels.Launch("ldlq_gather_tiles", blockGrid, Threads, 0, [target.Pointer, n, Offset(tiles.Pointer, (long)i * blockValues, sizeof(float))]);
+            }
+            if (batchStates is null)
+            {
+                // One problem: the search writes its states in place.
+                var only = problems[0];
+                ulong blockStates = Offset(only.States.Pointer, (long)row0 * n, sizeof(ushort));
+                encoder.Launch(tiles.Pointer, blockStates, n / Block);
+                Kernels.Launch("ldlq_error_rows", blockGrid, Threads, 0, [blockStates, table.Pointer, n, Offset(only.Matrix.Pointer, (long)row0 * n, sizeof(float))]);
+                continue;
+            }
+            encoder.Launch(tiles.Pointer, batchStates.Pointer, problems.Count * (n / Block));
+            for (int i = 0; i < problems.Count; i++)
+            {
+                var p = problems[i];
+                ulong blockStates = Offset(p.States.Pointer, (long)row0 * n, sizeof(ushort));
+                _algebra.Context.CopyWithin(blockStates, Offset(batchStates.Pointer, (long)i * blockValues, sizeof(ushort)), (long)blockValues * sizeof(ushort));
+                Kernels.Launch("ldlq_error_rows", blockGrid, Threads, 0, [blockStates, table.Pointer, n, Offset(p.Matrix.Pointer, (long)row0 * n, sizeof(float))]);
+            }
         }
     }
 
@@ -193,4 +217,56 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     }
 
     private static ulong Offset(ulong pointer, long elements, int elementBytes) => pointer + (ulong)elements * (ulong)elementBytes;
+
+    /// <summary>
+    /// One problem's device memory: the matrix (Wr until a block is quantized, then E = Wr − Q, then Q), L_u, the
+    /// states and its span feedback. Uploaded and downloaded by its own thread; the block loop may run on another.
+    /// </summary>
+    private sealed class DeviceProblem : IDisposable
+    {
+        private readonly int _n;
+
+        public DeviceProblem(CudaContext context, ReadOnlySpan<float> wr, int k, int n, float[] factor)
+        {
+            _n = n;
+            long size = (long)k * n;
+            Matrix = context.Allocate<float>(size);
+            // L_u as given: read column-major (ld k) it is lt = L_uᵀ, so there is no host transpose (FeedbackProduct).
+            Lu = context.Allocate<float>((long)k * k);
+            States = context.Allocate<ushort>(size);
+            SpanFeedback = context.Allocate<float>((long)Span * n);
+            Matrix.CopyFrom(wr);
+            Lu.CopyFrom(factor);
+            // The last span has no later rows: its feedback is zero. Every other span's product overwrites it (beta 0).
+            SpanFeedback.Fill(0);
+        }
+
+        public DeviceBuffer<float> Matrix { get; }
+
+        public DeviceBuffer<float> Lu { get; }
+
+        public DeviceBuffer<ushort> States { get; }
+
+        public DeviceBuffer<float> SpanFeedback { get; }
+
+        /// <summary>The states, and Q decoded from them on the device.</summary>
+        public LdlqResult Download(CudaModule kernels, DeviceBuffer<float> table)
+        {
+            long size = Matrix.Count;
+            var result = new LdlqResult(new ushort[size], new float[size]);
+            States.CopyTo(result.States);
+            kernels.Launch("ldlq_decode", (uint)Math.Min(MaxGrid, (size + Threads - 1) / Threads), Threads, 0,
+                [States.Pointer, table.Pointer, _n, new KernelArgument((ulong)size), Matrix.Pointer]);
+            Matrix.CopyTo(result.Quantized);
+            return result;
+        }
+
+        public void Dispose()
+        {
+            Matrix.Dispose();
+            Lu.Dispose();
+            States.Dispose();
+            SpanFeedback.Dispose();
+        }
+    }
 }

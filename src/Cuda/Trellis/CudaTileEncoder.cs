@@ -93,6 +93,9 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
 
     public string Device => $"cuda:{_context.Device.Ordinal}";
     public int TilesPerBlock { get; }
+
+    /// <summary>Tiles the GPU searches at once: one thread block per multiprocessor, <see cref="TilesPerBlock"/> each.</summary>
+    public int ConcurrentTiles => _blocks * TilesPerBlock;
     private int Nodes => 1 << (16 - Bits);
 
     /// <summary>Registers and spilled bytes per thread of the compiled search kernel.</summary>

@@ -34,7 +34,8 @@ public sealed class ConvertCommand
     private readonly Option<int> _threads = new("--threads") { Description = "Encoder threads (0 = all processors)", DefaultValueFactory = _ => 0 };
     private readonly Option<int> _linearsInFlight = new("--linears-in-flight")
     {
-        Description = "Linears of a module quantized at once (0 = auto: 2 on a GPU, so one linear's host work overlaps another's GPU work; 1 on the CPU). The output does not depend on it",
+        Description = "Linears of a module quantized at once (0 = auto: 2 on a GPU, so one linear's host work overlaps another's GPU work, " +
+            "16 in a module of experts, whose same-shaped linears then share encoder launches; 1 on the CPU). The output does not depend on it",
         DefaultValueFactory = _ => 0,
     };
     private readonly Option<double> _checkpointInterval = new("--checkpoint-interval") { Description = "Seconds between checkpoints", DefaultValueFactory = _ => 120 };
@@ -100,8 +101,8 @@ public sealed class ConvertCommand
         if (calRows < 1 || calCols < 16)
             throw new UsageException("--cal-rows must be at least 1 and --cal-cols at least 16");
         int linearsInFlight = parse.GetValue(_linearsInFlight);
-        if (linearsInFlight is < 0 or > 8)
-            throw new UsageException($"--linears-in-flight must be 0 (auto) or 1..8, got {linearsInFlight}");
+        if (linearsInFlight is < 0 or > 32)
+            throw new UsageException($"--linears-in-flight must be 0 (auto) or 1..32, got {linearsInFlight}");
         int shard = parse.GetValue(_shardSize);
         if (shard < 1)
             throw new UsageException("--shard-size must be at least 1 MiB");
