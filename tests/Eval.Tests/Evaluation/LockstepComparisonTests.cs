@@ -1,9 +1,9 @@
 using Converter.Eval.Evaluation;
 using Converter.Eval.Loading;
+using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
 using Converter.TestSupport;
 using Converter.Trellis.Codebooks;
-using Converter.Formats.IO;
 
 namespace Converter.Eval.Tests.Evaluation;
 
