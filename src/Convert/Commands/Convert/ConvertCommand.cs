@@ -64,7 +64,8 @@ public sealed class ConvertCommand
     {
         var command = new Command("convert",
             "Convert a Hugging Face model to EXL3 trellis-coded weights at a target bits per weight, streaming one module at a time, " +
-            "with checkpoints (resume with --resume). Writes a model exllamav3 can load, plus trellis-convert.json with per-tensor statistics. " +
+            "with checkpoints (resume with --resume). Writes a model exllamav3 can load, plus trellis-convert.json with per-tensor statistics " +
+            "and a README.md model card. " +
             "Architectures: " + string.Join(", ", Converter.Models.Architectures.ArchitectureCatalog.All.Select(a => a.HfName)) + ".");
         command.Arguments.Add(_model);
         foreach (var o in new Option[] { _out, _bits, _headBits, _codebook, _multiplier, _allowNonstandardMultiplier, _calRows, _calCols, _calText, _workDir, _resume, _device,
