@@ -1,4 +1,6 @@
 using Converter.Cli;
+using Converter.Cli.Samples;
+using Converter.Formats.IO;
 using Converter.Regularize.Quantization;
 using Converter.TestSupport;
 using Converter.Trellis.Codebooks;
@@ -20,7 +22,7 @@ public class ConvertCommandTests
             var (cli, _, _) = NewCli();
             var s = cli.Convert.Bind(cli.Parse("convert"));
             Assert.That(Path.GetFullPath(s.ModelDir), Is.EqualTo(Path.GetFullPath(RepoPaths.SampleModel)));
-            Assert.That(Path.GetFullPath(s.CalText), Is.EqualTo(Path.Combine(RepoPaths.Samples, "data", "calibration.txt")));
+            Assert.That(s.CalText, Is.EqualTo(BuiltInSamples.CalibrationText), "the calibration text built into trellis.dll");
             Assert.That(s.OutDir, Is.EqualTo(Path.Combine("out", "tiny-llama-exl3-4.0bpw")));
             Assert.That(s.WorkDir, Is.EqualTo(Path.Combine("out", "tiny-llama-exl3-4.0bpw") + ".work"));
             Assert.That((s.Bits, s.HeadBits, s.CalRows, s.CalCols, s.Seed), Is.EqualTo((4.0, 6, 128, 512, 0)));
@@ -38,11 +40,11 @@ public class ConvertCommandTests
     public void BindsEveryOption()
     {
         var (cli, _, _) = NewCli();
-        var s = cli.Convert.Bind(cli.Parse("convert", "m", "-o", "o", "--bits", "2.5", "--head-bits", "16", "--codebook", "mcg", "--multiplier", "0xFF7A83E5",
+        var s = cli.Convert.Bind(cli.Parse("convert", "m", "-o", "o", "--bits", "2.5", "--head-bits", "16", "--codebook", "mcg", "--multiplier", "0xFF7A83E5", "--allow-nonstandard-multiplier",
             "--cal-rows", "9", "--cal-cols", "64", "--cal-text", "t.txt", "--work-dir", "w", "--resume", "--device", "cpu", "--out-scales", "auto",
             "--hessian", "sign", "--seed", "7", "--shard-size", "100", "--overwrite", "--threads", "1", "--linears-in-flight", "2", "--checkpoint-interval", "5"));
         Assert.That(s.LinearsInFlight, Is.EqualTo(2));
-        Assert.That((s.ModelDir, s.OutDir, s.WorkDir, s.CalText), Is.EqualTo(("m", "o", "w", "t.txt")));
+        Assert.That((s.ModelDir, s.OutDir, s.WorkDir, s.CalText), Is.EqualTo(("m", "o", "w", TextSource.FromFile("t.txt"))));
         Assert.That((s.Bits, s.HeadBits, s.CalRows, s.CalCols, s.Seed, s.Threads), Is.EqualTo((2.5, 16, 9, 64, 7, 1)));
         Assert.That(s.Codebook.ToString(), Is.EqualTo("mcg:0xFF7A83E5"));
         Assert.That((s.OutScales, s.HessianBasis, s.Resume, s.Overwrite), Is.EqualTo((OutScalesMode.Auto, HessianBasis.SignOnly, true, true)));
@@ -69,5 +71,32 @@ public class ConvertCommandTests
         Assert.That(cli.Invoke(args), Is.EqualTo(2));
         Assert.That(log.ToString(), Does.Contain(message));
         Assert.That(output.ToString(), Is.Empty);
+    }
+
+    [TestCase("mcg", "0xFF7A83E5", "0xCBAC1FED")]
+    [TestCase("mul1", "0xAD9A2EC5", "0x83DCD12D")]
+    [TestCase("mul1", "12345", "0x83DCD12D")]
+    public void ANonstandardMultiplierIsRefusedWithTheReason(string codebook, string multiplier, string locked)
+    {
+        using var dir = new TempDirectory();
+        var outDir = dir.File("out");
+        var (cli, output, log) = NewCli();
+        Assert.That(cli.Invoke("convert", RepoPaths.SampleModel, "-o", outDir, "--codebook", codebook, "--multiplier", multiplier), Is.EqualTo(ExitCodes.Usage));
+        var spec = CodebookSpec.Parse($"{codebook}:{multiplier}");
+        Assert.That(log.ToString(), Does.Contain($"--multiplier {spec.MultiplierHex}: exllamav3 decodes {codebook} with its own fixed multiplier {locked}"));
+        Assert.That(log.ToString(), Does.Contain("loads there without error and produces garbage"));
+        Assert.That(log.ToString(), Does.Contain("pass --allow-nonstandard-multiplier to write it anyway"));
+        Assert.That(output.ToString(), Is.Empty);
+        Assert.That(Directory.Exists(outDir) || Directory.Exists(outDir + ".work"), Is.False, "nothing written");
+    }
+
+    [Test]
+    public void TheDefaultMultiplierNeedsNoOptIn()
+    {
+        var (cli, _, _) = NewCli();
+        var s = cli.Convert.Bind(cli.Parse("convert", "m", "--codebook", "mcg", "--multiplier", "0xcbac1fed"));
+        Assert.That(s.Codebook, Is.EqualTo(CodebookSpec.Default(CodebookKind.Mcg)));
+        s = cli.Convert.Bind(cli.Parse("convert", "m", "--multiplier", "0xAD9A2EC5", "--allow-nonstandard-multiplier"));
+        Assert.That(s.Codebook.ToString(), Is.EqualTo("mul1:0xAD9A2EC5"));
     }
 }

@@ -56,6 +56,7 @@ public class ConvertPipelineTests
         Assert.That(qc["head_bits"]!.GetValue<int>(), Is.EqualTo(16));
         Assert.That(qc["codebook"]!.GetValue<string>(), Is.EqualTo("mul1"));
         Assert.That(qc["calibration"]!["rows"]!.GetValue<int>(), Is.EqualTo(8));
+        Assert.That(qc.AsObject().ContainsKey(NonstandardMultiplier.ConfigKey), Is.False, "the default multiplier carries no mark");
         var storage = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "quantization_config.json")))!["tensor_storage"]!;
         Assert.That(storage["model.layers.0.mlp.down_proj"]!["bits_per_weight"]!.GetValue<int>(), Is.EqualTo(4));
         Assert.That(storage["model.layers.0.mlp.down_proj"]!["mul1_multiplier"]!.GetValue<uint>(), Is.EqualTo(0x83DCD12Du));
@@ -114,6 +115,65 @@ public class ConvertPipelineTests
         Assert.That(q["bits_per_weight"]!.GetValue<double>(), Is.EqualTo(4 + 16.0 * 256 / 16384 + 32.0 / 16384).Within(1e-9));
         Assert.That(q["proxy_err"]!.GetValue<double>(), Is.GreaterThan(0));
         Assert.That(q["relative_error"]!.GetValue<double>(), Is.InRange(0.02, 0.2));
+        Assert.That(log, Does.Not.Contain("warning"));
+    }
+
+    [Test]
+    public void ConvertWritesAModelCard()
+    {
+        var card = File.ReadAllText(Path.Combine(ConvertedAt(4), "README.md"));
+        Assert.That(card, Does.StartWith("---\nlibrary_name: exllamav3\npipeline_tag: text-generation\ntags:\n- exl3\n"));
+        Assert.That(card, Does.Not.Contain("base_model"), "a random model has no Hub id");
+        Assert.That(card, Does.Contain($"| source model | `{ModelDir}` |"));
+        Assert.That(card, Does.Contain("| architecture | `LlamaForCausalLM` |"));
+        Assert.That(card, Does.Match(@"\| bits per weight \| 4\.00 \(4\.\d{3} with the suh/svh scales\) \|"));
+        Assert.That(card, Does.Contain("| head bits | 16 (fp16, not quantized) |"));
+        Assert.That(card, Does.Contain("| codebook | mul1, multiplier 0x83DCD12D |"));
+        Assert.That(card, Does.Contain($"| calibration | 8 rows × 64 tokens of {CalText}, seed 0 |"));
+        Assert.That(card, Does.Contain($"| converter | {Cli.Pipeline.ConversionPipeline.ConverterVersion} |"));
+        var date = DateOnly.ParseExact(System.Text.RegularExpressions.Regex.Match(card, @"\| date \| (\d{4}-\d{2}-\d{2}) \|").Groups[1].Value, "yyyy-MM-dd");
+        Assert.That(date.DayNumber - DateOnly.FromDateTime(DateTime.UtcNow).DayNumber, Is.InRange(-1, 0));
+        Assert.That(card, Does.Not.Contain("Warning"));
+        Assert.That(card, Does.Not.Contain("## Evaluation"), "convert runs no evaluation");
+    }
+
+    /// <summary>
+    /// The opt-in path of a non-standard multiplier: the model is written, marked in quantization_config and its card,
+    /// decodes correctly here (eval runs), and inspect and eval say that stock exllamav3 cannot decode it.
+    /// </summary>
+    [Test]
+    public void ANonstandardMultiplierIsMarkedAndWarnedAbout()
+    {
+        var outDir = NewPath("nonstandard");
+        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, 2, "--multiplier", "0xAD9A2EC5", "--allow-nonstandard-multiplier"));
+        Assert.That(code, Is.EqualTo(0), log);
+        Assert.That(log, Does.Contain("convert: warning: exllamav3 decodes mul1 with its own fixed multiplier 0x83DCD12D"));
+
+        foreach (var file in new[] { "config.json", "quantization_config.json" })
+        {
+            var json = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, file)))!;
+            var qc = file == "config.json" ? json["quantization_config"]! : json;
+            var mark = qc[NonstandardMultiplier.ConfigKey]!;
+            Assert.That((mark["codebook"]!.GetValue<string>(), mark["multiplier"]!.GetValue<string>(), mark["exllamav3_multiplier"]!.GetValue<string>()),
+                Is.EqualTo(("mul1", "0xAD9A2EC5", "0x83DCD12D")), file);
+            Assert.That(mark["exllamav3_can_decode"]!.GetValue<bool>(), Is.False, file);
+            Assert.That(qc["codebook_multiplier"]!.GetValue<string>(), Is.EqualTo("0xAD9A2EC5"), file);
+        }
+        using (var reader = CheckpointReader.Open(outDir))
+            Assert.That(unchecked((uint)reader.ReadRaw<int>("model.layers.0.mlp.down_proj.mul1")[0]), Is.EqualTo(0xAD9A2EC5u), "the marker holds the multiplier used");
+        var card = File.ReadAllText(Path.Combine(outDir, "README.md"));
+        Assert.That(card, Does.Contain("**Warning: stock exllamav3 cannot decode this model.**"));
+        Assert.That(card, Does.Contain("| codebook | mul1, multiplier 0xAD9A2EC5 (non-standard) |"));
+
+        string warning = $"{outDir}: written with the non-standard mul1 multiplier 0xAD9A2EC5 (quantization_config.{NonstandardMultiplier.ConfigKey}): " +
+            "stock exllamav3 cannot decode it (it decodes mul1 with its fixed multiplier 0x83DCD12D";
+        (code, var output, log) = Run("inspect", outDir, "--json");
+        Assert.That(code, Is.EqualTo(0), log);
+        Assert.That(log, Does.Contain("inspect: warning: " + warning));
+        Assert.That(JsonNode.Parse(output)!["tensors"], Is.Not.Null, "the warning goes to the log, the JSON stays parseable");
+        (code, _, log) = Run("eval", outDir, "--reference", ModelDir, "--rows", "2", "--length", "64", "--json");
+        Assert.That(code, Is.EqualTo(0), log);
+        Assert.That(log, Does.Contain("eval: warning: " + warning));
     }
 
     [Test]
@@ -156,5 +216,10 @@ public class ConvertPipelineTests
     {
         foreach (var file in new[] { "model.safetensors", "config.json", "quantization_config.json", "tokenizer.json" })
             Assert.That(File.ReadAllBytes(Path.Combine(actualDir, file)), Is.EqualTo(File.ReadAllBytes(Path.Combine(expectedDir, file))), file);
+        Assert.That(CardWithoutDate(actualDir), Is.EqualTo(CardWithoutDate(expectedDir)), "README.md, apart from its date");
     }
+
+    /// <summary>The model card without its date line, the one line two runs of the same conversion may differ in.</summary>
+    private static string CardWithoutDate(string dir) =>
+        string.Join("\n", File.ReadAllLines(Path.Combine(dir, "README.md")).Where(l => !l.StartsWith("| date |", StringComparison.Ordinal)));
 }

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using Converter.Cli;
+using Converter.Cli.Samples;
+using Converter.Formats.IO;
 using Converter.TestSupport;
 using NUnit.Framework;
 
@@ -8,8 +10,6 @@ namespace Converter.Convert.Tests;
 /// <summary>`trellis eval`, `ppl` and `compare`: arguments → bound options or exit code, then small real runs.</summary>
 public class EvalCommandsTests
 {
-    private static readonly string HeldOut = Path.Combine(RepoPaths.Samples, "data", "eval-heldout.txt");
-
     private static (TrellisCli Cli, StringWriter Out, StringWriter Err) NewCli()
     {
         var output = new StringWriter();
@@ -23,7 +23,7 @@ public class EvalCommandsTests
         var (cli, _, _) = NewCli();
         var o = cli.Eval.Bind(cli.Parse("eval", "q", "--reference", "ref"));
         Assert.That((o.QuantDir, o.ReferenceDir, o.Data.Rows, o.Data.Length, o.TopK, o.ReportPath, o.Json), Is.EqualTo(("q", "ref", 16, 256, 5, (string?)null, false)));
-        Assert.That(o.Data.TextPath, Is.SamePath(HeldOut));
+        Assert.That(o.Data.Text, Is.EqualTo(BuiltInSamples.EvaluationText));
     }
 
     [Test]
@@ -31,7 +31,7 @@ public class EvalCommandsTests
     {
         var (cli, _, _) = NewCli();
         var o = cli.Eval.Bind(cli.Parse("eval", "q", "-r", "ref", "--text", "t.txt", "--rows", "3", "--length", "64", "--topk", "10", "--report", "r.html", "--json"));
-        Assert.That((o.Data, o.TopK, o.ReportPath, o.Json), Is.EqualTo((new Cli.Commands.Eval.EvalData("t.txt", 3, 64), 10, "r.html", true)));
+        Assert.That((o.Data, o.TopK, o.ReportPath, o.Json), Is.EqualTo((new Cli.Commands.Eval.EvalData(TextSource.FromFile("t.txt"), 3, 64), 10, "r.html", true)));
     }
 
     [Test]
@@ -40,7 +40,7 @@ public class EvalCommandsTests
         var (cli, _, _) = NewCli();
         var p = cli.Ppl.Bind(cli.Parse("ppl", "m", "--rows", "2", "--length", "32", "--json"));
         Assert.That((p.ModelDir, p.Text!.Rows, p.Text!.Length, p.Json), Is.EqualTo(("m", 2, 32, true)));
-        Assert.That(p.Text!.TextPath, Is.SamePath(HeldOut));
+        Assert.That(p.Text!.Text, Is.EqualTo(BuiltInSamples.EvaluationText));
 
         var c = cli.Compare.Bind(cli.Parse("compare", "--reference", "ref", "a", "b", "c", "--topk", "3", "--report", "c.html"));
         Assert.That(c.QuantDirs, Is.EqualTo(new[] { "a", "b", "c" }));

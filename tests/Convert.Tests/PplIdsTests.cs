@@ -102,7 +102,7 @@ public class PplIdsTests
         using var dir = new TempDirectory();
         var text = Path.Combine(RepoPaths.Samples, "data", "eval-heldout.txt");
         var tokenizer = Tokenizer.FromFile(Path.Combine(RepoPaths.SampleModel, "tokenizer.json"));
-        var rows = EvalRows.FromFile(tokenizer, text, rows: 2, length: 32);
+        var rows = EvalRows.Build(tokenizer, File.ReadAllText(text), text, rows: 2, length: 32);
         var ids = WriteIds(dir.File("ids.json"), rows.ToArray());
 
         var fromText = Ppl(RepoPaths.SampleModel, dir.File("text.safetensors"), "--text", text, "--rows", "2", "--length", "32");

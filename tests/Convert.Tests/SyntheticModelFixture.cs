@@ -1,4 +1,5 @@
 using Converter.Cli;
+using Converter.Cli.Samples;
 using Converter.Models.Synthetic;
 using Converter.TestSupport;
 using NUnit.Framework;
@@ -15,7 +16,7 @@ internal static class SyntheticModelFixture
     private static readonly Lazy<string> Model = new(() =>
     {
         var dir = Path.Combine(Root.Value, "model");
-        SyntheticCheckpoint.Write(dir, SyntheticShape.Presets["test-tiny"], seed: 1, outliers: 2, shardBytes: 1L << 30, RepoPaths.SampleModel);
+        SyntheticCheckpoint.Write(dir, SyntheticShape.Presets["test-tiny"], seed: 1, outliers: 2, shardBytes: 1L << 30, BuiltInSamples.Tokenizer());
         return dir;
     });
 

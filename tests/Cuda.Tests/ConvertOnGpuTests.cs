@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Converter.Cli;
-using Converter.Cli.Commands.Convert;
+using Converter.Cli.Samples;
 using NUnit.Framework;
 
 namespace Converter.Cuda.Tests;
@@ -16,10 +16,9 @@ public sealed class ConvertOnGpuTests : GpuFixture
     [Test]
     public void SampleConvertsOnTheDeviceWithTheCpusQuality()
     {
-        var samples = SampleLocator.FindSamples();
-        if (samples is null)
+        string? model = SampleLocator.FindSampleModel();
+        if (model is null)
             Assert.Ignore("samples/tiny-llama not found above the current or the runner's directory");
-        string model = Path.Combine(samples, SampleLocator.SampleModel);
         var root = Directory.CreateTempSubdirectory("trellis-gpu-convert-");
         try
         {

@@ -65,10 +65,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
             settings, backend.Cuda?.MemoryInfo().Free, context.Log, enforce: !settings.SkipResourceCheck);
         PrepareDirectories();
         if (!settings.Codebook.IsDefaultMultiplier)
-        {
-            context.Log.WriteLine($"convert: warning: {settings.Codebook} is not exllamav3's locked multiplier " +
-                $"{settings.Codebook.Definition.DefaultMultiplier:X8}; exllamav3 will load but decode this model wrongly (docs/exl3-format.md §1.3–§1.4)");
-        }
+            context.Log.WriteLine($"convert: warning: {NonstandardMultiplier.Consequence(settings.Codebook)}; the output is marked as such");
 
         var checkpoint = new JobCheckpoint(settings.WorkDir);
         var (progress, state) = settings.Resume ? LoadResume(checkpoint) : StartNew(config);
@@ -133,9 +130,14 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         var report = new ConversionReport(ConverterVersion, FormatVersion, settings.FixedOnResume(), average, tensors, modules, warnings, state.BadRows.ToList(),
             copied.Select(t => t.Name).ToList());
         AtomicFile.WriteAllText(Path.Combine(assembled, ConversionReport.FileName), JsonSerializer.Serialize(report, ConversionReport.JsonOptions));
+        double withScales = BitsWithScales(targets.Select(t => t with { Name = model.Spec.Names.Written(t.Name) }).ToList(), tensors);
+        // Written last, over any README.md copied from the source: the card describes this output, not the original.
+        AtomicFile.WriteAllText(Path.Combine(assembled, ModelCard.FileName), ModelCard.Render(new ModelCardFacts(
+            settings.ModelDir, BaseModelId.Find(settings.ModelDir, config.Json), config.ArchitectureNames.FirstOrDefault() ?? config.ModelType ?? "unknown",
+            Math.Round(average, 2), withScales, settings.HeadBits, settings.Codebook, settings.CalText.Name, settings.CalRows, settings.CalCols, settings.Seed,
+            ConverterVersion, Exl3Version, DateOnly.FromDateTime(DateTime.UtcNow), SourceLicense.Read(settings.ModelDir))));
         long bytes = result.Files.Sum(f => new FileInfo(Path.Combine(assembled, f)).Length);
         Publish(assembled);
-        double withScales = BitsWithScales(targets.Select(t => t with { Name = model.Spec.Names.Written(t.Name) }).ToList(), tensors);
         Directory.Delete(settings.WorkDir, recursive: true);
         return new ConversionSummary(settings.OutDir, Math.Round(average, 2), withScales, settings.HeadBits, settings.Codebook.Name, settings.Codebook.MultiplierHex,
             bytes, tensors.Count, tensors.Count(t => t.Fallback is not null), clock.Elapsed.TotalSeconds, true, copied.Count);
@@ -175,9 +177,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
     private (JobProgress, CalibrationState) StartNew(ModelConfig config)
     {
         var tokenizer = Tokenizer.FromFile(Path.Combine(settings.ModelDir, "tokenizer.json"));
-        if (!File.Exists(settings.CalText))
-            throw new FileNotFoundException($"{settings.CalText}: calibration text not found", settings.CalText);
-        var rows = CalibrationSet.Build(tokenizer, File.ReadAllText(settings.CalText), settings.CalText, settings.CalRows, settings.CalCols, settings.Seed);
+        var rows = CalibrationSet.Build(tokenizer, settings.CalText.ReadAll("calibration text"), settings.CalText.Name, settings.CalRows, settings.CalCols, settings.Seed);
         if (rows.SelectMany(r => r).Any(id => id >= config.VocabSize))
             throw new InvalidDataException($"{settings.ModelDir}: tokenizer produces ids beyond the model's vocab_size {config.VocabSize}");
         AtomicFile.WriteAllText(Path.Combine(settings.WorkDir, "args.json"), JsonSerializer.Serialize(settings.FixedOnResume(), JsonOutput.Options));
@@ -225,7 +225,15 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         writer.Write(ModuleFile(index, module));
     }
 
-    private JsonObject QuantizationConfig(double averageBits) => new()
+    private JsonObject QuantizationConfig(double averageBits)
+    {
+        var config = QuantizationConfigKeys(averageBits);
+        if (!settings.Codebook.IsDefaultMultiplier)
+            config[NonstandardMultiplier.ConfigKey] = NonstandardMultiplier.ConfigMark(settings.Codebook);
+        return config;
+    }
+
+    private JsonObject QuantizationConfigKeys(double averageBits) => new()
     {
         ["quant_method"] = "exl3",
         ["version"] = Exl3Version,

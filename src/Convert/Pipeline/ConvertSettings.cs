@@ -1,3 +1,4 @@
+using Converter.Formats.IO;
 using Converter.Regularize.Quantization;
 using Converter.Trellis.Codebooks;
 
@@ -17,7 +18,7 @@ public sealed record ConvertSettings
     public CodebookSpec Codebook { get; init; } = CodebookSpec.Default(CodebookKind.Mul1);
     public int CalRows { get; init; } = 128;
     public int CalCols { get; init; } = 512;
-    public required string CalText { get; init; }
+    public required TextSource CalText { get; init; }
     public OutScalesMode OutScales { get; init; } = OutScalesMode.Always;
     public HessianBasis HessianBasis { get; init; } = HessianBasis.Exact;
     public int Seed { get; init; }

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Converter.Formats.Exl3;
 using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
+using Converter.Trellis.Codebooks;
 
 namespace Converter.Cli.Pipeline;
 
@@ -63,6 +64,10 @@ public static class OutputCompiler
             var kept = (JsonObject)existing.DeepClone();
             foreach (var key in new[] { "bits", "head_bits", "codebook" })
                 kept[key] = merged[key]?.DeepClone();
+            // The mark says what this output is, so it follows ours, never the source's.
+            kept.Remove(NonstandardMultiplier.ConfigKey);
+            if (merged[NonstandardMultiplier.ConfigKey] is { } mark)
+                kept[NonstandardMultiplier.ConfigKey] = mark.DeepClone();
             return kept;
         }
         merged["original_quantization_config"] = existing.DeepClone();

@@ -1,4 +1,5 @@
 using Converter.Eval.Loading;
+using Converter.Formats.IO;
 
 namespace Converter.Eval.Evaluation;
 
@@ -11,11 +12,12 @@ public sealed record EvalInput(string SourcePath, IReadOnlyList<int[]> Rows, int
 {
     public int Length => Rows[0].Length;
 
-    /// <summary>Tokenizes <paramref name="textPath"/> with <paramref name="model"/>'s tokenizer.</summary>
-    public static EvalInput Load(EvalModel model, string textPath, int rows, int length)
+    /// <summary>Tokenizes <paramref name="text"/> with <paramref name="model"/>'s tokenizer.</summary>
+    public static EvalInput Load(EvalModel model, TextSource text, int rows, int length)
     {
         var tokenizer = model.LoadTokenizer();
-        return new EvalInput(textPath, EvalRows.FromFile(tokenizer, textPath, rows, length), Math.Min(tokenizer.VocabSize, model.Model.Spec.VocabSize));
+        var ids = EvalRows.Build(tokenizer, text.ReadAll("evaluation text"), text.Name, rows, length);
+        return new EvalInput(text.Name, ids, Math.Min(tokenizer.VocabSize, model.Model.Spec.VocabSize));
     }
 
     /// <summary>

@@ -22,12 +22,4 @@ public static class EvalRows
         }
         return Enumerable.Range(0, rows).Select(r => ids.AsSpan(r * length, length).ToArray()).ToList();
     }
-
-    /// <summary>Rows read from a text file.</summary>
-    public static IReadOnlyList<int[]> FromFile(Tokenizer tokenizer, string textPath, int rows, int length)
-    {
-        if (!File.Exists(textPath))
-            throw new FileNotFoundException($"{textPath}: evaluation text not found", textPath);
-        return Build(tokenizer, File.ReadAllText(textPath), textPath, rows, length);
-    }
 }

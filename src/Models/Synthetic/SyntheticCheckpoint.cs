@@ -19,7 +19,9 @@ public static class SyntheticCheckpoint
     private const float OutlierGain = 8f;
 
     /// <param name="outliers">Input channels per linear with larger weights.</param>
-    public static CheckpointWriteResult Write(string outDir, SyntheticShape shape, int seed, int outliers, long shardBytes, string? tokenizerDir)
+    /// <param name="tokenizerFiles">Files written beside the weights as they are (tokenizer.json, …), by file name; null writes none.</param>
+    public static CheckpointWriteResult Write(string outDir, SyntheticShape shape, int seed, int outliers, long shardBytes,
+        IReadOnlyDictionary<string, byte[]>? tokenizerFiles)
     {
         Directory.CreateDirectory(outDir);
         var configJson = shape.ToConfigJson();
@@ -54,15 +56,8 @@ public static class SyntheticCheckpoint
                 writer.AddModule(tensors);
         }
         var result = writer.Write(outDir);
-        if (tokenizerDir is not null)
-        {
-            foreach (var file in new[] { "tokenizer.json", "tokenizer_config.json" })
-            {
-                var src = Path.Combine(tokenizerDir, file);
-                if (File.Exists(src))
-                    AtomicFile.WriteAllBytes(Path.Combine(outDir, file), File.ReadAllBytes(src));
-            }
-        }
+        foreach (var (file, bytes) in tokenizerFiles ?? new Dictionary<string, byte[]>())
+            AtomicFile.WriteAllBytes(Path.Combine(outDir, file), bytes);
         return result;
     }
 

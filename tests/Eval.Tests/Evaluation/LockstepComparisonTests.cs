@@ -1,5 +1,6 @@
 using Converter.Eval.Evaluation;
 using Converter.Eval.Loading;
+using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
 using Converter.TestSupport;
 using Converter.Trellis.Codebooks;
@@ -16,7 +17,7 @@ public class LockstepComparisonTests
     {
         using var a = EvalModel.Open(RepoPaths.SampleModel, _codebooks);
         using var b = EvalModel.Open(RepoPaths.SampleModel, _codebooks);
-        var input = EvalInput.Load(b, Path.Combine(RepoPaths.Samples, "data", "eval-heldout.txt"), rows: 2, length: 32);
+        var input = EvalInput.Load(b, TextSource.FromFile(Path.Combine(RepoPaths.Samples, "data", "eval-heldout.txt")), rows: 2, length: 32);
         var steps = new List<string>();
         var result = LockstepComparison.Run(b, [a], input.Rows, topK: 5, input.Vocabulary, new Progress(steps))[0];
 

@@ -23,7 +23,9 @@ public static class CompareRun
         {
             foreach (var dir in options.QuantDirs)
                 tests.Add(EvalModel.Open(dir, context.Codebooks, backend.Algebra, backend.Blocks));
-            var input = EvalInput.Load(reference, options.Data.TextPath, options.Data.Rows, options.Data.Length);
+            foreach (var test in tests)
+                MultiplierWarning.Report("compare", test.Directory, test.Config.Json, context.Log);
+            var input = EvalInput.Load(reference, options.Data.Text, options.Data.Rows, options.Data.Length);
             context.Log.WriteLine($"compare: {tests.Count} variant(s) of {reference.Directory}, {input.Rows.Count} rows × {input.Length} tokens of {input.SourcePath}");
             var results = ProgressDisplay.Run(context, "compare", reference.Model.Modules.Count,
                 steps => LockstepComparison.Run(reference, tests, input.Rows, options.TopK, input.Vocabulary, new StepReporter(steps)));

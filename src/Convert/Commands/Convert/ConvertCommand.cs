@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using Converter.Cli.Pipeline;
+using Converter.Cli.Samples;
+using Converter.Formats.IO;
 using Converter.Regularize.Quantization;
 using Converter.Trellis.Codebooks;
 
@@ -11,7 +13,7 @@ public sealed class ConvertCommand
 {
     private readonly Argument<string?> _model = new("MODEL_DIR")
     {
-        Description = "Hugging Face model directory (config.json, tokenizer.json, *.safetensors). Default: the sample model samples/tiny-llama",
+        Description = "Hugging Face model directory (config.json, tokenizer.json, *.safetensors). Default: the sample model samples/tiny-llama of a clone of the repository",
         Arity = ArgumentArity.ZeroOrOne,
     };
 
@@ -19,10 +21,21 @@ public sealed class ConvertCommand
     private readonly Option<double> _bits = new("--bits", "-b") { Description = "Target average bits per weight, 1..8 (fractional targets mix integer K across tensors)", DefaultValueFactory = _ => 4.0 };
     private readonly Option<int> _headBits = new("--head-bits") { Description = "Bits of lm_head, 1..8, or 16 to keep it in fp16", DefaultValueFactory = _ => 6 };
     private readonly Option<string> _codebook = new("--codebook", "-c") { Description = "Codebook: " + CodebookRegistry.Names, DefaultValueFactory = _ => "mul1" };
-    private readonly Option<string?> _multiplier = new("--multiplier") { Description = "Codebook multiplier (hex 0x… or decimal). Only exllamav3's default decodes correctly in exllamav3" };
+    private readonly Option<string?> _multiplier = new("--multiplier")
+    {
+        Description = "Codebook multiplier (hex 0x… or decimal), for codebook experiments. exllamav3 decodes only the codebook's default " +
+            "(mcg 0xCBAC1FED, mul1 0x83DCD12D), so any other is refused unless --allow-nonstandard-multiplier is given",
+    };
+
+    private readonly Option<bool> _allowNonstandardMultiplier = new(AllowNonstandardMultiplierOption)
+    {
+        Description = "Write a model with a --multiplier other than the codebook's default anyway. Stock exllamav3 decodes with its own fixed multiplier, " +
+            "so it loads such a model without error and produces garbage; the output is marked in quantization_config." + NonstandardMultiplier.ConfigKey +
+            " and its README.md, and inspect and eval warn. Only trellis (eval, ppl, inspect) reads it correctly",
+    };
     private readonly Option<int> _calRows = new("--cal-rows") { Description = "Calibration rows (sized for the sample: 128 rows × 512 tokens, the published protocol)", DefaultValueFactory = _ => 128 };
     private readonly Option<int> _calCols = new("--cal-cols") { Description = "Tokens per calibration row", DefaultValueFactory = _ => 512 };
-    private readonly Option<string?> _calText = new("--cal-text") { Description = "Calibration text file. Default: samples/data/calibration.txt" };
+    private readonly Option<string?> _calText = new("--cal-text") { Description = "Calibration text file. Default: the built-in English text of samples/data/calibration.txt (1.2 MB, Brown corpus)" };
     private readonly Option<string?> _workDir = new("--work-dir") { Description = "Work directory for checkpoints and per-module files. Default: <out>.work" };
     private readonly Option<bool> _resume = new("--resume") { Description = "Continue an interrupted conversion from its work directory" };
     private readonly Option<string> _device = new("--device") { Description = "Where to run: cuda:N (a GPU), cpu, or auto (cuda:0 when a usable GPU and driver are present, else the CPU)", DefaultValueFactory = _ => "auto" };
@@ -46,14 +59,17 @@ public sealed class ConvertCommand
     private readonly Option<int?> _stopAfter = new("--stop-after") { Description = "Stop after N modules as if interrupted (for testing resume)", Hidden = true };
     private readonly Option<bool> _json = new("--json") { Description = "Print the result summary as JSON on stdout" };
 
+    public const string AllowNonstandardMultiplierOption = "--allow-nonstandard-multiplier";
+
     public Command Build(Func<Func<CliContext, int>, int> run)
     {
         var command = new Command("convert",
             "Convert a Hugging Face model to EXL3 trellis-coded weights at a target bits per weight, streaming one module at a time, " +
-            "with checkpoints (resume with --resume). Writes a model exllamav3 can load, plus trellis-convert.json with per-tensor statistics. " +
+            "with checkpoints (resume with --resume). Writes a model exllamav3 can load, plus trellis-convert.json with per-tensor statistics " +
+            "and a README.md model card. " +
             "Architectures: " + string.Join(", ", Converter.Models.Architectures.ArchitectureCatalog.All.Select(a => a.HfName)) + ".");
         command.Arguments.Add(_model);
-        foreach (var o in new Option[] { _out, _bits, _headBits, _codebook, _multiplier, _calRows, _calCols, _calText, _workDir, _resume, _device,
+        foreach (var o in new Option[] { _out, _bits, _headBits, _codebook, _multiplier, _allowNonstandardMultiplier, _calRows, _calCols, _calText, _workDir, _resume, _device,
             _outScales, _hessian, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _skipResourceCheck, _stopAfter, _json })
             command.Options.Add(o);
         command.SetAction(parse => run(context => ConvertRun.Execute(Bind(parse), parse.GetValue(_json), context)));
@@ -79,6 +95,11 @@ public sealed class ConvertCommand
         catch (FormatException e)
         {
             throw new UsageException($"--codebook/--multiplier: {e.Message}");
+        }
+        if (!codebook.IsDefaultMultiplier && !parse.GetValue(_allowNonstandardMultiplier))
+        {
+            throw new UsageException($"--multiplier {codebook.MultiplierHex}: {NonstandardMultiplier.Consequence(codebook)}. " +
+                $"Refused; pass {AllowNonstandardMultiplierOption} to write it anyway (marked in quantization_config.{NonstandardMultiplier.ConfigKey})");
         }
 
         var device = parse.GetValue(_device)!;
@@ -107,8 +128,8 @@ public sealed class ConvertCommand
         if (shard < 1)
             throw new UsageException("--shard-size must be at least 1 MiB");
 
-        var modelDir = parse.GetValue(_model) ?? Path.Combine(SampleLocator.Require("MODEL_DIR"), SampleLocator.SampleModel);
-        var calText = parse.GetValue(_calText) ?? Path.Combine(SampleLocator.Require("--cal-text"), "data", "calibration.txt");
+        var modelDir = parse.GetValue(_model) ?? SampleLocator.RequireSampleModel();
+        var calText = parse.GetValue(_calText) is { } calPath ? TextSource.FromFile(calPath) : BuiltInSamples.CalibrationText;
         var outDir = parse.GetValue(_out)
             ?? Path.Combine("out", $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDir)))}-exl3-{bits.ToString("0.0#", CultureInfo.InvariantCulture)}bpw");
         return new ConvertSettings

@@ -1,10 +1,11 @@
 using System.CommandLine;
-using Converter.Cli.Commands.Convert;
+using Converter.Cli.Samples;
+using Converter.Formats.IO;
 
 namespace Converter.Cli.Commands.Eval;
 
 /// <summary>Which text and how much of it an evaluation runs on (docs/exl3-format.md §6.1: consecutive rows of the text tokenized once).</summary>
-public sealed record EvalData(string TextPath, int Rows, int Length, string Device = "auto");
+public sealed record EvalData(TextSource Text, int Rows, int Length, string Device = "auto");
 
 /// <summary>The --text, --rows, --length and --device options that eval, ppl and compare share, declared and bound once.</summary>
 public sealed class EvalDataOptions
@@ -12,7 +13,7 @@ public sealed class EvalDataOptions
     public const int DefaultRows = 16;
     public const int DefaultLength = 256;
 
-    private readonly Option<string?> _text = new("--text") { Description = "Evaluation text file. Default: samples/data/eval-heldout.txt" };
+    private readonly Option<string?> _text = new("--text") { Description = "Evaluation text file. Default: the built-in held-out English text of samples/data/eval-heldout.txt" };
     private readonly Option<int> _rows = new("--rows") { Description = "Number of rows (consecutive windows of the tokenized text)", DefaultValueFactory = _ => DefaultRows };
     private readonly Option<int> _length = new("--length") { Description = "Tokens per row", DefaultValueFactory = _ => DefaultLength };
 
@@ -31,7 +32,7 @@ public sealed class EvalDataOptions
             throw new UsageException($"--rows must be at least 1, got {rows}");
         if (length < 2)
             throw new UsageException($"--length must be at least 2 (a row predicts its tokens 1…L−1), got {length}");
-        var text = parse.GetValue(_text) ?? Path.Combine(SampleLocator.Require("--text"), "data", "eval-heldout.txt");
+        var text = parse.GetValue(_text) is { } path ? TextSource.FromFile(path) : BuiltInSamples.EvaluationText;
         return new EvalData(text, rows, length, BindDevice(parse));
     }
 

@@ -16,8 +16,9 @@ public static class EvalRun
         using var backend = Pipeline.ComputeBackend.Open(options.Data.Device, context.Log, "eval");
         using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks, backend.Algebra, backend.Blocks);
         using var test = EvalModel.Open(options.QuantDir, context.Codebooks, backend.Algebra, backend.Blocks);
+        MultiplierWarning.Report("eval", test.Directory, test.Config.Json, context.Log);
         // The reference's tokenizer (a converted model carries a copy), so eval and compare tokenize identically.
-        var input = EvalInput.Load(reference, options.Data.TextPath, options.Data.Rows, options.Data.Length);
+        var input = EvalInput.Load(reference, options.Data.Text, options.Data.Rows, options.Data.Length);
         context.Log.WriteLine($"eval: A = {test.Directory}{(test.IsQuantized ? " (quantized)" : "")}, B = {reference.Directory}, " +
             $"{input.Rows.Count} rows × {input.Length} tokens of {input.SourcePath}");
         var result = ProgressDisplay.Run(context, "eval", reference.Model.Modules.Count,

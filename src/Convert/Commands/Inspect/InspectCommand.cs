@@ -31,6 +31,7 @@ public sealed class InspectCommand
     {
         using var quantized = CheckpointReader.Open(modelDir);
         using var reference = referenceDir is null ? null : ReferenceWeights.Open(modelDir, referenceDir);
+        MultiplierWarning.Report("inspect", modelDir, context.Log);
         var proxies = ReadProxyErrors(modelDir);
         var rows = ModelInspection.Inspect(quantized, reference, proxies, context.Codebooks, new Progress<string>(_ => { }));
         var exl3 = rows.Where(r => r.Format == "exl3").ToList();

@@ -23,9 +23,10 @@ public static class PplRun
             RequireDirectoryOf(logitsOut);
         using var backend = Pipeline.ComputeBackend.Open(options.Device, context.Log, "ppl");
         using var model = EvalModel.Open(options.ModelDir, context.Codebooks, backend.Algebra, backend.Blocks);
+        MultiplierWarning.Report("ppl", model.Directory, model.Config.Json, context.Log);
         var input = ids is not null
             ? EvalInput.FromIds(model, ids)
-            : EvalInput.Load(model, options.Text!.TextPath, options.Text.Rows, options.Text.Length);
+            : EvalInput.Load(model, options.Text!.Text, options.Text.Rows, options.Text.Length);
         context.Log.WriteLine($"ppl: {model.Directory}{(model.IsQuantized ? " (quantized)" : "")}, {input.Rows.Count} rows × {input.Length} tokens of " +
             $"{input.SourcePath}{(ids is not null ? " (exact ids, no BOS added)" : "")}");
         var result = ProgressDisplay.Run(context, "ppl", model.Model.Modules.Count,
@@ -33,7 +34,7 @@ public static class PplRun
         if (options.Json)
         {
             JsonOutput.Write(context.Output, new PplJson(model.Directory, result.Ppl, result.Rows, input.Length, result.Tokens, result.Scored, input.Vocabulary,
-                options.Text?.TextPath, options.IdsPath, options.LogitsOut, model.IsQuantized, Math.Round(result.Seconds, 2)));
+                options.Text?.Text.Name, options.IdsPath, options.LogitsOut, model.IsQuantized, Math.Round(result.Seconds, 2)));
         }
         else
         {

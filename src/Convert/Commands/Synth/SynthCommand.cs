@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Converter.Cli.Commands.Convert;
+using Converter.Cli.Samples;
 using Converter.Models.Synthetic;
 
 namespace Converter.Cli.Commands.Synth;
@@ -13,7 +13,7 @@ public sealed class SynthCommand
     private readonly Option<int> _seed = new("--seed") { DefaultValueFactory = _ => 0, Description = "Seed of the random weights" };
     private readonly Option<int> _outliers = new("--outliers") { DefaultValueFactory = _ => 4, Description = "Input channels per linear with 8× larger weights" };
     private readonly Option<int> _shardSize = new("--shard-size") { DefaultValueFactory = _ => 4096, Description = "Maximum shard size in MiB" };
-    private readonly Option<string?> _tokenizer = new("--tokenizer-from") { Description = "Copy tokenizer.json from this model directory. Default: the sample model" };
+    private readonly Option<string?> _tokenizer = new("--tokenizer-from") { Description = "Copy tokenizer.json and tokenizer_config.json from this model directory. Default: the sample model's, built in" };
     private readonly Option<bool> _overwrite = new("--overwrite") { Description = "Replace a non-empty output directory" };
 
     public Command Build(Func<Func<CliContext, int>, int> run)
@@ -40,9 +40,17 @@ public sealed class SynthCommand
                 throw new IOException($"{outDir}: output directory is not empty (use --overwrite to replace it)");
             Directory.Delete(outDir, recursive: true);
         }
-        var tokenizerDir = parse.GetValue(_tokenizer) ?? Path.Combine(SampleLocator.Require("--tokenizer-from"), SampleLocator.SampleModel);
-        var result = SyntheticCheckpoint.Write(outDir, shape, parse.GetValue(_seed), parse.GetValue(_outliers), (long)parse.GetValue(_shardSize) << 20, tokenizerDir);
+        var tokenizer = parse.GetValue(_tokenizer) is { } tokenizerDir ? TokenizerFilesIn(tokenizerDir) : BuiltInSamples.Tokenizer();
+        var result = SyntheticCheckpoint.Write(outDir, shape, parse.GetValue(_seed), parse.GetValue(_outliers), (long)parse.GetValue(_shardSize) << 20, tokenizer);
         context.Output.WriteLine($"Wrote {outDir}: {name} shape, {shape.Layers} layers, {result.Files.Count} file(s), {HumanFormat.Bytes(result.TotalSize)}");
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The tokenizer files of a model directory (tokenizer.json must be there; tokenizer_config.json is copied when present).</summary>
+    private static Dictionary<string, byte[]> TokenizerFilesIn(string dir)
+    {
+        if (!File.Exists(Path.Combine(dir, "tokenizer.json")))
+            throw new FileNotFoundException($"{Path.Combine(dir, "tokenizer.json")}: --tokenizer-from names a directory without tokenizer.json");
+        return BuiltInSamples.TokenizerFiles.Where(f => File.Exists(Path.Combine(dir, f))).ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(dir, f)));
     }
 }
