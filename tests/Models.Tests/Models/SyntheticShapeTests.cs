@@ -50,7 +50,7 @@ public class SyntheticShapeTests
         try
         {
             var shape = SyntheticShape.Presets["test-tiny-moe"];
-            SyntheticCheckpoint.Write(dir, shape, seed: 3, outliers: 2, shardBytes: 1L << 30, tokenizerDir: null);
+            SyntheticCheckpoint.Write(dir, shape, seed: 3, outliers: 2, shardBytes: 1L << 30, tokenizerFiles: null);
             using var reader = CheckpointReader.Open(dir);
             var model = TransformerModel.FromConfig(ModelConfig.Load(dir));
             Assert.That(reader.TensorNames, Is.EquivalentTo(model.Modules.SelectMany(m => m.TensorNames).Distinct()));
