@@ -302,7 +302,7 @@ public static class ResourceEstimate
         {
             EmbeddingModule => element * spec.VocabSize * spec.HiddenSize,
             FinalNormModule => element * spec.HiddenSize,
-            DecoderBlock block => element * block.TensorNames.Where(n => !block.Linears.Any(l => l.WeightTensor == n || l.BiasTensor == n))
+            DecoderBlock block => element * block.TensorNames.Where(n => !block.Linears.Any(l => l.SourceTensors.Contains(n)))
                 .Sum(n => NormWidth(spec, n)),
             _ => 0,
         };
