@@ -124,7 +124,7 @@ public class ArchitectureConfigTests
         Assert.That(Fails(Base.Replace("LlamaForCausalLM", "GPT2LMHeadModel")).Message,
             Does.Contain("unsupported architecture GPT2LMHeadModel").And.Contain("LlamaForCausalLM"));
 
-    [TestCase("rope_parameters", "yarn")]
+    [TestCase("rope_parameters", "ntk")]
     [TestCase("rope_scaling", "dynamic")]
     public void UnsupportedRopeType(string key, string type) =>
         Assert.That(Fails(Base + $$""", "{{key}}": {"rope_type": "{{type}}", "factor": 4.0}""").Message,
