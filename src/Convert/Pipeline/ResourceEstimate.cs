@@ -309,9 +309,10 @@ public static class ResourceEstimate
         return bytes;
     }
 
-    /// <summary>Values of a block's non-linear tensor: a block norm (hidden), or a q/k norm (per head, or the whole projection).</summary>
+    /// <summary>Values of a block's non-linear tensor: a block norm (hidden), attention sinks (one per head), or a q/k norm (per head, or the whole projection).</summary>
     private static long NormWidth(TransformerSpec spec, string name) =>
-        !name.Contains(".self_attn.", StringComparison.Ordinal) ? spec.HiddenSize
+        name.EndsWith(".self_attn.sinks", StringComparison.Ordinal) ? spec.Heads
+        : !name.Contains(".self_attn.", StringComparison.Ordinal) ? spec.HiddenSize
         : spec.QkNorm == QkNormPlacement.PerHead ? spec.HeadDim
         : name.EndsWith("q_norm.weight", StringComparison.Ordinal) ? spec.QueryWidth : spec.KeyValueWidth;
 
