@@ -39,7 +39,8 @@ public sealed class Linear
         if (fused is not null && expert is not null)
             throw new ArgumentException($"{name}: a layer is either rows of a fused tensor or an expert's slice, not both", nameof(expert));
         if (expert is not null && hasBias != (expert.BiasTensor is not null))
-            throw new ArgumentException($"{name}: an expert slice's bias tensor must be given exactly when the layer has a bias", nameof(expert));        if (fused is { } f && (f.Offset < 0 || f.Offset + outFeatures > f.Rows))
+            throw new ArgumentException($"{name}: an expert slice's bias tensor must be given exactly when the layer has a bias", nameof(expert));
+        if (fused is { } f && (f.Offset < 0 || f.Offset + outFeatures > f.Rows))
             throw new ArgumentOutOfRangeException(nameof(fused), fused, $"{name}: rows {f.Offset}..{f.Offset + outFeatures} are not inside the fused tensor's {f.Rows}");
         if (fused is not null && hasBias)
             throw new ArgumentException($"{name}: a slice of a fused tensor cannot carry a bias", nameof(hasBias));
