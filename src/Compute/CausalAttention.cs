@@ -21,10 +21,14 @@ public static unsafe class CausalAttention
     /// <paramref name="window"/> (Mistral's sliding_window) only keys t − window &lt; s ≤ t are attended, as HF's
     /// sliding-window mask does. <paramref name="scale"/> replaces 1/√headDim (Gemma's query_pre_attn_scalar^−½);
     /// <paramref name="softCap"/> caps the scaled scores as cap·tanh(s/cap) before the mask (Gemma 2).
+    /// <paramref name="sinks"/> (gpt-oss's learned attention sinks, one logit per query head, or empty) joins each
+    /// head's softmax as one more logit that attends to nothing: it only adds exp(sink) to the denominator.
     /// </summary>
     public static void Apply(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> output,
-        int tokens, int heads, int kvHeads, int headDim, int? window = null, float? scale = null, float? softCap = null)
+        int tokens, int heads, int kvHeads, int headDim, int? window = null, float? scale = null, float? softCap = null, ReadOnlySpan<float> sinks = default)
     {
+        if (!sinks.IsEmpty && sinks.Length != heads)
+            throw new ArgumentException($"{sinks.Length} attention sinks for {heads} query heads", nameof(sinks));
         if (window is <= 0)
             throw new ArgumentOutOfRangeException(nameof(window), window, "the attention window must be positive");
         if (kvHeads <= 0 || heads % kvHeads != 0)
@@ -52,9 +56,9 @@ public static unsafe class CausalAttention
                         valuesT[(g * headDim + i) * tokens + t] = vs[i];
                 }
             }
-            fixed (float* pq = q, pk = keys, pv = valuesT, po = output)
+            fixed (float* pq = q, pk = keys, pv = valuesT, po = output, ps = sinks)
             {
-                var s = new Shape(pq, pk, pv, po, tokens, heads, kvHeads, headDim, window ?? int.MaxValue,
+                var s = new Shape(pq, pk, pv, po, sinks.IsEmpty ? null : ps, tokens, heads, kvHeads, headDim, window ?? int.MaxValue,
                     scale ?? 1f / MathF.Sqrt(headDim), softCap ?? 0f);
                 int blocks = (tokens + QueryBlock - 1) / QueryBlock;
                 Parallel.For(0, heads * blocks, item => RunBlock(s, item % heads, item / heads));
@@ -93,7 +97,10 @@ public static unsafe class CausalAttention
                     TensorPrimitives.Multiply(visible, s.Scale, visible);
                     if (s.SoftCap > 0)
                         SoftCap.InPlace(visible, s.SoftCap);
-                    Softmax.InPlace(visible);
+                    if (s.Sinks != null)
+                        SoftmaxWithSink(visible, s.Sinks[head]);
+                    else
+                        Softmax.InPlace(visible);
                     row[..lo].Clear();
                     row[hi..].Clear();
                 }
@@ -109,12 +116,29 @@ public static unsafe class CausalAttention
         }
     }
 
+    /// <summary>
+    /// transformers' gpt-oss eager attention: softmax over the scores and the sink together (shifted by their joint
+    /// maximum), the sink's own probability dropped.
+    /// </summary>
+    private static void SoftmaxWithSink(Span<float> scores, float sink)
+    {
+        float max = MathF.Max(TensorPrimitives.Max(scores), sink);
+        float sum = 0f;
+        for (int i = 0; i < scores.Length; i++)
+        {
+            scores[i] = MathF.Exp(scores[i] - max);
+            sum += scores[i];
+        }
+        sum += MathF.Exp(sink - max);
+        TensorPrimitives.Divide(scores, sum, scores);
+    }
+
     private static int FirstKey(int t, int window) => Math.Max(0, t - (window - 1));
 
     /// <summary>Operands as pointers for the parallel loop (spans cannot be captured); K and Vᵀ regrouped per kv head.</summary>
-    private readonly struct Shape(float* q, float* k, float* vT, float* output, int tokens, int heads, int kvHeads, int headDim, int window, float scale, float softCap)
+    private readonly struct Shape(float* q, float* k, float* vT, float* output, float* sinks, int tokens, int heads, int kvHeads, int headDim, int window, float scale, float softCap)
     {
-        public readonly float* Q = q, K = k, VT = vT, Output = output;
+        public readonly float* Q = q, K = k, VT = vT, Output = output, Sinks = sinks;
         public readonly int Tokens = tokens, Heads = heads, KvHeads = kvHeads, HeadDim = headDim, Window = window;
         public readonly float Scale = scale, SoftCap = softCap;
     }

@@ -20,8 +20,12 @@ public sealed class Linear
     /// The layer is rows [Offset, Offset + out) of a fused source tensor of <c>Rows</c> rows (Phi-3's qkv_proj), read
     /// from <paramref name="weightTensor"/>; null when the tensor is the layer's own.
     /// </param>
+    /// <param name="expert">
+    /// The layer is one expert's columns of a 3-D expert tensor (gpt-oss), read from <paramref name="weightTensor"/>
+    /// (or its MXFP4 form) and, with a bias, from the slice's bias tensor; null otherwise.
+    /// </param>
     public Linear(string name, int inFeatures, int outFeatures, bool hasBias, string? weightTensor = null, IDenseAlgebra? algebra = null,
-        FusedRows? fused = null)
+        FusedRows? fused = null, ExpertSlice? expert = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inFeatures);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outFeatures);
@@ -31,6 +35,11 @@ public sealed class Linear
         HasBias = hasBias;
         WeightTensor = weightTensor ?? TensorNames.Weight(name);
         Fused = fused;
+        Expert = expert;
+        if (fused is not null && expert is not null)
+            throw new ArgumentException($"{name}: a layer is either rows of a fused tensor or an expert's slice, not both", nameof(expert));
+        if (expert is not null && hasBias != (expert.BiasTensor is not null))
+            throw new ArgumentException($"{name}: an expert slice's bias tensor must be given exactly when the layer has a bias", nameof(expert));
         if (fused is { } f && (f.Offset < 0 || f.Offset + outFeatures > f.Rows))
             throw new ArgumentOutOfRangeException(nameof(fused), fused, $"{name}: rows {f.Offset}..{f.Offset + outFeatures} are not inside the fused tensor's {f.Rows}");
         if (fused is not null && hasBias)
@@ -51,7 +60,15 @@ public sealed class Linear
     /// <summary>Where in a fused source tensor the layer's rows are, or null.</summary>
     public FusedRows? Fused { get; }
 
-    public string? BiasTensor => HasBias ? TensorNames.Bias(Name) : null;
+    /// <summary>Which expert's columns of a 3-D expert tensor the layer is, or null.</summary>
+    public ExpertSlice? Expert { get; }
+
+    /// <summary>The source tensor of the bias: the layer's own <c>.bias</c>, or an expert slice's fused bias.</summary>
+    public string? BiasTensor => HasBias ? Expert?.BiasTensor ?? TensorNames.Bias(Name) : null;
+
+    /// <summary>Every source tensor name the layer may read: weight (or its MXFP4 blocks and scales) and bias.</summary>
+    public IEnumerable<string> SourceTensors =>
+        (Expert is null ? [WeightTensor] : ExpertSlice.StoredNames(WeightTensor)).Concat(BiasTensor is { } b ? [b] : []);
 
     public bool IsLoaded => _weight != null;
 
@@ -64,6 +81,12 @@ public sealed class Linear
     /// <summary>Reads W (and b) from the checkpoint as float32.</summary>
     public void Load(ITensorReader reader)
     {
+        if (Expert is { } e)
+        {
+            _weight = new Matrix(OutFeatures, InFeatures, e.ReadWeight(reader, WeightTensor, InFeatures, OutFeatures));
+            _bias = HasBias ? e.ReadBias(reader, OutFeatures) : null;
+            return;
+        }
         _weight = Fused is { } f
             ? new Matrix(OutFeatures, InFeatures, WeightLoader.ReadRows(reader, WeightTensor, f.Rows, InFeatures, f.Offset, OutFeatures))
             : new Matrix(OutFeatures, InFeatures, WeightLoader.Read(reader, WeightTensor, OutFeatures, InFeatures));

@@ -21,8 +21,20 @@ public sealed record MixtureOfExperts
     /// <summary>The MoE block's module under the layer: <c>block_sparse_moe</c> (Mixtral) or <c>mlp</c>.</summary>
     public required string Module { get; init; }
 
-    /// <summary>The router's module under the MoE block (<c>gate</c>).</summary>
+    /// <summary>The router's module under the MoE block (<c>gate</c>; gpt-oss: <c>router</c>).</summary>
     public string RouterModule { get; init; } = "gate";
+
+    /// <summary>The router has a bias added to its logits before the choice (gpt-oss's <c>mlp.router.bias</c>).</summary>
+    public bool RouterBias { get; init; }
+
+    /// <summary>
+    /// The experts are stored fused as 3-D tensors with biases (gpt-oss): <c>experts.gate_up_proj</c> [experts, hidden,
+    /// 2·intermediate] with gate and up interleaved along the last axis, <c>experts.down_proj</c> [experts,
+    /// intermediate, hidden], and <c>experts.gate_up_proj_bias</c>, <c>experts.down_proj_bias</c>; each expert is still
+    /// three linears (<see cref="ExpertSlice"/>), named <c>experts.E.gate_proj</c>/<c>up_proj</c>/<c>down_proj</c> as
+    /// exllamav3 reads and writes them.
+    /// </summary>
+    public bool FusedExperts { get; init; }
 
     /// <summary>The projections of expert E, under <c>experts.E</c> of the MoE block.</summary>
     public MlpNames ExpertNames { get; init; } = MlpNames.Standard;

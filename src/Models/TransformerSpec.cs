@@ -57,6 +57,12 @@ public sealed record TransformerSpec
     /// <summary>Attention-logit soft-capping (Gemma 2), null when absent.</summary>
     public float? AttentionSoftCap { get; init; }
 
+    /// <summary>
+    /// Each attention has learned sinks, <c>self_attn.sinks</c> (gpt-oss): one logit per query head that joins the
+    /// softmax's denominator.
+    /// </summary>
+    public bool AttentionSinks { get; init; }
+
     /// <summary>Dimensions of each head that RoPE rotates (partial rotary rotates fewer than <see cref="HeadDim"/>).</summary>
     public int RotaryDims { get; init; }
 

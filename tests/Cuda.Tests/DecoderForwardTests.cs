@@ -134,6 +134,26 @@ public sealed class DecoderForwardTests : GpuFixture
                 SharedIntermediateSize = 128,
             },
         }, 2, 24).SetName("glm4-moe-like sigmoid + bias, scaled, shared expert, 2 rows × 24");
+        // gpt-oss-like: q/k/v/o biases, attention sinks, sliding window 16 with YaRN rope; router bias, top-2 of 8
+        // softmaxed over the chosen; fused 3-D experts with biases and the clamped SwiGLU (weights large enough that
+        // the clamps bind, see WriteLayer).
+        var yarn = new RopeConfig(RopeType.Yarn, 150000.0, Yarn: new YarnRopeScaling(32, 32, 1, 4096, Truncate: false, AttentionFactor: 1 + 0.1 * Math.Log(32)));
+        yield return new TestCaseData(Llama with
+        {
+            QkvBias = true,
+            OutputBias = true,
+            AttentionSinks = true,
+            LayerAttention = [new LayerAttention(16, yarn)],
+            Activation = MlpActivation.ClampedSwiGlu,
+            Moe = Moe with
+            {
+                Module = "mlp",
+                RouterModule = "router",
+                RouterBias = true,
+                FusedExperts = true,
+                ExpertNames = MlpNames.Standard,
+            },
+        }, 2, 40).SetName("gpt-oss-like sinks, window 16, yarn, router bias, fused experts with clamped SwiGLU, 2 rows × 40");
     }
 
     private static RotaryEmbedding? RotaryOf(TransformerSpec spec) =>
@@ -207,6 +227,16 @@ public sealed class DecoderForwardTests : GpuFixture
         var block = new DecoderBlock(0, spec, RotaryOf(spec));
         foreach (var linear in block.Linears.DistinctBy(l => l.WeightTensor))
         {
+            if (linear.Expert is { } expert)
+            {
+                // gpt-oss's 3-D expert tensor [experts, in, columns] and its bias [experts, columns], once for all
+                // experts; weights ~8× the usual scale so that gate and up pass the clamped SwiGLU's limit of 7.
+                int size = expert.Experts * linear.InFeatures * expert.Columns;
+                writer.AddFloat32(linear.WeightTensor, [expert.Experts, linear.InFeatures, expert.Columns],
+                    RandomValues(rng, size, 8f / MathF.Sqrt(linear.InFeatures)));
+                writer.AddFloat32(expert.BiasTensor!, [expert.Experts, expert.Columns], RandomValues(rng, expert.Experts * expert.Columns, 0.5f));
+                continue;
+            }
             // A fused source tensor (qkv_proj, gate_up_proj) is written once with all its rows.
             int rows = linear.Fused?.Rows ?? linear.OutFeatures;
             writer.AddFloat32(linear.WeightTensor, [rows, linear.InFeatures],
@@ -222,6 +252,8 @@ public sealed class DecoderForwardTests : GpuFixture
             foreach (var bias in moe.OtherTensors.Where(n => n != moe.Router.WeightTensor))
                 writer.AddFloat32(bias, [moe.Router.OutFeatures], RandomValues(rng, moe.Router.OutFeatures, 0.05f));
         }
+        if (spec.AttentionSinks)
+            writer.AddFloat32(block.Attention.SinksTensor, [spec.Heads], RandomValues(rng, spec.Heads, 2f));
         foreach (var name in block.TensorNames.Where(n => n.Contains("norm", StringComparison.Ordinal)))
         {
             // Block norms (GLM-4's post_self_attn_layernorm too) are hidden-wide; q/k norms live under self_attn.

@@ -16,6 +16,7 @@ public sealed class HostSideTests
     [TestCase("ldlq.cu", "ldlq_decode")]
     [TestCase("forward.cu", "norm_rows")]
     [TestCase("forward.cu", "gelu_tanh_gate")]
+    [TestCase("forward.cu", "clamped_swiglu")]
     [TestCase("moe.cu", "route_topk")]
     [TestCase("moe.cu", "scatter_add_rows")]
     public void KernelSourcesAreEmbedded(string file, string kernel) =>

@@ -99,7 +99,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var tensors = outcomes.SelectMany(o => o.Tensors).ToList();
         var records = outcomes.Where(o => o.Record is not null).Select(o => o.Record!).ToList();
         var warnings = outcomes.Where(o => o.Warning is not null).Select(o => o.Warning!).ToList();
-        tensors.AddRange(module.TensorNames.Where(n => !module.Linears.Any(l => l.WeightTensor == n || l.BiasTensor == n)).Select(CopySourceTensor));
+        tensors.AddRange(module.TensorNames.Where(n => !module.Linears.Any(l => l.SourceTensors.Contains(n))).Select(CopySourceTensor));
         double quantizeSeconds = clock.Elapsed.TotalSeconds;
 
         clock.Restart();

@@ -306,16 +306,17 @@ public static class ResourceEstimate
         {
             EmbeddingModule => element * spec.VocabSize * spec.HiddenSize,
             FinalNormModule => element * spec.HiddenSize,
-            DecoderBlock block => element * block.TensorNames.Where(n => !block.Linears.Any(l => l.WeightTensor == n || l.BiasTensor == n))
+            DecoderBlock block => element * block.TensorNames.Where(n => !block.Linears.Any(l => l.SourceTensors.Contains(n)))
                 .Sum(n => NormWidth(spec, n)),
             _ => 0,
         };
         return bytes;
     }
 
-    /// <summary>Values of a block's non-linear tensor: a block norm (hidden), or a q/k norm (per head, or the whole projection).</summary>
+    /// <summary>Values of a block's non-linear tensor: a block norm (hidden), attention sinks (one per head), or a q/k norm (per head, or the whole projection).</summary>
     private static long NormWidth(TransformerSpec spec, string name) =>
-        !name.Contains(".self_attn.", StringComparison.Ordinal) ? spec.HiddenSize
+        name.EndsWith(".self_attn.sinks", StringComparison.Ordinal) ? spec.Heads
+        : !name.Contains(".self_attn.", StringComparison.Ordinal) ? spec.HiddenSize
         : spec.QkNorm == QkNormPlacement.PerHead ? spec.HeadDim
         : name.EndsWith("q_norm.weight", StringComparison.Ordinal) ? spec.QueryWidth : spec.KeyValueWidth;
 

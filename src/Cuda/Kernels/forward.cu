@@ -85,10 +85,12 @@ extern "C" __global__ void rope(float* x, const float* __restrict__ cosTable, co
 }
 
 // Causal (optionally sliding-window) softmax of attention scores (Compute/CausalAttention.cs): scores holds
-// `count` rows of `tokens` keys, row r being query t = r mod tokens of some (sequence, head). Keys
-// max(0, t − window + 1) ≤ s ≤ t get softmax(cap(scale · score)), the rest 0, where cap(v) = softCap·tanh(v/softCap)
-// when softCap > 0 (Gemma 2) and v otherwise. One warp per row.
-extern "C" __global__ void causal_softmax(float* scores, int tokens, float scale, float softCap, int window, long long count)
+// `count` rows of `tokens` keys, row r being query t = r mod tokens of head h = (r / tokens) mod heads of some
+// sequence. Keys max(0, t − window + 1) ≤ s ≤ t get softmax(cap(scale · score)), the rest 0, where
+// cap(v) = softCap·tanh(v/softCap) when softCap > 0 (Gemma 2) and v otherwise. With sinks (gpt-oss; null when none)
+// head h's sink logit joins the softmax's maximum and denominator and gets no key. One warp per row.
+extern "C" __global__ void causal_softmax(float* scores, int tokens, float scale, float softCap, int window, long long count,
+    const float* __restrict__ sinks, int heads)
 {
     long long row = (long long) blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (row >= count)
@@ -109,6 +111,12 @@ extern "C" __global__ void causal_softmax(float* scores, int tokens, float scale
         m = fmaxf(m, v);
     }
     m = warp_max(m);
+    float sink = 0.f;
+    if (sinks != 0)
+    {
+        sink = sinks[(row / tokens) % heads];
+        m = fmaxf(m, sink);
+    }
     float sum = 0.f;
     for (int j = first + lane; j <= t; j += 32)
     {
@@ -116,7 +124,10 @@ extern "C" __global__ void causal_softmax(float* scores, int tokens, float scale
         s[j] = e;
         sum += e;
     }
-    float inv = 1.f / warp_sum(sum);
+    sum = warp_sum(sum);
+    if (sinks != 0)
+        sum += expf(sink - m);
+    float inv = 1.f / sum;
     for (int j = lane; j < tokens; j += 32)
         s[j] = j >= first && j <= t ? s[j] * inv : 0.f;
 }
@@ -153,6 +164,19 @@ extern "C" __global__ void gelu_tanh_gate(float* __restrict__ gate, const float*
     {
         float g = gate[i];
         gate[i] = 0.5f * g * (1.f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))) * up[i];
+    }
+}
+
+// gpt-oss's clamped SwiGLU (Compute/GatedActivation.cs): g = min(gate, limit), u = clamp(up, −limit, limit),
+// gate ← (u + 1)·(g·σ(alpha·g)).
+extern "C" __global__ void clamped_swiglu(float* __restrict__ gate, const float* __restrict__ up, float alpha, float limit, long long n)
+{
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
+    {
+        float g = fminf(gate[i], limit);
+        float u = fminf(fmaxf(up[i], -limit), limit);
+        float glu = g * (1.f / (1.f + expf(-(g * alpha))));
+        gate[i] = (u + 1.f) * glu;
     }
 }
 

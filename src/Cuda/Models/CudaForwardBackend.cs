@@ -106,7 +106,8 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
             var output = Allocate(query.Rows, query.Cols);
             int rows = query.Rows / tokens;
             var scores = Allocate(rows * shape.Heads * tokens, tokens);
-            owner.Attend(query.Pointer, Of(k).Pointer, Of(v).Pointer, output.Pointer, scores.Pointer, rows, tokens, shape);
+            ulong sinks = shape.Sinks.IsEmpty ? 0 : Upload(shape.Sinks.Span);
+            owner.Attend(query.Pointer, Of(k).Pointer, Of(v).Pointer, output.Pointer, scores.Pointer, sinks, rows, tokens, shape);
             return output;
         }
 
@@ -114,6 +115,12 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
         {
             var g = Of(gate);
             long n = (long)g.Rows * g.Cols;
+            if (activation == MlpActivation.ClampedSwiGlu)
+            {
+                owner.Kernels.Launch("clamped_swiglu", Grid(n), Threads, 0, [g.Pointer, Of(up).Pointer,
+                    KernelArgument.Of(GatedActivation.ClampedSwiGluAlpha), KernelArgument.Of(GatedActivation.ClampedSwiGluLimit), Count(n)]);
+                return gate;
+            }
             string kernel = activation switch
             {
                 MlpActivation.Silu => "swiglu",
@@ -252,7 +259,8 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
     /// Per row r and query head h (kv head g = h / (heads / kvHeads), HF's repeat_kv): S = Q_h·K_gᵀ (tokens ×
     /// tokens), causal softmax of the scaled (and capped) S, O_h = P·V_g written into the head's columns.
     /// </summary>
-    private void Attend(ulong q, ulong k, ulong v, ulong output, ulong scores, int rows, int tokens, AttentionShape shape)
+    /// <param name="sinks">The heads' sink logits on the device (gpt-oss), or 0 when the attention has none.</param>
+    private void Attend(ulong q, ulong k, ulong v, ulong output, ulong scores, ulong sinks, int rows, int tokens, AttentionShape shape)
     {
         int heads = shape.Heads, kvHeads = shape.KvHeads, d = shape.HeadDim;
         int queryWidth = heads * d, keyWidth = kvHeads * d, group = heads / kvHeads;
@@ -288,7 +296,7 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
         int warpsPerBlock = Threads / 32;
         Kernels.Launch("causal_softmax", (uint)((scoreRows + warpsPerBlock - 1) / warpsPerBlock), Threads, 0,
             [scores, tokens, KernelArgument.Of(shape.Scale ?? 1f / MathF.Sqrt(d)), KernelArgument.Of(shape.SoftCap ?? 0f),
-                shape.Window ?? int.MaxValue, Count(scoreRows)]);
+                shape.Window ?? int.MaxValue, Count(scoreRows), sinks, heads]);
         // Row-major O_h (tokens×d, ld queryWidth) = P·V_g is column-major O_hᵀ = V_gᵀ·Pᵀ (as MultiplyAdd maps C = A·B).
         _algebra.SgemmBatched(CudaMathLibraries.OpN, CudaMathLibraries.OpN, d, tokens, tokens, 1f, Array(2), keyWidth, Array(3), tokens, Array(4), queryWidth, batch);
     }

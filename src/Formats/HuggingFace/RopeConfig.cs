@@ -9,6 +9,8 @@ public enum RopeType
     Llama3,
     /// <summary>Phi-3's LongRoPE: per-frequency short/long factors and an attention factor (_compute_longrope_parameters).</summary>
     LongRope,
+    /// <summary>YaRN: frequencies blended between interpolated and extrapolated by a ramp, cos/sin scaled (_compute_yarn_parameters).</summary>
+    Yarn,
 }
 
 /// <summary>Parameters of Llama 3.1 RoPE scaling.</summary>
@@ -21,10 +23,18 @@ public sealed record Llama3RopeScaling(double Factor, double LowFreqFactor, doub
 public sealed record LongRopeScaling(IReadOnlyList<double> ShortFactor, IReadOnlyList<double> LongFactor, int OriginalMaxPositionEmbeddings, double AttentionFactor);
 
 /// <summary>
+/// Parameters of YaRN (transformers' _compute_yarn_parameters): frequencies of dimensions below the correction range
+/// [low, high] of (<see cref="BetaFast"/>, <see cref="BetaSlow"/>) rotations over <see cref="OriginalMaxPositionEmbeddings"/>
+/// are kept, those above divided by <see cref="Factor"/>, linearly blended between; with <see cref="Truncate"/> the
+/// range is widened to whole dimensions. cos and sin are multiplied by <see cref="AttentionFactor"/>.
+/// </summary>
+public sealed record YarnRopeScaling(double Factor, double BetaFast, double BetaSlow, int OriginalMaxPositionEmbeddings, bool Truncate, double AttentionFactor);
+
+/// <summary>
 /// Rotary embedding settings; <see cref="Llama3"/> / <see cref="LongRope"/> are set exactly when <see cref="Type"/>
 /// names them. <see cref="PartialRotaryFactor"/> is the fraction of each head's dimensions that rotate.
 /// </summary>
-public sealed record RopeConfig(RopeType Type, double Theta, Llama3RopeScaling? Llama3 = null, LongRopeScaling? LongRope = null)
+public sealed record RopeConfig(RopeType Type, double Theta, Llama3RopeScaling? Llama3 = null, LongRopeScaling? LongRope = null, YarnRopeScaling? Yarn = null)
 {
     /// <summary>transformers' default rope_theta when a config has none.</summary>
     public const double DefaultTheta = 10000.0;
@@ -67,7 +77,8 @@ public sealed record RopeConfig(RopeType Type, double Theta, Llama3RopeScaling? 
                 scaling.RequiredDouble("high_freq_factor"),
                 scaling.RequiredPositiveInt("original_max_position_embeddings"))),
             "longrope" => new RopeConfig(RopeType.LongRope, theta, LongRope: ParseLongRope(config, scaling!)),
-            _ => throw config.Error($"unsupported rope type '{typeName}' (supported: default, llama3, longrope)"),
+            "yarn" => new RopeConfig(RopeType.Yarn, theta, Yarn: ParseYarn(config, scaling!)),
+            _ => throw config.Error($"unsupported rope type '{typeName}' in rope_type (supported: default, llama3, longrope, yarn)"),
         };
     }
 
@@ -108,5 +119,27 @@ public sealed record RopeConfig(RopeType Type, double Theta, Llama3RopeScaling? 
         double attention = scaling.OptionalDouble("attention_factor")
             ?? (factor is not { } f || f <= 1.0 ? 1.0 : Math.Sqrt(1 + Math.Log(f) / Math.Log(original)));
         return new LongRopeScaling(shortFactor, longFactor, original, attention);
+    }
+
+    /// <summary>
+    /// transformers 5's _compute_yarn_parameters: factor as given, original_max_position_embeddings from the scaling
+    /// (else max_position_embeddings), beta_fast 32 and beta_slow 1 by default, truncate true by default; the attention
+    /// factor, unless given, is 0.1·ln(factor) + 1 (1 when factor ≤ 1), or with both mscale and mscale_all_dim the
+    /// ratio get_mscale(factor, mscale) / get_mscale(factor, mscale_all_dim).
+    /// </summary>
+    private static YarnRopeScaling ParseYarn(ConfigFields config, ConfigFields scaling)
+    {
+        double factor = scaling.RequiredDouble("factor");
+        if (!(factor > 0))
+            throw config.Error($"rope factor is {factor}, expected a positive number");
+        int original = scaling.OptionalInt("original_max_position_embeddings") ?? config.RequiredPositiveInt("max_position_embeddings");
+        if (original <= 0)
+            throw config.Error($"original_max_position_embeddings is {original}, expected a positive integer");
+        double betaFast = scaling.OptionalDouble("beta_fast") ?? 32, betaSlow = scaling.OptionalDouble("beta_slow") ?? 1;
+        static double MScale(double scale, double m) => scale <= 1 ? 1.0 : 0.1 * m * Math.Log(scale) + 1.0;
+        double? mscale = scaling.OptionalDouble("mscale"), mscaleAllDim = scaling.OptionalDouble("mscale_all_dim");
+        double attention = scaling.OptionalDouble("attention_factor")
+            ?? (mscale is { } m && m != 0 && mscaleAllDim is { } a && a != 0 ? MScale(factor, m) / MScale(factor, a) : MScale(factor, 1));
+        return new YarnRopeScaling(factor, betaFast, betaSlow, original, scaling.OptionalBool("truncate") ?? true, attention);
     }
 }

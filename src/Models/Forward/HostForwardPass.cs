@@ -39,7 +39,7 @@ public sealed class HostForwardPass : IForwardPass, IForwardBackend
         {
             // Every row is its own sequence starting at position 0.
             CausalAttention.Apply(mq.RowRange(r * tokens, tokens), mk.RowRange(r * tokens, tokens), mv.RowRange(r * tokens, tokens),
-                output.RowRange(r * tokens, tokens), tokens, shape.Heads, shape.KvHeads, shape.HeadDim, shape.Window, shape.Scale, shape.SoftCap);
+                output.RowRange(r * tokens, tokens), tokens, shape.Heads, shape.KvHeads, shape.HeadDim, shape.Window, shape.Scale, shape.SoftCap, shape.Sinks.Span);
         }
         return new HostActivations(output);
     }

@@ -93,5 +93,11 @@ public interface IForwardBackend
     Matrix Run(Matrix input, Func<IForwardPass, Activations, Activations> body);
 }
 
-/// <summary>Heads, window (null: full), score scale (null: 1/√headDim) and attention soft cap of one layer's attention.</summary>
-public sealed record AttentionShape(int Heads, int KvHeads, int HeadDim, int? Window, float? Scale, float? SoftCap);
+/// <summary>
+/// Heads, window (null: full), score scale (null: 1/√headDim), attention soft cap and learned sinks (gpt-oss: one
+/// extra softmax logit per query head; empty when none) of one layer's attention.
+/// </summary>
+public sealed record AttentionShape(int Heads, int KvHeads, int HeadDim, int? Window, float? Scale, float? SoftCap)
+{
+    public ReadOnlyMemory<float> Sinks { get; init; }
+}

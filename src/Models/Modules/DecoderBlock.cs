@@ -54,7 +54,7 @@ public sealed class DecoderBlock : ModelModule
     private IEnumerable<string> NormTensorNames => _spec.BlockNorms.Present.Select(n => Models.TensorNames.Weight(Name + "." + n));
 
     public override IEnumerable<string> TensorNames =>
-        Linears.SelectMany(l => l.BiasTensor is { } b ? new[] { l.WeightTensor, b } : [l.WeightTensor])
+        Linears.SelectMany(l => l.SourceTensors)
             .Distinct()
             .Concat(FeedForward.OtherTensors)
             .Concat(Attention.NormTensors)

@@ -33,6 +33,34 @@ public sealed class GatedMlp
         Down = new Linear($"{prefix}.{names.Down}", intermediate, hidden, bias, algebra: algebra);
     }
 
+    private GatedMlp(string prefix, MlpActivation activation, Linear gate, Linear up, Linear down)
+    {
+        _activation = activation;
+        Prefix = prefix;
+        Gate = gate;
+        Up = up;
+        Down = down;
+    }
+
+    /// <summary>
+    /// Expert <paramref name="expert"/> of a mixture whose experts are fused 3-D tensors with biases under
+    /// <paramref name="experts"/> (<c>….mlp.experts</c>, gpt-oss, <see cref="MixtureOfExperts.FusedExperts"/>): gate
+    /// and up are the even and odd columns of gate_up_proj, down is the expert's down_proj; the linears are named
+    /// <c>experts.E.gate_proj</c>, <c>up_proj</c>, <c>down_proj</c>.
+    /// </summary>
+    public static GatedMlp FusedExpert(string experts, int expert, int count, int hidden, int intermediate, MlpActivation activation, IDenseAlgebra? algebra = null)
+    {
+        string gateUp = experts + ".gate_up_proj", down = experts + ".down_proj", prefix = $"{experts}.{expert}";
+        var names = MlpNames.Standard;
+        return new GatedMlp(prefix, activation,
+            new Linear($"{prefix}.{names.Gate}", hidden, intermediate, true, gateUp, algebra,
+                expert: new ExpertSlice(count, expert, 2 * intermediate, 0, 2, gateUp + "_bias")),
+            new Linear($"{prefix}.{names.Up}", hidden, intermediate, true, gateUp, algebra,
+                expert: new ExpertSlice(count, expert, 2 * intermediate, 1, 2, gateUp + "_bias")),
+            new Linear($"{prefix}.{names.Down}", intermediate, hidden, true, down, algebra,
+                expert: new ExpertSlice(count, expert, hidden, 0, 1, down + "_bias")));
+    }
+
     /// <summary>A dense block's MLP as <paramref name="spec"/> describes it, under <paramref name="prefix"/>.</summary>
     public static GatedMlp Dense(string prefix, TransformerSpec spec, IDenseAlgebra? algebra = null) =>
         new(prefix, spec.HiddenSize, spec.IntermediateSize, spec.Activation, MlpNames.Standard, spec.MlpBias, spec.FusedGateUp, algebra);

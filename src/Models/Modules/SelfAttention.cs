@@ -15,6 +15,7 @@ public sealed class SelfAttention
     private readonly LayerAttention _layer;
     private float[]? _qNorm;
     private float[]? _kNorm;
+    private float[]? _sinks;
 
     /// <param name="rotary">The layer's rotary table source; null for a layer without RoPE.</param>
     public SelfAttention(string prefix, TransformerSpec spec, LayerAttention layer, RotaryEmbedding? rotary, IDenseAlgebra? algebra = null)
@@ -56,9 +57,13 @@ public sealed class SelfAttention
     /// <summary>The layer's rotary embedding, or null on a NoPE layer.</summary>
     public RotaryEmbedding? Rotary { get; }
 
-    public IEnumerable<string> NormTensors => _spec.QkNorm != QkNormPlacement.None
+    /// <summary>The attention's tensors that are not linears: q/k norms and sinks, where the architecture has them.</summary>
+    public IEnumerable<string> NormTensors => (_spec.QkNorm != QkNormPlacement.None
         ? [TensorNames.Weight(Prefix + ".q_norm"), TensorNames.Weight(Prefix + ".k_norm")]
-        : [];
+        : Array.Empty<string>()).Concat(_spec.AttentionSinks ? [SinksTensor] : []);
+
+    /// <summary><c>self_attn.sinks</c>, one logit per query head.</summary>
+    public string SinksTensor => Prefix + ".sinks";
 
     private int QNormWidth => _spec.QkNorm == QkNormPlacement.WholeProjection ? _spec.QueryWidth : _spec.HeadDim;
 
@@ -73,13 +78,15 @@ public sealed class SelfAttention
             _qNorm = WeightLoader.Read(weights.Tensors, TensorNames.Weight(Prefix + ".q_norm"), QNormWidth);
             _kNorm = WeightLoader.Read(weights.Tensors, TensorNames.Weight(Prefix + ".k_norm"), KNormWidth);
         }
+        if (_spec.AttentionSinks)
+            _sinks = WeightLoader.Read(weights.Tensors, SinksTensor, _spec.Heads);
     }
 
     public void Release()
     {
         foreach (var linear in new[] { Q, K, V, O })
             linear.Release();
-        _qNorm = _kNorm = null;
+        _qNorm = _kNorm = _sinks = null;
     }
 
     /// <summary>Attention output (rows·tokens, hidden) for the block's attention input <paramref name="x"/>.</summary>
@@ -101,7 +108,10 @@ public sealed class SelfAttention
             pass.Rope(q, tokens, _spec.Heads, _spec.HeadDim, table, _spec.RotaryPairing);
             pass.Rope(k, tokens, _spec.KvHeads, _spec.HeadDim, table, _spec.RotaryPairing);
         }
-        var shape = new AttentionShape(_spec.Heads, _spec.KvHeads, _spec.HeadDim, _layer.Window, _spec.AttentionScale, _spec.AttentionSoftCap);
+        var shape = new AttentionShape(_spec.Heads, _spec.KvHeads, _spec.HeadDim, _layer.Window, _spec.AttentionScale, _spec.AttentionSoftCap)
+        {
+            Sinks = _spec.AttentionSinks ? _sinks ?? throw new InvalidOperationException($"{Prefix}: sinks are not loaded") : ReadOnlyMemory<float>.Empty,
+        };
         var attended = pass.Attend(q, k, v, tokens, shape);
         pass.Observe(observer, output, attended);
         return pass.Linear(O, attended);

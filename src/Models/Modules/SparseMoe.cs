@@ -23,10 +23,12 @@ public sealed class SparseMoe : IFeedForward
         _moe = spec.Moe ?? throw new ArgumentException($"{module}: the spec has no mixture of experts", nameof(spec));
         Prefix = $"{module}.{_moe.Module}";
         var router = _moe.Router;
-        Router = new Linear($"{Prefix}.{_moe.RouterModule}", spec.HiddenSize, router.Experts, hasBias: false, algebra: algebra);
+        Router = new Linear($"{Prefix}.{_moe.RouterModule}", spec.HiddenSize, router.Experts, hasBias: _moe.RouterBias, algebra: algebra);
         _correctionBiasTensor = _moe.CorrectionBias is { } bias ? $"{Router.Name}.{bias}" : null;
         Experts = Enumerable.Range(0, router.Experts)
-            .Select(e => new GatedMlp($"{Prefix}.experts.{e}", spec.HiddenSize, _moe.ExpertIntermediateSize, spec.Activation, _moe.ExpertNames, algebra: algebra))
+            .Select(e => _moe.FusedExperts
+                ? GatedMlp.FusedExpert($"{Prefix}.experts", e, router.Experts, spec.HiddenSize, _moe.ExpertIntermediateSize, spec.Activation, algebra)
+                : new GatedMlp($"{Prefix}.experts.{e}", spec.HiddenSize, _moe.ExpertIntermediateSize, spec.Activation, _moe.ExpertNames, algebra: algebra))
             .ToArray();
         Shared = _moe.SharedIntermediateSize > 0
             ? new GatedMlp($"{Prefix}.{_moe.SharedModule}", spec.HiddenSize, _moe.SharedIntermediateSize, spec.Activation, MlpNames.Standard, algebra: algebra)
@@ -65,7 +67,9 @@ public sealed class SparseMoe : IFeedForward
 
     public IReadOnlyList<LinearGroup> LinearGroups { get; }
 
-    public IEnumerable<string> OtherTensors => _correctionBiasTensor is { } bias ? [Router.WeightTensor, bias] : [Router.WeightTensor];
+    /// <summary>The router's weight, bias (gpt-oss) and correction bias (sigmoid routing): copied unquantized.</summary>
+    public IEnumerable<string> OtherTensors =>
+        new[] { Router.WeightTensor, Router.BiasTensor, _correctionBiasTensor }.OfType<string>();
 
     public void Load(IWeightSource weights)
     {

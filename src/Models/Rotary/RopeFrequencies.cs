@@ -16,7 +16,8 @@ public static class RopeFrequencies
             ?? throw new ArgumentException("llama3 rope without its scaling parameters", nameof(rope))),
         RopeType.LongRope => LongRope(rope.Theta, rotaryDims, rope.LongRope
             ?? throw new ArgumentException("longrope without its scaling parameters", nameof(rope)), tokens),
-        _ => throw new NotSupportedException($"rope type {rope.Type} is not implemented (supported: default, llama3, longrope)"),
+        RopeType.Yarn => Yarn(rope.Theta, rotaryDims, rope.Yarn ?? throw new ArgumentException("yarn rope without its scaling parameters", nameof(rope))),
+        _ => throw new NotSupportedException($"rope type {rope.Type} is not implemented (supported: default, llama3, longrope, yarn)"),
     };
 
     /// <summary>
@@ -31,6 +32,42 @@ public static class RopeFrequencies
         var inv = Default(theta, rotaryDims);
         for (int i = 0; i < inv.Length; i++)
             inv[i] = (float)(1.0 / (factors[i] * Math.Pow(theta, 2.0 * i / rotaryDims)));
+        return inv;
+    }
+
+    /// <summary>
+    /// YaRN (_compute_yarn_parameters): with pos = θ^(2i/d), inv_freq[i] = (1/(factor·pos))·(1 − e) + (1/pos)·e where the
+    /// extrapolation weight e = 1 − clamp((i − low)/(high − low), 0, 1) and low/high are the dimensions at which
+    /// beta_fast and beta_slow rotations fit into the original context, d·ln(original/(2π·β))/(2·ln θ), clamped to
+    /// [0, d − 1] (floored/ceiled first when truncating).
+    /// </summary>
+    public static float[] Yarn(double theta, int rotaryDims, YarnRopeScaling scaling)
+    {
+        if (rotaryDims <= 0 || rotaryDims % 2 != 0)
+            throw new ArgumentException($"rotary dimension {rotaryDims} must be positive and even", nameof(rotaryDims));
+        double CorrectionDim(double rotations) =>
+            rotaryDims * Math.Log(scaling.OriginalMaxPositionEmbeddings / (rotations * 2 * Math.PI)) / (2 * Math.Log(theta));
+        double low = CorrectionDim(scaling.BetaFast), high = CorrectionDim(scaling.BetaSlow);
+        if (scaling.Truncate)
+        {
+            low = Math.Floor(low);
+            high = Math.Ceiling(high);
+        }
+        low = Math.Max(low, 0);
+        high = Math.Min(high, rotaryDims - 1);
+        // linear_ramp_factor nudges an empty range so that the ramp does not divide by zero.
+        if (low == high)
+            high += 0.001;
+        var inv = new float[rotaryDims / 2];
+        for (int i = 0; i < inv.Length; i++)
+        {
+            // transformers computes the ramp and the blend in float32.
+            float ramp = Math.Clamp((float)((i - low) / (high - low)), 0f, 1f);
+            float extrapolationWeight = 1f - ramp;
+            double pos = Math.Pow(theta, 2.0 * i / rotaryDims);
+            float extrapolated = (float)(1.0 / pos), interpolated = (float)(1.0 / (scaling.Factor * pos));
+            inv[i] = interpolated * (1f - extrapolationWeight) + extrapolated * extrapolationWeight;
+        }
         return inv;
     }
 

@@ -124,7 +124,7 @@ public class ArchitectureConfigTests
         Assert.That(Fails(Base.Replace("LlamaForCausalLM", "GPT2LMHeadModel")).Message,
             Does.Contain("unsupported architecture GPT2LMHeadModel").And.Contain("LlamaForCausalLM"));
 
-    [TestCase("rope_parameters", "yarn")]
+    [TestCase("rope_parameters", "ntk")]
     [TestCase("rope_scaling", "dynamic")]
     public void UnsupportedRopeType(string key, string type) =>
         Assert.That(Fails(Base + $$""", "{{key}}": {"rope_type": "{{type}}", "factor": 4.0}""").Message,
@@ -178,6 +178,38 @@ public class ArchitectureConfigTests
         var saved = Describe(dir, Qwen3Moe + """, "num_local_experts": 16, "norm_topk_prob": true""");
         Assert.That(saved.Moe!.Router, Is.EqualTo(new RouterSpec(16, 2, RouterScoring.Softmax, NormalizeTopK: true)));
         Assert.That(saved.Moe.SparseLayers, Has.All.True);
+    }
+
+    private const string GptOss = """
+        "architectures": ["GptOssForCausalLM"], "hidden_size": 256, "intermediate_size": 384, "num_hidden_layers": 4,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64, "vocab_size": 2048, "max_position_embeddings": 131072,
+        "attention_bias": true, "num_local_experts": 8, "num_experts_per_tok": 2, "sliding_window": 128, "rms_norm_eps": 1e-5,
+        "rope_parameters": {"rope_type": "yarn", "rope_theta": 150000.0, "factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0,
+                            "original_max_position_embeddings": 4096, "truncate": false}
+        """;
+
+    [Test]
+    public void GptOssSinksSlidingEvenLayersYarnFusedExperts()
+    {
+        using var dir = new TempDirectory();
+        var s = Describe(dir, GptOss);
+        Assert.That((s.QkvBias, s.OutputBias, s.AttentionSinks, s.Activation), Is.EqualTo((true, true, true, MlpActivation.ClampedSwiGlu)));
+        // GptOssConfig's default layer_types: sliding on even layers.
+        Assert.That(s.LayerAttention.Select(l => l.Window), Is.EqualTo(new int?[] { 128, null, 128, null }));
+        var yarn = s.LayerAttention[0].Rope!;
+        Assert.That((yarn.Type, yarn.Theta, yarn.Yarn!.Factor, yarn.Yarn.OriginalMaxPositionEmbeddings, yarn.Yarn.Truncate), Is.EqualTo((RopeType.Yarn, 150000.0, 32.0, 4096, false)));
+        var moe = s.Moe!;
+        Assert.That(moe.Router, Is.EqualTo(new RouterSpec(8, 2, RouterScoring.Softmax, NormalizeTopK: true)));
+        Assert.That((moe.Module, moe.RouterModule, moe.RouterBias, moe.FusedExperts, moe.ExpertIntermediateSize), Is.EqualTo(("mlp", "router", true, true, 384)));
+        Assert.That(moe.SparseLayers, Has.All.True);
+    }
+
+    [Test]
+    public void GptOssRefusesWhatItDoesNotImplementNamingTheKey()
+    {
+        Assert.That(Fails(GptOss + """, "swiglu_limit": 8.0""").Message, Does.Contain("swiglu_limit"));
+        Assert.That(Fails(GptOss.Replace("\"yarn\"", "\"yarn2\"")).Message, Does.Contain("rope_type").And.Contain("yarn2"));
+        Assert.That(Fails(GptOss.Replace("\"factor\": 32.0,", "")).Message, Does.Contain("factor"));
     }
 
     [Test]

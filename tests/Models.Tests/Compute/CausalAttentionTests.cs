@@ -21,6 +21,26 @@ public class CausalAttentionTests
             Assert.That(actual[i], Is.EqualTo(expected[i]).Within(1e-5), $"at {i}");
     }
 
+    /// <summary>gpt-oss's sinks: one more logit per head in each softmax's denominator, attending to nothing.</summary>
+    [TestCase(1, null)]
+    [TestCase(40, null)]
+    [TestCase(40, 7)]
+    public void SinksJoinTheDenominatorOnly(int tokens, int? window)
+    {
+        var (q, k, v) = Operands(new Random(tokens + 1), tokens);
+        float[] sinks = [-1f, 0.5f, 3f, 20f];
+        var actual = new float[q.Length];
+        CausalAttention.Apply(q, k, v, actual, tokens, Heads, KvHeads, HeadDim, window, sinks: sinks);
+        var expected = Naive(q, k, v, tokens, window ?? int.MaxValue, sinks);
+        for (int i = 0; i < actual.Length; i++)
+            Assert.That(actual[i], Is.EqualTo(expected[i]).Within(1e-5), $"at {i}");
+        // A sink of 20 takes nearly all the weight: head 3's output is almost 0, unlike without sinks.
+        var plain = new float[q.Length];
+        CausalAttention.Apply(q, k, v, plain, tokens, Heads, KvHeads, HeadDim, window);
+        Assert.That(Math.Abs(actual[(tokens - 1) * Heads * HeadDim + 3 * HeadDim]), Is.LessThan(1e-4));
+        Assert.That(plain, Is.Not.EqualTo(actual));
+    }
+
     [Test]
     public void OutputAtPositionTIgnoresLaterTokens()
     {
@@ -49,7 +69,7 @@ public class CausalAttentionTests
          MatMulTests.Random(rng, tokens * KvHeads * HeadDim),
          MatMulTests.Random(rng, tokens * KvHeads * HeadDim));
 
-    private static float[] Naive(float[] q, float[] k, float[] v, int tokens, int window)
+    private static float[] Naive(float[] q, float[] k, float[] v, int tokens, int window, float[]? sinks = null)
     {
         var output = new float[q.Length];
         for (int h = 0; h < Heads; h++)
@@ -68,7 +88,9 @@ public class CausalAttentionTests
                     scores[s] = visible ? dot / Math.Sqrt(HeadDim) : double.NegativeInfinity;
                     max = Math.Max(max, scores[s]);
                 }
-                double sum = 0;
+                if (sinks is not null)
+                    max = Math.Max(max, sinks[h]);
+                double sum = sinks is null ? 0 : Math.Exp(sinks[h] - max);
                 for (int s = 0; s < tokens; s++)
                     sum += scores[s] = Math.Exp(scores[s] - max);
                 for (int i = 0; i < HeadDim; i++)

@@ -70,9 +70,48 @@ public class RopeFrequenciesTests
         var json = JsonNode.Parse("""
             {"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1,
              "num_attention_heads": 2, "vocab_size": 16, "max_position_embeddings": 64,
-             "rope_scaling": {"rope_type": "yarn", "factor": 4.0}}
+             "rope_scaling": {"rope_type": "dynamic", "factor": 4.0}}
             """)!.AsObject();
         var e = Assert.Throws<ModelConfigException>(() => TransformerModel.FromConfig(ModelConfig.Parse(json, "config.json")));
-        Assert.That(e!.Message, Does.Contain("yarn").And.Contain("config.json"));
+        Assert.That(e!.Message, Does.Contain("dynamic").And.Contain("rope_type").And.Contain("config.json"));
+    }
+
+    /// <summary>gpt-oss's YaRN: θ 150000, factor 32, β 32/1 over 4096 positions, head_dim 64, truncate false.</summary>
+    [Test]
+    public void YarnKeepsFastDimensionsDividesSlowOnesAndRampsBetween()
+    {
+        var json = JsonNode.Parse("""
+            {"max_position_embeddings": 131072, "rope_parameters": {"rope_type": "yarn", "rope_theta": 150000.0, "factor": 32.0,
+             "beta_fast": 32.0, "beta_slow": 1.0, "original_max_position_embeddings": 4096, "truncate": false}}
+            """)!.AsObject();
+        var rope = RopeConfig.Parse(new ConfigFields(json, "config.json"));
+        Assert.That(rope.Type, Is.EqualTo(RopeType.Yarn));
+        Assert.That(rope.Yarn!.AttentionFactor, Is.EqualTo(0.1 * Math.Log(32) + 1).Within(1e-12), "mscale 0.1·ln 32 + 1 ≈ 1.3466");
+        var inv = RopeFrequencies.Compute(rope, 64);
+        // Correction range: d·ln(4096/(2π·β))/(2 ln θ) = 8.093 for β = 32 and 17.398 for β = 1 (not truncated).
+        double low = 64 * Math.Log(4096 / (32 * 2 * Math.PI)) / (2 * Math.Log(150000));
+        double high = 64 * Math.Log(4096 / (1 * 2 * Math.PI)) / (2 * Math.Log(150000));
+        Assert.That(low, Is.EqualTo(8.093).Within(1e-3));
+        Assert.That(high, Is.EqualTo(17.398).Within(1e-3));
+        double Pos(int i) => Math.Pow(150000, 2.0 * i / 64);
+        Assert.That(inv[0], Is.EqualTo(1f), "below the range: extrapolated, unchanged");
+        Assert.That(inv[8], Is.EqualTo((float)(1 / Pos(8))).Within(1e-5).Percent);
+        Assert.That(inv[31], Is.EqualTo((float)(1 / (32 * Pos(31)))).Within(1e-5).Percent, "above the range: divided by the factor");
+        Assert.That(inv[18], Is.EqualTo((float)(1 / (32 * Pos(18)))).Within(1e-5).Percent);
+        // i = 12: ramp (12 − low)/(high − low), extrapolation weight 1 − ramp.
+        double ramp = (12 - low) / (high - low);
+        Assert.That(inv[12], Is.EqualTo((float)(1 / (32 * Pos(12)) * ramp + 1 / Pos(12) * (1 - ramp))).Within(1e-4).Percent);
+    }
+
+    [Test]
+    public void YarnTruncationWidensTheRangeToWholeDimensions()
+    {
+        var scaling = new YarnRopeScaling(32, 32, 1, 4096, Truncate: true, AttentionFactor: 1);
+        var inv = RopeFrequencies.Yarn(150000, 64, scaling);
+        double Pos(int i) => Math.Pow(150000, 2.0 * i / 64);
+        // floor(8.093) = 8, ceil(17.398) = 18: dimension 8 is fully extrapolated, 18 fully interpolated, 13 halfway.
+        Assert.That(inv[8], Is.EqualTo((float)(1 / Pos(8))).Within(1e-5).Percent);
+        Assert.That(inv[18], Is.EqualTo((float)(1 / (32 * Pos(18)))).Within(1e-5).Percent);
+        Assert.That(inv[13], Is.EqualTo((float)(0.5 / (32 * Pos(13)) + 0.5 / Pos(13))).Within(1e-4).Percent);
     }
 }
