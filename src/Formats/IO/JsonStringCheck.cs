@@ -6,14 +6,15 @@ namespace Converter.Formats.IO;
 /// <summary>
 /// System.Text.Json parses a document without decoding its strings, and later throws InvalidOperationException from
 /// GetString or a property's Name when a string holds bytes that are not UTF-8 or escapes an unpaired surrogate
-/// ("\ud800"). Readers of files from the outside check the whole document once, right after parsing, so that such a
+/// ("\ud800"). Readers of files from the outside check the whole document once, before parsing it, so that such a
 /// file fails as bad input naming the file, like any other malformed JSON.
 /// </summary>
 public static class JsonStringCheck
 {
     /// <summary>
-    /// Null when every string and property name of <paramref name="utf8Json"/> (already parsed successfully with at
-    /// most <paramref name="maxDepth"/> levels) decodes to .NET text; otherwise what is wrong and at which byte.
+    /// Null when every string and property name of <paramref name="utf8Json"/> decodes to .NET text; otherwise what is
+    /// wrong and at which byte. Malformed JSON (or nesting deeper than <paramref name="maxDepth"/>) throws
+    /// <see cref="JsonException"/>, as parsing it would.
     /// </summary>
     public static string? FindUndecodableString(ReadOnlySpan<byte> utf8Json, int maxDepth)
     {

@@ -36,16 +36,13 @@ public sealed class CheckpointIndex
         JsonDocument doc;
         try
         {
+            if (JsonStringCheck.FindUndecodableString(bytes, new JsonDocumentOptions().MaxDepth) is { } undecodable)
+                throw new SafetensorsFormatException(indexPath, $"index is not valid JSON text: {undecodable}");
             doc = JsonDocument.Parse(bytes);
         }
         catch (JsonException e)
         {
             throw new SafetensorsFormatException(indexPath, $"index is not valid JSON: {e.Message}", e);
-        }
-        if (JsonStringCheck.FindUndecodableString(bytes, new JsonDocumentOptions().MaxDepth) is { } undecodable)
-        {
-            doc.Dispose();
-            throw new SafetensorsFormatException(indexPath, $"index is not valid JSON text: {undecodable}");
         }
 
         using (doc)

@@ -67,16 +67,13 @@ public sealed class SafetensorsHeader
         JsonDocument doc;
         try
         {
+            if (JsonStringCheck.FindUndecodableString(json.Span, HeaderMaxDepth) is { } undecodable)
+                throw new SafetensorsFormatException(path, $"header is not valid JSON text: {undecodable}");
             doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = HeaderMaxDepth });
         }
         catch (JsonException e)
         {
             throw new SafetensorsFormatException(path, $"header is not valid JSON: {e.Message}", e);
-        }
-        if (JsonStringCheck.FindUndecodableString(json.Span, HeaderMaxDepth) is { } undecodable)
-        {
-            doc.Dispose();
-            throw new SafetensorsFormatException(path, $"header is not valid JSON text: {undecodable}");
         }
 
         using (doc)

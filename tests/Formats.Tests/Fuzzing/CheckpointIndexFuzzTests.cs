@@ -28,9 +28,12 @@ public class CheckpointIndexFuzzTests
             ("model.a", Shard1), ("model.b", Shard1), ("model.c", Shard2), ("model.d", Shard2), ("model.e", Shard2));
 
         var run = new FuzzRun("checkpoint index", TimeSpan.FromSeconds(10), 64L << 20);
+        using var dir = new TempDirectory("trellis-fuzz-index-");
         for (int i = 0; i < CaseCount; i++)
         {
-            using var dir = new TempDirectory("trellis-fuzz-index-");
+            // One directory, restored to the valid checkpoint before each case (a case may have made a shard a directory).
+            if (Directory.Exists(dir.File(Shard2)))
+                Directory.Delete(dir.File(Shard2));
             File.WriteAllBytes(dir.File(Shard1), RawSafetensors.Build(shard1.Header, shard1.Data));
             File.WriteAllBytes(dir.File(Shard2), RawSafetensors.Build(shard2.Header, shard2.Data));
             File.WriteAllText(dir.File(CheckpointFiles.IndexFile), index);

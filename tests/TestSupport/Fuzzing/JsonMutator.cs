@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Converter.TestSupport.Fuzzing;
 
@@ -42,7 +44,12 @@ public static class JsonMutator
             if (tokens.Count == 0)
                 break;
             int pick = random.Next(100);
-            if (pick < 90)
+            if (pick < 30 && ReplaceLeaf(text, random) is { } leaf)
+            {
+                text = leaf.Text;
+                steps.Add(leaf.What);
+            }
+            else if (pick < 90)
             {
                 var (next, what) = MutateText(text, tokens, random);
                 text = next;
@@ -89,7 +96,8 @@ public static class JsonMutator
             case < 62 when strings.Count > 0:
                 {
                     var t = strings[random.Next(strings.Count)];
-                    var inner = text[(t.Start + 1)..(t.End - 1)];
+                    // An unterminated string at the end of a cut text is one character long.
+                    var inner = t.End - t.Start >= 2 ? text[(t.Start + 1)..(t.End - 1)] : "";
                     var changed = inner.Length == 0 ? "x" : inner.Remove(random.Next(inner.Length), 1);
                     if (random.Next(2) == 0)
                         changed = inner + inner;
@@ -139,6 +147,68 @@ public static class JsonMutator
                     int at = random.Next(text.Length + 1);
                     return (text[..at], $"truncate to {at} chars");
                 }
+        }
+    }
+
+    /// <summary>Numbers that break int, long or double, or a positive, even or non-zero promise, or are valid but huge (2^30).</summary>
+    private static readonly string[] Numbers =
+        ["0", "-1", "1", "3", "-0", "0.5", "1.5", "1e400", "-1e400", "65536", "1073741824", "2147483647", "2147483648", "-2147483648",
+            "9223372036854775808", "1000000000000"];
+
+    /// <summary>
+    /// A member value or array element of the parsed document replaced, the document otherwise intact: a number by
+    /// an extreme one, anything by another type. Null when the text is not JSON (an earlier step broke it).
+    /// </summary>
+    private static (string Text, string What)? ReplaceLeaf(string text, Random random)
+    {
+        // JsonNode decodes names and strings lazily, so a document an earlier step broke (a duplicated key, a lone
+        // surrogate) can throw at any point here; such a document gets a token-level mutation instead.
+        try
+        {
+            var root = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { MaxDepth = 256 });
+            var leaves = new List<JsonNode>();
+            Collect(root, leaves);
+            if (leaves.Count == 0)
+                return null;
+            var leaf = leaves[random.Next(leaves.Count)];
+            string with = leaf.GetValueKind() == JsonValueKind.Number && random.Next(3) > 0
+                ? Numbers[random.Next(Numbers.Length)]
+                : Replacements[random.Next(Replacements.Length)];
+            var at = leaf.GetPath();
+            var replacement = JsonNode.Parse(with);
+            switch (leaf.Parent)
+            {
+                case JsonObject o:
+                    o[leaf.GetPropertyName()] = replacement;
+                    break;
+                case JsonArray a:
+                    a[leaf.GetElementIndex()] = replacement;
+                    break;
+            }
+            // A parsed value is written back as its original text, so 1e400 stays 1e400.
+            return (root!.ToJsonString(), $"{at} = {Clip(with)}");
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    private static void Collect(JsonNode? node, List<JsonNode> leaves)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (_, child) in o)
+                    Collect(child, leaves);
+                break;
+            case JsonArray a:
+                foreach (var child in a)
+                    Collect(child, leaves);
+                break;
+            case JsonValue v when v.Parent != null:
+                leaves.Add(v);
+                break;
         }
     }
 
