@@ -34,6 +34,18 @@ public class ArchitectureConfigFuzzTests
         run.AssertClean(minAccepted: CaseCount / 10, minRejected: CaseCount / 10);
     }
 
+    /// <summary>The finding: a mixture of two billion experts was built expert by expert (the run never finished).</summary>
+    [Test]
+    public void TwoBillionExpertsAreRefused()
+    {
+        using var dir = new TempDirectory();
+        var json = File.ReadAllText(Path.Combine(RepoPaths.SampleModel, ModelConfig.FileName))
+            .Replace("\"LlamaForCausalLM\"", "\"MixtralForCausalLM\", \"num_local_experts\": 2000000014, \"num_experts_per_tok\": 2", StringComparison.Ordinal);
+        File.WriteAllText(dir.File(ModelConfig.FileName), json);
+        var e = Assert.Throws<ModelConfigException>(() => TransformerModel.FromConfig(ModelConfig.Load(dir.Path)))!;
+        Assert.That(e.Message, Does.Contain("'num_local_experts' is 2000000014, more than the 4,096"));
+    }
+
     private static void Build(string directory)
     {
         var model = TransformerModel.FromConfig(ModelConfig.Load(directory));
