@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json.Nodes;
 using Converter.Formats.HuggingFace;
 using Converter.TestSupport;
 using Converter.TestSupport.Fuzzing;
@@ -39,9 +40,11 @@ public class ArchitectureConfigFuzzTests
     public void TwoBillionExpertsAreRefused()
     {
         using var dir = new TempDirectory();
-        var json = File.ReadAllText(Path.Combine(RepoPaths.SampleModel, ModelConfig.FileName))
-            .Replace("\"LlamaForCausalLM\"", "\"MixtralForCausalLM\", \"num_local_experts\": 2000000014, \"num_experts_per_tok\": 2", StringComparison.Ordinal);
-        File.WriteAllText(dir.File(ModelConfig.FileName), json);
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(RepoPaths.SampleModel, ModelConfig.FileName)))!;
+        json["architectures"] = new JsonArray("MixtralForCausalLM");
+        json["num_local_experts"] = 2000000014;
+        json["num_experts_per_tok"] = 2;
+        File.WriteAllText(dir.File(ModelConfig.FileName), json.ToJsonString());
         var e = Assert.Throws<ModelConfigException>(() => TransformerModel.FromConfig(ModelConfig.Load(dir.Path)))!;
         Assert.That(e.Message, Does.Contain("'num_local_experts' is 2000000014, more than the 4,096"));
     }
