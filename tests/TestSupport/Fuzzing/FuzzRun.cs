@@ -21,6 +21,9 @@ public sealed class FuzzRun(string target, TimeSpan perCaseTimeout, long maxAllo
 
     public int Rejected { get; private set; }
 
+    /// <summary>Each distinct failure so far (its kind and where) and the first input that showed it.</summary>
+    public IReadOnlyDictionary<string, string> Failures => _failures;
+
     /// <summary>
     /// A judge of rejections: null when <paramref name="e"/> is one of <paramref name="types"/> and its message is one
     /// line naming <paramref name="file"/>, else what is wrong with it.
@@ -45,38 +48,35 @@ public sealed class FuzzRun(string target, TimeSpan perCaseTimeout, long maxAllo
         Cases++;
         _clock.Start();
         long allocated = 0;
-        var work = Task.Run(() =>
+        Exception? thrown = null;
+        // A thread of its own, not a task: Task.Wait may run a task inline on the waiting thread, past any timeout.
+        var worker = new Thread(() =>
         {
             long before = GC.GetAllocatedBytesForCurrentThread();
             try
             {
                 body();
             }
-            finally
+            catch (Exception e)
             {
-                allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+                thrown = e;
             }
-        });
-        bool finished;
-        try
-        {
-            finished = work.Wait(perCaseTimeout);
-        }
-        catch (AggregateException)
-        {
-            finished = true;
-        }
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        })
+        { IsBackground = true, Name = "fuzz case" };
+        worker.Start();
+        bool finished = worker.Join(perCaseTimeout);
         _clock.Stop();
         if (!finished)
         {
-            // The worker cannot be stopped; report now rather than run more cases beside it.
+            // The worker cannot be stopped (it is a background thread, so it will not keep the process alive); report now.
             Fail($"hang (over {perCaseTimeout.TotalSeconds:0} s)", description);
             Assert.Fail(Report());
         }
         if (allocated > maxAllocatedBytes)
             Fail($"allocated {allocated:N0} bytes (cap {maxAllocatedBytes:N0})", description);
 
-        if (work.Exception?.InnerException is { } e)
+        if (thrown is { } e)
         {
             if (judge(e) is { } problem)
                 Fail($"{problem} at {TopFrame(e)}", $"{description} → {e.GetType().Name}: {e.Message}");
