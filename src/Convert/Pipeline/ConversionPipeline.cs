@@ -63,12 +63,15 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         ResourceCheck.Run(ResourceCheck.Inputs(settings, model.Spec, source, bits, converter.LinearsInFlightFor,
                 backend.Cuda is { } gpu ? new GpuShape(gpu.Device.Multiprocessors) : null),
             settings, backend.Cuda?.MemoryInfo().Free, context.Log, enforce: !settings.SkipResourceCheck);
+        // The calibration rows are built before anything is written, so that a malformed tokenizer.json or a missing
+        // or short calibration text fails without leaving a work folder behind.
+        var rows = settings.Resume ? null : CalibrationRows(config);
         PrepareDirectories();
         if (!settings.Codebook.IsDefaultMultiplier)
             context.Log.WriteLine($"convert: warning: {NonstandardMultiplier.Consequence(settings.Codebook)}; the output is marked as such");
 
         var checkpoint = new JobCheckpoint(settings.WorkDir);
-        var (progress, state) = settings.Resume ? LoadResume(checkpoint) : StartNew(config);
+        var (progress, state) = rows is null ? LoadResume(checkpoint) : StartNew(rows);
         var tensors = progress.Tensors.ToList();
         var modules = progress.Modules.ToList();
         var warnings = progress.Warnings.ToList();
@@ -174,12 +177,17 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         }
     }
 
-    private (JobProgress, CalibrationState) StartNew(ModelConfig config)
+    private IReadOnlyList<int[]> CalibrationRows(ModelConfig config)
     {
         var tokenizer = Tokenizer.FromFile(Path.Combine(settings.ModelDir, "tokenizer.json"));
         var rows = CalibrationSet.Build(tokenizer, settings.CalText.ReadAll("calibration text"), settings.CalText.Name, settings.CalRows, settings.CalCols, settings.Seed);
         if (rows.SelectMany(r => r).Any(id => id >= config.VocabSize))
             throw new InvalidDataException($"{settings.ModelDir}: tokenizer produces ids beyond the model's vocab_size {config.VocabSize}");
+        return rows;
+    }
+
+    private (JobProgress, CalibrationState) StartNew(IReadOnlyList<int[]> rows)
+    {
         AtomicFile.WriteAllText(Path.Combine(settings.WorkDir, "args.json"), JsonSerializer.Serialize(settings.FixedOnResume(), JsonOutput.Options));
         return (new JobProgress(0, settings.FixedOnResume(), [], [], []), new CalibrationState(rows, null, []));
     }

@@ -38,6 +38,21 @@ public sealed class ConfigFields(JsonObject json, string path, string prefix = "
         return value;
     }
 
+    /// <summary>
+    /// A positive count of things the model builds one object each for (layers, experts), at most
+    /// <paramref name="max"/>: a mistyped or hostile count of two billion must fail here, not after minutes of building.
+    /// </summary>
+    public int RequiredCount(string key, int max)
+    {
+        var value = RequiredPositiveInt(key);
+        if (value > max)
+            throw Error($"'{Find(key).Name}' is {value}, more than the {max:N0} this toolchain accepts");
+        return value;
+    }
+
+    /// <summary>A positive width (hidden size, heads, vocabulary) of at most <see cref="ModelConfig.MaxDimension"/>.</summary>
+    public int RequiredDimension(string key) => RequiredCount(key, ModelConfig.MaxDimension);
+
     public int? OptionalInt(string key)
     {
         var (node, name) = Find(key);
@@ -55,9 +70,10 @@ public sealed class ConfigFields(JsonObject json, string path, string prefix = "
         var (node, name) = Find(key);
         if (node == null)
             return null;
-        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number)
-            return v.GetValue<double>();
-        throw Error($"'{name}' is {Describe(node)}, expected a number");
+        // JSON numbers beyond double's range (1e400) read as infinity, which no setting can mean.
+        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.GetValue<double>() is var d && double.IsFinite(d))
+            return d;
+        throw Error($"'{name}' is {Describe(node)}, expected a finite number");
     }
 
     public bool? OptionalBool(string key)
@@ -106,9 +122,9 @@ public sealed class ConfigFields(JsonObject json, string path, string prefix = "
         var (node, name) = Find(key);
         if (node is not JsonArray array)
             throw Error(node == null ? $"missing '{name}'" : $"'{name}' is {Describe(node)}, expected a list of numbers");
-        return array.Select(n => n is JsonValue v && v.GetValueKind() == JsonValueKind.Number
-            ? v.GetValue<double>()
-            : throw Error($"'{name}' holds {Describe(n)}, expected numbers")).ToArray();
+        return array.Select(n => n is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.GetValue<double>() is var d && double.IsFinite(d)
+            ? d
+            : throw Error($"'{name}' holds {Describe(n)}, expected finite numbers")).ToArray();
     }
 
     /// <summary>A list of integers, or null when absent.</summary>

@@ -14,6 +14,21 @@ public sealed class ModelConfig
 {
     public const string FileName = "config.json";
 
+    /// <summary>
+    /// The most layers (and, in the architectures, experts per layer) a config may declare. Published models have at
+    /// most a few hundred of either (DeepSeek-V3: 61 layers, 256 experts; Kimi K2: 384 experts); a model of this many
+    /// still builds in milliseconds, while a corrupt count of 2^31 would not finish.
+    /// </summary>
+    public const int MaxCount = 4096;
+
+    /// <summary>
+    /// The widest dimension a config may declare (hidden, intermediate and vocabulary sizes, heads, head_dim, and the
+    /// query projection's heads × head_dim): 2^20, far above any published model (Llama 3.1 405B: hidden 16,384,
+    /// intermediate 53,248; Gemma 3: vocabulary 262,144), so that sums and products of two widths stay exact in a
+    /// long and a projection's width fits an int.
+    /// </summary>
+    public const int MaxDimension = 1 << 20;
+
     private ModelConfig(string path, JsonObject json, ConfigFields fields)
     {
         Path = path;
@@ -78,10 +93,15 @@ public sealed class ModelConfig
         var path = Directory.Exists(directoryOrFile) ? System.IO.Path.Combine(directoryOrFile, FileName) : directoryOrFile;
         if (!File.Exists(path))
             throw new ModelConfigException(path, "file not found");
+        var bytes = File.ReadAllBytes(path);
         JsonNode? node;
         try
         {
-            node = JsonNode.Parse(File.ReadAllBytes(path));
+            // Checked before parsing: the parser's duplicate-key check decodes names, and would throw on an undecodable one.
+            if (JsonStringCheck.FindUndecodableString(bytes, new JsonDocumentOptions().MaxDepth) is { } undecodable)
+                throw new ModelConfigException(path, $"not valid JSON text: {undecodable}");
+            // A key given twice is ambiguous (Python keeps the last, a JsonObject throws on first use): refuse it here.
+            node = JsonNode.Parse(bytes, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {
@@ -98,8 +118,8 @@ public sealed class ModelConfig
         var top = new ConfigFields(json, path);
         var f = !top.Has("hidden_size") && top.Object("text_config") is { } text ? text.WithFallback(top) : top;
 
-        var hidden = f.RequiredPositiveInt("hidden_size");
-        var heads = f.RequiredPositiveInt("num_attention_heads");
+        var hidden = f.RequiredDimension("hidden_size");
+        var heads = f.RequiredDimension("num_attention_heads");
         var kvHeads = f.OptionalInt("num_key_value_heads") ?? heads;
         if (kvHeads <= 0 || heads % kvHeads != 0)
             throw f.Error($"num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}");
@@ -108,18 +128,20 @@ public sealed class ModelConfig
             : throw f.Error($"hidden_size {hidden} is not divisible by num_attention_heads {heads} and head_dim is not set"));
         if (headDim <= 0 || headDim % 2 != 0)
             throw f.Error($"head_dim {headDim} must be a positive even number (RoPE rotates pairs)");
+        if ((long)heads * headDim > MaxDimension)
+            throw f.Error($"num_attention_heads {heads} × head_dim {headDim} is more than the {MaxDimension:N0} this toolchain accepts");
 
         return new ModelConfig(path, json, f)
         {
             ArchitectureNames = top.StringList("architectures"),
             ModelType = top.OptionalString("model_type"),
             HiddenSize = hidden,
-            IntermediateSize = f.RequiredPositiveInt("intermediate_size"),
-            NumHiddenLayers = f.RequiredPositiveInt("num_hidden_layers"),
+            IntermediateSize = f.RequiredDimension("intermediate_size"),
+            NumHiddenLayers = f.RequiredCount("num_hidden_layers", MaxCount),
             NumAttentionHeads = heads,
             NumKeyValueHeads = kvHeads,
             HeadDim = headDim,
-            VocabSize = f.RequiredPositiveInt("vocab_size"),
+            VocabSize = f.RequiredDimension("vocab_size"),
             MaxPositionEmbeddings = f.RequiredPositiveInt("max_position_embeddings"),
             TieWordEmbeddings = f.OptionalBool("tie_word_embeddings") ?? false,
             BosTokenId = f.OptionalInt("bos_token_id"),

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Converter.Formats.IO;
 
 namespace Converter.Formats.Safetensors;
 
@@ -31,10 +32,13 @@ public sealed class CheckpointIndex
     public static CheckpointIndex Load(string indexPath)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(indexPath))!;
+        var bytes = File.ReadAllBytes(indexPath);
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            if (JsonStringCheck.FindUndecodableString(bytes, new JsonDocumentOptions().MaxDepth) is { } undecodable)
+                throw new SafetensorsFormatException(indexPath, $"index is not valid JSON text: {undecodable}");
+            doc = JsonDocument.Parse(bytes);
         }
         catch (JsonException e)
         {
@@ -49,11 +53,13 @@ public sealed class CheckpointIndex
             if (!root.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new SafetensorsFormatException(indexPath, "index has no weight_map object");
 
+            // Informational only (nothing reads it to size anything), so a value that is no byte count is left out.
             long? totalSize = null;
             if (root.TryGetProperty("metadata", out var meta) && meta.ValueKind == JsonValueKind.Object &&
                 meta.TryGetProperty("total_size", out var size) && size.ValueKind == JsonValueKind.Number)
             {
-                totalSize = size.TryGetInt64(out var s) ? s : (long)size.GetDouble();
+                totalSize = size.TryGetInt64(out var s) ? s
+                    : size.TryGetDouble(out var d) && d is >= 0 and < long.MaxValue ? (long)d : null;
             }
 
             var names = new List<string>();

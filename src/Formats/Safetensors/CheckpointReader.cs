@@ -2,8 +2,8 @@ namespace Converter.Formats.Safetensors;
 
 /// <summary>
 /// The tensors of a Hugging Face checkpoint directory, single-file (<c>model.safetensors</c>) or sharded
-/// (<c>model.safetensors.index.json</c> + shards), behind one name-based API. Shards are opened on first use,
-/// so streaming a model layer by layer maps only the files it touches. Thread-safe for reads.
+/// (<c>model.safetensors.index.json</c> + shards), behind one name-based API. Shards are mapped on first use,
+/// so streaming a model layer by layer maps only the files it touches (their headers are all checked on opening). Thread-safe for reads.
 /// </summary>
 public sealed class CheckpointReader : ITensorReader
 {
@@ -38,7 +38,7 @@ public sealed class CheckpointReader : ITensorReader
 
     /// <summary>
     /// Opens a checkpoint directory, preferring the index when both forms are present (as transformers does).
-    /// Validates the index and that every shard it names exists; shard headers are validated when first opened.
+    /// Validates the index, every shard's header, and that each shard holds the tensors the index maps to it.
     /// </summary>
     public static CheckpointReader Open(string directory)
     {
@@ -48,6 +48,7 @@ public sealed class CheckpointReader : ITensorReader
             var index = CheckpointIndex.Load(indexPath);
             var shardFiles = index.ShardFiles.ToArray();
             var shardOf = index.TensorNames.ToDictionary(n => n, n => Array.IndexOf(shardFiles, index.WeightMap[n]), StringComparer.Ordinal);
+            CheckShardHeaders(directory, indexPath, shardFiles, shardOf);
             return new CheckpointReader(directory, indexPath, shardFiles, index.TensorNames, shardOf, null);
         }
 
@@ -60,6 +61,23 @@ public sealed class CheckpointReader : ITensorReader
         }
 
         throw new SafetensorsFormatException(directory, $"no {CheckpointFiles.SingleFile} or {CheckpointFiles.IndexFile} in the directory");
+    }
+
+    /// <summary>
+    /// Reads every shard's header (its data is mapped only when first used) and checks that each tensor is where the
+    /// index says: a damaged shard or a tensor in the wrong shard then fails on opening, before a long job has written
+    /// anything, not when the job reaches that tensor hours later.
+    /// </summary>
+    private static void CheckShardHeaders(string directory, string indexPath, string[] shardFiles, Dictionary<string, int> shardOf)
+    {
+        var contents = shardFiles
+            .Select(f => SafetensorsHeader.Read(Path.Combine(directory, f)).Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal))
+            .ToArray();
+        foreach (var (name, shard) in shardOf)
+        {
+            if (!contents[shard].Contains(name))
+                throw new SafetensorsFormatException(indexPath, name, $"index maps it to '{shardFiles[shard]}', which does not contain it");
+        }
     }
 
     /// <summary>

@@ -1,20 +1,22 @@
+using Converter.Formats.IO;
+
 namespace Converter.Formats.Safetensors;
 
 /// <summary>
 /// A safetensors file, checkpoint directory or index is malformed, or does not hold what was asked for.
-/// The message always starts with the file (and names the tensor when one is involved), so that a CLI
-/// can print it as-is.
+/// The message always starts with the file (and names the tensor when one is involved), and is one line (control
+/// characters of names escaped), so that a CLI can print it as-is.
 /// </summary>
 public sealed class SafetensorsFormatException : Exception
 {
     public SafetensorsFormatException(string path, string problem, Exception? inner = null)
-        : base($"{path}: {problem}", inner)
+        : base(OneLineText.Escape($"{path}: {problem}"), inner)
     {
         FilePath = path;
     }
 
     public SafetensorsFormatException(string path, string tensor, string problem, Exception? inner = null)
-        : base($"{path}: tensor '{tensor}': {problem}", inner)
+        : base(OneLineText.Escape($"{path}: tensor '{tensor}': {problem}"), inner)
     {
         FilePath = path;
         TensorName = tensor;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Converter.Formats.IO;
 
 namespace Converter.Formats.Safetensors;
 
@@ -13,6 +14,9 @@ public sealed class SafetensorsHeader
     public const long MaxHeaderBytes = 100_000_000;
 
     private const string MetadataKey = "__metadata__";
+
+    /// <summary>A header is an object of objects of arrays; deeper nesting is not a header.</summary>
+    private const int HeaderMaxDepth = 16;
 
     private SafetensorsHeader(IReadOnlyList<TensorInfo> tensors, IReadOnlyDictionary<string, string> metadata)
     {
@@ -63,7 +67,9 @@ public sealed class SafetensorsHeader
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
+            if (JsonStringCheck.FindUndecodableString(json.Span, HeaderMaxDepth) is { } undecodable)
+                throw new SafetensorsFormatException(path, $"header is not valid JSON text: {undecodable}");
+            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = HeaderMaxDepth });
         }
         catch (JsonException e)
         {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Converter.Formats.IO;
 
 namespace Converter.Formats.Tokenizers;
 
@@ -128,6 +129,8 @@ public sealed class Tokenizer
     {
         try
         {
+            if (JsonStringCheck.FindUndecodableString(System.Text.Encoding.UTF8.GetBytes(configJson), new JsonDocumentOptions().MaxDepth) is { } undecodable)
+                throw new TokenizerFormatException(configSource, $"not valid JSON text: {undecodable}");
             using var config = JsonDocument.Parse(configJson);
             return (Resolve("bos_token"), Resolve("eos_token"));
 

@@ -1,3 +1,5 @@
+using Converter.Formats.IO;
+
 namespace Converter.Formats.Tokenizers;
 
 /// <summary>
@@ -7,7 +9,7 @@ namespace Converter.Formats.Tokenizers;
 public sealed class TokenizerFormatException : FormatException
 {
     public TokenizerFormatException(string source, string message, Exception? inner = null)
-        : base($"{source}: {message}", inner)
+        : base(OneLineText.Escape($"{source}: {message}"), inner)
     {
         TokenizerSource = source;
     }

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Converter.Formats.IO;
 
 namespace Converter.Formats.Tokenizers;
 
@@ -21,6 +22,8 @@ internal sealed class TokenizerJsonReader
         JsonDocument document;
         try
         {
+            if (JsonStringCheck.FindUndecodableString(Encoding.UTF8.GetBytes(json), new JsonDocumentOptions().MaxDepth) is { } undecodable)
+                throw new TokenizerFormatException(source, $"not valid JSON text: {undecodable}");
             document = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = false });
         }
         catch (JsonException e)
@@ -75,10 +78,7 @@ internal sealed class TokenizerJsonReader
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var entry in vocabElement.EnumerateObject())
         {
-            int id = Int(entry.Value, $"{path}.vocab[{Quote(entry.Name)}]");
-            if (id < 0)
-                throw Fail($"{path}.vocab[{Quote(entry.Name)}]", $"negative token id {id}");
-            vocab[entry.Name] = id;
+            vocab[entry.Name] = TokenId(entry.Value, $"{path}.vocab[{Quote(entry.Name)}]");
         }
 
         string? prefix = OptionalString(model, "continuing_subword_prefix", path);
@@ -148,7 +148,7 @@ internal sealed class TokenizerJsonReader
         RequireKind(t, JsonValueKind.Object, path);
         bool special = OptionalBool(t, "special", path) ?? false;
         return new AddedToken(
-            Id: Int(Required(t, "id", path), path + ".id"),
+            Id: TokenId(Required(t, "id", path), path + ".id"),
             Content: String(Required(t, "content", path), path + ".content"),
             Special: special,
             SingleWord: OptionalBool(t, "single_word", path) ?? false,
@@ -334,7 +334,7 @@ internal sealed class TokenizerJsonReader
             var at = $"{path}.special_tokens[{Quote(entry.Name)}]";
             var idsElement = Required(entry.Value, "ids", at);
             RequireKind(idsElement, JsonValueKind.Array, at + ".ids");
-            specialTokens[entry.Name] = [.. idsElement.EnumerateArray().Select((e, i) => Int(e, $"{at}.ids[{i}]"))];
+            specialTokens[entry.Name] = [.. idsElement.EnumerateArray().Select((e, i) => TokenId(e, $"{at}.ids[{i}]"))];
         }
 
         var single = Required(p, "single", path);
@@ -455,6 +455,16 @@ internal sealed class TokenizerJsonReader
     {
         RequireKind(e, JsonValueKind.Number, path);
         return e.TryGetInt32(out int value) ? value : throw Fail(path, $"{e.GetRawText()} is not a 32-bit integer");
+    }
+
+    /// <summary>
+    /// A token id: not negative, and below int.MaxValue so that the vocabulary size (largest id + 1) is an int, as the
+    /// Hugging Face library's u32 ids are in practice.
+    /// </summary>
+    private int TokenId(JsonElement e, string path)
+    {
+        int id = Int(e, path);
+        return id is >= 0 and < int.MaxValue ? id : throw Fail(path, $"token id {id} is outside 0..{int.MaxValue - 1}");
     }
 
     private double Number(JsonElement e, string path)

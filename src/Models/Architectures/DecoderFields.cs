@@ -85,7 +85,7 @@ internal static class DecoderFields
     /// <summary>A router over the experts counted by <paramref name="expertsKey"/>, choosing num_experts_per_tok of them.</summary>
     public static RouterSpec Router(ModelConfig config, string expertsKey, RouterScoring scoring, bool normalizeTopK, float scale = 1f, float normEpsilon = 0f)
     {
-        int experts = config.Fields.RequiredPositiveInt(expertsKey);
+        int experts = config.Fields.RequiredCount(expertsKey, ModelConfig.MaxCount);
         int topK = config.Fields.RequiredPositiveInt("num_experts_per_tok");
         if (topK > experts)
             throw config.Fields.Error($"num_experts_per_tok is {topK}, more than the {experts} experts of '{expertsKey}'");

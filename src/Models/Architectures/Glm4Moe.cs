@@ -23,10 +23,10 @@ internal static class Glm4Moe
                 // (routed_scaling_factor 1.0 vs 2.5), so the scale must be stated.
                 Router = DecoderFields.Router(config, "n_routed_experts", RouterScoring.Sigmoid, config.Fields.OptionalBool("norm_topk_prob") ?? true,
                     (float)config.Fields.RequiredDouble("routed_scaling_factor"), normEpsilon: 1e-20f),
-                ExpertIntermediateSize = config.Fields.RequiredPositiveInt("moe_intermediate_size"),
+                ExpertIntermediateSize = config.Fields.RequiredDimension("moe_intermediate_size"),
                 SparseLayers = SparseLayers(config),
                 Module = "mlp",
-                SharedIntermediateSize = config.Fields.RequiredPositiveInt("moe_intermediate_size") * (config.Fields.OptionalInt("n_shared_experts") ?? 1),
+                SharedIntermediateSize = config.Fields.RequiredDimension("moe_intermediate_size") * (config.Fields.OptionalInt("n_shared_experts") ?? 1),
                 CorrectionBias = "e_score_correction_bias",
             },
         });

@@ -21,7 +21,7 @@ internal static class Qwen3Moe
                 // Qwen3MoeConfig maps num_experts to num_local_experts; checkpoints carry either name.
                 Router = DecoderFields.Router(config, config.Fields.Has("num_experts") ? "num_experts" : "num_local_experts", RouterScoring.Softmax,
                     normalizeTopK: DecoderFields.Flag(config, "norm_topk_prob")),
-                ExpertIntermediateSize = config.Fields.RequiredPositiveInt("moe_intermediate_size"),
+                ExpertIntermediateSize = config.Fields.RequiredDimension("moe_intermediate_size"),
                 SparseLayers = SparseLayers(config),
                 Module = "mlp",
             },

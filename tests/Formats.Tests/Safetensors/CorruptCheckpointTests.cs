@@ -43,10 +43,9 @@ public class CorruptCheckpointTests
     [Test]
     public void IndexNamingATensorTheShardLacks()
     {
+        // Found on opening (every shard's header is read then), not when the tensor is first read.
         using var dir = WithIndex("{\"weight_map\":{\"a\":\"" + Shard + "\",\"b\":\"" + Shard + "\"}}");
-        using var reader = CheckpointReader.Open(dir.Path);
-        Assert.That(reader.TensorNames, Is.EqualTo(new[] { "a", "b" }));
-        var e = Assert.Throws<SafetensorsFormatException>(() => reader.Info("b"));
+        var e = Assert.Throws<SafetensorsFormatException>(() => CheckpointReader.Open(dir.Path).Dispose());
         Assert.That(e!.Message, Does.Contain(CheckpointFiles.IndexFile).And.Contain("'b'").And.Contain(Shard));
     }
 
@@ -55,8 +54,7 @@ public class CorruptCheckpointTests
     {
         using var dir = WithIndex("{\"weight_map\":{\"a\":\"" + Shard + "\"}}");
         File.WriteAllBytes(dir.File(Shard), new byte[5]);
-        using var reader = CheckpointReader.Open(dir.Path); // shards open lazily
-        var e = Assert.Throws<SafetensorsFormatException>(() => reader.ReadFloat32("a"));
+        var e = Assert.Throws<SafetensorsFormatException>(() => CheckpointReader.Open(dir.Path).Dispose());
         Assert.That(e!.Message, Does.Contain(Shard).And.Contain("too short"));
     }
 
