@@ -9,6 +9,21 @@ public enum RopeType
     Llama3,
     /// <summary>Phi-3's LongRoPE: per-frequency short/long factors and an attention factor (_compute_longrope_parameters).</summary>
     LongRope,
+    /// <summary>YaRN (_compute_yarn_parameters): frequencies blended between extrapolated and interpolated by a ramp, cos/sin scaled.</summary>
+    Yarn,
+}
+
+/// <summary>
+/// Parameters of YaRN as transformers reads them: <see cref="Factor"/> is max_position_embeddings / the original
+/// context when the scaling names original_max_position_embeddings (DeepSeek-V3's convention), else the given
+/// factor; <see cref="ConfigFactor"/> is the factor as written (DeepSeek's attention mscale reads it);
+/// <see cref="AttentionFactor"/> multiplies cos and sin.
+/// </summary>
+public sealed record YarnRopeScaling(double Factor, double ConfigFactor, int OriginalMaxPositionEmbeddings, double BetaFast, double BetaSlow, bool Truncate,
+    double AttentionFactor, double? MscaleAllDim)
+{
+    /// <summary>yarn_get_mscale: 0.1·m·ln(scale) + 1, or 1 for scale ≤ 1.</summary>
+    public static double Mscale(double scale, double m = 1.0) => scale <= 1 ? 1.0 : 0.1 * m * Math.Log(scale) + 1.0;
 }
 
 /// <summary>Parameters of Llama 3.1 RoPE scaling.</summary>
@@ -24,7 +39,7 @@ public sealed record LongRopeScaling(IReadOnlyList<double> ShortFactor, IReadOnl
 /// Rotary embedding settings; <see cref="Llama3"/> / <see cref="LongRope"/> are set exactly when <see cref="Type"/>
 /// names them. <see cref="PartialRotaryFactor"/> is the fraction of each head's dimensions that rotate.
 /// </summary>
-public sealed record RopeConfig(RopeType Type, double Theta, Llama3RopeScaling? Llama3 = null, LongRopeScaling? LongRope = null)
+public sealed record RopeConfig(RopeType Type, double Theta, Llama3RopeScaling? Llama3 = null, LongRopeScaling? LongRope = null, YarnRopeScaling? Yarn = null)
 {
     /// <summary>transformers' default rope_theta when a config has none.</summary>
     public const double DefaultTheta = 10000.0;
@@ -67,7 +82,8 @@ public sealed record RopeConfig(RopeType Type, double Theta, Llama3RopeScaling? 
                 scaling.RequiredDouble("high_freq_factor"),
                 scaling.RequiredPositiveInt("original_max_position_embeddings"))),
             "longrope" => new RopeConfig(RopeType.LongRope, theta, LongRope: ParseLongRope(config, scaling!)),
-            _ => throw config.Error($"unsupported rope type '{typeName}' (supported: default, llama3, longrope)"),
+            "yarn" => new RopeConfig(RopeType.Yarn, theta, Yarn: ParseYarn(config, scaling!)),
+            _ => throw config.Error($"unsupported rope type '{typeName}' in {(parameters != null ? "rope_parameters" : "rope_scaling")} (supported: default, llama3, longrope, yarn)"),
         };
     }
 
@@ -82,6 +98,33 @@ public sealed record RopeConfig(RopeType Type, double Theta, Llama3RopeScaling? 
         if (!(factor > 0 && factor <= 1))
             throw config.Error($"partial_rotary_factor is {factor}, expected a number in (0, 1]");
         return factor;
+    }
+
+    /// <summary>
+    /// transformers' _compute_yarn_parameters: beta_fast 32 and beta_slow 1 by default, truncate true; the attention
+    /// factor, unless given, is mscale(f, mscale) / mscale(f, mscale_all_dim) when both are set, else mscale(f).
+    /// </summary>
+    private static YarnRopeScaling ParseYarn(ConfigFields config, ConfigFields scaling)
+    {
+        double configFactor = scaling.RequiredDouble("factor");
+        double factor = configFactor;
+        int original;
+        if (scaling.OptionalInt("original_max_position_embeddings") is { } given)
+        {
+            original = given;
+            factor = (double)config.RequiredPositiveInt("max_position_embeddings") / given;
+        }
+        else
+            original = config.RequiredPositiveInt("max_position_embeddings");
+        if (original <= 0 || !(factor > 0))
+            throw config.Error($"yarn rope: original_max_position_embeddings {original} and factor {factor} must be positive");
+        double? mscale = scaling.OptionalDouble("mscale"), mscaleAllDim = scaling.OptionalDouble("mscale_all_dim");
+        double attention = scaling.OptionalDouble("attention_factor")
+            ?? (mscale is { } m && m != 0 && mscaleAllDim is { } a && a != 0
+                ? YarnRopeScaling.Mscale(factor, m) / YarnRopeScaling.Mscale(factor, a)
+                : YarnRopeScaling.Mscale(factor));
+        return new YarnRopeScaling(factor, configFactor, original, scaling.OptionalDouble("beta_fast") ?? 32, scaling.OptionalDouble("beta_slow") ?? 1,
+            scaling.OptionalBool("truncate") ?? true, attention, mscaleAllDim);
     }
 
     /// <summary>

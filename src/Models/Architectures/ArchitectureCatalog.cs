@@ -23,6 +23,7 @@ public static class ArchitectureCatalog
         Mixtral.Definition,
         Qwen3Moe.Definition,
         Glm4Moe.Definition,
+        DeepseekV3.Definition,
     ];
 
     /// <summary>The first supported entry of <c>architectures</c>, falling back to <c>model_type</c> when the list is absent.</summary>

@@ -9,20 +9,21 @@ namespace Converter.Models.Modules;
 /// RoPE on the rotated dimensions (none on NoPE layers), causal grouped-query attention within each row with the
 /// layer's window, scale and soft cap, o projection.
 /// </summary>
-public sealed class SelfAttention
+public sealed class SelfAttention : IAttention
 {
     private readonly TransformerSpec _spec;
     private readonly LayerAttention _layer;
     private float[]? _qNorm;
     private float[]? _kNorm;
 
+    /// <param name="module">The decoder block (<c>model.layers.N</c>), the owner of the linear groups.</param>
     /// <param name="rotary">The layer's rotary table source; null for a layer without RoPE.</param>
-    public SelfAttention(string prefix, TransformerSpec spec, LayerAttention layer, RotaryEmbedding? rotary, IDenseAlgebra? algebra = null)
+    public SelfAttention(string module, TransformerSpec spec, LayerAttention layer, RotaryEmbedding? rotary, IDenseAlgebra? algebra = null)
     {
         _spec = spec;
         _layer = layer;
         Rotary = rotary;
-        Prefix = prefix;
+        string prefix = Prefix = module + ".self_attn";
         if (spec.FusedQkv)
         {
             // Phi-3's qkv_proj stacks q, k and v by rows (modeling_phi3.py splits query_pos = heads·head_dim, then kv).
@@ -40,7 +41,11 @@ public sealed class SelfAttention
             V = new Linear(prefix + ".v_proj", spec.HiddenSize, spec.KeyValueWidth, spec.QkvBias, algebra: algebra);
         }
         O = new Linear(prefix + ".o_proj", spec.QueryWidth, spec.HiddenSize, spec.OutputBias, algebra: algebra);
+        LinearGroups = [new LinearGroup(module, LinearSite.AttentionInput, [Q, K, V]), new LinearGroup(module, LinearSite.AttentionOutput, [O])];
     }
+
+    /// <summary>q/k/v on the block's normed input, o on the attention result.</summary>
+    public IReadOnlyList<LinearGroup> LinearGroups { get; }
 
     /// <summary><c>model.layers.N.self_attn</c>.</summary>
     public string Prefix { get; }
@@ -56,7 +61,7 @@ public sealed class SelfAttention
     /// <summary>The layer's rotary embedding, or null on a NoPE layer.</summary>
     public RotaryEmbedding? Rotary { get; }
 
-    public IEnumerable<string> NormTensors => _spec.QkNorm != QkNormPlacement.None
+    public IEnumerable<string> OtherTensors => _spec.QkNorm != QkNormPlacement.None
         ? [TensorNames.Weight(Prefix + ".q_norm"), TensorNames.Weight(Prefix + ".k_norm")]
         : [];
 
@@ -83,9 +88,9 @@ public sealed class SelfAttention
     }
 
     /// <summary>Attention output (rows·tokens, hidden) for the block's attention input <paramref name="x"/>.</summary>
-    public Activations Forward(IForwardPass pass, Activations x, int tokens, LinearGroup qkv, LinearGroup output, ILinearInputObserver? observer)
+    public Activations Forward(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer)
     {
-        pass.Observe(observer, qkv, x);
+        pass.Observe(observer, LinearGroups[0], x);
         var q = pass.Linear(Q, x);
         var k = pass.Linear(K, x);
         var v = pass.Linear(V, x);
@@ -103,7 +108,7 @@ public sealed class SelfAttention
         }
         var shape = new AttentionShape(_spec.Heads, _spec.KvHeads, _spec.HeadDim, _layer.Window, _spec.AttentionScale, _spec.AttentionSoftCap);
         var attended = pass.Attend(q, k, v, tokens, shape);
-        pass.Observe(observer, output, attended);
+        pass.Observe(observer, LinearGroups[1], attended);
         return pass.Linear(O, attended);
     }
 

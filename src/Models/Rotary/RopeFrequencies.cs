@@ -16,8 +16,42 @@ public static class RopeFrequencies
             ?? throw new ArgumentException("llama3 rope without its scaling parameters", nameof(rope))),
         RopeType.LongRope => LongRope(rope.Theta, rotaryDims, rope.LongRope
             ?? throw new ArgumentException("longrope without its scaling parameters", nameof(rope)), tokens),
-        _ => throw new NotSupportedException($"rope type {rope.Type} is not implemented (supported: default, llama3, longrope)"),
+        RopeType.Yarn => Yarn(rope.Theta, rotaryDims, rope.Yarn ?? throw new ArgumentException("yarn rope without its scaling parameters", nameof(rope))),
+        _ => throw new NotSupportedException($"rope type {rope.Type} is not implemented (supported: default, llama3, longrope, yarn)"),
     };
+
+    /// <summary>
+    /// YaRN (_compute_yarn_parameters): with the correction range [low, high] of dimensions whose wavelength makes
+    /// beta_fast resp. beta_slow turns over the original context (floored/ceiled when truncating, clamped to
+    /// [0, d − 1]), extrapolation weight w_i = 1 − clamp((i − low)/(high − low), 0, 1) and
+    /// inv_freq = interp·(1 − w) + extrap·w, interp = extrap / factor.
+    /// </summary>
+    public static float[] Yarn(double theta, int rotaryDims, YarnRopeScaling scaling)
+    {
+        double CorrectionDim(double rotations) =>
+            rotaryDims * Math.Log(scaling.OriginalMaxPositionEmbeddings / (rotations * 2 * Math.PI)) / (2 * Math.Log(theta));
+        double low = CorrectionDim(scaling.BetaFast), high = CorrectionDim(scaling.BetaSlow);
+        if (scaling.Truncate)
+        {
+            low = Math.Floor(low);
+            high = Math.Ceiling(high);
+        }
+        low = Math.Max(low, 0);
+        high = Math.Min(high, rotaryDims - 1);
+        if (low == high)
+            high += 0.001;
+        var inv = new float[rotaryDims / 2];
+        for (int i = 0; i < inv.Length; i++)
+        {
+            // torch computes these in float32: pos_freqs = base ** (arange(0, d, 2) / d).
+            float posFreq = (float)Math.Pow(theta, (float)(2 * i) / rotaryDims);
+            float extrapolation = 1f / posFreq, interpolation = 1f / ((float)scaling.Factor * posFreq);
+            float ramp = Math.Clamp((float)((i - low) / (high - low)), 0f, 1f);
+            float w = 1f - ramp;
+            inv[i] = interpolation * (1 - w) + extrapolation * w;
+        }
+        return inv;
+    }
 
     /// <summary>
     /// LongRoPE (_compute_longrope_parameters): inv_freq[i] = 1 / (ext[i] · θ^(2i/d)), ext the short factors, or the

@@ -22,7 +22,7 @@ public sealed class RotaryEmbedding
     {
         _rope = rope;
         _rotaryDims = rotaryDims;
-        _attentionScale = (float)(rope.LongRope?.AttentionFactor ?? 1.0);
+        _attentionScale = (float)(rope.LongRope?.AttentionFactor ?? rope.Yarn?.AttentionFactor ?? 1.0);
         // Validates the setting up front rather than at the first forward.
         _ = RopeFrequencies.Compute(rope, rotaryDims);
     }

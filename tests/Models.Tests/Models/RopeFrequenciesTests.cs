@@ -75,4 +75,15 @@ public class RopeFrequenciesTests
         var e = Assert.Throws<ModelConfigException>(() => TransformerModel.FromConfig(ModelConfig.Parse(json, "config.json")));
         Assert.That(e!.Message, Does.Contain("yarn").And.Contain("config.json"));
     }
+
+    [Test]
+    public void YarnBlendsExtrapolationAndInterpolationOverTheCorrectionRange()
+    {
+        // d = 8, θ = 10⁴, 4096 original positions, factor 4: the correction dims of 32 and 1 turns are 1.309 and 2.814,
+        // truncated to [1, 3]; the ramp (i − 1)/2 keeps frequencies 0 and 1, halves the interpolation of 2, and fully
+        // interpolates 3 (÷ 4).
+        var yarn = new YarnRopeScaling(4, 4, 4096, 32, 1, true, 1.0, null);
+        var inv = RopeFrequencies.Yarn(10000, 8, yarn);
+        Assert.That(inv, Is.EqualTo(new[] { 1.0, 0.1, 0.01 * (0.5 / 4 + 0.5), 0.001 / 4 }).Within(1e-7));
+    }
 }
