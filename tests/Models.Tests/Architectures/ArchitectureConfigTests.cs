@@ -269,8 +269,8 @@ public class ArchitectureConfigTests
     }
 
     [TestCase(""", "rope_parameters": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}""", "rope type Llama3")]
-    [TestCase(""", "scoring_func": "softmax"""", "scoring_func 'softmax'")]
-    [TestCase(""", "topk_method": "greedy"""", "topk_method 'greedy'")]
+    [TestCase(", \"scoring_func\": \"softmax\"", "scoring_func 'softmax'")]
+    [TestCase(", \"topk_method\": \"greedy\"", "topk_method 'greedy'")]
     [TestCase(""", "q_lora_rank": 0""", "q_lora_rank is 0")]
     public void DeepseekV3RefusesWhatItDoesNotRun(string extra, string message) =>
         Assert.That(Fails(Deepseek + extra).Message, Does.Contain(message));
