@@ -11,8 +11,8 @@ namespace Converter.Convert.Tests;
 
 /// <summary>
 /// DeepSeek-V3 from an FP8 checkpoint, as the published one is: rand-deepseek-v3 cut to its first sparse layer
-/// (latent attention + 4 experts + a shared expert, <see cref="MoeConversionTests.Cut"/>), every *_proj weight
-/// encoded block-scaled FP8 (<see cref="Fp8Checkpoint"/>) and an MTP layer's tensors appended past
+/// (latent attention + 4 experts + a shared expert, <see cref="MoeConversionTests.Cut"/>), every linear weight
+/// (every projection but the router) encoded block-scaled FP8 (<see cref="Fp8Checkpoint"/>) and an MTP layer's tensors appended past
 /// num_hidden_layers. The converter must read the dequantized weights, write the tensor names exllamav3's
 /// deepseek_v3.py / MLAttention load (q_proj, kv_a_proj_with_mqa, o_proj quantized; kv_b_proj fp16; the latent norm
 /// copied), drop the scales and the MTP layer, and evaluate against the FP8 source. Skipped without ../shared.
@@ -28,7 +28,7 @@ public class DeepseekConversionTests
         var cut = MoeConversionTests.Cut(RepoPaths.RequireSharedModel("rand-deepseek-v3"), NewPath("deepseek-cut"), 1, "moe_intermediate_size");
         var source = NewPath("deepseek-fp8");
         var mtp = new Dictionary<string, float[]> { ["model.layers.1.enorm.weight"] = Enumerable.Repeat(1f, 256).ToArray() };
-        var dequantized = Fp8Checkpoint.Write(cut, source, n => n.EndsWith("_proj.weight", StringComparison.Ordinal), mtp);
+        var dequantized = Fp8Checkpoint.Write(cut, source, n => n.Contains("_proj", StringComparison.Ordinal) && n.EndsWith(".weight", StringComparison.Ordinal), mtp);
         Assert.That(dequantized.Keys, Does.Contain($"{Layer}.self_attn.kv_a_proj_with_mqa.weight"), "(160, 256): a partial block row");
 
         // What the model loads from the FP8 source is the dequantized FP8, for every encoded weight.
