@@ -1,9 +1,9 @@
-using Converter.Models.Modules;
 using Converter.Compute;
 using Converter.Eval.Loading;
 using Converter.Formats.Exl3;
 using Converter.Formats.Safetensors;
 using Converter.Models;
+using Converter.Models.Modules;
 using Converter.Models.Running;
 using Converter.Regularize.Reconstruction;
 using Converter.TestSupport;

@@ -1,5 +1,5 @@
-using Converter.Models.Modules;
 using Converter.Formats.Safetensors;
+using Converter.Models.Modules;
 
 namespace Converter.Models.Tests.Models;
 
