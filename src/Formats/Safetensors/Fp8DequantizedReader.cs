@@ -60,7 +60,12 @@ public sealed class Fp8DequantizedReader : ITensorReader
         if (IsScale(name))
             throw new SafetensorsFormatException(_inner.FileOf(name), name, "block scales are consumed by their weight, not read on their own");
         var info = _inner.Info(name);
-        return _scaleOf.ContainsKey(name) ? info with { DType = DType.F32, ByteLength = info.ElementCount * sizeof(float) } : info;
+        if (_scaleOf.ContainsKey(name))
+            return info with { DType = DType.F32, ByteLength = info.ElementCount * sizeof(float) };
+        // In a block-scaled checkpoint raw fp8 codes are not the weights; reading them unscaled would be silently wrong.
+        if (info.DType == DType.F8_E4M3)
+            throw new SafetensorsFormatException(_inner.FileOf(name), name, $"F8_E4M3 without its block scales '{name}{ScaleSuffix}'");
+        return info;
     }
 
     public string FileOf(string name) => _inner.FileOf(name);
@@ -68,7 +73,11 @@ public sealed class Fp8DequantizedReader : ITensorReader
     public ReadOnlySpan<byte> RawBytes(string name, long offset, int length)
     {
         if (!_scaleOf.TryGetValue(name, out var scaleName))
-            return IsScale(name) ? throw new SafetensorsFormatException(_inner.FileOf(name), name, "block scales are consumed by their weight") : _inner.RawBytes(name, offset, length);
+        {
+            // Info refuses block scales and unscaled fp8 with the reason.
+            _ = Info(name);
+            return _inner.RawBytes(name, offset, length);
+        }
         var bytes = MemoryMarshal.AsBytes(Dequantized(name, scaleName).AsSpan());
         if (offset < 0 || length < 0 || offset > bytes.Length - length)
             throw new ArgumentOutOfRangeException(nameof(offset), $"bytes [{offset}, {offset + length}) are outside the {bytes.Length} of '{name}'");

@@ -39,10 +39,12 @@ public class BlockScaledFp8Tests
         Assert.Throws<ArgumentException>(() => BlockScaledFp8.Dequantize(Codes, 3, 5, ScaleInv.AsSpan(0, 4), 2, 2, new float[15]));
 
     /// <summary>A checkpoint with the FP8 weight, its scales and a bf16 norm, with quantization_config fp8 [2, 2].</summary>
-    private static string WriteCheckpoint(TempDirectory dir, long[]? scaleShape = null)
+    private static string WriteCheckpoint(TempDirectory dir, long[]? scaleShape = null, bool unscaledExtra = false)
     {
         var writer = new SafetensorsWriter();
         writer.AddBytes("layer.weight", DType.F8_E4M3, [3, 5], Codes);
+        if (unscaledExtra)
+            writer.AddBytes("other.weight", DType.F8_E4M3, [3, 5], Codes);
         writer.AddFloat32("layer.weight_scale_inv", scaleShape ?? [2, 3], ScaleInv);
         writer.AddFloat32("layer.norm.weight", [5], [1f, 2f, 3f, 4f, 5f], DType.BF16);
         writer.Write(dir.File("model.safetensors"));
@@ -89,5 +91,15 @@ public class BlockScaledFp8Tests
         var path = WriteCheckpoint(dir, scaleShape: [3, 2]);
         var e = Assert.Throws<SafetensorsFormatException>(() => SourceCheckpoint.Open(path, Config(dir)).Dispose())!;
         Assert.That(e.Message, Does.Contain("layer.weight_scale_inv").And.Contain("(2, 3)"));
+    }
+
+    [Test]
+    public void AnFp8WeightWithoutScalesIsRefusedNotReadRaw()
+    {
+        using var dir = new TempDirectory();
+        using var reader = SourceCheckpoint.Open(WriteCheckpoint(dir, unscaledExtra: true), Config(dir));
+        var e = Assert.Throws<SafetensorsFormatException>(() => reader.ReadFloat32("other.weight"))!;
+        Assert.That(e.Message, Does.Contain("other.weight").And.Contain("other.weight_scale_inv"));
+        Assert.That(reader.ReadFloat32("layer.weight"), Is.EqualTo(Expected), "the scaled weight still reads");
     }
 }
