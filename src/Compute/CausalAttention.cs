@@ -22,27 +22,33 @@ public static unsafe class CausalAttention
     /// sliding-window mask does. <paramref name="scale"/> replaces 1/√headDim (Gemma's query_pre_attn_scalar^−½);
     /// <paramref name="softCap"/> caps the scaled scores as cap·tanh(s/cap) before the mask (Gemma 2).
     /// <paramref name="sinks"/> (gpt-oss's learned attention sinks, one logit per query head, or empty) joins each
-    /// head's softmax as one more logit that attends to nothing: it only adds exp(sink) to the denominator.
+    /// head's softmax as one more logit that attends to nothing: it only adds exp(sink) to the denominator. With
+    /// <paramref name="valueDim"/> the value heads (and so the output heads) are that wide instead of headDim
+    /// (DeepSeek's latent attention: keys of nope + rope, values of v_head_dim).
     /// </summary>
     public static void Apply(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> output,
-        int tokens, int heads, int kvHeads, int headDim, int? window = null, float? scale = null, float? softCap = null, ReadOnlySpan<float> sinks = default)
+        int tokens, int heads, int kvHeads, int headDim, int? window = null, float? scale = null, float? softCap = null,
+        ReadOnlySpan<float> sinks = default, int? valueDim = null)
     {
         if (!sinks.IsEmpty && sinks.Length != heads)
             throw new ArgumentException($"{sinks.Length} attention sinks for {heads} query heads", nameof(sinks));
+        int dv = valueDim ?? headDim;
         if (window is <= 0)
             throw new ArgumentOutOfRangeException(nameof(window), window, "the attention window must be positive");
         if (kvHeads <= 0 || heads % kvHeads != 0)
             throw new ArgumentException($"{heads} query heads cannot be grouped over {kvHeads} key/value heads");
-        long qSize = (long)tokens * heads * headDim, kvSize = (long)tokens * kvHeads * headDim;
-        if (q.Length != qSize || output.Length != qSize || k.Length != kvSize || v.Length != kvSize)
-            throw new ArgumentException($"attention operands do not match {tokens} tokens × {heads}/{kvHeads} heads × {headDim}");
+        if (dv <= 0)
+            throw new ArgumentOutOfRangeException(nameof(valueDim), valueDim, "the value head width must be positive");
+        long qSize = (long)tokens * heads * headDim, kvSize = (long)tokens * kvHeads * headDim, vSize = (long)tokens * kvHeads * dv;
+        if (q.Length != qSize || output.Length != (long)tokens * heads * dv || k.Length != kvSize || v.Length != vSize)
+            throw new ArgumentException($"attention operands do not match {tokens} tokens × {heads}/{kvHeads} heads × {headDim} (values {dv})");
         if (tokens == 0)
             return;
 
         // Per kv head: K as (tokens, d) and V transposed as (d, tokens), both contiguous, so that scores = Q·Kᵀ and
         // output = P·(Vᵀ)ᵀ are products of row-major operands.
         var keys = ArrayPool<float>.Shared.Rent((int)kvSize);
-        var valuesT = ArrayPool<float>.Shared.Rent((int)kvSize);
+        var valuesT = ArrayPool<float>.Shared.Rent((int)vSize);
         try
         {
             for (int t = 0; t < tokens; t++)
@@ -51,14 +57,14 @@ public static unsafe class CausalAttention
                 {
                     var src = k.Slice((t * kvHeads + g) * headDim, headDim);
                     src.CopyTo(keys.AsSpan((g * tokens + t) * headDim, headDim));
-                    var vs = v.Slice((t * kvHeads + g) * headDim, headDim);
-                    for (int i = 0; i < headDim; i++)
-                        valuesT[(g * headDim + i) * tokens + t] = vs[i];
+                    var vs = v.Slice((t * kvHeads + g) * dv, dv);
+                    for (int i = 0; i < dv; i++)
+                        valuesT[(g * dv + i) * tokens + t] = vs[i];
                 }
             }
             fixed (float* pq = q, pk = keys, pv = valuesT, po = output, ps = sinks)
             {
-                var s = new Shape(pq, pk, pv, po, sinks.IsEmpty ? null : ps, tokens, heads, kvHeads, headDim, window ?? int.MaxValue,
+                var s = new Shape(pq, pk, pv, po, sinks.IsEmpty ? null : ps, tokens, heads, kvHeads, headDim, dv, window ?? int.MaxValue,
                     scale ?? 1f / MathF.Sqrt(headDim), softCap ?? 0f);
                 int blocks = (tokens + QueryBlock - 1) / QueryBlock;
                 Parallel.For(0, heads * blocks, item => RunBlock(s, item % heads, item / heads));
@@ -74,11 +80,11 @@ public static unsafe class CausalAttention
     private static void RunBlock(Shape s, int head, int block)
     {
         int group = head / (s.Heads / s.KvHeads);
-        int d = s.HeadDim, qStride = s.Heads * d;
+        int d = s.HeadDim, dv = s.ValueDim, qStride = s.Heads * d, oStride = s.Heads * dv;
         int t0 = block * QueryBlock, t1 = Math.Min(s.Tokens, t0 + QueryBlock), rows = t1 - t0;
         // Keys any query of the block may see: [first key of query t0, t1).
         int k0 = FirstKey(t0, s.Window), keys = t1 - k0;
-        var buffer = ArrayPool<float>.Shared.Rent(rows * keys + rows * d);
+        var buffer = ArrayPool<float>.Shared.Rent(rows * keys + rows * dv);
         try
         {
             fixed (float* scores = buffer)
@@ -104,10 +110,10 @@ public static unsafe class CausalAttention
                     row[..lo].Clear();
                     row[hi..].Clear();
                 }
-                // result (rows, d) = P · (Vᵀ[:, k0..t1))ᵀ, then scattered to the head's columns.
-                MatMul.MultiplyTransposedSerial(scores, keys, s.VT + (long)group * d * s.Tokens + k0, s.Tokens, result, d, rows, d, keys);
+                // result (rows, dv) = P · (Vᵀ[:, k0..t1))ᵀ, then scattered to the head's columns.
+                MatMul.MultiplyTransposedSerial(scores, keys, s.VT + (long)group * dv * s.Tokens + k0, s.Tokens, result, dv, rows, dv, keys);
                 for (int r = 0; r < rows; r++)
-                    new ReadOnlySpan<float>(result + r * d, d).CopyTo(new Span<float>(s.Output + (long)(t0 + r) * qStride + head * d, d));
+                    new ReadOnlySpan<float>(result + r * dv, dv).CopyTo(new Span<float>(s.Output + (long)(t0 + r) * oStride + head * dv, dv));
             }
         }
         finally
@@ -136,10 +142,11 @@ public static unsafe class CausalAttention
     private static int FirstKey(int t, int window) => Math.Max(0, t - (window - 1));
 
     /// <summary>Operands as pointers for the parallel loop (spans cannot be captured); K and Vᵀ regrouped per kv head.</summary>
-    private readonly struct Shape(float* q, float* k, float* vT, float* output, float* sinks, int tokens, int heads, int kvHeads, int headDim, int window, float scale, float softCap)
+    private readonly struct Shape(float* q, float* k, float* vT, float* output, float* sinks, int tokens, int heads, int kvHeads, int headDim, int valueDim,
+        int window, float scale, float softCap)
     {
         public readonly float* Q = q, K = k, VT = vT, Output = output, Sinks = sinks;
-        public readonly int Tokens = tokens, Heads = heads, KvHeads = kvHeads, HeadDim = headDim, Window = window;
+        public readonly int Tokens = tokens, Heads = heads, KvHeads = kvHeads, HeadDim = headDim, ValueDim = valueDim, Window = window;
         public readonly float Scale = scale, SoftCap = softCap;
     }
 }

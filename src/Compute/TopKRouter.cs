@@ -15,9 +15,17 @@ public enum RouterScoring
 /// <summary>
 /// A router's selection rule: <paramref name="TopK"/> of <paramref name="Experts"/> experts per token by
 /// <paramref name="Scoring"/>; with <paramref name="NormalizeTopK"/> the chosen weights are divided by their sum
-/// (plus <paramref name="NormEpsilon"/>), then every weight is multiplied by <paramref name="Scale"/>.
+/// (plus <paramref name="NormEpsilon"/>), then every weight is multiplied by <paramref name="Scale"/>. With
+/// <paramref name="Groups"/> &gt; 1 the experts form that many equal consecutive groups and only the
+/// <paramref name="TopKGroups"/> best groups (by the sum of their two best choice scores) may be chosen from, as
+/// DeepSeek-V3's and GLM-4.5's n_group / topk_group.
 /// </summary>
-public sealed record RouterSpec(int Experts, int TopK, RouterScoring Scoring, bool NormalizeTopK, float Scale = 1f, float NormEpsilon = 0f);
+public sealed record RouterSpec(int Experts, int TopK, RouterScoring Scoring, bool NormalizeTopK, float Scale = 1f, float NormEpsilon = 0f,
+    int Groups = 1, int TopKGroups = 1)
+{
+    /// <summary>Whether the group limit removes any expert from the choice (all groups kept is no limit).</summary>
+    public bool GroupLimited => Groups > 1 && TopKGroups < Groups;
+}
 
 /// <summary>
 /// The top-k choice of one token's router (the reference the GPU kernel <c>route_topk</c> in forward.cu mirrors):
@@ -58,12 +66,16 @@ public static class TopKRouter
             for (int e = 0; e < n; e++)
                 score[e] = 1f / (1f + MathF.Exp(-logits[e]));
         }
-        Span<float> choice = bias.IsEmpty ? score : n <= 1024 ? stackalloc float[n] : new float[n];
+        Span<float> choice = bias.IsEmpty && !router.GroupLimited ? score : n <= 1024 ? stackalloc float[n] : new float[n];
         if (!bias.IsEmpty)
         {
             for (int e = 0; e < n; e++)
                 choice[e] = score[e] + bias[e];
         }
+        else if (router.GroupLimited)
+            score.CopyTo(choice);
+        if (router.GroupLimited)
+            MaskGroups(choice, router);
 
         // Rank j takes the best expert that comes after rank j − 1 in the order (choice descending, index
         // ascending), so no expert is taken twice and nothing needs marking (the GPU kernel keeps no per-expert state).
@@ -108,6 +120,45 @@ public static class TopKRouter
         {
             for (int j = 0; j < router.TopK; j++)
                 weights[j] *= router.Scale;
+        }
+    }
+
+    /// <summary>
+    /// DeepSeek-V3's group limit (DeepseekV3MoE.route_tokens_to_experts): each group scores the sum of its two best
+    /// choices, the TopKGroups best groups are kept (ties to the lower group) and every other expert's choice becomes
+    /// 0 (masked_fill with 0.0, not −∞: a kept expert whose biased score is negative can still lose to a masked one,
+    /// exactly as in transformers).
+    /// </summary>
+    private static void MaskGroups(Span<float> choice, RouterSpec router)
+    {
+        int size = router.Experts / router.Groups;
+        Span<float> groupScore = router.Groups <= 256 ? stackalloc float[router.Groups] : new float[router.Groups];
+        for (int g = 0; g < router.Groups; g++)
+        {
+            float first = float.NegativeInfinity, second = float.NegativeInfinity;
+            foreach (float c in choice.Slice(g * size, size))
+            {
+                if (c > first)
+                {
+                    second = first;
+                    first = c;
+                }
+                else if (c > second)
+                    second = c;
+            }
+            groupScore[g] = first + second;
+        }
+        for (int g = 0; g < router.Groups; g++)
+        {
+            // Group g is kept when fewer than TopKGroups groups rank before it.
+            int better = 0;
+            for (int o = 0; o < router.Groups; o++)
+            {
+                if (o != g && Before(groupScore[o], o, groupScore[g], g))
+                    better++;
+            }
+            if (better >= router.TopKGroups)
+                choice.Slice(g * size, size).Clear();
         }
     }
 

@@ -5,6 +5,11 @@ public enum LinearSite
 {
     /// <summary>q_proj, k_proj, v_proj: the normed block input.</summary>
     AttentionInput,
+    /// <summary>
+    /// Latent attention's q_b_proj: the normed q_a_proj output (exllamav3's <c>block.attn.q_a</c>); q_a_proj and
+    /// kv_a_proj_with_mqa read the block input (<see cref="AttentionInput"/>).
+    /// </summary>
+    QueryLatent,
     /// <summary>o_proj: the attention result.</summary>
     AttentionOutput,
     /// <summary>gate_proj, up_proj: the normed residual after attention.</summary>

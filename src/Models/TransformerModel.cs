@@ -50,13 +50,29 @@ public sealed class TransformerModel
     /// <summary>
     /// The names among <paramref name="checkpointTensors"/> that no module reads (a multimodal checkpoint's vision tower
     /// and projector, for instance), in their order. A fused source tensor is read (by each linear it holds) and a tied
-    /// head's own lm_head.weight is left out: the head reads the embedding, so that tensor only duplicates it.
+    /// head's own lm_head.weight is left out: the head reads the embedding, so that tensor only duplicates it. So are
+    /// layers past num_hidden_layers (<see cref="IsBeyondLastLayer"/>).
     /// </summary>
     public IReadOnlyList<string> UnreadTensors(IEnumerable<string> checkpointTensors)
     {
         var read = _modules.SelectMany(m => m.TensorNames).ToHashSet(StringComparer.Ordinal);
         var tiedDuplicate = Spec.TiedEmbeddings ? TensorNames.Weight(Spec.Names.LmHead) : null;
-        return checkpointTensors.Where(n => !read.Contains(n) && n != tiedDuplicate).ToList();
+        return checkpointTensors.Where(n => !read.Contains(n) && n != tiedDuplicate && !IsBeyondLastLayer(n)).ToList();
+    }
+
+    /// <summary>
+    /// Whether <paramref name="tensor"/> belongs to a layer numbered num_hidden_layers or more: the multi-token-prediction
+    /// layers of DeepSeek-V3 and GLM-4.5 (num_nextn_predict_layers) are stored so, outside the model's forward.
+    /// exllamav3 writes only the tensors of the modules it builds (compile.py), none for them, so they are dropped
+    /// rather than copied (for DeepSeek-V3 that is one more whole MoE layer, ~11 GB in FP8).
+    /// </summary>
+    public bool IsBeyondLastLayer(string tensor)
+    {
+        string prefix = Spec.Names.Model + ".layers.";
+        if (!tensor.StartsWith(prefix, StringComparison.Ordinal))
+            return false;
+        int end = tensor.IndexOf('.', prefix.Length);
+        return end > prefix.Length && int.TryParse(tensor.AsSpan(prefix.Length, end - prefix.Length), out int layer) && layer >= Spec.Layers;
     }
 
     /// <summary>Position of <paramref name="module"/> in <see cref="Modules"/>, or −1.</summary>

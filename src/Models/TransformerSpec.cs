@@ -73,6 +73,12 @@ public sealed record TransformerSpec
 
     public MlpActivation Activation { get; init; } = MlpActivation.Silu;
 
+    /// <summary>
+    /// Multi-head latent attention (DeepSeek-V3) in place of q/k/v projections, or null. With it <see cref="HeadDim"/>
+    /// is the query/key head width (nope + rope) and <see cref="RotaryDims"/> the rope part.
+    /// </summary>
+    public LatentAttentionSpec? LatentAttention { get; init; }
+
     /// <summary>The mixture of experts that replaces the MLP in its sparse layers, or null for a dense model.</summary>
     public MixtureOfExperts? Moe { get; init; }
 

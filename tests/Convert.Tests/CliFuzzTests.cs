@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Converter.Cli.Samples;
 using Converter.Formats.Safetensors;
 using Converter.Models.Synthetic;
 using Converter.TestSupport;
@@ -36,7 +37,7 @@ public class CliFuzzTests
         using var root = new TempDirectory("trellis-fuzz-cli-");
         var model = Path.Combine(root.Path, "model");
         // Shards of 512 KiB: the test-tiny model's 1.5 MB spread over an index and several shards.
-        SyntheticCheckpoint.Write(model, SyntheticShape.Presets["test-tiny"], seed: 1, outliers: 0, shardBytes: 512 << 10, RepoPaths.SampleModel);
+        SyntheticCheckpoint.Write(model, SyntheticShape.Presets["test-tiny"], seed: 1, outliers: 0, shardBytes: 512 << 10, BuiltInSamples.Tokenizer());
         var files = Directory.GetFiles(model).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
         var shards = files.Where(f => f!.EndsWith(".safetensors", StringComparison.Ordinal)).ToArray();
         Assert.That(shards, Has.Length.GreaterThanOrEqualTo(2), "the base model is sharded");

@@ -75,7 +75,7 @@ public class MoeConversionTests
     /// <paramref name="expertWidthKey"/> says so in config.json). The other tensors are copied byte for byte, the cut
     /// ones stay bf16 (their values are), the other files as they are.
     /// </summary>
-    private static string Cut(string model, string copy, int layer, string expertWidthKey)
+    internal static string Cut(string model, string copy, int layer, string expertWidthKey)
     {
         Directory.CreateDirectory(copy);
         foreach (var file in Directory.GetFiles(model).Select(Path.GetFileName).OfType<string>()

@@ -114,6 +114,22 @@ public class ResourceEstimateTests
     }
 
     [Test]
+    public void LatentAttentionsUnquantizedProjectionAndTheRouterAreCountedWhole()
+    {
+        // rand-deepseek-v3's sparse layer: besides its EXL3 linears (priced as above) it stores kv_b_proj (512 × 128),
+        // kv_a_layernorm (128), the router (4 × 256), its correction bias and two block norms (counted hidden-wide).
+        var spec = TransformerSpec.From(ModelConfig.Load(RepoPaths.RequireSharedModel("rand-deepseek-v3")));
+        var inputs = Inputs(spec, 128, 512, null, bits: 3);
+        var layer = new TransformerModel(spec).Layers[1];
+        long linears = layer.Linears.Sum(l =>
+        {
+            long k = (l.InFeatures + 127) / 128 * 128, n = (l.OutFeatures + 127) / 128 * 128;
+            return k * n * 3 / 8 + 2 * (k + n) + 4;
+        });
+        Assert.That(ResourceEstimate.ModuleFileBytes(inputs, layer) - (1 << 16) - linears, Is.EqualTo(2L * (512 * 128 + 128 + 4 * 256 + 3 * 256)));
+    }
+
+    [Test]
     public void AResumedJobNeedsOnlyWhatItsWorkDirectoryLacks()
     {
         var spec = Shape("llama-3-8b", 4);

@@ -154,6 +154,45 @@ public sealed class DecoderForwardTests : GpuFixture
                 ExpertNames = MlpNames.Standard,
             },
         }, 2, 40).SetName("gpt-oss-like sinks, window 16, yarn, router bias, fused experts with clamped SwiGLU, 2 rows × 40");
+        // DeepSeek-V3-like: latent attention with a q LoRA and biases (value heads narrower than the keys), and experts
+        // limited to the best 2 of 4 groups.
+        yield return new TestCaseData(Deepseek with
+        {
+            Moe = Moe with
+            {
+                Router = new RouterSpec(8, 2, RouterScoring.Sigmoid, NormalizeTopK: true, Scale: 2.5f, NormEpsilon: 1e-20f, Groups: 4, TopKGroups: 2),
+                Module = "mlp",
+                ExpertNames = MlpNames.Standard,
+                CorrectionBias = "e_score_correction_bias",
+                SharedIntermediateSize = 128,
+            },
+        }, 2, 24).SetName("deepseek-like latent attention with q LoRA, group-limited sigmoid routing, 2 rows × 24");
+    }
+
+    /// <summary>
+    /// DeepSeek-V3's latent attention, small: q LoRA 96, kv latent 64, heads of nope 32 + rope 16 and values of 48,
+    /// attention biases, interleaved rope pairs, a DeepSeek-style score scale.
+    /// </summary>
+    private static readonly TransformerSpec Deepseek = Llama with
+    {
+        Heads = 4,
+        KvHeads = 4,
+        HeadDim = 48,
+        RotaryDims = 16,
+        RotaryPairing = RotaryPairing.Interleaved,
+        AttentionScale = 0.2f,
+        LatentAttention = new LatentAttentionSpec(96, 64, 32, 16, 48, Bias: true),
+    };
+
+    private static IEnumerable<TestCaseData> LatentVariants()
+    {
+        yield return new TestCaseData(Deepseek, 3, 40).SetName("deepseek-like latent attention with q LoRA, dense MLP, 3 rows × 40");
+        // DeepSeek-V2-Lite / the rand fixture: a plain q_proj, no biases, rope on halves.
+        yield return new TestCaseData(Deepseek with
+        {
+            RotaryPairing = RotaryPairing.Halves,
+            LatentAttention = new LatentAttentionSpec(null, 64, 32, 16, 48, Bias: false),
+        }, 2, 33).SetName("deepseek-like latent attention without q LoRA, rope halves, 2 rows × 33");
     }
 
     private static RotaryEmbedding? RotaryOf(TransformerSpec spec) =>
@@ -161,6 +200,7 @@ public sealed class DecoderForwardTests : GpuFixture
 
     [TestCaseSource(nameof(Variants))]
     [TestCaseSource(nameof(MoeVariants))]
+    [TestCaseSource(nameof(LatentVariants))]
     public void BlockOutputAndHessiansMatchTheHost(TransformerSpec spec, int rows, int tokens)
     {
         var rng = new Random(spec.HiddenSize * 31 + tokens);
@@ -225,7 +265,9 @@ public sealed class DecoderForwardTests : GpuFixture
     {
         var writer = new SafetensorsWriter();
         var block = new DecoderBlock(0, spec, RotaryOf(spec));
-        foreach (var linear in block.Linears.DistinctBy(l => l.WeightTensor))
+        // Latent attention's kv_b_proj is in no group (it stays unquantized) but is a weight of the block all the same.
+        var linears = block.Attention is LatentAttention latent ? block.Linears.Append(latent.KvB) : block.Linears;
+        foreach (var linear in linears.DistinctBy(l => l.WeightTensor))
         {
             if (linear.Expert is { } expert)
             {
@@ -253,11 +295,13 @@ public sealed class DecoderForwardTests : GpuFixture
                 writer.AddFloat32(bias, [moe.Router.OutFeatures], RandomValues(rng, moe.Router.OutFeatures, 0.05f));
         }
         if (spec.AttentionSinks)
-            writer.AddFloat32(block.Attention.SinksTensor, [spec.Heads], RandomValues(rng, spec.Heads, 2f));
+            writer.AddFloat32(((SelfAttention)block.Attention).SinksTensor, [spec.Heads], RandomValues(rng, spec.Heads, 2f));
         foreach (var name in block.TensorNames.Where(n => n.Contains("norm", StringComparison.Ordinal)))
         {
             // Block norms (GLM-4's post_self_attn_layernorm too) are hidden-wide; q/k norms live under self_attn.
             int width = !name.Contains(".self_attn.", StringComparison.Ordinal) ? spec.HiddenSize
+                : name.EndsWith("q_a_layernorm.weight", StringComparison.Ordinal) ? spec.LatentAttention!.QueryRank!.Value
+                : name.EndsWith("kv_a_layernorm.weight", StringComparison.Ordinal) ? spec.LatentAttention!.KvRank
                 : spec.QkNorm == QkNormPlacement.PerHead ? spec.HeadDim
                 : name.Contains("q_norm", StringComparison.Ordinal) ? spec.QueryWidth : spec.KeyValueWidth;
             writer.AddFloat32(name, [width], RandomValues(rng, width, 0.1f).Select(v => 1f + v).ToArray());

@@ -32,7 +32,9 @@ public static class BitAllocation
             {
                 var (name, priority) = group.Site switch
                 {
-                    LinearSite.AttentionInput => ("attn.qkv", 2),
+                    // Latent attention's q_b_proj rises with q_a_proj and kv_a_proj_with_mqa (exllamav3 ranks all of
+                    // MLAttention's linears at the attention's priority).
+                    LinearSite.AttentionInput or LinearSite.QueryLatent => ("attn.qkv", 2),
                     LinearSite.AttentionOutput => ("attn.o", 2),
                     LinearSite.MlpInput => ("mlp.gu", 1),
                     LinearSite.MlpOutput => ("mlp.d", 1),

@@ -53,7 +53,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
             throw new InvalidDataException($"{tokenizerPath}: missing tokenizer (needed to tokenize the calibration text)");
         // The device is settled before anything is written: an unusable --device cuda:N leaves no trace.
         using var backend = ComputeBackend.Open(settings.Device, context.Log, "convert");
-        using var source = CheckpointReader.Open(settings.ModelDir);
+        // An FP8 source reads dequantized (its block scales consumed, never copied to the output).
+        using var source = SourceCheckpoint.Open(settings.ModelDir, config.Json);
         var model = TransformerModel.FromConfig(config, backend.Algebra, backend.Blocks);
         var targets = BitAllocation.Targets(model);
         var bits = BitAllocation.Allocate(targets, settings.Bits);
@@ -211,7 +212,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
     /// multimodal model's vision tower and projector: the output stays a complete model. Fused sources are read by the
     /// linears they hold and a tied head's duplicate of the embedding is left out (<see cref="TransformerModel.UnreadTensors"/>).
     /// </summary>
-    private IReadOnlyList<PendingTensor> UnreadTensors(TransformerModel model, CheckpointReader source)
+    private IReadOnlyList<PendingTensor> UnreadTensors(TransformerModel model, ITensorReader source)
     {
         var copied = model.UnreadTensors(source.TensorNames).Select(n => PendingTensor.CopyOf(source, n, model.Spec.Names.Written(n))).ToList();
         if (copied.Count > 0)

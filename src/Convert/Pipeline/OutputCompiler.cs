@@ -128,6 +128,7 @@ public static class OutputCompiler
         DType.I64 => "int64",
         DType.U8 => "uint8",
         DType.BOOL => "bool",
+        DType.F8_E4M3 => "float8_e4m3fn",
         _ => d.ToString().ToLowerInvariant(),
     };
 

@@ -313,9 +313,17 @@ public static class ResourceEstimate
         return bytes;
     }
 
-    /// <summary>Values of a block's non-linear tensor: a block norm (hidden), attention sinks (one per head), or a q/k norm (per head, or the whole projection).</summary>
+    /// <summary>
+    /// Values of a block's non-linear tensor: a block norm (hidden), attention sinks (one per head), a q/k norm (per
+    /// head, or the whole projection), latent attention's unquantized kv_b_proj and its latent norms, a router's weight
+    /// (experts × hidden).
+    /// </summary>
     private static long NormWidth(TransformerSpec spec, string name) =>
         name.EndsWith(".self_attn.sinks", StringComparison.Ordinal) ? spec.Heads
+        : spec.LatentAttention is { } mla && name.EndsWith("kv_b_proj.weight", StringComparison.Ordinal) ? (long)spec.Heads * (mla.NopeDim + mla.ValueDim) * mla.KvRank
+        : spec.LatentAttention is { } latent && name.EndsWith("kv_a_layernorm.weight", StringComparison.Ordinal) ? latent.KvRank
+        : spec.LatentAttention is { QueryRank: { } rank } && name.EndsWith("q_a_layernorm.weight", StringComparison.Ordinal) ? rank
+        : spec.Moe is { } moe && name.EndsWith($".{moe.RouterModule}.weight", StringComparison.Ordinal) ? (long)moe.Router.Experts * spec.HiddenSize
         : !name.Contains(".self_attn.", StringComparison.Ordinal) ? spec.HiddenSize
         : spec.QkNorm == QkNormPlacement.PerHead ? spec.HeadDim
         : name.EndsWith("q_norm.weight", StringComparison.Ordinal) ? spec.QueryWidth : spec.KeyValueWidth;

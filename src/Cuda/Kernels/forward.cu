@@ -139,6 +139,22 @@ extern "C" __global__ void add_in_place(float* __restrict__ y, const float* __re
         y[i] += x[i];
 }
 
+// Per row r, head h < heads and column j < width: dst[r·dstCols + h·dstStride + dstOffset + j] =
+// src[r·srcCols + h·srcStride + srcOffset + j], n = rows·heads·width (srcStride 0: every head reads the same part).
+// Latent attention's splits (IForwardPass.Columns) and joins (IForwardPass.JoinHeads) of per-head column ranges.
+extern "C" __global__ void copy_head_columns(const float* __restrict__ src, int srcCols, int srcStride, int srcOffset,
+    float* __restrict__ dst, int dstCols, int dstStride, int dstOffset, int heads, int width, long long n)
+{
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
+    {
+        int j = (int) (i % width);
+        long long rest = i / width;
+        int h = (int) (rest % heads);
+        long long r = rest / heads;
+        dst[r * dstCols + (long long) h * dstStride + dstOffset + j] = src[r * srcCols + (long long) h * srcStride + srcOffset + j];
+    }
+}
+
 // y (n/width rows of width) += bias, per row.
 extern "C" __global__ void add_bias(float* __restrict__ y, const float* __restrict__ bias, int width, long long n)
 {

@@ -28,9 +28,10 @@ __device__ __forceinline__ float router_score(float logit, int scoring, float ma
 // (sigmoid routing's correction bias); rank j takes the best expert that ranks after rank j − 1, so nothing needs
 // marking; NaN choices are never taken and a slot left empty gets expert −1, weight 0. With `normalize` the weights
 // are divided by (their sum in rank order + normEps), then multiplied by `scale`. Writes selected and weights
-// (tokens, topK).
+// (tokens, topK). With groups > 1 (at most 64) and keptGroups < groups, only the keptGroups groups whose two best
+// choices sum highest keep their choices; the others' choices are 0 (TopKRouter.MaskGroups, transformers' masked_fill).
 extern "C" __global__ void route_topk(const float* __restrict__ logits, int experts, int topK, int scoring, int normalize, float normEps,
-    float scale, const float* __restrict__ bias, int* __restrict__ selected, float* __restrict__ weights, long long tokens)
+    float scale, const float* __restrict__ bias, int groups, int keptGroups, int* __restrict__ selected, float* __restrict__ weights, long long tokens)
 {
     for (long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x; t < tokens; t += (long long) gridDim.x * blockDim.x)
     {
@@ -45,6 +46,39 @@ extern "C" __global__ void route_topk(const float* __restrict__ logits, int expe
                 sum += expf(l[e] - max);
             inv = 1.f / sum;
         }
+        // Bit g set: group g is dropped from the choice.
+        unsigned long long dropped = 0ull;
+        if (groups > 1 && keptGroups < groups)
+        {
+            int size = experts / groups;
+            float groupScore[64];
+            for (int g = 0; g < groups; g++)
+            {
+                float first = __int_as_float(0xff800000), second = first;
+                for (int e = g * size; e < (g + 1) * size; e++)
+                {
+                    float s = router_score(l[e], scoring, max, inv);
+                    float c = bias != nullptr ? s + bias[e] : s;
+                    if (c > first)
+                    {
+                        second = first;
+                        first = c;
+                    }
+                    else if (c > second)
+                        second = c;
+                }
+                groupScore[g] = first + second;
+            }
+            for (int g = 0; g < groups; g++)
+            {
+                int better = 0;
+                for (int o = 0; o < groups; o++)
+                    better += (o != g && ranks_before(groupScore[o], o, groupScore[g], g)) ? 1 : 0;
+                if (better >= keptGroups)
+                    dropped |= 1ull << g;
+            }
+        }
+        int groupSize = groups > 1 ? experts / groups : experts;
         int* sel = selected + t * topK;
         float* w = weights + t * topK;
         for (int j = 0; j < topK; j++)
@@ -62,6 +96,8 @@ extern "C" __global__ void route_topk(const float* __restrict__ logits, int expe
             {
                 float s = router_score(l[e], scoring, max, inv);
                 float c = bias != nullptr ? s + bias[e] : s;
+                if ((dropped >> (e / groupSize)) & 1ull)
+                    c = 0.f;
                 if (c != c || (previous >= 0 && !ranks_before(previousChoice, previous, c, e)))
                     continue;
                 if (best < 0 || ranks_before(c, e, bestChoice, best))

@@ -20,6 +20,9 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
     private const int Threads = 256;
     private const int MaxBlocks = 4096;
 
+    /// <summary>Expert groups route_topk ranks per token in registers (DeepSeek-V3 has 8).</summary>
+    private const int MaxRouterGroups = 64;
+
     private readonly CudaDenseAlgebra _algebra;
     private readonly CudaContext _context;
     private CudaModule? _kernels;
@@ -103,12 +106,41 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
         public Activations Attend(Activations q, Activations k, Activations v, int tokens, AttentionShape shape)
         {
             var query = Of(q);
-            var output = Allocate(query.Rows, query.Cols);
+            var output = Allocate(query.Rows, shape.Heads * shape.ValueWidth);
             int rows = query.Rows / tokens;
             var scores = Allocate(rows * shape.Heads * tokens, tokens);
             ulong sinks = shape.Sinks.IsEmpty ? 0 : Upload(shape.Sinks.Span);
             owner.Attend(query.Pointer, Of(k).Pointer, Of(v).Pointer, output.Pointer, scores.Pointer, sinks, rows, tokens, shape);
             return output;
+        }
+
+        public Activations Columns(Activations x, int heads, int offset, int width)
+        {
+            var source = Of(x);
+            if (heads <= 0 || source.Cols % heads != 0 || offset < 0 || width <= 0 || offset + width > source.Cols / heads)
+                throw new ArgumentException($"columns [{offset}, {offset + width}) of each of {heads} heads do not fit rows of {source.Cols}", nameof(x));
+            var y = Allocate(source.Rows, heads * width);
+            CopyHeadColumns(source, source.Cols / heads, offset, y, width, 0, heads, width);
+            return y;
+        }
+
+        public Activations JoinHeads(Activations a, Activations b, int heads, bool sharedB)
+        {
+            DeviceActivations first = Of(a), second = Of(b);
+            if (heads <= 0 || first.Cols % heads != 0 || (!sharedB && second.Cols % heads != 0) || first.Rows != second.Rows)
+                throw new ArgumentException($"cannot join ({first.Rows}, {first.Cols}) and ({second.Rows}, {second.Cols}) over {heads} heads", nameof(b));
+            int wa = first.Cols / heads, wb = sharedB ? second.Cols : second.Cols / heads;
+            var y = Allocate(first.Rows, heads * (wa + wb));
+            CopyHeadColumns(first, wa, 0, y, wa + wb, 0, heads, wa);
+            CopyHeadColumns(second, sharedB ? 0 : wb, 0, y, wa + wb, wa, heads, wb);
+            return y;
+        }
+
+        private void CopyHeadColumns(DeviceActivations source, int sourceStride, int sourceOffset, DeviceActivations target, int targetStride, int targetOffset, int heads, int width)
+        {
+            long n = (long)source.Rows * heads * width;
+            owner.Kernels.Launch("copy_head_columns", Grid(n), Threads, 0,
+                [source.Pointer, source.Cols, sourceStride, sourceOffset, target.Pointer, target.Cols, targetStride, targetOffset, heads, width, Count(n)]);
         }
 
         public Activations Gate(Activations gate, Activations up, MlpActivation activation)
@@ -172,9 +204,11 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
                 RouterScoring.Sigmoid => 1,
                 _ => throw new ArgumentOutOfRangeException(nameof(router), router.Scoring, "no GPU kernel for this router scoring"),
             };
+            if (router.GroupLimited && router.Groups > MaxRouterGroups)
+                throw new NotSupportedException($"route_topk keeps at most {MaxRouterGroups} expert groups in registers, the router has {router.Groups}");
             owner.MoeKernels.Launch("route_topk", Grid(tokens), Threads, 0,
                 [scores.Pointer, router.Experts, router.TopK, scoring, router.NormalizeTopK ? 1 : 0, KernelArgument.Of(router.NormEpsilon),
-                    KernelArgument.Of(router.Scale), bias, selected.Pointer, weights.Pointer, Count(tokens)]);
+                    KernelArgument.Of(router.Scale), bias, router.Groups, router.TopKGroups, selected.Pointer, weights.Pointer, Count(tokens)]);
             owner.MoeKernels.Launch("expert_lists", (uint)router.Experts, Threads, 0,
                 [selected.Pointer, weights.Pointer, router.TopK, Count(tokens), everyToken ? 1 : 0, lists.Pointer, listWeights.Pointer, counts.Pointer]);
             var lengths = new int[router.Experts];
@@ -257,13 +291,14 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
 
     /// <summary>
     /// Per row r and query head h (kv head g = h / (heads / kvHeads), HF's repeat_kv): S = Q_h·K_gᵀ (tokens ×
-    /// tokens), causal softmax of the scaled (and capped) S, O_h = P·V_g written into the head's columns.
+    /// tokens), causal softmax of the scaled (and capped) S, O_h = P·V_g written into the head's columns. Value and
+    /// output heads are <see cref="AttentionShape.ValueWidth"/> wide (latent attention's differ from the keys').
     /// </summary>
     /// <param name="sinks">The heads' sink logits on the device (gpt-oss), or 0 when the attention has none.</param>
     private void Attend(ulong q, ulong k, ulong v, ulong output, ulong scores, ulong sinks, int rows, int tokens, AttentionShape shape)
     {
-        int heads = shape.Heads, kvHeads = shape.KvHeads, d = shape.HeadDim;
-        int queryWidth = heads * d, keyWidth = kvHeads * d, group = heads / kvHeads;
+        int heads = shape.Heads, kvHeads = shape.KvHeads, d = shape.HeadDim, dv = shape.ValueWidth;
+        int queryWidth = heads * d, keyWidth = kvHeads * d, valueWidth = kvHeads * dv, outputWidth = heads * dv, group = heads / kvHeads;
         int batch = rows * heads;
         // Operand pointers of the two batched products: Q_h, K_g, V_g, S and O_h per (row, head).
         var pointers = new ulong[5 * batch];
@@ -277,9 +312,9 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
                 ulong keyOffset = (token0 * (ulong)keyWidth + (ulong)(g * d)) * sizeof(float);
                 pointers[i] = q + queryOffset;
                 pointers[batch + i] = k + keyOffset;
-                pointers[2 * batch + i] = v + keyOffset;
+                pointers[2 * batch + i] = v + (token0 * (ulong)valueWidth + (ulong)(g * dv)) * sizeof(float);
                 pointers[3 * batch + i] = scores + (ulong)i * (ulong)tokens * (ulong)tokens * sizeof(float);
-                pointers[4 * batch + i] = output + queryOffset;
+                pointers[4 * batch + i] = output + (token0 * (ulong)outputWidth + (ulong)(h * dv)) * sizeof(float);
             }
         }
         if (_pointers is null || _pointers.Count < pointers.Length)
@@ -297,8 +332,8 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
         Kernels.Launch("causal_softmax", (uint)((scoreRows + warpsPerBlock - 1) / warpsPerBlock), Threads, 0,
             [scores, tokens, KernelArgument.Of(shape.Scale ?? 1f / MathF.Sqrt(d)), KernelArgument.Of(shape.SoftCap ?? 0f),
                 shape.Window ?? int.MaxValue, Count(scoreRows), sinks, heads]);
-        // Row-major O_h (tokens×d, ld queryWidth) = P·V_g is column-major O_hᵀ = V_gᵀ·Pᵀ (as MultiplyAdd maps C = A·B).
-        _algebra.SgemmBatched(CudaMathLibraries.OpN, CudaMathLibraries.OpN, d, tokens, tokens, 1f, Array(2), keyWidth, Array(3), tokens, Array(4), queryWidth, batch);
+        // Row-major O_h (tokens×dv, ld outputWidth) = P·V_g is column-major O_hᵀ = V_gᵀ·Pᵀ (as MultiplyAdd maps C = A·B).
+        _algebra.SgemmBatched(CudaMathLibraries.OpN, CudaMathLibraries.OpN, dv, tokens, tokens, 1f, Array(2), valueWidth, Array(3), tokens, Array(4), outputWidth, batch);
     }
 
     /// <summary>Feeds a group's input to the observer: on the device for a Hessian observer whose rows are all finite, else as a host copy.</summary>

@@ -12,10 +12,10 @@ namespace Converter.Eval.Inspection;
 /// </summary>
 public sealed class ReferenceWeights : IDisposable
 {
-    private readonly CheckpointReader _reader;
+    private readonly ITensorReader _reader;
     private readonly Dictionary<string, Linear> _byStoredName;
 
-    private ReferenceWeights(CheckpointReader reader, Dictionary<string, Linear> byStoredName)
+    private ReferenceWeights(ITensorReader reader, Dictionary<string, Linear> byStoredName)
     {
         _reader = reader;
         _byStoredName = byStoredName;
@@ -27,7 +27,7 @@ public sealed class ReferenceWeights : IDisposable
         var original = Linears(referenceDir);
         if (converted.Count != original.Count || converted.Zip(original).Any(p => p.First.InFeatures != p.Second.InFeatures || p.First.OutFeatures != p.Second.OutFeatures))
             throw new InvalidDataException($"{convertedDir}: its linear layers do not match those of the reference {referenceDir}; is it a conversion of that model?");
-        var reader = CheckpointReader.Open(referenceDir);
+        var reader = SourceCheckpoint.Open(referenceDir, ModelConfig.Load(referenceDir).Json);
         return new ReferenceWeights(reader, converted.Zip(original).ToDictionary(p => p.First.Name, p => p.Second, StringComparer.Ordinal));
     }
 

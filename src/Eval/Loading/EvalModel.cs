@@ -13,7 +13,7 @@ namespace Converter.Eval.Loading;
 /// </summary>
 public sealed class EvalModel : IDisposable
 {
-    private EvalModel(string directory, ModelConfig config, TransformerModel model, CheckpointReader checkpoint, IWeightSource weights,
+    private EvalModel(string directory, ModelConfig config, TransformerModel model, ITensorReader checkpoint, IWeightSource weights,
         QuantizationSummary? quantization)
     {
         Directory = directory;
@@ -31,7 +31,7 @@ public sealed class EvalModel : IDisposable
 
     public ModelConfig Config { get; }
 
-    public CheckpointReader Checkpoint { get; }
+    public ITensorReader Checkpoint { get; }
 
     public IWeightSource Weights { get; }
 
@@ -48,7 +48,8 @@ public sealed class EvalModel : IDisposable
         Converter.Models.Forward.IForwardBackend? blocks = null)
     {
         var config = ModelConfig.Load(directory);
-        var checkpoint = CheckpointReader.Open(directory);
+        // An FP8 reference reads dequantized (SourceCheckpoint); a quantized EXL3 model as stored.
+        var checkpoint = SourceCheckpoint.Open(directory, config.Json);
         try
         {
             var model = TransformerModel.FromConfig(config, algebra, blocks);

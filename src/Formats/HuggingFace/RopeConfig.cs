@@ -28,7 +28,12 @@ public sealed record LongRopeScaling(IReadOnlyList<double> ShortFactor, IReadOnl
 /// are kept, those above divided by <see cref="Factor"/>, linearly blended between; with <see cref="Truncate"/> the
 /// range is widened to whole dimensions. cos and sin are multiplied by <see cref="AttentionFactor"/>.
 /// </summary>
-public sealed record YarnRopeScaling(double Factor, double BetaFast, double BetaSlow, int OriginalMaxPositionEmbeddings, bool Truncate, double AttentionFactor);
+public sealed record YarnRopeScaling(double Factor, double BetaFast, double BetaSlow, int OriginalMaxPositionEmbeddings, bool Truncate, double AttentionFactor,
+    double? MscaleAllDim = null)
+{
+    /// <summary>yarn_get_mscale: 0.1·m·ln(scale) + 1, or 1 for scale ≤ 1 (DeepSeek's softmax scale reads it with mscale_all_dim).</summary>
+    public static double Mscale(double scale, double m = 1.0) => scale <= 1 ? 1.0 : 0.1 * m * Math.Log(scale) + 1.0;
+}
 
 /// <summary>
 /// Rotary embedding settings; <see cref="Llama3"/> / <see cref="LongRope"/> are set exactly when <see cref="Type"/>
@@ -78,7 +83,7 @@ public sealed record RopeConfig(RopeType Type, double Theta, Llama3RopeScaling? 
                 scaling.RequiredPositiveInt("original_max_position_embeddings"))),
             "longrope" => new RopeConfig(RopeType.LongRope, theta, LongRope: ParseLongRope(config, scaling!)),
             "yarn" => new RopeConfig(RopeType.Yarn, theta, Yarn: ParseYarn(config, scaling!)),
-            _ => throw config.Error($"unsupported rope type '{typeName}' in rope_type (supported: default, llama3, longrope, yarn)"),
+            _ => throw config.Error($"unsupported rope type '{typeName}' in {(parameters != null ? "rope_parameters" : "rope_scaling")}.rope_type (supported: default, llama3, longrope, yarn)"),
         };
     }
 
@@ -136,10 +141,9 @@ public sealed record RopeConfig(RopeType Type, double Theta, Llama3RopeScaling? 
         if (original <= 0)
             throw config.Error($"original_max_position_embeddings is {original}, expected a positive integer");
         double betaFast = scaling.OptionalDouble("beta_fast") ?? 32, betaSlow = scaling.OptionalDouble("beta_slow") ?? 1;
-        static double MScale(double scale, double m) => scale <= 1 ? 1.0 : 0.1 * m * Math.Log(scale) + 1.0;
         double? mscale = scaling.OptionalDouble("mscale"), mscaleAllDim = scaling.OptionalDouble("mscale_all_dim");
         double attention = scaling.OptionalDouble("attention_factor")
-            ?? (mscale is { } m && m != 0 && mscaleAllDim is { } a && a != 0 ? MScale(factor, m) / MScale(factor, a) : MScale(factor, 1));
-        return new YarnRopeScaling(factor, betaFast, betaSlow, original, scaling.OptionalBool("truncate") ?? true, attention);
+            ?? (mscale is { } m && m != 0 && mscaleAllDim is { } a && a != 0 ? YarnRopeScaling.Mscale(factor, m) / YarnRopeScaling.Mscale(factor, a) : YarnRopeScaling.Mscale(factor));
+        return new YarnRopeScaling(factor, betaFast, betaSlow, original, scaling.OptionalBool("truncate") ?? true, attention, mscaleAllDim);
     }
 }

@@ -12,6 +12,8 @@ public enum DType
     I64,
     U8,
     BOOL,
+    /// <summary>float8_e4m3fn (<see cref="Numerics.Float8E4M3"/>): DeepSeek-V3's and Qwen3-FP8's block-scaled weights.</summary>
+    F8_E4M3,
 }
 
 /// <summary>
@@ -33,6 +35,7 @@ public static class DTypes
         new(DType.I64, "I64", 8),
         new(DType.U8, "U8", 1),
         new(DType.BOOL, "BOOL", 1),
+        new(DType.F8_E4M3, "F8_E4M3", 1),
     ];
 
     /// <summary>All supported dtypes, in table order.</summary>
@@ -44,7 +47,7 @@ public static class DTypes
     /// <summary>The header spelling, e.g. "BF16".</summary>
     public static string SafetensorsName(this DType dtype) => Lookup(dtype).Name;
 
-    /// <summary>Parses a header dtype string; false for dtypes safetensors knows but we do not (F64, F8_E4M3, ...).</summary>
+    /// <summary>Parses a header dtype string; false for dtypes safetensors knows but we do not (F64, F8_E5M2, ...).</summary>
     public static bool TryParse(string name, out DType dtype)
     {
         foreach (var spec in Table)

@@ -42,6 +42,9 @@ public static class TensorDecoding
             case DType.U8:
                 Widen(source, dest);
                 break;
+            case DType.F8_E4M3:
+                Float8E4M3.ToSingle(source, dest);
+                break;
             case DType.BOOL:
                 for (var i = 0; i < source.Length; i++)
                     dest[i] = source[i] != 0 ? 1f : 0f;

@@ -24,6 +24,7 @@ public static class ArchitectureCatalog
         Qwen3Moe.Definition,
         Glm4Moe.Definition,
         GptOss.Definition,
+        DeepseekV3.Definition,
     ];
 
     /// <summary>The first supported entry of <c>architectures</c>, falling back to <c>model_type</c> when the list is absent.</summary>

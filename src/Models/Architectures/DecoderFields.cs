@@ -91,4 +91,18 @@ internal static class DecoderFields
             throw config.Fields.Error($"num_experts_per_tok is {topK}, more than the {experts} experts of '{expertsKey}'");
         return new RouterSpec(experts, topK, scoring, normalizeTopK, scale, normEpsilon);
     }
+
+    /// <summary>
+    /// n_group / topk_group (DeepSeek-V3, GLM-4.5), both 1 when absent: experts must split into equal groups of at
+    /// least two (transformers ranks a group by its two best experts) and enough groups kept to hold the top k.
+    /// </summary>
+    public static RouterSpec WithGroups(ModelConfig config, RouterSpec router)
+    {
+        int groups = config.Fields.OptionalInt("n_group") ?? 1, kept = config.Fields.OptionalInt("topk_group") ?? groups;
+        if (groups <= 0 || router.Experts % groups != 0 || (groups > 1 && router.Experts / groups < 2))
+            throw config.Fields.Error($"n_group is {groups}, which does not split the {router.Experts} experts into equal groups of at least 2");
+        if (kept <= 0 || kept > groups || (long)kept * (router.Experts / groups) < router.TopK)
+            throw config.Fields.Error($"topk_group is {kept}, expected 1..{groups} groups holding at least num_experts_per_tok {router.TopK} experts");
+        return router with { Groups = groups, TopKGroups = kept };
+    }
 }

@@ -7,7 +7,8 @@ namespace Converter.Models.Architectures;
 /// per-head q/k norms and partial rotary on halves (not GLM-4's interleaved pairs); from layer first_k_dense_replace
 /// on, the MLP is a mixture of experts: sigmoid scores, experts chosen by score + e_score_correction_bias, weighted
 /// by score (renormalized with norm_topk_prob, + 1e-20) times routed_scaling_factor, plus shared experts of
-/// n_shared_experts · moe_intermediate_size on every token.
+/// n_shared_experts · moe_intermediate_size on every token. Experts may be limited to the best n_group groups
+/// (<see cref="DecoderFields.WithGroups"/>).
 /// </summary>
 internal static class Glm4Moe
 {
@@ -21,8 +22,8 @@ internal static class Glm4Moe
             {
                 // Glm4MoeMoE.route_tokens_to_experts; its defaults differ between transformers and exllamav3
                 // (routed_scaling_factor 1.0 vs 2.5), so the scale must be stated.
-                Router = DecoderFields.Router(config, "n_routed_experts", RouterScoring.Sigmoid, config.Fields.OptionalBool("norm_topk_prob") ?? true,
-                    (float)config.Fields.RequiredDouble("routed_scaling_factor"), normEpsilon: 1e-20f),
+                Router = DecoderFields.WithGroups(config, DecoderFields.Router(config, "n_routed_experts", RouterScoring.Sigmoid,
+                    config.Fields.OptionalBool("norm_topk_prob") ?? true, (float)config.Fields.RequiredDouble("routed_scaling_factor"), normEpsilon: 1e-20f)),
                 ExpertIntermediateSize = config.Fields.RequiredDimension("moe_intermediate_size"),
                 SparseLayers = SparseLayers(config),
                 Module = "mlp",
@@ -31,12 +32,9 @@ internal static class Glm4Moe
             },
         });
 
-    /// <summary>Layers from first_k_dense_replace on; group-limited routing (DeepSeek-V3's) is refused rather than run wrongly.</summary>
-    private static bool[] SparseLayers(Formats.HuggingFace.ModelConfig config)
+    /// <summary>Layers from first_k_dense_replace on.</summary>
+    internal static bool[] SparseLayers(Formats.HuggingFace.ModelConfig config)
     {
-        int groups = config.Fields.OptionalInt("n_group") ?? 1, chosenGroups = config.Fields.OptionalInt("topk_group") ?? groups;
-        if (groups != 1 && chosenGroups != groups)
-            throw config.Fields.Error($"group-limited routing (n_group {groups}, topk_group {chosenGroups}) is not supported");
         int dense = config.Fields.RequiredInt("first_k_dense_replace");
         return Enumerable.Range(0, config.NumHiddenLayers).Select(i => i >= dense).ToArray();
     }

@@ -34,14 +34,55 @@ public sealed class HostForwardPass : IForwardPass, IForwardBackend
     public Activations Attend(Activations q, Activations k, Activations v, int tokens, AttentionShape shape)
     {
         Matrix mq = Of(q), mk = Of(k), mv = Of(v);
-        var output = Matrix.Uninitialized(mq.Rows, mq.Cols);
+        var output = Matrix.Uninitialized(mq.Rows, shape.Heads * shape.ValueWidth);
         for (int r = 0; r < mq.Rows / tokens; r++)
         {
             // Every row is its own sequence starting at position 0.
             CausalAttention.Apply(mq.RowRange(r * tokens, tokens), mk.RowRange(r * tokens, tokens), mv.RowRange(r * tokens, tokens),
-                output.RowRange(r * tokens, tokens), tokens, shape.Heads, shape.KvHeads, shape.HeadDim, shape.Window, shape.Scale, shape.SoftCap, shape.Sinks.Span);
+                output.RowRange(r * tokens, tokens), tokens, shape.Heads, shape.KvHeads, shape.HeadDim, shape.Window, shape.Scale, shape.SoftCap,
+                shape.Sinks.Span, shape.ValueDim);
         }
         return new HostActivations(output);
+    }
+
+    public Activations Columns(Activations x, int heads, int offset, int width)
+    {
+        var m = Of(x);
+        int part = HeadPart(m.Cols, heads, offset, width);
+        var y = Matrix.Uninitialized(m.Rows, heads * width);
+        for (int r = 0; r < m.Rows; r++)
+        {
+            for (int h = 0; h < heads; h++)
+                m.Row(r).Slice(h * part + offset, width).CopyTo(y.Row(r).Slice(h * width, width));
+        }
+        return new HostActivations(y);
+    }
+
+    public Activations JoinHeads(Activations a, Activations b, int heads, bool sharedB)
+    {
+        Matrix ma = Of(a), mb = Of(b);
+        int wa = HeadPart(ma.Cols, heads, 0, 0), wb = sharedB ? mb.Cols : HeadPart(mb.Cols, heads, 0, 0);
+        if (ma.Rows != mb.Rows)
+            throw new ArgumentException($"joining heads of {ma.ShapeText} and {mb.ShapeText}: the rows differ", nameof(b));
+        var y = Matrix.Uninitialized(ma.Rows, heads * (wa + wb));
+        for (int r = 0; r < ma.Rows; r++)
+        {
+            for (int h = 0; h < heads; h++)
+            {
+                var target = y.Row(r).Slice(h * (wa + wb), wa + wb);
+                ma.Row(r).Slice(h * wa, wa).CopyTo(target);
+                mb.Row(r).Slice(sharedB ? 0 : h * wb, wb).CopyTo(target[wa..]);
+            }
+        }
+        return new HostActivations(y);
+    }
+
+    /// <summary>The width of each of <paramref name="heads"/> parts of a row of <paramref name="cols"/>, checked to hold [offset, offset + width).</summary>
+    private static int HeadPart(int cols, int heads, int offset, int width)
+    {
+        if (heads <= 0 || cols % heads != 0 || offset < 0 || width < 0 || offset + width > cols / heads)
+            throw new ArgumentException($"columns [{offset}, {offset + width}) of each of {heads} heads do not fit rows of {cols}");
+        return cols / heads;
     }
 
     public Activations Gate(Activations gate, Activations up, MlpActivation activation)

@@ -31,8 +31,24 @@ public interface IForwardPass
     /// <summary>In place: RoPE on x (rows·tokens, heads·headDim), each row of <paramref name="tokens"/> from position 0.</summary>
     void Rope(Activations x, int tokens, int heads, int headDim, RotaryTable table, RotaryPairing pairing);
 
-    /// <summary>Causal grouped-query attention within each row of <paramref name="tokens"/> tokens.</summary>
+    /// <summary>
+    /// Causal grouped-query attention within each row of <paramref name="tokens"/> tokens: q (rows·tokens,
+    /// heads·headDim), k (…, kvHeads·headDim), v (…, kvHeads·valueWidth) → (…, heads·valueWidth).
+    /// </summary>
     Activations Attend(Activations q, Activations k, Activations v, int tokens, AttentionShape shape);
+
+    /// <summary>
+    /// Columns [offset, offset + width) of each of the <paramref name="heads"/> equal parts of every row of x, side
+    /// by side: (rows, heads·width). Latent attention splits its projections into nope, rope and value parts with it.
+    /// </summary>
+    Activations Columns(Activations x, int heads, int offset, int width);
+
+    /// <summary>
+    /// Per row and head h: [a_h | b_h] side by side, (rows, heads·(wa + wb)) for a (rows, heads·wa); b holds one part
+    /// per head or, with <paramref name="sharedB"/>, one part (rows, wb) that every head takes (latent attention's
+    /// single rope key).
+    /// </summary>
+    Activations JoinHeads(Activations a, Activations b, int heads, bool sharedB);
 
     /// <summary>In place: gate ← act(gate) ⊙ up; returns gate.</summary>
     Activations Gate(Activations gate, Activations up, MlpActivation activation);
@@ -95,9 +111,13 @@ public interface IForwardBackend
 
 /// <summary>
 /// Heads, window (null: full), score scale (null: 1/√headDim), attention soft cap and learned sinks (gpt-oss: one
-/// extra softmax logit per query head; empty when none) of one layer's attention.
+/// extra softmax logit per query head; empty when none) of one layer's attention; <paramref name="ValueDim"/> is the
+/// width of each value head when it differs from the query/key width (latent attention), null when they are equal.
 /// </summary>
-public sealed record AttentionShape(int Heads, int KvHeads, int HeadDim, int? Window, float? Scale, float? SoftCap)
+public sealed record AttentionShape(int Heads, int KvHeads, int HeadDim, int? Window, float? Scale, float? SoftCap, int? ValueDim = null)
 {
     public ReadOnlyMemory<float> Sinks { get; init; }
+
+    /// <summary>Width of each value head and of each head of the output.</summary>
+    public int ValueWidth => ValueDim ?? HeadDim;
 }

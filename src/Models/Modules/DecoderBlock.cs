@@ -8,7 +8,8 @@ namespace Converter.Models.Modules;
 /// model.layers.N with the norms its architecture places (<see cref="BlockNorms"/>):
 /// h = x + norm_ao(attn(norm_ai(x))); out = h + norm_mo(mlp(norm_mi(h))), an absent norm passing its input through;
 /// a parallel block (Cohere) computes out = x + attn(n) + mlp(n) with n = norm_ai(x). The MLP is dense or, in a
-/// sparse layer, a mixture of experts (<see cref="IFeedForward"/>). One forward for every backend: the operations
+/// sparse layer, a mixture of experts (<see cref="IFeedForward"/>); the attention is grouped-query or latent
+/// (<see cref="IAttention"/>). One forward for every backend: the operations
 /// run on <see cref="IForwardBackend"/>.
 /// </summary>
 public sealed class DecoderBlock : ModelModule
@@ -27,14 +28,11 @@ public sealed class DecoderBlock : ModelModule
         _backend = backend ?? HostForwardPass.Instance;
         Index = index;
         Layer = spec.LayerAttention[index];
-        Attention = new SelfAttention(Name + ".self_attn", spec, Layer, rotary, algebra);
+        Attention = spec.LatentAttention is null
+            ? new SelfAttention(Name, spec, Layer, rotary, algebra)
+            : new LatentAttention(Name, spec, rotary, algebra);
         FeedForward = spec.IsSparse(index) ? new SparseMoe(Name, spec, algebra) : new DenseMlp(Name, spec, algebra);
-        LinearGroups =
-        [
-            new LinearGroup(Name, LinearSite.AttentionInput, [Attention.Q, Attention.K, Attention.V]),
-            new LinearGroup(Name, LinearSite.AttentionOutput, [Attention.O]),
-            .. FeedForward.LinearGroups,
-        ];
+        LinearGroups = [.. Attention.LinearGroups, .. FeedForward.LinearGroups];
     }
 
     public int Index { get; }
@@ -44,7 +42,8 @@ public sealed class DecoderBlock : ModelModule
     /// <summary>This layer's window and rotary setting.</summary>
     public LayerAttention Layer { get; }
 
-    public SelfAttention Attention { get; }
+    /// <summary>Grouped-query attention or, with <see cref="TransformerSpec.LatentAttention"/>, latent attention.</summary>
+    public IAttention Attention { get; }
 
     /// <summary>The dense MLP or, in a sparse layer, the mixture of experts.</summary>
     public IFeedForward FeedForward { get; }
@@ -57,7 +56,7 @@ public sealed class DecoderBlock : ModelModule
         Linears.SelectMany(l => l.SourceTensors)
             .Distinct()
             .Concat(FeedForward.OtherTensors)
-            .Concat(Attention.NormTensors)
+            .Concat(Attention.OtherTensors)
             .Concat(NormTensorNames);
 
     public override bool IsLoaded => _loaded;
@@ -105,7 +104,7 @@ public sealed class DecoderBlock : ModelModule
     {
         var norms = _spec.BlockNorms;
         var attentionInput = Normalize(pass, x, norms.AttentionInput);
-        var attention = Attention.Forward(pass, attentionInput, tokens, LinearGroups[0], LinearGroups[1], observer);
+        var attention = Attention.Forward(pass, attentionInput, tokens, observer);
         attention = Normalize(pass, attention, norms.AttentionOutput);
         if (_spec.ParallelBlock)
         {

@@ -9,7 +9,7 @@ namespace Converter.Models.Modules;
 /// RoPE on the rotated dimensions (none on NoPE layers), causal grouped-query attention within each row with the
 /// layer's window, scale and soft cap, o projection.
 /// </summary>
-public sealed class SelfAttention
+public sealed class SelfAttention : IAttention
 {
     private readonly TransformerSpec _spec;
     private readonly LayerAttention _layer;
@@ -17,13 +17,14 @@ public sealed class SelfAttention
     private float[]? _kNorm;
     private float[]? _sinks;
 
+    /// <param name="module">The decoder block (<c>model.layers.N</c>), the owner of the linear groups.</param>
     /// <param name="rotary">The layer's rotary table source; null for a layer without RoPE.</param>
-    public SelfAttention(string prefix, TransformerSpec spec, LayerAttention layer, RotaryEmbedding? rotary, IDenseAlgebra? algebra = null)
+    public SelfAttention(string module, TransformerSpec spec, LayerAttention layer, RotaryEmbedding? rotary, IDenseAlgebra? algebra = null)
     {
         _spec = spec;
         _layer = layer;
         Rotary = rotary;
-        Prefix = prefix;
+        string prefix = Prefix = module + ".self_attn";
         if (spec.FusedQkv)
         {
             // Phi-3's qkv_proj stacks q, k and v by rows (modeling_phi3.py splits query_pos = heads·head_dim, then kv).
@@ -41,7 +42,11 @@ public sealed class SelfAttention
             V = new Linear(prefix + ".v_proj", spec.HiddenSize, spec.KeyValueWidth, spec.QkvBias, algebra: algebra);
         }
         O = new Linear(prefix + ".o_proj", spec.QueryWidth, spec.HiddenSize, spec.OutputBias, algebra: algebra);
+        LinearGroups = [new LinearGroup(module, LinearSite.AttentionInput, [Q, K, V]), new LinearGroup(module, LinearSite.AttentionOutput, [O])];
     }
+
+    /// <summary>q/k/v on the block's normed input, o on the attention result.</summary>
+    public IReadOnlyList<LinearGroup> LinearGroups { get; }
 
     /// <summary><c>model.layers.N.self_attn</c>.</summary>
     public string Prefix { get; }
@@ -58,7 +63,7 @@ public sealed class SelfAttention
     public RotaryEmbedding? Rotary { get; }
 
     /// <summary>The attention's tensors that are not linears: q/k norms and sinks, where the architecture has them.</summary>
-    public IEnumerable<string> NormTensors => (_spec.QkNorm != QkNormPlacement.None
+    public IEnumerable<string> OtherTensors => (_spec.QkNorm != QkNormPlacement.None
         ? [TensorNames.Weight(Prefix + ".q_norm"), TensorNames.Weight(Prefix + ".k_norm")]
         : Array.Empty<string>()).Concat(_spec.AttentionSinks ? [SinksTensor] : []);
 
@@ -90,9 +95,9 @@ public sealed class SelfAttention
     }
 
     /// <summary>Attention output (rows·tokens, hidden) for the block's attention input <paramref name="x"/>.</summary>
-    public Activations Forward(IForwardPass pass, Activations x, int tokens, LinearGroup qkv, LinearGroup output, ILinearInputObserver? observer)
+    public Activations Forward(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer)
     {
-        pass.Observe(observer, qkv, x);
+        pass.Observe(observer, LinearGroups[0], x);
         var q = pass.Linear(Q, x);
         var k = pass.Linear(K, x);
         var v = pass.Linear(V, x);
@@ -113,7 +118,7 @@ public sealed class SelfAttention
             Sinks = _spec.AttentionSinks ? _sinks ?? throw new InvalidOperationException($"{Prefix}: sinks are not loaded") : ReadOnlyMemory<float>.Empty,
         };
         var attended = pass.Attend(q, k, v, tokens, shape);
-        pass.Observe(observer, output, attended);
+        pass.Observe(observer, LinearGroups[1], attended);
         return pass.Linear(O, attended);
     }
 

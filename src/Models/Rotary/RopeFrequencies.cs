@@ -21,6 +21,39 @@ public static class RopeFrequencies
     };
 
     /// <summary>
+    /// YaRN (_compute_yarn_parameters): with the correction range [low, high] of dimensions whose wavelength makes
+    /// beta_fast resp. beta_slow turns over the original context (floored/ceiled when truncating, clamped to
+    /// [0, d − 1]), extrapolation weight w_i = 1 − clamp((i − low)/(high − low), 0, 1) and
+    /// inv_freq = interp·(1 − w) + extrap·w, interp = extrap / factor.
+    /// </summary>
+    public static float[] Yarn(double theta, int rotaryDims, YarnRopeScaling scaling)
+    {
+        double CorrectionDim(double rotations) =>
+            rotaryDims * Math.Log(scaling.OriginalMaxPositionEmbeddings / (rotations * 2 * Math.PI)) / (2 * Math.Log(theta));
+        double low = CorrectionDim(scaling.BetaFast), high = CorrectionDim(scaling.BetaSlow);
+        if (scaling.Truncate)
+        {
+            low = Math.Floor(low);
+            high = Math.Ceiling(high);
+        }
+        low = Math.Max(low, 0);
+        high = Math.Min(high, rotaryDims - 1);
+        if (low == high)
+            high += 0.001;
+        var inv = new float[rotaryDims / 2];
+        for (int i = 0; i < inv.Length; i++)
+        {
+            // torch computes these in float32: pos_freqs = base ** (arange(0, d, 2) / d).
+            float posFreq = (float)Math.Pow(theta, (float)(2 * i) / rotaryDims);
+            float extrapolation = 1f / posFreq, interpolation = 1f / ((float)scaling.Factor * posFreq);
+            float ramp = Math.Clamp((float)((i - low) / (high - low)), 0f, 1f);
+            float w = 1f - ramp;
+            inv[i] = interpolation * (1 - w) + extrapolation * w;
+        }
+        return inv;
+    }
+
+    /// <summary>
     /// LongRoPE (_compute_longrope_parameters): inv_freq[i] = 1 / (ext[i] · θ^(2i/d)), ext the short factors, or the
     /// long ones for sequences longer than the original context.
     /// </summary>
@@ -32,42 +65,6 @@ public static class RopeFrequencies
         var inv = Default(theta, rotaryDims);
         for (int i = 0; i < inv.Length; i++)
             inv[i] = (float)(1.0 / (factors[i] * Math.Pow(theta, 2.0 * i / rotaryDims)));
-        return inv;
-    }
-
-    /// <summary>
-    /// YaRN (_compute_yarn_parameters): with pos = θ^(2i/d), inv_freq[i] = (1/(factor·pos))·(1 − e) + (1/pos)·e where the
-    /// extrapolation weight e = 1 − clamp((i − low)/(high − low), 0, 1) and low/high are the dimensions at which
-    /// beta_fast and beta_slow rotations fit into the original context, d·ln(original/(2π·β))/(2·ln θ), clamped to
-    /// [0, d − 1] (floored/ceiled first when truncating).
-    /// </summary>
-    public static float[] Yarn(double theta, int rotaryDims, YarnRopeScaling scaling)
-    {
-        if (rotaryDims <= 0 || rotaryDims % 2 != 0)
-            throw new ArgumentException($"rotary dimension {rotaryDims} must be positive and even", nameof(rotaryDims));
-        double CorrectionDim(double rotations) =>
-            rotaryDims * Math.Log(scaling.OriginalMaxPositionEmbeddings / (rotations * 2 * Math.PI)) / (2 * Math.Log(theta));
-        double low = CorrectionDim(scaling.BetaFast), high = CorrectionDim(scaling.BetaSlow);
-        if (scaling.Truncate)
-        {
-            low = Math.Floor(low);
-            high = Math.Ceiling(high);
-        }
-        low = Math.Max(low, 0);
-        high = Math.Min(high, rotaryDims - 1);
-        // linear_ramp_factor nudges an empty range so that the ramp does not divide by zero.
-        if (low == high)
-            high += 0.001;
-        var inv = new float[rotaryDims / 2];
-        for (int i = 0; i < inv.Length; i++)
-        {
-            // transformers computes the ramp and the blend in float32.
-            float ramp = Math.Clamp((float)((i - low) / (high - low)), 0f, 1f);
-            float extrapolationWeight = 1f - ramp;
-            double pos = Math.Pow(theta, 2.0 * i / rotaryDims);
-            float extrapolated = (float)(1.0 / pos), interpolated = (float)(1.0 / (scaling.Factor * pos));
-            inv[i] = interpolated * (1f - extrapolationWeight) + extrapolated * extrapolationWeight;
-        }
         return inv;
     }
 

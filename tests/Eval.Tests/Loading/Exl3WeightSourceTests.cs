@@ -3,6 +3,7 @@ using Converter.Eval.Loading;
 using Converter.Formats.Exl3;
 using Converter.Formats.Safetensors;
 using Converter.Models;
+using Converter.Models.Modules;
 using Converter.Models.Running;
 using Converter.Regularize.Reconstruction;
 using Converter.TestSupport;
@@ -64,7 +65,7 @@ public class Exl3WeightSourceTests
         // Llama with attention_bias: q/k/v/o carry a bias, stored fp16 and padded like the output dimension.
         var stored = SyntheticExl3.Write(RepoPaths.TestModel("rand-llama31"), dir.Path, fp16Head: false, c => c["attention_bias"] = true);
         using var model = EvalModel.Open(dir.Path, _codebooks);
-        var q = model.Model.Layers[0].Attention.K;
+        var q = ((SelfAttention)model.Model.Layers[0].Attention).K;
         model.Model.Layers[0].Load(model.Weights);
         Assert.That(stored[q.Name].Bias, Has.Length.EqualTo(SyntheticExl3.Pad(q.OutFeatures)));
         Assert.That(q.Bias, Is.EqualTo(stored[q.Name].Bias!.Take(q.OutFeatures).ToArray()));

@@ -30,7 +30,7 @@ public class CorruptFileTests
         yield return Case("EntryNotObject", "{\"a\": 3}", 0, "tensor 'a'");
         yield return Case("MissingDtype", "{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "missing dtype");
         yield return Case("DtypeNotString", "{\"a\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "dtype is a JSON Number");
-        yield return Case("UnknownDtype", "{" + Entry("a", "F8_E4M3", "[2]", 0, 2) + "}", 2, "unknown or unsupported dtype 'F8_E4M3'");
+        yield return Case("UnknownDtype", "{" + Entry("a", "F8_E5M2", "[2]", 0, 2) + "}", 2, "unknown or unsupported dtype 'F8_E5M2'");
         yield return Case("LowercaseDtype", "{" + Entry("a", "f32", "[2]", 0, 8) + "}", 8, "dtype 'f32'");
         yield return Case("MissingShape", "{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8, "missing shape");
         yield return Case("ShapeNotIntegers", "{" + Entry("a", "F32", "[2.5]", 0, 8) + "}", 8, "expected integers");

@@ -14,6 +14,7 @@ public class DTypeTests
     [TestCase(DType.I64, "I64", 8)]
     [TestCase(DType.U8, "U8", 1)]
     [TestCase(DType.BOOL, "BOOL", 1)]
+    [TestCase(DType.F8_E4M3, "F8_E4M3", 1)]
     public void NameAndSize(DType dtype, string name, int size)
     {
         Assert.That(dtype.SafetensorsName(), Is.EqualTo(name));

@@ -125,10 +125,11 @@ public class ArchitectureConfigTests
             Does.Contain("unsupported architecture GPT2LMHeadModel").And.Contain("LlamaForCausalLM"));
 
     [TestCase("rope_parameters", "ntk")]
+    [TestCase("rope_parameters", "linear")]
     [TestCase("rope_scaling", "dynamic")]
     public void UnsupportedRopeType(string key, string type) =>
         Assert.That(Fails(Base + $$""", "{{key}}": {"rope_type": "{{type}}", "factor": 4.0}""").Message,
-            Does.Contain($"unsupported rope type '{type}'"));
+            Does.Contain($"unsupported rope type '{type}' in {key}"));
 
     [Test]
     public void Llama3RopeMissingAField() =>
@@ -245,16 +246,69 @@ public class ArchitectureConfigTests
     }
 
     [Test]
-    public void GroupLimitedRoutingIsRefused()
+    public void GroupLimitedRoutingIsReadAndBadGroupsAreRefused()
     {
         const string glm = """
             "architectures": ["Glm4MoeForCausalLM"], "hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2,
             "num_attention_heads": 8, "vocab_size": 1000, "max_position_embeddings": 2048, "moe_intermediate_size": 256,
             "num_experts_per_tok": 2, "n_routed_experts": 16, "routed_scaling_factor": 2.5, "first_k_dense_replace": 1
             """;
-        Assert.That(Fails(glm + """, "n_group": 4, "topk_group": 2""").Message, Does.Contain("group-limited routing"));
         using var dir = new TempDirectory();
-        Assert.That(Describe(dir, glm + """, "n_group": 4, "topk_group": 4""").Moe!.SparseLayers, Is.EqualTo(new[] { false, true }));
+        var router = Describe(dir, glm + """, "n_group": 4, "topk_group": 2""").Moe!.Router;
+        Assert.That((router.Groups, router.TopKGroups, router.GroupLimited), Is.EqualTo((4, 2, true)));
+        Assert.That(Describe(dir, glm + """, "n_group": 4, "topk_group": 4""").Moe!.Router.GroupLimited, Is.False);
+        Assert.That(Fails(glm + """, "n_group": 3, "topk_group": 1""").Message, Does.Contain("n_group is 3"));
+        Assert.That(Fails(glm + """, "n_group": 16, "topk_group": 1""").Message, Does.Contain("n_group is 16"), "groups of one expert");
+        Assert.That(Fails(glm + """, "n_group": 8, "topk_group": 9""").Message, Does.Contain("topk_group is 9"));
     }
-}
 
+    [Test]
+    public void DeepseekV3LatentAttentionGroupedRouterAndDenseFirstLayer()
+    {
+        var s = TransformerSpec.From(ModelConfig.Load(RepoPaths.RequireSharedModel("rand-deepseek-v3")));
+        Assert.That(s.LatentAttention, Is.EqualTo(new LatentAttentionSpec(null, 128, 64, 32, 64, false)));
+        // head_dim in the config is the rope part (32); the spec's head width is nope + rope, and only rope rotates.
+        Assert.That((s.Heads, s.KvHeads, s.HeadDim, s.RotaryDims, s.RotaryPairing), Is.EqualTo((4, 4, 96, 32, RotaryPairing.Interleaved)));
+        Assert.That(s.AttentionScale, Is.EqualTo((float)(1 / Math.Sqrt(96))));
+        var moe = s.Moe!;
+        Assert.That(moe.Router, Is.EqualTo(new RouterSpec(4, 2, RouterScoring.Sigmoid, NormalizeTopK: true, Scale: 2.5f, NormEpsilon: 1e-20f)));
+        Assert.That((moe.ExpertIntermediateSize, moe.SharedIntermediateSize, moe.CorrectionBias, moe.Module), Is.EqualTo((128, 128, "e_score_correction_bias", "mlp")));
+        Assert.That(moe.SparseLayers, Is.EqualTo(new[] { false, true, true }));
+    }
+
+    private const string Deepseek = """
+        "architectures": ["DeepseekV3ForCausalLM"], "hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2,
+        "num_attention_heads": 8, "vocab_size": 1000, "max_position_embeddings": 163840, "moe_intermediate_size": 256,
+        "num_experts_per_tok": 8, "n_routed_experts": 32, "n_group": 8, "topk_group": 4, "first_k_dense_replace": 1,
+        "kv_lora_rank": 128, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128
+        """;
+
+    [Test]
+    public void DeepseekV3QueryLoraYarnScaleAndGroups()
+    {
+        // DeepSeek-V3's own rope: yarn, factor 40, mscale = mscale_all_dim = 1 over 4096 original positions.
+        using var dir = new TempDirectory();
+        var s = Describe(dir, Deepseek + """
+            , "q_lora_rank": 384, "rope_scaling": {"type": "yarn", "factor": 40, "mscale": 1.0, "mscale_all_dim": 1.0,
+            "original_max_position_embeddings": 4096, "beta_fast": 32, "beta_slow": 1}, "rope_theta": 10000
+            """);
+        Assert.That(s.LatentAttention!.QueryRank, Is.EqualTo(384));
+        double m = 0.1 * Math.Log(40) + 1;
+        Assert.That(s.AttentionScale!.Value, Is.EqualTo(m * m / Math.Sqrt(192)).Within(1e-6), "(128 + 64)^−½ · mscale(40, 1)²");
+        var yarn = s.LayerAttention[0].Rope!.Yarn!;
+        Assert.That((yarn.Factor, yarn.OriginalMaxPositionEmbeddings, yarn.AttentionFactor), Is.EqualTo((40.0, 4096, 1.0)), "mscale / mscale_all_dim");
+        Assert.That((s.Moe!.Router.Groups, s.Moe.Router.TopKGroups, s.Moe.Router.Scale), Is.EqualTo((8, 4, 2.5f)));
+        Assert.That(Describe(dir, Deepseek + """, "rope_interleave": false""").RotaryPairing, Is.EqualTo(RotaryPairing.Halves));
+    }
+
+    [TestCase(""", "rope_parameters": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}""", "rope type Llama3")]
+    [TestCase(", \"scoring_func\": \"softmax\"", "scoring_func 'softmax'")]
+    [TestCase(", \"topk_method\": \"greedy\"", "topk_method 'greedy'")]
+    [TestCase(""", "q_lora_rank": 0""", "q_lora_rank is 0")]
+    public void DeepseekV3RefusesWhatItDoesNotRun(string extra, string message) =>
+        Assert.That(Fails(Deepseek + extra).Message, Does.Contain(message));
+
+    [Test]
+    public void DeepseekV3RefusesAnOddRopePart() =>
+        Assert.That(Fails(Deepseek.Replace("\"qk_rope_head_dim\": 64", "\"qk_rope_head_dim\": 63")).Message, Does.Contain("qk_rope_head_dim is 63"));
+}

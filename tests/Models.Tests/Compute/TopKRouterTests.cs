@@ -76,4 +76,28 @@ public class TopKRouterTests
         Assert.That(experts, Is.EqualTo(new[] { 1, 2, 0 }));
         Assert.That(weights.Sum(), Is.EqualTo(1f).Within(1e-6));
     }
+
+    [Test]
+    public void GroupLimitKeepsTheGroupsWithTheBestTwoScores()
+    {
+        // DeepSeek-V3: 4 groups of 2; group scores (sum of the two best σ) 1.0, 1.46, 1.38, 0.54 keep groups 1 and 2,
+        // so expert 0 (the best single score, 0.95) is out and the top 3 come from experts 2..5.
+        float[] logits = [3f, -3f, 1f, 1f, 2f, 0f, -1f, -1f];
+        var router = new RouterSpec(8, 3, RouterScoring.Sigmoid, NormalizeTopK: false, Groups: 4, TopKGroups: 2);
+        var (experts, weights) = Route(logits, router);
+        Assert.That(experts, Is.EqualTo(new[] { 4, 2, 3 }));
+        Assert.That(weights, Is.EqualTo(new[] { 1 / (1 + Math.Exp(-2)), 1 / (1 + Math.Exp(-1)), 1 / (1 + Math.Exp(-1)) }).Within(1e-6));
+        Assert.That(Route(logits, router with { TopKGroups = 4 }).Experts, Is.EqualTo(new[] { 0, 4, 2 }), "all groups kept: no limit");
+    }
+
+    [Test]
+    public void MaskedExpertsScoreZeroNotMinusInfinity()
+    {
+        // transformers masks the dropped groups with 0.0: when every kept choice is negative (a strong negative
+        // correction bias), a dropped expert's 0 still ranks first, and its weight is its σ.
+        float[] bias = [-0.9f, -0.95f, -1.1f, -1.2f];
+        var (experts, weights) = Route([0f, 0f, 0f, 0f], new RouterSpec(4, 1, RouterScoring.Sigmoid, NormalizeTopK: false, Groups: 2, TopKGroups: 1), bias);
+        Assert.That(experts, Is.EqualTo(new[] { 2 }));
+        Assert.That(weights[0], Is.EqualTo(0.5f));
+    }
 }

@@ -30,7 +30,7 @@ public class ReferenceForwardTests
     private const double Float32Tolerance = 1e-5;
 
     /// <summary>The random fixtures of ../shared/models whose forward we implement, beyond the four in tests/data.</summary>
-    internal static readonly string[] SharedFixtures = ["rand-smollm3", "rand-gemma2", "rand-gemma3", "rand-phi3", "rand-glm4", "rand-olmo3", "rand-cohere", "rand-mixtral", "rand-qwen3-moe", "rand-glm4-moe", "rand-gpt-oss"];
+    internal static readonly string[] SharedFixtures = ["rand-smollm3", "rand-gemma2", "rand-gemma3", "rand-phi3", "rand-glm4", "rand-olmo3", "rand-cohere", "rand-mixtral", "rand-qwen3-moe", "rand-glm4-moe", "rand-gpt-oss", "rand-deepseek-v3"];
     private const double TrainedTolerance = 1e-3;
 
     [TestCaseSource(nameof(Models))]

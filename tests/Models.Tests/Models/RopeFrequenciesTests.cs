@@ -73,7 +73,7 @@ public class RopeFrequenciesTests
              "rope_scaling": {"rope_type": "dynamic", "factor": 4.0}}
             """)!.AsObject();
         var e = Assert.Throws<ModelConfigException>(() => TransformerModel.FromConfig(ModelConfig.Parse(json, "config.json")));
-        Assert.That(e!.Message, Does.Contain("dynamic").And.Contain("rope_type").And.Contain("config.json"));
+        Assert.That(e!.Message, Does.Contain("dynamic").And.Contain("config.json").And.Contain("rope_scaling"));
     }
 
     /// <summary>gpt-oss's YaRN: θ 150000, factor 32, β 32/1 over 4096 positions, head_dim 64, truncate false.</summary>
@@ -113,5 +113,16 @@ public class RopeFrequenciesTests
         Assert.That(inv[8], Is.EqualTo((float)(1 / Pos(8))).Within(1e-5).Percent);
         Assert.That(inv[18], Is.EqualTo((float)(1 / (32 * Pos(18)))).Within(1e-5).Percent);
         Assert.That(inv[13], Is.EqualTo((float)(0.5 / (32 * Pos(13)) + 0.5 / Pos(13))).Within(1e-4).Percent);
+    }
+
+    [Test]
+    public void YarnBlendsExtrapolationAndInterpolationOverTheCorrectionRange()
+    {
+        // d = 8, θ = 10⁴, 4096 original positions, factor 4: the correction dims of 32 and 1 turns are 1.309 and 2.814,
+        // truncated to [1, 3]; the ramp (i − 1)/2 keeps frequencies 0 and 1, halves the interpolation of 2, and fully
+        // interpolates 3 (÷ 4).
+        var yarn = new YarnRopeScaling(4, 32, 1, 4096, Truncate: true, AttentionFactor: 1.0);
+        var inv = RopeFrequencies.Yarn(10000, 8, yarn);
+        Assert.That(inv, Is.EqualTo(new[] { 1.0, 0.1, 0.01 * (0.5 / 4 + 0.5), 0.001 / 4 }).Within(1e-7));
     }
 }

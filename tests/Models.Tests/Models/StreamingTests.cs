@@ -67,7 +67,7 @@ public class StreamingTests
         // The observed down_proj input really is what down_proj multiplies: out = h + down(a), h = out of attention half.
         var down = ((DenseMlp)block.FeedForward).Mlp.Down;
         var mlpOut = MatMul.MultiplyTransposed(observer.Calls[3].Input, down.Weight);
-        var attnOut = MatMul.MultiplyTransposed(observer.Calls[1].Input, block.Attention.O.Weight);
+        var attnOut = MatMul.MultiplyTransposed(observer.Calls[1].Input, ((SelfAttention)block.Attention).O.Weight);
         var x = input.Values!;
         for (int i = 0; i < x.Data.Length; i++)
             Assert.That(output.Values!.Data[i], Is.EqualTo(x.Data[i] + attnOut.Data[i] + mlpOut.Data[i]).Within(1e-5), $"at {i}");

@@ -1,4 +1,5 @@
 using Converter.Formats.Safetensors;
+using Converter.Models.Modules;
 
 namespace Converter.Models.Tests.Models;
 
@@ -29,7 +30,7 @@ public class WeightLoadingTests
         using var h = new ModelHarness();
         h.Model.Layers[0].Load(h.Checkpoint);
         var raw = h.Checkpoint.ReadRaw<ushort>("model.layers.0.self_attn.q_proj.weight");
-        var weight = h.Model.Layers[0].Attention.Q.Weight.Data;
+        var weight = ((SelfAttention)h.Model.Layers[0].Attention).Q.Weight.Data;
         for (int i = 0; i < raw.Length; i++)
             Assert.That(BitConverter.SingleToUInt32Bits(weight[i]), Is.EqualTo((uint)raw[i] << 16), $"at {i}");
     }
