@@ -9,7 +9,9 @@ namespace Converter.Cuda.Tests;
 /// <summary>
 /// Runs this assembly's NUnit tests without the .NET SDK, for the GPU machine (tools/publish-gpu.sh publishes this
 /// project self-contained). Supports what these tests use: fixtures with one-time set-up/tear-down, [Test] with
-/// [Values] or [Range] on one parameter, [TestCase], [TestCaseSource]. Prints one line per test and "N passed, N failed, N skipped";
+/// [Values] or [Range] on one parameter, [TestCase], [TestCaseSource]. An argument runs only the tests whose printed
+/// name ("Class.Case", e.g. "DecoderForwardTests.gpt-oss-like …") contains it (it once matched the case name alone, so
+/// a class name selected nothing). Prints one line per test and "N passed, N failed, N skipped";
 /// exits 1 when any failed. `dotnet test` does not use this. `Converter.Cuda.Tests trellis ARGS…` runs the trellis CLI
 /// instead, so that one self-contained program carries both to the GPU machine (the device tool carries at most
 /// 64 MiB, and the repository with two trimmed programs is over it).
@@ -28,7 +30,7 @@ public static class GpuTestRunner
                 || m.GetCustomAttributes<TestCaseAttribute>().Any()).ToList();
             if (tests.Count == 0)
                 continue;
-            var cases = tests.SelectMany(m => Expand(type, m)).Where(c => c.Name.Contains(filter, StringComparison.Ordinal)).ToList();
+            var cases = tests.SelectMany(m => Expand(type, m)).Where(c => $"{type.Name}.{c.Name}".Contains(filter, StringComparison.Ordinal)).ToList();
             if (cases.Count == 0)
                 continue;
             var fixture = Activator.CreateInstance(type)!;
