@@ -1,5 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using Converter.Formats.HuggingFace;
 using Converter.Trellis.Codebooks;
 
 namespace Converter.Cli;
@@ -24,16 +24,8 @@ public static class MultiplierWarning
         var path = Path.Combine(modelDir, "config.json");
         if (!File.Exists(path))
             return;
-        JsonNode? node;
-        try
-        {
-            node = JsonNode.Parse(File.ReadAllBytes(path));
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path}: not valid JSON ({e.Message})");
-        }
-        if (node is JsonObject config)
-            Report(command, modelDir, config, log);
+        // The same reading as the model's own loader, so a damaged config.json fails here as it would there.
+        var config = ModelConfig.ReadJsonObject(path);
+        Report(command, modelDir, config, log);
     }
 }

@@ -93,6 +93,16 @@ public sealed class ModelConfig
         var path = Directory.Exists(directoryOrFile) ? System.IO.Path.Combine(directoryOrFile, FileName) : directoryOrFile;
         if (!File.Exists(path))
             throw new ModelConfigException(path, "file not found");
+        var json = ReadJsonObject(path);
+        return Parse(json, path);
+    }
+
+    /// <summary>
+    /// config.json as a JSON object, refused with a <see cref="ModelConfigException"/> naming the file when it is not
+    /// one: undecodable strings, duplicate keys and malformed JSON included. For readers that need only a few keys.
+    /// </summary>
+    public static JsonObject ReadJsonObject(string path)
+    {
         var bytes = File.ReadAllBytes(path);
         JsonNode? node;
         try
@@ -107,9 +117,7 @@ public sealed class ModelConfig
         {
             throw new ModelConfigException(path, $"not valid JSON: {e.Message}", e);
         }
-        if (node is not JsonObject json)
-            throw new ModelConfigException(path, "expected a JSON object");
-        return Parse(json, path);
+        return node as JsonObject ?? throw new ModelConfigException(path, "expected a JSON object");
     }
 
     /// <summary>Interprets an already-parsed config; <paramref name="path"/> names it in errors.</summary>
