@@ -72,6 +72,9 @@ public sealed class BatchRendezvous<TKey, TItem> where TKey : notnull
             }
         }
         batch.Done.Wait();
+        // The batch is closed once done, so its member count is final: the last member out frees the event.
+        if (Interlocked.Increment(ref batch.Left) == batch.Items.Count)
+            batch.Done.Dispose();
         batch.Failure?.Throw();
     }
 
@@ -82,5 +85,8 @@ public sealed class BatchRendezvous<TKey, TItem> where TKey : notnull
         public ManualResetEventSlim Done { get; } = new();
 
         public ExceptionDispatchInfo? Failure { get; set; }
+
+        /// <summary>Members that have returned from waiting.</summary>
+        public int Left;
     }
 }

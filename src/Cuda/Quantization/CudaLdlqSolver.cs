@@ -180,21 +180,15 @@ public sealed class CudaLdlqSolver : ILdlqSolver
                 // Tile-major [tk][tn][256] puts block row0's tiles contiguously at row0·n; problem i's go to slot i.
                 Kernels.Launch("ldlq_gather_tiles", blockGrid, Threads, 0, [target.Pointer, n, Offset(tiles.Pointer, (long)i * blockValues, sizeof(float))]);
             }
-            if (batchStates is null)
-            {
-                // One problem: the search writes its states in place.
-                var only = problems[0];
-                ulong blockStates = Offset(only.States.Pointer, (long)row0 * n, sizeof(ushort));
-                encoder.Launch(tiles.Pointer, blockStates, n / Block);
-                Kernels.Launch("ldlq_error_rows", blockGrid, Threads, 0, [blockStates, table.Pointer, n, Offset(only.Matrix.Pointer, (long)row0 * n, sizeof(float))]);
-                continue;
-            }
-            encoder.Launch(tiles.Pointer, batchStates.Pointer, problems.Count * (n / Block));
+            // One problem's search writes its states in place; a batch's go to the staging buffer, then to each problem.
+            ulong searched = batchStates?.Pointer ?? Offset(problems[0].States.Pointer, (long)row0 * n, sizeof(ushort));
+            encoder.Launch(tiles.Pointer, searched, problems.Count * (n / Block));
             for (int i = 0; i < problems.Count; i++)
             {
                 var p = problems[i];
                 ulong blockStates = Offset(p.States.Pointer, (long)row0 * n, sizeof(ushort));
-                _algebra.Context.CopyWithin(blockStates, Offset(batchStates.Pointer, (long)i * blockValues, sizeof(ushort)), (long)blockValues * sizeof(ushort));
+                if (batchStates is not null)
+                    _algebra.Context.CopyWithin(blockStates, Offset(batchStates.Pointer, (long)i * blockValues, sizeof(ushort)), (long)blockValues * sizeof(ushort));
                 Kernels.Launch("ldlq_error_rows", blockGrid, Threads, 0, [blockStates, table.Pointer, n, Offset(p.Matrix.Pointer, (long)row0 * n, sizeof(float))]);
             }
         }
