@@ -5,6 +5,7 @@ using Converter.Cli.Commands.Compare;
 using Converter.Cli.Commands.Convert;
 using Converter.Cli.Commands.Eval;
 using Converter.Cli.Commands.Inspect;
+using Converter.Cli.Commands.Measure;
 using Converter.Cli.Commands.Ppl;
 using Converter.Cli.Commands.Synth;
 using Converter.Formats.Safetensors;
@@ -26,6 +27,7 @@ public sealed class TrellisCli
         Root.Subcommands.Add(Convert.Build(Guarded));
         Root.Subcommands.Add(new InspectCommand().Build(Guarded));
         Root.Subcommands.Add(Eval.Build(Guarded));
+        Root.Subcommands.Add(new MeasureCommand().Build(Guarded));
         Root.Subcommands.Add(Ppl.Build(Guarded));
         Root.Subcommands.Add(Compare.Build(Guarded));
         Root.Subcommands.Add(Codebooks.Build(Guarded));

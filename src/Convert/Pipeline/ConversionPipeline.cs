@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Converter.Cli.Pipeline.Allocation;
 using Converter.Formats.HuggingFace;
 using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
@@ -42,6 +43,9 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
 
     public static string ConverterVersion => "trellis-dotnet " + (typeof(ConversionPipeline).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
 
+    /// <summary>The measured allocation used, once <see cref="Run"/> has started; null for the uniform allocation.</summary>
+    public AllocationPlan? Plan { get; private set; }
+
     public ConversionSummary Run()
     {
         var clock = Stopwatch.StartNew();
@@ -57,7 +61,16 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         using var source = SourceCheckpoint.Open(settings.ModelDir, config.Json);
         var model = TransformerModel.FromConfig(config, backend.Algebra, backend.Blocks);
         var targets = BitAllocation.Targets(model);
-        var bits = BitAllocation.Allocate(targets, settings.Bits);
+        // A measurement file is read before anything is written: one made for another model fails here.
+        if (settings.MeasurementPath is { } measurementPath)
+        {
+            var measurement = Measurement.Load(measurementPath);
+            measurement.RequireModel(settings.ModelDir, measurementPath);
+            Plan = AllocationPlan.Measured(targets, measurement, settings.Bits, measurementPath);
+            context.Log.WriteLine($"convert: measured allocation from {measurementPath}: predicted KL {Plan.PredictedKl:E3} against {Plan.UniformPredictedKl:E3} uniform" +
+                (Plan.SameAsUniform ? " (the same allocation)" : ""));
+        }
+        var bits = Plan?.Bits ?? BitAllocation.Allocate(targets, settings.Bits);
         var codebooks = context.Codebooks;
         var converter = new ModuleConverter(settings, source, model.Spec.Names, codebooks, bits, backend);
         // Memory and disk are checked before anything is written too: a job that cannot fit fails now, not at a checkpoint hours in.
@@ -178,7 +191,10 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         }
     }
 
-    private IReadOnlyList<int[]> CalibrationRows(ModelConfig config)
+    private IReadOnlyList<int[]> CalibrationRows(ModelConfig config) => BuildCalibrationRows(settings, config);
+
+    /// <summary>The calibration rows of <paramref name="settings"/>, tokenized with the model's tokenizer and checked against its vocabulary.</summary>
+    public static IReadOnlyList<int[]> BuildCalibrationRows(ConvertSettings settings, ModelConfig config)
     {
         var tokenizer = Tokenizer.FromFile(Path.Combine(settings.ModelDir, "tokenizer.json"));
         var rows = CalibrationSet.Build(tokenizer, settings.CalText.ReadAll("calibration text"), settings.CalText.Name, settings.CalRows, settings.CalCols, settings.Seed);

@@ -37,6 +37,12 @@ public sealed record ConvertSettings
     /// <summary>Runs a job even when the memory and disk estimate says it will not fit (<see cref="ResourceCheck"/>).</summary>
     public bool SkipResourceCheck { get; init; }
 
+    /// <summary>A `trellis measure` file: allocate K per tensor by measured KL instead of uniformly (<see cref="Allocation.MeasuredAllocation"/>).</summary>
+    public string? MeasurementPath { get; init; }
+
+    /// <summary>With a measurement: also convert the uniform allocation and ship whichever does better on held-out rows (<see cref="Allocation.AllocationCheck"/>).</summary>
+    public bool CheckAllocation { get; init; } = true;
+
     /// <summary>Debug/testing: stop (as if killed) after this many modules are done; null runs to the end.</summary>
     public int? StopAfterModules { get; init; }
 
@@ -44,7 +50,16 @@ public sealed record ConvertSettings
     /// The settings a resumed job must share with the interrupted one: changing any of them would mix two
     /// different conversions in one output (exllamav3 fixes the same set, §5.1, plus what our determinism needs).
     /// </summary>
-    public IReadOnlyDictionary<string, string> FixedOnResume() => new SortedDictionary<string, string>
+    public IReadOnlyDictionary<string, string> FixedOnResume()
+    {
+        var fixedSettings = FixedWithoutAllocation();
+        // Only with a measurement, so that jobs interrupted before this key existed still resume.
+        if (MeasurementPath is not null)
+            fixedSettings["allocation"] = "measured:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(MeasurementPath)))[..16];
+        return fixedSettings;
+    }
+
+    private SortedDictionary<string, string> FixedWithoutAllocation() => new()
     {
         ["bits"] = Bits.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
         ["head_bits"] = HeadBits.ToString(System.Globalization.CultureInfo.InvariantCulture),

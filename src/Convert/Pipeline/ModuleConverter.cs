@@ -124,7 +124,8 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     public int LinearsInFlightFor(int linears) => InFlight.Linears(settings.LinearsInFlight, backend.Cuda is not null, linears);
 
 
-    private GroupHessian FinalizeHessian(LinearGroup group, HessianCapture capture, IStepProgress progress)
+    /// <summary>A group's Hessian from the rows captured so far, finalized as for quantization (damping, sign flips of its seed).</summary>
+    public GroupHessian FinalizeHessian(LinearGroup group, HessianCapture capture, IStepProgress progress)
     {
         var clock = Stopwatch.StartNew();
         var hessian = GroupHessian.Finalize(capture.For(group), LinearQuantizer.Pad(group.InFeatures), GroupHessian.DefaultSigma,
@@ -159,6 +160,16 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// <summary>Quantizes one linear and swaps its reconstruction in; also returns the seconds the reconstruction took.</summary>
     private (QuantizedLinear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k)
     {
+        var q = QuantizeAt(linear, hessian, k);
+        // Later modules must see what the quantized model computes: swap in the reconstruction (§4.3).
+        var clock = Stopwatch.StartNew();
+        linear.ReplaceWeight(Reconstruct(q, linear));
+        return (q, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>What quantizing <paramref name="linear"/> at K = <paramref name="k"/> gives, without touching its weight.</summary>
+    public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k)
+    {
         var table = codebooks.Get(settings.Codebook);
         ITileEncoder? encoder;
         lock (_encoders)
@@ -169,12 +180,15 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var q = LinearQuantizer.Quantize(linear.Name, linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
             hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, MaxThreads: settings.Threads) { Algebra = backend.Algebra, Ldlq = backend.Ldlq },
             StableSeed.Rng(settings.Seed, linear.Name));
-        // Later modules must see what the quantized model computes: swap in the reconstruction (§4.3).
-        var clock = Stopwatch.StartNew();
-        var w = LinearReconstruction.Reconstruct(q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, table.Values, q.Suh, q.Svh);
-        linear.ReplaceWeight(new Matrix(linear.OutFeatures, linear.InFeatures,
-            LinearReconstruction.ToHfLayout(w, q.PaddedIn, q.PaddedOut, linear.OutFeatures, linear.InFeatures)));
-        return (q, clock.Elapsed.TotalSeconds);
+        return q;
+    }
+
+    /// <summary>The weight (out, in) the quantized model computes with (§4.3).</summary>
+    public Matrix Reconstruct(QuantizedLinear q, Linear linear)
+    {
+        var w = LinearReconstruction.Reconstruct(q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, codebooks.Get(settings.Codebook).Values, q.Suh, q.Svh);
+        return new Matrix(linear.OutFeatures, linear.InFeatures,
+            LinearReconstruction.ToHfLayout(w, q.PaddedIn, q.PaddedOut, linear.OutFeatures, linear.InFeatures));
     }
 
     /// <summary>Biases are stored fp16 and padded like the output dimension (exllamav3 pads them on load).</summary>

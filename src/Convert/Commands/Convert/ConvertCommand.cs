@@ -56,6 +56,16 @@ public sealed class ConvertCommand
     {
         Description = "Run even when the estimate of host memory, GPU memory and disk the job needs exceeds what is free (the estimate is logged either way)",
     };
+    private readonly Option<string?> _measurement = new("--measurement")
+    {
+        Description = "A `trellis measure` file of this model: spend a fractional --bits budget where the measured output KL is most sensitive " +
+            "instead of uniformly. The uniform allocation is converted too and both are evaluated on held-out rows; the better one is shipped " +
+            "(recorded in quantization_config.allocation)",
+    };
+    private readonly Option<bool> _noAllocationCheck = new("--no-allocation-check")
+    {
+        Description = "With --measurement: ship the measured allocation without converting and evaluating the uniform one against it",
+    };
     private readonly Option<int?> _stopAfter = new("--stop-after") { Description = "Stop after N modules as if interrupted (for testing resume)", Hidden = true };
     private readonly Option<bool> _json = new("--json") { Description = "Print the result summary as JSON on stdout" };
 
@@ -70,7 +80,8 @@ public sealed class ConvertCommand
             "Architectures: " + string.Join(", ", Converter.Models.Architectures.ArchitectureCatalog.All.Select(a => a.HfName)) + ".");
         command.Arguments.Add(_model);
         foreach (var o in new Option[] { _out, _bits, _headBits, _codebook, _multiplier, _allowNonstandardMultiplier, _calRows, _calCols, _calText, _workDir, _resume, _device,
-            _outScales, _hessian, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _skipResourceCheck, _stopAfter, _json })
+            _outScales, _hessian, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
+            _stopAfter, _json })
             command.Options.Add(o);
         command.SetAction(parse => run(context => ConvertRun.Execute(Bind(parse), parse.GetValue(_json), context)));
         return command;
@@ -128,6 +139,11 @@ public sealed class ConvertCommand
         if (shard < 1)
             throw new UsageException("--shard-size must be at least 1 MiB");
 
+        var measurement = parse.GetValue(_measurement);
+        if (measurement is null && parse.GetValue(_noAllocationCheck))
+            throw new UsageException("--no-allocation-check applies only with --measurement");
+        if (measurement is not null && !File.Exists(measurement))
+            throw new UsageException($"--measurement {measurement}: file not found (make one with trellis measure)");
         var modelDir = parse.GetValue(_model) ?? SampleLocator.RequireSampleModel();
         var calText = parse.GetValue(_calText) is { } calPath ? TextSource.FromFile(calPath) : BuiltInSamples.CalibrationText;
         var outDir = parse.GetValue(_out)
@@ -155,6 +171,8 @@ public sealed class ConvertCommand
             CheckpointInterval = TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(_checkpointInterval))),
             SkipResourceCheck = parse.GetValue(_skipResourceCheck),
             StopAfterModules = parse.GetValue(_stopAfter),
+            MeasurementPath = measurement,
+            CheckAllocation = !parse.GetValue(_noAllocationCheck),
         };
     }
 }

@@ -1,4 +1,5 @@
 using Converter.Cli.Pipeline;
+using Converter.Cli.Pipeline.Allocation;
 
 namespace Converter.Cli.Commands.Convert;
 
@@ -9,7 +10,14 @@ public static class ConvertRun
     {
         context.Log.WriteLine($"convert: {settings.ModelDir} → {settings.OutDir} at {settings.Bits} bpw, head {settings.HeadBits} bits, " +
             $"{settings.Codebook}, calibration {settings.CalRows}×{settings.CalCols} tokens of {settings.CalText}");
-        var summary = new ConversionPipeline(settings, context).Run();
+        var pipeline = new ConversionPipeline(settings, context);
+        var summary = pipeline.Run();
+        if (summary.Completed && pipeline.Plan is { } plan)
+        {
+            // Both allocations fill the same budget, so the summary's bits hold for whichever is shipped.
+            var outcome = settings.CheckAllocation ? AllocationCheck.Run(settings, plan, context) : AllocationCheck.Unchecked(settings, plan);
+            context.Log.WriteLine($"convert: allocation shipped: {outcome.Shipped}");
+        }
         if (json)
         {
             JsonOutput.Write(context.Output, summary);

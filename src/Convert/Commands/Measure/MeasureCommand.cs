@@ -1,0 +1,105 @@
+using System.CommandLine;
+using System.Globalization;
+using Converter.Cli.Pipeline;
+using Converter.Cli.Pipeline.Allocation;
+using Converter.Cli.Samples;
+using Converter.Formats.IO;
+using Converter.Trellis.Codebooks;
+
+namespace Converter.Cli.Commands.Measure;
+
+/// <summary>Definition and binding of `trellis measure`; the work is in <see cref="SensitivityMeasurement"/>.</summary>
+public sealed class MeasureCommand
+{
+    /// <summary>exllamav3's practical range: below 2 bits a model is rarely usable, above 6 the KL is at its floor.</summary>
+    public const string DefaultCandidates = "2,3,4,5,6";
+
+    private readonly Argument<string?> _model = new("MODEL_DIR")
+    {
+        Description = "Hugging Face model directory. Default: the sample model samples/tiny-llama of a clone of the repository",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+
+    private readonly Option<string?> _out = new("--out", "-o") { Description = "Measurement file to write. Default: out/<model>-measurement.json" };
+    private readonly Option<string> _candidates = new("--candidates") { Description = "Candidate K, comma-separated, each 1..8", DefaultValueFactory = _ => DefaultCandidates };
+    private readonly Option<int> _rows = new("--rows") { Description = "Rows the output KL is measured over", DefaultValueFactory = _ => 8 };
+    private readonly Option<int> _length = new("--length") { Description = "Tokens per measurement row", DefaultValueFactory = _ => 256 };
+    private readonly Option<string?> _text = new("--text") { Description = "Text of the measurement rows (consecutive rows from its start). Default: the built-in calibration text" };
+    private readonly Option<string> _codebook = new("--codebook", "-c") { Description = "Codebook the groups are quantized with: " + CodebookRegistry.Names, DefaultValueFactory = _ => "mul1" };
+    private readonly Option<int> _calRows = new("--cal-rows") { Description = "Calibration rows for the Hessians (as convert)", DefaultValueFactory = _ => 128 };
+    private readonly Option<int> _calCols = new("--cal-cols") { Description = "Tokens per calibration row", DefaultValueFactory = _ => 512 };
+    private readonly Option<string?> _calText = new("--cal-text") { Description = "Calibration text file. Default: the built-in calibration text" };
+    private readonly Option<int> _seed = new("--seed") { Description = "Seed of sign flips and calibration row choice (as convert)", DefaultValueFactory = _ => 0 };
+    private readonly Option<string> _device = new("--device") { Description = "Where to run: cuda:N, cpu, or auto", DefaultValueFactory = _ => "auto" };
+    private readonly Option<int> _threads = new("--threads") { Description = "Encoder threads (0 = all processors)", DefaultValueFactory = _ => 0 };
+    private readonly Option<bool> _json = new("--json") { Description = "Print the measurement as JSON on stdout too" };
+
+    public Command Build(Func<Func<CliContext, int>, int> run)
+    {
+        var command = new Command("measure",
+            "Measure how much the model's output KL grows when each group of linears (a layer's attention input, attention output, MLP input, MLP output, " +
+            "routed experts) alone is quantized at each candidate K. `trellis convert --bits B --measurement FILE` then spends a fractional budget where " +
+            "the output is most sensitive. Costs about one conversion per candidate K plus one forward of the measurement rows per group and K.");
+        command.Arguments.Add(_model);
+        foreach (var o in new Option[] { _out, _candidates, _rows, _length, _text, _codebook, _calRows, _calCols, _calText, _seed, _device, _threads, _json })
+            command.Options.Add(o);
+        command.SetAction(parse => run(context => MeasureRun.Execute(Bind(parse), parse.GetValue(_json), context)));
+        return command;
+    }
+
+    public (ConvertSettings Settings, MeasureOptions Options) Bind(ParseResult parse)
+    {
+        var candidates = ParseCandidates(parse.GetValue(_candidates)!);
+        int rows = parse.GetValue(_rows), length = parse.GetValue(_length);
+        if (rows < 1 || length < 2)
+            throw new UsageException("--rows must be at least 1 and --length at least 2");
+        int calRows = parse.GetValue(_calRows), calCols = parse.GetValue(_calCols);
+        if (calRows < 1 || calCols < 16)
+            throw new UsageException("--cal-rows must be at least 1 and --cal-cols at least 16");
+        CodebookSpec codebook;
+        try
+        {
+            codebook = CodebookSpec.Parse(parse.GetValue(_codebook)!);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"--codebook: {e.Message}");
+        }
+        var device = parse.GetValue(_device)!;
+        ComputeBackend.CheckOption(device);
+        var modelDir = parse.GetValue(_model) ?? SampleLocator.RequireSampleModel();
+        var outPath = parse.GetValue(_out)
+            ?? Path.Combine("out", $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDir)))}-measurement.json");
+        var settings = new ConvertSettings
+        {
+            ModelDir = modelDir,
+            OutDir = outPath,
+            WorkDir = outPath + ".work",
+            Bits = candidates[^1],
+            Codebook = codebook,
+            CalRows = calRows,
+            CalCols = calCols,
+            CalText = parse.GetValue(_calText) is { } calPath ? TextSource.FromFile(calPath) : BuiltInSamples.CalibrationText,
+            Seed = parse.GetValue(_seed),
+            Threads = Math.Max(0, parse.GetValue(_threads)),
+            Device = device,
+        };
+        var text = parse.GetValue(_text) is { } textPath ? TextSource.FromFile(textPath) : BuiltInSamples.CalibrationText;
+        return (settings, new MeasureOptions(candidates, text, rows, length));
+    }
+
+    /// <summary>"2,3,4" → [2, 3, 4], sorted and distinct; each 1..8.</summary>
+    public static IReadOnlyList<int> ParseCandidates(string text)
+    {
+        var values = new SortedSet<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out int k) || k is < 1 or > BitAllocation.MaxBits)
+                throw new UsageException($"--candidates: '{part}' is not a K in 1..{BitAllocation.MaxBits}");
+            values.Add(k);
+        }
+        if (values.Count == 0)
+            throw new UsageException("--candidates: give at least one K, e.g. " + DefaultCandidates);
+        return values.ToList();
+    }
+}

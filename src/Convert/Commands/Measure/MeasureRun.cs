@@ -1,0 +1,31 @@
+using Converter.Cli.Pipeline;
+using Converter.Cli.Pipeline.Allocation;
+
+namespace Converter.Cli.Commands.Measure;
+
+/// <summary>Behaviour of `trellis measure`: run the measurement, write the file, print the most and least sensitive groups.</summary>
+public static class MeasureRun
+{
+    public static int Execute((ConvertSettings Settings, MeasureOptions Options) args, bool json, CliContext context)
+    {
+        var (settings, options) = args;
+        var measurement = new SensitivityMeasurement(settings, options, context).Run();
+        var dir = Path.GetDirectoryName(Path.GetFullPath(settings.OutDir));
+        if (dir is not null)
+            Directory.CreateDirectory(dir);
+        measurement.Save(settings.OutDir);
+        if (json)
+        {
+            JsonOutput.Write(context.Output, measurement);
+            return ExitCodes.Ok;
+        }
+        int low = options.Candidates[0];
+        context.Output.WriteLine($"Measured {measurement.Groups.Count} groups at K = {string.Join(", ", options.Candidates)} in " +
+            $"{HumanFormat.Duration(TimeSpan.FromSeconds(measurement.Seconds))}; wrote {settings.OutDir}");
+        context.Output.WriteLine($"Most sensitive at K = {low} (KL when the group alone is quantized):");
+        foreach (var g in measurement.Groups.OrderByDescending(g => g.Kl[low]).Take(8))
+            context.Output.WriteLine($"  layer {g.Layer,3} {g.Group,-12} {string.Join("  ", g.Kl.Select(kv => $"K{kv.Key} {kv.Value:E2}"))}");
+        context.Output.WriteLine($"Use it: trellis convert {settings.ModelDir} --bits B --measurement {settings.OutDir}");
+        return ExitCodes.Ok;
+    }
+}

@@ -1,0 +1,107 @@
+using System.Text.Json.Nodes;
+using Converter.Cli;
+using Converter.Cli.Pipeline.Allocation;
+using Converter.TestSupport;
+using NUnit.Framework;
+
+namespace Converter.Convert.Tests;
+
+/// <summary>
+/// `trellis measure` and `trellis convert --measurement` end to end on the 2-layer rand-llama31 with little
+/// calibration: one measurement shared by the tests, then a conversion that checks the measured allocation against
+/// the uniform one.
+/// </summary>
+[NonParallelizable]
+public class MeasureCommandTests
+{
+    private static readonly string[] Small = ["--cal-rows", "8", "--cal-cols", "64", "--device", "cpu"];
+
+    private DirectoryInfo _dir = null!;
+    private string _measurement = null!;
+    private Measurement _measured = null!;
+
+    [OneTimeSetUp]
+    public void MeasureOnce()
+    {
+        _dir = Directory.CreateTempSubdirectory("trellis-measure-");
+        _measurement = Path.Combine(_dir.FullName, "m.json");
+        var (cli, output, log) = CliHarness.NewCli();
+        int code = cli.Invoke([.. new[] { "measure", RepoPaths.TestModel("rand-llama31"), "-o", _measurement, "--candidates", "2,4", "--rows", "2", "--length", "64" }, .. Small]);
+        Assert.That(code, Is.EqualTo(ExitCodes.Ok), log.ToString());
+        Assert.That(output.ToString(), Does.Contain("Measured 8 groups"));
+        _measured = Measurement.Load(_measurement);
+    }
+
+    [OneTimeTearDown]
+    public void Cleanup() => _dir.Delete(recursive: true);
+
+    [Test]
+    public void EveryGroupIsMeasuredAtEveryCandidateAndFewerBitsCostMore()
+    {
+        Assert.That(_measured.Groups.Select(g => (g.Layer, g.Group)), Is.EquivalentTo(new[]
+        {
+            (0, "attn.qkv"), (0, "attn.o"), (0, "mlp.gu"), (0, "mlp.d"), (1, "attn.qkv"), (1, "attn.o"), (1, "mlp.gu"), (1, "mlp.d"),
+        }));
+        Assert.That(_measured.Groups.Single(g => g is { Layer: 0, Group: "attn.qkv" }).Linears, Has.Count.EqualTo(3));
+        foreach (var g in _measured.Groups)
+        {
+            Assert.That(g.Kl.Keys, Is.EquivalentTo(new[] { 2, 4 }), $"{g.Layer} {g.Group}");
+            Assert.That(g.Kl.Values, Is.All.GreaterThan(0).And.All.LessThan(5), $"{g.Layer} {g.Group}");
+        }
+        // Quantizing a group at 2 bits hurts the output more than at 4 (per group; noise cannot undo a 4× error ratio).
+        Assert.That(_measured.Groups.Count(g => g.Kl[2] > g.Kl[4]), Is.EqualTo(_measured.Groups.Count));
+        Assert.That(_measured.Candidates, Is.EqualTo(new[] { 2, 4 }));
+    }
+
+    [Test]
+    public void ConvertWithAMeasurementShipsTheBetterAllocationAndRecordsIt()
+    {
+        var outDir = Path.Combine(_dir.FullName, "q");
+        var (cli, _, log) = CliHarness.NewCli();
+        int code = cli.Invoke([.. new[] { "convert", RepoPaths.TestModel("rand-llama31"), "-o", outDir, "--bits", "3", "--measurement", _measurement, "--head-bits", "16" }, .. Small]);
+        Assert.That(code, Is.EqualTo(ExitCodes.Ok), log.ToString());
+        var allocation = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "config.json")))!["quantization_config"]!["allocation"]!;
+        Assert.That(allocation["measurement"]!.GetValue<string>(), Is.EqualTo("m.json"));
+        double predicted = allocation["predicted_kl"]!.GetValue<double>(), uniformPredicted = allocation["uniform_predicted_kl"]!.GetValue<double>();
+        Assert.That(predicted, Is.LessThanOrEqualTo(uniformPredicted), "the optimizer never predicts worse than the uniform allocation");
+        string shipped = allocation["method"]!.GetValue<string>();
+        if (allocation["held_out_kl_measured"] is { } measuredKl)
+        {
+            double m = measuredKl.GetValue<double>(), u = allocation["held_out_kl_uniform"]!.GetValue<double>();
+            Assert.That(shipped, Is.EqualTo(m <= u ? "measured" : "uniform"), "the better of the two on held-out rows is shipped");
+            Assert.That(log.ToString(), Does.Contain("held-out KL"));
+        }
+        else
+        {
+            Assert.That(shipped, Is.EqualTo("measured"), "only an allocation equal to the uniform one skips the check");
+        }
+        Assert.That(Directory.Exists(outDir + ".uniform-check"), Is.False, "the check's second conversion is removed");
+        Assert.That(Directory.EnumerateDirectories(_dir.FullName).Select(Path.GetFileName).Where(n => n!.StartsWith("q.", StringComparison.Ordinal)), Is.Empty,
+            "no work or swap folders are left behind");
+    }
+
+    [TestCase("measure", "--candidates", "0,3")]
+    [TestCase("measure", "--candidates", "two")]
+    [TestCase("measure", "--rows", "0")]
+    [TestCase("convert", "--no-allocation-check")]
+    [TestCase("convert", "--measurement", "/nonexistent/m.json")]
+    public void BadOptionsAreUsageErrors(string command, params string[] args)
+    {
+        var (cli, _, log) = CliHarness.NewCli();
+        int code = cli.Invoke([command, RepoPaths.TestModel("rand-llama31"), "-o", Path.Combine(_dir.FullName, "unused"), .. args]);
+        Assert.That(code, Is.EqualTo(ExitCodes.Usage), log.ToString());
+        Assert.That(log.ToString().Trim().Split('\n'), Has.Length.EqualTo(1));
+        Assert.That(Directory.Exists(Path.Combine(_dir.FullName, "unused")), Is.False);
+    }
+
+    [Test]
+    public void AMeasurementOfAnotherModelFailsBeforeAnythingIsWritten()
+    {
+        var outDir = Path.Combine(_dir.FullName, "other");
+        var (cli, _, log) = CliHarness.NewCli();
+        int code = cli.Invoke([.. new[] { "convert", RepoPaths.TestModel("rand-qwen3"), "-o", outDir, "--bits", "3", "--measurement", _measurement }, .. Small]);
+        Assert.That(code, Is.EqualTo(ExitCodes.Failure), log.ToString());
+        Assert.That(log.ToString(), Does.Contain(_measurement + ": "));
+        Assert.That(Directory.Exists(outDir) || Directory.Exists(outDir + ".work"), Is.False);
+    }
+}
