@@ -54,9 +54,9 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
     }
 
     /// <summary>
-    /// The module of Kernels/viterbi.cu for K = <paramref name="bits"/> (search and decode), compiled once per context.
+    /// The module of Kernels/viterbi.cu for K = <paramref name="bits"/>, compiled once per context.
     /// </summary>
-    internal static CudaModule LoadKernels(CudaContext context, int bits) => context.Module(Kernel, new Dictionary<string, string>
+    private static CudaModule LoadKernels(CudaContext context, int bits) => context.Module(Kernel, new Dictionary<string, string>
     {
         ["TRELLIS_K"] = bits.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["TRELLIS_TILES"] = TilesPerBlockAt(bits).ToString(System.Globalization.CultureInfo.InvariantCulture),
