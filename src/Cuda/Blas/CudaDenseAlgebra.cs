@@ -126,12 +126,12 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             dh.CopyFrom(h);
             dw.CopyFrom(w);
             dq.CopyFrom(q);
-            DenseKernels.Launch("subtract_from", ElementGrid(size), 256, 0, [dw.Pointer, dq.Pointer, new KernelArgument((ulong)size)]);
+            CudaKernels.SubtractFrom.Launch(DenseKernels, ElementGrid(size), 256, 0, (dw.Pointer, dq.Pointer, size));
             // Row sums of X ⊙ (H·X) into k doubles at rowSums; row-major H·X (k, n) is column-major Xᵀ·H (n×k), H symmetric.
             void RowTraces(ulong x, ulong rowSums)
             {
                 Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, n, k, k, x, n, dh.Pointer, k, 0f, product.Pointer, n);
-                DenseKernels.Launch("row_dots", (uint)k, 256, 0, [x, product.Pointer, n, rowSums]);
+                CudaKernels.RowDots.Launch(DenseKernels, (uint)k, 256, 0, (x, product.Pointer, n, rowSums));
             }
             RowTraces(dq.Pointer, rows.Pointer);
             RowTraces(dw.Pointer, rows.Pointer + (ulong)k * sizeof(double));
@@ -286,7 +286,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             // X row-major (rows×k) is column-major Xᵀ (k×rows); Xᵀ·(Xᵀ)ᵀ = XᵀX.
             _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _k, _k, rows, x, _k, x, _k, 0f, _product.Pointer, _k);
             long count = (long)_k * _k;
-            _owner.DenseKernels.Launch("add_float_to_double", ElementGrid(count), 256, 0, [_product.Pointer, _sum.Pointer, new KernelArgument((ulong)count)]);
+            CudaKernels.AddFloatToDouble.Launch(_owner.DenseKernels, ElementGrid(count), 256, 0, (_product.Pointer, _sum.Pointer, count));
         }
 
         public double[] Sum()
@@ -305,7 +305,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     }
 
     /// <summary>Kernels/dense.cu, compiled on first use (Gram sums and the proxy traces).</summary>
-    internal CudaModule DenseKernels => _denseKernels ??= _context.Module("dense.cu", new Dictionary<string, string>());
+    internal CudaModule DenseKernels => _denseKernels ??= _context.Module(CudaKernels.DenseSource, new Dictionary<string, string>());
 
     /// <summary>Blocks of 256 threads for an element-wise dense.cu kernel over <paramref name="count"/> values; its grid-stride loop covers the rest past 4,096 blocks.</summary>
     private static uint ElementGrid(long count) => (uint)Math.Min(4096, (count + 255) / 256);
