@@ -35,11 +35,19 @@ public sealed class CudaKernel<TArguments>(string source, string name) : CudaKer
     {
         if (module.Source != Source)
             throw new InvalidOperationException($"kernel {Name} is in {Source}, the module was compiled from {module.Source}");
+        Span<ulong> slots = stackalloc ulong[Parameters.Count];
+        Fill(arguments, slots);
+        module.Launch(Name, grid, block, sharedBytes, slots);
+    }
+
+    /// <summary>The arguments as the 8-byte slots cuLaunchKernel reads, one per parameter (a long tuple's rest included).</summary>
+    internal static void Fill(TArguments arguments, Span<ulong> slots)
+    {
         ITuple tuple = arguments;
-        Span<ulong> slots = stackalloc ulong[tuple.Length];
+        if (tuple.Length != slots.Length)
+            throw new ArgumentException($"{tuple.Length} arguments for {slots.Length} slots", nameof(slots));
         for (int i = 0; i < slots.Length; i++)
             slots[i] = Slot(tuple[i]);
-        module.Launch(Name, grid, block, sharedBytes, slots);
     }
 
     /// <summary>The 8-byte slot the kernel reads an argument from (little-endian: a 4-byte value is the low half).</summary>

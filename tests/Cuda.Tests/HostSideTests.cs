@@ -34,9 +34,11 @@ public sealed class HostSideTests
             var signatures = KernelSignatures.Parse(KernelCompiler.Source(kernel.Source)).Where(s => s.Name == kernel.Name).ToList();
             Assert.That(signatures, Has.Count.EqualTo(1), $"{kernel}: one extern \"C\" __global__ kernel of that name in the source");
             var parameters = signatures[0].Parameters;
+            // The compiler records a long tuple's names in order, then null for each element of its nested rest tuples.
             var names = field.GetCustomAttribute<TupleElementNamesAttribute>()?.TransformNames ?? [];
             Assert.That(kernel.Parameters, Has.Count.EqualTo(parameters.Count), $"{kernel}: parameter count");
-            Assert.That(names, Has.Count.EqualTo(parameters.Count), $"{kernel}: every argument is named");
+            Assert.That(names.Take(parameters.Count).ToList(), Has.Count.EqualTo(parameters.Count).And.All.Not.Null, $"{kernel}: every argument is named");
+            Assert.That(names.Skip(parameters.Count), Has.All.Null, $"{kernel}: no names beyond the parameters");
             for (int i = 0; i < parameters.Count; i++)
             {
                 var p = parameters[i];
@@ -66,6 +68,18 @@ public sealed class HostSideTests
         Assert.That(new CudaKernel<(ulong A, int B, long C, float D, double E, ulong F, ulong G, int H, long I)>(CudaKernels.DenseSource, "k").Parameters,
             Is.EqualTo(new[] { typeof(ulong), typeof(int), typeof(long), typeof(float), typeof(double), typeof(ulong), typeof(ulong), typeof(int), typeof(long) }),
             "a tuple past seven elements is read through its nested rest");
+    }
+
+    /// <summary>
+    /// The slots a launch passes: pointers and long longs as they are, an int and a float in the low half (a negative
+    /// int not sign-extended, as the kernel reads only 4 bytes), a double's bits; a tuple past seven elements in order.
+    /// </summary>
+    [Test]
+    public void ArgumentsBecomeTheSlotsTheKernelReads()
+    {
+        var slots = new ulong[9];
+        CudaKernel<(ulong A, int B, long C, float D, double E, ulong F, ulong G, int H, long I)>.Fill((0xDEADBEEF00000000UL, -1, -2L, 1.5f, 0.25, 7UL, 8UL, 9, 10L), slots);
+        Assert.That(slots, Is.EqualTo(new[] { 0xDEADBEEF00000000UL, 0xFFFFFFFFUL, unchecked((ulong)-2L), BitConverter.SingleToUInt32Bits(1.5f), BitConverter.DoubleToUInt64Bits(0.25), 7UL, 8UL, 9UL, 10UL }));
     }
 
     /// <summary>The signature parser the checks above rely on reads __launch_bounds__, several lines, and skips comments.</summary>
