@@ -193,63 +193,6 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
 
     public IGramAccumulator CreateGramAccumulator(int k) => new CudaGramAccumulator(this, k);
 
-    public ILdlqFeedback CreateLdlqFeedback(float[] lt, float[] error, int k, int n) => new CudaLdlqFeedback(this, lt, error, k, n);
-
-    /// <summary>The factor is uploaded once and each error block once, instead of every span's operands every span.</summary>
-    private sealed class CudaLdlqFeedback : ILdlqFeedback
-    {
-        private readonly CudaDenseAlgebra _owner;
-        private readonly float[] _error;
-        private readonly int _k, _n;
-        private readonly DeviceBuffer<float> _lt, _deviceError, _result;
-
-        public CudaLdlqFeedback(CudaDenseAlgebra owner, float[] lt, float[] error, int k, int n)
-        {
-            _owner = owner;
-            _error = error;
-            _k = k;
-            _n = n;
-            lock (owner._gate)
-            {
-                _lt = owner._context.Allocate<float>((long)k * k);
-                _lt.CopyFrom(lt);
-                _deviceError = owner._context.Allocate<float>((long)k * n);
-                _deviceError.CopyFrom(error);
-                _result = owner._context.Allocate<float>(128L * n);
-            }
-        }
-
-        public void ErrorRowsChanged(int row0, int rows)
-        {
-            lock (_owner._gate)
-                _deviceError.CopyFrom(_error.AsSpan(row0 * _n, rows * _n), (long)row0 * _n);
-        }
-
-        public void SpanProduct(int rowStart, int rows, int colStart, Span<float> result)
-        {
-            if (rows > 128)
-                throw new ArgumentOutOfRangeException(nameof(rows), "span products cover at most 128 rows");
-            lock (_owner._gate)
-            {
-                // Row-major R = L·E is column-major Rᵀ (n×rows) = Eᵀ (n×m) · Lᵀ (m×rows).
-                _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, _n, rows, _k - colStart,
-                    _deviceError.Pointer + (ulong)colStart * (ulong)_n * 4, _n,
-                    _lt.Pointer + ((ulong)rowStart * (ulong)_k + (ulong)colStart) * 4, _k, 0f, _result.Pointer, _n);
-                _result.CopyTo(result[..(rows * _n)]);
-            }
-        }
-
-        public void Dispose()
-        {
-            lock (_owner._gate)
-            {
-                _lt.Dispose();
-                _deviceError.Dispose();
-                _result.Dispose();
-            }
-        }
-    }
-
     private sealed class CudaGramAccumulator : IGramAccumulator
     {
         private readonly CudaDenseAlgebra _owner;

@@ -93,11 +93,11 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         return new BlockLdlResult(null, BlockLdl.MaxRetries);
     }
 
-    /// <param name="algebra">Where the products of the host loop run, for the runs that go there.</param>
-    public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, IDenseAlgebra algebra)
+    /// <summary>On the device; without a factor (no feedback) or with another device's encoder, the host loop.</summary>
+    public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder)
     {
         if (factor is null || encoder is not CudaTileEncoder gpu || gpu.Context != _algebra.Context)
-            return Ldlq.Quantize(wr, k, n, factor, encoder, algebra);
+            return Ldlq.Quantize(wr, k, n, factor, encoder);
         if (k % Span != 0 || n % Span != 0 || wr.Length != (long)k * n)
             throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (docs/exl3-format.md §3.1), got ({k}, {n})");
         if (factor.Length != (long)k * k)
