@@ -50,25 +50,6 @@ public sealed class CpuDenseAlgebra : IDenseAlgebra
 
     public IGramAccumulator CreateGramAccumulator(int k) => new CpuGramAccumulator(k);
 
-    public ILdlqFeedback CreateLdlqFeedback(float[] lt, float[] error, int k, int n) => new CpuLdlqFeedback(lt, error, k, n);
-
-    private sealed class CpuLdlqFeedback(float[] lt, float[] error, int k, int n) : ILdlqFeedback
-    {
-        public void ErrorRowsChanged(int row0, int rows)
-        {
-        }
-
-        public void SpanProduct(int rowStart, int rows, int colStart, Span<float> result)
-        {
-            result[..(rows * n)].Clear();
-            RowMultiplyAdd.Run(lt.AsSpan(rowStart * k + colStart), k, error.AsSpan(colStart * n), result, rows, k - colStart, n);
-        }
-
-        public void Dispose()
-        {
-        }
-    }
-
     private sealed class CpuGramAccumulator(int k) : IGramAccumulator
     {
         private readonly double[] _sum = new double[ArrayLength.Of(k, k, "Hessian")];

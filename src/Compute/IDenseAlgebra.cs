@@ -33,22 +33,6 @@ public interface IDenseAlgebra
 
     /// <summary>A running sum of XᵀX over row blocks X (rows, k), kept in float64.</summary>
     IGramAccumulator CreateGramAccumulator(int k);
-
-    /// <summary>
-    /// The span products of one LDLQ run (docs/exl3-format.md §3.7) over a fixed factor <paramref name="lt"/> (k, k) and
-    /// the caller's error matrix <paramref name="error"/> (k, n), which the caller fills block by block.
-    /// </summary>
-    ILdlqFeedback CreateLdlqFeedback(float[] lt, float[] error, int k, int n);
-}
-
-/// <summary>Feedback products of LDLQ; a GPU keeps the factor and the error rows on the device between calls.</summary>
-public interface ILdlqFeedback : IDisposable
-{
-    /// <summary>Rows [row0, row0 + rows) of the error matrix have their final values.</summary>
-    void ErrorRowsChanged(int row0, int rows);
-
-    /// <summary>result (rows, n) = lt[rowStart.., colStart..k) · error[colStart..k, :).</summary>
-    void SpanProduct(int rowStart, int rows, int colStart, Span<float> result);
 }
 
 /// <summary>Σ XᵀX over the blocks added (the Hessian sum of docs/exl3-format.md §3.2).</summary>

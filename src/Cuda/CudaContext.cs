@@ -81,7 +81,7 @@ public sealed unsafe class CudaContext : IDisposable
         {
             var cubin = _compiler.Compile(source, defines);
             MakeCurrent();
-            return CudaModule.Load(this, cubin);
+            return CudaModule.Load(this, cubin, source);
         });
     }
 

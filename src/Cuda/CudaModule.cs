@@ -2,7 +2,7 @@ using Converter.Cuda.Native;
 
 namespace Converter.Cuda;
 
-/// <summary>A loaded cubin and its kernels.</summary>
+/// <summary>A loaded cubin and its kernels; kernels are launched through their <see cref="CudaKernel{TArguments}"/> declarations.</summary>
 public sealed unsafe class CudaModule : IDisposable
 {
     private readonly CudaContext _context;
@@ -10,21 +10,25 @@ public sealed unsafe class CudaModule : IDisposable
     private readonly Dictionary<IntPtr, int> _sharedLimits = new();
     private IntPtr _module;
 
-    private CudaModule(CudaContext context, IntPtr module)
+    private CudaModule(CudaContext context, IntPtr module, string source)
     {
         _context = context;
         _module = module;
+        Source = source;
     }
 
-    internal static CudaModule Load(CudaContext context, byte[] cubin)
+    /// <summary>The kernel source file (src/Cuda/Kernels) this module was compiled from.</summary>
+    public string Source { get; }
+
+    internal static CudaModule Load(CudaContext context, byte[] cubin, string source)
     {
         IntPtr module;
         fixed (byte* p = cubin)
             CudaException.Check(CudaDriver.cuModuleLoadData(out module, p), "cuModuleLoadData");
-        return new CudaModule(context, module);
+        return new CudaModule(context, module, source);
     }
 
-    public IntPtr Function(string name)
+    private IntPtr Function(string name)
     {
         lock (_functions)
         {
@@ -39,16 +43,21 @@ public sealed unsafe class CudaModule : IDisposable
     }
 
     /// <summary>Registers and local (spill) bytes per thread of a kernel, from the compiled code.</summary>
-    public (int Registers, int LocalBytes) Resources(string name)
+    public (int Registers, int LocalBytes) Resources(CudaKernel kernel)
     {
-        var f = Function(name);
+        if (kernel.Source != Source)
+            throw new InvalidOperationException($"kernel {kernel.Name} is in {kernel.Source}, the module was compiled from {Source}");
+        var f = Function(kernel.Name);
         CudaException.Check(CudaDriver.cuFuncGetAttribute(out int regs, CudaDriver.FunctionAttributeNumRegs, f), "cuFuncGetAttribute");
         CudaException.Check(CudaDriver.cuFuncGetAttribute(out int local, CudaDriver.FunctionAttributeLocalSizeBytes, f), "cuFuncGetAttribute");
         return (regs, local);
     }
 
-    /// <summary>Launches <paramref name="name"/> on the default stream. Arguments are 8-byte slots (pointers, or values widened by the caller's signature).</summary>
-    public void Launch(string name, uint grid, uint block, int sharedBytes, ReadOnlySpan<KernelArgument> arguments)
+    /// <summary>
+    /// Launches <paramref name="name"/> on the default stream with one 8-byte slot per argument; only
+    /// <see cref="CudaKernel{TArguments}.Launch"/> calls this, having checked the arguments against the declaration.
+    /// </summary>
+    internal void Launch(string name, uint grid, uint block, int sharedBytes, ReadOnlySpan<ulong> arguments)
     {
         var f = Function(name);
         _context.MakeCurrent();
@@ -58,7 +67,7 @@ public sealed unsafe class CudaModule : IDisposable
         var pointers = stackalloc void*[arguments.Length];
         for (int i = 0; i < arguments.Length; i++)
         {
-            slots[i] = arguments[i].Bits;
+            slots[i] = arguments[i];
             pointers[i] = &slots[i];
         }
         CudaException.Check(CudaDriver.cuLaunchKernel(f, grid, 1, 1, block, 1, 1, (uint)sharedBytes, IntPtr.Zero, pointers, null), $"cuLaunchKernel({name})");
@@ -84,13 +93,4 @@ public sealed unsafe class CudaModule : IDisposable
         CudaDriver.cuModuleUnload(_module);
         _module = IntPtr.Zero;
     }
-}
-
-/// <summary>One kernel argument as the bits the kernel reads (little-endian: a 4-byte int reads the low half of the slot).</summary>
-public readonly record struct KernelArgument(ulong Bits)
-{
-    public static implicit operator KernelArgument(int value) => new((uint)value);
-    public static implicit operator KernelArgument(ulong pointer) => new(pointer);
-    public static KernelArgument Of(float value) => new(BitConverter.SingleToUInt32Bits(value));
-    public static KernelArgument Of(double value) => new(BitConverter.DoubleToUInt64Bits(value));
 }

@@ -1,3 +1,5 @@
+using System.Reflection;
+using System.Runtime.CompilerServices;
 using Converter.Cuda.Trellis;
 using NUnit.Framework;
 
@@ -7,20 +9,96 @@ namespace Converter.Cuda.Tests;
 [TestFixture]
 public sealed class HostSideTests
 {
-    [TestCase("viterbi.cu", "viterbi_tiles")]
-    [TestCase("viterbi.cu", "decode_tiles")]
-    [TestCase("dense.cu", "add_float_to_double")]
-    [TestCase("ldlq.cu", "ldlq_block_target")]
-    [TestCase("ldlq.cu", "ldlq_gather_tiles")]
-    [TestCase("ldlq.cu", "ldlq_error_rows")]
-    [TestCase("ldlq.cu", "ldlq_decode")]
-    [TestCase("forward.cu", "norm_rows")]
-    [TestCase("forward.cu", "gelu_tanh_gate")]
-    [TestCase("forward.cu", "clamped_swiglu")]
-    [TestCase("moe.cu", "route_topk")]
-    [TestCase("moe.cu", "scatter_add_rows")]
-    public void KernelSourcesAreEmbedded(string file, string kernel) =>
-        Assert.That(KernelCompiler.Source(file), Does.Contain($"__global__ void").And.Contain(kernel));
+    /// <summary>Every declared kernel's source is embedded, and the registry lists each source it declares kernels of.</summary>
+    [Test]
+    public void KernelSourcesAreEmbedded()
+    {
+        Assert.That(CudaKernels.All.Select(k => k.Source).Distinct(), Is.EquivalentTo(CudaKernels.Sources));
+        foreach (var source in CudaKernels.Sources)
+            Assert.That(KernelSignatures.Parse(KernelCompiler.Source(source)), Is.Not.Empty, source);
+    }
+
+    /// <summary>
+    /// Each registry entry matches its kernel's <c>extern "C" __global__</c> signature in the source: the name, the
+    /// number of parameters, each one's type (a pointer as a device address, int, long long, float, double) and its
+    /// name (ignoring case and underscores, so spanFeedback and span_feedback are one name).
+    /// </summary>
+    [Test]
+    public void RegistryMatchesTheKernelSignatures()
+    {
+        var fields = typeof(CudaKernels).GetFields(BindingFlags.Public | BindingFlags.Static).Where(f => f.FieldType.IsAssignableTo(typeof(CudaKernel))).ToList();
+        Assert.That(fields.Select(f => f.GetValue(null)), Is.EquivalentTo(CudaKernels.All), "CudaKernels.All lists every declaration");
+        foreach (var field in fields)
+        {
+            var kernel = (CudaKernel)field.GetValue(null)!;
+            var signatures = KernelSignatures.Parse(KernelCompiler.Source(kernel.Source)).Where(s => s.Name == kernel.Name).ToList();
+            Assert.That(signatures, Has.Count.EqualTo(1), $"{kernel}: one extern \"C\" __global__ kernel of that name in the source");
+            var parameters = signatures[0].Parameters;
+            // The compiler records a long tuple's names in order, then null for each element of its nested rest tuples.
+            var names = field.GetCustomAttribute<TupleElementNamesAttribute>()?.TransformNames ?? [];
+            Assert.That(kernel.Parameters, Has.Count.EqualTo(parameters.Count), $"{kernel}: parameter count");
+            Assert.That(names.Take(parameters.Count).ToList(), Has.Count.EqualTo(parameters.Count).And.All.Not.Null, $"{kernel}: every argument is named");
+            Assert.That(names.Skip(parameters.Count), Has.All.Null, $"{kernel}: no names beyond the parameters");
+            for (int i = 0; i < parameters.Count; i++)
+            {
+                var p = parameters[i];
+                Assert.That(kernel.Parameters[i], Is.EqualTo(KernelSignatures.CSharpType(p)), $"{kernel}: parameter {i} ({p.CType}{(p.IsPointer ? "*" : "")} {p.Name})");
+                Assert.That(Plain(names[i] ?? ""), Is.EqualTo(Plain(p.Name)), $"{kernel}: parameter {i} is named {p.Name} in the source");
+            }
+        }
+    }
+
+    /// <summary>Every kernel in the sources is declared in the registry or listed, with its reason, as unused.</summary>
+    [Test]
+    public void EveryKernelInTheSourcesIsRegistered()
+    {
+        var inSources = CudaKernels.Sources.SelectMany(s => KernelSignatures.Parse(KernelCompiler.Source(s)).Select(k => (s, k.Name))).ToList();
+        var declared = CudaKernels.All.Select(k => (k.Source, k.Name)).ToList();
+        Assert.That(declared, Is.Unique);
+        Assert.That(inSources.Where(k => !CudaKernels.Unused.ContainsKey(k.Name)), Is.EquivalentTo(declared));
+        Assert.That(CudaKernels.Unused.Keys.Intersect(declared.Select(k => k.Name)), Is.Empty, "an unused kernel is not also declared");
+    }
+
+    /// <summary>A declaration with an argument type C has no counterpart for (here uint: int or unsigned?) is refused.</summary>
+    [Test]
+    public void DeclarationsRefuseTypesWithoutACCounterpart()
+    {
+        Assert.That(() => new CudaKernel<(ulong X, uint N)>(CudaKernels.DenseSource, "k"),
+            Throws.InvalidOperationException.With.Message.Contains("k").And.Message.Contains("UInt32"));
+        Assert.That(new CudaKernel<(ulong A, int B, long C, float D, double E, ulong F, ulong G, int H, long I)>(CudaKernels.DenseSource, "k").Parameters,
+            Is.EqualTo(new[] { typeof(ulong), typeof(int), typeof(long), typeof(float), typeof(double), typeof(ulong), typeof(ulong), typeof(int), typeof(long) }),
+            "a tuple past seven elements is read through its nested rest");
+    }
+
+    /// <summary>
+    /// The slots a launch passes: pointers and long longs as they are, an int and a float in the low half (a negative
+    /// int not sign-extended, as the kernel reads only 4 bytes), a double's bits; a tuple past seven elements in order.
+    /// </summary>
+    [Test]
+    public void ArgumentsBecomeTheSlotsTheKernelReads()
+    {
+        var slots = new ulong[9];
+        CudaKernel<(ulong A, int B, long C, float D, double E, ulong F, ulong G, int H, long I)>.Fill((0xDEADBEEF00000000UL, -1, -2L, 1.5f, 0.25, 7UL, 8UL, 9, 10L), slots);
+        Assert.That(slots, Is.EqualTo(new[] { 0xDEADBEEF00000000UL, 0xFFFFFFFFUL, unchecked((ulong)-2L), BitConverter.SingleToUInt32Bits(1.5f), BitConverter.DoubleToUInt64Bits(0.25), 7UL, 8UL, 9UL, 10UL }));
+    }
+
+    /// <summary>The signature parser the checks above rely on reads __launch_bounds__, several lines, and skips comments.</summary>
+    [Test]
+    public void ParserReadsLaunchBoundsAndMultiLineSignatures()
+    {
+        var parsed = KernelSignatures.Parse("""
+            // extern "C" __global__ void commented_out(int a)
+            extern "C" __global__ void __launch_bounds__(NT, 1)
+            search(const float* __restrict__ targets, int tiles,
+                   u16* __restrict__ states, long long n, double add)
+            { }
+            """);
+        Assert.That(parsed.Select(k => k.Name), Is.EqualTo(new[] { "search" }));
+        Assert.That(parsed[0].Parameters.Select(KernelSignatures.CSharpType), Is.EqualTo(new[] { typeof(ulong), typeof(int), typeof(ulong), typeof(long), typeof(double) }));
+        Assert.That(parsed[0].Parameters.Select(p => p.Name), Is.EqualTo(new[] { "targets", "tiles", "states", "n", "add" }));
+    }
+
+    private static string Plain(string name) => name.Replace("_", "", StringComparison.Ordinal).ToLowerInvariant();
 
     /// <summary>
     /// NVRTC refuses an extern "C" kernel named like a CUDA math function ("more than one instance of overloaded

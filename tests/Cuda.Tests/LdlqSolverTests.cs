@@ -89,8 +89,8 @@ public sealed class LdlqSolverTests : GpuFixture
         var factor = OneTermFactor(k, rng);
         using var encoder = new CudaTileEncoder(Cuda, table.Memory, bits);
 
-        var expected = Ldlq.Quantize(wr, k, n, factor, encoder, CpuDenseAlgebra.Instance);
-        var actual = _solver.Quantize(wr, k, n, factor, encoder, CpuDenseAlgebra.Instance);
+        var expected = Ldlq.Quantize(wr, k, n, factor, encoder);
+        var actual = _solver.Quantize(wr, k, n, factor, encoder);
 
         AssertDecodesItsStates(actual, table, k, n, bits);
         Assert.That(FirstDifference(actual.States, expected.States, n), Is.Null, "states");
@@ -108,7 +108,7 @@ public sealed class LdlqSolverTests : GpuFixture
         var wr = Gaussian(rng, k * n, table.Rms);
         using var encoder = new CudaTileEncoder(Cuda, table.Memory, bits);
 
-        var actual = _solver.Quantize(wr, k, n, factor, encoder, CpuDenseAlgebra.Instance);
+        var actual = _solver.Quantize(wr, k, n, factor, encoder);
         AssertDecodesItsStates(actual, table, k, n, bits);
 
         // Teacher-forced reference: the target of each block from §3.7's formula, in double, with the device's own
@@ -168,17 +168,17 @@ public sealed class LdlqSolverTests : GpuFixture
             return (Wr: Gaussian(rng, k * n, table.Rms), Factor: BlockLdl.Decompose(CorrelatedHessian(k, rng), k, 0.025).Factor!);
         }).ToList();
         var solver = new CudaLdlqSolver(_algebra);
-        solver.Quantize(inputs[0].Wr, k, n, inputs[0].Factor, encoder, CpuDenseAlgebra.Instance);
+        solver.Quantize(inputs[0].Wr, k, n, inputs[0].Factor, encoder);
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var alone = inputs.Select(x => solver.Quantize(x.Wr, k, n, x.Factor, encoder, CpuDenseAlgebra.Instance)).ToList();
+        var alone = inputs.Select(x => solver.Quantize(x.Wr, k, n, x.Factor, encoder)).ToList();
         double aloneSeconds = clock.Elapsed.TotalSeconds;
         var before = solver.Runs;
 
         var together = new LdlqResult[problems];
         clock.Restart();
         Parallel.For(0, problems, new ParallelOptions { MaxDegreeOfParallelism = problems },
-            p => together[p] = solver.Quantize(inputs[p].Wr, k, n, inputs[p].Factor, encoder, CpuDenseAlgebra.Instance));
+            p => together[p] = solver.Quantize(inputs[p].Wr, k, n, inputs[p].Factor, encoder));
         double togetherSeconds = clock.Elapsed.TotalSeconds;
         var runs = (Batches: solver.Runs.Batches - before.Batches, Problems: solver.Runs.Problems - before.Problems);
 
@@ -200,8 +200,8 @@ public sealed class LdlqSolverTests : GpuFixture
         int k = 256, n = 128;
         var wr = Gaussian(new Random(3), k * n, table.Rms);
         using var encoder = new CudaTileEncoder(Cuda, table.Memory, 2);
-        var expected = Ldlq.Quantize(wr, k, n, null, encoder, CpuDenseAlgebra.Instance);
-        var actual = _solver.Quantize(wr, k, n, null, encoder, CpuDenseAlgebra.Instance);
+        var expected = Ldlq.Quantize(wr, k, n, null, encoder);
+        var actual = _solver.Quantize(wr, k, n, null, encoder);
         Assert.That(FirstDifference(actual.States, expected.States, n), Is.Null);
         Assert.That(FirstDifference(actual.Quantized, expected.Quantized), Is.Null);
     }
@@ -215,8 +215,8 @@ public sealed class LdlqSolverTests : GpuFixture
         var wr = Gaussian(rng, k * n, table.Rms);
         var factor = BlockLdl.Decompose(CorrelatedHessian(k, rng), k, 0.025).Factor!;
         var encoder = new TrellisEncoder(table.Memory, 2);
-        var expected = Ldlq.Quantize(wr, k, n, factor, encoder, CpuDenseAlgebra.Instance);
-        var actual = _solver.Quantize(wr, k, n, factor, encoder, CpuDenseAlgebra.Instance);
+        var expected = Ldlq.Quantize(wr, k, n, factor, encoder);
+        var actual = _solver.Quantize(wr, k, n, factor, encoder);
         Assert.That(FirstDifference(actual.States, expected.States, n), Is.Null);
         Assert.That(FirstDifference(actual.Quantized, expected.Quantized), Is.Null);
     }

@@ -28,10 +28,10 @@ public sealed class LdlqSpeedTests : GpuFixture
         var wr = Enumerable.Range(0, k * n).Select(_ => (float)((rng.NextDouble() * 2 - 1) * 1.7 * table.Rms)).ToArray();
         var factor = StrictBlockLower(k, rng);
         // Warm-up on a small case compiles the kernels and loads cuBLAS's.
-        solver.Quantize(wr.AsSpan(0, 256 * 256), 256, 256, StrictBlockLower(256, rng), encoder, algebra);
+        solver.Quantize(wr.AsSpan(0, 256 * 256), 256, 256, StrictBlockLower(256, rng), encoder);
 
         var clock = Stopwatch.StartNew();
-        var result = solver.Quantize(wr, k, n, factor, encoder, algebra);
+        var result = solver.Quantize(wr, k, n, factor, encoder);
         double total = clock.Elapsed.TotalSeconds;
 
         using var tiles = Cuda.Allocate<float>((long)16 * n);

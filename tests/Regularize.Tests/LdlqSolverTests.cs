@@ -22,8 +22,8 @@ public class LdlqSolverTests
         var encoder = new TrellisEncoder(table.Memory, 2);
         foreach (var f in new[] { factor, null })
         {
-            var expected = Ldlq.Quantize(wr, k, n, f, encoder, CpuDenseAlgebra.Instance);
-            var actual = HostLdlqSolver.Instance.Quantize(wr, k, n, f, encoder, CpuDenseAlgebra.Instance);
+            var expected = Ldlq.Quantize(wr, k, n, f, encoder);
+            var actual = HostLdlqSolver.Instance.Quantize(wr, k, n, f, encoder);
             Assert.That(actual.States, Is.EqualTo(expected.States), f is null ? "without factor" : "with factor");
             Assert.That(actual.Quantized, Is.EqualTo(expected.Quantized), f is null ? "without factor" : "with factor");
         }

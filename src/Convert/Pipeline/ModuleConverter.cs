@@ -2,13 +2,12 @@ using System.Diagnostics;
 using Converter.Compute;
 using Converter.Compute.Randomness;
 using Converter.Eval.Metrics;
-using Converter.Formats.Exl3;
+using Converter.Exl3;
 using Converter.Formats.Safetensors;
 using Converter.Models;
 using Converter.Models.Modules;
 using Converter.Regularize.Hessian;
 using Converter.Regularize.Quantization;
-using Converter.Regularize.Reconstruction;
 using Converter.Trellis.Codebooks;
 using Converter.Trellis.Viterbi;
 
@@ -139,12 +138,12 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         int k = bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
         if (k == 16)
             return new LinearOutcome([PendingTensor.FromFloat32(names.Written(TensorNames.Weight(linear.Name)), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16)], null, null);
-        var (q, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k);
+        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k);
         double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
         Log(progress, $"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
             $"  ({seconds:F1} s: search {q.ScaleSearchSeconds:F1}, factor {q.FactorSeconds:F1}, ldlq {q.LdlqSeconds:F1}, other {seconds - q.ScaleSearchSeconds - q.FactorSeconds - q.LdlqSeconds:F1})" +
             (q.Fallback is null ? "" : "  FALLBACK: " + q.Fallback));
-        var outcome = new LinearOutcome(ToExl3(q).ToPendingTensors().ToList(), Record(module, q, reconstructSeconds),
+        var outcome = new LinearOutcome(Exl3LinearWriter.Tensors(stored).ToList(), Record(module, q, reconstructSeconds),
             q.Fallback is null ? null : $"{q.Name}: quantized without error feedback: {q.Fallback}");
         HeapReuse.ReleaseFinishedStep();
         return outcome;
@@ -157,14 +156,18 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             progress.Log(line);
     }
 
-    /// <summary>Quantizes one linear and swaps its reconstruction in; also returns the seconds the reconstruction took.</summary>
-    private (QuantizedLinear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k)
+    /// <summary>
+    /// Quantizes one linear and swaps its reconstruction in; returns the result, the EXL3 linear to write (under the
+    /// output's name) and the seconds the reconstruction took.
+    /// </summary>
+    private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k)
     {
         var q = QuantizeAt(linear, hessian, k);
         // Later modules must see what the quantized model computes: swap in the reconstruction (§4.3).
+        var stored = ToExl3(q);
         var clock = Stopwatch.StartNew();
-        linear.ReplaceWeight(Reconstruct(q, linear));
-        return (q, clock.Elapsed.TotalSeconds);
+        linear.ReplaceWeight(Reconstruct(stored, linear));
+        return (q, stored, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>What quantizing <paramref name="linear"/> at K = <paramref name="k"/> gives, without touching its weight.</summary>
@@ -183,13 +186,11 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         return q;
     }
 
-    /// <summary>The weight (out, in) the quantized model computes with (§4.3).</summary>
-    public Matrix Reconstruct(QuantizedLinear q, Linear linear)
-    {
-        var w = LinearReconstruction.Reconstruct(q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, codebooks.Get(settings.Codebook).Values, q.Suh, q.Svh);
-        return new Matrix(linear.OutFeatures, linear.InFeatures,
-            LinearReconstruction.ToHfLayout(w, q.PaddedIn, q.PaddedOut, linear.OutFeatures, linear.InFeatures));
-    }
+    /// <summary>The weight (out, in) the quantized model computes with: what is written, decoded as inspect and eval decode it (§4.3).</summary>
+    public Matrix Reconstruct(QuantizedLinear q, Linear linear) => Reconstruct(ToExl3(q), linear);
+
+    private Matrix Reconstruct(Exl3Linear stored, Linear linear) =>
+        new(linear.OutFeatures, linear.InFeatures, Exl3Reconstruction.HfWeight(stored, codebooks, linear.OutFeatures, linear.InFeatures));
 
     /// <summary>Biases are stored fp16 and padded like the output dimension (exllamav3 pads them on load).</summary>
     private static float[] PadBias(float[] bias, int n)
@@ -199,12 +200,8 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         return padded;
     }
 
-    private Exl3Linear ToExl3(QuantizedLinear q)
-    {
-        var def = q.Codebook.Definition;
-        return new Exl3Linear(names.Written(q.Name), q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, q.Suh, q.Svh, def.MarkerTensor, q.Codebook.Multiplier,
-            q.Bias?.Select(v => (float)(Half)v).ToArray());
-    }
+    private Exl3Linear ToExl3(QuantizedLinear q) =>
+        new(names.Written(q.Name), q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, q.Suh, q.Svh, q.Codebook, q.Bias?.Select(v => (float)(Half)v).ToArray());
 
     private TensorRecord Record(ModelModule module, QuantizedLinear q, double reconstructSeconds) => new(names.Written(q.Name), names.Written(module.Name), q.Bits, q.Codebook.Name,
         q.Codebook.MultiplierHex, q.InFeatures, q.OutFeatures, q.PaddedIn, q.PaddedOut, q.ProxyError, q.ProxyIsRmse, q.GlobalScale,

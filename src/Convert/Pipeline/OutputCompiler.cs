@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Converter.Formats.Exl3;
+using Converter.Exl3;
 using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
 using Converter.Trellis.Codebooks;
@@ -93,16 +93,13 @@ public static class OutputCompiler
                     };
                 }
                 var entry = new JsonObject { ["stored_tensors"] = stored };
-                if (Exl3Linear.IsStoredIn(reader, group.Key))
+                if (Exl3LinearReader.IsStoredIn(reader, group.Key))
                 {
-                    var trellis = reader.Info(group.Key + ".trellis");
                     entry["quant_format"] = "exl3";
-                    entry["bits_per_weight"] = trellis.Shape[2] / 16;
-                    foreach (var marker in Exl3Linear.MarkerSuffixes)
-                    {
-                        if (reader.Contains(group.Key + "." + marker))
-                            entry[marker + "_multiplier"] = unchecked((uint)reader.ReadRaw<int>(group.Key + "." + marker)[0]);
-                    }
+                    entry["bits_per_weight"] = Exl3LinearReader.BitsOf(reader, group.Key);
+                    var codebook = Exl3CodebookMarker.Read(reader, group.Key);
+                    if (Exl3CodebookMarker.TensorOf(codebook) is { } marker)
+                        entry[marker + "_multiplier"] = codebook.Multiplier;
                 }
                 storage[group.Key] = entry;
             }

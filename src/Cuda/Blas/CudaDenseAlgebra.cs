@@ -126,12 +126,12 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             dh.CopyFrom(h);
             dw.CopyFrom(w);
             dq.CopyFrom(q);
-            DenseKernels.Launch("subtract_from", ElementGrid(size), 256, 0, [dw.Pointer, dq.Pointer, new KernelArgument((ulong)size)]);
+            CudaKernels.SubtractFrom.Launch(DenseKernels, ElementGrid(size), 256, 0, (dw.Pointer, dq.Pointer, size));
             // Row sums of X ⊙ (H·X) into k doubles at rowSums; row-major H·X (k, n) is column-major Xᵀ·H (n×k), H symmetric.
             void RowTraces(ulong x, ulong rowSums)
             {
                 Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, n, k, k, x, n, dh.Pointer, k, 0f, product.Pointer, n);
-                DenseKernels.Launch("row_dots", (uint)k, 256, 0, [x, product.Pointer, n, rowSums]);
+                CudaKernels.RowDots.Launch(DenseKernels, (uint)k, 256, 0, (x, product.Pointer, n, rowSums));
             }
             RowTraces(dq.Pointer, rows.Pointer);
             RowTraces(dw.Pointer, rows.Pointer + (ulong)k * sizeof(double));
@@ -193,63 +193,6 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
 
     public IGramAccumulator CreateGramAccumulator(int k) => new CudaGramAccumulator(this, k);
 
-    public ILdlqFeedback CreateLdlqFeedback(float[] lt, float[] error, int k, int n) => new CudaLdlqFeedback(this, lt, error, k, n);
-
-    /// <summary>The factor is uploaded once and each error block once, instead of every span's operands every span.</summary>
-    private sealed class CudaLdlqFeedback : ILdlqFeedback
-    {
-        private readonly CudaDenseAlgebra _owner;
-        private readonly float[] _error;
-        private readonly int _k, _n;
-        private readonly DeviceBuffer<float> _lt, _deviceError, _result;
-
-        public CudaLdlqFeedback(CudaDenseAlgebra owner, float[] lt, float[] error, int k, int n)
-        {
-            _owner = owner;
-            _error = error;
-            _k = k;
-            _n = n;
-            lock (owner._gate)
-            {
-                _lt = owner._context.Allocate<float>((long)k * k);
-                _lt.CopyFrom(lt);
-                _deviceError = owner._context.Allocate<float>((long)k * n);
-                _deviceError.CopyFrom(error);
-                _result = owner._context.Allocate<float>(128L * n);
-            }
-        }
-
-        public void ErrorRowsChanged(int row0, int rows)
-        {
-            lock (_owner._gate)
-                _deviceError.CopyFrom(_error.AsSpan(row0 * _n, rows * _n), (long)row0 * _n);
-        }
-
-        public void SpanProduct(int rowStart, int rows, int colStart, Span<float> result)
-        {
-            if (rows > 128)
-                throw new ArgumentOutOfRangeException(nameof(rows), "span products cover at most 128 rows");
-            lock (_owner._gate)
-            {
-                // Row-major R = L·E is column-major Rᵀ (n×rows) = Eᵀ (n×m) · Lᵀ (m×rows).
-                _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, _n, rows, _k - colStart,
-                    _deviceError.Pointer + (ulong)colStart * (ulong)_n * 4, _n,
-                    _lt.Pointer + ((ulong)rowStart * (ulong)_k + (ulong)colStart) * 4, _k, 0f, _result.Pointer, _n);
-                _result.CopyTo(result[..(rows * _n)]);
-            }
-        }
-
-        public void Dispose()
-        {
-            lock (_owner._gate)
-            {
-                _lt.Dispose();
-                _deviceError.Dispose();
-                _result.Dispose();
-            }
-        }
-    }
-
     private sealed class CudaGramAccumulator : IGramAccumulator
     {
         private readonly CudaDenseAlgebra _owner;
@@ -286,7 +229,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             // X row-major (rows×k) is column-major Xᵀ (k×rows); Xᵀ·(Xᵀ)ᵀ = XᵀX.
             _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _k, _k, rows, x, _k, x, _k, 0f, _product.Pointer, _k);
             long count = (long)_k * _k;
-            _owner.DenseKernels.Launch("add_float_to_double", ElementGrid(count), 256, 0, [_product.Pointer, _sum.Pointer, new KernelArgument((ulong)count)]);
+            CudaKernels.AddFloatToDouble.Launch(_owner.DenseKernels, ElementGrid(count), 256, 0, (_product.Pointer, _sum.Pointer, count));
         }
 
         public double[] Sum()
@@ -305,7 +248,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     }
 
     /// <summary>Kernels/dense.cu, compiled on first use (Gram sums and the proxy traces).</summary>
-    internal CudaModule DenseKernels => _denseKernels ??= _context.Module("dense.cu", new Dictionary<string, string>());
+    internal CudaModule DenseKernels => _denseKernels ??= _context.Module(CudaKernels.DenseSource, new Dictionary<string, string>());
 
     /// <summary>Blocks of 256 threads for an element-wise dense.cu kernel over <paramref name="count"/> values; its grid-stride loop covers the rest past 4,096 blocks.</summary>
     private static uint ElementGrid(long count) => (uint)Math.Min(4096, (count + 255) / 256);

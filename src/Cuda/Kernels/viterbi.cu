@@ -1,4 +1,4 @@
-// Tail-biting Viterbi search over the 16-bit trellis (docs/exl3-format.md §2.3-§2.4) and trellis decoding (§2.6),
+// Tail-biting Viterbi search over the 16-bit trellis (docs/exl3-format.md §2.3-§2.4),
 // compiled by NVRTC once per K with -DTRELLIS_K=K -DTRELLIS_TILES=T. No headers: fp16 arithmetic is written as
 // PTX f16x2 instructions on 32-bit registers, each holding the costs of two to-nodes.
 //
@@ -366,24 +366,4 @@ viterbi_tiles(const float* __restrict__ targets, int tiles, const u16* __restric
         }
         __syncthreads();
     }
-}
-
-// Decodes packed tiles (§2.6: 16K int16 per tile, read as 8K little-endian uint32 words, MSB-first) to states and
-// codebook values, one thread per position. States are in position order; values go to 'values' the same way.
-extern "C" __global__ void decode_tiles(const u32* __restrict__ packed, int tiles, const float* __restrict__ table,
-                                        u16* __restrict__ states, float* __restrict__ values)
-{
-    const size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (size_t) tiles * LENGTH) return;
-    const int tile = (int) (i / LENGTH), t = (int) (i % LENGTH);
-    const u32* words = packed + (size_t) tile * 8 * K;
-    const int bits = LENGTH * K;
-    const int b0 = (t * K + K - 16 + bits) % bits;   // first of the 16 bits of s_t, cyclic
-    const u32 w0 = words[b0 / 32], w1 = words[((b0 + 15) / 32) % (8 * K)];
-    const int shift = b0 % 32;
-    // Bits b0 .. b0+15 counted MSB-first across w0 then w1.
-    const unsigned long long both = ((unsigned long long) w0 << 32) | w1;
-    const u32 state = (u32) (both >> (48 - shift)) & 0xFFFFu;
-    states[i] = (u16) state;
-    values[i] = table[state];
 }

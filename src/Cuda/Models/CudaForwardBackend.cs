@@ -73,7 +73,7 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
             var y = Allocate(m, n);
             owner._algebra.LinearOnDevice(input.Pointer, owner._algebra.CachedWeight(linear.Weight.Data).Pointer, y.Pointer, m, n, linear.InFeatures);
             if (linear.Bias is { } bias)
-                owner.Kernels.Launch("add_bias", Grid((long)m * n), Threads, 0, [y.Pointer, Upload(bias), n, Count((long)m * n)]);
+                CudaKernels.AddBias.Launch(owner.Kernels, Grid((long)m * n), Threads, 0, (y.Pointer, Upload(bias), n, (long)m * n));
             return y;
         }
 
@@ -90,7 +90,7 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
                 NormKind.Layer => 2,
                 _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no GPU kernel for this norm"),
             };
-            owner.Kernels.Launch("norm_rows", checked((uint)slices), Threads, 0, [input.Pointer, Upload(weight.Span), KernelArgument.Of(eps), y.Pointer, width, code]);
+            CudaKernels.NormRows.Launch(owner.Kernels, checked((uint)slices), Threads, 0, (input.Pointer, Upload(weight.Span), eps, y.Pointer, width, code));
             return y;
         }
 
@@ -99,8 +99,8 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
             var input = Of(x);
             owner.UploadRotary(table);
             long pairs = (long)input.Rows * heads * table.Half;
-            owner.Kernels.Launch("rope", Grid(pairs), Threads, 0,
-                [input.Pointer, owner._cos!.Pointer, owner._sin!.Pointer, tokens, heads, headDim, table.Half, pairing == RotaryPairing.Interleaved ? 1 : 0, Count(pairs)]);
+            CudaKernels.Rope.Launch(owner.Kernels, Grid(pairs), Threads, 0,
+                (input.Pointer, owner._cos!.Pointer, owner._sin!.Pointer, tokens, heads, headDim, table.Half, pairing == RotaryPairing.Interleaved ? 1 : 0, pairs));
         }
 
         public Activations Attend(Activations q, Activations k, Activations v, int tokens, AttentionShape shape)
@@ -139,8 +139,8 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
         private void CopyHeadColumns(DeviceActivations source, int sourceStride, int sourceOffset, DeviceActivations target, int targetStride, int targetOffset, int heads, int width)
         {
             long n = (long)source.Rows * heads * width;
-            owner.Kernels.Launch("copy_head_columns", Grid(n), Threads, 0,
-                [source.Pointer, source.Cols, sourceStride, sourceOffset, target.Pointer, target.Cols, targetStride, targetOffset, heads, width, Count(n)]);
+            CudaKernels.CopyHeadColumns.Launch(owner.Kernels, Grid(n), Threads, 0,
+                (source.Pointer, source.Cols, sourceStride, sourceOffset, target.Pointer, target.Cols, targetStride, targetOffset, heads, width, n));
         }
 
         public Activations Gate(Activations gate, Activations up, MlpActivation activation)
@@ -149,17 +149,17 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
             long n = (long)g.Rows * g.Cols;
             if (activation == MlpActivation.ClampedSwiGlu)
             {
-                owner.Kernels.Launch("clamped_swiglu", Grid(n), Threads, 0, [g.Pointer, Of(up).Pointer,
-                    KernelArgument.Of(GatedActivation.ClampedSwiGluAlpha), KernelArgument.Of(GatedActivation.ClampedSwiGluLimit), Count(n)]);
+                CudaKernels.ClampedSwiGlu.Launch(owner.Kernels, Grid(n), Threads, 0,
+                    (g.Pointer, Of(up).Pointer, GatedActivation.ClampedSwiGluAlpha, GatedActivation.ClampedSwiGluLimit, n));
                 return gate;
             }
-            string kernel = activation switch
+            var kernel = activation switch
             {
-                MlpActivation.Silu => "swiglu",
-                MlpActivation.GeluTanh => "gelu_tanh_gate",
+                MlpActivation.Silu => CudaKernels.SwiGlu,
+                MlpActivation.GeluTanh => CudaKernels.GeluTanhGate,
                 _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, "no GPU kernel for this activation"),
             };
-            owner.Kernels.Launch(kernel, Grid(n), Threads, 0, [g.Pointer, Of(up).Pointer, Count(n)]);
+            kernel.Launch(owner.Kernels, Grid(n), Threads, 0, (g.Pointer, Of(up).Pointer, n));
             return gate;
         }
 
@@ -167,7 +167,7 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
         {
             var t = Of(target);
             long n = (long)t.Rows * t.Cols;
-            owner.Kernels.Launch("add_in_place", Grid(n), Threads, 0, [t.Pointer, Of(x).Pointer, Count(n)]);
+            CudaKernels.AddInPlace.Launch(owner.Kernels, Grid(n), Threads, 0, (t.Pointer, Of(x).Pointer, n));
         }
 
         public void Observe(ILinearInputObserver? observer, LinearGroup group, Activations x) => owner.Observe(observer, group, Of(x));
@@ -176,7 +176,7 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
         {
             var y = Allocate(rows, cols);
             long n = (long)rows * cols;
-            owner.MoeKernels.Launch("zero_fill", Grid(n), Threads, 0, [y.Pointer, Count(n)]);
+            CudaKernels.ZeroFill.Launch(owner.MoeKernels, Grid(n), Threads, 0, (y.Pointer, n));
             return y;
         }
 
@@ -206,11 +206,11 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
             };
             if (router.GroupLimited && router.Groups > MaxRouterGroups)
                 throw new NotSupportedException($"route_topk keeps at most {MaxRouterGroups} expert groups in registers, the router has {router.Groups}");
-            owner.MoeKernels.Launch("route_topk", Grid(tokens), Threads, 0,
-                [scores.Pointer, router.Experts, router.TopK, scoring, router.NormalizeTopK ? 1 : 0, KernelArgument.Of(router.NormEpsilon),
-                    KernelArgument.Of(router.Scale), bias, router.Groups, router.TopKGroups, selected.Pointer, weights.Pointer, Count(tokens)]);
-            owner.MoeKernels.Launch("expert_lists", (uint)router.Experts, Threads, 0,
-                [selected.Pointer, weights.Pointer, router.TopK, Count(tokens), everyToken ? 1 : 0, lists.Pointer, listWeights.Pointer, counts.Pointer]);
+            CudaKernels.RouteTopK.Launch(owner.MoeKernels, Grid(tokens), Threads, 0,
+                (scores.Pointer, router.Experts, router.TopK, scoring, router.NormalizeTopK ? 1 : 0, router.NormEpsilon,
+                    router.Scale, bias, router.Groups, router.TopKGroups, selected.Pointer, weights.Pointer, tokens));
+            CudaKernels.ExpertLists.Launch(owner.MoeKernels, (uint)router.Experts, Threads, 0,
+                (selected.Pointer, weights.Pointer, router.TopK, tokens, everyToken ? 1 : 0, lists.Pointer, listWeights.Pointer, counts.Pointer));
             var lengths = new int[router.Experts];
             counts.CopyTo(lengths);
             return new DeviceAssignment(lists.Pointer, listWeights.Pointer, tokens, lengths);
@@ -222,7 +222,7 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
             var a = Of(assignment);
             var y = Allocate(a.Count(expert), source.Cols);
             long n = (long)y.Rows * y.Cols;
-            owner.MoeKernels.Launch("gather_rows", Grid(n), Threads, 0, [source.Pointer, a.List(expert), source.Cols, y.Pointer, Count(n)]);
+            CudaKernels.GatherRows.Launch(owner.MoeKernels, Grid(n), Threads, 0, (source.Pointer, a.List(expert), source.Cols, y.Pointer, n));
             return y;
         }
 
@@ -233,7 +233,7 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
             if (rows.Rows != a.Count(expert))
                 throw new ArgumentException($"expert {expert} has {a.Count(expert)} tokens, its output {rows.Rows} rows", nameof(y));
             long n = (long)rows.Rows * rows.Cols;
-            owner.MoeKernels.Launch("scatter_add_rows", Grid(n), Threads, 0, [Of(target).Pointer, rows.Pointer, a.List(expert), a.Weights(expert), rows.Cols, Count(n)]);
+            CudaKernels.ScatterAddRows.Launch(owner.MoeKernels, Grid(n), Threads, 0, (Of(target).Pointer, rows.Pointer, a.List(expert), a.Weights(expert), rows.Cols, n));
         }
 
         /// <summary>
@@ -329,9 +329,8 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
         _algebra.SgemmBatched(CudaMathLibraries.OpT, CudaMathLibraries.OpN, tokens, tokens, d, 1f, Array(1), keyWidth, Array(0), queryWidth, Array(3), tokens, batch);
         long scoreRows = (long)batch * tokens;
         int warpsPerBlock = Threads / 32;
-        Kernels.Launch("causal_softmax", (uint)((scoreRows + warpsPerBlock - 1) / warpsPerBlock), Threads, 0,
-            [scores, tokens, KernelArgument.Of(shape.Scale ?? 1f / MathF.Sqrt(d)), KernelArgument.Of(shape.SoftCap ?? 0f),
-                shape.Window ?? int.MaxValue, Count(scoreRows), sinks, heads]);
+        CudaKernels.CausalSoftmax.Launch(Kernels, (uint)((scoreRows + warpsPerBlock - 1) / warpsPerBlock), Threads, 0,
+            (scores, tokens, shape.Scale ?? 1f / MathF.Sqrt(d), shape.SoftCap ?? 0f, shape.Window ?? int.MaxValue, scoreRows, sinks, heads));
         // Row-major O_h (tokens×dv, ld outputWidth) = P·V_g is column-major O_hᵀ = V_gᵀ·Pᵀ (as MultiplyAdd maps C = A·B).
         _algebra.SgemmBatched(CudaMathLibraries.OpN, CudaMathLibraries.OpN, dv, tokens, tokens, 1f, Array(2), valueWidth, Array(3), tokens, Array(4), outputWidth, batch);
     }
@@ -362,7 +361,7 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
     {
         _flag ??= _context.Allocate<int>(1);
         _flag.Fill(0);
-        Kernels.Launch("flag_nonfinite", Grid(count), Threads, 0, [x, Count(count), _flag.Pointer]);
+        CudaKernels.FlagNonfinite.Launch(Kernels, Grid(count), Threads, 0, (x, count, _flag.Pointer));
         Span<int> flag = stackalloc int[1];
         _flag.CopyTo(flag);
         return flag[0] == 0;
@@ -396,14 +395,12 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
         return buffer;
     }
 
-    private CudaModule Kernels => _kernels ??= _context.Module("forward.cu", new Dictionary<string, string>());
+    private CudaModule Kernels => _kernels ??= _context.Module(CudaKernels.ForwardSource, new Dictionary<string, string>());
 
     /// <summary>The mixture-of-experts kernels, a module of their own so that dense models never compile them.</summary>
-    private CudaModule MoeKernels => _moeKernels ??= _context.Module("moe.cu", new Dictionary<string, string>());
+    private CudaModule MoeKernels => _moeKernels ??= _context.Module(CudaKernels.MoeSource, new Dictionary<string, string>());
 
     private static uint Grid(long n) => (uint)Math.Clamp((n + Threads - 1) / Threads, 1, MaxBlocks);
-
-    private static KernelArgument Count(long n) => new((ulong)n);
 
     public void Dispose()
     {

@@ -48,7 +48,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     public (int Batches, int Problems) Runs => _batches.Runs;
 
     /// <summary>Kernels/ldlq.cu, compiled on first use.</summary>
-    private CudaModule Kernels => _kernels ??= _algebra.Context.Module("ldlq.cu", new Dictionary<string, string>());
+    private CudaModule Kernels => _kernels ??= _algebra.Context.Module(CudaKernels.LdlqSource, new Dictionary<string, string>());
 
     /// <summary>
     /// <see cref="BlockLdl.Decompose"/> on the device: the Hessian goes up once as float and the factor comes down
@@ -69,14 +69,14 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             uint grid = (uint)Math.Min(MaxGrid, ((long)k * k + Threads - 1) / Threads);
             for (int attempt = 0; attempt <= BlockLdl.MaxRetries; attempt++)
             {
-                Kernels.Launch("ldl_damped_copy", grid, Threads, 0, [h.Pointer, l.Pointer, k, KernelArgument.Of(BlockLdl.Damping(attempt, sigma, diagMean))]);
+                CudaKernels.LdlDampedCopy.Launch(Kernels, grid, Threads, 0, (h.Pointer, l.Pointer, k, BlockLdl.Damping(attempt, sigma, diagMean)));
                 if (!_algebra.TryCholeskyOnDevice(l.Pointer, k))
                     continue;
                 // h is not needed any more: its bytes take the float factor.
                 h.Fill(0);
                 using var bad = context.Allocate<int>(1);
                 bad.Fill(0);
-                Kernels.Launch("ldl_strict_block_factor", (uint)(k / BlockLdl.BlockSize), Threads, 0, [l.Pointer, k, h.Pointer, bad.Pointer]);
+                CudaKernels.LdlStrictBlockFactor.Launch(Kernels, (uint)(k / BlockLdl.BlockSize), Threads, 0, (l.Pointer, k, h.Pointer, bad.Pointer));
                 Span<int> flag = stackalloc int[1];
                 bad.CopyTo(flag);
                 if (flag[0] != 0)
@@ -93,11 +93,11 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         return new BlockLdlResult(null, BlockLdl.MaxRetries);
     }
 
-    /// <param name="algebra">Where the products of the host loop run, for the runs that go there.</param>
-    public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, IDenseAlgebra algebra)
+    /// <summary>On the device; without a factor (no feedback) or with another device's encoder, the host loop.</summary>
+    public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder)
     {
         if (factor is null || encoder is not CudaTileEncoder gpu || gpu.Context != _algebra.Context)
-            return Ldlq.Quantize(wr, k, n, factor, encoder, algebra);
+            return Ldlq.Quantize(wr, k, n, factor, encoder);
         if (k % Span != 0 || n % Span != 0 || wr.Length != (long)k * n)
             throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (docs/exl3-format.md §3.1), got ({k}, {n})");
         if (factor.Length != (long)k * k)
@@ -173,12 +173,12 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             {
                 var p = problems[i];
                 ulong rows = Offset(p.Matrix.Pointer, (long)row0 * n, sizeof(float));
-                Kernels.Launch("ldlq_block_target", blockGrid, Threads, 0,
-                    [rows, Offset(p.SpanFeedback.Pointer, (long)(row0 - spanStart) * n, sizeof(float)), target.Pointer, new KernelArgument((ulong)blockValues)]);
+                CudaKernels.LdlqBlockTarget.Launch(Kernels, blockGrid, Threads, 0,
+                    (rows, Offset(p.SpanFeedback.Pointer, (long)(row0 - spanStart) * n, sizeof(float)), target.Pointer, blockValues));
                 if (after < spanEnd)
                     FeedbackProduct(p.Matrix, p.Lu, k, n, row0, Block, after, spanEnd, 1f, target.Pointer);
                 // Tile-major [tk][tn][256] puts block row0's tiles contiguously at row0·n; problem i's go to slot i.
-                Kernels.Launch("ldlq_gather_tiles", blockGrid, Threads, 0, [target.Pointer, n, Offset(tiles.Pointer, (long)i * blockValues, sizeof(float))]);
+                CudaKernels.LdlqGatherTiles.Launch(Kernels, blockGrid, Threads, 0, (target.Pointer, n, Offset(tiles.Pointer, (long)i * blockValues, sizeof(float))));
             }
             // One problem's search writes its states in place; a batch's go to the staging buffer, then to each problem.
             ulong searched = batchStates?.Pointer ?? Offset(problems[0].States.Pointer, (long)row0 * n, sizeof(ushort));
@@ -189,7 +189,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
                 ulong blockStates = Offset(p.States.Pointer, (long)row0 * n, sizeof(ushort));
                 if (batchStates is not null)
                     _algebra.Context.CopyWithin(blockStates, Offset(batchStates.Pointer, (long)i * blockValues, sizeof(ushort)), (long)blockValues * sizeof(ushort));
-                Kernels.Launch("ldlq_error_rows", blockGrid, Threads, 0, [blockStates, table.Pointer, n, Offset(p.Matrix.Pointer, (long)row0 * n, sizeof(float))]);
+                CudaKernels.LdlqErrorRows.Launch(Kernels, blockGrid, Threads, 0, (blockStates, table.Pointer, n, Offset(p.Matrix.Pointer, (long)row0 * n, sizeof(float))));
             }
         }
     }
@@ -249,8 +249,8 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             long size = Matrix.Count;
             var result = new LdlqResult(new ushort[size], new float[size]);
             States.CopyTo(result.States);
-            kernels.Launch("ldlq_decode", (uint)Math.Min(MaxGrid, (size + Threads - 1) / Threads), Threads, 0,
-                [States.Pointer, table.Pointer, _n, new KernelArgument((ulong)size), Matrix.Pointer]);
+            CudaKernels.LdlqDecode.Launch(kernels, (uint)Math.Min(MaxGrid, (size + Threads - 1) / Threads), Threads, 0,
+                (States.Pointer, table.Pointer, _n, size, Matrix.Pointer));
             Matrix.CopyTo(result.Quantized);
             return result;
         }

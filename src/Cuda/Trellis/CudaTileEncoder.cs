@@ -11,7 +11,6 @@ namespace Converter.Cuda.Trellis;
 /// </summary>
 public sealed class CudaTileEncoder : ITileEncoder, IDisposable
 {
-    private const string Kernel = "viterbi.cu";
     private const int ThreadsPerBlock = 512;
     private const int Length = TileLayout.Length;
 
@@ -54,9 +53,9 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
     }
 
     /// <summary>
-    /// The module of Kernels/viterbi.cu for K = <paramref name="bits"/> (search and decode), compiled once per context.
+    /// The module of Kernels/viterbi.cu for K = <paramref name="bits"/>, compiled once per context.
     /// </summary>
-    internal static CudaModule LoadKernels(CudaContext context, int bits) => context.Module(Kernel, new Dictionary<string, string>
+    private static CudaModule LoadKernels(CudaContext context, int bits) => context.Module(CudaKernels.ViterbiSource, new Dictionary<string, string>
     {
         ["TRELLIS_K"] = bits.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["TRELLIS_TILES"] = TilesPerBlockAt(bits).ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -99,7 +98,7 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
     private int Nodes => 1 << (16 - Bits);
 
     /// <summary>Registers and spilled bytes per thread of the compiled search kernel.</summary>
-    public (int Registers, int LocalBytes) KernelResources => _module.Resources("viterbi_tiles");
+    public (int Registers, int LocalBytes) KernelResources => _module.Resources(CudaKernels.ViterbiTiles);
 
     /// <inheritdoc />
     public void Encode(ReadOnlyMemory<float> targets, Memory<ushort> states, Memory<float> decoded)
@@ -169,8 +168,8 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
     /// larger buffer (device LDLQ writes a block's states straight into the tile-major array).
     /// </summary>
     internal void Launch(ulong targets, ulong states, int tiles) =>
-        _module.Launch("viterbi_tiles", (uint)Math.Min(_blocks, (tiles + TilesPerBlock - 1) / TilesPerBlock), ThreadsPerBlock, _sharedBytes,
-            [targets, tiles, _halfTable.Pointer, states, _history.Pointer]);
+        CudaKernels.ViterbiTiles.Launch(_module, (uint)Math.Min(_blocks, (tiles + TilesPerBlock - 1) / TilesPerBlock), ThreadsPerBlock, _sharedBytes,
+            (targets, tiles, _halfTable.Pointer, states, _history.Pointer));
 
     private void EncodeOnDevice(ReadOnlySpan<float> targets, Span<ushort> states, int tiles)
     {

@@ -1,6 +1,5 @@
-using Converter.Formats.Exl3;
+using Converter.Exl3;
 using Converter.Formats.Safetensors;
-using Converter.Regularize.Reconstruction;
 using Converter.Trellis.Codebooks;
 
 namespace Converter.Eval.Inspection;
@@ -32,23 +31,15 @@ public static class ModelInspection
         IReadOnlyDictionary<string, double>? proxyErrors, CodebookTableCache tables, IProgress<string>? progress = null)
     {
         var rows = new List<InspectedTensor>();
-        var prefixes = quantized.TensorNames.Where(n => n.EndsWith(".trellis", StringComparison.Ordinal)).Select(n => n[..^".trellis".Length]).ToList();
-        foreach (var prefix in prefixes)
+        foreach (var prefix in Exl3LinearReader.Prefixes(quantized).ToList())
         {
-            if (!Exl3Linear.IsStoredIn(quantized, prefix))
-                continue;
             progress?.Report(prefix);
-            var linear = Exl3Linear.Read(quantized, prefix);
-            var spec = CodebookSpec.FromMarker(linear.CodebookMarker, linear.MarkerValue);
+            var linear = Exl3LinearReader.Read(quantized, prefix);
             var (inFeatures, outFeatures, original) = ReferenceWeight(reference, prefix, linear);
-            double? error = null;
-            if (original is not null)
-            {
-                var w = LinearReconstruction.Reconstruct(linear.Trellis, linear.PaddedIn, linear.PaddedOut, linear.Bits, tables.Get(spec).Values, linear.Suh, linear.Svh);
-                error = RelativeError(original, w, outFeatures, inFeatures, linear.PaddedOut);
-            }
-            long bytes = linear.StorageBytes - (linear.Bias?.Length ?? 0) * 2L;
-            rows.Add(new InspectedTensor(prefix, "exl3", linear.Bits, spec.Name, spec.MultiplierHex, inFeatures, outFeatures, linear.PaddedIn, linear.PaddedOut,
+            double? error = original is null ? null
+                : RelativeError(original, Exl3Reconstruction.Weight(linear, tables), outFeatures, inFeatures, linear.PaddedOut);
+            long bytes = linear.WeightBytes;
+            rows.Add(new InspectedTensor(prefix, "exl3", linear.Bits, linear.Codebook.Name, linear.Codebook.MultiplierHex, inFeatures, outFeatures, linear.PaddedIn, linear.PaddedOut,
                 bytes, bytes * 8.0 / ((double)inFeatures * outFeatures), proxyErrors?.GetValueOrDefault(prefix), error));
         }
         foreach (var name in quantized.TensorNames.Where(n => n.EndsWith(".weight", StringComparison.Ordinal)))

@@ -1,9 +1,8 @@
 using Converter.Compute;
-using Converter.Formats.Exl3;
+using Converter.Exl3;
 using Converter.Formats.Numerics;
 using Converter.Formats.Safetensors;
 using Converter.Models;
-using Converter.Regularize.Reconstruction;
 using Converter.Trellis.Codebooks;
 
 namespace Converter.Eval.Loading;
@@ -20,7 +19,7 @@ public sealed class Exl3WeightSource(ITensorReader reader, CodebookTableCache co
 
     public void LoadLinear(Linear linear)
     {
-        if (Exl3Linear.IsStoredIn(reader, linear.Name))
+        if (Exl3LinearReader.IsStoredIn(reader, linear.Name))
         {
             var (weight, bias) = Reconstruct(linear);
             linear.SetParameters(weight, bias);
@@ -41,16 +40,14 @@ public sealed class Exl3WeightSource(ITensorReader reader, CodebookTableCache co
     /// <summary>W (out, in) and the bias of an EXL3 linear, as the checkpoint stores them.</summary>
     public (Matrix Weight, float[]? Bias) Reconstruct(Linear linear)
     {
-        var stored = Exl3Linear.Read(reader, linear.Name);
+        var stored = Exl3LinearReader.Read(reader, linear.Name);
         var file = reader.FileOf(linear.Name + ".trellis");
         if (stored.PaddedIn < linear.InFeatures || stored.PaddedOut < linear.OutFeatures)
         {
             throw new SafetensorsFormatException(file, linear.Name + ".trellis",
                 $"holds a ({stored.PaddedIn}, {stored.PaddedOut}) weight, too small for ({linear.InFeatures} in, {linear.OutFeatures} out) from config.json");
         }
-        var table = codebooks.Get(Exl3CodebookMarker.SpecOf(stored, file));
-        var w = LinearReconstruction.Reconstruct(stored.Trellis, stored.PaddedIn, stored.PaddedOut, stored.Bits, table.Values, stored.Suh, stored.Svh);
-        var hf = LinearReconstruction.ToHfLayout(w, stored.PaddedIn, stored.PaddedOut, linear.OutFeatures, linear.InFeatures);
+        var hf = Exl3Reconstruction.HfWeight(stored, codebooks, linear.OutFeatures, linear.InFeatures);
         int bad = FiniteCheck.IndexOfNonFinite(hf);
         if (bad >= 0)
             throw new SafetensorsFormatException(file, linear.Name, $"reconstructs to a non-finite value at element {bad} (check suh/svh)");

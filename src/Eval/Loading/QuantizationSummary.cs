@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Converter.Formats.Exl3;
+using Converter.Exl3;
 using Converter.Formats.HuggingFace;
 using Converter.Formats.Safetensors;
 using Converter.Models;
@@ -33,37 +33,24 @@ public sealed record QuantizationSummary(
         foreach (var linear in model.Layers.SelectMany(l => l.Linears))
         {
             weights += (long)linear.InFeatures * linear.OutFeatures;
-            bytes += Exl3Linear.IsStoredIn(reader, linear.Name)
+            bytes += Exl3LinearReader.IsStoredIn(reader, linear.Name)
                 ? StoredBytes(reader, linear.Name, "trellis", "suh", "su", "svh", "sv")
                 : StoredBytes(reader, linear.Name, "weight");
         }
 
         var head = model.Head.Projection;
-        int headBits = Exl3Linear.IsStoredIn(reader, head.Name) ? (int)reader.Info(head.Name + ".trellis").Shape[2] / 16 : 16;
+        int headBits = Exl3LinearReader.IsStoredIn(reader, head.Name) ? Exl3LinearReader.BitsOf(reader, head.Name) : 16;
 
         var markers = model.Modules.SelectMany(m => m.Linears)
-            .Where(l => Exl3Linear.IsStoredIn(reader, l.Name))
-            .Select(l => Marker(reader, l.Name))
+            .Where(l => Exl3LinearReader.IsStoredIn(reader, l.Name))
+            .Select(l => Exl3CodebookMarker.Read(reader, l.Name))
             .Distinct()
             .ToList();
-        string codebook = markers.Count == 1 ? markers[0].Codebook : markers.Count == 0 ? "none" : "mixed";
-        string? multiplier = markers.Count == 1 ? markers[0].Multiplier : markers.Count == 0 ? null : "mixed";
+        string codebook = markers.Count == 1 ? markers[0].Name : markers.Count == 0 ? "none" : "mixed";
+        string? multiplier = markers.Count == 1 ? (Exl3CodebookMarker.TensorOf(markers[0]) is null ? null : markers[0].MultiplierHex) : markers.Count == 0 ? null : "mixed";
         return new QuantizationSummary(configBits, weights == 0 ? 0 : bytes * 8.0 / weights, headBits, codebook, multiplier, calibration);
     }
 
     private static long StoredBytes(ITensorReader reader, string prefix, params string[] suffixes) =>
         suffixes.Where(s => reader.Contains(prefix + "." + s)).Sum(s => reader.Info(prefix + "." + s).ByteLength);
-
-    private static (string Codebook, string? Multiplier) Marker(ITensorReader reader, string prefix)
-    {
-        foreach (var marker in Exl3Linear.MarkerSuffixes)
-        {
-            if (reader.Contains(prefix + "." + marker))
-            {
-                var raw = reader.ReadRaw<int>(prefix + "." + marker);
-                return (marker, raw.Length == 1 ? $"0x{unchecked((uint)raw[0]):X8}" : "?");
-            }
-        }
-        return ("3inst", null);
-    }
 }

@@ -5,8 +5,8 @@ using Converter.Trellis.Viterbi;
 namespace Converter.Regularize.Quantization;
 
 /// <summary>
-/// <see cref="BlockLdl.Decompose"/> and the block loop of <see cref="Ldlq.Quantize"/> on the host; the Cholesky, the
-/// encoder and the span products run wherever they were made.
+/// <see cref="BlockLdl.Decompose"/> and the block loop of <see cref="Ldlq.Quantize"/> on the host; the Cholesky and the
+/// encoder run wherever they were made.
 /// </summary>
 public sealed class HostLdlqSolver : ILdlqSolver
 {
@@ -21,6 +21,6 @@ public sealed class HostLdlqSolver : ILdlqSolver
     public BlockLdlResult Factor(float[] hessian, int k, double sigma, IDenseAlgebra algebra) =>
         BlockLdl.Decompose(Array.ConvertAll(hessian, v => (double)v), k, sigma, algebra);
 
-    public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, IDenseAlgebra algebra) =>
-        Ldlq.Quantize(wr, k, n, factor, encoder, algebra);
+    public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder) =>
+        Ldlq.Quantize(wr, k, n, factor, encoder);
 }

@@ -21,6 +21,5 @@ public interface ILdlqSolver
     /// <param name="wr">Regularized target (k, n), row-major.</param>
     /// <param name="factor">L_u (k×k, row-major), or null to quantize without feedback (fallback).</param>
     /// <param name="encoder">The tile search for this tensor's K and codebook.</param>
-    /// <param name="algebra">Where the feedback products run when the loop runs on the host.</param>
-    LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, IDenseAlgebra algebra);
+    LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder);
 }

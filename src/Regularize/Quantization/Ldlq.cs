@@ -20,12 +20,10 @@ public static class Ldlq
 
     /// <param name="wr">Regularized target (k, n), row-major.</param>
     /// <param name="factor">L_u (k×k, row-major), or null to quantize without feedback (fallback).</param>
-    /// <param name="algebra">Where the span feedback products run (the CPU when null); the small in-span products stay on the CPU.</param>
-    public static LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, IDenseAlgebra? algebra = null)
+    public static LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder)
     {
         if (k % Span != 0 || n % Span != 0 || wr.Length != (long)k * n)
             throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (docs/exl3-format.md §3.1), got ({k}, {n})");
-        algebra ??= CpuDenseAlgebra.Instance;
         int tilesN = n / Block;
         var lt = factor is null ? null : Transpose(factor, k);
         int size = ArrayLength.Of(k, n, "LDLQ matrix");
@@ -33,7 +31,6 @@ public static class Ldlq
         var quantized = new float[size];
         var states = new ushort[size];
         var spanFeedback = new float[Span * n];
-        using var feedback = lt is null ? null : algebra.CreateLdlqFeedback(lt, error, k, n);
         var target = new float[Block * n];
         var tiles = new float[Block * n];
         var tileStates = new ushort[Block * n];
@@ -43,10 +40,10 @@ public static class Ldlq
         for (int spanStart = k - Span; spanStart >= 0; spanStart -= Span)
         {
             int spanEnd = spanStart + Span;
-            if (feedback is not null && spanEnd < k)
-                feedback.SpanProduct(spanStart, Span, spanEnd, spanFeedback);
-            else
-                Array.Clear(spanFeedback);
+            // The feedback of the finished spans below this one: spanFeedback = lt[spanStart.., spanEnd..k) · error[spanEnd..k, :).
+            Array.Clear(spanFeedback);
+            if (lt is not null && spanEnd < k)
+                CpuDenseAlgebra.Instance.MultiplyAdd(lt.AsSpan(spanStart * k + spanEnd), k, error.AsSpan(spanEnd * n), spanFeedback, Span, k - spanEnd, n);
 
             for (int row0 = spanEnd - Block; row0 >= spanStart; row0 -= Block)
             {
@@ -73,7 +70,6 @@ public static class Ldlq
                         rowMajor.Slice(r * Block, Block).CopyTo(quantized.AsSpan((row0 + r) * n + tn * Block, Block));
                 }
                 System.Numerics.Tensors.TensorPrimitives.Subtract(wr.Slice(row0 * n, Block * n), quantized.AsSpan(row0 * n, Block * n), error.AsSpan(row0 * n, Block * n));
-                feedback?.ErrorRowsChanged(row0, Block);
             }
         }
         return new LdlqResult(states, quantized);

@@ -67,7 +67,7 @@ public static class LinearQuantizer
         double factorSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
 
-        var result = settings.Ldlq.Quantize(target, k, n, ldl?.Factor, encoder, settings.Algebra);
+        var result = settings.Ldlq.Quantize(target, k, n, ldl?.Factor, encoder);
         double ldlqSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
         var trellis = Pack(result.States, k, n, encoder.Bits);

@@ -10,7 +10,7 @@ public sealed record LinearQuantizerSettings(
     double Sigma = GroupHessian.DefaultSigma,
     int MaxThreads = 0)
 {
-    /// <summary>Where the Cholesky, LDLQ feedback and proxy-error products run.</summary>
+    /// <summary>Where the Cholesky and proxy-error products run.</summary>
     public IDenseAlgebra Algebra { get; init; } = CpuDenseAlgebra.Instance;
 
     /// <summary>Where the LDLQ block loop runs (§3.7): the host, or a device solver that keeps it on the GPU.</summary>

@@ -49,19 +49,6 @@ public readonly record struct CodebookSpec(CodebookKind Kind, uint Multiplier)
             throw new FormatException($"{Name} multiplier must not be zero");
     }
 
-    /// <summary>
-    /// The codebook of a stored tensor from its marker (docs/exl3-format.md §4.1): <c>mcg</c> or <c>mul1</c> with the
-    /// marker's value as multiplier (exllamav3 never reads the value; we write the multiplier we used), none → 3INST.
-    /// </summary>
-    public static CodebookSpec FromMarker(string? marker, uint value)
-    {
-        if (marker is null)
-            return Default(CodebookKind.ThreeInst);
-        var def = CodebookRegistry.All.FirstOrDefault(d => d.MarkerTensor == marker)
-            ?? throw new FormatException($"unknown codebook marker '{marker}'");
-        return new CodebookSpec(def.Kind, value);
-    }
-
     public override string ToString() => Kind == CodebookKind.ThreeInst ? Name : $"{Name}:0x{Multiplier:X8}";
 
     public string MultiplierHex => $"0x{Multiplier:X8}";

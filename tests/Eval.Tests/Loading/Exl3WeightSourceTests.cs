@@ -1,6 +1,6 @@
 using Converter.Compute;
 using Converter.Eval.Loading;
-using Converter.Formats.Exl3;
+using Converter.Exl3;
 using Converter.Formats.Safetensors;
 using Converter.Models;
 using Converter.Models.Modules;
@@ -43,7 +43,7 @@ public class Exl3WeightSourceTests
             }
             module.Release();
         }
-        Assert.That(stored.Values.Select(q => q.CodebookMarker).Distinct(), Is.EquivalentTo(new[] { null, "mcg", "mul1" }));
+        Assert.That(stored.Values.Select(q => Exl3CodebookMarker.TensorOf(q.Codebook)).Distinct(), Is.EquivalentTo(new[] { null, "mcg", "mul1" }));
     }
 
     [Test]
@@ -74,12 +74,13 @@ public class Exl3WeightSourceTests
     [Test]
     public void MarkerValueIsTheMultiplierAndBadMarkersNameTheTensor()
     {
-        var linear = new Exl3Linear("m.x", [], 128, 128, 2, [], [], "mul1", 0xAD9A2EC5, null);
-        Assert.That(Exl3CodebookMarker.SpecOf(linear, "f"), Is.EqualTo(CodebookSpec.Parse("mul1:0xAD9A2EC5")));
-        Assert.That(Exl3CodebookMarker.SpecOf(linear with { CodebookMarker = null }, "f"), Is.EqualTo(CodebookSpec.Default(CodebookKind.ThreeInst)));
-        Assert.That(Exl3CodebookMarker.SpecOf(linear with { CodebookMarker = "mcg", MarkerValue = 0xCBAC1FED }, "f"), Is.EqualTo(CodebookSpec.Default(CodebookKind.Mcg)));
-        Assert.That(() => Exl3CodebookMarker.SpecOf(linear with { CodebookMarker = "mcg", MarkerValue = 2 }, "f"),
+        Assert.That(Exl3CodebookMarker.SpecOf("mul1", 0xAD9A2EC5, "f", "m.x"), Is.EqualTo(CodebookSpec.Parse("mul1:0xAD9A2EC5")));
+        Assert.That(Exl3CodebookMarker.SpecOf(null, 0xAD9A2EC5, "f", "m.x"), Is.EqualTo(CodebookSpec.Default(CodebookKind.ThreeInst)));
+        Assert.That(Exl3CodebookMarker.SpecOf("mcg", 0xCBAC1FED, "f", "m.x"), Is.EqualTo(CodebookSpec.Default(CodebookKind.Mcg)));
+        Assert.That(() => Exl3CodebookMarker.SpecOf("mcg", 2, "f", "m.x"),
             Throws.InstanceOf<SafetensorsFormatException>().With.Message.Contains("m.x.mcg").And.Message.Contains("even"));
+        Assert.That(() => Exl3CodebookMarker.SpecOf("lcg", 1, "f", "m.x"),
+            Throws.InstanceOf<SafetensorsFormatException>().With.Message.Contains("m.x").And.Message.Contains("unknown codebook marker"));
     }
 
     [Test]
@@ -118,13 +119,7 @@ public class Exl3WeightSourceTests
     /// <summary>W (k, n) from §4.3, then HF (out, in) = Wᵀ without the padding, written out independently of the loader.</summary>
     private float[] ExpectedWeight(Exl3Linear q, int outFeatures, int inFeatures)
     {
-        var spec = q.CodebookMarker switch
-        {
-            null => CodebookSpec.Default(CodebookKind.ThreeInst),
-            "mcg" => new CodebookSpec(CodebookKind.Mcg, q.MarkerValue),
-            _ => new CodebookSpec(CodebookKind.Mul1, q.MarkerValue),
-        };
-        var w = LinearReconstruction.Reconstruct(q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, _codebooks.Get(spec).Values, q.Suh, q.Svh);
+        var w = LinearReconstruction.Reconstruct(q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, _codebooks.Get(q.Codebook).Values, q.Suh, q.Svh);
         var hf = new Matrix(outFeatures, inFeatures);
         for (int o = 0; o < outFeatures; o++)
         {

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Converter.Formats.Exl3;
+using Converter.Exl3;
 using Converter.Formats.HuggingFace;
 using Converter.Formats.Safetensors;
 using Converter.Models;
@@ -51,7 +51,7 @@ internal static class SyntheticExl3
                 var q = RandomLinear(linear, Codebooks[index % 3], 2 + index % 3, rng);
                 index++;
                 stored[linear.Name] = q;
-                foreach (var t in q.ToPendingTensors())
+                foreach (var t in Exl3LinearWriter.Tensors(q))
                     writer.Add(t);
             }
             var linearTensors = module.Linears.SelectMany(l => new[] { l.WeightTensor, l.BiasTensor }).ToHashSet();
@@ -72,8 +72,7 @@ internal static class SyntheticExl3
         float[] Scales(int count, double magnitude) => Enumerable.Range(0, count)
             .Select(_ => (float)(Half)((rng.Next(2) * 2 - 1) * magnitude * (0.5 + rng.NextDouble()))).ToArray();
         float[]? bias = linear.HasBias ? Scales(n, 0.1) : null;
-        return new Exl3Linear(linear.Name, trellis, k, n, bits, Scales(k, 1.0 / Math.Sqrt(k)), Scales(n, 1.0), codebook.Definition.MarkerTensor,
-            codebook.Multiplier, bias);
+        return new Exl3Linear(linear.Name, trellis, k, n, bits, Scales(k, 1.0 / Math.Sqrt(k)), Scales(n, 1.0), codebook, bias);
     }
 
     public static int Pad(int width) => (width + 127) / 128 * 128;
