@@ -8,7 +8,8 @@ public static class ConvertRun
     public static int Execute(ConvertSettings settings, bool json, CliContext context)
     {
         context.Log.WriteLine($"convert: {settings.ModelDir} → {settings.OutDir} at {settings.Bits} bpw, head {settings.HeadBits} bits, " +
-            $"{settings.Codebook}, calibration {settings.CalRows}×{settings.CalCols} tokens of {settings.CalText}");
+            $"{settings.Codebook}, calibration data {settings.CalData}" +
+            (settings.CalRows is null && settings.CalCols is null ? "" : $" ({settings.CalRows?.ToString() ?? "scaled"} rows × {settings.CalCols?.ToString() ?? "scaled"} tokens)"));
         var summary = new ConversionPipeline(settings, context).Run();
         if (json)
         {

@@ -1,0 +1,54 @@
+using Converter.Cli.Pipeline;
+using Converter.Formats.Tokenizers;
+
+namespace Converter.Cli.Calibration;
+
+/// <summary>The token rows of a conversion's calibration and the record of what they are.</summary>
+public sealed record CalibrationBuild(IReadOnlyList<int[]> Rows, CalibrationRecord Record, IReadOnlyList<string> Notes);
+
+/// <summary>
+/// Builds the calibration rows from a <see cref="CalibrationSource"/> for a model: the built-in mix
+/// (<see cref="CalibrationMix"/>), a plain text's windows (<see cref="CalibrationSet"/>), or a JSONL file's documents in a
+/// seeded shuffle cut into rows (<see cref="DocumentRows"/>). The same source, model, volume and seed give the same rows.
+/// </summary>
+public static class CalibrationRows
+{
+    public const string UserCategory = "file";
+
+    public static CalibrationBuild Build(CalibrationSource source, string modelDir, Tokenizer tokenizer, int modelVocab, CalibrationVolumeChoice volume, int seed)
+    {
+        switch (source)
+        {
+            case CalibrationSource.PlainText plain:
+            {
+                var rows = CalibrationSet.Build(tokenizer, plain.Text.ReadAll("calibration text"), plain.Text.Name, volume.Rows, volume.Cols, seed);
+                return new CalibrationBuild(rows, Record(source, modelDir, volume, seed), []);
+            }
+            case CalibrationSource.JsonlFile file:
+            {
+                var documents = CalibrationJsonl.ReadFile(file.Path).ToArray();
+                new Random(seed).Shuffle(documents);
+                var cutter = new DocumentRows(tokenizer, ChatTemplate.ForModel(modelDir));
+                var rows = cutter.Cut(documents, volume.Rows, volume.Cols);
+                var notes = cutter.Passes > 1 ? [$"{file.Path}: {volume.Rows} rows of {volume.Cols} tokens needed its documents {cutter.Passes} times over"] : new List<string>();
+                return new CalibrationBuild(rows, Record(source, modelDir, volume, seed), notes);
+            }
+            default:
+            {
+                var cutter = new DocumentRows(tokenizer, ChatTemplate.ForModel(modelDir));
+                var mix = CalibrationMix.Build(BuiltInCalibrationSet.Load(), cutter, Math.Min(tokenizer.VocabSize, modelVocab), volume.Rows, volume.Cols, seed);
+                return new CalibrationBuild(mix.Rows, Record(source, modelDir, volume, seed), mix.Notes);
+            }
+        }
+    }
+
+    /// <summary>The record of a calibration, from the settings and the model folder alone (a resumed job builds no rows).</summary>
+    public static CalibrationRecord Record(CalibrationSource source, string modelDir, CalibrationVolumeChoice volume, int seed) => source switch
+    {
+        CalibrationSource.PlainText => new CalibrationRecord(source.Name, volume.Rows, volume.Cols, volume.Rule, seed, [(UserCategory, volume.Rows)], null),
+        CalibrationSource.JsonlFile file => new CalibrationRecord(source.Name, volume.Rows, volume.Cols, volume.Rule, seed, [(UserCategory, volume.Rows)],
+            CalibrationJsonl.ReadFile(file.Path).Any(d => d.Messages is not null) ? ChatTemplate.ForModel(modelDir).Shape : null),
+        _ => new CalibrationRecord(source.Name, volume.Rows, volume.Cols, volume.Rule, seed, CalibrationMix.Apportion(volume.Rows),
+            CalibrationMix.Apportion(volume.Rows).Any(c => c.Category == "dialogue" && c.Rows > 0) ? ChatTemplate.ForModel(modelDir).Shape : null),
+    };
+}
