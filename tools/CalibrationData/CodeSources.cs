@@ -21,7 +21,10 @@ public static class CodeSources
 
     private static readonly Dictionary<string, string> RepositoryLanguages = new(StringComparer.Ordinal)
     {
-        [".cs"] = "C#", [".cu"] = "CUDA C", [".py"] = "Python", [".sh"] = "Bash",
+        [".cs"] = "C#",
+        [".cu"] = "CUDA C",
+        [".py"] = "Python",
+        [".sh"] = "Bash",
     };
 
     private static readonly HashSet<string> TemplateExtensions = new(StringComparer.Ordinal)
@@ -29,26 +32,45 @@ public static class CodeSources
         ".cs", ".fs", ".vb", ".razor", ".cshtml", ".xaml", ".js", ".css", ".html", ".csproj", ".fsproj", ".vbproj",
     };
 
-    /// <summary>The repository's code under src/ and tools/, each language up to its budget.</summary>
-    public static List<SourceDocument> FromRepository(string repoRoot, IReadOnlyDictionary<string, long> budgetByLanguage)
+    /// <summary>
+    /// The repository's committed code under src/ and tools/ at HEAD, each language up to its budget. Committed files
+    /// only, and refused while src/ or tools/ have uncommitted changes, so the set depends on a commit (which the
+    /// manifest records) and not on whatever the working tree holds.
+    /// </summary>
+    public static List<SourceDocument> FromRepository(string repoRoot, IReadOnlyDictionary<string, long> budgetByLanguage, ICollection<SourceDocument>? heldOut = null)
     {
+        if (Git(repoRoot, "status", "--porcelain", "--", "src", "tools").Trim().Length > 0)
+            throw new InvalidOperationException($"{repoRoot}: src/ or tools/ have uncommitted changes; commit them first, the calibration set records the commit its code comes from");
         var byLanguage = new SortedDictionary<string, List<SourceDocument>>(StringComparer.Ordinal);
-        foreach (var top in new[] { "src", "tools" })
+        var files = Git(repoRoot, "ls-tree", "-r", "--name-only", "HEAD", "--", "src", "tools").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var relative in files.Order(StringComparer.Ordinal))
         {
-            foreach (var path in Directory.EnumerateFiles(Path.Combine(repoRoot, top), "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
-            {
-                var relative = Path.GetRelativePath(repoRoot, path).Replace('\\', '/');
-                if (relative.Contains("/bin/", StringComparison.Ordinal) || relative.Contains("/obj/", StringComparison.Ordinal)
-                    || !RepositoryLanguages.TryGetValue(Path.GetExtension(path), out var language))
-                    continue;
-                AddChunks(byLanguage, language, RepositorySource, RepositoryLicense, relative, File.ReadAllText(path));
-            }
+            if (!RepositoryLanguages.TryGetValue(Path.GetExtension(relative), out var language))
+                continue;
+            AddChunks(byLanguage, language, RepositorySource, RepositoryLicense, relative, File.ReadAllText(Path.Combine(repoRoot, relative)));
         }
-        return [.. byLanguage.SelectMany(l => Budget.Take(l.Value, budgetByLanguage.GetValueOrDefault(l.Key, 0)))];
+        return [.. byLanguage.SelectMany(l => Budget.Take(l.Value, budgetByLanguage.GetValueOrDefault(l.Key, 0), heldOut))];
+    }
+
+    /// <summary>The commit the repository's code is read from.</summary>
+    public static string RepositoryCommit(string repoRoot) => Git(repoRoot, "rev-parse", "HEAD").Trim();
+
+    private static string Git(string repoRoot, params string[] arguments)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("git") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("-C");
+        start.ArgumentList.Add(repoRoot);
+        foreach (var a in arguments)
+            start.ArgumentList.Add(a);
+        using var git = System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("git could not be started");
+        var output = git.StandardOutput.ReadToEnd();
+        var error = git.StandardError.ReadToEnd();
+        git.WaitForExit();
+        return git.ExitCode == 0 ? output : throw new InvalidOperationException($"git {string.Join(' ', arguments)} in {repoRoot}: {error.Trim()}");
     }
 
     /// <summary>The SDK's template packages (templates/*/*.nupkg): their source files, third-party libraries and minified files left out.</summary>
-    public static List<SourceDocument> FromTemplates(string sdkRoot, long budgetPerExtension)
+    public static List<SourceDocument> FromTemplates(string sdkRoot, long budgetPerExtension, ICollection<SourceDocument>? heldOut = null)
     {
         var byExtension = new SortedDictionary<string, List<SourceDocument>>(StringComparer.Ordinal);
         foreach (var nupkg in Directory.EnumerateFiles(Path.Combine(sdkRoot, "templates"), "*.nupkg", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
@@ -64,17 +86,17 @@ public static class CodeSources
                 AddChunks(byExtension, ext, TemplatesSource, "MIT", Path.GetFileName(nupkg) + "/" + entry.FullName, reader.ReadToEnd());
             }
         }
-        return [.. byExtension.SelectMany(e => Budget.Take(e.Value, budgetPerExtension))];
+        return [.. byExtension.SelectMany(e => Budget.Take(e.Value, budgetPerExtension, heldOut))];
     }
 
     /// <summary>MSBuild .targets and .props files of the SDK (XML).</summary>
-    public static List<SourceDocument> FromMsBuild(string sdkRoot, long budget)
+    public static List<SourceDocument> FromMsBuild(string sdkRoot, long budget, ICollection<SourceDocument>? heldOut = null)
     {
         var documents = new SortedDictionary<string, List<SourceDocument>>(StringComparer.Ordinal);
         foreach (var path in Directory.EnumerateFiles(Path.Combine(sdkRoot, "sdk"), "*.*", SearchOption.AllDirectories)
             .Where(p => p.EndsWith(".targets", StringComparison.Ordinal) || p.EndsWith(".props", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
             AddChunks(documents, "xml", MsBuildSource, "MIT", Path.GetRelativePath(sdkRoot, path), File.ReadAllText(path));
-        return documents.TryGetValue("xml", out var all) ? Budget.Take(all, budget) : [];
+        return documents.TryGetValue("xml", out var all) ? Budget.Take(all, budget, heldOut) : [];
     }
 
     private static void AddChunks(SortedDictionary<string, List<SourceDocument>> groups, string group, string source, string license, string id, string text)

@@ -114,9 +114,19 @@ public static class DialogueSources
 
     private static string? Language(string path) => Path.GetExtension(path) switch
     {
-        ".cs" => "C#", ".cu" => "CUDA C", ".py" => "Python", ".sh" => "a Bash script", ".fs" => "F#", ".vb" => "Visual Basic",
-        ".js" => "JavaScript", ".css" => "CSS", ".html" => "HTML", ".razor" => "Razor (HTML with C#)", ".cshtml" => "Razor (HTML with C#)",
-        ".xaml" => "XAML", ".targets" or ".props" or ".csproj" or ".fsproj" or ".vbproj" => "MSBuild XML",
+        ".cs" => "C#",
+        ".cu" => "CUDA C",
+        ".py" => "Python",
+        ".sh" => "a Bash script",
+        ".fs" => "F#",
+        ".vb" => "Visual Basic",
+        ".js" => "JavaScript",
+        ".css" => "CSS",
+        ".html" => "HTML",
+        ".razor" => "Razor (HTML with C#)",
+        ".cshtml" => "Razor (HTML with C#)",
+        ".xaml" => "XAML",
+        ".targets" or ".props" or ".csproj" or ".fsproj" or ".vbproj" => "MSBuild XML",
         _ => null,
     };
 

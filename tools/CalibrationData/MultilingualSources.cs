@@ -18,9 +18,19 @@ public static class MultilingualSources
     /// <summary>The SDK's localization languages, with the English names the translation dialogues use.</summary>
     public static readonly IReadOnlyDictionary<string, string> SdkLanguages = new Dictionary<string, string>
     {
-        ["cs"] = "Czech", ["de"] = "German", ["es"] = "Spanish", ["fr"] = "French", ["it"] = "Italian", ["ja"] = "Japanese",
-        ["ko"] = "Korean", ["pl"] = "Polish", ["pt-BR"] = "Brazilian Portuguese", ["ru"] = "Russian", ["tr"] = "Turkish",
-        ["zh-Hans"] = "Simplified Chinese", ["zh-Hant"] = "Traditional Chinese",
+        ["cs"] = "Czech",
+        ["de"] = "German",
+        ["es"] = "Spanish",
+        ["fr"] = "French",
+        ["it"] = "Italian",
+        ["ja"] = "Japanese",
+        ["ko"] = "Korean",
+        ["pl"] = "Polish",
+        ["pt-BR"] = "Brazilian Portuguese",
+        ["ru"] = "Russian",
+        ["tr"] = "Turkish",
+        ["zh-Hans"] = "Simplified Chinese",
+        ["zh-Hant"] = "Traditional Chinese",
     };
 
     /// <summary>Strings shorter than this are mostly labels and single words, not text.</summary>
@@ -29,7 +39,7 @@ public static class MultilingualSources
     /// <summary>Documents are cut at line ends to at most this many characters, so one resource file never dominates.</summary>
     private const int DocumentChars = 4000;
 
-    public static (List<SourceDocument> Documents, List<TranslationPair> Pairs) FromSdk(string sdkRoot, long bytesPerLanguage)
+    public static (List<SourceDocument> Documents, List<TranslationPair> Pairs) FromSdk(string sdkRoot, long bytesPerLanguage, ICollection<SourceDocument>? heldOut = null)
     {
         var documents = new List<SourceDocument>();
         var pairs = new List<TranslationPair>();
@@ -65,7 +75,7 @@ public static class MultilingualSources
                 foreach (var piece in Budget.Chunks(string.Join('\n', lines), DocumentChars))
                     candidates.Add(new SourceDocument(SdkSource, "MIT", $"{culture}/{assemblyName}#{chunk++}", piece));
             }
-            documents.AddRange(Budget.Take(candidates, bytesPerLanguage));
+            documents.AddRange(Budget.Take(candidates, bytesPerLanguage, heldOut));
         }
         return (documents, pairs);
     }

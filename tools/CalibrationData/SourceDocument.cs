@@ -13,20 +13,34 @@ public sealed record SourceDocument(string Source, string License, string Id, st
 /// <summary>Choosing documents under a byte budget, the same on every run and spread over the whole source.</summary>
 public static class Budget
 {
+    /// <summary>Held-out text (never calibration data) per budget: this fraction of the budget, for evaluating on each kind of text.</summary>
+    public const double HeldOutShare = 0.25;
+
     /// <summary>
     /// The documents whose ids hash lowest (SHA-256), up to <paramref name="bytes"/> UTF-8 bytes, returned in id order.
     /// Hash order rather than file order, so a budget samples a whole SDK rather than the assemblies whose names sort first.
+    /// The documents next in that order, up to <see cref="HeldOutShare"/> of the budget, go to <paramref name="heldOut"/>.
     /// </summary>
-    public static List<SourceDocument> Take(IEnumerable<SourceDocument> documents, long bytes)
+    public static List<SourceDocument> Take(IEnumerable<SourceDocument> documents, long bytes, ICollection<SourceDocument>? heldOut = null)
     {
         var chosen = new List<SourceDocument>();
-        long total = 0;
+        long total = 0, held = 0;
         foreach (var d in documents.OrderBy(d => Hash(d.Source + "\n" + d.Id), StringComparer.Ordinal))
         {
-            if (total >= bytes)
+            if (total < bytes)
+            {
+                chosen.Add(d);
+                total += d.Bytes;
+            }
+            else if (heldOut is not null && held < bytes * HeldOutShare)
+            {
+                heldOut.Add(d);
+                held += d.Bytes;
+            }
+            else
+            {
                 break;
-            chosen.Add(d);
-            total += d.Bytes;
+            }
         }
         return [.. chosen.OrderBy(d => d.Id, StringComparer.Ordinal)];
     }

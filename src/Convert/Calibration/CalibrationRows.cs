@@ -17,29 +17,30 @@ public static class CalibrationRows
 
     public static CalibrationBuild Build(CalibrationSource source, string modelDir, Tokenizer tokenizer, int modelVocab, CalibrationVolumeChoice volume, int seed)
     {
-        switch (source)
+        var (rows, notes) = source switch
         {
-            case CalibrationSource.PlainText plain:
-            {
-                var rows = CalibrationSet.Build(tokenizer, plain.Text.ReadAll("calibration text"), plain.Text.Name, volume.Rows, volume.Cols, seed);
-                return new CalibrationBuild(rows, Record(source, modelDir, volume, seed), []);
-            }
-            case CalibrationSource.JsonlFile file:
-            {
-                var documents = CalibrationJsonl.ReadFile(file.Path).ToArray();
-                new Random(seed).Shuffle(documents);
-                var cutter = new DocumentRows(tokenizer, ChatTemplate.ForModel(modelDir));
-                var rows = cutter.Cut(documents, volume.Rows, volume.Cols);
-                var notes = cutter.Passes > 1 ? [$"{file.Path}: {volume.Rows} rows of {volume.Cols} tokens needed its documents {cutter.Passes} times over"] : new List<string>();
-                return new CalibrationBuild(rows, Record(source, modelDir, volume, seed), notes);
-            }
-            default:
-            {
-                var cutter = new DocumentRows(tokenizer, ChatTemplate.ForModel(modelDir));
-                var mix = CalibrationMix.Build(BuiltInCalibrationSet.Load(), cutter, Math.Min(tokenizer.VocabSize, modelVocab), volume.Rows, volume.Cols, seed);
-                return new CalibrationBuild(mix.Rows, Record(source, modelDir, volume, seed), mix.Notes);
-            }
-        }
+            CalibrationSource.PlainText plain =>
+                (CalibrationSet.Build(tokenizer, plain.Text.ReadAll("calibration text"), plain.Text.Name, volume.Rows, volume.Cols, seed), []),
+            CalibrationSource.JsonlFile file => FromJsonl(file.Path, modelDir, tokenizer, volume, seed),
+            _ => FromMix(modelDir, tokenizer, modelVocab, volume, seed),
+        };
+        return new CalibrationBuild(rows, Record(source, modelDir, volume, seed), notes);
+    }
+
+    private static (IReadOnlyList<int[]>, IReadOnlyList<string>) FromJsonl(string path, string modelDir, Tokenizer tokenizer, CalibrationVolumeChoice volume, int seed)
+    {
+        var documents = CalibrationJsonl.ReadFile(path).ToArray();
+        new Random(seed).Shuffle(documents);
+        var cutter = new DocumentRows(tokenizer, ChatTemplate.ForModel(modelDir));
+        var rows = cutter.Cut(documents, volume.Rows, volume.Cols);
+        return (rows, cutter.Passes > 1 ? [$"{path}: {volume.Rows} rows of {volume.Cols} tokens needed its documents {cutter.Passes} times over"] : []);
+    }
+
+    private static (IReadOnlyList<int[]>, IReadOnlyList<string>) FromMix(string modelDir, Tokenizer tokenizer, int modelVocab, CalibrationVolumeChoice volume, int seed)
+    {
+        var cutter = new DocumentRows(tokenizer, ChatTemplate.ForModel(modelDir));
+        var mix = CalibrationMix.Build(BuiltInCalibrationSet.Load(), cutter, Math.Min(tokenizer.VocabSize, modelVocab), volume.Rows, volume.Cols, seed);
+        return (mix.Rows, mix.Notes);
     }
 
     /// <summary>The record of a calibration, from the settings and the model folder alone (a resumed job builds no rows).</summary>
