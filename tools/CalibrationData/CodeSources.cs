@@ -52,8 +52,11 @@ public static class CodeSources
         return [.. byLanguage.SelectMany(l => Budget.Take(l.Value, budgetByLanguage.GetValueOrDefault(l.Key, 0), heldOut))];
     }
 
-    /// <summary>The commit the repository's code is read from.</summary>
-    public static string RepositoryCommit(string repoRoot) => Git(repoRoot, "rev-parse", "HEAD").Trim();
+    /// <summary>
+    /// The last commit that changed src/ or tools/, whose code is what is read: a later commit of only the rebuilt data
+    /// leaves it unchanged, so a rebuild there reproduces the manifest byte for byte.
+    /// </summary>
+    public static string RepositoryCommit(string repoRoot) => Git(repoRoot, "log", "-1", "--format=%H", "--", "src", "tools").Trim();
 
     private static string Git(string repoRoot, params string[] arguments)
     {
