@@ -28,13 +28,17 @@ public class ChatTemplateTests
     [TestCase(Gemma, "gemma")]
     [TestCase(Mistral, "mistral")]
     [TestCase(Phi3, "phi3")]
-    [TestCase("{% for m in messages %}{{ m['content'] }}{% endfor %}", "plain")]
-    [TestCase("{{ '<|end|>' }}", "plain")]
+    [TestCase("{% for m in messages %}{{ m['content'] }}{% endfor %}", ChatTemplate.UnrecognizedShape)]
+    [TestCase("{{ '<|end|>' }}", ChatTemplate.UnrecognizedShape)]
     public void DetectsTheShapeFromTheTemplateText(string template, string shape) =>
         Assert.That(ChatTemplate.Detect(template, "</s>").Shape, Is.EqualTo(shape));
 
     [Test]
-    public void NoTemplateIsPlain() => Assert.That(ChatTemplate.Detect(null, null).Shape, Is.EqualTo(ChatTemplate.PlainShape));
+    public void NoTemplateIsPlain()
+    {
+        Assert.That(ChatTemplate.Detect(null, null).Shape, Is.EqualTo(ChatTemplate.PlainShape));
+        Assert.That((ChatTemplate.Detect(null, null).IsPlain, ChatTemplate.Detect("{{ x }}", null).IsPlain, ChatTemplate.Detect(ChatMl, null).IsPlain), Is.EqualTo((true, true, false)));
+    }
 
     [TestCase(ChatMl, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n4<|im_end|>\n" +
         "<|im_start|>user\nAnd 3+3?<|im_end|>\n<|im_start|>assistant\n 6 <|im_end|>\n")]
@@ -46,6 +50,7 @@ public class ChatTemplateTests
     [TestCase(Mistral, "[INST] Be brief.\n\nWhat is 2+2? [/INST]4</s>[INST] And 3+3? [/INST] 6 </s>")]
     [TestCase(Phi3, "<|system|>\nBe brief.<|end|>\n<|user|>\nWhat is 2+2?<|end|>\n<|assistant|>\n4<|end|>\n<|user|>\nAnd 3+3?<|end|>\n<|assistant|>\n 6 <|end|>\n")]
     [TestCase(null, "System: Be brief.\nUser: What is 2+2?\nAssistant: 4\nUser: And 3+3?\nAssistant:  6 \n")]
+    [TestCase("{{ messages }}", "System: Be brief.\nUser: What is 2+2?\nAssistant: 4\nUser: And 3+3?\nAssistant:  6 \n")]
     public void RendersEachShape(string? template, string expected) =>
         Assert.That(ChatTemplate.Detect(template, "</s>").Render(Dialogue), Is.EqualTo(expected));
 

@@ -23,8 +23,11 @@ public sealed class ChatTemplate
         ("mistral", "[INST]"),
     ];
 
-    /// <summary>No template, or one not recognized.</summary>
+    /// <summary>No template: plain "User: …" lines.</summary>
     public const string PlainShape = "plain";
+
+    /// <summary>A template none of <see cref="Shapes"/> matched: plain lines too, recorded apart so the record shows the template was skipped.</summary>
+    public const string UnrecognizedShape = "plain (template not recognized)";
 
     private readonly string _eos;
 
@@ -34,8 +37,11 @@ public sealed class ChatTemplate
         _eos = eos;
     }
 
-    /// <summary>The shape's name: one of <see cref="Shapes"/>, or <see cref="PlainShape"/>.</summary>
+    /// <summary>The shape's name: one of <see cref="Shapes"/>, <see cref="PlainShape"/> or <see cref="UnrecognizedShape"/>.</summary>
     public string Shape { get; }
+
+    /// <summary>Whether dialogues are rendered as plain "Role: content" lines (no template, or none recognized).</summary>
+    public bool IsPlain => Shape is PlainShape or UnrecognizedShape;
 
     public static ChatTemplate Plain { get; } = new(PlainShape, "");
 
@@ -52,7 +58,7 @@ public sealed class ChatTemplate
                 || template.Contains("<|assistant|>", StringComparison.Ordinal)))
                 return new ChatTemplate(shape, eosToken ?? "</s>");
         }
-        return Plain;
+        return new ChatTemplate(UnrecognizedShape, "");
     }
 
     /// <summary>

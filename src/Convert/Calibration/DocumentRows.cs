@@ -62,7 +62,7 @@ public sealed class DocumentRows(Tokenizer tokenizer, ChatTemplate template)
 
     /// <summary>The text a document contributes to the token stream.</summary>
     public string TextOf(CalibrationDocument document) => document.Messages is { } messages
-        ? template.Render(messages) + (template.Shape == ChatTemplate.PlainShape ? "\n" : "")
+        ? template.Render(messages) + (template.IsPlain ? "\n" : "")
         : document.Text + "\n\n";
 
     private static int[] LeadOf(Tokenizer tokenizer)
