@@ -5,8 +5,8 @@
 # output with 8b-full's):
 #   8b-full    synthesize a 4-layer llama-3-8b; convert it at 4 bpw, 250 × 2048 calibration tokens (an 8.4 GB state)
 #   8b-resume  the same conversion stopped after 2 modules (checkpoints of 8.4 GB), then --resume; cmp with 8b-full
-#   70b        synthesize a 1-layer llama-3-70b (2.1 GB bf16 embedding and head); convert it at the defaults, whose
-#              2 GiB state is checkpointed after every module
+#   70b        synthesize a 1-layer llama-3-70b (2.1 GB bf16 embedding and head); convert it at 128 × 512 calibration
+#              tokens (the default before the volume scaled with the model), whose 2 GiB state is checkpointed after every module
 #   clean      remove the scratch directory
 # Run from the repository root; the CLI is $TRELLIS, else .gpu/trellis/trellis or .gpu/app/trellis (tools/publish-gpu.sh).
 # Models and outputs go to $TRELLIS_PROOF_SCRATCH (default /tmp/trellis-2gib, ~25 GiB at the peak). OUT_DIR gets per
@@ -109,7 +109,7 @@ case "$phase" in
   70b)
     synth llama-3-70b 1 "$scratch/l70b"
     rm -rf "$scratch/q70b" "$scratch/q70b.work"
-    step convert-70b "$cli" convert "$scratch/l70b" -o "$scratch/q70b" --device cuda:0 --checkpoint-interval 1 --json
+    step convert-70b "$cli" convert "$scratch/l70b" -o "$scratch/q70b" --cal-rows 128 --cal-cols 512 --device cuda:0 --checkpoint-interval 1 --json
     ls -la "$scratch/q70b" >> "$log"
     ;;
   clean)

@@ -46,8 +46,8 @@ public class BuiltInSamplesTests
 
         (code, log) = Trellis(app.Path, cwd.Path, "convert", "model", "-o", "quantized", "--bits", "2", "--head-bits", "16", "--cal-rows", "4", "--cal-cols", "64", "--device", "cpu");
         Assert.That(code, Is.EqualTo(0), log);
-        Assert.That(log, Does.Contain("tokens of built-in samples/data/calibration.txt"));
-        Assert.That(File.ReadAllText(cwd.File(Path.Combine("quantized", "README.md"))), Does.Contain("4 rows × 64 tokens of built-in samples/data/calibration.txt"));
+        Assert.That(log, Does.Contain("tokens of built-in trellis-cal v1"));
+        Assert.That(File.ReadAllText(cwd.File(Path.Combine("quantized", "README.md"))), Does.Contain("4 rows × 64 tokens of built-in trellis-cal v1 (rows: prose 1, code 1"));
 
         (code, log) = Trellis(app.Path, cwd.Path, "eval", "quantized", "--reference", "model", "--rows", "1", "--length", "32", "--device", "cpu", "--json");
         Assert.That(code, Is.EqualTo(0), log);

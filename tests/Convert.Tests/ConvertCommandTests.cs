@@ -1,5 +1,5 @@
 using Converter.Cli;
-using Converter.Cli.Samples;
+using Converter.Cli.Calibration;
 using Converter.Formats.IO;
 using Converter.Regularize.Quantization;
 using Converter.TestSupport;
@@ -22,10 +22,10 @@ public class ConvertCommandTests
             var (cli, _, _) = NewCli();
             var s = cli.Convert.Bind(cli.Parse("convert"));
             Assert.That(Path.GetFullPath(s.ModelDir), Is.EqualTo(Path.GetFullPath(RepoPaths.SampleModel)));
-            Assert.That(s.CalText, Is.EqualTo(BuiltInSamples.CalibrationText), "the calibration text built into trellis.dll");
+            Assert.That(s.CalData, Is.EqualTo(CalibrationSource.BuiltIn), "the calibration mix built into trellis.dll");
             Assert.That(s.OutDir, Is.EqualTo(Path.Combine("out", "tiny-llama-exl3-4.0bpw")));
             Assert.That(s.WorkDir, Is.EqualTo(Path.Combine("out", "tiny-llama-exl3-4.0bpw") + ".work"));
-            Assert.That((s.Bits, s.HeadBits, s.CalRows, s.CalCols, s.Seed), Is.EqualTo((4.0, 6, 128, 512, 0)));
+            Assert.That((s.Bits, s.HeadBits, s.CalRows, s.CalCols, s.Seed), Is.EqualTo((4.0, 6, (int?)null, (int?)null, 0)), "the calibration volume is scaled to the model when not given");
             Assert.That(s.Codebook, Is.EqualTo(CodebookSpec.Default(CodebookKind.Mul1)));
             Assert.That((s.OutScales, s.HessianBasis, s.Resume, s.Overwrite), Is.EqualTo((OutScalesMode.Always, HessianBasis.Exact, false, false)));
             Assert.That(s.ShardBytes, Is.EqualTo(8192L << 20));
@@ -44,8 +44,8 @@ public class ConvertCommandTests
             "--cal-rows", "9", "--cal-cols", "64", "--cal-text", "t.txt", "--work-dir", "w", "--resume", "--device", "cpu", "--out-scales", "auto",
             "--hessian", "sign", "--seed", "7", "--shard-size", "100", "--overwrite", "--threads", "1", "--linears-in-flight", "2", "--checkpoint-interval", "5"));
         Assert.That(s.LinearsInFlight, Is.EqualTo(2));
-        Assert.That((s.ModelDir, s.OutDir, s.WorkDir, s.CalText), Is.EqualTo(("m", "o", "w", TextSource.FromFile("t.txt"))));
-        Assert.That((s.Bits, s.HeadBits, s.CalRows, s.CalCols, s.Seed, s.Threads), Is.EqualTo((2.5, 16, 9, 64, 7, 1)));
+        Assert.That((s.ModelDir, s.OutDir, s.WorkDir, s.CalData), Is.EqualTo(("m", "o", "w", CalibrationSource.FromText(TextSource.FromFile("t.txt")))));
+        Assert.That((s.Bits, s.HeadBits, s.CalRows, s.CalCols, s.Seed, s.Threads), Is.EqualTo((2.5, 16, (int?)9, (int?)64, 7, 1)));
         Assert.That(s.Codebook.ToString(), Is.EqualTo("mcg:0xFF7A83E5"));
         Assert.That((s.OutScales, s.HessianBasis, s.Resume, s.Overwrite), Is.EqualTo((OutScalesMode.Auto, HessianBasis.SignOnly, true, true)));
         Assert.That(s.ShardBytes, Is.EqualTo(100L << 20));

@@ -10,7 +10,7 @@ public class MeasuredAllocationTests
         Enumerable.Range(0, groups).Select(g => new AllocationTarget($"l{g}.w", g, "mlp.d", 1, numel)).ToList();
 
     private static Measurement Measured(IReadOnlyList<AllocationTarget> targets, Func<int, int, double> kl, params int[] candidates) => new(
-        Measurement.FormatName, Measurement.CurrentVersion, "model", "0123", "LlamaForCausalLM", targets.Max(t => t.Layer) + 1, candidates, "mul1", 8, 64, 0, "text", 2, 32,
+        Measurement.FormatName, Measurement.CurrentVersion, "model", "0123", "LlamaForCausalLM", targets.Max(t => t.Layer) + 1, candidates, "mul1", "built-in", 8, 64, 0, "text", 2, 32,
         targets.GroupBy(t => (t.Layer, t.Group)).Select(g => new MeasuredGroup(g.Key.Layer, g.Key.Group, g.Sum(t => t.Numel), g.Select(t => t.Name).ToList(),
             candidates.ToDictionary(k => k, k => kl(g.Key.Layer, k)))).ToList(), 1.0);
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Converter.Cli.Calibration;
 using Converter.Cli.Pipeline.Allocation;
 using Converter.Formats.HuggingFace;
 using Converter.Formats.IO;
@@ -52,6 +53,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         if (!Directory.Exists(settings.ModelDir))
             throw new DirectoryNotFoundException($"{settings.ModelDir}: model directory not found");
         var config = ModelConfig.Load(settings.ModelDir);
+        // What the command line left of the calibration volume is scaled to the model, before anything reads it.
+        settings = settings.ForModel(config);
         var tokenizerPath = Path.Combine(settings.ModelDir, "tokenizer.json");
         if (!File.Exists(tokenizerPath))
             throw new InvalidDataException($"{tokenizerPath}: missing tokenizer (needed to tokenize the calibration text)");
@@ -79,7 +82,9 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
             settings, backend.Cuda?.MemoryInfo().Free, context.Log, enforce: !settings.SkipResourceCheck);
         // The calibration rows are built before anything is written, so that a malformed tokenizer.json or a missing
         // or short calibration text fails without leaving a work folder behind.
-        var rows = settings.Resume ? null : CalibrationRows(config);
+        var rows = settings.Resume ? null : BuildCalibration(config);
+        var calibration = CalibrationRows.Record(settings.CalData, settings.ModelDir, settings.CalVolume, settings.Seed);
+        context.Log.WriteLine($"convert: calibration {calibration.Describe()}{(settings.CalVolumeRule == "model" ? $" (scaled to hidden size {config.HiddenSize})" : "")}");
         PrepareDirectories();
         if (!settings.Codebook.IsDefaultMultiplier)
             context.Log.WriteLine($"convert: warning: {NonstandardMultiplier.Consequence(settings.Codebook)}; the output is marked as such");
@@ -143,15 +148,15 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         if (Directory.Exists(assembled))
             Directory.Delete(assembled, recursive: true);
         var copied = UnreadTensors(model, source);
-        var result = OutputCompiler.Compile(settings.ModelDir, moduleFiles, copied, assembled, settings.ShardBytes, config.Json, QuantizationConfig(average));
+        var result = OutputCompiler.Compile(settings.ModelDir, moduleFiles, copied, assembled, settings.ShardBytes, config.Json, QuantizationConfig(average, calibration));
         var report = new ConversionReport(ConverterVersion, FormatVersion, settings.FixedOnResume(), average, tensors, modules, warnings, state.BadRows.ToList(),
-            copied.Select(t => t.Name).ToList());
+            copied.Select(t => t.Name).ToList(), calibration.ToJson());
         AtomicFile.WriteAllText(Path.Combine(assembled, ConversionReport.FileName), JsonSerializer.Serialize(report, ConversionReport.JsonOptions));
         double withScales = BitsWithScales(targets.Select(t => t with { Name = model.Spec.Names.Written(t.Name) }).ToList(), tensors);
         // Written last, over any README.md copied from the source: the card describes this output, not the original.
         AtomicFile.WriteAllText(Path.Combine(assembled, ModelCard.FileName), ModelCard.Render(new ModelCardFacts(
             settings.ModelDir, BaseModelId.Find(settings.ModelDir, config.Json), config.ArchitectureNames.FirstOrDefault() ?? config.ModelType ?? "unknown",
-            Math.Round(average, 2), withScales, settings.HeadBits, settings.Codebook, settings.CalText.Name, settings.CalRows, settings.CalCols, settings.Seed,
+            Math.Round(average, 2), withScales, settings.HeadBits, settings.Codebook, calibration.Source(), calibration.Rows, calibration.Cols, settings.Seed,
             ConverterVersion, Exl3Version, DateOnly.FromDateTime(DateTime.UtcNow), SourceLicense.Read(settings.ModelDir))));
         long bytes = result.Files.Sum(f => new FileInfo(Path.Combine(assembled, f)).Length);
         Publish(assembled);
@@ -191,16 +196,18 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         }
     }
 
-    private IReadOnlyList<int[]> CalibrationRows(ModelConfig config) => BuildCalibrationRows(settings, config);
+    private IReadOnlyList<int[]> BuildCalibration(ModelConfig config) => BuildCalibrationRows(settings, config, context.Log);
 
-    /// <summary>The calibration rows of <paramref name="settings"/>, tokenized with the model's tokenizer and checked against its vocabulary.</summary>
-    public static IReadOnlyList<int[]> BuildCalibrationRows(ConvertSettings settings, ModelConfig config)
+    /// <summary>The calibration rows of <paramref name="settings"/> (its volume settled for the model), tokenized with the model's tokenizer and checked against its vocabulary.</summary>
+    public static IReadOnlyList<int[]> BuildCalibrationRows(ConvertSettings settings, ModelConfig config, TextWriter log)
     {
         var tokenizer = Tokenizer.FromFile(Path.Combine(settings.ModelDir, "tokenizer.json"));
-        var rows = CalibrationSet.Build(tokenizer, settings.CalText.ReadAll("calibration text"), settings.CalText.Name, settings.CalRows, settings.CalCols, settings.Seed);
-        if (rows.SelectMany(r => r).Any(id => id >= config.VocabSize))
+        var built = CalibrationRows.Build(settings.CalData, settings.ModelDir, tokenizer, config.VocabSize, settings.CalVolume, settings.Seed);
+        foreach (var note in built.Notes)
+            log.WriteLine("convert: calibration: " + note);
+        if (built.Rows.SelectMany(r => r).Any(id => id >= config.VocabSize))
             throw new InvalidDataException($"{settings.ModelDir}: tokenizer produces ids beyond the model's vocab_size {config.VocabSize}");
-        return rows;
+        return built.Rows;
     }
 
     private (JobProgress, CalibrationState) StartNew(IReadOnlyList<int[]> rows)
@@ -250,21 +257,21 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
         writer.Write(ModuleFile(index, module));
     }
 
-    private JsonObject QuantizationConfig(double averageBits)
+    private JsonObject QuantizationConfig(double averageBits, CalibrationRecord calibration)
     {
-        var config = QuantizationConfigKeys(averageBits);
+        var config = QuantizationConfigKeys(averageBits, calibration);
         if (!settings.Codebook.IsDefaultMultiplier)
             config[NonstandardMultiplier.ConfigKey] = NonstandardMultiplier.ConfigMark(settings.Codebook);
         return config;
     }
 
-    private JsonObject QuantizationConfigKeys(double averageBits) => new()
+    private JsonObject QuantizationConfigKeys(double averageBits, CalibrationRecord calibration) => new()
     {
         ["quant_method"] = "exl3",
         ["version"] = Exl3Version,
         ["bits"] = Math.Round(averageBits, 2),
         ["head_bits"] = settings.HeadBits,
-        ["calibration"] = new JsonObject { ["rows"] = settings.CalRows, ["cols"] = settings.CalCols },
+        ["calibration"] = calibration.ToJson(),
         ["out_scales"] = settings.OutScales.ToString().ToLowerInvariant(),
         ["codebook"] = settings.Codebook.Name,
         ["format_version"] = FormatVersion,
@@ -286,6 +293,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
 }
 
 /// <summary>The sidecar JSON written beside the model: what the converter did, per tensor and per module.</summary>
+/// <param name="Calibration">What it calibrated on, as quantization_config.calibration (<see cref="CalibrationRecord"/>); absent in reports of older versions.</param>
 /// <param name="CopiedTensors">Source tensors no module reads, copied unchanged, under their written names.</param>
 public sealed record ConversionReport(
     string Converter,
@@ -296,7 +304,8 @@ public sealed record ConversionReport(
     IReadOnlyList<ModuleRecord> Modules,
     IReadOnlyList<string> Warnings,
     IReadOnlyList<int> BadRows,
-    IReadOnlyList<string> CopiedTensors)
+    IReadOnlyList<string> CopiedTensors,
+    JsonObject? Calibration = null)
 {
     public const string FileName = "trellis-convert.json";
 

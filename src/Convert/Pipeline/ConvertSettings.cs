@@ -1,4 +1,5 @@
-using Converter.Formats.IO;
+using Converter.Cli.Calibration;
+using Converter.Formats.HuggingFace;
 using Converter.Regularize.Quantization;
 using Converter.Trellis.Codebooks;
 
@@ -16,9 +17,17 @@ public sealed record ConvertSettings
     public int HeadBits { get; init; } = 6;
 
     public CodebookSpec Codebook { get; init; } = CodebookSpec.Default(CodebookKind.Mul1);
-    public int CalRows { get; init; } = 128;
-    public int CalCols { get; init; } = 512;
-    public required TextSource CalText { get; init; }
+
+    /// <summary>Calibration rows as given on the command line; null until <see cref="ForModel"/> scales it to the model (<see cref="CalibrationVolume"/>).</summary>
+    public int? CalRows { get; init; }
+
+    /// <summary>Tokens per calibration row as given; null until <see cref="ForModel"/>.</summary>
+    public int? CalCols { get; init; }
+
+    /// <summary>How the volume was chosen ("model", "given", "model+given"), set by <see cref="ForModel"/>.</summary>
+    public string? CalVolumeRule { get; init; }
+
+    public CalibrationSource CalData { get; init; } = CalibrationSource.BuiltIn;
     public OutScalesMode OutScales { get; init; } = OutScalesMode.Always;
     public HessianBasis HessianBasis { get; init; } = HessianBasis.Exact;
     public int Seed { get; init; }
@@ -46,6 +55,18 @@ public sealed record ConvertSettings
     /// <summary>Debug/testing: stop (as if killed) after this many modules are done; null runs to the end.</summary>
     public int? StopAfterModules { get; init; }
 
+    /// <summary>The settings with the calibration volume settled for the model: what the command line left out, scaled by <see cref="CalibrationVolume"/>.</summary>
+    public ConvertSettings ForModel(ModelConfig config)
+    {
+        var volume = CalibrationVolume.Choose(CalRows, CalCols, config);
+        return this with { CalRows = volume.Rows, CalCols = volume.Cols, CalVolumeRule = CalVolumeRule ?? volume.Rule };
+    }
+
+    /// <summary>The settled volume; only after <see cref="ForModel"/>.</summary>
+    public CalibrationVolumeChoice CalVolume => CalRows is { } rows && CalCols is { } cols && CalVolumeRule is { } rule
+        ? new CalibrationVolumeChoice(rows, cols, rule)
+        : throw new InvalidOperationException("the calibration volume is settled for a model first (ConvertSettings.ForModel)");
+
     /// <summary>
     /// The settings a resumed job must share with the interrupted one: changing any of them would mix two
     /// different conversions in one output (exllamav3 fixes the same set, §5.1, plus what our determinism needs).
@@ -64,8 +85,9 @@ public sealed record ConvertSettings
         ["bits"] = Bits.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
         ["head_bits"] = HeadBits.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["codebook"] = Codebook.ToString(),
-        ["cal_rows"] = CalRows.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["cal_cols"] = CalCols.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["cal_rows"] = CalVolume.Rows.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["cal_cols"] = CalVolume.Cols.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["cal_data"] = CalData.Name,
         ["out_scales"] = OutScales.ToString(),
         ["hessian_basis"] = HessianBasis.ToString(),
         ["seed"] = Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),

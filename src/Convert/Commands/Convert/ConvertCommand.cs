@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Converter.Cli.Calibration;
 using Converter.Cli.Pipeline;
 using Converter.Cli.Samples;
 using Converter.Formats.IO;
@@ -33,9 +34,7 @@ public sealed class ConvertCommand
             "so it loads such a model without error and produces garbage; the output is marked in quantization_config." + NonstandardMultiplier.ConfigKey +
             " and its README.md, and inspect and eval warn. Only trellis (eval, ppl, inspect) reads it correctly",
     };
-    private readonly Option<int> _calRows = new("--cal-rows") { Description = "Calibration rows (sized for the sample: 128 rows × 512 tokens, the published protocol)", DefaultValueFactory = _ => 128 };
-    private readonly Option<int> _calCols = new("--cal-cols") { Description = "Tokens per calibration row", DefaultValueFactory = _ => 512 };
-    private readonly Option<string?> _calText = new("--cal-text") { Description = "Calibration text file. Default: the built-in English text of samples/data/calibration.txt (1.2 MB, Brown corpus)" };
+    private readonly CalibrationOptions _calibration = new();
     private readonly Option<string?> _workDir = new("--work-dir") { Description = "Work directory for checkpoints and per-module files. Default: <out>.work" };
     private readonly Option<bool> _resume = new("--resume") { Description = "Continue an interrupted conversion from its work directory" };
     private readonly Option<string> _device = new("--device") { Description = "Where to run: cuda:N (a GPU), cpu, or auto (cuda:0 when a usable GPU and driver are present, else the CPU)", DefaultValueFactory = _ => "auto" };
@@ -79,9 +78,10 @@ public sealed class ConvertCommand
             "and a README.md model card. " +
             "Architectures: " + string.Join(", ", Converter.Models.Architectures.ArchitectureCatalog.All.Select(a => a.HfName)) + ".");
         command.Arguments.Add(_model);
-        foreach (var o in new Option[] { _out, _bits, _headBits, _codebook, _multiplier, _allowNonstandardMultiplier, _calRows, _calCols, _calText, _workDir, _resume, _device,
+        Option[] options = [_out, _bits, _headBits, _codebook, _multiplier, _allowNonstandardMultiplier, .. _calibration.Options, _workDir, _resume, _device,
             _outScales, _hessian, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
-            _stopAfter, _json })
+            _stopAfter, _json];
+        foreach (var o in options)
             command.Options.Add(o);
         command.SetAction(parse => run(context => ConvertRun.Execute(Bind(parse), parse.GetValue(_json), context)));
         return command;
@@ -129,9 +129,7 @@ public sealed class ConvertCommand
             "sign" => HessianBasis.SignOnly,
             var s => throw new UsageException($"--hessian must be exact or sign, got '{s}'"),
         };
-        int calRows = parse.GetValue(_calRows), calCols = parse.GetValue(_calCols);
-        if (calRows < 1 || calCols < 16)
-            throw new UsageException("--cal-rows must be at least 1 and --cal-cols at least 16");
+        var (calRows, calCols, calData) = _calibration.Bind(parse);
         int linearsInFlight = parse.GetValue(_linearsInFlight);
         if (linearsInFlight is < 0 or > 32)
             throw new UsageException($"--linears-in-flight must be 0 (auto) or 1..32, got {linearsInFlight}");
@@ -145,7 +143,6 @@ public sealed class ConvertCommand
         if (measurement is not null && !File.Exists(measurement))
             throw new UsageException($"--measurement {measurement}: file not found (make one with trellis measure)");
         var modelDir = parse.GetValue(_model) ?? SampleLocator.RequireSampleModel();
-        var calText = parse.GetValue(_calText) is { } calPath ? TextSource.FromFile(calPath) : BuiltInSamples.CalibrationText;
         var outDir = parse.GetValue(_out)
             ?? Path.Combine("out", $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDir)))}-exl3-{bits.ToString("0.0#", CultureInfo.InvariantCulture)}bpw");
         return new ConvertSettings
@@ -158,7 +155,7 @@ public sealed class ConvertCommand
             Codebook = codebook,
             CalRows = calRows,
             CalCols = calCols,
-            CalText = calText,
+            CalData = calData,
             OutScales = outScales,
             HessianBasis = basis,
             Seed = parse.GetValue(_seed),

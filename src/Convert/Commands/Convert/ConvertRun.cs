@@ -9,7 +9,8 @@ public static class ConvertRun
     public static int Execute(ConvertSettings settings, bool json, CliContext context)
     {
         context.Log.WriteLine($"convert: {settings.ModelDir} → {settings.OutDir} at {settings.Bits} bpw, head {settings.HeadBits} bits, " +
-            $"{settings.Codebook}, calibration {settings.CalRows}×{settings.CalCols} tokens of {settings.CalText}");
+            $"{settings.Codebook}, calibration data {settings.CalData}" +
+            (settings.CalRows is null && settings.CalCols is null ? "" : $" ({settings.CalRows?.ToString() ?? "scaled"} rows × {settings.CalCols?.ToString() ?? "scaled"} tokens)"));
         var pipeline = new ConversionPipeline(settings, context);
         var summary = pipeline.Run();
         if (summary.Completed && pipeline.Plan is { } plan)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Converter.Cli.Commands.Convert;
 using Converter.Cli.Pipeline;
 using Converter.Cli.Pipeline.Allocation;
 using Converter.Cli.Samples;
@@ -26,9 +27,7 @@ public sealed class MeasureCommand
     private readonly Option<int> _length = new("--length") { Description = "Tokens per measurement row", DefaultValueFactory = _ => 256 };
     private readonly Option<string?> _text = new("--text") { Description = "Text of the measurement rows (consecutive rows from its start). Default: the built-in calibration text" };
     private readonly Option<string> _codebook = new("--codebook", "-c") { Description = "Codebook the groups are quantized with: " + CodebookRegistry.Names, DefaultValueFactory = _ => "mul1" };
-    private readonly Option<int> _calRows = new("--cal-rows") { Description = "Calibration rows for the Hessians (as convert)", DefaultValueFactory = _ => 128 };
-    private readonly Option<int> _calCols = new("--cal-cols") { Description = "Tokens per calibration row", DefaultValueFactory = _ => 512 };
-    private readonly Option<string?> _calText = new("--cal-text") { Description = "Calibration text file. Default: the built-in calibration text" };
+    private readonly CalibrationOptions _calibration = new();
     private readonly Option<int> _seed = new("--seed") { Description = "Seed of sign flips and calibration row choice (as convert)", DefaultValueFactory = _ => 0 };
     private readonly Option<string> _device = new("--device") { Description = "Where to run: cuda:N, cpu, or auto", DefaultValueFactory = _ => "auto" };
     private readonly Option<int> _threads = new("--threads") { Description = "Encoder threads (0 = all processors)", DefaultValueFactory = _ => 0 };
@@ -41,7 +40,8 @@ public sealed class MeasureCommand
             "routed experts) alone is quantized at each candidate K. `trellis convert --bits B --measurement FILE` then spends a fractional budget where " +
             "the output is most sensitive. Costs about one conversion per candidate K plus one forward of the measurement rows per group and K.");
         command.Arguments.Add(_model);
-        foreach (var o in new Option[] { _out, _candidates, _rows, _length, _text, _codebook, _calRows, _calCols, _calText, _seed, _device, _threads, _json })
+        Option[] all = [_out, _candidates, _rows, _length, _text, _codebook, .. _calibration.Options, _seed, _device, _threads, _json];
+        foreach (var o in all)
             command.Options.Add(o);
         command.SetAction(parse => run(context => MeasureRun.Execute(Bind(parse), parse.GetValue(_json), context)));
         return command;
@@ -53,9 +53,7 @@ public sealed class MeasureCommand
         int rows = parse.GetValue(_rows), length = parse.GetValue(_length);
         if (rows < 1 || length < 2)
             throw new UsageException("--rows must be at least 1 and --length at least 2");
-        int calRows = parse.GetValue(_calRows), calCols = parse.GetValue(_calCols);
-        if (calRows < 1 || calCols < 16)
-            throw new UsageException("--cal-rows must be at least 1 and --cal-cols at least 16");
+        var (calRows, calCols, calData) = _calibration.Bind(parse);
         CodebookSpec codebook;
         try
         {
@@ -79,7 +77,7 @@ public sealed class MeasureCommand
             Codebook = codebook,
             CalRows = calRows,
             CalCols = calCols,
-            CalText = parse.GetValue(_calText) is { } calPath ? TextSource.FromFile(calPath) : BuiltInSamples.CalibrationText,
+            CalData = calData,
             Seed = parse.GetValue(_seed),
             Threads = Math.Max(0, parse.GetValue(_threads)),
             Device = device,

@@ -26,6 +26,7 @@ public sealed record Measurement(
     int Layers,
     IReadOnlyList<int> Candidates,
     string Codebook,
+    string CalData,
     int CalRows,
     int CalCols,
     int Seed,

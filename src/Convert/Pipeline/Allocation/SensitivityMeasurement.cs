@@ -23,7 +23,7 @@ public sealed record MeasureOptions(IReadOnlyList<int> Candidates, TextSource Te
 /// the logits are compared with the reference's. Memory: one state of the measurement rows per (group, K) still
 /// on its way to the head (rows × length × hidden floats each).
 /// </summary>
-public sealed class SensitivityMeasurement(ConvertSettings settings, MeasureOptions options, CliContext context)
+public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOptions options, CliContext context)
 {
     /// <summary>A copy of the measurement rows' activations, perturbed at one group and K.</summary>
     private sealed class Perturbed(int layer, string group, int bits, SequenceBatch[] batches)
@@ -37,9 +37,11 @@ public sealed class SensitivityMeasurement(ConvertSettings settings, MeasureOpti
     public Measurement Run()
     {
         var clock = Stopwatch.StartNew();
-        if (!Directory.Exists(settings.ModelDir))
-            throw new DirectoryNotFoundException($"{settings.ModelDir}: model directory not found");
-        var config = ModelConfig.Load(settings.ModelDir);
+        if (!Directory.Exists(requested.ModelDir))
+            throw new DirectoryNotFoundException($"{requested.ModelDir}: model directory not found");
+        var config = ModelConfig.Load(requested.ModelDir);
+        // The calibration volume the command line left out is scaled to the model, as a conversion scales it.
+        var settings = requested.ForModel(config);
         var tokenizerPath = Path.Combine(settings.ModelDir, "tokenizer.json");
         if (!File.Exists(tokenizerPath))
             throw new InvalidDataException($"{tokenizerPath}: missing tokenizer (needed to tokenize the calibration and measurement text)");
@@ -51,7 +53,7 @@ public sealed class SensitivityMeasurement(ConvertSettings settings, MeasureOpti
         var tokenizer = Tokenizer.FromFile(tokenizerPath);
         var rows = EvalRows.Build(tokenizer, options.Text.ReadAll("measurement text"), options.Text.Name, options.Rows, options.Length);
         int vocabulary = Math.Min(tokenizer.VocabSize, model.Spec.VocabSize);
-        var state = new CalibrationState(ConversionPipeline.BuildCalibrationRows(settings, config), null, []);
+        var state = new CalibrationState(ConversionPipeline.BuildCalibrationRows(settings, config, context.Log), null, []);
         var converter = new ModuleConverter(settings, source, model.Spec.Names, context.Codebooks, new Dictionary<string, int>(), backend);
 
         int perBatch = Math.Max(1, ModelStream.BatchTokens / options.Length);
@@ -59,7 +61,7 @@ public sealed class SensitivityMeasurement(ConvertSettings settings, MeasureOpti
         var perturbed = new List<Perturbed>();
         var kl = new Dictionary<(int, string), SortedDictionary<int, double>>();
         context.Log.WriteLine($"measure: {settings.ModelDir}, K ∈ {{{string.Join(", ", options.Candidates)}}} for {targets.GroupBy(t => (t.Layer, t.Group)).Count()} groups, " +
-            $"calibration {settings.CalRows}×{settings.CalCols}, KL over {options.Rows} rows × {options.Length} tokens of {options.Text}");
+            $"calibration {settings.CalVolume.Rows}×{settings.CalVolume.Cols} of {settings.CalData.Name}, KL over {options.Rows} rows × {options.Length} tokens of {options.Text}");
 
         ProgressDisplay.Run(context, "measure", model.Modules.Count, steps =>
         {
@@ -102,7 +104,7 @@ public sealed class SensitivityMeasurement(ConvertSettings settings, MeasureOpti
             g.Select(t => t.Name).ToList(), kl[g.Key])).ToList();
         return new Measurement(Measurement.FormatName, Measurement.CurrentVersion, Path.GetFullPath(settings.ModelDir), ModelFingerprint.Compute(settings.ModelDir),
             config.ArchitectureNames.FirstOrDefault() ?? config.ModelType ?? "unknown", model.Layers.Count, options.Candidates.ToList(),
-            settings.Codebook.ToString(), settings.CalRows, settings.CalCols, settings.Seed, options.Text.Name, options.Rows, options.Length, groups,
+            settings.Codebook.ToString(), settings.CalData.Name, settings.CalVolume.Rows, settings.CalVolume.Cols, settings.Seed, options.Text.Name, options.Rows, options.Length, groups,
             Math.Round(clock.Elapsed.TotalSeconds, 1));
     }
 
