@@ -13,18 +13,8 @@ namespace Converter.Convert.Tests;
 [NonParallelizable]
 public class ConvertPipelineTests
 {
-    private static readonly Dictionary<double, string> Converted = new();
-
-    /// <summary>Converts the synthetic model at <paramref name="bits"/> once per run.</summary>
-    private static string ConvertedAt(double bits)
-    {
-        if (Converted.TryGetValue(bits, out var dir))
-            return dir;
-        dir = NewPath($"q{bits}");
-        var (code, _, log) = Run(ConvertArgs(ModelDir, dir, bits));
-        Assert.That(code, Is.EqualTo(0), log);
-        return Converted[bits] = dir;
-    }
+    /// <summary>The synthetic model converted at <paramref name="bits"/>, once per run and shared with other fixtures (read only).</summary>
+    private static string ConvertedAt(double bits) => SharedConversions.OfSyntheticModel(bits);
 
     [Test]
     public void OutputFollowsTheStoredFormat()

@@ -23,7 +23,13 @@ public class GptOssConversionTests
 {
     private const int ExpertWidth = 128;
 
-    [Test]
+    /// <summary>
+    /// The bf16 source. Slow: <see cref="Mxfp4SourceLoadsTheEncodedValuesAndConverts"/> converts the same cut model
+    /// end to end and asserts the same layout, and what differs, reading the bf16 fused experts, is proven by the
+    /// forward test against transformers (Models.Tests' ReferenceForwardTests runs rand-gpt-oss from bf16) and
+    /// ExpertSliceTests.
+    /// </summary>
+    [Test, Category(SlowTests.Category)]
     public void ConvertsEveryExpertWithItsBiasAndKeepsRouterAndSinks()
     {
         var source = Cut(RepoPaths.RequireSharedModel("rand-gpt-oss"), NewPath("gpt-oss-cut"));
