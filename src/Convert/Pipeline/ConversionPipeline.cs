@@ -47,17 +47,25 @@ public sealed class ConversionPipeline(ConvertSettings settings, CliContext cont
     /// <summary>The measured allocation used, once <see cref="Run"/> has started; null for the uniform allocation.</summary>
     public AllocationPlan? Plan { get; private set; }
 
+    /// <summary>
+    /// Checks the model directory and its tokenizer and loads its config; the calibration volume the command line left
+    /// out is scaled to the model, before anything reads it.
+    /// </summary>
+    public static (ConvertSettings Settings, ModelConfig Config) Settle(ConvertSettings requested)
+    {
+        if (!Directory.Exists(requested.ModelDir))
+            throw new DirectoryNotFoundException($"{requested.ModelDir}: model directory not found");
+        var config = ModelConfig.Load(requested.ModelDir);
+        var tokenizerPath = Path.Combine(requested.ModelDir, "tokenizer.json");
+        if (!File.Exists(tokenizerPath))
+            throw new InvalidDataException($"{tokenizerPath}: missing tokenizer (needed to tokenize the calibration text)");
+        return (requested.ForModel(config), config);
+    }
+
     public ConversionSummary Run()
     {
         var clock = Stopwatch.StartNew();
-        if (!Directory.Exists(settings.ModelDir))
-            throw new DirectoryNotFoundException($"{settings.ModelDir}: model directory not found");
-        var config = ModelConfig.Load(settings.ModelDir);
-        // What the command line left of the calibration volume is scaled to the model, before anything reads it.
-        settings = settings.ForModel(config);
-        var tokenizerPath = Path.Combine(settings.ModelDir, "tokenizer.json");
-        if (!File.Exists(tokenizerPath))
-            throw new InvalidDataException($"{tokenizerPath}: missing tokenizer (needed to tokenize the calibration text)");
+        (settings, var config) = Settle(settings);
         // The device is settled before anything is written: an unusable --device cuda:N leaves no trace.
         using var backend = ComputeBackend.Open(settings.Device, context.Log, "convert");
         // An FP8 source reads dequantized (its block scales consumed, never copied to the output).

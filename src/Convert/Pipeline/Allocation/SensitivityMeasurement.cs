@@ -37,20 +37,13 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
     public Measurement Run()
     {
         var clock = Stopwatch.StartNew();
-        if (!Directory.Exists(requested.ModelDir))
-            throw new DirectoryNotFoundException($"{requested.ModelDir}: model directory not found");
-        var config = ModelConfig.Load(requested.ModelDir);
-        // The calibration volume the command line left out is scaled to the model, as a conversion scales it.
-        var settings = requested.ForModel(config);
-        var tokenizerPath = Path.Combine(settings.ModelDir, "tokenizer.json");
-        if (!File.Exists(tokenizerPath))
-            throw new InvalidDataException($"{tokenizerPath}: missing tokenizer (needed to tokenize the calibration and measurement text)");
+        var (settings, config) = ConversionPipeline.Settle(requested);
         using var backend = ComputeBackend.Open(settings.Device, context.Log, "measure");
         using var source = SourceCheckpoint.Open(settings.ModelDir, config.Json);
         var model = TransformerModel.FromConfig(config, backend.Algebra, backend.Blocks);
         var targets = BitAllocation.Targets(model);
         var groupOf = targets.ToDictionary(t => t.Name, t => (t.Layer, t.Group));
-        var tokenizer = Tokenizer.FromFile(tokenizerPath);
+        var tokenizer = Tokenizer.FromFile(Path.Combine(settings.ModelDir, "tokenizer.json"));
         var rows = EvalRows.Build(tokenizer, options.Text.ReadAll("measurement text"), options.Text.Name, options.Rows, options.Length);
         int vocabulary = Math.Min(tokenizer.VocabSize, model.Spec.VocabSize);
         var state = new CalibrationState(ConversionPipeline.BuildCalibrationRows(settings, config, context.Log), null, []);
