@@ -62,6 +62,8 @@ public class MeasureCommandTests
         Assert.That(code, Is.EqualTo(ExitCodes.Ok), log.ToString());
         var allocation = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "config.json")))!["quantization_config"]!["allocation"]!;
         Assert.That(allocation["measurement"]!.GetValue<string>(), Is.EqualTo("m.json"));
+        var stored = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "quantization_config.json")))!["allocation"]!;
+        Assert.That(stored.ToJsonString(), Is.EqualTo(allocation.ToJsonString()), "quantization_config.json records the same choice as config.json");
         double predicted = allocation["predicted_kl"]!.GetValue<double>(), uniformPredicted = allocation["uniform_predicted_kl"]!.GetValue<double>();
         Assert.That(predicted, Is.LessThanOrEqualTo(uniformPredicted), "the optimizer never predicts worse than the uniform allocation");
         string shipped = allocation["method"]!.GetValue<string>();

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Converter.Exl3;
+using Converter.Formats.HuggingFace;
 using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
 using Converter.Trellis.Codebooks;
@@ -52,6 +53,24 @@ public static class OutputCompiler
     }
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>
+    /// Adds <paramref name="key"/> to the quantization_config of a compiled output, in config.json and in
+    /// quantization_config.json alike (atomically each), for what is decided after the output is compiled.
+    /// </summary>
+    public static void AddQuantizationKey(string outDir, string key, JsonNode value)
+    {
+        foreach (var (file, nested) in new[] { ("config.json", true), ("quantization_config.json", false) })
+        {
+            var path = Path.Combine(outDir, file);
+            var root = ModelConfig.ReadJsonObject(path);
+            var target = nested ? root["quantization_config"] as JsonObject : root;
+            if (target is null)
+                throw new InvalidDataException($"{path}: no quantization_config to add {key} to");
+            target[key] = value.DeepClone();
+            AtomicFile.WriteAllText(path, root.ToJsonString(Indented));
+        }
+    }
 
     /// <summary>§4.5: keep an existing exl3 dict (updating bits, head_bits, codebook); nest any other as original_quantization_config.</summary>
     private static JsonObject MergeQuantizationConfig(JsonObject? existing, JsonObject ours)

@@ -15,9 +15,11 @@ public static class ConvertRun
         var summary = pipeline.Run();
         if (summary.Completed && pipeline.Plan is { } plan)
         {
-            // Both allocations fill the same budget, so the summary's bits hold for whichever is shipped.
-            var outcome = settings.CheckAllocation ? AllocationCheck.Run(settings, plan, context) : AllocationCheck.Unchecked(settings, plan);
+            var (outcome, uniformShipped) = settings.CheckAllocation ? AllocationCheck.Run(settings, plan, context) : (AllocationCheck.Unchecked(settings, plan), null);
             context.Log.WriteLine($"convert: allocation shipped: {outcome.Shipped}");
+            // The summary describes what is on disk: the uniform conversion's when it replaced the measured one.
+            if (uniformShipped is not null)
+                summary = uniformShipped with { Seconds = summary.Seconds };
         }
         if (json)
         {

@@ -2,8 +2,6 @@ using System.Text.Json.Nodes;
 using Converter.Cli.Samples;
 using Converter.Eval.Evaluation;
 using Converter.Eval.Loading;
-using Converter.Formats.HuggingFace;
-using Converter.Formats.IO;
 
 namespace Converter.Cli.Pipeline.Allocation;
 
@@ -40,7 +38,8 @@ public static class AllocationCheck
 
     public const string ConfigKey = "allocation";
 
-    public static AllocationOutcome Run(ConvertSettings settings, AllocationPlan plan, CliContext context)
+    /// <returns>The choice, and the summary of the uniform conversion when it is the one shipped (null otherwise).</returns>
+    public static (AllocationOutcome Outcome, ConversionSummary? UniformShipped) Run(ConvertSettings settings, AllocationPlan plan, CliContext context)
     {
         string name = Path.GetFileName(settings.MeasurementPath!);
         if (plan.SameAsUniform)
@@ -48,7 +47,7 @@ public static class AllocationCheck
             context.Log.WriteLine("convert: the measured allocation equals the uniform one; nothing to check");
             var same = new AllocationOutcome("measured", name, plan.PredictedKl, plan.UniformPredictedKl, null, null, null, 0, 0);
             Record(settings.OutDir, same);
-            return same;
+            return (same, null);
         }
         var uniformDir = Path.TrimEndingDirectorySeparator(Path.GetFullPath(settings.OutDir)) + ".uniform-check";
         var uniform = settings with
@@ -60,7 +59,7 @@ public static class AllocationCheck
             Resume = false,
         };
         context.Log.WriteLine($"convert: converting the uniform allocation too, to check the measured one against it on held-out rows ({uniformDir})");
-        new ConversionPipeline(uniform, context).Run();
+        var uniformSummary = new ConversionPipeline(uniform, context).Run();
 
         var text = BuiltInSamples.EvaluationText;
         double measuredKl, uniformKl;
@@ -83,7 +82,7 @@ public static class AllocationCheck
         var outcome = new AllocationOutcome(keepMeasured ? "measured" : "uniform", name, plan.PredictedKl, plan.UniformPredictedKl, measuredKl, uniformKl,
             text.Name, Rows, Length);
         Record(settings.OutDir, outcome);
-        return outcome;
+        return (outcome, keepMeasured ? null : uniformSummary with { OutDir = settings.OutDir });
     }
 
     /// <summary>--no-allocation-check: the measured allocation is shipped as converted, recorded with its prediction only.</summary>
@@ -105,13 +104,6 @@ public static class AllocationCheck
         Directory.Move(aside, uniformDir);
     }
 
-    /// <summary>Adds quantization_config.allocation to the shipped model's config.json (atomically).</summary>
-    private static void Record(string outDir, AllocationOutcome outcome)
-    {
-        var path = Path.Combine(outDir, "config.json");
-        var config = ModelConfig.ReadJsonObject(path);
-        if (config["quantization_config"] is JsonObject q)
-            q[ConfigKey] = outcome.ToJson();
-        AtomicFile.WriteAllText(path, config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
-    }
+    /// <summary>Adds quantization_config.allocation to the shipped model (config.json and quantization_config.json).</summary>
+    private static void Record(string outDir, AllocationOutcome outcome) => OutputCompiler.AddQuantizationKey(outDir, ConfigKey, outcome.ToJson());
 }
