@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Converter.Cli.Samples;
+using Converter.Conversion.Samples;
 using Converter.TestSupport;
 using NUnit.Framework;
 

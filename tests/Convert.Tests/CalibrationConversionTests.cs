@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Converter.Cli.Calibration;
+using Converter.Conversion.Calibration;
 using NUnit.Framework;
 using static Converter.Convert.Tests.SyntheticModelFixture;
 

@@ -1,4 +1,4 @@
-using Converter.Cli.Calibration;
+using Converter.Conversion.Calibration;
 using NUnit.Framework;
 
 namespace Converter.Convert.Tests;

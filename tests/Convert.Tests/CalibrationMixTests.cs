@@ -1,6 +1,6 @@
 using System.IO.Compression;
 using System.Text.Json.Nodes;
-using Converter.Cli.Calibration;
+using Converter.Conversion.Calibration;
 using Converter.Formats.Tokenizers;
 using Converter.TestSupport;
 using NUnit.Framework;

@@ -1,4 +1,4 @@
-using Converter.Cli.Pipeline;
+using Converter.Conversion.Pipeline;
 using Converter.Formats.HuggingFace;
 using Converter.Formats.Safetensors;
 using Converter.Models;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using Converter.Cli.Samples;
+using Converter.Conversion.Samples;
 using Converter.Formats.Safetensors;
 using Converter.Models.Synthetic;
 using Converter.TestSupport;

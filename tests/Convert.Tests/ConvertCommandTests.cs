@@ -1,5 +1,5 @@
 using Converter.Cli;
-using Converter.Cli.Calibration;
+using Converter.Conversion.Calibration;
 using Converter.Formats.IO;
 using Converter.Regularize.Quantization;
 using Converter.TestSupport;

@@ -120,7 +120,7 @@ public class ConvertPipelineTests
         Assert.That(card, Does.Contain("| head bits | 16 (fp16, not quantized) |"));
         Assert.That(card, Does.Contain("| codebook | mul1, multiplier 0x83DCD12D |"));
         Assert.That(card, Does.Contain($"| calibration | 8 rows × 64 tokens of {CalText}, seed 0 |"));
-        Assert.That(card, Does.Contain($"| converter | {Cli.Pipeline.ConversionPipeline.ConverterVersion} |"));
+        Assert.That(card, Does.Contain($"| converter | {Conversion.Pipeline.ConversionPipeline.ConverterVersion} |"));
         var date = DateOnly.ParseExact(System.Text.RegularExpressions.Regex.Match(card, @"\| date \| (\d{4}-\d{2}-\d{2}) \|").Groups[1].Value, "yyyy-MM-dd");
         Assert.That(date.DayNumber - DateOnly.FromDateTime(DateTime.UtcNow).DayNumber, Is.InRange(-1, 0));
         Assert.That(card, Does.Not.Contain("Warning"));

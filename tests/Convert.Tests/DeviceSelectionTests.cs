@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
-using Converter.Cli.Pipeline;
 using Converter.Compute;
+using Converter.Conversion.Pipeline;
 using Converter.Cuda;
 using NUnit.Framework;
 using static Converter.Convert.Tests.SyntheticModelFixture;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Converter.Cli;
 using Converter.Cli.Samples;
+using Converter.Conversion.Samples;
 using Converter.Formats.IO;
 using Converter.TestSupport;
 using NUnit.Framework;

@@ -1,4 +1,4 @@
-using Converter.Cli.Pipeline;
+using Converter.Conversion.Pipeline;
 using NUnit.Framework;
 
 namespace Converter.Convert.Tests;

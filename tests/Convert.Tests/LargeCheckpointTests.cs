@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Converter.Cli.Pipeline;
+using Converter.Conversion.Pipeline;
 using Converter.TestSupport;
 using NUnit.Framework;
 

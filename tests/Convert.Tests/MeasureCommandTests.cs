@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Converter.Cli;
-using Converter.Cli.Pipeline.Allocation;
+using Converter.Conversion.Pipeline.Allocation;
 using Converter.TestSupport;
 using NUnit.Framework;
 

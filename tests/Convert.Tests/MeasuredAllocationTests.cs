@@ -1,5 +1,5 @@
-using Converter.Cli.Pipeline;
-using Converter.Cli.Pipeline.Allocation;
+using Converter.Conversion.Pipeline;
+using Converter.Conversion.Pipeline.Allocation;
 using NUnit.Framework;
 
 namespace Converter.Convert.Tests;

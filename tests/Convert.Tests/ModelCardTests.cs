@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Converter.Cli.Pipeline;
+using Converter.Conversion.Pipeline;
 using Converter.TestSupport;
 using Converter.Trellis.Codebooks;
 using NUnit.Framework;

@@ -1,4 +1,5 @@
-using Converter.Cli.Pipeline;
+using Converter.Conversion.Pipeline;
+using Converter.Conversion.Reporting;
 using Converter.Formats.HuggingFace;
 using Converter.Models;
 using Converter.Models.Synthetic;
@@ -79,7 +80,7 @@ public class ResourceEstimateTests
         var disk = needs.Shortfalls(Machine(100, null, 1));
         Assert.That(disk, Has.One.StartsWith("disk: work directory and output need about"));
         var apart = needs.Shortfalls(new AvailableResources(100 * GiB, null, 1 * GiB, 100 * GiB, SameDisk: false));
-        Assert.That(apart, Is.EqualTo(new[] { $"disk: the work directory needs about {Cli.HumanFormat.Bytes(needs.WorkDiskBytes)} (checkpoints of 2.0 GiB), 1.0 GiB free" }));
+        Assert.That(apart, Is.EqualTo(new[] { $"disk: the work directory needs about {Conversion.Reporting.HumanFormat.Bytes(needs.WorkDiskBytes)} (checkpoints of 2.0 GiB), 1.0 GiB free" }));
 
         var gpu = ResourceEstimate.For(Inputs(Shape("llama-3-70b", 1), 128, 512, Hopper));
         Assert.That(gpu.Shortfalls(Machine(120, 24, 100)), Has.One.StartsWith("GPU memory: needs about"));

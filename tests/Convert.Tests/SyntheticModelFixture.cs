@@ -1,5 +1,6 @@
 using Converter.Cli;
 using Converter.Cli.Samples;
+using Converter.Conversion.Samples;
 using Converter.Models.Synthetic;
 using Converter.TestSupport;
 using NUnit.Framework;

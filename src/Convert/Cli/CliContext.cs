@@ -1,3 +1,4 @@
+using Converter.Conversion;
 using Converter.Trellis.Codebooks;
 
 namespace Converter.Cli;
@@ -17,7 +18,10 @@ public sealed class CliContext(TextWriter output, TextWriter log, bool interacti
     /// <summary>True when stderr is a terminal: live progress display instead of log lines.</summary>
     public bool Interactive { get; } = interactive;
 
-    public CodebookTableCache Codebooks { get; } = new();
+    /// <summary>What the conversion library reports to: this command's log and progress display.</summary>
+    public ConversionSession Conversion { get; } = new(log, ProgressDisplay.For(log, interactive));
+
+    public CodebookTableCache Codebooks => Conversion.Codebooks;
 
     public static CliContext ForConsole() =>
         new(Console.Out, Console.Error, !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb"));

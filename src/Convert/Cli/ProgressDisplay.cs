@@ -1,27 +1,22 @@
+using Converter.Conversion.Reporting;
 using Spectre.Console;
 
 namespace Converter.Cli;
 
-/// <summary>Reports the step a long job is on; synchronous so the display never lags the work.</summary>
-public interface IStepProgress
-{
-    void Step(string description);
-
-    /// <summary>A log line that must not tear the live display.</summary>
-    void Log(string line);
-}
-
 /// <summary>
 /// Progress of a job with a known number of steps: a Spectre.Console bar with ETA on a terminal, one plain log
-/// line per step (with elapsed time and ETA) otherwise, so redirected logs stay readable.
+/// line per step (with elapsed time and ETA, <see cref="LogLineProgress"/>) otherwise, so redirected logs stay readable.
 /// </summary>
-public static class ProgressDisplay
+public sealed class ProgressDisplay(TextWriter log) : IProgressDisplay
 {
-    public static T Run<T>(CliContext context, string title, int totalSteps, Func<IStepProgress, T> work)
+    public static IProgressDisplay For(TextWriter log, bool interactive) => interactive ? new ProgressDisplay(log) : new LogLineProgress(log);
+
+    public static T Run<T>(CliContext context, string title, int totalSteps, Func<IStepProgress, T> work) =>
+        context.Conversion.Progress.Run(title, totalSteps, work);
+
+    public T Run<T>(string title, int totalSteps, Func<IStepProgress, T> work)
     {
-        if (!context.Interactive)
-            return work(new LogLines(context.Log, title, totalSteps));
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(context.Log) });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(log) });
         T result = default!;
         console.Progress()
             .AutoClear(true)
@@ -48,23 +43,5 @@ public static class ProgressDisplay
             _started = true;
             task.Description = $"{title}: {Markup.Escape(description)}";
         }
-    }
-
-    private sealed class LogLines(TextWriter log, string title, int total) : IStepProgress
-    {
-        private readonly DateTime _start = DateTime.UtcNow;
-        private int _done = -1;
-
-        public void Log(string line) => log.WriteLine(line);
-
-        public void Step(string description)
-        {
-            _done++;
-            var elapsed = DateTime.UtcNow - _start;
-            string eta = _done > 0 ? $", eta {Format(elapsed / _done * (total - _done))}" : "";
-            log.WriteLine($"{title} [{_done + 1}/{total}] {description} (elapsed {Format(elapsed)}{eta})");
-        }
-
-        private static string Format(TimeSpan t) => t.TotalHours >= 1 ? t.ToString(@"h\:mm\:ss") : t.ToString(@"mm\:ss");
     }
 }

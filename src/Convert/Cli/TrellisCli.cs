@@ -8,6 +8,7 @@ using Converter.Cli.Commands.Inspect;
 using Converter.Cli.Commands.Measure;
 using Converter.Cli.Commands.Ppl;
 using Converter.Cli.Commands.Synth;
+using Converter.Conversion;
 using Converter.Formats.Safetensors;
 
 namespace Converter.Cli;
@@ -69,14 +70,14 @@ public sealed class TrellisCli
         {
             return body(_context);
         }
-        catch (UsageException e)
+        catch (Exception e) when (e is UsageException or Conversion.InvalidSettingsException)
         {
             _context.Log.WriteLine($"trellis: {e.Message}");
             return ExitCodes.Usage;
         }
         catch (Exception e) when (e is SafetensorsFormatException or IOException or UnauthorizedAccessException or InvalidDataException
             or Formats.HuggingFace.ModelConfigException or Formats.Tokenizers.TokenizerFormatException or Cuda.CudaException
-            or Pipeline.ResourceShortfallException)
+            or Conversion.Pipeline.ResourceShortfallException)
         {
             _context.Log.WriteLine($"trellis: error: {e.Message}");
             return ExitCodes.Failure;

@@ -1,3 +1,5 @@
+using Converter.Conversion.Samples;
+
 namespace Converter.Cli.Samples;
 
 /// <summary>
@@ -8,7 +10,7 @@ namespace Converter.Cli.Samples;
 /// </summary>
 public static class SampleLocator
 {
-    public const string SampleModel = "tiny-llama";
+    public const string SampleModel = BuiltInSamples.SampleModel;
 
     public static string? FindSampleModel()
     {

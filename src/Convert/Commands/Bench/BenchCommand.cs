@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using Converter.Cli.Pipeline;
+using Converter.Conversion.Pipeline;
 using Converter.Trellis.Codebooks;
 using Converter.Trellis.Tiles;
 

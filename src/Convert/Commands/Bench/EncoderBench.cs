@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using Converter.Cli.Pipeline;
+using Converter.Conversion.Pipeline;
+using Converter.Conversion.Reporting;
 using Converter.Cuda.Trellis;
 using Converter.Formats.IO;
 using Converter.Trellis.Distortion;

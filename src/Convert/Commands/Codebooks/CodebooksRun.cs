@@ -1,4 +1,5 @@
 using System.Globalization;
+using Converter.Conversion.Reporting;
 using Converter.Eval.Codebooks;
 using Converter.Formats.IO;
 using Converter.Trellis.Codebooks;

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using Converter.Cli.Commands.Eval;
+using Converter.Conversion.Pipeline;
+using Converter.Conversion.Reporting;
 using Converter.Eval.Evaluation;
 using Converter.Eval.Loading;
 using Converter.Eval.Reports;
@@ -16,7 +18,7 @@ public static class CompareRun
     public static int Execute(CompareOptions options, CliContext context)
     {
         var clock = Stopwatch.StartNew();
-        using var backend = Pipeline.ComputeBackend.Open(options.Data.Device, context.Log, "compare");
+        using var backend = ComputeBackend.Open(options.Data.Device, context.Log, "compare");
         using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks, backend.Algebra, backend.Blocks);
         var tests = new List<EvalModel>();
         try

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Converter.Cli.Calibration;
+using Converter.Conversion.Calibration;
 using Converter.Formats.IO;
 
 namespace Converter.Cli.Commands.Convert;

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using Converter.Cli.Calibration;
-using Converter.Cli.Pipeline;
 using Converter.Cli.Samples;
+using Converter.Conversion.Calibration;
+using Converter.Conversion.Pipeline;
 using Converter.Formats.IO;
 using Converter.Regularize.Quantization;
 using Converter.Trellis.Codebooks;

@@ -1,5 +1,6 @@
-using Converter.Cli.Pipeline;
-using Converter.Cli.Pipeline.Allocation;
+using Converter.Conversion.Pipeline;
+using Converter.Conversion.Pipeline.Allocation;
+using Converter.Conversion.Reporting;
 
 namespace Converter.Cli.Commands.Convert;
 
@@ -11,11 +12,11 @@ public static class ConvertRun
         context.Log.WriteLine($"convert: {settings.ModelDir} → {settings.OutDir} at {settings.Bits} bpw, head {settings.HeadBits} bits, " +
             $"{settings.Codebook}, calibration data {settings.CalData}" +
             (settings.CalRows is null && settings.CalCols is null ? "" : $" ({settings.CalRows?.ToString() ?? "scaled"} rows × {settings.CalCols?.ToString() ?? "scaled"} tokens)"));
-        var pipeline = new ConversionPipeline(settings, context);
+        var pipeline = new ConversionPipeline(settings, context.Conversion);
         var summary = pipeline.Run();
         if (summary.Completed && pipeline.Plan is { } plan)
         {
-            var (outcome, uniformShipped) = settings.CheckAllocation ? AllocationCheck.Run(settings, plan, context) : (AllocationCheck.Unchecked(settings, plan), null);
+            var (outcome, uniformShipped) = settings.CheckAllocation ? AllocationCheck.Run(settings, plan, context.Conversion) : (AllocationCheck.Unchecked(settings, plan), null);
             context.Log.WriteLine($"convert: allocation shipped: {outcome.Shipped}");
             // The summary describes what is on disk: the uniform conversion's when it replaced the measured one.
             if (uniformShipped is not null)

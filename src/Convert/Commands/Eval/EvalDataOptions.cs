@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Converter.Cli.Samples;
+using Converter.Conversion.Pipeline;
+using Converter.Conversion.Samples;
 using Converter.Formats.IO;
 
 namespace Converter.Cli.Commands.Eval;
@@ -40,7 +42,7 @@ public sealed class EvalDataOptions
     public string BindDevice(ParseResult parse)
     {
         var device = parse.GetValue(_device)!;
-        Pipeline.ComputeBackend.CheckOption(device);
+        ComputeBackend.CheckOption(device);
         return device;
     }
 

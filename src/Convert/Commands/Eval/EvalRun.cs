@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using Converter.Conversion.Pipeline;
+using Converter.Conversion.Reporting;
 using Converter.Eval.Evaluation;
 using Converter.Eval.Loading;
 using Converter.Eval.Reports;
@@ -13,7 +15,7 @@ public static class EvalRun
     public static int Execute(EvalOptions options, CliContext context)
     {
         var clock = Stopwatch.StartNew();
-        using var backend = Pipeline.ComputeBackend.Open(options.Data.Device, context.Log, "eval");
+        using var backend = ComputeBackend.Open(options.Data.Device, context.Log, "eval");
         using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks, backend.Algebra, backend.Blocks);
         using var test = EvalModel.Open(options.QuantDir, context.Codebooks, backend.Algebra, backend.Blocks);
         MultiplierWarning.Report("eval", test.Directory, test.Config.Json, context.Log);

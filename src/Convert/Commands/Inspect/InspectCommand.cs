@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Converter.Cli.Pipeline;
+using Converter.Conversion.Pipeline;
+using Converter.Conversion.Reporting;
 using Converter.Eval.Inspection;
 using Converter.Formats.Safetensors;
 using Spectre.Console;

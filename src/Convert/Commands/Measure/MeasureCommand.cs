@@ -1,9 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using Converter.Cli.Commands.Convert;
-using Converter.Cli.Pipeline;
-using Converter.Cli.Pipeline.Allocation;
 using Converter.Cli.Samples;
+using Converter.Conversion.Pipeline;
+using Converter.Conversion.Pipeline.Allocation;
+using Converter.Conversion.Samples;
 using Converter.Formats.IO;
 using Converter.Trellis.Codebooks;
 

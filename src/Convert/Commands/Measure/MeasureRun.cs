@@ -1,5 +1,6 @@
-using Converter.Cli.Pipeline;
-using Converter.Cli.Pipeline.Allocation;
+using Converter.Conversion.Pipeline;
+using Converter.Conversion.Pipeline.Allocation;
+using Converter.Conversion.Reporting;
 
 namespace Converter.Cli.Commands.Measure;
 
@@ -9,7 +10,7 @@ public static class MeasureRun
     public static int Execute((ConvertSettings Settings, MeasureOptions Options) args, bool json, CliContext context)
     {
         var (settings, options) = args;
-        var measurement = new SensitivityMeasurement(settings, options, context).Run();
+        var measurement = new SensitivityMeasurement(settings, options, context.Conversion).Run();
         var dir = Path.GetDirectoryName(Path.GetFullPath(settings.OutDir));
         if (dir is not null)
             Directory.CreateDirectory(dir);

@@ -1,4 +1,6 @@
 using System.Globalization;
+using Converter.Conversion.Pipeline;
+using Converter.Conversion.Reporting;
 using Converter.Eval.Evaluation;
 using Converter.Eval.Loading;
 
@@ -21,7 +23,7 @@ public static class PplRun
         var ids = options.IdsPath is { } idsPath ? TokenIdsFile.Read(idsPath) : null;
         if (options.LogitsOut is { } logitsOut)
             RequireDirectoryOf(logitsOut);
-        using var backend = Pipeline.ComputeBackend.Open(options.Device, context.Log, "ppl");
+        using var backend = ComputeBackend.Open(options.Device, context.Log, "ppl");
         using var model = EvalModel.Open(options.ModelDir, context.Codebooks, backend.Algebra, backend.Blocks);
         MultiplierWarning.Report("ppl", model.Directory, model.Config.Json, context.Log);
         var input = ids is not null

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Converter.Cli.Samples;
+using Converter.Conversion.Reporting;
+using Converter.Conversion.Samples;
 using Converter.Models.Synthetic;
 
 namespace Converter.Cli.Commands.Synth;

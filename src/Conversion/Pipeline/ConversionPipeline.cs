@@ -1,0 +1,323 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Converter.Conversion;
+using Converter.Conversion.Calibration;
+using Converter.Conversion.Pipeline.Allocation;
+using Converter.Conversion.Reporting;
+using Converter.Formats.HuggingFace;
+using Converter.Formats.IO;
+using Converter.Formats.Safetensors;
+using Converter.Formats.Tokenizers;
+using Converter.Models;
+using Converter.Models.Modules;
+using Converter.Trellis.Codebooks;
+
+namespace Converter.Conversion.Pipeline;
+
+/// <summary>Summary of a finished conversion, also the `convert --json` result.</summary>
+public sealed record ConversionSummary(
+    string OutDir,
+    double Bits,
+    double BitsWithScales,
+    int HeadBits,
+    string Codebook,
+    string Multiplier,
+    long OutputBytes,
+    int Tensors,
+    int Fallbacks,
+    double Seconds,
+    bool Completed,
+    int CopiedTensors = 0);
+
+/// <summary>
+/// `trellis convert`: validate, prepare the work directory, allocate bits, build the calibration rows, run the
+/// module loop with checkpoints, and compile the output (docs/exl3-format.md §5.2). Only one module's weights and the
+/// calibration state are in memory at a time.
+/// </summary>
+public sealed class ConversionPipeline(ConvertSettings settings, ConversionSession session)
+{
+    /// <summary>Our format version in quantization_config; bump when what we write changes meaning.</summary>
+    public const int FormatVersion = 1;
+
+    /// <summary>The exllamav3 version whose format and quantization_config keys this converter writes (the exllamav3 snapshot docs/exl3-format.md describes).</summary>
+    public const string Exl3Version = "1.4.1";
+
+    public static string ConverterVersion => "trellis-dotnet " + (typeof(ConversionPipeline).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
+
+    /// <summary>The measured allocation used, once <see cref="Run"/> has started; null for the uniform allocation.</summary>
+    public AllocationPlan? Plan { get; private set; }
+
+    /// <summary>
+    /// Checks the model directory and its tokenizer and loads its config; the calibration volume the command line left
+    /// out is scaled to the model, before anything reads it.
+    /// </summary>
+    public static (ConvertSettings Settings, ModelConfig Config) Settle(ConvertSettings requested)
+    {
+        if (!Directory.Exists(requested.ModelDir))
+            throw new DirectoryNotFoundException($"{requested.ModelDir}: model directory not found");
+        var config = ModelConfig.Load(requested.ModelDir);
+        var tokenizerPath = Path.Combine(requested.ModelDir, "tokenizer.json");
+        if (!File.Exists(tokenizerPath))
+            throw new InvalidDataException($"{tokenizerPath}: missing tokenizer (needed to tokenize the calibration text)");
+        return (requested.ForModel(config), config);
+    }
+
+    public ConversionSummary Run()
+    {
+        var clock = Stopwatch.StartNew();
+        (settings, var config) = Settle(settings);
+        // The device is settled before anything is written: an unusable --device cuda:N leaves no trace.
+        using var backend = ComputeBackend.Open(settings.Device, session.Log, "convert");
+        // An FP8 source reads dequantized (its block scales consumed, never copied to the output).
+        using var source = SourceCheckpoint.Open(settings.ModelDir, config.Json);
+        var model = TransformerModel.FromConfig(config, backend.Algebra, backend.Blocks);
+        var targets = BitAllocation.Targets(model);
+        // A measurement file is read before anything is written: one made for another model fails here.
+        if (settings.MeasurementPath is { } measurementPath)
+        {
+            var measurement = Measurement.Load(measurementPath);
+            measurement.RequireModel(settings.ModelDir, measurementPath);
+            Plan = AllocationPlan.Measured(targets, measurement, settings.Bits, measurementPath);
+            session.Log.WriteLine($"convert: measured allocation from {measurementPath}: predicted KL {Plan.PredictedKl:E3} against {Plan.UniformPredictedKl:E3} uniform" +
+                (Plan.SameAsUniform ? " (the same allocation)" : ""));
+        }
+        var bits = Plan?.Bits ?? BitAllocation.Allocate(targets, settings.Bits);
+        var codebooks = session.Codebooks;
+        var converter = new ModuleConverter(settings, source, model.Spec.Names, codebooks, bits, backend);
+        // Memory and disk are checked before anything is written too: a job that cannot fit fails now, not at a checkpoint hours in.
+        ResourceCheck.Run(ResourceCheck.Inputs(settings, model.Spec, source, bits, converter.LinearsInFlightFor,
+                backend.Cuda is { } gpu ? new GpuShape(gpu.Device.Multiprocessors) : null),
+            settings, backend.Cuda?.MemoryInfo().Free, session.Log, enforce: !settings.SkipResourceCheck);
+        // The calibration rows are built before anything is written, so that a malformed tokenizer.json or a missing
+        // or short calibration text fails without leaving a work folder behind.
+        var rows = settings.Resume ? null : BuildCalibration(config);
+        var calibration = CalibrationRows.Record(settings.CalData, settings.ModelDir, settings.CalVolume, settings.Seed);
+        session.Log.WriteLine($"convert: calibration {calibration.Describe()}{(settings.CalVolumeRule == "model" ? $" (scaled to hidden size {config.HiddenSize})" : "")}");
+        PrepareDirectories();
+        if (!settings.Codebook.IsDefaultMultiplier)
+            session.Log.WriteLine($"convert: warning: {NonstandardMultiplier.Consequence(settings.Codebook)}; the output is marked as such");
+
+        var checkpoint = new JobCheckpoint(settings.WorkDir);
+        var (progress, state) = rows is null ? LoadResume(checkpoint) : StartNew(rows);
+        var tensors = progress.Tensors.ToList();
+        var modules = progress.Modules.ToList();
+        var warnings = progress.Warnings.ToList();
+        // Says where the LDLQ loop runs, so a log shows at once whether a GPU run kept it on the device.
+        int dense = converter.LinearsInFlightFor(1), experts = converter.LinearsInFlightFor(InFlight.ManyLinears);
+        session.Log.WriteLine($"convert: LDLQ on {backend.Ldlq.Device}, {dense} linear(s) in flight" +
+            (model.Spec.Moe is not null && experts != dense ? $" ({experts} in modules of experts)" : ""));
+        var lastCheckpoint = Stopwatch.StartNew();
+
+        bool completed = session.Progress.Run("convert", model.Modules.Count, steps =>
+        {
+            for (int m = 0; m < progress.NextModule; m++)
+                steps.Step($"{model.Modules[m].Name} (done before resume)");
+            for (int m = progress.NextModule; m < model.Modules.Count; m++)
+            {
+                if (settings.StopAfterModules is { } stop && m >= stop)
+                    return false;
+                var module = model.Modules[m];
+                steps.Step(module.Name);
+                var result = converter.Convert(module, state, steps);
+                WriteModuleFile(m, module, result);
+                tensors.AddRange(result.Records);
+                modules.Add(result.Metrics);
+                warnings.AddRange(result.Warnings);
+                foreach (var w in result.Warnings)
+                    steps.Log("  warning: " + w);
+                if (module.LinearGroups.Count > 0)
+                {
+                    var r = result.Metrics;
+                    steps.Log($"{module.Name}: rfn {r.RfnErr:F5}  cos_err {r.CosErr:E2}  sqnr {r.Sqnr:F2} dB  " +
+                        $"(capture {r.CaptureSeconds:F1} s, quantize {r.QuantizeSeconds:F1} s, forward {r.ForwardSeconds:F1} s)");
+                }
+                bool last = m == model.Modules.Count - 1;
+                if (!last && (lastCheckpoint.Elapsed >= settings.CheckpointInterval || settings.StopAfterModules == m + 1))
+                {
+                    var saving = Stopwatch.StartNew();
+                    long bytes = checkpoint.Save(new JobProgress(m + 1, settings.FixedOnResume(), tensors, modules, warnings), state);
+                    steps.Log($"checkpoint after {module.Name}: {HumanFormat.Bytes(bytes)} of calibration state in {saving.Elapsed.TotalSeconds:F1} s");
+                    lastCheckpoint.Restart();
+                }
+            }
+            return true;
+        });
+
+        if (!completed)
+        {
+            session.Log.WriteLine($"convert: stopped after {settings.StopAfterModules} modules; continue with --resume");
+            return new ConversionSummary(settings.OutDir, 0, 0, settings.HeadBits, settings.Codebook.Name, settings.Codebook.MultiplierHex, 0, tensors.Count, 0, clock.Elapsed.TotalSeconds, false);
+        }
+
+        double average = BitAllocation.AverageBits(targets, bits);
+        var moduleFiles = Enumerable.Range(0, model.Modules.Count).Select(m => ModuleFile(m, model.Modules[m])).ToList();
+        // Assembled beside the target (same file system, so the final move is a rename), never inside --work-dir.
+        var assembled = Path.TrimEndingDirectorySeparator(Path.GetFullPath(settings.OutDir)) + ".partial";
+        if (Directory.Exists(assembled))
+            Directory.Delete(assembled, recursive: true);
+        var copied = UnreadTensors(model, source);
+        var result = OutputCompiler.Compile(settings.ModelDir, moduleFiles, copied, assembled, settings.ShardBytes, config.Json, QuantizationConfig(average, calibration));
+        var report = new ConversionReport(ConverterVersion, FormatVersion, settings.FixedOnResume(), average, tensors, modules, warnings, state.BadRows.ToList(),
+            copied.Select(t => t.Name).ToList(), calibration.ToJson());
+        AtomicFile.WriteAllText(Path.Combine(assembled, ConversionReport.FileName), JsonSerializer.Serialize(report, ConversionReport.JsonOptions));
+        double withScales = BitsWithScales(targets.Select(t => t with { Name = model.Spec.Names.Written(t.Name) }).ToList(), tensors);
+        // Written last, over any README.md copied from the source: the card describes this output, not the original.
+        AtomicFile.WriteAllText(Path.Combine(assembled, ModelCard.FileName), ModelCard.Render(new ModelCardFacts(
+            settings.ModelDir, BaseModelId.Find(settings.ModelDir, config.Json), config.ArchitectureNames.FirstOrDefault() ?? config.ModelType ?? "unknown",
+            Math.Round(average, 2), withScales, settings.HeadBits, settings.Codebook, calibration.Source(), calibration.Rows, calibration.Cols, settings.Seed,
+            ConverterVersion, Exl3Version, DateOnly.FromDateTime(DateTime.UtcNow), SourceLicense.Read(settings.ModelDir))));
+        long bytes = result.Files.Sum(f => new FileInfo(Path.Combine(assembled, f)).Length);
+        Publish(assembled);
+        Directory.Delete(settings.WorkDir, recursive: true);
+        return new ConversionSummary(settings.OutDir, Math.Round(average, 2), withScales, settings.HeadBits, settings.Codebook.Name, settings.Codebook.MultiplierHex,
+            bytes, tensors.Count, tensors.Count(t => t.Fallback is not null), clock.Elapsed.TotalSeconds, true, copied.Count);
+    }
+
+    /// <summary>
+    /// Refuses a non-empty output directory unless --overwrite. The old output is not touched here: the new model is
+    /// assembled beside it and swapped in only when complete (<see cref="Publish"/>), so a failed run loses nothing.
+    /// </summary>
+    private void PrepareDirectories()
+    {
+        if (!settings.Resume && !settings.Overwrite && Directory.Exists(settings.OutDir) && Directory.EnumerateFileSystemEntries(settings.OutDir).Any())
+            throw new IOException($"{settings.OutDir}: output directory is not empty (use --overwrite to replace it)");
+        if (!settings.Resume && Directory.Exists(settings.WorkDir))
+            Directory.Delete(settings.WorkDir, recursive: true);
+        Directory.CreateDirectory(Path.Combine(settings.WorkDir, "qtensors"));
+    }
+
+    /// <summary>Moves the assembled model into place, replacing what was there only now that the new one is whole.</summary>
+    private void Publish(string assembled)
+    {
+        var target = Path.GetFullPath(settings.OutDir);
+        if (Directory.Exists(target))
+        {
+            var old = target + ".old-" + Guid.NewGuid().ToString("N")[..8];
+            Directory.Move(target, old);
+            Directory.Move(assembled, target);
+            Directory.Delete(old, recursive: true);
+        }
+        else
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            Directory.Move(assembled, target);
+        }
+    }
+
+    private IReadOnlyList<int[]> BuildCalibration(ModelConfig config) => BuildCalibrationRows(settings, config, session.Log);
+
+    /// <summary>The calibration rows of <paramref name="settings"/> (its volume settled for the model), tokenized with the model's tokenizer and checked against its vocabulary.</summary>
+    public static IReadOnlyList<int[]> BuildCalibrationRows(ConvertSettings settings, ModelConfig config, TextWriter log)
+    {
+        var tokenizer = Tokenizer.FromFile(Path.Combine(settings.ModelDir, "tokenizer.json"));
+        var built = CalibrationRows.Build(settings.CalData, settings.ModelDir, tokenizer, config.VocabSize, settings.CalVolume, settings.Seed);
+        foreach (var note in built.Notes)
+            log.WriteLine("convert: calibration: " + note);
+        if (built.Rows.SelectMany(r => r).Any(id => id >= config.VocabSize))
+            throw new InvalidDataException($"{settings.ModelDir}: tokenizer produces ids beyond the model's vocab_size {config.VocabSize}");
+        return built.Rows;
+    }
+
+    private (JobProgress, CalibrationState) StartNew(IReadOnlyList<int[]> rows)
+    {
+        AtomicFile.WriteAllText(Path.Combine(settings.WorkDir, "args.json"), JsonSerializer.Serialize(settings.FixedOnResume(), JsonOutput.Options));
+        return (new JobProgress(0, settings.FixedOnResume(), [], [], []), new CalibrationState(rows, null, []));
+    }
+
+    private (JobProgress, CalibrationState) LoadResume(JobCheckpoint checkpoint)
+    {
+        if (!checkpoint.Exists)
+            throw new IOException($"{settings.WorkDir}: no checkpoint to resume from");
+        var (progress, state) = checkpoint.Load();
+        foreach (var (key, value) in settings.FixedOnResume())
+        {
+            if (!progress.Settings.TryGetValue(key, out var saved) || saved != value)
+                throw new InvalidSettingsException($"--resume: {key} was '{saved}' in the interrupted job, now '{value}'; it cannot change on resume");
+        }
+        session.Log.WriteLine($"convert: resuming at module {progress.NextModule}");
+        return (progress, state);
+    }
+
+    /// <summary>
+    /// Source tensors that no module reads, copied unchanged under their written names, as exllamav3's converter copies a
+    /// multimodal model's vision tower and projector: the output stays a complete model. Fused sources are read by the
+    /// linears they hold and a tied head's duplicate of the embedding is left out (<see cref="TransformerModel.UnreadTensors"/>).
+    /// </summary>
+    private IReadOnlyList<PendingTensor> UnreadTensors(TransformerModel model, ITensorReader source)
+    {
+        var copied = model.UnreadTensors(source.TensorNames).Select(n => PendingTensor.CopyOf(source, n, model.Spec.Names.Written(n))).ToList();
+        if (copied.Count > 0)
+        {
+            session.Log.WriteLine($"convert: copying {copied.Count} tensor(s) that no module reads unchanged ({HumanFormat.Bytes(copied.Sum(t => t.ByteLength))}): " +
+                string.Join(", ", copied.Take(3).Select(t => t.Name)) + (copied.Count > 3 ? ", …" : ""));
+        }
+        return copied;
+    }
+
+    private string ModuleFile(int index, ModelModule module) =>
+        Path.Combine(settings.WorkDir, "qtensors", $"{index:D4}-{module.Name}.safetensors");
+
+    private void WriteModuleFile(int index, ModelModule module, ModuleConverter.Result result)
+    {
+        var writer = new SafetensorsWriter();
+        foreach (var t in result.Tensors)
+            writer.Add(t);
+        writer.Write(ModuleFile(index, module));
+    }
+
+    private JsonObject QuantizationConfig(double averageBits, CalibrationRecord calibration)
+    {
+        var config = QuantizationConfigKeys(averageBits, calibration);
+        if (!settings.Codebook.IsDefaultMultiplier)
+            config[NonstandardMultiplier.ConfigKey] = NonstandardMultiplier.ConfigMark(settings.Codebook);
+        return config;
+    }
+
+    private JsonObject QuantizationConfigKeys(double averageBits, CalibrationRecord calibration) => new()
+    {
+        ["quant_method"] = "exl3",
+        ["version"] = Exl3Version,
+        ["bits"] = Math.Round(averageBits, 2),
+        ["head_bits"] = settings.HeadBits,
+        ["calibration"] = calibration.ToJson(),
+        ["out_scales"] = settings.OutScales.ToString().ToLowerInvariant(),
+        ["codebook"] = settings.Codebook.Name,
+        ["format_version"] = FormatVersion,
+        ["converter"] = ConverterVersion,
+        ["codebook_multiplier"] = settings.Codebook.MultiplierHex,
+        ["hessian_basis"] = settings.HessianBasis == Regularize.Quantization.HessianBasis.Exact ? "exact" : "sign",
+        ["seed"] = settings.Seed,
+    };
+
+    /// <summary>Bits per weight of the budgeted tensors including the 16·(k+n) bits of suh/svh (§4.3).</summary>
+    private static double BitsWithScales(IReadOnlyList<AllocationTarget> targets, IReadOnlyList<TensorRecord> tensors)
+    {
+        var budgeted = targets.Select(t => t.Name).ToHashSet();
+        var rows = tensors.Where(t => budgeted.Contains(t.Name)).ToList();
+        double numel = rows.Sum(t => (double)t.InFeatures * t.OutFeatures);
+        double stored = rows.Sum(t => (double)t.PaddedIn * t.PaddedOut * t.Bits + 16.0 * (t.PaddedIn + t.PaddedOut));
+        return numel == 0 ? 0 : Math.Round(stored / numel, 3, MidpointRounding.AwayFromZero);
+    }
+}
+
+/// <summary>The sidecar JSON written beside the model: what the converter did, per tensor and per module.</summary>
+/// <param name="Calibration">What it calibrated on, as quantization_config.calibration (<see cref="CalibrationRecord"/>); absent in reports of older versions.</param>
+/// <param name="CopiedTensors">Source tensors no module reads, copied unchanged, under their written names.</param>
+public sealed record ConversionReport(
+    string Converter,
+    int FormatVersion,
+    IReadOnlyDictionary<string, string> Settings,
+    double Bits,
+    IReadOnlyList<TensorRecord> Tensors,
+    IReadOnlyList<ModuleRecord> Modules,
+    IReadOnlyList<string> Warnings,
+    IReadOnlyList<int> BadRows,
+    IReadOnlyList<string> CopiedTensors,
+    JsonObject? Calibration = null)
+{
+    public const string FileName = "trellis-convert.json";
+
+    public static JsonSerializerOptions JsonOptions => JsonOutput.Options;
+}

@@ -1,0 +1,96 @@
+using Converter.Conversion.Calibration;
+using Converter.Formats.HuggingFace;
+using Converter.Regularize.Quantization;
+using Converter.Trellis.Codebooks;
+
+namespace Converter.Conversion.Pipeline;
+
+/// <summary>Everything a conversion needs to know, bound and validated from the command line.</summary>
+public sealed record ConvertSettings
+{
+    public required string ModelDir { get; init; }
+    public required string OutDir { get; init; }
+    public required string WorkDir { get; init; }
+    public required double Bits { get; init; }
+
+    /// <summary>K of lm_head, 1..8, or 16 to keep it in fp16 (§4.2).</summary>
+    public int HeadBits { get; init; } = 6;
+
+    public CodebookSpec Codebook { get; init; } = CodebookSpec.Default(CodebookKind.Mul1);
+
+    /// <summary>Calibration rows as given on the command line; null until <see cref="ForModel"/> scales it to the model (<see cref="CalibrationVolume"/>).</summary>
+    public int? CalRows { get; init; }
+
+    /// <summary>Tokens per calibration row as given; null until <see cref="ForModel"/>.</summary>
+    public int? CalCols { get; init; }
+
+    /// <summary>How the volume was chosen ("model", "given", "model+given"), set by <see cref="ForModel"/>.</summary>
+    public string? CalVolumeRule { get; init; }
+
+    public CalibrationSource CalData { get; init; } = CalibrationSource.BuiltIn;
+    public OutScalesMode OutScales { get; init; } = OutScalesMode.Always;
+    public HessianBasis HessianBasis { get; init; } = HessianBasis.Exact;
+    public int Seed { get; init; }
+    public long ShardBytes { get; init; } = 8192L << 20;
+    public bool Resume { get; init; }
+    public bool Overwrite { get; init; }
+    public int Threads { get; init; }
+
+    /// <summary>Linears of a module quantized at once; 0 lets the backend choose (2 on a GPU, 1 on the CPU). Results do not depend on it.</summary>
+    public int LinearsInFlight { get; init; }
+
+    /// <summary>auto, cpu or cuda:N (<see cref="ComputeBackend.Open"/>). Not fixed on resume: a job may continue on another device.</summary>
+    public string Device { get; init; } = "auto";
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>Runs a job even when the memory and disk estimate says it will not fit (<see cref="ResourceCheck"/>).</summary>
+    public bool SkipResourceCheck { get; init; }
+
+    /// <summary>A `trellis measure` file: allocate K per tensor by measured KL instead of uniformly (<see cref="Allocation.MeasuredAllocation"/>).</summary>
+    public string? MeasurementPath { get; init; }
+
+    /// <summary>With a measurement: also convert the uniform allocation and ship whichever does better on held-out rows (<see cref="Allocation.AllocationCheck"/>).</summary>
+    public bool CheckAllocation { get; init; } = true;
+
+    /// <summary>Debug/testing: stop (as if killed) after this many modules are done; null runs to the end.</summary>
+    public int? StopAfterModules { get; init; }
+
+    /// <summary>The settings with the calibration volume settled for the model: what the command line left out, scaled by <see cref="CalibrationVolume"/>.</summary>
+    public ConvertSettings ForModel(ModelConfig config)
+    {
+        var volume = CalibrationVolume.Choose(CalRows, CalCols, config);
+        return this with { CalRows = volume.Rows, CalCols = volume.Cols, CalVolumeRule = CalVolumeRule ?? volume.Rule };
+    }
+
+    /// <summary>The settled volume; only after <see cref="ForModel"/>.</summary>
+    public CalibrationVolumeChoice CalVolume => CalRows is { } rows && CalCols is { } cols && CalVolumeRule is { } rule
+        ? new CalibrationVolumeChoice(rows, cols, rule)
+        : throw new InvalidOperationException("the calibration volume is settled for a model first (ConvertSettings.ForModel)");
+
+    /// <summary>
+    /// The settings a resumed job must share with the interrupted one: changing any of them would mix two
+    /// different conversions in one output (exllamav3 fixes the same set, §5.1, plus what our determinism needs).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> FixedOnResume()
+    {
+        var fixedSettings = FixedWithoutAllocation();
+        // Only with a measurement, so that jobs interrupted before this key existed still resume.
+        if (MeasurementPath is not null)
+            fixedSettings["allocation"] = "measured:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(MeasurementPath)))[..16];
+        return fixedSettings;
+    }
+
+    private SortedDictionary<string, string> FixedWithoutAllocation() => new()
+    {
+        ["bits"] = Bits.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+        ["head_bits"] = HeadBits.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["codebook"] = Codebook.ToString(),
+        ["cal_rows"] = CalVolume.Rows.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["cal_cols"] = CalVolume.Cols.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["cal_data"] = CalData.Name,
+        ["out_scales"] = OutScales.ToString(),
+        ["hessian_basis"] = HessianBasis.ToString(),
+        ["seed"] = Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["model"] = Path.GetFullPath(ModelDir),
+    };
+}

@@ -1,0 +1,58 @@
+using System.Text.Json;
+using Converter.Conversion.Reporting;
+using Converter.Formats.IO;
+
+namespace Converter.Conversion.Pipeline;
+
+/// <summary>
+/// The work directory's checkpoint (§5.2 step 6): <c>ckpt/job.json</c> (progress) and <c>ckpt/state.safetensors</c>
+/// (calibration state). A new checkpoint is written complete into <c>ckpt_new</c>, then rotated in with renames,
+/// so a kill at any moment leaves either the old or the new checkpoint whole.
+/// </summary>
+public sealed class JobCheckpoint(string workDir)
+{
+    private static JsonSerializerOptions Json => JsonOutput.Options;
+
+    public string Current => Path.Combine(workDir, "ckpt");
+    private string Next => Path.Combine(workDir, "ckpt_new");
+    private string Old => Path.Combine(workDir, "ckpt_old");
+
+    public bool Exists => File.Exists(Path.Combine(Current, "job.json")) || File.Exists(Path.Combine(Old, "job.json"));
+
+    /// <summary>Writes a new checkpoint and rotates it in; returns the state file's size.</summary>
+    public long Save(JobProgress progress, CalibrationState state)
+    {
+        if (Directory.Exists(Next))
+            Directory.Delete(Next, recursive: true);
+        Directory.CreateDirectory(Next);
+        var statePath = Path.Combine(Next, "state.safetensors");
+        state.Save(statePath);
+        long bytes = new FileInfo(statePath).Length;
+        AtomicFile.WriteAllText(Path.Combine(Next, "job.json"), JsonSerializer.Serialize(progress, Json));
+        if (Directory.Exists(Old))
+            Directory.Delete(Old, recursive: true);
+        if (Directory.Exists(Current))
+            Directory.Move(Current, Old);
+        Directory.Move(Next, Current);
+        if (Directory.Exists(Old))
+            Directory.Delete(Old, recursive: true);
+        return bytes;
+    }
+
+    /// <summary>Loads the newest complete checkpoint (ckpt, or ckpt_old if a rotation was interrupted).</summary>
+    public (JobProgress Progress, CalibrationState State) Load()
+    {
+        var dir = File.Exists(Path.Combine(Current, "job.json")) ? Current : Old;
+        var jobPath = Path.Combine(dir, "job.json");
+        JobProgress? progress;
+        try
+        {
+            progress = JsonSerializer.Deserialize<JobProgress>(File.ReadAllText(jobPath), Json);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{jobPath}: corrupt checkpoint ({e.Message})");
+        }
+        return (progress ?? throw new InvalidDataException($"{jobPath}: empty checkpoint"), CalibrationState.Load(Path.Combine(dir, "state.safetensors")));
+    }
+}

@@ -1,0 +1,222 @@
+using System.Diagnostics;
+using Converter.Compute;
+using Converter.Compute.Randomness;
+using Converter.Conversion.Reporting;
+using Converter.Eval.Metrics;
+using Converter.Exl3;
+using Converter.Formats.Safetensors;
+using Converter.Models;
+using Converter.Models.Modules;
+using Converter.Regularize.Hessian;
+using Converter.Regularize.Quantization;
+using Converter.Trellis.Codebooks;
+using Converter.Trellis.Viterbi;
+
+namespace Converter.Conversion.Pipeline;
+
+/// <summary>
+/// One step of the module loop (docs/exl3-format.md §5.2 step 5): capture the Hessians of a module's linear groups
+/// from the calibration rows, quantize each linear, swap the reconstructed weights in, forward the rows again to
+/// make the next module's input, and measure the module's error on the reference rows. Modules read the source's
+/// names; every tensor and record it produces carries the name the output is written under (<see cref="TensorNames.Written"/>).
+/// </summary>
+public sealed class ModuleConverter(ConvertSettings settings, ITensorReader source, TensorNames names, CodebookTableCache codebooks,
+    IReadOnlyDictionary<string, int> bits, ComputeBackend backend)
+{
+    /// <summary>Rows whose unquantized outputs are kept to measure each module's error (exllamav3: 5).</summary>
+    public const int ReferenceRows = 5;
+
+    /// <summary>Rows gathered at once to feed the head's Hessian (its input is the state itself).</summary>
+    public const int HeadCaptureRows = 16;
+
+    private readonly Dictionary<int, ITileEncoder> _encoders = new();
+    private readonly Lock _logGate = new();
+
+    public sealed record Result(IReadOnlyList<PendingTensor> Tensors, IReadOnlyList<TensorRecord> Records, ModuleRecord Metrics, IReadOnlyList<string> Warnings);
+
+    public Result Convert(ModelModule module, CalibrationState state, IStepProgress progress)
+    {
+        // Loading rejects NaN/Inf in any source tensor, naming file and tensor (WeightLoader.Read).
+        module.Load(source);
+        try
+        {
+            return module.LinearGroups.Count == 0 ? PassThrough(module, state) : Quantize(module, state, progress);
+        }
+        finally
+        {
+            module.Release();
+        }
+    }
+
+    /// <summary>Embedding and final norm: copied (§4.2), and run to advance the state.</summary>
+    private Result PassThrough(ModelModule module, CalibrationState state)
+    {
+        var clock = Stopwatch.StartNew();
+        var dropped = state.Advance(module);
+        var tensors = module.TensorNames.Select(CopySourceTensor).ToList();
+        var metrics = new ModuleRecord(names.Written(module.Name), null, null, null, null, 0, 0, clock.Elapsed.TotalSeconds);
+        return new Result(tensors, [], metrics, DroppedWarnings(module, dropped));
+    }
+
+    private Result Quantize(ModelModule module, CalibrationState state, IStepProgress progress)
+    {
+        bool isHead = module is LmHeadModule;
+        var good = state.GoodRows.ToList();
+        var referenceRows = good.Take(ReferenceRows).ToList();
+
+        // Capture: the head's input is the state itself, so its Hessian needs no forward (and no logits).
+        var clock = Stopwatch.StartNew();
+        using var capture = new HessianCapture(backend.Algebra);
+        Matrix reference;
+        if (isHead)
+        {
+            var group = module.LinearGroups[0];
+            foreach (var chunk in good.Chunk(HeadCaptureRows))
+                capture.OnLinearInput(group, state.Gather(chunk));
+            reference = state.Forward(module, referenceRows, null);
+        }
+        else
+        {
+            reference = state.Forward(module, good, capture, keepRows: referenceRows.Count);
+        }
+        double captureSeconds = clock.Elapsed.TotalSeconds;
+
+        clock.Restart();
+        // Each group's Hessian is finalized by the first of its linears to start, so quantizing can begin before the
+        // last group is ready; every linear only reads it.
+        var hessians = module.LinearGroups.ToDictionary(g => g, g => new Lazy<GroupHessian>(() => FinalizeHessian(g, capture, progress)));
+        var jobs = module.LinearGroups.SelectMany(g => g.Linears.Select(l => (Group: g, Linear: l))).ToList();
+        // Largest first, and of equal sizes the widest input first (down_proj before gate/up: its k² Hessian takes
+        // seconds of host work to finalize and rotate before its LDLQ can start): with several in flight the small
+        // ones fill the gaps at the end instead of a large one running alone after them. The output keeps the
+        // module's order.
+        var order = Enumerable.Range(0, jobs.Count)
+            .OrderByDescending(i => (long)LinearQuantizer.Pad(jobs[i].Linear.InFeatures) * LinearQuantizer.Pad(jobs[i].Linear.OutFeatures))
+            .ThenByDescending(i => jobs[i].Linear.InFeatures)
+            .ThenBy(i => i).ToArray();
+        var outcomes = new LinearOutcome[jobs.Count];
+        InFlight.For(jobs.Count, LinearsInFlightFor(jobs.Count), i => outcomes[order[i]] = QuantizeOne(module, jobs[order[i]].Linear, hessians[jobs[order[i]].Group], progress));
+        var tensors = outcomes.SelectMany(o => o.Tensors).ToList();
+        var records = outcomes.Where(o => o.Record is not null).Select(o => o.Record!).ToList();
+        var warnings = outcomes.Where(o => o.Warning is not null).Select(o => o.Warning!).ToList();
+        tensors.AddRange(module.TensorNames.Where(n => !module.Linears.Any(l => l.SourceTensors.Contains(n))).Select(CopySourceTensor));
+        double quantizeSeconds = clock.Elapsed.TotalSeconds;
+
+        clock.Restart();
+        var diff = new ModuleDiff();
+        var quantizedReference = state.Forward(module, referenceRows, null);
+        for (int i = 0; i < referenceRows.Count; i++)
+            diff.AddRow(quantizedReference.RowRange(i * state.Tokens, state.Tokens), reference.RowRange(i * state.Tokens, state.Tokens), reference.Cols);
+        IReadOnlyList<int> dropped = [];
+        if (!isHead)
+            dropped = state.Advance(module);
+        double forwardSeconds = clock.Elapsed.TotalSeconds;
+        warnings.AddRange(DroppedWarnings(module, dropped));
+
+        var metrics = new ModuleRecord(names.Written(module.Name), diff.RfnErr, diff.CosErr, diff.Sqnr, diff.MaxDiffNorm, captureSeconds, quantizeSeconds, forwardSeconds);
+        return new Result(tensors, records, metrics, warnings);
+    }
+
+    /// <summary>What quantizing one linear adds to the module's result.</summary>
+    private sealed record LinearOutcome(IReadOnlyList<PendingTensor> Tensors, TensorRecord? Record, string? Warning);
+
+    /// <summary>Linears quantized at once in a module of <paramref name="linears"/> linears (<see cref="InFlight.Linears"/>).</summary>
+    public int LinearsInFlightFor(int linears) => InFlight.Linears(settings.LinearsInFlight, backend.Cuda is not null, linears);
+
+
+    /// <summary>A group's Hessian from the rows captured so far, finalized as for quantization (damping, sign flips of its seed).</summary>
+    public GroupHessian FinalizeHessian(LinearGroup group, HessianCapture capture, IStepProgress progress)
+    {
+        var clock = Stopwatch.StartNew();
+        var hessian = GroupHessian.Finalize(capture.For(group), LinearQuantizer.Pad(group.InFeatures), GroupHessian.DefaultSigma,
+            StableSeed.Rng(settings.Seed, group.ToString()));
+        Log(progress, $"  {group}: Hessian of {hessian.Count} rows finalized ({clock.Elapsed.TotalSeconds:F1} s)");
+        return hessian;
+    }
+
+    private LinearOutcome QuantizeOne(ModelModule module, Linear linear, Lazy<GroupHessian> hessian, IStepProgress progress)
+    {
+        int k = bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
+        if (k == 16)
+            return new LinearOutcome([PendingTensor.FromFloat32(names.Written(TensorNames.Weight(linear.Name)), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16)], null, null);
+        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k);
+        double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
+        Log(progress, $"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
+            $"  ({seconds:F1} s: search {q.ScaleSearchSeconds:F1}, factor {q.FactorSeconds:F1}, ldlq {q.LdlqSeconds:F1}, other {seconds - q.ScaleSearchSeconds - q.FactorSeconds - q.LdlqSeconds:F1})" +
+            (q.Fallback is null ? "" : "  FALLBACK: " + q.Fallback));
+        var outcome = new LinearOutcome(Exl3LinearWriter.Tensors(stored).ToList(), Record(module, q, reconstructSeconds),
+            q.Fallback is null ? null : $"{q.Name}: quantized without error feedback: {q.Fallback}");
+        HeapReuse.ReleaseFinishedStep();
+        return outcome;
+    }
+
+    /// <summary>Log lines of linears in flight at once come from several threads; each line stays whole.</summary>
+    private void Log(IStepProgress progress, string line)
+    {
+        lock (_logGate)
+            progress.Log(line);
+    }
+
+    /// <summary>
+    /// Quantizes one linear and swaps its reconstruction in; returns the result, the EXL3 linear to write (under the
+    /// output's name) and the seconds the reconstruction took.
+    /// </summary>
+    private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k)
+    {
+        var q = QuantizeAt(linear, hessian, k);
+        // Later modules must see what the quantized model computes: swap in the reconstruction (§4.3).
+        var stored = ToExl3(q);
+        var clock = Stopwatch.StartNew();
+        linear.ReplaceWeight(Reconstruct(stored, linear));
+        return (q, stored, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>What quantizing <paramref name="linear"/> at K = <paramref name="k"/> gives, without touching its weight.</summary>
+    public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k)
+    {
+        var table = codebooks.Get(settings.Codebook);
+        ITileEncoder? encoder;
+        lock (_encoders)
+        {
+            if (!_encoders.TryGetValue(k, out encoder))
+                _encoders[k] = encoder = backend.CreateEncoder(table.Memory, k, settings.Threads);
+        }
+        var q = LinearQuantizer.Quantize(linear.Name, linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
+            hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, MaxThreads: settings.Threads) { Algebra = backend.Algebra, Ldlq = backend.Ldlq },
+            StableSeed.Rng(settings.Seed, linear.Name));
+        return q;
+    }
+
+    /// <summary>The weight (out, in) the quantized model computes with: what is written, decoded as inspect and eval decode it (§4.3).</summary>
+    public Matrix Reconstruct(QuantizedLinear q, Linear linear) => Reconstruct(ToExl3(q), linear);
+
+    private Matrix Reconstruct(Exl3Linear stored, Linear linear) =>
+        new(linear.OutFeatures, linear.InFeatures, Exl3Reconstruction.HfWeight(stored, codebooks, linear.OutFeatures, linear.InFeatures));
+
+    /// <summary>Biases are stored fp16 and padded like the output dimension (exllamav3 pads them on load).</summary>
+    private static float[] PadBias(float[] bias, int n)
+    {
+        var padded = new float[n];
+        bias.CopyTo(padded, 0);
+        return padded;
+    }
+
+    private Exl3Linear ToExl3(QuantizedLinear q) =>
+        new(names.Written(q.Name), q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, q.Suh, q.Svh, q.Codebook, q.Bias?.Select(v => (float)(Half)v).ToArray());
+
+    private TensorRecord Record(ModelModule module, QuantizedLinear q, double reconstructSeconds) => new(names.Written(q.Name), names.Written(module.Name), q.Bits, q.Codebook.Name,
+        q.Codebook.MultiplierHex, q.InFeatures, q.OutFeatures, q.PaddedIn, q.PaddedOut, q.ProxyError, q.ProxyIsRmse, q.GlobalScale,
+        q.OutScalesApplied, q.Fallback, q.CholeskyRetries, q.ScaleSearchSeconds, q.LdlqSeconds, q.RegularizeSeconds, q.FactorSeconds, q.FinishSeconds, reconstructSeconds);
+
+    /// <summary>Embeddings and norms keep their source dtype, except fp32 which becomes fp16 (§4.2).</summary>
+    private PendingTensor CopySourceTensor(string name)
+    {
+        var info = source.Info(name);
+        if (info.DType == DType.F32)
+            return PendingTensor.FromFloat32(names.Written(name), info.Shape, source.ReadFloat32(name), DType.F16);
+        return PendingTensor.CopyOf(source, name, names.Written(name));
+    }
+
+    private static IReadOnlyList<string> DroppedWarnings(ModelModule module, IReadOnlyList<int> dropped) =>
+        dropped.Count == 0 ? [] : [$"{module.Name}: dropped calibration rows {string.Join(", ", dropped)} (non-finite hidden states)"];
+}

@@ -1,0 +1,345 @@
+using Converter.Conversion.Reporting;
+using Converter.Models;
+using Converter.Models.Modules;
+using Converter.Regularize.Quantization;
+
+namespace Converter.Conversion.Pipeline;
+
+/// <summary>The GPU a conversion runs on, as far as the estimate needs it.</summary>
+public sealed record GpuShape(int Multiprocessors);
+
+/// <summary>What the estimate starts from: the model's shape, the settings that size the work, and where it runs.</summary>
+/// <param name="Bits">K of every budgeted linear (the bit allocation); the head takes <paramref name="HeadBits"/>.</param>
+/// <param name="SourceElementBytes">Bytes per element of the source's embedding and norms (2 for bf16/fp16, 4 for fp32).</param>
+/// <param name="OtherFilesBytes">The source's non-weight files (tokenizer, …), copied into the output.</param>
+/// <param name="ExistingWorkBytes">What the work directory holds now: a resumed job's checkpoint and module files, or a stale one a fresh run deletes first.</param>
+/// <param name="LinearsInFlight">Linears quantized at once in a module of N linears (<see cref="InFlight.Linears"/>).</param>
+/// <param name="Gpu">The GPU, or null when everything runs on the host.</param>
+public sealed record ResourceInputs(
+    TransformerSpec Spec,
+    int CalRows,
+    int CalCols,
+    IReadOnlyDictionary<string, int> Bits,
+    int HeadBits,
+    int SourceElementBytes,
+    Func<int, int> LinearsInFlight,
+    long OtherFilesBytes,
+    long ExistingWorkBytes,
+    GpuShape? Gpu);
+
+/// <summary>What is free where the job would run: memory now, disk under the work and output directories.</summary>
+/// <param name="GpuBytes">Free GPU memory, or null on the CPU.</param>
+/// <param name="SameDisk">True when the work and output directories share a file system (their needs add up).</param>
+public sealed record AvailableResources(long HostBytes, long? GpuBytes, long WorkDiskBytes, long OutputDiskBytes, bool SameDisk);
+
+/// <summary>
+/// The estimate: host memory at the peak module (both calibration state buffers, the module's float32 weights, its
+/// Hessians and the working copies of the linears quantized at once, the forward's activations), GPU memory from the
+/// CUDA layer's allocations, work-directory disk (two checkpoint state files during a rotation plus the per-module
+/// files) and output disk; and the largest single array the job allocates, which .NET caps at <see cref="Array.MaxLength"/>.
+/// </summary>
+public sealed record ResourceNeeds(
+    long HostBytes,
+    long GpuBytes,
+    long WorkDiskBytes,
+    long OutputDiskBytes,
+    long StateBytes,
+    string PeakModule,
+    string LargestArray,
+    long LargestArrayLength)
+{
+    /// <summary>One phrase per resource that does not fit (empty when the job fits), for a one-line refusal.</summary>
+    public IReadOnlyList<string> Shortfalls(AvailableResources available)
+    {
+        var shortfalls = new List<string>();
+        if (LargestArrayLength > Array.MaxLength)
+            shortfalls.Add($"{LargestArray} needs one array of {LargestArrayLength} values, more than .NET arrays hold ({Array.MaxLength})");
+        if (HostBytes > available.HostBytes)
+            shortfalls.Add($"host memory: needs about {HumanFormat.Bytes(HostBytes)} (calibration state 2 × {HumanFormat.Bytes(StateBytes)}, peak at {PeakModule}), {HumanFormat.Bytes(available.HostBytes)} available");
+        if (available.GpuBytes is { } gpu && GpuBytes > gpu)
+            shortfalls.Add($"GPU memory: needs about {HumanFormat.Bytes(GpuBytes)}, {HumanFormat.Bytes(gpu)} free");
+        if (available.SameDisk)
+        {
+            if (WorkDiskBytes + OutputDiskBytes > available.WorkDiskBytes)
+                shortfalls.Add($"disk: work directory and output need about {HumanFormat.Bytes(WorkDiskBytes + OutputDiskBytes)}, {HumanFormat.Bytes(available.WorkDiskBytes)} free");
+        }
+        else
+        {
+            if (WorkDiskBytes > available.WorkDiskBytes)
+                shortfalls.Add($"disk: the work directory needs about {HumanFormat.Bytes(WorkDiskBytes)} (checkpoints of {HumanFormat.Bytes(StateBytes)}), {HumanFormat.Bytes(available.WorkDiskBytes)} free");
+            if (OutputDiskBytes > available.OutputDiskBytes)
+                shortfalls.Add($"disk: the output needs about {HumanFormat.Bytes(OutputDiskBytes)}, {HumanFormat.Bytes(available.OutputDiskBytes)} free");
+        }
+        return shortfalls;
+    }
+
+    /// <summary>One log line: each need beside what is available.</summary>
+    public string Describe(AvailableResources available) =>
+        $"host memory {HumanFormat.Bytes(HostBytes)} of {HumanFormat.Bytes(available.HostBytes)} available (calibration state 2 × {HumanFormat.Bytes(StateBytes)}, peak at {PeakModule})" +
+        (available.GpuBytes is { } gpu ? $", GPU {HumanFormat.Bytes(GpuBytes)} of {HumanFormat.Bytes(gpu)} free" : "") +
+        $", disk {HumanFormat.Bytes(WorkDiskBytes)} for the work directory and {HumanFormat.Bytes(OutputDiskBytes)} for the output" +
+        (available.SameDisk ? $" of {HumanFormat.Bytes(available.WorkDiskBytes)} free" : $" of {HumanFormat.Bytes(available.WorkDiskBytes)} and {HumanFormat.Bytes(available.OutputDiskBytes)} free");
+}
+
+/// <summary>
+/// Estimates a conversion's memory and disk from the model's shape before any work (a pure function of
+/// <see cref="ResourceInputs"/>), so a job that cannot fit is refused at once instead of dying at its first checkpoint
+/// or at the head hours later. Each term follows an allocation of the code it names; the .NET heap may hold garbage
+/// beyond them, so the figure is what the job needs at least, not a bound.
+/// </summary>
+public static class ResourceEstimate
+{
+    /// <summary>
+    /// Kernel modules and cuBLAS/cuSOLVER workspaces allocated as the job runs. The free memory the estimate is checked
+    /// against is read after the backend has opened its context and library handles, so those are not counted again.
+    /// </summary>
+    private const long GpuContextBytes = 512L << 20;
+
+    /// <summary>Weights CudaDenseAlgebra keeps on the device (its LRU of CachedWeights = 8).</summary>
+    private const int CachedWeights = 8;
+
+    /// <summary>CudaDenseAlgebra.Scratch allocates 25% more than asked.</summary>
+    private const double ScratchHeadroom = 1.25;
+
+    /// <summary>The runtime, JIT-compiled code, tokenizer and codebook tables before any tensor: ~170 MB measured (tiny-llama's peak RSS less its tensors).</summary>
+    private const long ProcessBytes = 256L << 20;
+
+    /// <summary>Bytes of a checkpoint state file's header and of a module file's, rounded up.</summary>
+    private const long HeaderBytes = 1 << 16;
+
+    public static ResourceNeeds For(ResourceInputs inputs)
+    {
+        var spec = inputs.Spec;
+        var model = new TransformerModel(spec);
+        long cols = inputs.CalCols, hidden = spec.HiddenSize, vocab = spec.VocabSize;
+        long chunkTokens = (long)CalibrationState.ChunkRows(inputs.CalCols) * cols;
+        long state = HiddenStates.Bytes(inputs.CalRows, cols, hidden);
+        long ids = 4L * inputs.CalRows * cols;
+        bool gpu = inputs.Gpu is not null;
+        var largest = new LargestArray();
+        largest.Add("a calibration row's hidden states", cols * hidden);
+
+        long peakHost = 0, peakGpu = 0, moduleFiles = 0;
+        string peakModule = "";
+        IReadOnlyList<Linear> previous = [];
+        foreach (var module in model.Modules)
+        {
+            long host = module switch
+            {
+                EmbeddingModule => 4 * vocab * hidden + 4 * chunkTokens * hidden,
+                FinalNormModule => 8 * chunkTokens * hidden,
+                LmHeadModule => HeadHost(inputs, module, chunkTokens, largest),
+                _ => BlockHost(inputs, module, chunkTokens, largest),
+            };
+            if (module is EmbeddingModule)
+                largest.Add("the embedding", vocab * hidden);
+            if (host > peakHost)
+                (peakHost, peakModule) = (host, module.Name);
+            peakGpu = Math.Max(peakGpu, ModuleGpu(inputs, module, previous));
+            if (module.LinearGroups.Count > 0)
+                previous = module.Linears.ToList();
+            moduleFiles += ModuleFileBytes(inputs, module);
+        }
+
+        long hostBytes = ProcessBytes + 2 * state + 2 * ids + peakHost;
+        long gpuBytes = gpu ? GpuContextBytes + EncoderBytes(inputs) + ForwardScratch(inputs, chunkTokens) + peakGpu : 0;
+        long stateFile = state + ids + HeaderBytes;
+        // A new checkpoint is written complete before the old one is removed (JobCheckpoint.Save): two state files at once.
+        long work = Math.Max(0, 2 * stateFile + moduleFiles - inputs.ExistingWorkBytes);
+        long output = moduleFiles + inputs.OtherFilesBytes;
+        return new ResourceNeeds(hostBytes, gpuBytes, work, output, state, peakModule, largest.Name, largest.Length);
+    }
+
+    /// <summary>
+    /// A decoder block on the host: its float32 weights (and the reconstruction that replaces one), its groups'
+    /// Hessians, the reference rows' outputs, then either the linears in flight or a forward chunk's activations.
+    /// </summary>
+    private static long BlockHost(ResourceInputs inputs, ModelModule module, long chunkTokens, LargestArray largest)
+    {
+        var spec = inputs.Spec;
+        var linears = module.Linears.ToList();
+        long weights = linears.Sum(l => WeightBytes(l)) + linears.Max(l => WeightBytes(l));
+        long hessians = module.LinearGroups.Sum(g => HessianHost(inputs, g.InFeatures, chunkTokens));
+        long reference = 4L * ModuleConverter.ReferenceRows * inputs.CalCols * spec.HiddenSize;
+        foreach (var l in linears)
+            largest.Add($"{l.Name} padded", (long)LinearQuantizer.Pad(l.InFeatures) * LinearQuantizer.Pad(l.OutFeatures));
+        foreach (var g in module.LinearGroups)
+            largest.Add($"the Hessian of {g}", (long)LinearQuantizer.Pad(g.InFeatures) * LinearQuantizer.Pad(g.InFeatures));
+        // DecoderBlock.Forward on the host: input, norm, q/k/v, attention, its projection, residual, gate/up, output.
+        long activations = inputs.Gpu is null
+            ? 4 * chunkTokens * (6L * spec.HiddenSize + 2L * spec.QueryWidth + 2L * spec.KeyValueWidth + 3L * spec.IntermediateSize)
+            : 4 * chunkTokens * 2L * spec.HiddenSize;
+        long quantizing = InFlight(inputs, linears.Select(l => QuantizeHost(inputs, l)));
+        return weights + hessians + Math.Max(quantizing + reference, activations + 2 * reference);
+    }
+
+    /// <summary>
+    /// The head on the host: its weight, its Hessian fed 16 gathered rows at a time, its quantization, and the logits of
+    /// the reference rows (kept before and after quantizing) besides a chunk's logits.
+    /// </summary>
+    private static long HeadHost(ResourceInputs inputs, ModelModule module, long chunkTokens, LargestArray largest)
+    {
+        var spec = inputs.Spec;
+        var head = module.Linears.Single();
+        long vocab = spec.VocabSize, hidden = spec.HiddenSize;
+        long gathered = (long)ModuleConverter.HeadCaptureRows * inputs.CalCols * hidden;
+        long referenceLogits = (long)ModuleConverter.ReferenceRows * inputs.CalCols * vocab;
+        largest.Add("lm_head padded", (long)LinearQuantizer.Pad(head.InFeatures) * LinearQuantizer.Pad(head.OutFeatures));
+        largest.Add("the head's input gathered for its Hessian", gathered);
+        largest.Add($"the logits of {ModuleConverter.ReferenceRows} reference rows", referenceLogits);
+        largest.Add("a chunk's logits", chunkTokens * vocab);
+        long quantizing = inputs.HeadBits == 16 ? 0 : QuantizeHost(inputs, head);
+        long hessian = HessianHost(inputs, head.InFeatures, gathered / hidden);
+        return WeightBytes(head) + hessian + Math.Max(4 * gathered, Math.Max(quantizing + 4 * referenceLogits, 8 * referenceLogits + 4 * chunkTokens * vocab));
+    }
+
+    /// <summary>
+    /// Host working copies of one linear while it is quantized (LinearQuantizer, Ldlq, ProxyError): W and the
+    /// regularized target (k·n floats each); on the host also LDLQ's error, Q and states and the proxy's E and H·E
+    /// (22 bytes a weight), the basis Hessian, the LDL factor, its float64 Cholesky and its transpose (16 bytes per
+    /// k² entry); on a GPU only the returned Q and states (14 bytes a weight) and the basis Hessian and factor.
+    /// </summary>
+    private static long QuantizeHost(ResourceInputs inputs, Linear linear)
+    {
+        long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
+        return inputs.Gpu is null ? 22 * k * n + 16 * k * k : 14 * k * n + 8 * k * k;
+    }
+
+    /// <summary>
+    /// One group's Hessian on the host: on the CPU the float64 sum, its float32 product and the transposed chunk
+    /// (CpuDenseAlgebra), the sum read out (float64), and the padded float32 Hessian; on a GPU the last two.
+    /// </summary>
+    private static long HessianHost(ResourceInputs inputs, int inFeatures, long chunkTokens)
+    {
+        long k = LinearQuantizer.Pad(inFeatures);
+        return inputs.Gpu is null ? 24 * k * k + 4 * chunkTokens * k : 12 * k * k;
+    }
+
+    /// <summary>
+    /// A module's GPU memory besides the context, encoders and forward scratch: its Gram sums (float64 and float32 k²),
+    /// the head's input and logits scratch (grow-only, allocated by its capture), and the weights on the device (the 8
+    /// most recently used: CudaDenseAlgebra's LRU), with either the linears quantized at once (CudaLdlqSolver,
+    /// CudaDenseAlgebra.ProxyTraces) beside the originals, or, in the forward after quantizing, the reconstructions too.
+    /// </summary>
+    private static long ModuleGpu(ResourceInputs inputs, ModelModule module, IReadOnlyList<Linear> previous)
+    {
+        if (inputs.Gpu is null || module.LinearGroups.Count == 0)
+            return 0;
+        var linears = module.Linears.ToList();
+        long Cached(IEnumerable<Linear> weights) =>
+            weights.Concat(previous).Concat(previous).Select(l => WeightBytes(l)).OrderByDescending(b => b).Take(CachedWeights).Sum();
+        long gram = module.LinearGroups.Sum(g => 12L * g.InFeatures * g.InFeatures);
+        long scratch = 0;
+        if (module is LmHeadModule)
+        {
+            long chunkTokens = (long)CalibrationState.ChunkRows(inputs.CalCols) * inputs.CalCols;
+            long x = Math.Max(chunkTokens, (long)ModuleConverter.HeadCaptureRows * inputs.CalCols) * inputs.Spec.HiddenSize;
+            scratch = (long)(ScratchHeadroom * 4 * (x + chunkTokens * inputs.Spec.VocabSize));
+        }
+        bool quantized = module is not LmHeadModule || inputs.HeadBits != 16;
+        long quantizing = quantized ? Cached(linears) + InFlight(inputs, linears.Select(QuantizeGpu)) : 0;
+        return gram + scratch + Math.Max(quantizing, Cached(linears.Concat(linears)));
+    }
+
+    /// <summary>
+    /// One linear's device memory while quantized, the largest of its three steps: LDLQ (the matrix, the states and
+    /// L_u: 6 bytes a weight and k² floats), the block LDL (the float Hessian and its float64 copy) and the proxy
+    /// error's traces (W, Q and their product: 12 bytes a weight, and H).
+    /// </summary>
+    private static long QuantizeGpu(Linear linear)
+    {
+        long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
+        return Math.Max(6 * k * n + 4 * k * k + 512 * n, Math.Max(12 * k * k, 12 * k * n + 4 * k * k));
+    }
+
+    /// <summary>
+    /// The decoder forward's grow-only scratch (CudaDecoderForward.Buffer), kept for the whole run: residual, norm,
+    /// q/k/v, attention and projection, gate and up for a chunk, and the attention scores of its rows.
+    /// </summary>
+    private static long ForwardScratch(ResourceInputs inputs, long chunkTokens)
+    {
+        var spec = inputs.Spec;
+        if (spec.Layers == 0)
+            return 0;
+        long perToken = 3L * spec.HiddenSize + 2L * spec.QueryWidth + 2L * spec.KeyValueWidth + 2L * spec.IntermediateSize;
+        long scores = (long)CalibrationState.ChunkRows(inputs.CalCols) * spec.Heads * inputs.CalCols * inputs.CalCols;
+        return (long)(ScratchHeadroom * 4 * (chunkTokens * perToken + scores));
+    }
+
+    /// <summary>
+    /// The GPU encoders, one per K in use (CudaTileEncoder): the search's path history of 2^(16−K) nodes per position
+    /// for the tiles every multiprocessor holds (two, one at K = 1), the tables, and the 64Ki-tile staging buffers.
+    /// </summary>
+    private static long EncoderBytes(ResourceInputs inputs)
+    {
+        var ks = inputs.Bits.Values.Append(inputs.HeadBits).Where(k => k is >= 1 and <= 8).Distinct();
+        return ks.Sum(k => (long)inputs.Gpu!.Multiprocessors * (k == 1 ? 1 : 2) * 256 * (1L << (16 - k)) * 2 + (1L << 16) * 256 * 6 + (1L << 16) * 6);
+    }
+
+    /// <summary>The working sets of the linears quantized at once: the largest <see cref="ResourceInputs.LinearsInFlight"/>.</summary>
+    private static long InFlight(ResourceInputs inputs, IEnumerable<long> perLinear)
+    {
+        var sizes = perLinear.ToList();
+        return sizes.OrderByDescending(b => b).Take(Math.Max(1, inputs.LinearsInFlight(sizes.Count))).Sum();
+    }
+
+    private static long WeightBytes(Linear linear) => 4L * linear.InFeatures * linear.OutFeatures;
+
+    /// <summary>
+    /// What a module writes to the work directory and, assembled, to the output (docs/exl3-format.md §4.1–§4.2): per linear
+    /// the trellis (k·n·K/8 bytes), fp16 suh and svh, the codebook marker and an fp16 bias, or an fp16 weight for a
+    /// 16-bit head; the embedding and norms in their source dtype, fp32 stored as fp16.
+    /// </summary>
+    public static long ModuleFileBytes(ResourceInputs inputs, ModelModule module)
+    {
+        var spec = inputs.Spec;
+        long element = inputs.SourceElementBytes == 4 ? 2 : inputs.SourceElementBytes;
+        long bytes = HeaderBytes;
+        foreach (var linear in module.Linears)
+        {
+            int bits = inputs.Bits.TryGetValue(linear.Name, out var b) ? b : inputs.HeadBits;
+            long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
+            bytes += bits == 16
+                ? 2L * linear.InFeatures * linear.OutFeatures
+                : k * n * bits / 8 + 2 * (k + n) + 4 + (linear.HasBias ? 2 * n : 0);
+        }
+        bytes += module switch
+        {
+            EmbeddingModule => element * spec.VocabSize * spec.HiddenSize,
+            FinalNormModule => element * spec.HiddenSize,
+            DecoderBlock block => element * block.TensorNames.Where(n => !block.Linears.Any(l => l.SourceTensors.Contains(n)))
+                .Sum(n => NormWidth(spec, n)),
+            _ => 0,
+        };
+        return bytes;
+    }
+
+    /// <summary>
+    /// Values of a block's non-linear tensor: a block norm (hidden), attention sinks (one per head), a q/k norm (per
+    /// head, or the whole projection), latent attention's unquantized kv_b_proj and its latent norms, a router's weight
+    /// (experts × hidden).
+    /// </summary>
+    private static long NormWidth(TransformerSpec spec, string name) =>
+        name.EndsWith(".self_attn.sinks", StringComparison.Ordinal) ? spec.Heads
+        : spec.LatentAttention is { } mla && name.EndsWith("kv_b_proj.weight", StringComparison.Ordinal) ? (long)spec.Heads * (mla.NopeDim + mla.ValueDim) * mla.KvRank
+        : spec.LatentAttention is { } latent && name.EndsWith("kv_a_layernorm.weight", StringComparison.Ordinal) ? latent.KvRank
+        : spec.LatentAttention is { QueryRank: { } rank } && name.EndsWith("q_a_layernorm.weight", StringComparison.Ordinal) ? rank
+        : spec.Moe is { } moe && name.EndsWith($".{moe.RouterModule}.weight", StringComparison.Ordinal) ? (long)moe.Router.Experts * spec.HiddenSize
+        : !name.Contains(".self_attn.", StringComparison.Ordinal) ? spec.HiddenSize
+        : spec.QkNorm == QkNormPlacement.PerHead ? spec.HeadDim
+        : name.EndsWith("q_norm.weight", StringComparison.Ordinal) ? spec.QueryWidth : spec.KeyValueWidth;
+
+    /// <summary>The largest single array seen, with what it holds.</summary>
+    private sealed class LargestArray
+    {
+        public string Name { get; private set; } = "";
+
+        public long Length { get; private set; }
+
+        public void Add(string name, long length)
+        {
+            if (length > Length)
+                (Name, Length) = (name, length);
+        }
+    }
+}
