@@ -6,7 +6,9 @@
 # because the top of a ranking is chosen on its own tiles and its intervals there are optimistic.
 #   tools/gpu-screen.sh OUT_DIR [N=10000] [TILES=2048]
 # Resumable: every screen appends to its journal in OUT_DIR (*.jsonl), so rerunning the same command after a time
-# limit skips what is done. Writes OUT_DIR/{throughput.txt, screen-k2.txt/.json/.svg, confirm-k2.txt/.json/.svg, *.log}.
+# limit skips what is done (keep OUT_DIR on the machine, e.g. /tmp/screen, and copy OUT_DIR/results.tgz back). Writes
+# OUT_DIR/{throughput.txt, screen-k2.txt/.json/.svg/.jsonl, confirm-k2.*, *.log} and results.tgz of all of them
+# (the 10,000-line journal and ranking compress ~5×).
 set -uo pipefail
 out="$1"; n="${2:-10000}"; tiles="${3:-2048}"
 trellis() { .gpu/tests/Converter.Cuda.Tests trellis "$@"; }
@@ -18,7 +20,7 @@ cat > "$out/candidates.txt" <<'LIST'
 0xE2A54B45
 LIST
 
-.gpu/tests/Converter.Cuda.Tests MultiplierScreenTests | tail -3
+TRELLIS_REQUIRE_GPU=1 .gpu/tests/Converter.Cuda.Tests MultiplierScreenTests | tail -3
 
 # Throughput: 200 random multipliers per K on 1024 tiles (fresh journals, so every one is measured).
 thr_n=200; thr_tiles=1024
@@ -63,4 +65,5 @@ for r in d["results"][:20]:
 print(open(sys.argv[2]).read())
 PY
 screen confirm-k2 "$out/confirm.txt" 1 $(( tiles * 4 )) || exit 1
+tar -czf "$out/results.tgz" -C "$out" $(cd "$out" && ls *.txt *.svg *.json *.jsonl *.log 2>/dev/null)
 ls -la "$out"
