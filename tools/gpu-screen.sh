@@ -52,18 +52,11 @@ screen() {  # screen NAME LIST SEED TILES [extra…]
   cat "$out/$name.txt"
 }
 t0=$(date +%s)
-screen screen-k2 "$out/candidates.txt" 0 "$tiles" --random "$n" --random-seed 1 || exit 1
+screen screen-k2 "$out/candidates.txt" 0 "$tiles" --random "$n" --random-seed 1 --top-list "$out/top20.txt" || exit 1
 echo "screen of $n + 3 multipliers x $tiles tiles: $(( $(date +%s) - t0 )) s"
 
 # The top 20 and the candidates again, on tiles the ranking never saw.
-python3 - "$out/screen-k2.json" "$out/candidates.txt" > "$out/confirm.txt" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-print("# top 20 of the K=2 screen, then the seed discussion's candidates")
-for r in d["results"][:20]:
-    print(r["result"]["multiplier"], "# rank", r["rank"])
-print(open(sys.argv[2]).read())
-PY
+cat "$out/top20.txt" "$out/candidates.txt" > "$out/confirm.txt"
 screen confirm-k2 "$out/confirm.txt" 1 $(( tiles * 4 )) || exit 1
 tar -czf "$out/results.tgz" -C "$out" $(cd "$out" && ls *.txt *.svg *.json *.jsonl *.log 2>/dev/null)
 ls -la "$out"

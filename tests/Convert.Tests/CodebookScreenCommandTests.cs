@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Converter.Eval.Codebooks.Screening;
 using Converter.Trellis.Codebooks;
 using NUnit.Framework;
 using static Converter.Convert.Tests.CliHarness;
@@ -21,12 +22,13 @@ public class CodebookScreenCommandTests
     {
         var (cli, _, _) = NewCli();
         var options = cli.Codebooks.Bind(cli.Parse("codebooks", "--screen", "list.txt", "--random", "50", "--codebook", "mul1", "--bits", "4,2",
-            "--tiles", "128", "--seed", "3", "--rank-by", "2", "--top", "5", "--out", "j.jsonl", "--device", "cpu"));
+            "--tiles", "128", "--seed", "3", "--rank-by", "2", "--top", "5", "--out", "j.jsonl", "--device", "cpu", "--top-list", "top.txt"));
         var screen = options.Screen!;
         Assert.That((screen.Settings.Kind, screen.Settings.Tiles, screen.Settings.Seed), Is.EqualTo((CodebookKind.Mul1, 128, 3)));
         Assert.That(screen.Settings.Bits, Is.EqualTo(new[] { 2, 4 }), "K sorted, so the journal header does not depend on the order given");
         Assert.That((screen.ListPath, screen.RandomCount, screen.RandomSeed, screen.RankBy, screen.Top, screen.JournalPath, screen.Device),
             Is.EqualTo(("list.txt", 50, 3, (int?)2, 5, "j.jsonl", "cpu")));
+        Assert.That(screen.TopListPath, Is.EqualTo("top.txt"));
         var plain = cli.Codebooks.Bind(cli.Parse("codebooks", "--random", "4", "--random-seed", "9"));
         Assert.That((plain.Screen!.Settings.Kind, plain.Screen.RandomSeed, plain.Screen.RankBy, plain.Screen.Device), Is.EqualTo((CodebookKind.Mcg, 9, (int?)null, "auto")));
         Assert.That(cli.Codebooks.Bind(cli.Parse("codebooks")).Screen, Is.Null);
@@ -102,12 +104,16 @@ public class CodebookScreenCommandTests
         File.WriteAllText(list, "0xFF7A83E5\n0xCAF6A435\n");
         var plot = Path.Combine(_dir, "screen.svg");
         var (cli, output, log) = NewCli();
-        int code = cli.Invoke("codebooks", "--screen", list, "--random", "3", "--bits", "4,8", "--tiles", "8", "--device", "cpu", "--top", "1", "--plot", plot);
+        int code = cli.Invoke("codebooks", "--screen", list, "--random", "3", "--bits", "4,8", "--tiles", "8", "--device", "cpu", "--top", "2", "--plot", plot,
+            "--top-list", Path.Combine(_dir, "top.txt"));
         Assert.That(code, Is.EqualTo(0), log.ToString());
         var text = output.ToString();
         Assert.That(text, Does.Contain("0xCBAC1FED").And.Contain("0xFF7A83E5 (listed)").And.Contain("0xCAF6A435 (listed)"));
         Assert.That(text, Does.Contain("K=4:").And.Contain("K=8:"));
         var svg = File.ReadAllText(plot);
+        var top = MultiplierList.Read(Path.Combine(_dir, "top.txt"), CodebookKind.Mcg);
+        Assert.That(top, Has.Count.EqualTo(2), "--top 2");
+        Assert.That(text, Does.Contain($"│ 1    │ 0x{top[0]:X8}").And.Contain($"│ 2    │ 0x{top[1]:X8}"), "the list holds the top of the ranking, in order");
         Assert.That(svg, Does.StartWith("<svg").And.Contain("0xCBAC1FED (exllamav3)").And.Contain("#1 0x").And.Contain("Paired difference"));
         Assert.That(svg, Does.Contain("<path d=\"M"), "interval bars");
     }

@@ -65,6 +65,12 @@ public sealed class CodebooksCommand
         Description = "A screen's results as JSON lines, appended as they come; rerunning with the same settings skips the multipliers already there",
     };
 
+    private readonly Option<string?> _topList = new("--top-list")
+    {
+        Description = "Write the top --top multipliers to FILE as a list --screen reads (ranked, with their paired differences as comments): " +
+            "for re-screening on fresh tiles (--seed) or converting with tools/multiplier-confirm.sh",
+    };
+
     private readonly Option<string> _device = new("--device") { Description = "Where a screen encodes: auto, cpu or cuda:N", DefaultValueFactory = _ => "auto" };
 
     public Command Build(Func<Func<CliContext, int>, int> run)
@@ -75,7 +81,7 @@ public sealed class CodebooksCommand
             "Lloyd-Max scalar quantizer, with codebook statistics. With --screen FILE or --random N: screen many multipliers of one " +
             "family against exllamav3's on the same tiles, with 95% intervals, ranked.");
         foreach (var option in new Option[] { _codebooks, _bits, _tiles, _seed, _bestScale, _json, _plot, _dumpTable, _threads,
-                     _screen, _random, _randomSeed, _rankBy, _top, _out, _device })
+                     _screen, _random, _randomSeed, _rankBy, _top, _out, _topList, _device })
             command.Options.Add(option);
         command.SetAction(parse => run(context => CodebooksRun.Execute(Bind(parse), context)));
         return command;
@@ -85,7 +91,7 @@ public sealed class CodebooksCommand
     public CodebooksOptions Bind(ParseResult parse)
     {
         bool screen = parse.GetValue(_screen) is not null || parse.GetResult(_random) is { Implicit: false };
-        var screenOnly = new Option[] { _randomSeed, _rankBy, _top, _out, _device }.Where(o => parse.GetResult(o) is { Implicit: false }).ToList();
+        var screenOnly = new Option[] { _randomSeed, _rankBy, _top, _out, _topList, _device }.Where(o => parse.GetResult(o) is { Implicit: false }).ToList();
         if (!screen && screenOnly.Count > 0)
             throw new UsageException($"{screenOnly[0].Name} belongs to a multiplier screen (--screen FILE or --random N)");
         var specs = new List<CodebookSpec>();
@@ -145,7 +151,7 @@ public sealed class CodebooksCommand
         ComputeBackend.CheckOption(device);
         var settings = new ScreenSettings(kind, options.Bits.Order().ToList(), options.Tiles, options.Seed);
         return new ScreenOptions(settings, parse.GetValue(_screen), random, parse.GetValue(_randomSeed) ?? options.Seed, rankBy, top,
-            parse.GetValue(_out), device);
+            parse.GetValue(_out), device, parse.GetValue(_topList));
     }
 
     private static IEnumerable<string> SplitList(string? value, string option)

@@ -14,4 +14,5 @@ public sealed record ScreenOptions(
     int? RankBy,
     int Top,
     string? JournalPath,
-    string Device);
+    string Device,
+    string? TopListPath = null);

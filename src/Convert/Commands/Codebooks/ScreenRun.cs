@@ -51,6 +51,11 @@ public static class ScreenRun
         });
         var ranked = ScreenRanking.Rank(journal?.Results ?? fresh, screen.RankBy);
 
+        if (screen.TopListPath is { } topList)
+        {
+            AtomicFile.WriteAllText(topList, TopList(ranked.Take(screen.Top).ToList(), settings, screen.RankBy));
+            context.Log.WriteLine($"codebooks: wrote the top {Math.Min(screen.Top, ranked.Count)} to {topList}");
+        }
         if (plotPath is not null)
         {
             AtomicFile.WriteAllText(plotPath, ScreenPlot.Render(ranked.Take(screen.Top).ToList(), reference, settings, screen.RankBy));
@@ -67,6 +72,20 @@ public static class ScreenRun
             PrintTable(ranked, reference, settings, screen, listedHex, context);
         }
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The top of the ranking as a list file (<see cref="MultiplierList.Read"/>), each line's paired differences as its comment.</summary>
+    private static string TopList(IReadOnlyList<RankedScreenResult> top, ScreenSettings settings, int? rankBy)
+    {
+        var text = new System.Text.StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"# top {top.Count} of a screen: {settings.Describe()}; ranked by {(rankBy is { } k ? $"K={k}" : "the mean over K")}");
+        foreach (var r in top)
+        {
+            var diffs = string.Join(", ", r.Result.PerBits.Select(b => $"K={b.Bits} {F(100 * b.RelativeDifference, "+0.000;-0.000")}%" +
+                $" [{F(100 * b.DifferenceLow / b.ReferenceMse, "+0.000;-0.000")}, {F(100 * b.DifferenceHigh / b.ReferenceMse, "+0.000;-0.000")}]"));
+            text.AppendLine(CultureInfo.InvariantCulture, $"{r.Result.Multiplier}  # rank {r.Rank}: {diffs}");
+        }
+        return text.ToString();
     }
 
     private static void PrintTable(IReadOnlyList<RankedScreenResult> ranked, ScreenResult reference, ScreenSettings settings, ScreenOptions screen,
