@@ -161,9 +161,12 @@ public class ConvertPipelineTests
         Assert.That(code, Is.EqualTo(0), log);
         Assert.That(log, Does.Contain("inspect: warning: " + warning));
         Assert.That(JsonNode.Parse(output)!["tensors"], Is.Not.Null, "the warning goes to the log, the JSON stays parseable");
-        (code, _, log) = Run("eval", outDir, "--reference", ModelDir, "--rows", "2", "--length", "64", "--json");
+        (code, output, log) = Run("eval", outDir, "--reference", ModelDir, "--rows", "2", "--length", "64", "--json");
         Assert.That(code, Is.EqualTo(0), log);
         Assert.That(log, Does.Contain("eval: warning: " + warning));
+        var quantization = JsonNode.Parse(output)!["quantization"]!;
+        Assert.That(quantization["multiplier"]!.GetValue<string>(), Is.EqualTo("0xAD9A2EC5"));
+        Assert.That(quantization["exllamav3_can_decode"]!.GetValue<bool>(), Is.False, "compare's \"exllamav3\" column reads this");
     }
 
     [Test]

@@ -18,7 +18,7 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
     private const int MaxTilesPerLaunch = 1 << 16;
 
     private readonly CudaContext _context;
-    private readonly float[] _table;
+    private float[] _table;
     private readonly CudaModule _module;
     private readonly DeviceBuffer<ushort> _halfTable;
     private readonly DeviceBuffer<ushort> _history;
@@ -44,12 +44,34 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
         _sharedBytes = SharedBytes(bits, TilesPerBlock);
         _blocks = context.Device.Multiprocessors;
 
+        _halfTable = context.Allocate<ushort>(CodebookTable.Size);
+        UploadHalfTable();
+        _history = context.Allocate<ushort>((long)_blocks * TilesPerBlock * Length * Nodes);
+    }
+
+    /// <summary>
+    /// Searches <paramref name="table"/> from now on, keeping the compiled module and the back-pointer history
+    /// (2.2 GB at K = 2 on an H200): what a multiplier screen does between candidates instead of a new encoder.
+    /// </summary>
+    public void UseTable(ReadOnlyMemory<float> table)
+    {
+        if (table.Length != CodebookTable.Size)
+            throw new ArgumentException("a codebook table has 65536 entries", nameof(table));
+        lock (_gate)
+        {
+            _table = table.ToArray();
+            UploadHalfTable();
+            _deviceTable?.Dispose();
+            _deviceTable = null;
+        }
+    }
+
+    private void UploadHalfTable()
+    {
         var half = new ushort[CodebookTable.Size];
         for (int i = 0; i < half.Length; i++)
             half[i] = BitConverter.HalfToUInt16Bits((Half)_table[i]);
-        _halfTable = context.Allocate<ushort>(half.Length);
         _halfTable.CopyFrom(half);
-        _history = context.Allocate<ushort>((long)_blocks * TilesPerBlock * Length * Nodes);
     }
 
     /// <summary>

@@ -14,13 +14,18 @@ namespace Converter.Eval.Loading;
 /// </summary>
 /// <param name="Multiplier">Hex multiplier from the marker tensors; null for 3INST (no marker, a fixed LCG, §1.2).</param>
 /// <param name="Calibration">"rows×cols" from quantization_config.calibration, or null.</param>
+/// <param name="Exllamav3CanDecode">
+/// False when a stored linear's multiplier is not the one exllamav3 locks for its codebook: exllamav3 ignores the
+/// marker's value and decodes with its own, so such a model runs there as garbage (<see cref="Trellis.Codebooks.NonstandardMultiplier"/>).
+/// </param>
 public sealed record QuantizationSummary(
     double? ConfigBits,
     double BitsWithScales,
     int HeadBits,
     string Codebook,
     string? Multiplier,
-    string? Calibration = null)
+    string? Calibration = null,
+    bool Exllamav3CanDecode = true)
 {
     public static QuantizationSummary Read(TransformerModel model, ITensorReader reader, ModelConfig config)
     {
@@ -48,7 +53,8 @@ public sealed record QuantizationSummary(
             .ToList();
         string codebook = markers.Count == 1 ? markers[0].Name : markers.Count == 0 ? "none" : "mixed";
         string? multiplier = markers.Count == 1 ? (Exl3CodebookMarker.TensorOf(markers[0]) is null ? null : markers[0].MultiplierHex) : markers.Count == 0 ? null : "mixed";
-        return new QuantizationSummary(configBits, weights == 0 ? 0 : bytes * 8.0 / weights, headBits, codebook, multiplier, calibration);
+        return new QuantizationSummary(configBits, weights == 0 ? 0 : bytes * 8.0 / weights, headBits, codebook, multiplier, calibration,
+            markers.All(m => m.IsDefaultMultiplier));
     }
 
     private static long StoredBytes(ITensorReader reader, string prefix, params string[] suffixes) =>

@@ -3,8 +3,12 @@ using System.Text;
 
 namespace Converter.Eval.Reports;
 
-/// <summary>One named line of points on a chart; without <paramref name="Line"/> only the markers are drawn.</summary>
-public sealed record ChartSeries(string Name, IReadOnlyList<(double X, double Y)> Points, bool Markers = true, bool Line = true);
+/// <summary>
+/// One named line of points on a chart; without <paramref name="Line"/> only the markers are drawn. <paramref name="Intervals"/>,
+/// when given, holds one (low, high) per point, drawn as a vertical bar (a confidence interval).
+/// </summary>
+public sealed record ChartSeries(string Name, IReadOnlyList<(double X, double Y)> Points, bool Markers = true, bool Line = true,
+    IReadOnlyList<(double Low, double High)>? Intervals = null);
 
 /// <summary>
 /// A small hand-written SVG line chart (no plotting library is available, DESIGN.md "Stack"): linear axes with
@@ -35,7 +39,7 @@ public sealed class SvgLineChart
         const double left = 64, top = 34, bottom = 48;
         double right = LegendWidth;
         double plotW = Width - left - right, plotH = Height - top - bottom;
-        var points = Series.SelectMany(s => s.Points).Where(Plottable).ToList();
+        var points = Series.SelectMany(s => s.Points.Concat(IntervalEnds(s))).Where(Plottable).ToList();
         double xMin = points.Count > 0 ? points.Min(p => p.X) : 0, xMax = points.Count > 0 ? points.Max(p => p.X) : 1;
         var xTicks = NiceTicks(xMin, xMax);
         (xMin, xMax) = (Math.Min(xMin, xTicks[0]), Math.Max(xMax, xTicks[^1]));
@@ -73,6 +77,18 @@ public sealed class SvgLineChart
                 sb.AppendJoin(' ', pts.Select(p => $"{F(Px(p.X))},{F(Py(p.Y))}"));
                 sb.Append("\"/>\n");
             }
+            if (s.Intervals is { } intervals)
+            {
+                for (int p = 0; p < Math.Min(intervals.Count, s.Points.Count); p++)
+                {
+                    var (px, (lo, hi)) = (s.Points[p].X, intervals[p]);
+                    if (!Plottable((px, lo)) || !Plottable((px, hi)))
+                        continue;
+                    double cx = Px(px), y0 = Py(lo), y1 = Py(hi);
+                    sb.Append(CultureInfo.InvariantCulture, $"<path d=\"M{F(cx)},{F(y0)}V{F(y1)}M{F(cx - 3)},{F(y0)}H{F(cx + 3)}M{F(cx - 3)},{F(y1)}H{F(cx + 3)}\" stroke=\"{color}\" stroke-width=\"1.2\" fill=\"none\"/>");
+                }
+                sb.Append('\n');
+            }
             if (s.Markers)
             {
                 foreach (var p in pts)
@@ -94,6 +110,9 @@ public sealed class SvgLineChart
     public static string Document(double width, double height, IEnumerable<string> groups) =>
         $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{F(width)}\" height=\"{F(height)}\" viewBox=\"0 0 {F(width)} {F(height)}\">\n" +
         "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n" + string.Concat(groups) + "</svg>\n";
+
+    private static IEnumerable<(double X, double Y)> IntervalEnds(ChartSeries s) =>
+        s.Intervals is null ? [] : s.Points.Zip(s.Intervals).SelectMany(z => new[] { (z.First.X, z.Second.Low), (z.First.X, z.Second.High) });
 
     private bool Plottable((double X, double Y) p) => double.IsFinite(p.X) && double.IsFinite(p.Y) && (!LogY || p.Y > 0);
 

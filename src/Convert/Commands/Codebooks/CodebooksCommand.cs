@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Converter.Conversion.Pipeline;
+using Converter.Eval.Codebooks.Screening;
 using Converter.Trellis.Codebooks;
 using Converter.Trellis.Tiles;
 
@@ -44,13 +46,42 @@ public sealed class CodebooksCommand
 
     private readonly Option<int> _threads = new("--threads") { Description = "Encoder threads (0 = all processors)", DefaultValueFactory = _ => 0 };
 
+    private readonly Option<string?> _screen = new("--screen")
+    {
+        Description = "Screen the multipliers listed in FILE (one per line, hex 0x… or decimal, # comments) of one --codebook family (mcg or " +
+            "mul1, default mcg): each one's MSE per K with a 95% interval, and its paired difference from exllamav3's locked multiplier on the same tiles",
+    };
+
+    private readonly Option<int> _random = new("--random") { Description = "Screen N random odd 32-bit multipliers (seeded by --random-seed), alone or after --screen's list" };
+
+    private readonly Option<int?> _randomSeed = new("--random-seed") { Description = "Seed of --random's multipliers (default: --seed)" };
+
+    private readonly Option<int?> _rankBy = new("--rank-by") { Description = "Rank a screen by the paired difference at this K (default: its mean over --bits)" };
+
+    private readonly Option<int> _top = new("--top") { Description = "Candidates a screen's table and plot show", DefaultValueFactory = _ => 20 };
+
+    private readonly Option<string?> _out = new("--out", "-o")
+    {
+        Description = "A screen's results as JSON lines, appended as they come; rerunning with the same settings skips the multipliers already there",
+    };
+
+    private readonly Option<string?> _topList = new("--top-list")
+    {
+        Description = "Write the top --top multipliers to FILE as a list --screen reads (ranked, with their paired differences as comments): " +
+            "for re-screening on fresh tiles (--seed) or converting with tools/multiplier-confirm.sh",
+    };
+
+    private readonly Option<string> _device = new("--device") { Description = "Where a screen encodes: auto, cpu or cuda:N", DefaultValueFactory = _ => "auto" };
+
     public Command Build(Func<Func<CliContext, int>, int> run)
     {
         var command = new Command("codebooks",
             "Compare trellis codebooks and multipliers: Viterbi-quantize i.i.d. N(0,1) tiles with each codebook " +
             "(normalized to unit RMS) and report the MSE per weight next to the rate-distortion bound 2^(-2K) and the " +
-            "Lloyd-Max scalar quantizer, with codebook statistics.");
-        foreach (var option in new Option[] { _codebooks, _bits, _tiles, _seed, _bestScale, _json, _plot, _dumpTable, _threads })
+            "Lloyd-Max scalar quantizer, with codebook statistics. With --screen FILE or --random N: screen many multipliers of one " +
+            "family against exllamav3's on the same tiles, with 95% intervals, ranked.");
+        foreach (var option in new Option[] { _codebooks, _bits, _tiles, _seed, _bestScale, _json, _plot, _dumpTable, _threads,
+                     _screen, _random, _randomSeed, _rankBy, _top, _out, _topList, _device })
             command.Options.Add(option);
         command.SetAction(parse => run(context => CodebooksRun.Execute(Bind(parse), context)));
         return command;
@@ -59,6 +90,10 @@ public sealed class CodebooksCommand
     /// <summary>Reads and validates the options; bad values raise <see cref="UsageException"/> (exit code 2).</summary>
     public CodebooksOptions Bind(ParseResult parse)
     {
+        bool screen = parse.GetValue(_screen) is not null || parse.GetResult(_random) is { Implicit: false };
+        var screenOnly = new Option[] { _randomSeed, _rankBy, _top, _out, _topList, _device }.Where(o => parse.GetResult(o) is { Implicit: false }).ToList();
+        if (!screen && screenOnly.Count > 0)
+            throw new UsageException($"{screenOnly[0].Name} belongs to a multiplier screen (--screen FILE or --random N)");
         var specs = new List<CodebookSpec>();
         foreach (var item in SplitList(parse.GetValue(_codebooks), "--codebook"))
         {
@@ -84,8 +119,39 @@ public sealed class CodebooksCommand
         int threads = parse.GetValue(_threads);
         if (threads < 0)
             throw new UsageException("--threads must be 0 (all) or positive");
-        return new CodebooksOptions(specs.Distinct().ToList(), bits.Distinct().ToList(), tiles, parse.GetValue(_seed),
+        var options = new CodebooksOptions(specs.Distinct().ToList(), bits.Distinct().ToList(), tiles, parse.GetValue(_seed),
             parse.GetValue(_bestScale), parse.GetValue(_json), parse.GetValue(_plot), parse.GetValue(_dumpTable), threads);
+        return screen ? options with { Screen = BindScreen(parse, options) } : options;
+    }
+
+    private ScreenOptions BindScreen(ParseResult parse, CodebooksOptions options)
+    {
+        if (options.BestScale || options.DumpTableDir is not null)
+            throw new UsageException($"{(options.BestScale ? "--best-scale" : "--dump-table")} is not part of a multiplier screen");
+        // A screen covers one family; the study's default of all three stands for "mcg" here.
+        var kind = CodebookKind.Mcg;
+        if (parse.GetResult(_codebooks) is { Implicit: false })
+        {
+            if (options.Codebooks.Count != 1 || options.Codebooks[0].Kind == CodebookKind.ThreeInst || !options.Codebooks[0].IsDefaultMultiplier)
+                throw new UsageException("--codebook: a screen takes one family whose multiplier can change: mcg or mul1 (the candidates come from --screen/--random)");
+            kind = options.Codebooks[0].Kind;
+        }
+        int random = parse.GetValue(_random);
+        if (random < 0 || (parse.GetValue(_screen) is null && random < 1))
+            throw new UsageException("--random must be at least 1");
+        if (options.Tiles < ScreenSettings.MinTiles)
+            throw new UsageException($"--tiles must be at least {ScreenSettings.MinTiles} for a screen (its intervals come from the per-tile spread)");
+        int? rankBy = parse.GetValue(_rankBy);
+        if (rankBy is { } k && !options.Bits.Contains(k))
+            throw new UsageException($"--rank-by {k} is not one of --bits {string.Join(',', options.Bits)}");
+        int top = parse.GetValue(_top);
+        if (top < 1)
+            throw new UsageException("--top must be at least 1");
+        var device = parse.GetValue(_device)!;
+        ComputeBackend.CheckOption(device);
+        var settings = new ScreenSettings(kind, options.Bits.Order().ToList(), options.Tiles, options.Seed);
+        return new ScreenOptions(settings, parse.GetValue(_screen), random, parse.GetValue(_randomSeed) ?? options.Seed, rankBy, top,
+            parse.GetValue(_out), device, parse.GetValue(_topList));
     }
 
     private static IEnumerable<string> SplitList(string? value, string option)

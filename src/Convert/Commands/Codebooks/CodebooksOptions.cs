@@ -2,7 +2,7 @@ using Converter.Trellis.Codebooks;
 
 namespace Converter.Cli.Commands.Codebooks;
 
-/// <summary>Bound and validated arguments of `trellis codebooks`.</summary>
+/// <summary>Bound and validated arguments of `trellis codebooks`; <paramref name="Screen"/> is set for a multiplier screen.</summary>
 public sealed record CodebooksOptions(
     IReadOnlyList<CodebookSpec> Codebooks,
     IReadOnlyList<int> Bits,
@@ -12,4 +12,5 @@ public sealed record CodebooksOptions(
     bool Json,
     string? PlotPath,
     string? DumpTableDir,
-    int Threads);
+    int Threads,
+    ScreenOptions? Screen = null);

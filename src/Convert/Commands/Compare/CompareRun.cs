@@ -62,14 +62,15 @@ public static class CompareRun
     {
         var console = ResultConsole.Create(context);
         var table = ResultConsole.PlainTable($"Against {reference.Name}: {input.Rows.Count} rows × {input.Length} tokens of {Path.GetFileName(input.SourcePath)}",
-            "model", "bpw", "bpw+scales", "head", "codebook", "multiplier", "calibration", "KL(A,B)", "KL(B,A)", "top-1 agr", $"top-{topK} agr", "PPL");
-        table.AddTextRow(reference.Name + " (reference)", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", EvalRun.F(results[0].Logits.PplB, "0.000"));
+            "model", "bpw", "bpw+scales", "head", "codebook", "multiplier", "exllamav3", "calibration", "KL(A,B)", "KL(B,A)", "top-1 agr", $"top-{topK} agr", "PPL");
+        table.AddTextRow(reference.Name + " (reference)", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", EvalRun.F(results[0].Logits.PplB, "0.000"));
         foreach (var r in results)
         {
             var q = r.Quantization;
             var l = r.Logits;
             table.AddTextRow(r.Model, q?.ConfigBits is { } b ? EvalRun.F(b, "0.00") : "-", q is null ? "-" : EvalRun.F(q.BitsWithScales, "0.000"),
-                q is null ? "-" : q.HeadBits.ToString(System.Globalization.CultureInfo.InvariantCulture), q?.Codebook ?? "-", q?.Multiplier ?? "-", q?.Calibration ?? "-",
+                q is null ? "-" : q.HeadBits.ToString(System.Globalization.CultureInfo.InvariantCulture), q?.Codebook ?? "-", q?.Multiplier ?? "-",
+                q is null ? "-" : q.Exllamav3CanDecode ? "runs" : "cannot decode", q?.Calibration ?? "-",
                 EvalRun.F(l.KlAb, "0.00000"), EvalRun.F(l.KlBa, "0.00000"), EvalRun.F(l.TopkAgreement[0], "0.0000"), EvalRun.F(l.TopkAgreement[topK - 1], "0.0000"),
                 EvalRun.F(l.PplA, "0.000"));
         }
