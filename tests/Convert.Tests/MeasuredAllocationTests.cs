@@ -53,6 +53,24 @@ public class MeasuredAllocationTests
         Assert.That(MeasuredAllocation.PredictedKl(targets, m, bits, "m.json"), Is.LessThan(MeasuredAllocation.PredictedKl(targets, m, uniform, "m.json")));
     }
 
+    [Test]
+    public void APlanNeverPredictsWorseThanTheUniformAllocation()
+    {
+        var targets = Targets(4);
+        // Measured at 2 and 4 only, 3 bpw: uniform is K = 3 for all, predicted between 2 and 4 in log KL (the
+        // geometric mean), below any 2/4 mix the greedy can build (the arithmetic mean). The plan keeps uniform.
+        double Kl(int g, int k) => (1 + g) * Math.Pow(4, -k);
+        var m = Measured(targets, Kl, 2, 4);
+        var greedy = MeasuredAllocation.Allocate(targets, m, 3.0, "m.json");
+        var uniform = BitAllocation.Allocate(targets, 3.0);
+        Assert.That(MeasuredAllocation.PredictedKl(targets, m, greedy, "m.json"), Is.GreaterThan(MeasuredAllocation.PredictedKl(targets, m, uniform, "m.json")),
+            "the situation this test is about");
+        var plan = AllocationPlan.Measured(targets, m, 3.0, "m.json");
+        Assert.That(plan.SameAsUniform, Is.True);
+        Assert.That(plan.Bits, Is.EquivalentTo(uniform));
+        Assert.That(plan.PredictedKl, Is.EqualTo(plan.UniformPredictedKl));
+    }
+
     [TestCase(2.5)]
     [TestCase(3.0)]
     [TestCase(3.4)]
