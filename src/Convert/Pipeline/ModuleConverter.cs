@@ -127,7 +127,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     public GroupHessian FinalizeHessian(LinearGroup group, HessianCapture capture, IStepProgress progress)
     {
         var clock = Stopwatch.StartNew();
-        var hessian = GroupHessian.Finalize(capture.For(group), LinearQuantizer.Pad(group.InFeatures), GroupHessian.DefaultSigma,
+        var hessian = GroupHessian.Finalize(capture.For(group), LinearQuantizer.Pad(group.InFeatures), settings.Tuning.Damping,
             StableSeed.Rng(settings.Seed, group.ToString()));
         Log(progress, $"  {group}: Hessian of {hessian.Count} rows finalized ({clock.Elapsed.TotalSeconds:F1} s)");
         return hessian;
@@ -181,7 +181,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
                 _encoders[k] = encoder = backend.CreateEncoder(table.Memory, k, settings.Threads);
         }
         var q = LinearQuantizer.Quantize(linear.Name, linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
-            hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, MaxThreads: settings.Threads) { Algebra = backend.Algebra, Ldlq = backend.Ldlq },
+            hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, settings.Threads) { Algebra = backend.Algebra, Ldlq = backend.Ldlq, Tuning = settings.Tuning },
             StableSeed.Rng(settings.Seed, linear.Name));
         return q;
     }

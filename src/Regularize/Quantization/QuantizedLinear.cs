@@ -43,13 +43,13 @@ public sealed record QuantizedLinear
     /// <summary>Wall time of the regularization before the search: transpose, sign flips, scales, rotations (§3.3).</summary>
     public double RegularizeSeconds { get; init; }
 
-    /// <summary>Wall time of the scale search (sampling, 15 trial encodes).</summary>
+    /// <summary>Wall time of the scale search (sampling, 15 trial encodes; with <see cref="ScaleChoice.Proxy"/> also its LDLQ trials).</summary>
     public double ScaleSearchSeconds { get; init; }
 
     /// <summary>Wall time of the Hessian's rotation into the quantized basis and its block LDL (§3.4, §3.6).</summary>
     public double FactorSeconds { get; init; }
 
-    /// <summary>Wall time of LDLQ itself (§3.7: the Viterbi encodes and the feedback).</summary>
+    /// <summary>Wall time of LDLQ itself (§3.7: the Viterbi encodes and the feedback), and of the refinement passes (<see cref="ProxyRefinement"/>).</summary>
     public double LdlqSeconds { get; init; }
 
     /// <summary>Wall time after LDLQ: bit packing and the proxy error.</summary>
