@@ -141,6 +141,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k);
         double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
         Log(progress, $"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
+            (q.ProxyBeforeRefit is { } unrefit ? $"  refit from {unrefit:E3}" : "") +
             $"  ({seconds:F1} s: search {q.ScaleSearchSeconds:F1}, factor {q.FactorSeconds:F1}, ldlq {q.LdlqSeconds:F1}, other {seconds - q.ScaleSearchSeconds - q.FactorSeconds - q.LdlqSeconds:F1})" +
             (q.Fallback is null ? "" : "  FALLBACK: " + q.Fallback));
         var outcome = new LinearOutcome(Exl3LinearWriter.Tensors(stored).ToList(), Record(module, q, reconstructSeconds),

@@ -77,6 +77,13 @@ public static class LinearQuantizer
         var trellis = Pack(result.States, k, n, encoder.Bits);
         bool rmse = basisHessian is null;
         double proxy = rmse ? Rmse(target, result.Quantized) : ProxyError.Compute(target, result.Quantized, basisHessian!, k, n, settings.Algebra);
+        double? proxyBeforeRefit = null;
+        if (settings.Tuning.RefitScales && !rmse)
+        {
+            var refit = ScaleRefit.Refit(TransposePadded(weight, outFeatures, inFeatures, k, n), result.Quantized, hessian.Damped!, k, n, su, sv,
+                inFeatures, outFeatures, settings.Algebra);
+            (su, sv, proxyBeforeRefit, proxy) = (refit.Suh, refit.Svh, refit.ProxyBefore, refit.ProxyAfter);
+        }
         double finishSeconds = clock.Elapsed.TotalSeconds;
 
         return new QuantizedLinear
@@ -94,6 +101,7 @@ public static class LinearQuantizer
             Bias = bias,
             ProxyError = proxy,
             ProxyIsRmse = rmse,
+            ProxyBeforeRefit = proxyBeforeRefit,
             GlobalScale = g,
             OutScalesApplied = outScales,
             Fallback = fallback,

@@ -20,13 +20,18 @@ public sealed class QuantizerOptions
             "keeping a tile's new code only where it lowers the proxy error (0 = none)",
         DefaultValueFactory = _ => 0,
     };
+    private readonly Option<bool> _refitScales = new("--refit-scales")
+    {
+        Description = "Experimental. After LDLQ, refit the stored input and output channel scales (suh, svh) to the chosen codes by least squares on " +
+            "the Hessian-weighted error, kept only where that lowers it",
+    };
     private readonly Option<double?> _damping = new("--damping")
     {
         Description = "Experimental. Hessian damping σ: σ·mean(diag H) is added to the diagonal before LDLQ. Default: " +
             QuantizerTuning.Default.Damping.ToString(CultureInfo.InvariantCulture) + " (exllamav3's)",
     };
 
-    public IReadOnlyList<Option> Options => [_scaleChoice, _refinePasses, _damping];
+    public IReadOnlyList<Option> Options => [_scaleChoice, _refinePasses, _refitScales, _damping];
 
     public QuantizerTuning Bind(ParseResult parse)
     {
@@ -42,6 +47,6 @@ public sealed class QuantizerOptions
         double damping = parse.GetValue(_damping) ?? QuantizerTuning.Default.Damping;
         if (!(damping > 0 && damping <= 10))
             throw new UsageException($"--damping must be in (0, 10], got {damping.ToString(CultureInfo.InvariantCulture)}");
-        return new QuantizerTuning { ScaleChoice = choice, RefinePasses = passes, Damping = damping };
+        return new QuantizerTuning { ScaleChoice = choice, RefinePasses = passes, RefitScales = parse.GetValue(_refitScales), Damping = damping };
     }
 }
