@@ -17,7 +17,7 @@ for spec in "$@"; do
     dotnet "$dll" convert "$model" -o "$dir" --bits "$b" --overwrite --stop-after "${STOP_AFTER:-2}" \
       --cal-data samples/data/calibration.txt --cal-rows 128 --cal-cols 512 $opts > "$dir.convert.log" 2>&1 || true
     # "  model.layers.0.mlp.down_proj: K=2 proxy_err 2.516E-002  g 0.984  (17.9 s: …"
-    sed -nE 's/^ +([^ ]+): K=[0-9]+ proxy_err ([0-9.E+-]+) +g ([0-9.]+) +\(([0-9.]+) s.*/\1\t\2\t\3\t\4/p' "$dir.convert.log" \
+    sed -nE 's/^ +([^ ]+): K=[0-9]+ proxy_err ([0-9.E+-]+) +g ([0-9.]+)[^(]*\(([0-9.]+) s.*/\1\t\2\t\3\t\4/p' "$dir.convert.log" \
       | while IFS=$'\t' read -r linear proxy g seconds; do printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$b" "$linear" "$proxy" "$g" "$seconds"; done \
       | tee -a "$out/screen.tsv"
     rm -rf "$dir" "$dir.work"
