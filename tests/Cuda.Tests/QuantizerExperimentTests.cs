@@ -83,6 +83,28 @@ public sealed class QuantizerExperimentTests : GpuFixture
     }
 
     [Test]
+    public void ScaleRefitWithDeviceProductsMatchesTheHost()
+    {
+        const int k = 256, n = 256;
+        var rng = new Random(5);
+        var h = CorrelatedHessian(k, rng);
+        var w = Enumerable.Range(0, k * n).Select(_ => (float)Normal(rng)).ToArray();
+        // Q: W in the quantized basis (su = sv = 1) with noise, so the refit has something to correct.
+        var q = (float[])w.Clone();
+        Converter.Regularize.Hadamard.HadamardTransform.LeftMultiply(q, k, n);
+        Converter.Regularize.Hadamard.HadamardTransform.RightMultiply(q, k, n);
+        for (int i = 0; i < q.Length; i++)
+            q[i] = 0.8f * q[i] + 0.2f * (float)Normal(rng);
+        var ones = (Su: Enumerable.Repeat(1f, k).ToArray(), Sv: Enumerable.Repeat(1f, n).ToArray());
+        var host = ScaleRefit.Refit(w, q, h, k, n, ones.Su, ones.Sv, k, n, CpuDenseAlgebra.Instance);
+        var device = ScaleRefit.Refit(w, q, h, k, n, ones.Su, ones.Sv, k, n, _algebra);
+        Console.WriteLine($"proxy {host.ProxyBefore:E4} -> host {host.ProxyAfter:E4}, device {device.ProxyAfter:E4}");
+        Assert.That(host.ProxyAfter, Is.LessThan(host.ProxyBefore));
+        Assert.That(device.ProxyBefore, Is.EqualTo(host.ProxyBefore).Within(1e-3).Percent);
+        Assert.That(device.ProxyAfter, Is.EqualTo(host.ProxyAfter).Within(0.1).Percent);
+    }
+
+    [Test]
     public void ProxyScaleSearchWithTheDeviceSolverPicksItsLowestProxy()
     {
         const int k = 256, n = 512, bits = 3;
