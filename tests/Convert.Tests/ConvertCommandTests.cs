@@ -29,6 +29,8 @@ public class ConvertCommandTests
             Assert.That(s.Codebook, Is.EqualTo(CodebookSpec.Default(CodebookKind.Mul1)));
             Assert.That((s.OutScales, s.HessianBasis, s.Resume, s.Overwrite), Is.EqualTo((OutScalesMode.Always, HessianBasis.Exact, false, false)));
             Assert.That(s.ShardBytes, Is.EqualTo(8192L << 20));
+            Assert.That(s.Tuning, Is.EqualTo(QuantizerTuning.Default), "exllamav3's quantizer unless an experiment is asked for");
+            Assert.That((s with { CalRows = 128, CalCols = 512, CalVolumeRule = "given" }).FixedOnResume().Keys, Has.None.Matches<string>(key => key is "scale_choice" or "refine_passes" or "refit_scales" or "damping"));
         }
         finally
         {
@@ -60,6 +62,9 @@ public class ConvertCommandTests
     [TestCase("--out-scales", "sometimes", "--out-scales must be")]
     [TestCase("--hessian", "full", "--hessian must be")]
     [TestCase("--linears-in-flight", "33", "--linears-in-flight must be")]
+    [TestCase("--scale-choice", "grid", "--scale-choice must be")]
+    [TestCase("--refine-passes", "-1", "--refine-passes must be")]
+    [TestCase("--damping", "0", "--damping must be")]
     [TestCase("--device", "tpu", "--device must be")]
     [TestCase("--device", "cuda:x", "--device must be")]
     [TestCase("--device", "cuda:-1", "--device must be")]
@@ -71,6 +76,20 @@ public class ConvertCommandTests
         Assert.That(cli.Invoke(args), Is.EqualTo(2));
         Assert.That(log.ToString(), Does.Contain(message));
         Assert.That(output.ToString(), Is.Empty);
+    }
+
+    [Test]
+    public void BindsTheQuantizerExperimentsAndFixesThemOnResume()
+    {
+        var (cli, _, _) = NewCli();
+        var s = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64", "--scale-choice", "proxy", "--refine-passes", "2",
+            "--refit-scales", "--damping", "0.01"));
+        Assert.That(s.Tuning, Is.EqualTo(new QuantizerTuning { ScaleChoice = ScaleChoice.Proxy, RefinePasses = 2, RefitScales = true, Damping = 0.01 }));
+        var fixedSettings = s with { CalVolumeRule = "given" };
+        Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("scale_choice").WithValue("proxy"));
+        Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("refine_passes").WithValue("2"));
+        Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("refit_scales").WithValue("true"));
+        Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("damping").WithValue("0.01"));
     }
 
     [TestCase("mcg", "0xFF7A83E5", "0xCBAC1FED")]

@@ -272,6 +272,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         var config = QuantizationConfigKeys(averageBits, calibration);
         if (!settings.Codebook.IsDefaultMultiplier)
             config[NonstandardMultiplier.ConfigKey] = NonstandardMultiplier.ConfigMark(settings.Codebook);
+        foreach (var (key, value) in settings.Tuning.Describe())
+            config[key] = value;
         return config;
     }
 

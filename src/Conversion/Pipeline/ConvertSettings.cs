@@ -30,6 +30,9 @@ public sealed record ConvertSettings
     public CalibrationSource CalData { get; init; } = CalibrationSource.BuiltIn;
     public OutScalesMode OutScales { get; init; } = OutScalesMode.Always;
     public HessianBasis HessianBasis { get; init; } = HessianBasis.Exact;
+
+    /// <summary>The quantizer's experimental knobs (scale choice, refinement, damping); default = exllamav3's behaviour.</summary>
+    public QuantizerTuning Tuning { get; init; } = QuantizerTuning.Default;
     public int Seed { get; init; }
     public long ShardBytes { get; init; } = 8192L << 20;
     public bool Resume { get; init; }
@@ -74,6 +77,9 @@ public sealed record ConvertSettings
     public IReadOnlyDictionary<string, string> FixedOnResume()
     {
         var fixedSettings = FixedWithoutAllocation();
+        // Only when not the default, so that jobs interrupted before these keys existed still resume.
+        foreach (var (key, value) in Tuning.Describe())
+            fixedSettings[key] = value;
         // Only with a measurement, so that jobs interrupted before this key existed still resume.
         if (MeasurementPath is not null)
             fixedSettings["allocation"] = "measured:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(MeasurementPath)))[..16];

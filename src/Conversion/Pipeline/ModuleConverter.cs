@@ -128,7 +128,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     public GroupHessian FinalizeHessian(LinearGroup group, HessianCapture capture, IStepProgress progress)
     {
         var clock = Stopwatch.StartNew();
-        var hessian = GroupHessian.Finalize(capture.For(group), LinearQuantizer.Pad(group.InFeatures), GroupHessian.DefaultSigma,
+        var hessian = GroupHessian.Finalize(capture.For(group), LinearQuantizer.Pad(group.InFeatures), settings.Tuning.Damping,
             StableSeed.Rng(settings.Seed, group.ToString()));
         Log(progress, $"  {group}: Hessian of {hessian.Count} rows finalized ({clock.Elapsed.TotalSeconds:F1} s)");
         return hessian;
@@ -142,6 +142,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k);
         double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
         Log(progress, $"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
+            (q.ProxyBeforeRefit is { } unrefit ? $"  refit from {unrefit:E3}" : "") +
             $"  ({seconds:F1} s: search {q.ScaleSearchSeconds:F1}, factor {q.FactorSeconds:F1}, ldlq {q.LdlqSeconds:F1}, other {seconds - q.ScaleSearchSeconds - q.FactorSeconds - q.LdlqSeconds:F1})" +
             (q.Fallback is null ? "" : "  FALLBACK: " + q.Fallback));
         var outcome = new LinearOutcome(Exl3LinearWriter.Tensors(stored).ToList(), Record(module, q, reconstructSeconds),
@@ -182,7 +183,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
                 _encoders[k] = encoder = backend.CreateEncoder(table.Memory, k, settings.Threads);
         }
         var q = LinearQuantizer.Quantize(linear.Name, linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
-            hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, MaxThreads: settings.Threads) { Algebra = backend.Algebra, Ldlq = backend.Ldlq },
+            hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, settings.Threads) { Algebra = backend.Algebra, Ldlq = backend.Ldlq, Tuning = settings.Tuning },
             StableSeed.Rng(settings.Seed, linear.Name));
         return q;
     }

@@ -49,6 +49,8 @@ public static class LinearQuantizer
         clock.Restart();
         var sample = ScaleTileSampler.Sample(target, k, n);
         double g = GlobalScaleSearch.Search(new TileQuantizer(encoder), sample).Scale;
+        if (settings.Tuning.ScaleChoice == ScaleChoice.Proxy && hessian.FallbackReason is null)
+            g = ProxyScale(w, k, n, su0, g, hessian, encoder, settings);
         var su = su0.Select(v => LinearRegularizer.RoundToHalf((float)(v / g))).ToArray();
         LinearRegularizer.ApplyInputSide(w, target, k, n, su);
         double searchSeconds = clock.Elapsed.TotalSeconds;
@@ -68,11 +70,20 @@ public static class LinearQuantizer
         clock.Restart();
 
         var result = settings.Ldlq.Quantize(target, k, n, ldl?.Factor, encoder);
+        if (settings.Tuning.RefinePasses > 0 && ldl?.Factor is not null)
+            ProxyRefinement.Refine(target, result.Quantized, result.States, basisHessian!, k, n, encoder, settings.Tuning.RefinePasses, settings.Algebra);
         double ldlqSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
         var trellis = Pack(result.States, k, n, encoder.Bits);
         bool rmse = basisHessian is null;
         double proxy = rmse ? Rmse(target, result.Quantized) : ProxyError.Compute(target, result.Quantized, basisHessian!, k, n, settings.Algebra);
+        double? proxyBeforeRefit = null;
+        if (settings.Tuning.RefitScales && !rmse)
+        {
+            var refit = ScaleRefit.Refit(TransposePadded(weight, outFeatures, inFeatures, k, n), result.Quantized, hessian.Damped!, k, n, su, sv,
+                inFeatures, outFeatures, settings.Algebra);
+            (su, sv, proxyBeforeRefit, proxy) = (refit.Suh, refit.Svh, refit.ProxyBefore, refit.ProxyAfter);
+        }
         double finishSeconds = clock.Elapsed.TotalSeconds;
 
         return new QuantizedLinear
@@ -90,6 +101,7 @@ public static class LinearQuantizer
             Bias = bias,
             ProxyError = proxy,
             ProxyIsRmse = rmse,
+            ProxyBeforeRefit = proxyBeforeRefit,
             GlobalScale = g,
             OutScalesApplied = outScales,
             Fallback = fallback,
@@ -100,6 +112,19 @@ public static class LinearQuantizer
             LdlqSeconds = ldlqSeconds,
             FinishSeconds = finishSeconds,
         };
+    }
+
+    /// <summary>
+    /// <see cref="ProxyScaleSearch"/> from the tile-MSE scale <paramref name="scale0"/>, with the exact Hessian basis of
+    /// su0/g₀ (whatever basis LDLQ then uses, the comparison needs the true output error); g₀ when that Hessian does
+    /// not factor.
+    /// </summary>
+    private static double ProxyScale(float[] w, int k, int n, float[] su0, double scale0, GroupHessian hessian, ITileEncoder encoder, LinearQuantizerSettings settings)
+    {
+        var su = su0.Select(v => LinearRegularizer.RoundToHalf((float)(v / scale0))).ToArray();
+        var basisHessian = hessian.InQuantizedBasis(su);
+        var factor = settings.Ldlq.Factor(basisHessian, k, settings.Sigma, settings.Algebra).Factor;
+        return factor is null ? scale0 : ProxyScaleSearch.Search(w, k, n, su0, scale0, basisHessian, factor, encoder, settings.Ldlq, settings.Algebra).Scale;
     }
 
     /// <summary>W (k, n) = the HF weight (out, in) transposed, zero-padded to (k, n).</summary>

@@ -15,4 +15,7 @@ public sealed record LinearQuantizerSettings(
 
     /// <summary>Where the LDLQ block loop runs (§3.7): the host, or a device solver that keeps it on the GPU.</summary>
     public ILdlqSolver Ldlq { get; init; } = HostLdlqSolver.Instance;
+
+    /// <summary>Scale choice and refinement (issue 13 part 3); the damping of <see cref="Tuning"/> is applied where the Hessian is finalized.</summary>
+    public QuantizerTuning Tuning { get; init; } = QuantizerTuning.Default;
 }

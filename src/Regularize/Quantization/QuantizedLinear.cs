@@ -26,6 +26,9 @@ public sealed record QuantizedLinear
     /// <summary>tr(EᵀH'E)/tr(WrᵀH'Wr) (§3.7), or the RMSE of the regularized weights when there was no Hessian.</summary>
     public required double ProxyError { get; init; }
 
+    /// <summary>With <see cref="QuantizerTuning.RefitScales"/>: the true proxy error (original basis, svh included) before the refit; <see cref="ProxyError"/> is then the one after.</summary>
+    public double? ProxyBeforeRefit { get; init; }
+
     /// <summary>True when <see cref="ProxyError"/> is an RMSE (fallback without Hessian).</summary>
     public bool ProxyIsRmse { get; init; }
 
@@ -43,15 +46,15 @@ public sealed record QuantizedLinear
     /// <summary>Wall time of the regularization before the search: transpose, sign flips, scales, rotations (§3.3).</summary>
     public double RegularizeSeconds { get; init; }
 
-    /// <summary>Wall time of the scale search (sampling, 15 trial encodes).</summary>
+    /// <summary>Wall time of the scale search (sampling, 15 trial encodes; with <see cref="ScaleChoice.Proxy"/> also its LDLQ trials).</summary>
     public double ScaleSearchSeconds { get; init; }
 
     /// <summary>Wall time of the Hessian's rotation into the quantized basis and its block LDL (§3.4, §3.6).</summary>
     public double FactorSeconds { get; init; }
 
-    /// <summary>Wall time of LDLQ itself (§3.7: the Viterbi encodes and the feedback).</summary>
+    /// <summary>Wall time of LDLQ itself (§3.7: the Viterbi encodes and the feedback), and of the refinement passes (<see cref="ProxyRefinement"/>).</summary>
     public double LdlqSeconds { get; init; }
 
-    /// <summary>Wall time after LDLQ: bit packing and the proxy error.</summary>
+    /// <summary>Wall time after LDLQ: bit packing, the proxy error and the scale refit (<see cref="QuantizerTuning.RefitScales"/>).</summary>
     public double FinishSeconds { get; init; }
 }

@@ -35,6 +35,7 @@ public sealed class ConvertCommand
             " and its README.md, and inspect and eval warn. Only trellis (eval, ppl, inspect) reads it correctly",
     };
     private readonly CalibrationOptions _calibration = new();
+    private readonly QuantizerOptions _quantizer = new();
     private readonly Option<string?> _workDir = new("--work-dir") { Description = "Work directory for checkpoints and per-module files. Default: <out>.work" };
     private readonly Option<bool> _resume = new("--resume") { Description = "Continue an interrupted conversion from its work directory" };
     private readonly Option<string> _device = new("--device") { Description = "Where to run: cuda:N (a GPU), cpu, or auto (cuda:0 when a usable GPU and driver are present, else the CPU)", DefaultValueFactory = _ => "auto" };
@@ -79,7 +80,7 @@ public sealed class ConvertCommand
             "Architectures: " + string.Join(", ", Converter.Models.Architectures.ArchitectureCatalog.All.Select(a => a.HfName)) + ".");
         command.Arguments.Add(_model);
         Option[] options = [_out, _bits, _headBits, _codebook, _multiplier, _allowNonstandardMultiplier, .. _calibration.Options, _workDir, _resume, _device,
-            _outScales, _hessian, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
+            _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
             _stopAfter, _json];
         foreach (var o in options)
             command.Options.Add(o);
@@ -158,6 +159,7 @@ public sealed class ConvertCommand
             CalData = calData,
             OutScales = outScales,
             HessianBasis = basis,
+            Tuning = _quantizer.Bind(parse),
             Seed = parse.GetValue(_seed),
             ShardBytes = (long)shard << 20,
             Resume = parse.GetValue(_resume),

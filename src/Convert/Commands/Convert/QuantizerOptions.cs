@@ -1,0 +1,52 @@
+using System.CommandLine;
+using System.Globalization;
+using Converter.Formats.IO;
+using Converter.Regularize.Quantization;
+
+namespace Converter.Cli.Commands.Convert;
+
+/// <summary>The quantizer's experimental options (issue 13 part 3); left out, the quantizer behaves as exllamav3's.</summary>
+public sealed class QuantizerOptions
+{
+    private readonly Option<string> _scaleChoice = new("--scale-choice")
+    {
+        Description = "Experimental. How each linear's global scale is chosen: tile-mse (exllamav3: the MSE of encoding sampled tiles) or proxy " +
+            "(a few scales around that one, each run through LDLQ on a column sample, judged by the Hessian-weighted proxy error)",
+        DefaultValueFactory = _ => "tile-mse",
+    };
+    private readonly Option<int> _refinePasses = new("--refine-passes")
+    {
+        Description = "Experimental. Passes after LDLQ that re-encode each 16-row block against the Hessian-weighted error with the other blocks fixed, " +
+            "keeping a tile's new code only where it lowers the proxy error (0 = none)",
+        DefaultValueFactory = _ => 0,
+    };
+    private readonly Option<bool> _refitScales = new("--refit-scales")
+    {
+        Description = "Experimental. After LDLQ, refit the stored input and output channel scales (suh, svh) to the chosen codes by least squares on " +
+            "the Hessian-weighted error, kept only where that lowers it",
+    };
+    private readonly Option<double?> _damping = new("--damping")
+    {
+        Description = "Experimental. Hessian damping σ: σ·mean(diag H) is added to the diagonal before LDLQ. Default: " +
+            QuantizerTuning.Default.Damping.ToString(CultureInfo.InvariantCulture) + " (exllamav3's)",
+    };
+
+    public IReadOnlyList<Option> Options => [_scaleChoice, _refinePasses, _refitScales, _damping];
+
+    public QuantizerTuning Bind(ParseResult parse)
+    {
+        var choice = parse.GetValue(_scaleChoice) switch
+        {
+            "tile-mse" => ScaleChoice.TileMse,
+            "proxy" => ScaleChoice.Proxy,
+            var s => throw new UsageException($"--scale-choice must be tile-mse or proxy, got '{s}'"),
+        };
+        int passes = parse.GetValue(_refinePasses);
+        if (passes is < 0 or > 16)
+            throw new UsageException($"--refine-passes must be 0..16, got {passes}");
+        double damping = parse.GetValue(_damping) ?? QuantizerTuning.Default.Damping;
+        if (!(damping > 0 && damping <= 10))
+            throw new UsageException($"--damping must be in (0, 10], got {damping.ToString(CultureInfo.InvariantCulture)}");
+        return new QuantizerTuning { ScaleChoice = choice, RefinePasses = passes, RefitScales = parse.GetValue(_refitScales), Damping = damping };
+    }
+}

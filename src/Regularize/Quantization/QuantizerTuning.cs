@@ -1,0 +1,40 @@
+using Converter.Regularize.Hessian;
+
+namespace Converter.Regularize.Quantization;
+
+/// <summary>
+/// The quantizer's experimental knobs (issue 13 part 3): how g is chosen, refinement passes after LDLQ, the scale refit and the
+/// Hessian damping. <see cref="Default"/> is exllamav3's behaviour; a conversion records any other value.
+/// </summary>
+public sealed record QuantizerTuning
+{
+    public static QuantizerTuning Default { get; } = new();
+
+    public ScaleChoice ScaleChoice { get; init; } = ScaleChoice.TileMse;
+
+    /// <summary>Coordinate-descent passes over the 16-row blocks after LDLQ (<see cref="ProxyRefinement"/>); 0 = none.</summary>
+    public int RefinePasses { get; init; }
+
+    /// <summary>Refit suh and svh to the chosen codes by least squares on the proxy error (<see cref="ScaleRefit"/>).</summary>
+    public bool RefitScales { get; init; }
+
+    /// <summary>σ of the Hessian damping σ·mean(diag) (§3.2).</summary>
+    public double Damping { get; init; } = GroupHessian.DefaultSigma;
+
+    public bool IsDefault => this == Default;
+
+    /// <summary>The non-default knobs as key/value pairs, for records and the resume check.</summary>
+    public IReadOnlyDictionary<string, string> Describe()
+    {
+        var d = new SortedDictionary<string, string>();
+        if (ScaleChoice != Default.ScaleChoice)
+            d["scale_choice"] = ScaleChoice == ScaleChoice.Proxy ? "proxy" : "tile-mse";
+        if (RefinePasses != Default.RefinePasses)
+            d["refine_passes"] = RefinePasses.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (RefitScales != Default.RefitScales)
+            d["refit_scales"] = RefitScales ? "true" : "false";
+        if (Damping != Default.Damping)
+            d["damping"] = Damping.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        return d;
+    }
+}
