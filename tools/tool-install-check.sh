@@ -4,7 +4,7 @@
 #   2. `dotnet pack src/Convert -c Release -o PKG` there,
 #   3. `dotnet tool install --tool-path BIN --add-source PKG trellis`,
 #   4. from an empty folder outside the clone: `trellis --help`, `trellis synth` of a tiny random model (the built-in
-#      tokenizer), `trellis convert` of it with the built-in calibration text, `trellis inspect` of the result, and a
+#      tokenizer), `trellis convert` of it with the built-in calibration mix, `trellis inspect` of the result, and a
 #      check that the output has its model card naming that text.
 # Usage: tools/tool-install-check.sh [WORK_DIR]   (default: a new temp folder, removed when everything passed)
 # Prints one line per step and "tool-install-check: ok" at the end; exits non-zero at the first failing step.
@@ -42,7 +42,7 @@ synth() { "$bin/trellis" synth --shape test-tiny -o synth-model && cmp "$clone/s
 # The one-layer random model, small calibration and an fp16 head: seconds, not the sample model's minutes.
 convert() {
   "$bin/trellis" convert synth-model -o synth-exl3 --bits 2 --head-bits 16 --cal-rows 8 --cal-cols 64 --device cpu &&
-    grep -q "tokens of built-in samples/data/calibration.txt" synth-exl3/README.md
+    grep -q "tokens of built-in trellis-cal" synth-exl3/README.md
 }
 step help help
 step synth synth
