@@ -1,5 +1,4 @@
 using Converter.Compute;
-using Converter.Conversion;
 using Converter.Cuda;
 using Converter.Cuda.Blas;
 using Converter.Cuda.Models;

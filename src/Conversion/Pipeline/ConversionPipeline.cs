@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Converter.Conversion;
 using Converter.Conversion.Calibration;
 using Converter.Conversion.Pipeline.Allocation;
 using Converter.Conversion.Reporting;

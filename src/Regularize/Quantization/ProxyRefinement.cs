@@ -78,7 +78,7 @@ public static class ProxyRefinement
                         residual[i * n + c] = s;
                         x[i] = s;
                     }
-                    Solve(cholesky, x);
+                    CholeskySubstitution.Solve(cholesky, x, Block);
                     for (int i = 0; i < Block; i++)
                         blockTarget[i * n + c] = (float)(target[(row0 + i) * n + c] + x[i]);
                 }
@@ -170,22 +170,4 @@ public static class ProxyRefinement
         return true;
     }
 
-    /// <summary>x ← (L·Lᵀ)⁻¹x.</summary>
-    private static void Solve(double[] l, double[] x)
-    {
-        for (int i = 0; i < Block; i++)
-        {
-            double s = x[i];
-            for (int p = 0; p < i; p++)
-                s -= l[i * Block + p] * x[p];
-            x[i] = s / l[i * Block + i];
-        }
-        for (int i = Block - 1; i >= 0; i--)
-        {
-            double s = x[i];
-            for (int p = i + 1; p < Block; p++)
-                s -= l[p * Block + i] * x[p];
-            x[i] = s / l[i * Block + i];
-        }
-    }
 }

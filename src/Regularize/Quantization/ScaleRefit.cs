@@ -92,7 +92,7 @@ public static class ScaleRefit
             }
             if (!algebra.TryCholesky(a, m))
                 break;
-            CholeskySolve(a, b, m);
+            CholeskySubstitution.Solve(a, b, m);
             if (!b.All(double.IsFinite))
                 break;
             for (int i = 0; i < m; i++)
@@ -124,24 +124,5 @@ public static class ScaleRefit
         for (int i = 0; i < a.Length; i++)
             s += (double)a[i] * b[i];
         return s;
-    }
-
-    /// <summary>b ← (L·Lᵀ)⁻¹b with L in the lower triangle of <paramref name="l"/> (m, m).</summary>
-    private static void CholeskySolve(double[] l, double[] b, int m)
-    {
-        for (int i = 0; i < m; i++)
-        {
-            double s = b[i];
-            for (int p = 0; p < i; p++)
-                s -= l[(long)i * m + p] * b[p];
-            b[i] = s / l[(long)i * m + i];
-        }
-        for (int i = m - 1; i >= 0; i--)
-        {
-            double s = b[i];
-            for (int p = i + 1; p < m; p++)
-                s -= l[(long)p * m + i] * b[p];
-            b[i] = s / l[(long)i * m + i];
-        }
     }
 }

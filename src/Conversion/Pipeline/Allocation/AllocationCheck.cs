@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Converter.Conversion;
 using Converter.Conversion.Reporting;
 using Converter.Conversion.Samples;
 using Converter.Eval.Evaluation;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Converter.Conversion;
 using Converter.Conversion.Reporting;
 using Converter.Eval.Evaluation;
 using Converter.Eval.Metrics;

@@ -82,8 +82,7 @@ public static class ScreenRun
         text.AppendLine(CultureInfo.InvariantCulture, $"# top {top.Count} of a screen: {settings.Describe()}; ranked by {(rankBy is { } k ? $"K={k}" : "the mean over K")}");
         foreach (var r in top)
         {
-            var diffs = string.Join(", ", r.Result.PerBits.Select(b => $"K={b.Bits} {F(100 * b.RelativeDifference, "+0.000;-0.000")}%" +
-                $" [{F(100 * b.DifferenceLow / b.ReferenceMse, "+0.000;-0.000")}, {F(100 * b.DifferenceHigh / b.ReferenceMse, "+0.000;-0.000")}]"));
+            var diffs = string.Join(", ", r.Result.PerBits.Select(b => $"K={b.Bits} {RelativeDifference(b)}"));
             text.AppendLine(CultureInfo.InvariantCulture, $"{r.Result.Multiplier}  # rank {r.Rank}: {diffs}");
         }
         return text.ToString();
@@ -123,10 +122,16 @@ public static class ScreenRun
         {
             var b = r.At(bits);
             cells.Add($"{F(b.Mse, "0.000000")} ±{F((b.MseHigh - b.MseLow) / 2, "0.000000")}");
-            cells.Add($"{F(100 * b.RelativeDifference, "+0.000;-0.000")}% [{F(100 * b.DifferenceLow / b.ReferenceMse, "+0.000;-0.000")}, " +
-                $"{F(100 * b.DifferenceHigh / b.ReferenceMse, "+0.000;-0.000")}]{(b.Significant ? " *" : "")}");
+            cells.Add(RelativeDifference(b) + (b.Significant ? " *" : ""));
         }
         return cells.ToArray();
+    }
+
+    /// <summary>The paired difference relative to the reference's MSE with its 95% interval, in percent: "-0.595% [-0.727, -0.463]".</summary>
+    private static string RelativeDifference(ScreenBitsResult b)
+    {
+        const string signed = "+0.000;-0.000";
+        return $"{F(100 * b.RelativeDifference, signed)}% [{F(100 * b.DifferenceLow / b.ReferenceMse, signed)}, {F(100 * b.DifferenceHigh / b.ReferenceMse, signed)}]";
     }
 
     private static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
