@@ -135,7 +135,7 @@ public class ConvertPipelineTests
     public void ANonstandardMultiplierIsMarkedAndWarnedAbout()
     {
         var outDir = NewPath("nonstandard");
-        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, 2, "--multiplier", "0xAD9A2EC5", "--allow-nonstandard-multiplier"));
+        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, LayoutBits, "--multiplier", "0xAD9A2EC5", "--allow-nonstandard-multiplier"));
         Assert.That(code, Is.EqualTo(0), log);
         Assert.That(log, Does.Contain("convert: warning: exllamav3 decodes mul1 with its own fixed multiplier 0x83DCD12D"));
 

@@ -42,7 +42,7 @@ public class DeepseekConversionTests
         }
 
         var outDir = NewPath("deepseek");
-        var (code, _, log) = Run(ConvertArgs(source, outDir, 2));
+        var (code, _, log) = Run(ConvertArgs(source, outDir, LayoutBits));
         Assert.That(code, Is.EqualTo(0), log);
         using (var output = CheckpointReader.Open(outDir))
         {
@@ -67,17 +67,18 @@ public class DeepseekConversionTests
         Assert.That(((string?)config["quant_method"], (string?)config["original_quantization_config"]?["quant_method"]), Is.EqualTo(("exl3", "fp8")));
 
         // inspect reads the FP8 source as its reference: every EXL3 linear's ‖W − Ŵ‖/‖W‖ against the dequantized
-        // weights is a 2-bit error (measured 0.2–0.4); against the raw codes (values up to 448 instead of the
+        // weights is a 4-bit error (about 0.1); against the raw codes (values up to 448 instead of the
         // weights' ~0.1) it would be about 1.
         var (inspectCode, inspectJson, inspectLog) = Run("inspect", outDir, "--reference", source, "--json");
         Assert.That(inspectCode, Is.EqualTo(0), inspectLog);
         var errors = JsonNode.Parse(inspectJson)!["tensors"]!.AsArray().Where(t => (string?)t!["format"] == "exl3")
             .ToDictionary(t => (string)t!["name"]!, t => (double)t!["relative_error"]!);
         Assert.That(errors.Keys, Does.Contain($"{Layer}.self_attn.kv_a_proj_with_mqa"));
-        Assert.That(errors.Values, Has.All.InRange(0.01, 0.6));
+        Assert.That(errors.Values, Has.All.InRange(0.01, 0.4));
 
-        // eval reads the FP8 source as its reference. KL bounded as the other MoE families' at 2 bpw (0.1–0.2 there).
-        double kl = EvalKl(outDir, source, "rand-deepseek-v3 (cut, FP8 source): 2 bpw");
-        Assert.That(kl, Is.GreaterThan(0).And.LessThan(0.5));
+        // eval reads the FP8 source as its reference: measured KL 0.021 at 4 bpw; a broken latent attention or routing gives
+        // KL of order 1 or NaN.
+        double kl = EvalKl(outDir, source, $"rand-deepseek-v3 (cut, FP8 source): {LayoutBits} bpw");
+        Assert.That(kl, Is.GreaterThan(0).And.LessThan(0.1));
     }
 }

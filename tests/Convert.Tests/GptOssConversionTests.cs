@@ -91,7 +91,7 @@ public class GptOssConversionTests
         }
 
         var outDir = NewPath("gpt-oss-from-mxfp4");
-        var (code, _, log) = Run(ConvertArgs(source, outDir, 2));
+        var (code, _, log) = Run(ConvertArgs(source, outDir, LayoutBits));
         Assert.That(code, Is.EqualTo(0), log);
         AssertExl3Layout(source, outDir);
         using (var output = CheckpointReader.Open(outDir))
@@ -100,8 +100,9 @@ public class GptOssConversionTests
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, ModelConfig.FileName)))!;
         Assert.That(config["quantization_config"]!["quant_method"]!.GetValue<string>(), Is.EqualTo("exl3"));
 
-        double kl = EvalKl(outDir, source, "gpt-oss (cut, MXFP4 source): 2 bpw");
-        Assert.That(kl, Is.GreaterThan(0).And.LessThan(0.5));
+        double kl = EvalKl(outDir, source, $"gpt-oss (cut, MXFP4 source): {LayoutBits} bpw");
+        // Measured KL 0.015; a broken routing, gate/up order or bias gives KL of order 1 or NaN.
+        Assert.That(kl, Is.GreaterThan(0).And.LessThan(0.1));
         var (inspectCode, inspectJson, inspectLog) = Run("inspect", outDir, "--reference", source, "--json");
         Assert.That(inspectCode, Is.EqualTo(0), inspectLog);
         var rows = JsonNode.Parse(inspectJson)!["tensors"]!.AsArray().Where(r => r!["format"]!.GetValue<string>() == "exl3").ToList();
