@@ -1,4 +1,8 @@
 using System.CommandLine;
+using System.Globalization;
+using Converter.Cli.Commands.Convert;
+using Converter.Cli.Commands.Eval;
+using Converter.Conversion.Confirmation;
 using Converter.Conversion.Pipeline;
 using Converter.Eval.Codebooks.Screening;
 using Converter.Trellis.Codebooks;
@@ -58,7 +62,11 @@ public sealed class CodebooksCommand
 
     private readonly Option<int?> _rankBy = new("--rank-by") { Description = "Rank a screen by the paired difference at this K (default: its mean over --bits)" };
 
-    private readonly Option<int> _top = new("--top") { Description = "Candidates a screen's table and plot show", DefaultValueFactory = _ => 20 };
+    private readonly Option<int> _top = new("--top")
+    {
+        Description = "Candidates a screen's table and plot show, and with --confirm the ones converted (then it must be given)",
+        DefaultValueFactory = _ => 20,
+    };
 
     private readonly Option<string?> _out = new("--out", "-o")
     {
@@ -68,10 +76,41 @@ public sealed class CodebooksCommand
     private readonly Option<string?> _topList = new("--top-list")
     {
         Description = "Write the top --top multipliers to FILE as a list --screen reads (ranked, with their paired differences as comments): " +
-            "for re-screening on fresh tiles (--seed) or converting with tools/multiplier-confirm.sh",
+            "for re-screening on fresh tiles (--seed) or confirming with --screen FILE --confirm MODEL_DIR",
     };
 
-    private readonly Option<string> _device = new("--device") { Description = "Where a screen encodes: auto, cpu or cuda:N", DefaultValueFactory = _ => "auto" };
+    private readonly Option<string> _device = new("--device")
+    {
+        Description = "Where a screen encodes and a confirmation converts and evaluates: auto, cpu or cuda:N",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    private readonly Option<string?> _confirm = new("--confirm")
+    {
+        Description = "Confirm end to end on MODEL_DIR: convert it with exllamav3's locked multiplier and with each of the screen's top --top " +
+            "(or each multiplier --codebook lists, without a screen) at each --confirm-seeds, and tabulate KL and top-1 agreement against the " +
+            "original per multiplier, with the KL ratio to the locked multiplier paired by seed. Only the locked multiplier's outputs run on exllamav3",
+    };
+
+    private readonly Option<double> _confirmBits = new("--confirm-bits") { Description = "Bits per weight of a confirmation's conversions, 1..8", DefaultValueFactory = _ => 2.0 };
+
+    private readonly Option<string> _confirmSeeds = new("--confirm-seeds")
+    {
+        Description = "Comma-separated conversion seeds (sign flips and calibration rows) of a confirmation",
+        DefaultValueFactory = _ => "0,1,2",
+    };
+
+    private readonly Option<string?> _confirmOut = new("--confirm-out")
+    {
+        Description = "Folder of a confirmation's conversions, one subfolder per multiplier and seed; a finished one is reused by a re-run, an interrupted one " +
+            "resumed, anything else there refused. Default: out/<model>-confirm",
+    };
+
+    private readonly Option<int> _headBits = new("--head-bits") { Description = "Bits of lm_head in a confirmation's conversions, 1..8, or 16 for fp16", DefaultValueFactory = _ => 6 };
+
+    /// <summary>A confirmation's calibration (convert's options) and evaluation rows (compare's, less --device, which this command has).</summary>
+    private readonly CalibrationOptions _calibration = new();
+    private readonly EvalDataOptions _evalData = new();
 
     public Command Build(Func<Func<CliContext, int>, int> run)
     {
@@ -79,21 +118,34 @@ public sealed class CodebooksCommand
             "Compare trellis codebooks and multipliers: Viterbi-quantize i.i.d. N(0,1) tiles with each codebook " +
             "(normalized to unit RMS) and report the MSE per weight next to the rate-distortion bound 2^(-2K) and the " +
             "Lloyd-Max scalar quantizer, with codebook statistics. With --screen FILE or --random N: screen many multipliers of one " +
-            "family against exllamav3's on the same tiles, with 95% intervals, ranked.");
-        foreach (var option in new Option[] { _codebooks, _bits, _tiles, _seed, _bestScale, _json, _plot, _dumpTable, _threads,
-                     _screen, _random, _randomSeed, _rankBy, _top, _out, _topList, _device })
+            "family against exllamav3's on the same tiles, with 95% intervals, ranked. With --confirm MODEL_DIR: convert the model with the " +
+            "screen's top --top (or --codebook's multipliers) and exllamav3's at several seeds and compare them end to end.");
+        Option[] options = [_codebooks, _bits, _tiles, _seed, _bestScale, _json, _plot, _dumpTable, _threads,
+            _screen, _random, _randomSeed, _rankBy, _top, _out, _topList, _device, _confirm, .. ConfirmOnly];
+        foreach (var option in options)
             command.Options.Add(option);
         command.SetAction(parse => run(context => CodebooksRun.Execute(Bind(parse), context)));
         return command;
     }
 
+    /// <summary>The options that only a confirmation reads.</summary>
+    private IEnumerable<Option> ConfirmOnly => new Option[] { _confirmBits, _confirmSeeds, _confirmOut, _headBits }.Concat(_calibration.Options).Concat(_evalData.RowOptions);
+
+    private static bool Given(ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
+
     /// <summary>Reads and validates the options; bad values raise <see cref="UsageException"/> (exit code 2).</summary>
     public CodebooksOptions Bind(ParseResult parse)
     {
-        bool screen = parse.GetValue(_screen) is not null || parse.GetResult(_random) is { Implicit: false };
-        var screenOnly = new Option[] { _randomSeed, _rankBy, _top, _out, _topList, _device }.Where(o => parse.GetResult(o) is { Implicit: false }).ToList();
+        bool screen = parse.GetValue(_screen) is not null || Given(parse, _random);
+        bool confirm = parse.GetValue(_confirm) is not null;
+        if (!confirm && ConfirmOnly.FirstOrDefault(o => Given(parse, o)) is { } stray)
+            throw new UsageException($"{stray.Name} belongs to a confirmation (--confirm MODEL_DIR)");
+        // --device also places a confirmation's conversions; everything else here only means something to a screen.
+        var screenOnly = new Option[] { _randomSeed, _rankBy, _top, _out, _topList, _device }.Where(o => Given(parse, o) && !(confirm && o == _device)).ToList();
         if (!screen && screenOnly.Count > 0)
             throw new UsageException($"{screenOnly[0].Name} belongs to a multiplier screen (--screen FILE or --random N)");
+        if (confirm && !screen && new Option[] { _bits, _tiles, _seed, _bestScale, _plot, _dumpTable }.FirstOrDefault(o => Given(parse, o)) is { } study)
+            throw new UsageException($"{study.Name} is not part of a confirmation without a screen (a confirmation converts at --confirm-bits)");
         var specs = new List<CodebookSpec>();
         foreach (var item in SplitList(parse.GetValue(_codebooks), "--codebook"))
         {
@@ -121,7 +173,72 @@ public sealed class CodebooksCommand
             throw new UsageException("--threads must be 0 (all) or positive");
         var options = new CodebooksOptions(specs.Distinct().ToList(), bits.Distinct().ToList(), tiles, parse.GetValue(_seed),
             parse.GetValue(_bestScale), parse.GetValue(_json), parse.GetValue(_plot), parse.GetValue(_dumpTable), threads);
-        return screen ? options with { Screen = BindScreen(parse, options) } : options;
+        if (screen)
+            options = options with { Screen = BindScreen(parse, options) };
+        return confirm ? options with { Confirm = BindConfirm(parse, options) } : options;
+    }
+
+    /// <summary>
+    /// A confirmation's multipliers come from a screen's ranking (--top N, which must be given: its default sizes a
+    /// table, and twenty conversions per seed is no default) or, without a screen, from --codebook's list of one family.
+    /// </summary>
+    private ConfirmOptions BindConfirm(ParseResult parse, CodebooksOptions options)
+    {
+        const string Needs = "--confirm needs the multipliers to convert: --top N of a screen (--screen FILE or --random N), or --codebook listing them (mcg:0x…,mcg:0x…)";
+        CodebookKind kind;
+        int? top = null;
+        IReadOnlyList<uint> multipliers = [];
+        if (options.Screen is { } screen)
+        {
+            if (!Given(parse, _top))
+                throw new UsageException(Needs);
+            kind = screen.Settings.Kind;
+            top = screen.Top;
+        }
+        else
+        {
+            var specs = options.Codebooks;
+            if (!Given(parse, _codebooks) || specs.All(s => s.IsDefaultMultiplier))
+                throw new UsageException(Needs);
+            if (specs.Select(s => s.Kind).Distinct().Count() != 1 || specs[0].Kind == CodebookKind.ThreeInst)
+                throw new UsageException("--codebook: a confirmation takes multipliers of one family whose multiplier can change: mcg or mul1");
+            kind = specs[0].Kind;
+            multipliers = specs.Select(s => s.Multiplier).ToList();
+        }
+        double bits = parse.GetValue(_confirmBits);
+        if (!(bits >= 1 && bits <= 8))
+            throw new UsageException($"--confirm-bits must be in 1..8, got {bits.ToString(CultureInfo.InvariantCulture)}");
+        int headBits = parse.GetValue(_headBits);
+        if (headBits is not (>= 1 and <= 8 or 16))
+            throw new UsageException($"--head-bits must be 1..8 or 16, got {headBits}");
+        var seeds = new List<int>();
+        foreach (var item in SplitList(parse.GetValue(_confirmSeeds), "--confirm-seeds"))
+        {
+            if (!int.TryParse(item, NumberStyles.None, CultureInfo.InvariantCulture, out var seed))
+                throw new UsageException($"--confirm-seeds: '{item}' is not a seed (a non-negative integer)");
+            seeds.Add(seed);
+        }
+        var device = parse.GetValue(_device)!;
+        ComputeBackend.CheckOption(device);
+        var model = parse.GetValue(_confirm)!;
+        var (calRows, calCols, calData) = _calibration.Bind(parse);
+        var rows = _evalData.BindRows(parse, device);
+        var settings = new ConfirmationSettings
+        {
+            ModelDir = model,
+            OutDir = parse.GetValue(_confirmOut) ?? Path.Combine("out", Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(model))) + "-confirm"),
+            Bits = bits,
+            HeadBits = headBits,
+            CalRows = calRows,
+            CalCols = calCols,
+            CalData = calData,
+            EvalText = rows.Text,
+            EvalRows = rows.Rows,
+            EvalLength = rows.Length,
+            Device = device,
+            Threads = options.Threads,
+        };
+        return new ConfirmOptions(settings, kind, seeds.Distinct().ToList(), top, multipliers);
     }
 
     private ScreenOptions BindScreen(ParseResult parse, CodebooksOptions options)
