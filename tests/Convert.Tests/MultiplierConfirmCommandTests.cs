@@ -4,16 +4,16 @@ using System.Text.Json.Nodes;
 using Converter.Cli;
 using Converter.Cli.Commands.Codebooks;
 using Converter.Trellis.Codebooks;
-using Converter.TestSupport;
 using NUnit.Framework;
 using static Converter.Convert.Tests.CliHarness;
 
 namespace Converter.Convert.Tests;
 
 /// <summary>
-/// `trellis codebooks --confirm MODEL_DIR` (issue 18 part 2) end to end on samples/tiny-llama cut to its first layer
-/// (a trained model, so multipliers differ for real; the other layers only multiply the time) at 2 bpw: exllamav3's
-/// locked MCG multiplier and one other at two seeds, four conversions made once and shared by the tests; then the
+/// `trellis codebooks --confirm MODEL_DIR` (issue 18 part 2) end to end on the one-layer test-tiny model of
+/// <see cref="SyntheticModelFixture"/> (samples/tiny-llama cut to one layer has 5× the weights: about a CPU-minute per
+/// conversion, most of it the scale search, where this test may spend seconds) at 2 bpw:
+/// exllamav3's locked MCG multiplier and one other at two seeds, four conversions made once and shared by the tests; then the
 /// table's rows and pairing, an independent `trellis compare` of one of the folders, a re-run that reuses every
 /// conversion, the screen-driven path, and the bad inputs.
 /// </summary>
@@ -43,7 +43,7 @@ public class MultiplierConfirmCommandTests
     public void ConfirmOnce()
     {
         _dir = Directory.CreateTempSubdirectory("trellis-confirm-");
-        _model = LayerCut.FirstLayers(RepoPaths.SampleModel, Path.Combine(_dir.FullName, "tiny-llama-1layer"), 1);
+        _model = SyntheticModelFixture.ModelDir;
         _out = Path.Combine(_dir.FullName, "confirm");
         var clock = Stopwatch.StartNew();
         var (cli, output, log) = NewCli();
@@ -69,7 +69,7 @@ public class MultiplierConfirmCommandTests
             Assert.That(r!["seeds"]!.AsArray().Select(s => s!.GetValue<int>()), Is.EqualTo(new[] { 0, 1 }));
             Assert.That(r["kl"]!["count"]!.GetValue<int>(), Is.EqualTo(2));
             Assert.That(r["kl"]!["mean"]!.GetValue<double>(), Is.GreaterThan(0).And.LessThan(5), "a 2-bit conversion loses something, not everything");
-            Assert.That(r["top1"]!["mean"]!.GetValue<double>(), Is.GreaterThan(0.2).And.LessThanOrEqualTo(1));
+            Assert.That(r["top1"]!["mean"]!.GetValue<double>(), Is.GreaterThan(0).And.LessThanOrEqualTo(1));
         }
         var variants = _json["variants"]!.AsArray();
         Assert.That(variants.Select(v => (v!["multiplier"]!.GetValue<string>(), v["seed"]!.GetValue<int>())),
@@ -128,19 +128,26 @@ public class MultiplierConfirmCommandTests
     }
 
     [Test]
-    public void AScreenPicksTheMultipliersAndTheLockedConversionIsShared()
+    public void AScreenPicksTheMultipliersAndReusesTheConversionsItShares()
     {
+        // A screen of the one candidate the shared run converted: its top 1 at seed 0 is two conversions made already.
+        var list = Path.Combine(_dir.FullName, "list.txt");
+        File.WriteAllText(list, $"{Other}\n");
         var journal = Path.Combine(_dir.FullName, "screen.jsonl");
         var (cli, output, log) = NewCli();
-        int code = cli.Invoke(["codebooks", "--random", "3", "--bits", "2", "--tiles", "8", "--out", journal, "--top", "1", "--confirm", _model,
+        int code = cli.Invoke(["codebooks", "--screen", list, "--bits", "2", "--tiles", "8", "--out", journal, "--top", "1", "--confirm", _model,
             "--confirm-seeds", "0", "--confirm-out", _out, .. Small, "--json"]);
         Assert.That(code, Is.EqualTo(ExitCodes.Ok), log.ToString());
         var json = JsonNode.Parse(output.ToString())!;
-        string best = json["screen"]!["results"]![0]!["result"]!["multiplier"]!.GetValue<string>();
-        Assert.That(json["results"]!.AsArray().Select(r => r!["multiplier"]!.GetValue<string>()), Is.EqualTo(new[] { Locked, best }), "the screen's rank 1");
-        Assert.That(json["reused"]!.GetValue<int>(), Is.EqualTo(best == Other ? 2 : 1), "the locked conversion at seed 0 is the one made before");
-        Assert.That(File.ReadAllLines(journal), Has.Length.EqualTo(4), "the journal: its header and the three candidates");
+        Assert.That(json["screen"]!["results"]![0]!["result"]!["multiplier"]!.GetValue<string>(), Is.EqualTo(Other));
+        Assert.That(json["results"]!.AsArray().Select(r => r!["multiplier"]!.GetValue<string>()), Is.EqualTo(new[] { Locked, Other }));
+        Assert.That(json["reused"]!.GetValue<int>(), Is.EqualTo(2));
+        Assert.That(json["variants"]![1]!["kl"]!.GetValue<double>(), Is.EqualTo(Kl(_json, Other, 0)), "the same folder measures the same");
+        Assert.That(File.ReadAllLines(journal), Has.Length.EqualTo(2), "the journal: its header and the one candidate");
     }
+
+    private static double Kl(JsonNode json, string multiplier, int seed) =>
+        json["variants"]!.AsArray().Single(v => v!["multiplier"]!.GetValue<string>() == multiplier && v["seed"]!.GetValue<int>() == seed)!["kl"]!.GetValue<double>();
 
     [Test]
     public void AFolderThatIsNotOursIsRefusedBeforeAnythingRuns()
