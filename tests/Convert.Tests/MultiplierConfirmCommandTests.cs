@@ -150,6 +150,37 @@ public class MultiplierConfirmCommandTests
         json["variants"]!.AsArray().Single(v => v!["multiplier"]!.GetValue<string>() == multiplier && v["seed"]!.GetValue<int>() == seed)!["kl"]!.GetValue<double>();
 
     [Test]
+    public void AnInterruptedConversionIsResumedAndAFinishedOneCopiedElsewhereReused()
+    {
+        // The locked seed-0 conversion copied from the shared run, and the other multiplier's seed-0 conversion stopped
+        // after the decoder layer, as a killed confirmation would leave it (convert --stop-after, the same settings).
+        var outDir = Path.Combine(_dir.FullName, "resumed");
+        var lockedDir = Path.Combine(outDir, $"mcg-{Locked}-2bpw-s0");
+        CopyDirectory(Path.Combine(_out, $"mcg-{Locked}-2bpw-s0"), lockedDir);
+        var otherDir = Path.Combine(outDir, $"mcg-{Other}-2bpw-s0");
+        var (code, _, log) = SyntheticModelFixture.Run("convert", _model, "-o", otherDir, "--bits", "2", "--head-bits", "16", "--codebook", "mcg",
+            "--multiplier", Other, "--allow-nonstandard-multiplier", "--cal-rows", "8", "--cal-cols", "64", "--cal-text", SyntheticModelFixture.CalText,
+            "--seed", "0", "--device", "cpu", "--checkpoint-interval", "0", "--stop-after", "2");
+        Assert.That(code, Is.EqualTo(ExitCodes.Ok), log);
+        Assert.That(Directory.Exists(otherDir), Is.False, "stopped before its output");
+
+        var (cli, output, confirmLog) = NewCli();
+        code = cli.Invoke(["codebooks", "--confirm", _model, "--codebook", $"mcg:{Other}", "--confirm-seeds", "0", "--confirm-out", outDir, .. Small, "--json"]);
+        Assert.That(code, Is.EqualTo(ExitCodes.Ok), confirmLog.ToString());
+        Assert.That(confirmLog.ToString(), Does.Contain("1 finished already, 1 to run").And.Contain("resuming at module 2"));
+        var json = JsonNode.Parse(output.ToString())!;
+        Assert.That(Kl(json, Other, 0), Is.EqualTo(Kl(_json, Other, 0)), "the resumed conversion is the uninterrupted one");
+        Assert.That(Kl(json, Locked, 0), Is.EqualTo(Kl(_json, Locked, 0)));
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from))
+            File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+    }
+
+    [Test]
     public void AFolderThatIsNotOursIsRefusedBeforeAnythingRuns()
     {
         var outDir = Path.Combine(_dir.FullName, "foreign");
@@ -162,6 +193,22 @@ public class MultiplierConfirmCommandTests
         Assert.That(log.ToString(), Does.Contain(foreign).And.Contain("not a trellis conversion"));
         Assert.That(File.ReadAllText(Path.Combine(foreign, "notes.txt")), Is.EqualTo("mine"));
         Assert.That(Directory.GetFileSystemEntries(outDir), Is.EqualTo(new[] { foreign }), "nothing else was written");
+        Assert.That(output.ToString(), Is.Empty);
+    }
+
+    [Test]
+    public void AnInterruptedJobWithOtherSettingsIsRefusedBeforeAnythingRuns()
+    {
+        var outDir = Path.Combine(_dir.FullName, "other-job");
+        var work = Path.Combine(outDir, $"mcg-{Locked}-2bpw-s0.work");
+        Directory.CreateDirectory(Path.Combine(work, "ckpt"));
+        File.WriteAllText(Path.Combine(work, "ckpt", "job.json"), "{}");
+        File.WriteAllText(Path.Combine(work, "args.json"), """{"bits": "3"}""");
+        var (cli, output, log) = NewCli();
+        int code = cli.Invoke(["codebooks", "--confirm", _model, "--codebook", $"mcg:{Other}", "--confirm-seeds", "0", "--confirm-out", outDir, .. Small]);
+        Assert.That(code, Is.EqualTo(ExitCodes.Failure), log.ToString());
+        Assert.That(log.ToString(), Does.Contain(Path.Combine(work, "args.json")).And.Contain("bits '3', not '2'"));
+        Assert.That(Directory.GetFileSystemEntries(outDir), Is.EqualTo(new[] { work }), "nothing else was written");
         Assert.That(output.ToString(), Is.Empty);
     }
 

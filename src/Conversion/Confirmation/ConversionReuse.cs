@@ -9,7 +9,7 @@ public enum ConversionState
     /// <summary>Nothing there yet: convert.</summary>
     Absent,
 
-    /// <summary>A work folder with a checkpoint: resume it.</summary>
+    /// <summary>A work folder with a checkpoint of a job with these settings: resume it.</summary>
     Interrupted,
 
     /// <summary>A finished conversion with exactly these settings: use it as it is.</summary>
@@ -34,31 +34,42 @@ public static class ConversionReuse
             var reportPath = Path.Combine(dir, ConversionReport.FileName);
             if (!File.Exists(reportPath))
                 throw new IOException($"{dir}: not empty and not a trellis conversion; refusing to replace it (remove it or choose another --confirm-out)");
-            var saved = ReadSettings(reportPath);
-            foreach (var (key, value) in settled.FixedOnResume())
-            {
-                if (!saved.TryGetValue(key, out var was) || was != value)
-                {
-                    throw new IOException($"{reportPath}: a conversion with {key} '{was ?? "(none)"}', not '{value}'; refusing to replace it " +
-                        "(remove it or choose another --confirm-out)");
-                }
-            }
+            RequireSame(settled, reportPath, ReadSettings(reportPath, json => json["settings"]));
             return ConversionState.Finished;
         }
-        return new JobCheckpoint(settled.WorkDir).Exists ? ConversionState.Interrupted : ConversionState.Absent;
+        if (!new JobCheckpoint(settled.WorkDir).Exists)
+            return ConversionState.Absent;
+        // The job's settings as it started, checked here so that a mismatch is refused before anything runs,
+        // like a finished conversion's, rather than when the resume reaches it.
+        var argsPath = Path.Combine(settled.WorkDir, ConversionPipeline.ArgsFileName);
+        if (File.Exists(argsPath))
+            RequireSame(settled, argsPath, ReadSettings(argsPath, json => json));
+        return ConversionState.Interrupted;
     }
 
-    private static Dictionary<string, string> ReadSettings(string reportPath)
+    private static void RequireSame(ConvertSettings settled, string path, IReadOnlyDictionary<string, string> saved)
+    {
+        foreach (var (key, value) in settled.FixedOnResume())
+        {
+            if (!saved.TryGetValue(key, out var was) || was != value)
+            {
+                throw new IOException($"{path}: a conversion with {key} '{was ?? "(none)"}', not '{value}'; refusing to replace it " +
+                    "(remove it or choose another --confirm-out)");
+            }
+        }
+    }
+
+    private static Dictionary<string, string> ReadSettings(string path, Func<JsonNode, JsonNode?> settingsOf)
     {
         try
         {
-            var settings = JsonNode.Parse(File.ReadAllText(reportPath))?["settings"] as JsonObject
-                ?? throw new InvalidDataException($"{reportPath}: no settings object");
+            var settings = settingsOf(JsonNode.Parse(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: empty")) as JsonObject
+                ?? throw new InvalidDataException($"{path}: no settings object");
             return settings.ToDictionary(p => p.Key, p => p.Value?.GetValue<string>() ?? "");
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
         {
-            throw new InvalidDataException($"{reportPath}: not a readable conversion report ({e.Message})");
+            throw new InvalidDataException($"{path}: not a readable conversion record ({e.Message})");
         }
     }
 }
