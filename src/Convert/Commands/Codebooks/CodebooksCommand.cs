@@ -1,8 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
-using Converter.Cli.Commands.Convert;
-using Converter.Cli.Commands.Eval;
-using Converter.Conversion.Confirmation;
 using Converter.Conversion.Pipeline;
 using Converter.Eval.Codebooks.Screening;
 using Converter.Trellis.Codebooks;
@@ -85,32 +81,7 @@ public sealed class CodebooksCommand
         DefaultValueFactory = _ => "auto",
     };
 
-    private readonly Option<string?> _confirm = new("--confirm")
-    {
-        Description = "Confirm end to end on MODEL_DIR: convert it with exllamav3's locked multiplier and with each of the screen's top --top " +
-            "(or each multiplier --codebook lists, without a screen) at each --confirm-seeds, and tabulate KL and top-1 agreement against the " +
-            "original per multiplier, with the KL ratio to the locked multiplier paired by seed. Only the locked multiplier's outputs run on exllamav3",
-    };
-
-    private readonly Option<double> _confirmBits = new("--confirm-bits") { Description = "Bits per weight of a confirmation's conversions, 1..8", DefaultValueFactory = _ => 2.0 };
-
-    private readonly Option<string> _confirmSeeds = new("--confirm-seeds")
-    {
-        Description = "Comma-separated conversion seeds (sign flips and calibration rows) of a confirmation",
-        DefaultValueFactory = _ => "0,1,2",
-    };
-
-    private readonly Option<string?> _confirmOut = new("--confirm-out")
-    {
-        Description = "Folder of a confirmation's conversions, one subfolder per multiplier and seed; a finished one is reused by a re-run, an interrupted one " +
-            "resumed, anything else there refused. Default: out/<model>-confirm",
-    };
-
-    private readonly Option<int> _headBits = new("--head-bits") { Description = "Bits of lm_head in a confirmation's conversions, 1..8, or 16 for fp16", DefaultValueFactory = _ => 6 };
-
-    /// <summary>A confirmation's calibration (convert's options) and evaluation rows (compare's, less --device, which this command has).</summary>
-    private readonly CalibrationOptions _calibration = new();
-    private readonly EvalDataOptions _evalData = new();
+    private readonly ConfirmOptionGroup _confirm = new();
 
     public Command Build(Func<Func<CliContext, int>, int> run)
     {
@@ -121,15 +92,12 @@ public sealed class CodebooksCommand
             "family against exllamav3's on the same tiles, with 95% intervals, ranked. With --confirm MODEL_DIR: convert the model with the " +
             "screen's top --top (or --codebook's multipliers) and exllamav3's at several seeds and compare them end to end.");
         Option[] options = [_codebooks, _bits, _tiles, _seed, _bestScale, _json, _plot, _dumpTable, _threads,
-            _screen, _random, _randomSeed, _rankBy, _top, _out, _topList, _device, _confirm, .. ConfirmOnly];
+            _screen, _random, _randomSeed, _rankBy, _top, _out, _topList, _device, .. _confirm.Options];
         foreach (var option in options)
             command.Options.Add(option);
         command.SetAction(parse => run(context => CodebooksRun.Execute(Bind(parse), context)));
         return command;
     }
-
-    /// <summary>The options that only a confirmation reads.</summary>
-    private IEnumerable<Option> ConfirmOnly => new Option[] { _confirmBits, _confirmSeeds, _confirmOut, _headBits }.Concat(_calibration.Options).Concat(_evalData.RowOptions);
 
     private static bool Given(ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
 
@@ -137,9 +105,9 @@ public sealed class CodebooksCommand
     public CodebooksOptions Bind(ParseResult parse)
     {
         bool screen = parse.GetValue(_screen) is not null || Given(parse, _random);
-        bool confirm = parse.GetValue(_confirm) is not null;
-        if (!confirm && ConfirmOnly.FirstOrDefault(o => Given(parse, o)) is { } stray)
-            throw new UsageException($"{stray.Name} belongs to a confirmation (--confirm MODEL_DIR)");
+        bool confirm = _confirm.IsGiven(parse);
+        if (!confirm && _confirm.Stray(parse) is { } stray)
+            throw new UsageException($"{stray} belongs to a confirmation (--confirm MODEL_DIR)");
         // --device also places a confirmation's conversions; everything else here only means something to a screen.
         var screenOnly = new Option[] { _randomSeed, _rankBy, _top, _out, _topList, _device }.Where(o => Given(parse, o) && !(confirm && o == _device)).ToList();
         if (!screen && screenOnly.Count > 0)
@@ -205,40 +173,9 @@ public sealed class CodebooksCommand
             kind = specs[0].Kind;
             multipliers = specs.Select(s => s.Multiplier).ToList();
         }
-        double bits = parse.GetValue(_confirmBits);
-        if (!(bits >= 1 && bits <= 8))
-            throw new UsageException($"--confirm-bits must be in 1..8, got {bits.ToString(CultureInfo.InvariantCulture)}");
-        int headBits = parse.GetValue(_headBits);
-        if (headBits is not (>= 1 and <= 8 or 16))
-            throw new UsageException($"--head-bits must be 1..8 or 16, got {headBits}");
-        var seeds = new List<int>();
-        foreach (var item in SplitList(parse.GetValue(_confirmSeeds), "--confirm-seeds"))
-        {
-            if (!int.TryParse(item, NumberStyles.None, CultureInfo.InvariantCulture, out var seed))
-                throw new UsageException($"--confirm-seeds: '{item}' is not a seed (a non-negative integer)");
-            seeds.Add(seed);
-        }
         var device = parse.GetValue(_device)!;
         ComputeBackend.CheckOption(device);
-        var model = parse.GetValue(_confirm)!;
-        var (calRows, calCols, calData) = _calibration.Bind(parse);
-        var rows = _evalData.BindRows(parse, device);
-        var settings = new ConfirmationSettings
-        {
-            ModelDir = model,
-            OutDir = parse.GetValue(_confirmOut) ?? Path.Combine("out", Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(model))) + "-confirm"),
-            Bits = bits,
-            HeadBits = headBits,
-            CalRows = calRows,
-            CalCols = calCols,
-            CalData = calData,
-            EvalText = rows.Text,
-            EvalRows = rows.Rows,
-            EvalLength = rows.Length,
-            Device = device,
-            Threads = options.Threads,
-        };
-        return new ConfirmOptions(settings, kind, seeds.Distinct().ToList(), top, multipliers);
+        return _confirm.Bind(parse, kind, top, multipliers, device, options.Threads);
     }
 
     private ScreenOptions BindScreen(ParseResult parse, CodebooksOptions options)
