@@ -40,6 +40,9 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
     /// <summary>Our format version in quantization_config; bump when what we write changes meaning.</summary>
     public const int FormatVersion = 1;
 
+    /// <summary>The work directory's record of the settings a job started with (<see cref="ConvertSettings.FixedOnResume"/>).</summary>
+    public const string ArgsFileName = "args.json";
+
     /// <summary>The exllamav3 version whose format and quantization_config keys this converter writes (the exllamav3 snapshot docs/exl3-format.md describes).</summary>
     public const string Exl3Version = "1.4.1";
 
@@ -221,7 +224,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
 
     private (JobProgress, CalibrationState) StartNew(IReadOnlyList<int[]> rows)
     {
-        AtomicFile.WriteAllText(Path.Combine(settings.WorkDir, "args.json"), JsonSerializer.Serialize(settings.FixedOnResume(), JsonOutput.Options));
+        AtomicFile.WriteAllText(Path.Combine(settings.WorkDir, ArgsFileName), JsonSerializer.Serialize(settings.FixedOnResume(), JsonOutput.Options));
         return (new JobProgress(0, settings.FixedOnResume(), [], [], []), new CalibrationState(rows, null, []));
     }
 

@@ -58,7 +58,11 @@ public sealed class CodebooksCommand
 
     private readonly Option<int?> _rankBy = new("--rank-by") { Description = "Rank a screen by the paired difference at this K (default: its mean over --bits)" };
 
-    private readonly Option<int> _top = new("--top") { Description = "Candidates a screen's table and plot show", DefaultValueFactory = _ => 20 };
+    private readonly Option<int> _top = new("--top")
+    {
+        Description = "Candidates a screen's table and plot show, and with --confirm the ones converted (then it must be given)",
+        DefaultValueFactory = _ => 20,
+    };
 
     private readonly Option<string?> _out = new("--out", "-o")
     {
@@ -68,10 +72,16 @@ public sealed class CodebooksCommand
     private readonly Option<string?> _topList = new("--top-list")
     {
         Description = "Write the top --top multipliers to FILE as a list --screen reads (ranked, with their paired differences as comments): " +
-            "for re-screening on fresh tiles (--seed) or converting with tools/multiplier-confirm.sh",
+            "for re-screening on fresh tiles (--seed) or confirming with --screen FILE --confirm MODEL_DIR",
     };
 
-    private readonly Option<string> _device = new("--device") { Description = "Where a screen encodes: auto, cpu or cuda:N", DefaultValueFactory = _ => "auto" };
+    private readonly Option<string> _device = new("--device")
+    {
+        Description = "Where a screen encodes and a confirmation converts and evaluates: auto, cpu or cuda:N",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    private readonly ConfirmOptionGroup _confirm = new();
 
     public Command Build(Func<Func<CliContext, int>, int> run)
     {
@@ -79,21 +89,31 @@ public sealed class CodebooksCommand
             "Compare trellis codebooks and multipliers: Viterbi-quantize i.i.d. N(0,1) tiles with each codebook " +
             "(normalized to unit RMS) and report the MSE per weight next to the rate-distortion bound 2^(-2K) and the " +
             "Lloyd-Max scalar quantizer, with codebook statistics. With --screen FILE or --random N: screen many multipliers of one " +
-            "family against exllamav3's on the same tiles, with 95% intervals, ranked.");
-        foreach (var option in new Option[] { _codebooks, _bits, _tiles, _seed, _bestScale, _json, _plot, _dumpTable, _threads,
-                     _screen, _random, _randomSeed, _rankBy, _top, _out, _topList, _device })
+            "family against exllamav3's on the same tiles, with 95% intervals, ranked. With --confirm MODEL_DIR: convert the model with the " +
+            "screen's top --top (or --codebook's multipliers) and exllamav3's at several seeds and compare them end to end.");
+        Option[] options = [_codebooks, _bits, _tiles, _seed, _bestScale, _json, _plot, _dumpTable, _threads,
+            _screen, _random, _randomSeed, _rankBy, _top, _out, _topList, _device, .. _confirm.Options];
+        foreach (var option in options)
             command.Options.Add(option);
         command.SetAction(parse => run(context => CodebooksRun.Execute(Bind(parse), context)));
         return command;
     }
 
+    private static bool Given(ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
+
     /// <summary>Reads and validates the options; bad values raise <see cref="UsageException"/> (exit code 2).</summary>
     public CodebooksOptions Bind(ParseResult parse)
     {
-        bool screen = parse.GetValue(_screen) is not null || parse.GetResult(_random) is { Implicit: false };
-        var screenOnly = new Option[] { _randomSeed, _rankBy, _top, _out, _topList, _device }.Where(o => parse.GetResult(o) is { Implicit: false }).ToList();
+        bool screen = parse.GetValue(_screen) is not null || Given(parse, _random);
+        bool confirm = _confirm.IsGiven(parse);
+        if (!confirm && _confirm.Stray(parse) is { } stray)
+            throw new UsageException($"{stray} belongs to a confirmation (--confirm MODEL_DIR)");
+        // --device also places a confirmation's conversions; everything else here only means something to a screen.
+        var screenOnly = new Option[] { _randomSeed, _rankBy, _top, _out, _topList, _device }.Where(o => Given(parse, o) && !(confirm && o == _device)).ToList();
         if (!screen && screenOnly.Count > 0)
             throw new UsageException($"{screenOnly[0].Name} belongs to a multiplier screen (--screen FILE or --random N)");
+        if (confirm && !screen && new Option[] { _bits, _tiles, _seed, _bestScale, _plot, _dumpTable }.FirstOrDefault(o => Given(parse, o)) is { } study)
+            throw new UsageException($"{study.Name} is not part of a confirmation without a screen (a confirmation converts at --confirm-bits)");
         var specs = new List<CodebookSpec>();
         foreach (var item in SplitList(parse.GetValue(_codebooks), "--codebook"))
         {
@@ -121,7 +141,41 @@ public sealed class CodebooksCommand
             throw new UsageException("--threads must be 0 (all) or positive");
         var options = new CodebooksOptions(specs.Distinct().ToList(), bits.Distinct().ToList(), tiles, parse.GetValue(_seed),
             parse.GetValue(_bestScale), parse.GetValue(_json), parse.GetValue(_plot), parse.GetValue(_dumpTable), threads);
-        return screen ? options with { Screen = BindScreen(parse, options) } : options;
+        if (screen)
+            options = options with { Screen = BindScreen(parse, options) };
+        return confirm ? options with { Confirm = BindConfirm(parse, options) } : options;
+    }
+
+    /// <summary>
+    /// A confirmation's multipliers come from a screen's ranking (--top N, which must be given: its default sizes a
+    /// table, and twenty conversions per seed is no default) or, without a screen, from --codebook's list of one family.
+    /// </summary>
+    private ConfirmOptions BindConfirm(ParseResult parse, CodebooksOptions options)
+    {
+        const string Needs = "--confirm needs the multipliers to convert: --top N of a screen (--screen FILE or --random N), or --codebook listing them (mcg:0x…,mcg:0x…)";
+        CodebookKind kind;
+        int? top = null;
+        IReadOnlyList<uint> multipliers = [];
+        if (options.Screen is { } screen)
+        {
+            if (!Given(parse, _top))
+                throw new UsageException(Needs);
+            kind = screen.Settings.Kind;
+            top = screen.Top;
+        }
+        else
+        {
+            var specs = options.Codebooks;
+            if (!Given(parse, _codebooks) || specs.All(s => s.IsDefaultMultiplier))
+                throw new UsageException(Needs);
+            if (specs.Select(s => s.Kind).Distinct().Count() != 1 || specs[0].Kind == CodebookKind.ThreeInst)
+                throw new UsageException("--codebook: a confirmation takes multipliers of one family whose multiplier can change: mcg or mul1");
+            kind = specs[0].Kind;
+            multipliers = specs.Select(s => s.Multiplier).ToList();
+        }
+        var device = parse.GetValue(_device)!;
+        ComputeBackend.CheckOption(device);
+        return _confirm.Bind(parse, kind, top, multipliers, device, options.Threads);
     }
 
     private ScreenOptions BindScreen(ParseResult parse, CodebooksOptions options)

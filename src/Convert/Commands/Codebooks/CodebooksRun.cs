@@ -12,6 +12,8 @@ public static class CodebooksRun
 {
     public static int Execute(CodebooksOptions options, CliContext context)
     {
+        if (options.Confirm is { } confirm)
+            return ConfirmRun.Execute(options, confirm, context);
         if (options.Screen is { } screen)
             return ScreenRun.Execute(screen, options.Json, options.PlotPath, options.Threads, context);
         var tables = options.Codebooks.Select(context.Codebooks.Get).ToList();

@@ -14,6 +14,16 @@ namespace Converter.Cli.Commands.Codebooks;
 public sealed record ScreenJson(string Codebook, string Reference, IReadOnlyList<int> Bits, int Tiles, int Seed, int? RankBy, string Device,
     ScreenResult ReferenceResult, IReadOnlyList<RankedScreenResult> Results);
 
+/// <summary>What a screen found: every candidate ranked, the reference's own result, the candidates its list file named, and the encoder it ran on.</summary>
+public sealed record ScreenOutcome(IReadOnlyList<RankedScreenResult> Ranked, ScreenResult Reference, IReadOnlySet<string> Listed, string Device)
+{
+    public ScreenJson Json(ScreenOptions screen)
+    {
+        var settings = screen.Settings;
+        return new ScreenJson(settings.Codebook, settings.Reference.MultiplierHex, settings.Bits, settings.Tiles, settings.Seed, screen.RankBy, Device, Reference, Ranked);
+    }
+}
+
 /// <summary>
 /// Behaviour of `trellis codebooks --screen FILE | --random N`: gather the candidates, skip those the journal already
 /// holds, measure the rest on the chosen device (appending each to the journal as it completes), then rank
@@ -22,6 +32,17 @@ public sealed record ScreenJson(string Codebook, string Reference, IReadOnlyList
 public static class ScreenRun
 {
     public static int Execute(ScreenOptions screen, bool json, string? plotPath, int threads, CliContext context)
+    {
+        var outcome = Run(screen, plotPath, threads, context);
+        if (json)
+            JsonOutput.Write(context.Output, outcome.Json(screen));
+        else
+            PrintTable(outcome, screen, context);
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Measures what the journal does not hold yet, ranks everything, and writes the top list and the plot when asked.</summary>
+    public static ScreenOutcome Run(ScreenOptions screen, string? plotPath, int threads, CliContext context)
     {
         var settings = screen.Settings;
         var listed = screen.ListPath is { } list ? MultiplierList.Read(list, settings.Kind) : [];
@@ -62,17 +83,7 @@ public static class ScreenRun
             AtomicFile.WriteAllText(plotPath, ScreenPlot.Render(ranked.Take(screen.Top).ToList(), reference, settings, screen.RankBy));
             context.Log.WriteLine($"codebooks: wrote plot {plotPath}");
         }
-        if (json)
-        {
-            JsonOutput.Write(context.Output, new ScreenJson(settings.Codebook, settings.Reference.MultiplierHex, settings.Bits, settings.Tiles, settings.Seed,
-                screen.RankBy, encoders.Device, reference, ranked));
-        }
-        else
-        {
-            var listedHex = listed.Select(m => $"0x{m:X8}").ToHashSet();
-            PrintTable(ranked, reference, settings, screen, listedHex, context);
-        }
-        return ExitCodes.Ok;
+        return new ScreenOutcome(ranked, reference, listed.Select(m => $"0x{m:X8}").ToHashSet(), encoders.Device);
     }
 
     /// <summary>The top of the ranking as a list file (<see cref="MultiplierList.Read"/>), each line's paired differences as its comment.</summary>
@@ -88,9 +99,10 @@ public static class ScreenRun
         return text.ToString();
     }
 
-    private static void PrintTable(IReadOnlyList<RankedScreenResult> ranked, ScreenResult reference, ScreenSettings settings, ScreenOptions screen,
-        IReadOnlySet<string> listed, CliContext context)
+    /// <summary>The screen's table: the reference, the top of the ranking and every listed candidate ranked below it, and the counts of significant ones.</summary>
+    public static void PrintTable(ScreenOutcome outcome, ScreenOptions screen, CliContext context)
     {
+        var (ranked, reference, listed, settings) = (outcome.Ranked, outcome.Reference, outcome.Listed, screen.Settings);
         var console = ResultConsole.Create(context);
         // The top of the ranking, then any candidate of the list file ranked below it (the ones a user asked about).
         var shown = ranked.Take(screen.Top).Concat(ranked.Skip(screen.Top).Where(r => listed.Contains(r.Result.Multiplier))).ToList();

@@ -27,7 +27,13 @@ public sealed class EvalDataOptions
 
     public IEnumerable<Option> Options => [_text, _rows, _length, _device];
 
-    public EvalData Bind(ParseResult parse)
+    /// <summary>--text, --rows and --length without --device, for a command that declares its own (codebooks --confirm).</summary>
+    public IEnumerable<Option> RowOptions => [_text, _rows, _length];
+
+    public EvalData Bind(ParseResult parse) => BindRows(parse, BindDevice(parse));
+
+    /// <summary>The rows with a device bound elsewhere; only <see cref="RowOptions"/> need be on the command.</summary>
+    public EvalData BindRows(ParseResult parse, string device)
     {
         int rows = parse.GetValue(_rows), length = parse.GetValue(_length);
         if (rows < 1)
@@ -35,7 +41,7 @@ public sealed class EvalDataOptions
         if (length < 2)
             throw new UsageException($"--length must be at least 2 (a row predicts its tokens 1…L−1), got {length}");
         var text = parse.GetValue(_text) is { } path ? TextSource.FromFile(path) : BuiltInSamples.EvaluationText;
-        return new EvalData(text, rows, length, BindDevice(parse));
+        return new EvalData(text, rows, length, device);
     }
 
     /// <summary>--device alone, for a command whose rows come from elsewhere (ppl --ids).</summary>
