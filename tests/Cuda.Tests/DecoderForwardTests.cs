@@ -1,6 +1,5 @@
 using Converter.Compute;
 using Converter.Cuda.Blas;
-using Converter.Models.Forward;
 using Converter.Cuda.Models;
 using Converter.Formats.HuggingFace;
 using Converter.Formats.Safetensors;
