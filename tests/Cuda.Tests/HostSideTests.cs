@@ -132,7 +132,8 @@ public sealed class HostSideTests
     /// <summary>
     /// The fused attention kernel's static shared memory fits the 48 KiB a block gets without opting in, for every
     /// value width it takes (its arrays do not depend on the key width), and the widest is close to the limit, so
-    /// the mirror of the kernel's arrays is not vacuous.
+    /// the mirror of the kernel's arrays is not vacuous (ptxas reports the same 42,496 bytes for value width 256 and
+    /// 34,304 for 128, NVRTC 11.8 for sm_80).
     /// </summary>
     [Test]
     public void FusedAttentionSharedMemoryFitsWithoutOptIn()
@@ -140,8 +141,10 @@ public sealed class HostSideTests
         for (int dv = 1; dv <= CudaForwardBackend.MaxFusedValueWidth; dv++)
             Assert.That(CudaForwardBackend.FusedAttentionSharedBytes(dv), Is.LessThanOrEqualTo(48 * 1024), $"value width {dv}");
         Assert.That(CudaForwardBackend.FusedAttentionSharedBytes(CudaForwardBackend.MaxFusedValueWidth), Is.GreaterThan(40 * 1024));
-        Assert.That(KernelCompiler.Source(CudaKernels.AttentionSource), Does.Contain("__shared__ float vs[VC][VALUE_PAD];")
-            .And.Contain("__shared__ float ps[BK][BQ + 1];").And.Contain("#define BQ 64").And.Contain("#define VC 16"), "the arrays the C# mirror counts");
+        Assert.That(KernelCompiler.Source(CudaKernels.AttentionSource), Does.Contain("__shared__ float qs[DC][BQ + PAD];")
+            .And.Contain("__shared__ float ks[DC][BK + PAD];").And.Contain("__shared__ float ps[BQ][BK + PAD];").And.Contain("__shared__ float vs[VC][VALUE_PAD];")
+            .And.Contain("#define BQ 64").And.Contain("#define BK 64").And.Contain("#define DC 16").And.Contain("#define VC 16").And.Contain("#define PAD 4"),
+            "the arrays the C# mirror counts");
     }
 
     /// <summary>

@@ -10,10 +10,13 @@
 //
 // Compiled once per (head width, value width) with -DATTENTION_HEAD_DIM=d -DATTENTION_VALUE_DIM=dv, so the
 // per-thread output accumulators are a fixed-size register array. Layout of a block's 256 threads: a 16 × 16 grid,
-// ty = tid / 16 owns queries ty + 16i (i < 4), tx = tid % 16 owns keys tx + 16j (j < 4) of a score tile and output
+// ty = tid / 16 owns queries 4ty + i (i < 4), tx = tid % 16 owns keys 4tx + j (j < 4) of a score tile and output
 // columns tx + 16e (e < EV). The 16 threads of one ty are one half-warp, so a query's row reductions are
-// shuffles within 16 lanes. Static shared memory stays under the 48 KiB a block gets without opting in
-// (CudaForwardBackend.FusedAttentionSharedBytes mirrors the arrays below; HostSideTests checks it).
+// shuffles within 16 lanes. A thread's four queries and four keys are adjacent, so each step of the score tile's
+// inner loop reads them as one float4 each (2 shared loads for 16 FMAs; with scalar loads the loop waited on
+// shared memory): rows of the tiles are padded by 4 floats, which keeps them 16-byte aligned. Static shared memory
+// stays under the 48 KiB a block gets without opting in (CudaForwardBackend.FusedAttentionSharedBytes mirrors the
+// arrays below; HostSideTests checks it).
 
 #define FULL_MASK 0xffffffffu
 #define HEAD_DIM ATTENTION_HEAD_DIM
@@ -25,6 +28,7 @@
 #define THREADS 256
 #define EV ((VALUE_DIM + 15) / 16)
 #define VALUE_PAD (EV * 16)
+#define PAD 4
 
 static_assert(VALUE_DIM <= 256, "the output accumulators hold at most 16 columns per thread");
 
@@ -49,9 +53,10 @@ extern "C" __global__ void __launch_bounds__(THREADS)
 causal_attention(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v, float* __restrict__ output,
     int tokens, int heads, int kvHeads, float scale, float softCap, int window, const float* __restrict__ sinks)
 {
-    __shared__ float qs[DC][BQ + 1];
-    __shared__ float ks[DC][BK + 1];
-    __shared__ float ps[BK][BQ + 1];
+    // qs[c][query], ks[c][key]: a chunk of DC dims of the tile's queries and keys; ps[query][key]: the tile's weights.
+    alignas(16) __shared__ float qs[DC][BQ + PAD];
+    alignas(16) __shared__ float ks[DC][BK + PAD];
+    alignas(16) __shared__ float ps[BQ][BK + PAD];
     __shared__ float vs[VC][VALUE_PAD];
 
     const float negInf = __int_as_float(0xff800000);  // −∞ without math.h's macro (NVRTC compiles without headers)
@@ -90,7 +95,7 @@ causal_attention(const float* __restrict__ q, const float* __restrict__ k, const
     int lastQuery = q0 + BQ - 1 < tokens - 1 ? q0 + BQ - 1 : tokens - 1;
     for (int k0 = firstKey / BK * BK; k0 <= lastQuery; k0 += BK)
     {
-        // Scores of the tile: acc[i][j] = q[q0 + ty + 16i] · k[k0 + tx + 16j], over the head's dims in chunks of DC.
+        // Scores of the tile: acc[i][j] = q[q0 + 4ty + i] · k[k0 + 4tx + j], over the head's dims in chunks of DC.
         float acc[4][4];
 #pragma unroll
         for (int i = 0; i < 4; i++)
@@ -111,13 +116,10 @@ causal_attention(const float* __restrict__ q, const float* __restrict__ k, const
 #pragma unroll
             for (int c = 0; c < DC; c++)
             {
-                float a[4], b[4];
-#pragma unroll
-                for (int i = 0; i < 4; i++)
-                    a[i] = qs[c][ty + 16 * i];
-#pragma unroll
-                for (int j = 0; j < 4; j++)
-                    b[j] = ks[c][tx + 16 * j];
+                float4 qa = *reinterpret_cast<const float4*>(&qs[c][4 * ty]);
+                float4 kb = *reinterpret_cast<const float4*>(&ks[c][4 * tx]);
+                float a[4] = { qa.x, qa.y, qa.z, qa.w };
+                float b[4] = { kb.x, kb.y, kb.z, kb.w };
 #pragma unroll
                 for (int i = 0; i < 4; i++)
 #pragma unroll
@@ -131,13 +133,13 @@ causal_attention(const float* __restrict__ q, const float* __restrict__ k, const
 #pragma unroll
         for (int i = 0; i < 4; i++)
         {
-            int t = q0 + ty + 16 * i;
+            int t = q0 + 4 * ty + i;
             int first = t - (window - 1);
             float tileMax = negInf;
 #pragma unroll
             for (int j = 0; j < 4; j++)
             {
-                int s = k0 + tx + 16 * j;
+                int s = k0 + 4 * tx + j;
                 bool visible = t < tokens && s <= t && s >= first;
                 float x = acc[i][j] * scale;
                 if (softCap > 0.f)
@@ -152,13 +154,14 @@ causal_attention(const float* __restrict__ q, const float* __restrict__ k, const
             float base = mNew == negInf ? 0.f : mNew;
             float alpha = expf(m[i] - base);
             float rowSum = 0.f;
+            float p[4];
 #pragma unroll
             for (int j = 0; j < 4; j++)
             {
-                float p = acc[i][j] == negInf ? 0.f : expf(acc[i][j] - base);
-                ps[tx + 16 * j][ty + 16 * i] = p;
-                rowSum += p;
+                p[j] = acc[i][j] == negInf ? 0.f : expf(acc[i][j] - base);
+                rowSum += p[j];
             }
+            *reinterpret_cast<float4*>(&ps[4 * ty + i][4 * tx]) = make_float4(p[0], p[1], p[2], p[3]);
             rowSum = half_warp_sum(rowSum);
             l[i] = l[i] * alpha + rowSum;
             m[i] = mNew;
@@ -179,19 +182,30 @@ causal_attention(const float* __restrict__ q, const float* __restrict__ k, const
             }
             __syncthreads();
 #pragma unroll
-            for (int r = 0; r < VC; r++)
+            for (int r = 0; r < VC; r += 4)
             {
-                float p[4];
+                // Four keys' weights of each of the thread's queries as one float4 per query.
+                float p[4][4];
 #pragma unroll
                 for (int i = 0; i < 4; i++)
-                    p[i] = ps[v0 + r][ty + 16 * i];
-#pragma unroll
-                for (int e = 0; e < EV; e++)
                 {
-                    float value = vs[r][tx + 16 * e];
+                    float4 w = *reinterpret_cast<const float4*>(&ps[4 * ty + i][v0 + r]);
+                    p[i][0] = w.x;
+                    p[i][1] = w.y;
+                    p[i][2] = w.z;
+                    p[i][3] = w.w;
+                }
 #pragma unroll
-                    for (int i = 0; i < 4; i++)
-                        o[i][e] += p[i] * value;
+                for (int rr = 0; rr < 4; rr++)
+                {
+#pragma unroll
+                    for (int e = 0; e < EV; e++)
+                    {
+                        float value = vs[r + rr][tx + 16 * e];
+#pragma unroll
+                        for (int i = 0; i < 4; i++)
+                            o[i][e] += p[i][rr] * value;
+                    }
                 }
             }
             __syncthreads();
@@ -201,7 +215,7 @@ causal_attention(const float* __restrict__ q, const float* __restrict__ k, const
 #pragma unroll
     for (int i = 0; i < 4; i++)
     {
-        int t = q0 + ty + 16 * i;
+        int t = q0 + 4 * ty + i;
         if (t >= tokens)
             continue;
         float inv = 1.f / l[i];

@@ -62,10 +62,10 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
 
     /// <summary>
     /// Static shared memory of one causal_attention block for value heads of <paramref name="valueWidth"/>, mirroring
-    /// the kernel's arrays (qs, ks: 16 × 65; ps: 64 × 65; vs: 16 × ⌈dv/16⌉·16 floats); it must stay within the 48 KiB
+    /// the kernel's arrays (qs, ks: 16 × 68; ps: 64 × 68; vs: 16 × ⌈dv/16⌉·16 floats); it must stay within the 48 KiB
     /// a kernel gets without opting in to more.
     /// </summary>
-    public static int FusedAttentionSharedBytes(int valueWidth) => sizeof(float) * (2 * 16 * 65 + 64 * 65 + 16 * ((valueWidth + 15) / 16 * 16));
+    public static int FusedAttentionSharedBytes(int valueWidth) => sizeof(float) * (2 * 16 * 68 + 64 * 68 + 16 * ((valueWidth + 15) / 16 * 16));
 
     /// <summary>
     /// Whether rows of <paramref name="tokens"/> with value heads of <paramref name="valueWidth"/> take the fused kernel
