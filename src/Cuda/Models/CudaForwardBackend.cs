@@ -28,8 +28,9 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
     /// Rows at least this long take the fused attention under <see cref="GpuAttention.Auto"/>. The batched products
     /// write rows·heads·tokens² scores per chunk and compute the whole square where causality needs half: at a chunk
     /// of 4,096 tokens (CalibrationState) and 32 heads that is 256 MB of scores at 512 tokens, 1 GB at 2,048, each
-    /// written and read three times. Below a few hundred tokens the scores are small and cuBLAS's products are hard
-    /// to beat, so the old path stays. Not yet tuned: `trellis bench forward` measures both.
+    /// written four times and read four times (the first product, causal_softmax's three passes, the second product).
+    /// Below a few hundred tokens the scores are small and cuBLAS's products are hard to beat, so the old path stays.
+    /// Not yet tuned on a GPU: `trellis bench forward` measures both paths.
     /// </summary>
     public const int FusedAttentionTokens = 512;
 
