@@ -236,10 +236,18 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         if (!checkpoint.Exists)
             throw new IOException($"{settings.WorkDir}: no checkpoint to resume from");
         var (progress, state) = checkpoint.Load();
-        foreach (var (key, value) in settings.FixedOnResume())
+        var current = settings.FixedOnResume();
+        foreach (var (key, value) in current)
         {
             if (!progress.Settings.TryGetValue(key, out var saved) || saved != value)
                 throw new InvalidSettingsException($"--resume: {key} was '{saved}' in the interrupted job, now '{value}'; it cannot change on resume");
+        }
+        // Keys written only when not the default (the quantizer's tuning, --gpu-math, a measurement): one the
+        // interrupted job had and this run lacks went back to its default, a change all the same.
+        foreach (var (key, saved) in progress.Settings)
+        {
+            if (!current.ContainsKey(key))
+                throw new InvalidSettingsException($"--resume: {key} was '{saved}' in the interrupted job, now the default; it cannot change on resume");
         }
         session.Log.WriteLine($"convert: resuming at module {progress.NextModule}");
         return (progress, state);
