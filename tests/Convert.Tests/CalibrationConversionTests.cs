@@ -26,6 +26,9 @@ public class CalibrationConversionTests
         var report = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "trellis-convert.json")))!;
         Assert.That(report["calibration"]!.ToJsonString(), Is.EqualTo(expected.ToJsonString()));
         Assert.That(report["settings"]!["cal_data"]!.GetValue<string>(), Is.EqualTo("built-in " + BuiltInCalibrationSet.Label));
+        // The CPU's forward is FP32: recorded in the report, and the default leaves quantization_config as it was.
+        Assert.That(report["forward_math"]!.GetValue<string>(), Is.EqualTo("fp32"));
+        Assert.That(config.AsObject().ContainsKey(Converter.Conversion.Pipeline.ConversionPipeline.ForwardMathConfigKey), Is.False);
         Assert.That(File.ReadAllText(Path.Combine(outDir, "README.md")), Does.Contain(
             "| calibration | 8 rows × 64 tokens of built-in trellis-cal v1 (rows: prose 3, code 1, technical 1, multilingual 1, dialogue 1, random 1; dialogue as plain), seed 3 |"));
     }

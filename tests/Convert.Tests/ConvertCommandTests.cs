@@ -1,5 +1,6 @@
 using Converter.Cli;
 using Converter.Conversion.Calibration;
+using Converter.Cuda.Blas;
 using Converter.Formats.IO;
 using Converter.Regularize.Quantization;
 using Converter.TestSupport;
@@ -69,6 +70,7 @@ public class ConvertCommandTests
     [TestCase("--device", "cuda:x", "--device must be")]
     [TestCase("--device", "cuda:-1", "--device must be")]
     [TestCase("--cal-rows", "0", "--cal-rows")]
+    [TestCase("--gpu-math", "fp16", "--gpu-math must be fp32 or tf32, got 'fp16'")]
     public void BadValuesExitWithUsageError(string option, string value, string message)
     {
         var (cli, output, log) = NewCli();
@@ -90,6 +92,22 @@ public class ConvertCommandTests
         Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("refine_passes").WithValue("2"));
         Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("refit_scales").WithValue("true"));
         Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("damping").WithValue("0.01"));
+    }
+
+    /// <summary>
+    /// --gpu-math is FP32 unless asked (the default adds no resume key, so older jobs still resume); TF32 binds, is
+    /// fixed on resume, and reaches the backend's options (the GPU tests check it reaches cuBLAS).
+    /// </summary>
+    [Test]
+    public void BindsTheGpuMathAndFixesTf32OnResume()
+    {
+        var (cli, _, _) = NewCli();
+        var plain = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64")) with { CalVolumeRule = "given" };
+        Assert.That(plain.GpuMath, Is.EqualTo(GpuMath.Fp32));
+        Assert.That(plain.FixedOnResume(), Does.Not.ContainKey("gpu_math"));
+        var tf32 = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64", "--gpu-math", "TF32")) with { CalVolumeRule = "given" };
+        Assert.That(tf32.GpuMath, Is.EqualTo(GpuMath.Tf32));
+        Assert.That(tf32.FixedOnResume(), Does.ContainKey("gpu_math").WithValue("tf32"));
     }
 
     [TestCase("mcg", "0xFF7A83E5", "0xCBAC1FED")]

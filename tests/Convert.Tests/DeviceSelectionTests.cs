@@ -75,4 +75,33 @@ public class DeviceSelectionTests
         Assert.That((double)rows[1]!["cpu_mse"]!, Is.InRange(0.003, 0.0065));
         Assert.That(rows[1]!["gpu_tiles_per_second"], Is.Null);
     }
+
+    /// <summary>The forward benchmark measures the GPU forward only: without a GPU it says so and exits 1, writing nothing.</summary>
+    [Test]
+    public void ForwardBenchWithoutAGpuIsAOneLineError()
+    {
+        var why = WhyNoGpu();
+        if (why is null)
+            Assert.Ignore("a GPU is present");
+        string json = NewPath("bench-forward") + ".json";
+        var (code, output, log) = Run("bench", "forward", "--shape", "small", "--rows", "1", "--tokens", "8", "--json", json);
+        Assert.That(code, Is.EqualTo(1), log);
+        Assert.That(log, Does.Contain("trellis: error: bench forward measures the GPU forward and needs a GPU; cpu ("));
+        Assert.That(output, Is.Empty);
+        Assert.That(File.Exists(json), Is.False);
+    }
+
+    [TestCase("--variants", "fp16:fused", "--variants: 'fp16:fused' is not MATH:ATTENTION")]
+    [TestCase("--variants", "tf32", "--variants: 'tf32' is not MATH:ATTENTION")]
+    [TestCase("--variants", ",", "--variants names no variant")]
+    [TestCase("--shape", "llama-4", "--shape must be llama-3-8b or small, got 'llama-4'")]
+    [TestCase("--rows", "0", "--rows and --tokens must be at least 1")]
+    [TestCase("--device", "tpu", "--device must be")]
+    public void ForwardBenchRefusesBadValues(string option, string value, string message)
+    {
+        var (code, output, log) = Run("bench", "forward", option, value);
+        Assert.That(code, Is.EqualTo(2), log);
+        Assert.That(log, Does.Contain(message));
+        Assert.That(output, Is.Empty);
+    }
 }

@@ -31,8 +31,10 @@ public class EvalCommandsTests
     public void EvalBindsEveryOption()
     {
         var (cli, _, _) = NewCli();
-        var o = cli.Eval.Bind(cli.Parse("eval", "q", "-r", "ref", "--text", "t.txt", "--rows", "3", "--length", "64", "--topk", "10", "--report", "r.html", "--json"));
-        Assert.That((o.Data, o.TopK, o.ReportPath, o.Json), Is.EqualTo((new Cli.Commands.Eval.EvalData(TextSource.FromFile("t.txt"), 3, 64), 10, "r.html", true)));
+        var o = cli.Eval.Bind(cli.Parse("eval", "q", "-r", "ref", "--text", "t.txt", "--rows", "3", "--length", "64", "--topk", "10", "--report", "r.html", "--json",
+            "--device", "cpu", "--gpu-math", "tf32"));
+        Assert.That((o.Data, o.TopK, o.ReportPath, o.Json),
+            Is.EqualTo((new Cli.Commands.Eval.EvalData(TextSource.FromFile("t.txt"), 3, 64, "cpu", Cuda.Blas.GpuMath.Tf32), 10, "r.html", true)));
     }
 
     [Test]
@@ -43,7 +45,11 @@ public class EvalCommandsTests
         Assert.That((p.ModelDir, p.Text!.Rows, p.Text!.Length, p.Json), Is.EqualTo(("m", 2, 32, true)));
         Assert.That(p.Text!.Text, Is.EqualTo(BuiltInSamples.EvaluationText));
 
-        var c = cli.Compare.Bind(cli.Parse("compare", "--reference", "ref", "a", "b", "c", "--topk", "3", "--report", "c.html"));
+        Assert.That(p.GpuMath, Is.EqualTo(Cuda.Blas.GpuMath.Fp32), "FP32 unless asked");
+        Assert.That(cli.Ppl.Bind(cli.Parse("ppl", "m", "--ids", "a.json", "--gpu-math", "tf32")).GpuMath, Is.EqualTo(Cuda.Blas.GpuMath.Tf32));
+
+        var c = cli.Compare.Bind(cli.Parse("compare", "--reference", "ref", "a", "b", "c", "--topk", "3", "--report", "c.html", "--gpu-math", "tf32"));
+        Assert.That(c.Data.GpuMath, Is.EqualTo(Cuda.Blas.GpuMath.Tf32));
         Assert.That(c.QuantDirs, Is.EqualTo(new[] { "a", "b", "c" }));
         Assert.That((c.ReferenceDir, c.TopK, c.ReportPath, c.Json, c.Data.Rows), Is.EqualTo(("ref", 3, "c.html", false, 16)));
     }
@@ -54,6 +60,8 @@ public class EvalCommandsTests
     [TestCase(new[] { "eval", "q", "-r", "ref", "--topk", "101" }, "--topk must be in 1..100")]
     [TestCase(new[] { "ppl", "m", "--rows", "-1" }, "--rows must be at least 1")]
     [TestCase(new[] { "compare", "-r", "ref", "a", "--length", "0" }, "--length must be at least 2")]
+    [TestCase(new[] { "eval", "q", "-r", "ref", "--gpu-math", "bf16" }, "--gpu-math must be fp32 or tf32, got 'bf16'")]
+    [TestCase(new[] { "ppl", "m", "--ids", "a.json", "--gpu-math", "x" }, "--gpu-math must be fp32 or tf32, got 'x'")]
     public void BadValuesExitWithUsageError(string[] args, string message)
     {
         var (cli, output, log) = NewCli();

@@ -47,6 +47,21 @@ public class ResourceEstimateTests
         Assert.That(HiddenStates.Bytes(250, 2048, 8192), Is.EqualTo(16_777_216_000L));
     }
 
+    /// <summary>
+    /// The GPU forward's attention scores (rows·heads·tokens² floats per chunk) are counted only below the fused
+    /// attention's row length: one token shorter than the threshold adds a llama-3-8b chunk's 8 × 32 × 511² floats
+    /// (with the scratch headroom); at the threshold the fused kernel needs none.
+    /// </summary>
+    [Test]
+    public void AttentionScoresAreCountedOnlyWhereTheBatchedProductsRun()
+    {
+        int threshold = Converter.Cuda.Models.CudaForwardBackend.FusedAttentionTokens;
+        long fused = ResourceEstimate.For(Inputs(Shape("llama-3-8b", 1), 64, threshold, Hopper)).GpuBytes;
+        long products = ResourceEstimate.For(Inputs(Shape("llama-3-8b", 1), 64, threshold - 1, Hopper)).GpuBytes;
+        double scores = 4.0 * CalibrationState.ChunkRows(threshold - 1) * 32 * (threshold - 1) * (threshold - 1);
+        Assert.That(products - fused, Is.InRange(scores, 1.5 * scores));
+    }
+
     [Test]
     public void JobsThatRunTodayAreNotRefused()
     {

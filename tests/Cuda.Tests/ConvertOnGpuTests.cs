@@ -42,12 +42,50 @@ public sealed class ConvertOnGpuTests : GpuFixture
         }
     }
 
-    /// <summary>Runs the CLI's convert with the README's defaults on <paramref name="device"/>; returns the log.</summary>
-    private static string Convert(string model, string outDir, string device)
+    /// <summary>
+    /// --gpu-math tf32 end to end: the log says so, quantization_config and trellis-convert.json record it, and the
+    /// conversion quantizes about as well as the CPU's FP32 one (TF32 only perturbs the calibration activations by ~1e-3).
+    /// </summary>
+    [Test]
+    public void Tf32CalibrationForwardIsRecordedAndKeepsTheQuality()
+    {
+        string? model = SampleLocator.FindSampleModel();
+        if (model is null)
+            Assert.Ignore("samples/tiny-llama not found above the current or the runner's directory");
+        var root = Directory.CreateTempSubdirectory("trellis-gpu-tf32-");
+        try
+        {
+            string tf32Dir = Path.Combine(root.FullName, "tf32");
+            string log = Convert(model, tf32Dir, "cuda:0", "--gpu-math", "tf32");
+            Assert.That(log, Does.Contain("forward products in tf32"));
+            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(tf32Dir, "config.json")))!["quantization_config"]!;
+            Assert.That(config["calibration_forward_math"]!.GetValue<string>(), Is.EqualTo("tf32"));
+            var report = JsonNode.Parse(File.ReadAllText(Path.Combine(tf32Dir, "trellis-convert.json")))!;
+            Assert.That(report["forward_math"]!.GetValue<string>(), Is.EqualTo("tf32"));
+            Assert.That(report["settings"]!["gpu_math"]!.GetValue<string>(), Is.EqualTo("tf32"));
+
+            Convert(model, Path.Combine(root.FullName, "cpu"), "cpu");
+            var tf32 = ProxyErrors(tf32Dir);
+            var cpu = ProxyErrors(Path.Combine(root.FullName, "cpu"));
+            var logRatios = cpu.Keys.Select(name => Math.Log(tf32[name] / cpu[name])).ToList();
+            double worst = logRatios.Max(Math.Abs), mean = logRatios.Average();
+            Console.WriteLine($"tiny-llama 4 bpw, TF32 calibration forward: proxy error TF32/CPU geometric mean {Math.Exp(mean):F4}, worst tensor {Math.Exp(worst):F4}");
+            // The FP32 GPU run's bounds (above), a little wider for TF32's perturbation of the Hessians.
+            Assert.That(Math.Abs(mean), Is.LessThan(0.02), "on average the TF32 run quantizes as well as the CPU run");
+            Assert.That(worst, Is.LessThan(0.08), "no tensor is much worse or better with TF32");
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>Runs the CLI's convert with the README's defaults on <paramref name="device"/> (plus <paramref name="extra"/>); returns the log.</summary>
+    private static string Convert(string model, string outDir, string device, params string[] extra)
     {
         var output = new StringWriter();
         var log = new StringWriter();
-        int code = new TrellisCli(new CliContext(output, log, interactive: false)).Invoke("convert", model, "-o", outDir, "--device", device);
+        int code = new TrellisCli(new CliContext(output, log, interactive: false)).Invoke(["convert", model, "-o", outDir, "--device", device, .. extra]);
         Assert.That(code, Is.EqualTo(0), log.ToString());
         return log.ToString();
     }

@@ -240,6 +240,82 @@ public sealed class DecoderForwardTests : GpuFixture
         Assert.That(Deviation.Relative<float>(plainHost.Data, expected.Data), Is.LessThan(2e-6), "calibration keeps the top-k output");
     }
 
+    /// <summary>
+    /// The same blocks with the fused attention kernel forced at these short rows (auto takes it from 512 tokens on):
+    /// the output still equals the host's, to 1e-4 (the kernel sums in another order than the products).
+    /// </summary>
+    [TestCaseSource(nameof(Variants))]
+    [TestCaseSource(nameof(MoeVariants))]
+    [TestCaseSource(nameof(LatentVariants))]
+    public void BlockOutputWithFusedAttentionMatchesTheHost(TransformerSpec spec, int rows, int tokens)
+    {
+        using var fused = new CudaForwardBackend(_algebra, new GpuForwardOptions(GpuMath.Fp32, GpuAttention.Fused));
+        var (expected, actual) = HostAndGpu(spec, rows, tokens, fused);
+        Assert.That(actual, Has.All.Matches<float>(float.IsFinite));
+        Assert.That(Deviation.Relative<float>(actual, expected), Is.LessThan(1e-4), "block output");
+    }
+
+    /// <summary>
+    /// TF32 tensor cores for the activation products (--gpu-math tf32): the block's hidden states stay within 1e-3
+    /// (relative) of the host's FP32 ones; each product rounds its operands to 10 mantissa bits (~5e-4 each).
+    /// </summary>
+    [TestCaseSource(nameof(Variants))]
+    [TestCaseSource(nameof(LatentVariants))]
+    public void Tf32BlockOutputStaysCloseToFp32(TransformerSpec spec, int rows, int tokens)
+    {
+        using var tf32 = new CudaForwardBackend(_algebra, new GpuForwardOptions(GpuMath.Tf32));
+        var (expected, actual) = HostAndGpu(spec, rows, tokens, tf32);
+        Assert.That(actual, Has.All.Matches<float>(float.IsFinite));
+        Assert.That(Deviation.Relative<float>(actual, expected), Is.LessThan(1e-3), "block output");
+    }
+
+    /// <summary>
+    /// The math reaches cuBLAS: one linear of 1024 → 512 over 256 tokens is FP32-exact (to 1e-5) by default and off by
+    /// TF32's rounding (between 5e-5 and 3e-3, relative) with --gpu-math tf32, and the Hessian observer's Gram sums
+    /// stay FP32 either way (they are the quantizer's, not the forward's).
+    /// </summary>
+    [Test]
+    public void Tf32ReachesTheLinearsAndSparesTheHessian()
+    {
+        var rng = new Random(3);
+        var linear = new Linear("l", 1024, 512, hasBias: false);
+        linear.SetParameters(new Matrix(512, 1024, RandomValues(rng, 512 * 1024, 1f / 32)), null);
+        var x = new Matrix(256, 1024, RandomValues(rng, 256 * 1024, 1f));
+        var host = new float[256 * 512];
+        CpuDenseAlgebra.Instance.Linear(x.Data, linear.Weight.Data, default, host, 256, 512, 1024);
+        using var tf32 = new CudaForwardBackend(_algebra, new GpuForwardOptions(GpuMath.Tf32));
+        Assert.That(tf32.Options.Math, Is.EqualTo(GpuMath.Tf32));
+        var fp32 = _forward.Run(x, (pass, a) => pass.Linear(linear, a));
+        var fast = tf32.Run(x, (pass, a) => pass.Linear(linear, a));
+        Assert.That(Deviation.Relative<float>(fp32.Data, host), Is.LessThan(1e-5), "FP32 by default");
+        Assert.That(Deviation.Relative<float>(fast.Data, host), Is.GreaterThan(5e-5).And.LessThan(3e-3), "TF32 when asked (NVIDIA_TF32_OVERRIDE=0 would turn it off)");
+
+        // The Gram sum of the same rows observed right after a TF32 product is the FP32 one: the tensor-core mode is
+        // per call, not left on the cuBLAS handle the Hessian sums share.
+        var group = new LinearGroup("g", LinearSite.AttentionInput, [linear]);
+        using var fp32Capture = new HessianCapture(_algebra);
+        using var tf32Capture = new HessianCapture(_algebra);
+        _forward.Run(x, (pass, a) => { pass.Linear(linear, a); pass.Observe(fp32Capture, group, a); return a; });
+        tf32.Run(x, (pass, a) => { pass.Linear(linear, a); pass.Observe(tf32Capture, group, a); return a; });
+        Assert.That(tf32Capture.AccumulatorFor(group).Sum.ToArray(), Is.EqualTo(fp32Capture.AccumulatorFor(group).Sum.ToArray()));
+    }
+
+    /// <summary>The block's output on the host and on <paramref name="backend"/> for random weights and inputs.</summary>
+    private (float[] Expected, float[] Actual) HostAndGpu(TransformerSpec spec, int rows, int tokens, CudaForwardBackend backend)
+    {
+        var rng = new Random(spec.HiddenSize * 31 + tokens);
+        using var reader = WriteLayer(spec, rng);
+        var rotary = RotaryOf(spec);
+        var host = new DecoderBlock(0, spec, rotary);
+        var gpu = new DecoderBlock(0, spec, rotary, _algebra, backend);
+        host.Load(reader);
+        gpu.Load(reader);
+        var ids = Enumerable.Range(0, rows).Select(_ => new int[tokens]).ToList();
+        var x = new Matrix(rows * tokens, spec.HiddenSize, RandomValues(rng, rows * tokens * spec.HiddenSize, 1f));
+        var batch = SequenceBatch.FromTokens(ids).WithValues(x);
+        return (host.Forward(batch).RequireValues("expected").Data, gpu.Forward(batch).RequireValues("actual").Data);
+    }
+
     [Test]
     public void RowsWithNonFiniteInputsAreDroppedFromTheHessianAsOnTheHost()
     {

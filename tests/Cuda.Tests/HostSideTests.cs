@@ -1,5 +1,7 @@
 using System.Reflection;
 using System.Runtime.CompilerServices;
+using Converter.Cuda.Blas;
+using Converter.Cuda.Models;
 using Converter.Cuda.Trellis;
 using NUnit.Framework;
 
@@ -105,6 +107,7 @@ public sealed class HostSideTests
     /// function 'norm' has C linkage"): a kernel once called norm broke every GPU forward, and only a GPU showed it.
     /// </summary>
     [TestCase("forward.cu")]
+    [TestCase("attention.cu")]
     [TestCase("moe.cu")]
     [TestCase("dense.cu")]
     [TestCase("ldlq.cu")]
@@ -124,6 +127,51 @@ public sealed class HostSideTests
     {
         // sm_80 allows 163 KiB of dynamic shared memory per block, sm_90 227 KiB; the kernel must fit the smaller.
         Assert.That(CudaTileEncoder.SharedBytes(bits, CudaTileEncoder.TilesPerBlockAt(bits)), Is.LessThanOrEqualTo(163 * 1024));
+    }
+
+    /// <summary>
+    /// The fused attention kernel's static shared memory fits the 48 KiB a block gets without opting in, for every
+    /// value width it takes (its arrays do not depend on the key width), and the widest is close to the limit, so
+    /// the mirror of the kernel's arrays is not vacuous (ptxas reports the same 42,496 bytes for value width 256 and
+    /// 34,304 for 128, NVRTC 11.8 for sm_80).
+    /// </summary>
+    [Test]
+    public void FusedAttentionSharedMemoryFitsWithoutOptIn()
+    {
+        for (int dv = 1; dv <= CudaForwardBackend.MaxFusedValueWidth; dv++)
+            Assert.That(CudaForwardBackend.FusedAttentionSharedBytes(dv), Is.LessThanOrEqualTo(48 * 1024), $"value width {dv}");
+        Assert.That(CudaForwardBackend.FusedAttentionSharedBytes(CudaForwardBackend.MaxFusedValueWidth), Is.GreaterThan(40 * 1024));
+        Assert.That(KernelCompiler.Source(CudaKernels.AttentionSource), Does.Contain("__shared__ float qs[DC][BQ + PAD];")
+            .And.Contain("__shared__ float ks[DC][BK + PAD];").And.Contain("__shared__ float ps[BQ][BK + PAD];").And.Contain("__shared__ float vs[VC][VALUE_PAD];")
+            .And.Contain("#define BQ 64").And.Contain("#define BK 64").And.Contain("#define DC 16").And.Contain("#define VC 16").And.Contain("#define PAD 4"),
+            "the arrays the C# mirror counts");
+    }
+
+    /// <summary>
+    /// Which attention path a row length takes: auto switches to the fused kernel at
+    /// <see cref="CudaForwardBackend.FusedAttentionTokens"/> and keeps the products for value heads the kernel cannot
+    /// hold; an explicit choice is obeyed, and an explicit fused that cannot run is an error, not a silent fallback.
+    /// </summary>
+    [Test]
+    public void AttentionPathFollowsTheOptionAndTheRowLength()
+    {
+        int threshold = CudaForwardBackend.FusedAttentionTokens, widest = CudaForwardBackend.MaxFusedValueWidth;
+        Assert.That(CudaForwardBackend.TakesFusedAttention(GpuAttention.Auto, threshold, 128), Is.True);
+        Assert.That(CudaForwardBackend.TakesFusedAttention(GpuAttention.Auto, threshold - 1, 128), Is.False);
+        Assert.That(CudaForwardBackend.TakesFusedAttention(GpuAttention.Auto, 4096, widest + 1), Is.False);
+        Assert.That(CudaForwardBackend.TakesFusedAttention(GpuAttention.Products, 4096, 128), Is.False);
+        Assert.That(CudaForwardBackend.TakesFusedAttention(GpuAttention.Fused, 1, widest), Is.True);
+        Assert.That(() => CudaForwardBackend.TakesFusedAttention(GpuAttention.Fused, 4096, widest + 1), Throws.TypeOf<NotSupportedException>());
+    }
+
+    [TestCase("fp32", GpuMath.Fp32)]
+    [TestCase("TF32", GpuMath.Tf32)]
+    public void GpuMathNamesRoundTrip(string text, GpuMath math)
+    {
+        Assert.That(GpuForwardOptions.ParseMath(text), Is.EqualTo(math));
+        Assert.That(GpuForwardOptions.ParseMath(GpuForwardOptions.Name(math)), Is.EqualTo(math));
+        Assert.That(GpuForwardOptions.ParseMath("fp16"), Is.Null);
+        Assert.That(GpuForwardOptions.Default, Is.EqualTo(new GpuForwardOptions(GpuMath.Fp32, GpuAttention.Auto)), "FP32 stays the default");
     }
 
     [Test]

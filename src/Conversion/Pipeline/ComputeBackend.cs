@@ -19,7 +19,7 @@ public sealed class ComputeBackend : IDisposable
 {
     private readonly List<IDisposable> _owned = new();
 
-    private ComputeBackend(CudaContext? cuda, string description)
+    private ComputeBackend(CudaContext? cuda, string description, GpuForwardOptions forward)
     {
         Cuda = cuda;
         Description = description;
@@ -29,7 +29,8 @@ public sealed class ComputeBackend : IDisposable
             _owned.Add(algebra);
             Algebra = algebra;
             Ldlq = new CudaLdlqSolver(algebra);
-            var blocks = new CudaForwardBackend(algebra);
+            var blocks = new CudaForwardBackend(algebra, forward);
+            ForwardMath = forward.Math;
             _owned.Insert(0, blocks);
             Blocks = blocks;
         }
@@ -50,7 +51,10 @@ public sealed class ComputeBackend : IDisposable
     /// <summary>One line for logs: which device and, for auto on a machine without a GPU, why.</summary>
     public string Description { get; }
 
-    public static ComputeBackend Cpu(string? why = null) => new(null, why is null ? "cpu" : $"cpu ({why})");
+    /// <summary>The arithmetic the forward's activation products run in: FP32 on the CPU, the requested math on a GPU.</summary>
+    public GpuMath ForwardMath { get; } = GpuMath.Fp32;
+
+    public static ComputeBackend Cpu(string? why = null) => new(null, why is null ? "cpu" : $"cpu ({why})", GpuForwardOptions.Default);
 
     /// <summary>Validates the option's syntax (usage errors exit 2 before any work).</summary>
     public static void CheckOption(string device)
@@ -61,16 +65,23 @@ public sealed class ComputeBackend : IDisposable
             throw new InvalidSettingsException($"--device must be auto, cpu or cuda:N, got '{device}'");
     }
 
-    /// <summary>Opens the device the option names and logs which it is, as "<paramref name="command"/>: device …".</summary>
-    public static ComputeBackend Open(string device, TextWriter log, string command)
+    /// <summary>
+    /// Opens the device the option names and logs which it is, as "<paramref name="command"/>: device …" (with the
+    /// forward's math when a GPU runs it in anything but FP32).
+    /// </summary>
+    public static ComputeBackend Open(string device, TextWriter log, string command, GpuForwardOptions? forward = null)
     {
-        var backend = Open(device);
-        log.WriteLine($"{command}: device {backend.Description}");
+        var backend = Open(device, forward);
+        log.WriteLine($"{command}: device {backend.Description}" +
+            (backend.ForwardMath != GpuMath.Fp32 ? $", forward products in {GpuForwardOptions.Name(backend.ForwardMath)}" : ""));
         return backend;
     }
 
-    /// <summary>Opens the device the option names. An explicit cuda:N that cannot be used is an error; auto falls back to the CPU.</summary>
-    public static ComputeBackend Open(string device)
+    /// <summary>
+    /// Opens the device the option names; on a GPU the forward runs with <paramref name="forward"/> (default: FP32,
+    /// attention path by row length). An explicit cuda:N that cannot be used is an error; auto falls back to the CPU.
+    /// </summary>
+    public static ComputeBackend Open(string device, GpuForwardOptions? forward = null)
     {
         CheckOption(device);
         if (device == "cpu")
@@ -100,7 +111,7 @@ public sealed class ComputeBackend : IDisposable
             return Cpu(missing);
         }
         var context = CudaContext.Open(ordinal);
-        return new ComputeBackend(context, context.Device.ToString());
+        return new ComputeBackend(context, context.Device.ToString(), forward ?? GpuForwardOptions.Default);
     }
 
     /// <summary>An encoder for <paramref name="bits"/> over <paramref name="table"/> on this backend, disposed with it.</summary>

@@ -5,6 +5,8 @@ using System.Text.Json.Nodes;
 using Converter.Conversion.Calibration;
 using Converter.Conversion.Pipeline.Allocation;
 using Converter.Conversion.Reporting;
+using Converter.Cuda.Blas;
+using Converter.Cuda.Models;
 using Converter.Formats.HuggingFace;
 using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
@@ -46,6 +48,9 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
     /// <summary>The exllamav3 version whose format and quantization_config keys this converter writes (the exllamav3 snapshot docs/exl3-format.md describes).</summary>
     public const string Exl3Version = "1.4.1";
 
+    /// <summary>quantization_config key naming the calibration forward's math when it was not FP32 (--gpu-math tf32).</summary>
+    public const string ForwardMathConfigKey = "calibration_forward_math";
+
     public static string ConverterVersion => "trellis-dotnet " + (typeof(ConversionPipeline).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
 
     /// <summary>The measured allocation used, once <see cref="Run"/> has started; null for the uniform allocation.</summary>
@@ -71,7 +76,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         var clock = Stopwatch.StartNew();
         (settings, var config) = Settle(settings);
         // The device is settled before anything is written: an unusable --device cuda:N leaves no trace.
-        using var backend = ComputeBackend.Open(settings.Device, session.Log, "convert");
+        using var backend = ComputeBackend.Open(settings.Device, session.Log, "convert", new GpuForwardOptions(settings.GpuMath));
         // An FP8 source reads dequantized (its block scales consumed, never copied to the output).
         using var source = SourceCheckpoint.Open(settings.ModelDir, config.Json);
         var model = TransformerModel.FromConfig(config, backend.Algebra, backend.Blocks);
@@ -160,9 +165,10 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         if (Directory.Exists(assembled))
             Directory.Delete(assembled, recursive: true);
         var copied = UnreadTensors(model, source);
-        var result = OutputCompiler.Compile(settings.ModelDir, moduleFiles, copied, assembled, settings.ShardBytes, config.Json, QuantizationConfig(average, calibration));
+        var result = OutputCompiler.Compile(settings.ModelDir, moduleFiles, copied, assembled, settings.ShardBytes, config.Json,
+            QuantizationConfig(average, calibration, backend.ForwardMath));
         var report = new ConversionReport(ConverterVersion, FormatVersion, settings.FixedOnResume(), average, tensors, modules, warnings, state.BadRows.ToList(),
-            copied.Select(t => t.Name).ToList(), calibration.ToJson());
+            copied.Select(t => t.Name).ToList(), calibration.ToJson(), GpuForwardOptions.Name(backend.ForwardMath));
         AtomicFile.WriteAllText(Path.Combine(assembled, ConversionReport.FileName), JsonSerializer.Serialize(report, ConversionReport.JsonOptions));
         double withScales = BitsWithScales(targets.Select(t => t with { Name = model.Spec.Names.Written(t.Name) }).ToList(), tensors);
         // Written last, over any README.md copied from the source: the card describes this output, not the original.
@@ -233,10 +239,18 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         if (!checkpoint.Exists)
             throw new IOException($"{settings.WorkDir}: no checkpoint to resume from");
         var (progress, state) = checkpoint.Load();
-        foreach (var (key, value) in settings.FixedOnResume())
+        var current = settings.FixedOnResume();
+        foreach (var (key, value) in current)
         {
             if (!progress.Settings.TryGetValue(key, out var saved) || saved != value)
                 throw new InvalidSettingsException($"--resume: {key} was '{saved}' in the interrupted job, now '{value}'; it cannot change on resume");
+        }
+        // Keys written only when not the default (the quantizer's tuning, --gpu-math, a measurement): one the
+        // interrupted job had and this run lacks went back to its default, a change all the same.
+        foreach (var (key, saved) in progress.Settings)
+        {
+            if (!current.ContainsKey(key))
+                throw new InvalidSettingsException($"--resume: {key} was '{saved}' in the interrupted job, now the default; it cannot change on resume");
         }
         session.Log.WriteLine($"convert: resuming at module {progress.NextModule}");
         return (progress, state);
@@ -269,9 +283,12 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         writer.Write(ModuleFile(index, module));
     }
 
-    private JsonObject QuantizationConfig(double averageBits, CalibrationRecord calibration)
+    private JsonObject QuantizationConfig(double averageBits, CalibrationRecord calibration, GpuMath forwardMath)
     {
         var config = QuantizationConfigKeys(averageBits, calibration);
+        // Only when not FP32, so that the default output's config stays as it was.
+        if (forwardMath != GpuMath.Fp32)
+            config[ForwardMathConfigKey] = GpuForwardOptions.Name(forwardMath);
         if (!settings.Codebook.IsDefaultMultiplier)
             config[NonstandardMultiplier.ConfigKey] = NonstandardMultiplier.ConfigMark(settings.Codebook);
         foreach (var (key, value) in settings.Tuning.Describe())
@@ -309,6 +326,10 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
 /// <summary>The sidecar JSON written beside the model: what the converter did, per tensor and per module.</summary>
 /// <param name="Calibration">What it calibrated on, as quantization_config.calibration (<see cref="CalibrationRecord"/>); absent in reports of older versions.</param>
 /// <param name="CopiedTensors">Source tensors no module reads, copied unchanged, under their written names.</param>
+/// <param name="ForwardMath">
+/// The arithmetic of the calibration forward's activation products in the run that finished the job: fp32 (the CPU,
+/// or a GPU by default) or tf32 (--gpu-math tf32 on a GPU); absent in reports of older versions.
+/// </param>
 public sealed record ConversionReport(
     string Converter,
     int FormatVersion,
@@ -319,7 +340,8 @@ public sealed record ConversionReport(
     IReadOnlyList<string> Warnings,
     IReadOnlyList<int> BadRows,
     IReadOnlyList<string> CopiedTensors,
-    JsonObject? Calibration = null)
+    JsonObject? Calibration = null,
+    string? ForwardMath = null)
 {
     public const string FileName = "trellis-convert.json";
 

@@ -1,4 +1,5 @@
 using Converter.Conversion.Calibration;
+using Converter.Cuda.Blas;
 using Converter.Formats.HuggingFace;
 using Converter.Regularize.Quantization;
 using Converter.Trellis.Codebooks;
@@ -44,6 +45,12 @@ public sealed record ConvertSettings
 
     /// <summary>auto, cpu or cuda:N (<see cref="ComputeBackend.Open"/>). Not fixed on resume: a job may continue on another device.</summary>
     public string Device { get; init; } = "auto";
+
+    /// <summary>
+    /// The arithmetic of the GPU calibration forward's activation products (<see cref="Cuda.Blas.GpuMath"/>); the CPU
+    /// always computes in FP32. Never the Hessian sums, proxy errors or LDLQ.
+    /// </summary>
+    public GpuMath GpuMath { get; init; } = GpuMath.Fp32;
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(120);
 
     /// <summary>Runs a job even when the memory and disk estimate says it will not fit (<see cref="ResourceCheck"/>).</summary>
@@ -77,6 +84,10 @@ public sealed record ConvertSettings
     public IReadOnlyDictionary<string, string> FixedOnResume()
     {
         var fixedSettings = FixedWithoutAllocation();
+        // Only when not the default, so that jobs interrupted before this key existed still resume; a TF32 job cannot
+        // be continued with the other math (the calibration states it carries are TF32's).
+        if (GpuMath != GpuMath.Fp32)
+            fixedSettings["gpu_math"] = Cuda.Models.GpuForwardOptions.Name(GpuMath);
         // Only when not the default, so that jobs interrupted before these keys existed still resume.
         foreach (var (key, value) in Tuning.Describe())
             fixedSettings[key] = value;

@@ -253,8 +253,9 @@ public static class ResourceEstimate
     }
 
     /// <summary>
-    /// The decoder forward's grow-only scratch (CudaDecoderForward.Buffer), kept for the whole run: residual, norm,
-    /// q/k/v, attention and projection, gate and up for a chunk, and the attention scores of its rows.
+    /// The decoder forward's grow-only scratch (CudaForwardBackend.Buffer), kept for the whole run: residual, norm,
+    /// q/k/v, attention and projection, gate and up for a chunk, and the attention scores of its rows where the
+    /// attention runs as batched products (rows long enough for the fused kernel have none).
     /// </summary>
     private static long ForwardScratch(ResourceInputs inputs, long chunkTokens)
     {
@@ -262,7 +263,10 @@ public static class ResourceEstimate
         if (spec.Layers == 0)
             return 0;
         long perToken = 3L * spec.HiddenSize + 2L * spec.QueryWidth + 2L * spec.KeyValueWidth + 2L * spec.IntermediateSize;
-        long scores = (long)CalibrationState.ChunkRows(inputs.CalCols) * spec.Heads * inputs.CalCols * inputs.CalCols;
+        int valueWidth = spec.LatentAttention?.ValueDim ?? spec.HeadDim;
+        long scores = Cuda.Models.CudaForwardBackend.TakesFusedAttention(Cuda.Models.GpuAttention.Auto, inputs.CalCols, valueWidth)
+            ? 0
+            : (long)CalibrationState.ChunkRows(inputs.CalCols) * spec.Heads * inputs.CalCols * inputs.CalCols;
         return (long)(ScratchHeadroom * 4 * (chunkTokens * perToken + scores));
     }
 

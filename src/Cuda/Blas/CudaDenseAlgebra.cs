@@ -6,9 +6,10 @@ namespace Converter.Cuda.Blas;
 
 /// <summary>
 /// <see cref="IDenseAlgebra"/> on a GPU: cuBLAS SGEMM (plain FP32, no TF32, so results track the CPU's to float
-/// rounding) for the products and Gram sums, cuSOLVER's Dpotrf for Cholesky. Operands are copied in and results out
-/// per call, except the weights of linear layers, which stay on the device while they are in use (a small LRU keyed by
-/// the weight array). Calls are serialized on the default stream.
+/// rounding) for the products and Gram sums, cuSOLVER's Dpotrf for Cholesky; only the GPU forward's activation
+/// products may ask for TF32 (<see cref="GpuMath"/>). Operands are copied in and results out per call, except the
+/// weights of linear layers, which stay on the device while they are in use (a small LRU keyed by the weight array).
+/// Calls are serialized on the default stream.
 /// </summary>
 public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
 {
@@ -253,21 +254,56 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     /// <summary>Blocks of 256 threads for an element-wise dense.cu kernel over <paramref name="count"/> values; its grid-stride loop covers the rest past 4,096 blocks.</summary>
     private static uint ElementGrid(long count) => (uint)Math.Min(4096, (count + 255) / 256);
 
-    /// <summary>Row-major y (m, n) = x (m, k) · Wᵀ, W (n, k), all on the device; the caller holds <see cref="Gate"/>.</summary>
-    internal void LinearOnDevice(ulong x, ulong w, ulong y, int m, int n, int k) =>
+    /// <summary>
+    /// Row-major y (m, n) = x (m, k) · Wᵀ, W (n, k), all on the device, in <paramref name="math"/> (only the forward's
+    /// activation products pass anything but FP32); the caller holds <see cref="Gate"/>.
+    /// </summary>
+    internal void LinearOnDevice(ulong x, ulong w, ulong y, int m, int n, int k, GpuMath math = GpuMath.Fp32) =>
         // Row-major y = x·Wᵀ is column-major yᵀ (n×m) = W(n×k, stored as k×n col-major, transposed) · xᵀ (k×m).
-        Sgemm(CudaMathLibraries.OpT, CudaMathLibraries.OpN, n, m, k, w, k, x, k, 0f, y, n);
+        Gemm(CudaMathLibraries.OpT, CudaMathLibraries.OpN, n, m, k, w, k, x, k, y, n, math);
 
     /// <summary>
-    /// Column-major SGEMMs of one shape over device arrays of operand pointers (attention: one product per row and
-    /// head); the caller holds <see cref="Gate"/>.
+    /// Column-major GEMMs of one shape over device arrays of operand pointers (attention: one product per row and
+    /// head), beta 0, in <paramref name="math"/>; the caller holds <see cref="Gate"/>.
     /// </summary>
-    internal void SgemmBatched(int transa, int transb, int m, int n, int k, float alpha, ulong aArray, int lda, ulong bArray, int ldb, ulong cArray, int ldc, int batch)
+    internal void GemmBatched(int transa, int transb, int m, int n, int k, float alpha, ulong aArray, int lda, ulong bArray, int ldb, ulong cArray, int ldc, int batch,
+        GpuMath math)
     {
         float beta = 0f;
         _context.MakeCurrent();
-        Check(CudaMathLibraries.cublasSgemmBatched(_cublas, transa, transb, m, n, k, &alpha, aArray, lda, bArray, ldb, &beta, cArray, ldc, batch), "cublasSgemmBatched");
+        if (math == GpuMath.Fp32)
+        {
+            Check(CudaMathLibraries.cublasSgemmBatched(_cublas, transa, transb, m, n, k, &alpha, aArray, lda, bArray, ldb, &beta, cArray, ldc, batch), "cublasSgemmBatched");
+            return;
+        }
+        Check(CudaMathLibraries.cublasGemmBatchedEx(_cublas, transa, transb, m, n, k, &alpha, aArray, CudaMathLibraries.DataFloat, lda, bArray, CudaMathLibraries.DataFloat, ldb,
+            &beta, cArray, CudaMathLibraries.DataFloat, ldc, batch, ComputeType(math), CudaMathLibraries.GemmDefault), "cublasGemmBatchedEx");
     }
+
+    /// <summary>
+    /// Column-major C = A·B (alpha 1, beta 0) in <paramref name="math"/>: FP32 through cublasSgemm as everywhere else,
+    /// TF32 through cublasGemmEx with CUBLAS_COMPUTE_32F_FAST_TF32, per call, so no other product on the handle (Gram
+    /// sums, LDLQ) can pick the tensor-core mode up. The caller holds <see cref="Gate"/>.
+    /// </summary>
+    private void Gemm(int transa, int transb, int m, int n, int k, ulong a, int lda, ulong b, int ldb, ulong c, int ldc, GpuMath math)
+    {
+        if (math == GpuMath.Fp32)
+        {
+            Sgemm(transa, transb, m, n, k, a, lda, b, ldb, 0f, c, ldc);
+            return;
+        }
+        float alpha = 1f, beta = 0f;
+        _context.MakeCurrent();
+        Check(CudaMathLibraries.cublasGemmEx(_cublas, transa, transb, m, n, k, &alpha, a, CudaMathLibraries.DataFloat, lda, b, CudaMathLibraries.DataFloat, ldb,
+            &beta, c, CudaMathLibraries.DataFloat, ldc, ComputeType(math), CudaMathLibraries.GemmDefault), "cublasGemmEx");
+    }
+
+    private static int ComputeType(GpuMath math) => math switch
+    {
+        GpuMath.Fp32 => CudaMathLibraries.ComputeFloat,
+        GpuMath.Tf32 => CudaMathLibraries.ComputeFastTf32,
+        _ => throw new ArgumentOutOfRangeException(nameof(math), math, "no cuBLAS compute type for this math"),
+    };
 
     /// <summary>
     /// Adds XᵀX of X (rows, k) already on the device to <paramref name="gram"/> when it is one of this algebra's

@@ -10,12 +10,13 @@ public static class CudaKernels
 {
     public const string DenseSource = "dense.cu";
     public const string ForwardSource = "forward.cu";
+    public const string AttentionSource = "attention.cu";
     public const string MoeSource = "moe.cu";
     public const string LdlqSource = "ldlq.cu";
     public const string ViterbiSource = "viterbi.cu";
 
     /// <summary>The kernel sources (src/Cuda/Kernels/*.cu), each embedded in the assembly.</summary>
-    public static IReadOnlyList<string> Sources { get; } = [DenseSource, ForwardSource, MoeSource, LdlqSource, ViterbiSource];
+    public static IReadOnlyList<string> Sources { get; } = [DenseSource, ForwardSource, AttentionSource, MoeSource, LdlqSource, ViterbiSource];
 
     // dense.cu: the GPU dense algebra's element-wise helpers (Blas/CudaDenseAlgebra).
     public static readonly CudaKernel<(ulong Src, ulong Dst, long N)> AddFloatToDouble = new(DenseSource, "add_float_to_double");
@@ -36,6 +37,10 @@ public static class CudaKernels
     public static readonly CudaKernel<(ulong Gate, ulong Up, long N)> GeluTanhGate = new(ForwardSource, "gelu_tanh_gate");
     public static readonly CudaKernel<(ulong Gate, ulong Up, float Alpha, float Limit, long N)> ClampedSwiGlu = new(ForwardSource, "clamped_swiglu");
     public static readonly CudaKernel<(ulong X, long N, ulong Flag)> FlagNonfinite = new(ForwardSource, "flag_nonfinite");
+
+    // attention.cu: fused causal attention for long rows, compiled per head and value width (Models/CudaForwardBackend).
+    public static readonly CudaKernel<(ulong Q, ulong K, ulong V, ulong Output, int Tokens, int Heads, int KvHeads, float Scale, float SoftCap, int Window, ulong Sinks)>
+        CausalAttention = new(AttentionSource, "causal_attention");
 
     // moe.cu: a mixture of experts' routing, gathers and weighted scatters (Models/CudaForwardBackend).
     public static readonly CudaKernel<(ulong Y, long N)> ZeroFill = new(MoeSource, "zero_fill");
@@ -62,6 +67,7 @@ public static class CudaKernels
     [
         AddFloatToDouble, SubtractFrom, RowDots,
         NormRows, Rope, CausalSoftmax, AddInPlace, CopyHeadColumns, AddBias, SwiGlu, GeluTanhGate, ClampedSwiGlu, FlagNonfinite,
+        CausalAttention,
         ZeroFill, RouteTopK, ExpertLists, GatherRows, ScatterAddRows,
         LdlqBlockTarget, LdlqGatherTiles, LdlqErrorRows, LdlqDecode, LdlDampedCopy, LdlStrictBlockFactor,
         ViterbiTiles,

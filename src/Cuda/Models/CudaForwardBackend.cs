@@ -9,8 +9,9 @@ namespace Converter.Cuda.Models;
 /// <summary>
 /// The forward's operations (<see cref="IForwardPass"/>) with every activation on the GPU: a block's hidden states
 /// go up once and its output comes down once; products run on cuBLAS (weights cached on the device by
-/// <see cref="CudaDenseAlgebra"/>), norms, RoPE, gated activations and residuals in Kernels/forward.cu, attention as
-/// two batched SGEMMs around a causal softmax, and a mixture of experts' routing, gathers and weighted scatters in
+/// <see cref="CudaDenseAlgebra"/>) in FP32 or TF32 (<see cref="GpuForwardOptions"/>), norms, RoPE, gated activations
+/// and residuals in Kernels/forward.cu, attention as two batched GEMMs around a causal softmax or, for long rows, one
+/// fused kernel (Kernels/attention.cu), and a mixture of experts' routing, gathers and weighted scatters in
 /// forward.cu as well (only the experts' token counts come to the host, to size their products). A Hessian
 /// observer's sums are added on the device; other observers get host copies of the group inputs. On the host this
 /// was ~15 s per llama-3-8b layer pass of 65,536 tokens for ~1 s of GEMMs (docs/benchmarks.md, "GPU").
@@ -23,6 +24,23 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
     /// <summary>Expert groups route_topk ranks per token in registers (DeepSeek-V3 has 8).</summary>
     private const int MaxRouterGroups = 64;
 
+    /// <summary>
+    /// Rows at least this long take the fused attention under <see cref="GpuAttention.Auto"/>. The batched products
+    /// write rows·heads·tokens² scores per chunk and compute the whole square where causality needs half: at a chunk
+    /// of 4,096 tokens (CalibrationState) and 32 heads that is 256 MB of scores at 512 tokens, 1 GB at 2,048, each
+    /// written four times and read four times (the first product, causal_softmax's three passes, the second product).
+    /// Below a few hundred tokens the scores are small and cuBLAS's products are hard to beat, so the old path stays.
+    /// Not yet tuned on a GPU: `trellis bench forward` measures both paths.
+    /// </summary>
+    public const int FusedAttentionTokens = 512;
+
+    /// <summary>The widest value head the fused kernel's register accumulators hold (16 columns per thread).</summary>
+    public const int MaxFusedValueWidth = 256;
+
+    /// <summary>The fused kernel's blocks: 64 queries, 256 threads (Kernels/attention.cu).</summary>
+    private const int FusedQueries = 64;
+    private const int FusedThreads = 256;
+
     private readonly CudaDenseAlgebra _algebra;
     private readonly CudaContext _context;
     private CudaModule? _kernels;
@@ -33,11 +51,35 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
     private DeviceBuffer<int>? _flag;
     private readonly Dictionary<string, DeviceBuffer<int>> _integers = [];
 
-    public CudaForwardBackend(CudaDenseAlgebra algebra)
+    public CudaForwardBackend(CudaDenseAlgebra algebra, GpuForwardOptions? options = null)
     {
         _algebra = algebra;
         _context = algebra.Context;
+        Options = options ?? GpuForwardOptions.Default;
     }
+
+    /// <summary>The arithmetic of the activation products and the attention path this backend runs.</summary>
+    public GpuForwardOptions Options { get; }
+
+    /// <summary>
+    /// Static shared memory of one causal_attention block for value heads of <paramref name="valueWidth"/>, mirroring
+    /// the kernel's arrays (qs, ks: 16 × 68; ps: 64 × 68; vs: 16 × ⌈dv/16⌉·16 floats); it must stay within the 48 KiB
+    /// a kernel gets without opting in to more.
+    /// </summary>
+    public static int FusedAttentionSharedBytes(int valueWidth) => sizeof(float) * (2 * 16 * 68 + 64 * 68 + 16 * ((valueWidth + 15) / 16 * 16));
+
+    /// <summary>
+    /// Whether rows of <paramref name="tokens"/> with value heads of <paramref name="valueWidth"/> take the fused kernel
+    /// under <paramref name="attention"/>; an explicit <see cref="GpuAttention.Fused"/> the kernel cannot run is an error.
+    /// </summary>
+    public static bool TakesFusedAttention(GpuAttention attention, int tokens, int valueWidth) => attention switch
+    {
+        GpuAttention.Products => false,
+        GpuAttention.Fused when valueWidth > MaxFusedValueWidth =>
+            throw new NotSupportedException($"the fused attention kernel holds value heads of at most {MaxFusedValueWidth}, this attention's are {valueWidth}"),
+        GpuAttention.Fused => true,
+        _ => tokens >= FusedAttentionTokens && valueWidth <= MaxFusedValueWidth,
+    };
 
     public Matrix Run(Matrix input, Func<IForwardPass, Activations, Activations> body)
     {
@@ -71,7 +113,7 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
             var input = Of(x);
             int m = input.Rows, n = linear.OutFeatures;
             var y = Allocate(m, n);
-            owner._algebra.LinearOnDevice(input.Pointer, owner._algebra.CachedWeight(linear.Weight.Data).Pointer, y.Pointer, m, n, linear.InFeatures);
+            owner._algebra.LinearOnDevice(input.Pointer, owner._algebra.CachedWeight(linear.Weight.Data).Pointer, y.Pointer, m, n, linear.InFeatures, owner.Options.Math);
             if (linear.Bias is { } bias)
                 CudaKernels.AddBias.Launch(owner.Kernels, Grid((long)m * n), Threads, 0, (y.Pointer, Upload(bias), n, (long)m * n));
             return y;
@@ -106,10 +148,17 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
         public Activations Attend(Activations q, Activations k, Activations v, int tokens, AttentionShape shape)
         {
             var query = Of(q);
+            if (tokens <= 0 || query.Rows % tokens != 0)
+                throw new ArgumentException($"{query.Rows} query rows are not whole rows of {tokens} tokens", nameof(tokens));
             var output = Allocate(query.Rows, shape.Heads * shape.ValueWidth);
             int rows = query.Rows / tokens;
-            var scores = Allocate(rows * shape.Heads * tokens, tokens);
             ulong sinks = shape.Sinks.IsEmpty ? 0 : Upload(shape.Sinks.Span);
+            if (TakesFusedAttention(owner.Options.Attention, tokens, shape.ValueWidth))
+            {
+                owner.AttendFused(query.Pointer, Of(k).Pointer, Of(v).Pointer, output.Pointer, sinks, rows, tokens, shape);
+                return output;
+            }
+            var scores = Allocate(rows * shape.Heads * tokens, tokens);
             owner.Attend(query.Pointer, Of(k).Pointer, Of(v).Pointer, output.Pointer, scores.Pointer, sinks, rows, tokens, shape);
             return output;
         }
@@ -326,13 +375,35 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
         ulong Array(int slot) => _pointers.Pointer + (ulong)(slot * batch) * sizeof(ulong);
 
         // Row-major S (tokens×tokens) = Q_h·K_gᵀ, mapped onto column-major cuBLAS as in Linear (K_g plays W).
-        _algebra.SgemmBatched(CudaMathLibraries.OpT, CudaMathLibraries.OpN, tokens, tokens, d, 1f, Array(1), keyWidth, Array(0), queryWidth, Array(3), tokens, batch);
+        _algebra.GemmBatched(CudaMathLibraries.OpT, CudaMathLibraries.OpN, tokens, tokens, d, 1f, Array(1), keyWidth, Array(0), queryWidth, Array(3), tokens, batch, Options.Math);
         long scoreRows = (long)batch * tokens;
         int warpsPerBlock = Threads / 32;
         CudaKernels.CausalSoftmax.Launch(Kernels, (uint)((scoreRows + warpsPerBlock - 1) / warpsPerBlock), Threads, 0,
             (scores, tokens, shape.Scale ?? 1f / MathF.Sqrt(d), shape.SoftCap ?? 0f, shape.Window ?? int.MaxValue, scoreRows, sinks, heads));
         // Row-major O_h (tokens×dv, ld outputWidth) = P·V_g is column-major O_hᵀ = V_gᵀ·Pᵀ (as MultiplyAdd maps C = A·B).
-        _algebra.SgemmBatched(CudaMathLibraries.OpN, CudaMathLibraries.OpN, dv, tokens, tokens, 1f, Array(2), valueWidth, Array(3), tokens, Array(4), outputWidth, batch);
+        _algebra.GemmBatched(CudaMathLibraries.OpN, CudaMathLibraries.OpN, dv, tokens, tokens, 1f, Array(2), valueWidth, Array(3), tokens, Array(4), outputWidth, batch, Options.Math);
+    }
+
+    /// <summary>
+    /// The same attention as <see cref="Attend"/> in one kernel (Kernels/attention.cu, compiled per head and value
+    /// width): one block per (row, head, 64 queries), the scores never leave the block. FP32 whatever
+    /// <see cref="GpuForwardOptions.Math"/> says.
+    /// </summary>
+    private void AttendFused(ulong q, ulong k, ulong v, ulong output, ulong sinks, int rows, int tokens, AttentionShape shape)
+    {
+        int d = shape.HeadDim, dv = shape.ValueWidth;
+        if (shape.KvHeads <= 0 || shape.Heads % shape.KvHeads != 0)
+            throw new ArgumentException($"{shape.Heads} query heads cannot be grouped over {shape.KvHeads} key/value heads", nameof(shape));
+        long blocks = (long)rows * shape.Heads * ((tokens + FusedQueries - 1) / FusedQueries);
+        if (blocks > int.MaxValue)
+            throw new NotSupportedException($"{blocks} attention blocks exceed the grid's limit");
+        var module = _context.Module(CudaKernels.AttentionSource, new Dictionary<string, string>
+        {
+            ["ATTENTION_HEAD_DIM"] = d.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["ATTENTION_VALUE_DIM"] = dv.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        CudaKernels.CausalAttention.Launch(module, (uint)blocks, FusedThreads, 0,
+            (q, k, v, output, tokens, shape.Heads, shape.KvHeads, shape.Scale ?? 1f / MathF.Sqrt(d), shape.SoftCap ?? 0f, shape.Window ?? int.MaxValue, sinks));
     }
 
     /// <summary>Feeds a group's input to the observer: on the device for a Hessian observer whose rows are all finite, else as a host copy.</summary>

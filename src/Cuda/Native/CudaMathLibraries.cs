@@ -10,6 +10,18 @@ internal static unsafe partial class CudaMathLibraries
     internal const int FillLower = 0;
     internal const int FillUpper = 1;
 
+    /// <summary>cudaDataType_t CUDA_R_32F (library_types.h): float operands and results.</summary>
+    internal const int DataFloat = 0;
+
+    /// <summary>cublasComputeType_t CUBLAS_COMPUTE_32F: FP32 products, as cublasSgemm.</summary>
+    internal const int ComputeFloat = 68;
+
+    /// <summary>cublasComputeType_t CUBLAS_COMPUTE_32F_FAST_TF32: operands rounded to TF32 for the tensor cores, FP32 accumulation.</summary>
+    internal const int ComputeFastTf32 = 77;
+
+    /// <summary>cublasGemmAlgo_t CUBLAS_GEMM_DEFAULT: cuBLAS's heuristic picks the kernel.</summary>
+    internal const int GemmDefault = -1;
+
     [LibraryImport(CudaLibraries.Cublas, EntryPoint = "cublasCreate_v2")] internal static partial int cublasCreate(out IntPtr handle);
     [LibraryImport(CudaLibraries.Cublas, EntryPoint = "cublasDestroy_v2")] internal static partial int cublasDestroy(IntPtr handle);
     [LibraryImport(CudaLibraries.Cublas, EntryPoint = "cublasSgemm_v2")]
@@ -18,6 +30,12 @@ internal static unsafe partial class CudaMathLibraries
     [LibraryImport(CudaLibraries.Cublas)]
     internal static partial int cublasSgemmBatched(IntPtr handle, int transa, int transb, int m, int n, int k, float* alpha, ulong aArray, int lda,
         ulong bArray, int ldb, float* beta, ulong cArray, int ldc, int batchCount);
+    [LibraryImport(CudaLibraries.Cublas)]
+    internal static partial int cublasGemmEx(IntPtr handle, int transa, int transb, int m, int n, int k, float* alpha, ulong a, int aType, int lda,
+        ulong b, int bType, int ldb, float* beta, ulong c, int cType, int ldc, int computeType, int algo);
+    [LibraryImport(CudaLibraries.Cublas)]
+    internal static partial int cublasGemmBatchedEx(IntPtr handle, int transa, int transb, int m, int n, int k, float* alpha, ulong aArray, int aType, int lda,
+        ulong bArray, int bType, int ldb, float* beta, ulong cArray, int cType, int ldc, int batchCount, int computeType, int algo);
 
     [LibraryImport(CudaLibraries.Cusolver)] internal static partial int cusolverDnCreate(out IntPtr handle);
     [LibraryImport(CudaLibraries.Cusolver)] internal static partial int cusolverDnDestroy(IntPtr handle);

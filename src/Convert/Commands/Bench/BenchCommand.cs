@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Converter.Conversion.Pipeline;
+using Converter.Cuda.Models;
 using Converter.Trellis.Codebooks;
 using Converter.Trellis.Tiles;
 
@@ -9,6 +10,10 @@ namespace Converter.Cli.Commands.Bench;
 /// <summary>Settings of `trellis bench encoder`.</summary>
 public sealed record EncoderBenchOptions(CodebookSpec Codebook, IReadOnlyList<int> Bits, string Device, int GpuTiles, int CpuTiles, int Repeats, int Seed,
     int Threads, string? JsonPath);
+
+/// <summary>Settings of `trellis bench forward`.</summary>
+public sealed record ForwardBenchOptions(string Shape, int Rows, int Tokens, IReadOnlyList<GpuForwardOptions> Variants, bool Capture, string Device, int Seed,
+    string? JsonPath);
 
 /// <summary>`trellis bench`: benchmarks of the hot paths (not tests; numbers go to docs/benchmarks.md).</summary>
 public sealed class BenchCommand
@@ -23,6 +28,26 @@ public sealed class BenchCommand
     private readonly Option<int> _threads = new("--threads") { Description = "CPU encoder threads (0 = all processors)", DefaultValueFactory = _ => 0 };
     private readonly Option<string?> _json = new("--json") { Description = "Also write the results as JSON to this file" };
 
+    /// <summary>Every math with each attention path, the reference (FP32, batched products) first.</summary>
+    public const string AllForwardVariants = "fp32:products,fp32:fused,tf32:products,tf32:fused";
+
+    private readonly Option<string> _shape = new("--shape")
+    {
+        Description = "Decoder layer shape, random weights: " + string.Join(" or ", SyntheticDecoderLayer.Shapes.Keys),
+        DefaultValueFactory = _ => "llama-3-8b",
+    };
+    private readonly Option<int> _rows = new("--rows") { Description = "Calibration rows (exllamav3 calibrates on 250)", DefaultValueFactory = _ => 250 };
+    private readonly Option<int> _tokens = new("--tokens") { Description = "Tokens per row (exllamav3: 2048)", DefaultValueFactory = _ => 2048 };
+    private readonly Option<string> _variants = new("--variants")
+    {
+        Description = "Comma-separated MATH:ATTENTION pairs, MATH fp32 or tf32, ATTENTION auto, products or fused",
+        DefaultValueFactory = _ => AllForwardVariants,
+    };
+    private readonly Option<bool> _capture = new("--capture") { Description = "Also time the capture pass (the forward with every group's Hessian sums)" };
+    private readonly Option<string> _forwardDevice = new("--device") { Description = "cuda:N or auto (the GPU forward needs a GPU)", DefaultValueFactory = _ => "auto" };
+    private readonly Option<int> _forwardSeed = new("--seed") { Description = "Seed of the random weights and hidden states", DefaultValueFactory = _ => 0 };
+    private readonly Option<string?> _forwardJson = new("--json") { Description = "Also write the results as JSON to this file" };
+
     public Command Build(Func<Func<CliContext, int>, int> run)
     {
         var encoder = new Command("encoder",
@@ -31,9 +56,39 @@ public sealed class BenchCommand
         foreach (var o in new Option[] { _codebook, _bits, _device, _gpuTiles, _cpuTiles, _repeats, _seed, _threads, _json })
             encoder.Options.Add(o);
         encoder.SetAction(parse => run(context => EncoderBench.Execute(Bind(parse), context)));
+        var forward = new Command("forward",
+            "GPU forward of one decoder layer with random weights over rows × tokens, in the converter's calibration chunks, per math/attention variant: " +
+            "seconds, tokens/s, optionally the capture pass, and each output's relative distance from FP32 with the batched attention products. Prints a table; --json FILE writes it.");
+        foreach (var o in new Option[] { _shape, _rows, _tokens, _variants, _capture, _forwardDevice, _forwardSeed, _forwardJson })
+            forward.Options.Add(o);
+        forward.SetAction(parse => run(context => ForwardBench.Execute(BindForward(parse), context)));
         var bench = new Command("bench", "Benchmarks of the converter's hot paths (see docs/benchmarks.md)");
         bench.Subcommands.Add(encoder);
+        bench.Subcommands.Add(forward);
         return bench;
+    }
+
+    public ForwardBenchOptions BindForward(ParseResult parse)
+    {
+        var shape = parse.GetValue(_shape)!;
+        if (!SyntheticDecoderLayer.Shapes.ContainsKey(shape))
+            throw new UsageException($"--shape must be {string.Join(" or ", SyntheticDecoderLayer.Shapes.Keys)}, got '{shape}'");
+        int rows = parse.GetValue(_rows), tokens = parse.GetValue(_tokens);
+        if (rows < 1 || tokens < 1)
+            throw new UsageException("--rows and --tokens must be at least 1");
+        var variants = new List<GpuForwardOptions>();
+        foreach (var part in parse.GetValue(_variants)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var pieces = part.Split(':');
+            if (pieces.Length != 2 || GpuForwardOptions.ParseMath(pieces[0]) is not { } math || GpuForwardOptions.ParseAttention(pieces[1]) is not { } attention)
+                throw new UsageException($"--variants: '{part}' is not MATH:ATTENTION (fp32 or tf32 : auto, products or fused)");
+            variants.Add(new GpuForwardOptions(math, attention));
+        }
+        if (variants.Count == 0)
+            throw new UsageException("--variants names no variant");
+        var device = parse.GetValue(_forwardDevice)!;
+        ComputeBackend.CheckOption(device);
+        return new ForwardBenchOptions(shape, rows, tokens, variants, parse.GetValue(_capture), device, parse.GetValue(_forwardSeed), parse.GetValue(_forwardJson));
     }
 
     private EncoderBenchOptions Bind(ParseResult parse)

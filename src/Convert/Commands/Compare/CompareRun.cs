@@ -18,7 +18,7 @@ public static class CompareRun
     public static int Execute(CompareOptions options, CliContext context)
     {
         var clock = Stopwatch.StartNew();
-        using var backend = ComputeBackend.Open(options.Data.Device, context.Log, "compare");
+        using var backend = ComputeBackend.Open(options.Data.Device, context.Log, "compare", new Cuda.Models.GpuForwardOptions(options.Data.GpuMath));
         using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks, backend.Algebra, backend.Blocks);
         var tests = new List<EvalModel>();
         try

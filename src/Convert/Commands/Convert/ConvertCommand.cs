@@ -3,6 +3,7 @@ using System.Globalization;
 using Converter.Cli.Samples;
 using Converter.Conversion.Calibration;
 using Converter.Conversion.Pipeline;
+using Converter.Cuda.Models;
 using Converter.Formats.IO;
 using Converter.Regularize.Quantization;
 using Converter.Trellis.Codebooks;
@@ -39,6 +40,13 @@ public sealed class ConvertCommand
     private readonly Option<string?> _workDir = new("--work-dir") { Description = "Work directory for checkpoints and per-module files. Default: <out>.work" };
     private readonly Option<bool> _resume = new("--resume") { Description = "Continue an interrupted conversion from its work directory" };
     private readonly Option<string> _device = new("--device") { Description = "Where to run: cuda:N (a GPU), cpu, or auto (cuda:0 when a usable GPU and driver are present, else the CPU)", DefaultValueFactory = _ => "auto" };
+    private readonly Option<string> _gpuMath = new("--gpu-math")
+    {
+        Description = "Arithmetic of the GPU calibration forward's matrix products: fp32, or tf32 (tensor cores: several times faster, " +
+            "~1e-3 relative error per product; recorded in quantization_config." + ConversionPipeline.ForwardMathConfigKey + "). " +
+            "Hessians, proxy errors and LDLQ stay FP32. No effect on the CPU",
+        DefaultValueFactory = _ => "fp32",
+    };
     private readonly Option<string> _outScales = new("--out-scales") { Description = "Output channel scales: always, never or auto (docs/exl3-format.md §3.3)", DefaultValueFactory = _ => "always" };
     private readonly Option<string> _hessian = new("--hessian") { Description = "Hessian basis for LDLQ: exact (rotated with the input scales) or sign (exllamav3: sign flips only)", DefaultValueFactory = _ => "exact" };
     private readonly Option<int> _seed = new("--seed") { Description = "Seed of sign flips and calibration row choice", DefaultValueFactory = _ => 0 };
@@ -80,7 +88,7 @@ public sealed class ConvertCommand
             "Architectures: " + string.Join(", ", Converter.Models.Architectures.ArchitectureCatalog.All.Select(a => a.HfName)) + ".");
         command.Arguments.Add(_model);
         Option[] options = [_out, _bits, _headBits, _codebook, _multiplier, _allowNonstandardMultiplier, .. _calibration.Options, _workDir, _resume, _device,
-            _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
+            _gpuMath, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
             _stopAfter, _json];
         foreach (var o in options)
             command.Options.Add(o);
@@ -116,6 +124,8 @@ public sealed class ConvertCommand
 
         var device = parse.GetValue(_device)!;
         ComputeBackend.CheckOption(device);
+        var gpuMath = GpuForwardOptions.ParseMath(parse.GetValue(_gpuMath)!)
+            ?? throw new UsageException($"--gpu-math must be fp32 or tf32, got '{parse.GetValue(_gpuMath)}'");
 
         var outScales = parse.GetValue(_outScales) switch
         {
@@ -167,6 +177,7 @@ public sealed class ConvertCommand
             Threads = Math.Max(0, parse.GetValue(_threads)),
             LinearsInFlight = linearsInFlight,
             Device = device,
+            GpuMath = gpuMath,
             CheckpointInterval = TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(_checkpointInterval))),
             SkipResourceCheck = parse.GetValue(_skipResourceCheck),
             StopAfterModules = parse.GetValue(_stopAfter),

@@ -15,7 +15,7 @@ public static class EvalRun
     public static int Execute(EvalOptions options, CliContext context)
     {
         var clock = Stopwatch.StartNew();
-        using var backend = ComputeBackend.Open(options.Data.Device, context.Log, "eval");
+        using var backend = ComputeBackend.Open(options.Data.Device, context.Log, "eval", new Cuda.Models.GpuForwardOptions(options.Data.GpuMath));
         using var reference = EvalModel.Open(options.ReferenceDir, context.Codebooks, backend.Algebra, backend.Blocks);
         using var test = EvalModel.Open(options.QuantDir, context.Codebooks, backend.Algebra, backend.Blocks);
         MultiplierWarning.Report("eval", test.Directory, test.Config.Json, context.Log);

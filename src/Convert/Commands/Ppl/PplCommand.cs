@@ -47,11 +47,11 @@ public sealed class PplCommand
         if (parse.GetValue(_ids) is not { } ids)
         {
             var text = _data.Bind(parse);
-            return new PplOptions(model, text, null, text.Device, logitsOut, parse.GetValue(_json));
+            return new PplOptions(model, text, null, text.Device, logitsOut, parse.GetValue(_json), text.GpuMath);
         }
         var given = _data.GivenRowOptions(parse);
         if (given.Count > 0)
             throw new UsageException($"--ids cannot be combined with {string.Join(", ", given)}: the ids file gives the rows and their length");
-        return new PplOptions(model, null, ids, _data.BindDevice(parse), logitsOut, parse.GetValue(_json));
+        return new PplOptions(model, null, ids, _data.BindDevice(parse), logitsOut, parse.GetValue(_json), _data.BindGpuMath(parse));
     }
 }

@@ -1,4 +1,5 @@
 using Converter.Cli.Commands.Eval;
+using Converter.Cuda.Blas;
 
 namespace Converter.Cli.Commands.Ppl;
 
@@ -9,4 +10,5 @@ namespace Converter.Cli.Commands.Ppl;
 /// <param name="Text">Text, rows, length (and the device); null with <paramref name="IdsPath"/>.</param>
 /// <param name="IdsPath">The JSON token ids file of --ids; null for a text run.</param>
 /// <param name="LogitsOut">The safetensors file of --logits-out, or null.</param>
-public sealed record PplOptions(string ModelDir, EvalData? Text, string? IdsPath, string Device, string? LogitsOut, bool Json);
+/// <param name="GpuMath">The arithmetic of the GPU forward's products (--gpu-math).</param>
+public sealed record PplOptions(string ModelDir, EvalData? Text, string? IdsPath, string Device, string? LogitsOut, bool Json, GpuMath GpuMath = GpuMath.Fp32);

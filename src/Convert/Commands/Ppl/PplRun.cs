@@ -23,7 +23,7 @@ public static class PplRun
         var ids = options.IdsPath is { } idsPath ? TokenIdsFile.Read(idsPath) : null;
         if (options.LogitsOut is { } logitsOut)
             RequireDirectoryOf(logitsOut);
-        using var backend = ComputeBackend.Open(options.Device, context.Log, "ppl");
+        using var backend = ComputeBackend.Open(options.Device, context.Log, "ppl", new Cuda.Models.GpuForwardOptions(options.GpuMath));
         using var model = EvalModel.Open(options.ModelDir, context.Codebooks, backend.Algebra, backend.Blocks);
         MultiplierWarning.Report("ppl", model.Directory, model.Config.Json, context.Log);
         var input = ids is not null
