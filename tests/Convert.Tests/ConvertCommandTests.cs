@@ -95,19 +95,19 @@ public class ConvertCommandTests
     }
 
     /// <summary>
-    /// --gpu-math is FP32 unless asked (the default adds no resume key, so older jobs still resume); TF32 binds, is
-    /// fixed on resume, and reaches the backend's options (the GPU tests check it reaches cuBLAS).
+    /// --gpu-math is TF32 unless asked (the default adds no resume key, so older jobs still resume); FP32 binds, is
+    /// fixed on resume, and reaches the backend's options (the GPU tests check what reaches cuBLAS).
     /// </summary>
     [Test]
-    public void BindsTheGpuMathAndFixesTf32OnResume()
+    public void BindsTheGpuMathAndFixesFp32OnResume()
     {
         var (cli, _, _) = NewCli();
         var plain = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64")) with { CalVolumeRule = "given" };
-        Assert.That(plain.GpuMath, Is.EqualTo(GpuMath.Fp32));
+        Assert.That(plain.GpuMath, Is.EqualTo(GpuMath.Tf32));
         Assert.That(plain.FixedOnResume(), Does.Not.ContainKey("gpu_math"));
-        var tf32 = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64", "--gpu-math", "TF32")) with { CalVolumeRule = "given" };
-        Assert.That(tf32.GpuMath, Is.EqualTo(GpuMath.Tf32));
-        Assert.That(tf32.FixedOnResume(), Does.ContainKey("gpu_math").WithValue("tf32"));
+        var fp32 = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64", "--gpu-math", "FP32")) with { CalVolumeRule = "given" };
+        Assert.That(fp32.GpuMath, Is.EqualTo(GpuMath.Fp32));
+        Assert.That(fp32.FixedOnResume(), Does.ContainKey("gpu_math").WithValue("fp32"));
     }
 
     [TestCase("mcg", "0xFF7A83E5", "0xCBAC1FED")]

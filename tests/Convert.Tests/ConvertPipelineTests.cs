@@ -206,17 +206,17 @@ public class ConvertPipelineTests
     }
 
     /// <summary>
-    /// A setting recorded only when not the default (here --gpu-math tf32, which the CPU ignores but the job records)
+    /// A setting recorded only when not the default (here --gpu-math fp32, which the CPU ignores but the job records)
     /// cannot be dropped on resume either: its absence is the other value.
     /// </summary>
     [Test]
     public void ResumeRefusesASettingReturnedToItsDefault()
     {
         var outDir = NewPath("back-to-default");
-        Assert.That(Run(ConvertArgs(ModelDir, outDir, 3, "--stop-after", "1", "--gpu-math", "tf32")).Code, Is.EqualTo(0));
+        Assert.That(Run(ConvertArgs(ModelDir, outDir, 3, "--stop-after", "1", "--gpu-math", "fp32")).Code, Is.EqualTo(0));
         var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, 3, "--resume"));
         Assert.That(code, Is.EqualTo(2), log);
-        Assert.That(log, Does.Contain("gpu_math was 'tf32' in the interrupted job, now the default; it cannot change on resume"));
+        Assert.That(log, Does.Contain("gpu_math was 'fp32' in the interrupted job, now the default; it cannot change on resume"));
     }
 
     internal static void AssertSameModel(string expectedDir, string actualDir)
