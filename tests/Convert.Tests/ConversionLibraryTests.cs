@@ -24,8 +24,8 @@ public class ConversionLibraryTests
     public void LibraryConversionWritesWhatTheCliWrites()
     {
         var model = SyntheticModelFixture.ModelDir;
-        // The CLI's side is the run's shared conversion at these very settings (SyntheticModelFixture.ConvertArgs at 3 bpw).
-        var viaCli = SharedConversions.OfSyntheticModel(3);
+        // The CLI's side is the run's shared conversion at these very settings (SyntheticModelFixture.ConvertArgs).
+        var viaCli = SharedConversions.OfSyntheticModel(SyntheticModelFixture.LayoutBits);
 
         var viaLibrary = SyntheticModelFixture.NewPath("library");
         var libraryLog = new StringWriter();
@@ -34,7 +34,7 @@ public class ConversionLibraryTests
             ModelDir = model,
             OutDir = viaLibrary,
             WorkDir = viaLibrary + ".work",
-            Bits = 3,
+            Bits = SyntheticModelFixture.LayoutBits,
             HeadBits = 16,
             CalRows = 8,
             CalCols = 64,

@@ -11,14 +11,14 @@ public class ConvertKillResumeTests
     [Test]
     public void ResumeAfterAKillGivesTheSameModel()
     {
-        // The uninterrupted run: the same settings as ConvertPipelineTests' 3 bpw conversion, so it is that one.
-        var baseline = SharedConversions.OfSyntheticModel(3);
+        // The uninterrupted run: the same settings as the shared conversion at LayoutBits, so it is that one.
+        var baseline = SharedConversions.OfSyntheticModel(LayoutBits);
 
         var outDir = NewPath("killed");
         var cli = Path.Combine(AppContext.BaseDirectory, "trellis.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
         start.ArgumentList.Add(cli);
-        foreach (var a in ConvertArgs(ModelDir, outDir, 3))
+        foreach (var a in ConvertArgs(ModelDir, outDir, LayoutBits))
             start.ArgumentList.Add(a);
         using (var process = Process.Start(start)!)
         {
@@ -36,7 +36,7 @@ public class ConvertKillResumeTests
         }
         Assert.That(File.Exists(Path.Combine(outDir, "model.safetensors")), Is.False, "killed before the output was written");
 
-        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, 3, "--resume"));
+        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, LayoutBits, "--resume"));
         Assert.That(code, Is.EqualTo(0), log);
         Assert.That(log, Does.Contain("resuming at module"));
         ConvertPipelineTests.AssertSameModel(baseline, outDir);

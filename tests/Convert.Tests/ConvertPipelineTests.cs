@@ -172,13 +172,13 @@ public class ConvertPipelineTests
     [Test]
     public void ResumeAfterAStopGivesTheSameModel()
     {
-        var baseline = ConvertedAt(3);
+        var baseline = ConvertedAt(LayoutBits);
         var outDir = NewPath("resumed");
-        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, 3, "--stop-after", "2"));
+        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, LayoutBits, "--stop-after", "2"));
         Assert.That(code, Is.EqualTo(0), log);
         Assert.That(log, Does.Contain("continue with --resume"));
         Assert.That(File.Exists(Path.Combine(outDir, "model.safetensors")), Is.False);
-        (code, _, log) = Run(ConvertArgs(ModelDir, outDir, 3, "--resume"));
+        (code, _, log) = Run(ConvertArgs(ModelDir, outDir, LayoutBits, "--resume"));
         Assert.That(code, Is.EqualTo(0), log);
         Assert.That(log, Does.Contain("resuming at module 2"));
         AssertSameModel(baseline, outDir);
@@ -189,9 +189,9 @@ public class ConvertPipelineTests
     {
         // Three at once: the q/k/v group's linears start together and race for its lazily finalized Hessian.
         var outDir = NewPath("in-flight");
-        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, 3, "--linears-in-flight", "3"));
+        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, LayoutBits, "--linears-in-flight", "3"));
         Assert.That(code, Is.EqualTo(0), log);
-        AssertSameModel(ConvertedAt(3), outDir);
+        AssertSameModel(ConvertedAt(LayoutBits), outDir);
         Assert.That(log, Does.Contain("convert: LDLQ on host, 3 linear(s) in flight"));
     }
 
