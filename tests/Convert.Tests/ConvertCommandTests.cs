@@ -110,6 +110,23 @@ public class ConvertCommandTests
         Assert.That(fp32.FixedOnResume(), Does.ContainKey("gpu_math").WithValue("fp32"));
     }
 
+    /// <summary>
+    /// The one comparison resume and the confirmation's reuse share: a key that differs, a key the job lacked, and a
+    /// key the job had that these settings leave out (back at its default) are each a conflict.
+    /// </summary>
+    [Test]
+    public void ResumeConflictFindsChangedMissingAndDroppedKeys()
+    {
+        var (cli, _, _) = NewCli();
+        var plain = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64")) with { CalVolumeRule = "given" };
+        var fp32 = plain with { GpuMath = GpuMath.Fp32 };
+        Assert.That(plain.ResumeConflict(plain.FixedOnResume()), Is.Null);
+        Assert.That(plain.ResumeConflict(fp32.FixedOnResume()), Is.EqualTo(("gpu_math", "fp32", (string?)null)));
+        Assert.That(fp32.ResumeConflict(plain.FixedOnResume()), Is.EqualTo(("gpu_math", (string?)null, "fp32")));
+        var changed = new Dictionary<string, string>(plain.FixedOnResume()) { ["bits"] = "3" };
+        Assert.That(plain.ResumeConflict(changed), Is.EqualTo(("bits", "3", plain.FixedOnResume()["bits"])));
+    }
+
     [TestCase("mcg", "0xFF7A83E5", "0xCBAC1FED")]
     [TestCase("mul1", "0xAD9A2EC5", "0x83DCD12D")]
     [TestCase("mul1", "12345", "0x83DCD12D")]

@@ -49,13 +49,10 @@ public static class ConversionReuse
 
     private static void RequireSame(ConvertSettings settled, string path, IReadOnlyDictionary<string, string> saved)
     {
-        foreach (var (key, value) in settled.FixedOnResume())
+        if (settled.ResumeConflict(saved) is (var key, var was, var now))
         {
-            if (!saved.TryGetValue(key, out var was) || was != value)
-            {
-                throw new IOException($"{path}: a conversion with {key} '{was ?? "(none)"}', not '{value}'; refusing to replace it " +
-                    "(remove it or choose another --confirm-out)");
-            }
+            throw new IOException($"{path}: a conversion with {key} '{was ?? "(none)"}', not {(now is null ? "the default" : $"'{now}'")}; " +
+                "refusing to replace it (remove it or choose another --confirm-out)");
         }
     }
 

@@ -48,7 +48,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
     /// <summary>The exllamav3 version whose format and quantization_config keys this converter writes (the exllamav3 snapshot docs/exl3-format.md describes).</summary>
     public const string Exl3Version = "1.4.1";
 
-    /// <summary>quantization_config key naming the calibration forward's math when it was not FP32 (--gpu-math tf32).</summary>
+    /// <summary>quantization_config key naming the calibration forward's math when it was not FP32 (TF32, a GPU's default).</summary>
     public const string ForwardMathConfigKey = "calibration_forward_math";
 
     public static string ConverterVersion => "trellis-dotnet " + (typeof(ConversionPipeline).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
@@ -239,18 +239,10 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         if (!checkpoint.Exists)
             throw new IOException($"{settings.WorkDir}: no checkpoint to resume from");
         var (progress, state) = checkpoint.Load();
-        var current = settings.FixedOnResume();
-        foreach (var (key, value) in current)
+        if (settings.ResumeConflict(progress.Settings) is (var key, var was, var now))
         {
-            if (!progress.Settings.TryGetValue(key, out var saved) || saved != value)
-                throw new InvalidSettingsException($"--resume: {key} was '{saved}' in the interrupted job, now '{value}'; it cannot change on resume");
-        }
-        // Keys written only when not the default (the quantizer's tuning, --gpu-math, a measurement): one the
-        // interrupted job had and this run lacks went back to its default, a change all the same.
-        foreach (var (key, saved) in progress.Settings)
-        {
-            if (!current.ContainsKey(key))
-                throw new InvalidSettingsException($"--resume: {key} was '{saved}' in the interrupted job, now the default; it cannot change on resume");
+            throw new InvalidSettingsException($"--resume: {key} was '{was}' in the interrupted job, now {(now is null ? "the default" : $"'{now}'")}; " +
+                "it cannot change on resume");
         }
         session.Log.WriteLine($"convert: resuming at module {progress.NextModule}");
         return (progress, state);
@@ -286,7 +278,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
     private JsonObject QuantizationConfig(double averageBits, CalibrationRecord calibration, GpuMath forwardMath)
     {
         var config = QuantizationConfigKeys(averageBits, calibration);
-        // Only when not FP32, so that the default output's config stays as it was.
+        // Only when not FP32, so that a CPU conversion's config (and an --gpu-math fp32 one's) stays as it was.
         if (forwardMath != GpuMath.Fp32)
             config[ForwardMathConfigKey] = GpuForwardOptions.Name(forwardMath);
         if (!settings.Codebook.IsDefaultMultiplier)
@@ -328,7 +320,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
 /// <param name="CopiedTensors">Source tensors no module reads, copied unchanged, under their written names.</param>
 /// <param name="ForwardMath">
 /// The arithmetic of the calibration forward's activation products in the run that finished the job: fp32 (the CPU,
-/// or a GPU by default) or tf32 (--gpu-math tf32 on a GPU); absent in reports of older versions.
+/// or a GPU with --gpu-math fp32) or tf32 (a GPU's default); absent in reports of older versions.
 /// </param>
 public sealed record ConversionReport(
     string Converter,

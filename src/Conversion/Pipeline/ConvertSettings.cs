@@ -99,6 +99,28 @@ public sealed record ConvertSettings
         return fixedSettings;
     }
 
+    /// <summary>
+    /// The first setting in which the job <paramref name="saved"/> describes (its <see cref="FixedOnResume"/> as
+    /// recorded) differs from these settings, or null when they agree: <c>Was</c> is null where the job had no such
+    /// key, <c>Now</c> is null where these settings leave out a key the job had (it went back to its default, since
+    /// some keys are recorded only when not the default). Resuming and reusing a finished conversion both ask this.
+    /// </summary>
+    public (string Key, string? Was, string? Now)? ResumeConflict(IReadOnlyDictionary<string, string> saved)
+    {
+        var current = FixedOnResume();
+        foreach (var (key, value) in current)
+        {
+            if (!saved.TryGetValue(key, out var was) || was != value)
+                return (key, was, value);
+        }
+        foreach (var (key, was) in saved)
+        {
+            if (!current.ContainsKey(key))
+                return (key, was, null);
+        }
+        return null;
+    }
+
     private SortedDictionary<string, string> FixedWithoutAllocation() => new()
     {
         ["bits"] = Bits.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
