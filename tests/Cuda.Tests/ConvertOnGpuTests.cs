@@ -13,72 +13,82 @@ namespace Converter.Cuda.Tests;
 [TestFixture, Category("Gpu")]
 public sealed class ConvertOnGpuTests : GpuFixture
 {
+    private DirectoryInfo? _root;
+    private Dictionary<string, double>? _cpuProxyErrors;
+
+    [OneTimeTearDown]
+    public void DeleteConversions() => _root?.Delete(recursive: true);
+
+    /// <summary>FP32 on the GPU (asked for: TF32 is convert's default), held to the bounds measured for it.</summary>
     [Test]
     public void SampleConvertsOnTheDeviceWithTheCpusQuality()
     {
-        string? model = SampleLocator.FindSampleModel();
-        if (model is null)
-            Assert.Ignore("samples/tiny-llama not found above the current or the runner's directory");
-        var root = Directory.CreateTempSubdirectory("trellis-gpu-convert-");
-        try
-        {
-            string gpuLog = Convert(model, Path.Combine(root.FullName, "gpu"), "cuda:0");
-            Assert.That(gpuLog, Does.Contain("convert: LDLQ on cuda:0, 2 linear(s) in flight"));
-            Convert(model, Path.Combine(root.FullName, "cpu"), "cpu");
+        string gpuDir = Path.Combine(Root.FullName, "gpu");
+        string gpuLog = Convert(SampleModel(), gpuDir, "cuda:0", "--gpu-math", "fp32");
+        Assert.That(gpuLog, Does.Contain("convert: LDLQ on cuda:0, 2 linear(s) in flight"));
 
-            var gpu = ProxyErrors(Path.Combine(root.FullName, "gpu"));
-            var cpu = ProxyErrors(Path.Combine(root.FullName, "cpu"));
-            Assert.That(gpu.Keys, Is.EquivalentTo(cpu.Keys));
-            var logRatios = cpu.Keys.Select(name => Math.Log(gpu[name] / cpu[name])).ToList();
-            double worst = logRatios.Max(Math.Abs), mean = logRatios.Average();
-            Console.WriteLine($"tiny-llama 4 bpw, {cpu.Count} tensors: proxy error GPU/CPU geometric mean {Math.Exp(mean):F4}, worst tensor {Math.Exp(worst):F4}");
-            // Measured on the H100 (2026-11-22): geometric mean 1.0005, worst tensor 1.0123 (fp16 search ties, GEMM rounding).
-            Assert.That(Math.Abs(mean), Is.LessThan(0.01), "on average the GPU run quantizes as well as the CPU run");
-            Assert.That(worst, Is.LessThan(0.04), "no tensor is much worse or better on the GPU");
-        }
-        finally
-        {
-            root.Delete(recursive: true);
-        }
+        var gpu = ProxyErrors(gpuDir);
+        var cpu = CpuProxyErrors();
+        Assert.That(gpu.Keys, Is.EquivalentTo(cpu.Keys));
+        var (mean, worst) = LogRatios(gpu, cpu);
+        Console.WriteLine($"tiny-llama 4 bpw, {cpu.Count} tensors: proxy error GPU/CPU geometric mean {Math.Exp(mean):F4}, worst tensor {Math.Exp(worst):F4}");
+        // Measured on the H100 (2026-11-22): geometric mean 1.0005, worst tensor 1.0123 (fp16 search ties, GEMM rounding).
+        Assert.That(Math.Abs(mean), Is.LessThan(0.01), "on average the GPU run quantizes as well as the CPU run");
+        Assert.That(worst, Is.LessThan(0.04), "no tensor is much worse or better on the GPU");
     }
 
     /// <summary>
-    /// --gpu-math tf32 (the default, asked for explicitly here) end to end: the log says so, quantization_config and trellis-convert.json record it, and the
-    /// conversion quantizes about as well as the CPU's FP32 one (TF32 only perturbs the calibration activations by ~1e-3).
+    /// --gpu-math tf32 (the default, asked for explicitly here) end to end: the log says so, quantization_config and
+    /// trellis-convert.json record it, and the conversion quantizes about as well as the CPU's FP32 one (TF32 only
+    /// perturbs the calibration activations by ~1e-3).
     /// </summary>
     [Test]
     public void Tf32CalibrationForwardIsRecordedAndKeepsTheQuality()
     {
+        string tf32Dir = Path.Combine(Root.FullName, "tf32");
+        string log = Convert(SampleModel(), tf32Dir, "cuda:0", "--gpu-math", "tf32");
+        Assert.That(log, Does.Contain("forward products in tf32"));
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(tf32Dir, "config.json")))!["quantization_config"]!;
+        Assert.That(config["calibration_forward_math"]!.GetValue<string>(), Is.EqualTo("tf32"));
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(tf32Dir, "trellis-convert.json")))!;
+        Assert.That(report["forward_math"]!.GetValue<string>(), Is.EqualTo("tf32"));
+        // TF32 is convert's default, so the resume keys leave it out (an --gpu-math fp32 job records "fp32").
+        Assert.That(report["settings"]!["gpu_math"], Is.Null);
+
+        var (mean, worst) = LogRatios(ProxyErrors(tf32Dir), CpuProxyErrors());
+        Console.WriteLine($"tiny-llama 4 bpw, TF32 calibration forward: proxy error TF32/CPU geometric mean {Math.Exp(mean):F4}, worst tensor {Math.Exp(worst):F4}");
+        // The FP32 GPU run's bounds (above), a little wider for TF32's perturbation of the Hessians.
+        Assert.That(Math.Abs(mean), Is.LessThan(0.02), "on average the TF32 run quantizes as well as the CPU run");
+        Assert.That(worst, Is.LessThan(0.08), "no tensor is much worse or better with TF32");
+    }
+
+    private DirectoryInfo Root => _root ??= Directory.CreateTempSubdirectory("trellis-gpu-convert-");
+
+    private static string SampleModel()
+    {
         string? model = SampleLocator.FindSampleModel();
         if (model is null)
             Assert.Ignore("samples/tiny-llama not found above the current or the runner's directory");
-        var root = Directory.CreateTempSubdirectory("trellis-gpu-tf32-");
-        try
-        {
-            string tf32Dir = Path.Combine(root.FullName, "tf32");
-            string log = Convert(model, tf32Dir, "cuda:0", "--gpu-math", "tf32");
-            Assert.That(log, Does.Contain("forward products in tf32"));
-            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(tf32Dir, "config.json")))!["quantization_config"]!;
-            Assert.That(config["calibration_forward_math"]!.GetValue<string>(), Is.EqualTo("tf32"));
-            var report = JsonNode.Parse(File.ReadAllText(Path.Combine(tf32Dir, "trellis-convert.json")))!;
-            Assert.That(report["forward_math"]!.GetValue<string>(), Is.EqualTo("tf32"));
-            // TF32 is convert's default, so the resume keys leave it out (an --gpu-math fp32 job records "fp32").
-            Assert.That(report["settings"]!["gpu_math"], Is.Null);
+        return model!;
+    }
 
-            Convert(model, Path.Combine(root.FullName, "cpu"), "cpu");
-            var tf32 = ProxyErrors(tf32Dir);
-            var cpu = ProxyErrors(Path.Combine(root.FullName, "cpu"));
-            var logRatios = cpu.Keys.Select(name => Math.Log(tf32[name] / cpu[name])).ToList();
-            double worst = logRatios.Max(Math.Abs), mean = logRatios.Average();
-            Console.WriteLine($"tiny-llama 4 bpw, TF32 calibration forward: proxy error TF32/CPU geometric mean {Math.Exp(mean):F4}, worst tensor {Math.Exp(worst):F4}");
-            // The FP32 GPU run's bounds (above), a little wider for TF32's perturbation of the Hessians.
-            Assert.That(Math.Abs(mean), Is.LessThan(0.02), "on average the TF32 run quantizes as well as the CPU run");
-            Assert.That(worst, Is.LessThan(0.08), "no tensor is much worse or better with TF32");
-        }
-        finally
+    /// <summary>The CPU conversion both GPU runs are measured against, converted once for the fixture.</summary>
+    private Dictionary<string, double> CpuProxyErrors()
+    {
+        if (_cpuProxyErrors is null)
         {
-            root.Delete(recursive: true);
+            string cpuDir = Path.Combine(Root.FullName, "cpu");
+            Convert(SampleModel(), cpuDir, "cpu");
+            _cpuProxyErrors = ProxyErrors(cpuDir);
         }
+        return _cpuProxyErrors;
+    }
+
+    /// <summary>The mean and the largest magnitude of log(test / reference) over the reference's tensors.</summary>
+    private static (double Mean, double Worst) LogRatios(Dictionary<string, double> test, Dictionary<string, double> reference)
+    {
+        var logRatios = reference.Keys.Select(name => Math.Log(test[name] / reference[name])).ToList();
+        return (logRatios.Average(), logRatios.Max(Math.Abs));
     }
 
     /// <summary>Runs the CLI's convert with the README's defaults on <paramref name="device"/> (plus <paramref name="extra"/>); returns the log.</summary>
