@@ -9,8 +9,7 @@ namespace Converter.Convert.Tests;
 
 /// <summary>
 /// The calibration rows' states through the module loop (docs/exl3-format.md §5.2 step 5), on a random two-layer llama:
-/// 20 rows of 512 tokens run in three chunks of 8 rows, and every advance writes into the buffer the states before
-/// the previous one occupied.
+/// 20 rows of 512 tokens run in three chunks of 8 rows, and every advance writes its outputs over its inputs.
 /// </summary>
 public sealed class CalibrationStateTests
 {
@@ -50,7 +49,7 @@ public sealed class CalibrationStateTests
             Assert.That(firstThree.Data, Is.EqualTo(expected.Data.AsSpan(0, 3 * Tokens * expected.Cols).ToArray()), "keepRows returns the first rows' outputs");
             var before = state.Hidden!;
             Assert.That(state.Advance(layer), Is.Empty);
-            Assert.That(state.Hidden, Is.Not.SameAs(before), "the outputs went into the spare buffer, not over the inputs still being read");
+            Assert.That(state.Hidden, Is.SameAs(before), "the outputs replaced the inputs in place: one set of states, no new one per step");
             for (int row = 0; row < RowCount; row++)
                 Assert.That(state.Hidden!.Row(row).ToArray(), Is.EqualTo(expected.RowRange(row * Tokens, Tokens).ToArray()), $"{layer.Name}, row {row}");
             layer.Release();

@@ -151,7 +151,7 @@ public class ConvertBadInputTests
         Assert.That(code, Is.EqualTo(1), log);
         var lines = log.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("trellis:", StringComparison.Ordinal)).ToList();
         Assert.That(lines, Has.Count.EqualTo(1), log);
-        Assert.That(lines[0], Does.StartWith("trellis: error: this job does not fit: host memory: needs about").And.Contain("calibration state 2 × 1.9 TiB"));
+        Assert.That(lines[0], Does.StartWith("trellis: error: this job does not fit: host memory: needs about").And.Contain("calibration states 1.9 TiB on the host"));
         Assert.That(log, Does.Contain("convert: estimate: host memory"), "the estimate is logged before the refusal");
         Assert.That(output, Is.Empty);
         Assert.That(Directory.Exists(outDir) || Directory.Exists(outDir + ".work"), Is.False, "nothing was written");

@@ -1,5 +1,6 @@
 using Converter.Cli;
 using Converter.Conversion.Calibration;
+using Converter.Conversion.Pipeline;
 using Converter.Cuda.Blas;
 using Converter.Formats.IO;
 using Converter.Regularize.Quantization;
@@ -71,6 +72,7 @@ public class ConvertCommandTests
     [TestCase("--device", "cuda:-1", "--device must be")]
     [TestCase("--cal-rows", "0", "--cal-rows")]
     [TestCase("--gpu-math", "fp16", "--gpu-math must be fp32 or tf32, got 'fp16'")]
+    [TestCase("--calibration-states", "disk", "--calibration-states must be auto, gpu or host, got 'disk'")]
     public void BadValuesExitWithUsageError(string option, string value, string message)
     {
         var (cli, output, log) = NewCli();
@@ -108,6 +110,22 @@ public class ConvertCommandTests
         var fp32 = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64", "--gpu-math", "FP32")) with { CalVolumeRule = "given" };
         Assert.That(fp32.GpuMath, Is.EqualTo(GpuMath.Fp32));
         Assert.That(fp32.FixedOnResume(), Does.ContainKey("gpu_math").WithValue("fp32"));
+    }
+
+    /// <summary>
+    /// --calibration-states is auto unless asked, binds case-insensitively, and is no resume key: where the states live
+    /// changes no number, so a job may continue with them elsewhere.
+    /// </summary>
+    [Test]
+    public void BindsTheStatePlacementWithoutFixingItOnResume()
+    {
+        var (cli, _, _) = NewCli();
+        var plain = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64")) with { CalVolumeRule = "given" };
+        Assert.That(plain.CalibrationStates, Is.EqualTo(StatePlacement.Auto));
+        var host = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64", "--calibration-states", "HOST")) with { CalVolumeRule = "given" };
+        Assert.That(host.CalibrationStates, Is.EqualTo(StatePlacement.Host));
+        Assert.That(host.FixedOnResume(), Is.EqualTo(plain.FixedOnResume()));
+        Assert.That(cli.Convert.Bind(cli.Parse("convert", "m", "--calibration-states", "gpu")).CalibrationStates, Is.EqualTo(StatePlacement.Gpu));
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Converter.Conversion;
 using Converter.Conversion.Pipeline;
 using Converter.Conversion.Reporting;
 using Converter.Formats.HuggingFace;
@@ -37,6 +38,34 @@ public class ResourceEstimateTests
 
     private static AvailableResources Machine(double hostGiB, double? gpuGiB, double diskGiB) =>
         new((long)(hostGiB * GiB), gpuGiB is { } g ? (long)(g * GiB) : null, (long)(diskGiB * GiB), (long)(diskGiB * GiB), SameDisk: true);
+
+    /// <summary>
+    /// One set of states (each step writes over its inputs), counted where it lives; auto puts it on the GPU when the
+    /// whole GPU estimate with it stays within 85% of the free memory: an 8B at exllamav3's 250 × 2048 on an H200, not
+    /// on a 24 GB card, where its 7.8 GiB of states stay on the host.
+    /// </summary>
+    [Test]
+    public void TheStatesAreCountedOnceWhereTheyLive()
+    {
+        var inputs = Inputs(Shape("llama-3-8b", 4), 250, 2048, Hopper);
+        var host = ResourceEstimate.For(inputs);
+        var gpu = ResourceEstimate.For(inputs with { StatesOnGpu = true });
+        long state = 250L * 2048 * 4096 * 4;
+        Assert.That(host.HostBytes - gpu.HostBytes, Is.EqualTo(state));
+        Assert.That(gpu.GpuBytes - host.GpuBytes, Is.EqualTo(state));
+        Assert.That(gpu.Describe(Machine(120, 139, 200)), Does.Contain("calibration states 7.8 GiB on the GPU"));
+        Assert.That(host.Describe(Machine(120, 139, 200)), Does.Contain("calibration states 7.8 GiB on the host"));
+
+        Assert.That(ResourceCheck.StatesOnGpu(StatePlacement.Auto, inputs, 139 * GiB), Is.True);
+        Assert.That(ResourceCheck.StatesOnGpu(StatePlacement.Auto, inputs, 23 * GiB), Is.False, $"GPU estimate with the states: {HumanFormat.Bytes(gpu.GpuBytes)}");
+        Assert.That(ResourceCheck.StatesOnGpu(StatePlacement.Auto, inputs, null), Is.False);
+        Assert.That(ResourceCheck.StatesOnGpu(StatePlacement.Host, inputs, 139 * GiB), Is.False);
+        Assert.That(ResourceCheck.StatesOnGpu(StatePlacement.Gpu, inputs, 1 * GiB), Is.True, "asked for, the GPU is used (the shortfall is then reported)");
+        var cpu = Inputs(Shape("llama-3-8b", 1), 128, 512, null);
+        Assert.That(ResourceCheck.StatesOnGpu(StatePlacement.Auto, cpu with { StatesOnGpu = true }, null), Is.False);
+        Assert.That(ResourceEstimate.For(cpu with { StatesOnGpu = true }).HostBytes, Is.EqualTo(ResourceEstimate.For(cpu).HostBytes), "without a GPU the states are on the host");
+        Assert.Throws<InvalidSettingsException>(() => ResourceCheck.StatesOnGpu(StatePlacement.Gpu, cpu, null));
+    }
 
     [Test]
     public void TheIssuesStatesAreCountedIn64Bits()

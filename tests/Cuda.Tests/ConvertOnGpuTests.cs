@@ -62,6 +62,21 @@ public sealed class ConvertOnGpuTests : GpuFixture
         Assert.That(worst, Is.LessThan(0.08), "no tensor is much worse or better with TF32");
     }
 
+    /// <summary>
+    /// The calibration states on the GPU (auto's choice here: the estimate fits the card many times over) and on the
+    /// host give the same model to the byte: a resident run gathers the same rows, only by device copies.
+    /// </summary>
+    [Test]
+    public void StatesOnTheGpuAndOnTheHostConvertToTheSameBytes()
+    {
+        string gpuDir = Path.Combine(Root.FullName, "states-gpu"), hostDir = Path.Combine(Root.FullName, "states-host");
+        string gpuLog = Convert(SampleModel(), gpuDir, "cuda:0");
+        string hostLog = Convert(SampleModel(), hostDir, "cuda:0", "--calibration-states", "host");
+        Assert.That(gpuLog, Does.Match(@"calibration states [0-9.]+ [KMG]iB on the GPU"));
+        Assert.That(hostLog, Does.Match(@"calibration states [0-9.]+ [KMG]iB on the host"));
+        Assert.That(File.ReadAllBytes(Path.Combine(gpuDir, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(hostDir, "model.safetensors"))));
+    }
+
     private DirectoryInfo Root => _root ??= Directory.CreateTempSubdirectory("trellis-gpu-convert-");
 
     private static string SampleModel()

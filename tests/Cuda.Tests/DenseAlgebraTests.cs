@@ -91,6 +91,13 @@ public sealed class DenseAlgebraTests : GpuFixture
             den += expected[i] * expected[i];
         }
         Assert.That(Math.Sqrt(num / den), Is.LessThan(1e-5));
+        // One triangle is computed (SSYRK) and mirrored: the sum is exactly symmetric and nowhere left at 0.
+        for (int i = 0; i < k; i++)
+        {
+            for (int j = 0; j < i; j++)
+                Assert.That(actual[i * k + j], Is.EqualTo(actual[j * k + i]), $"({i}, {j})");
+        }
+        Assert.That(actual.Count(v => v == 0), Is.Zero);
     }
 
     [Test]

@@ -43,6 +43,22 @@ public sealed class EncoderTests : GpuFixture
         Assert.That(gpuMse / cpuMse, Is.InRange(0.99, 1.005), "GPU MSE must be within 0.5% of the CPU encoder's on the same tiles");
     }
 
+    /// <summary>
+    /// The scale search's batched errors (one launch for several scales) equal one launch per scale on the GPU too:
+    /// each tile's search depends on its own values only, wherever it sits in the launch.
+    /// </summary>
+    [Test]
+    public void ScalesInOneLaunchGiveEachScalesOwnError()
+    {
+        var table = Tables.Get(CodebookSpec.Parse("mul1"));
+        using var gpu = new CudaTileEncoder(Cuda, table.Scaled(table.Rms), 4);
+        var quantizer = new TileQuantizer(gpu);
+        var tiles = GaussianTiles.Generate(300, seed: 7);
+        double[] scales = [0.825, 0.9, 0.975, 1.05, 1.125];
+        var together = quantizer.MeanSquaredErrors(tiles, scales);
+        Assert.That(together, Is.EqualTo(scales.Select(s => quantizer.MeanSquaredError(tiles, s)).ToArray()));
+    }
+
     [Test]
     public void ReencodingADecodedSequenceIsExact([Values(1, 2, 3, 4, 5, 6, 7, 8)] int bits)
     {

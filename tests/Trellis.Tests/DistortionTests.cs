@@ -49,4 +49,39 @@ public class DistortionTests
         double mse = quantizer.MeanSquaredError(GaussianTiles.Generate(128, seed: 1));
         Assert.That(mse, Is.InRange(low * 0.97, high * 1.03));
     }
+
+    /// <summary>
+    /// Several scales in one encode give each scale's error exactly as its own encode does (tiles are encoded
+    /// independently), and in one call of the encoder.
+    /// </summary>
+    [Test]
+    public void ScalesEncodedTogetherGiveEachScalesOwnError()
+    {
+        var table = CodebookTable.Build(CodebookSpec.Parse("mul1"));
+        var encoder = new CountingEncoder(new TrellisEncoder(table.Scaled(table.Rms), 3));
+        var quantizer = new TileQuantizer(encoder);
+        var tiles = GaussianTiles.Generate(12, seed: 3);
+        double[] scales = [0.7, 0.925, 1.0, 1.3];
+        var together = quantizer.MeanSquaredErrors(tiles, scales);
+        Assert.That(encoder.Calls, Is.EqualTo(1));
+        var alone = scales.Select(s => quantizer.MeanSquaredError(tiles, s)).ToArray();
+        Assert.That(together, Is.EqualTo(alone));
+        Assert.That(together.Distinct().Count(), Is.EqualTo(scales.Length), "different scales, different errors");
+    }
+
+    /// <summary>The real encoder, counting its calls.</summary>
+    private sealed class CountingEncoder(ITileEncoder inner) : ITileEncoder
+    {
+        public int Calls { get; private set; }
+
+        public int Bits => inner.Bits;
+
+        public string Device => inner.Device;
+
+        public void Encode(ReadOnlyMemory<float> targets, Memory<ushort> states, Memory<float> decoded)
+        {
+            Calls++;
+            inner.Encode(targets, states, decoded);
+        }
+    }
 }

@@ -1,18 +1,22 @@
+using System.Runtime.InteropServices;
 using Converter.Compute;
 using Converter.Formats.Numerics;
 using Converter.Formats.Safetensors;
 using Converter.Models;
+using Converter.Models.Forward;
 using Converter.Models.Modules;
 
 namespace Converter.Conversion.Pipeline;
 
 /// <summary>
 /// The calibration rows as they flow through the model: token ids, the current hidden states of every row
-/// (null before the embedding), and the rows dropped because their states became non-finite (§5.2 step 5).
-/// Rows run through a module in small chunks so activation memory stays bounded whatever the row count; the states
-/// are held one array per row (<see cref="HiddenStates"/>), since all of them together pass 2^31 values.
+/// (none before the embedding), and the rows dropped because their states became non-finite (§5.2 step 5).
+/// Rows run through a module in small chunks so activation memory stays bounded whatever the row count. The states
+/// live on the host, one array per row (<see cref="HiddenStates"/>: all of them together pass 2^31 values), or,
+/// given a backend that can hold them, on its device (<see cref="ResidentStates"/>), where a decoder block runs on
+/// them without a round trip through host memory.
 /// </summary>
-public sealed class CalibrationState
+public sealed class CalibrationState : IDisposable
 {
     /// <summary>Tokens per forward chunk: large enough for efficient GEMMs, small enough for MLP activations.</summary>
     private const int ChunkTokens = 4096;
@@ -23,19 +27,39 @@ public sealed class CalibrationState
     /// <summary>exllamav3 aborts when more than 10% of the rows went bad.</summary>
     public const double MaxBadFraction = 0.10;
 
-    public CalibrationState(IReadOnlyList<int[]> rows, HiddenStates? hidden, IEnumerable<int> badRows)
+    private readonly IResidentForwardBackend? _device;
+
+    /// <param name="hidden">States to start from (a resumed job's), or null before the embedding.</param>
+    /// <param name="device">The backend whose device holds the states, or null to hold them on the host.</param>
+    public CalibrationState(IReadOnlyList<int[]> rows, HiddenStates? hidden, IEnumerable<int> badRows, IResidentForwardBackend? device = null)
     {
         Rows = rows;
-        Hidden = hidden;
         BadRows = new SortedSet<int>(badRows);
+        _device = device;
+        if (hidden is null)
+            return;
+        if (device is null)
+        {
+            Hidden = hidden;
+            return;
+        }
+        Resident = device.HoldStates(hidden.Rows, hidden.Tokens, hidden.Width);
+        for (int r = 0; r < hidden.Rows; r++)
+            Resident.WriteRow(r, hidden.Row(r));
     }
 
     public IReadOnlyList<int[]> Rows { get; }
     public int Tokens => Rows[0].Length;
+
+    /// <summary>The states when they are held on the host (null before the embedding, or when they are on a device).</summary>
     public HiddenStates? Hidden { get; private set; }
 
-    /// <summary>The states before the last step: the next step's outputs are written here (double buffering).</summary>
-    private HiddenStates? _spare;
+    /// <summary>The states when a backend's device holds them.</summary>
+    public ResidentStates? Resident { get; private set; }
+
+    /// <summary>Where the states are: "host", or the device (e.g. cuda:0).</summary>
+    public string Placement => _device?.Device ?? "host";
+
     public SortedSet<int> BadRows { get; }
 
     public IEnumerable<int> GoodRows => Enumerable.Range(0, Rows.Count).Where(r => !BadRows.Contains(r));
@@ -50,43 +74,29 @@ public sealed class CalibrationState
     {
         int kept = Math.Min(rows.Count, keepRows ?? rows.Count);
         Matrix? output = null;
-        ForEachChunk(module, rows, observer, (start, result) =>
+        ForEachChunk(module, rows, observer, writeBack: false, kept, (start, result) =>
         {
             int count = Math.Min(result.Rows / Tokens, kept - start);
             if (count <= 0)
                 return;
             output ??= new Matrix(kept * Tokens, result.Cols);
             result.Data.AsSpan(0, count * Tokens * result.Cols).CopyTo(output.RowRange(start * Tokens, count * Tokens));
-        });
+        }, null);
         return output ?? new Matrix(0, 0);
     }
 
     /// <summary>
     /// Runs <paramref name="module"/> over the good rows and makes its outputs the hidden states, dropping rows that
-    /// became non-finite (§5.2 step 5); returns the rows dropped now. The outputs go straight into the buffer the
-    /// states before the last step occupied, so no step allocates (and first touches) a new 1 GB matrix.
+    /// became non-finite (§5.2 step 5); returns the rows dropped now. Each chunk's outputs replace its own rows'
+    /// states in place, which is safe because a chunk's inputs are gathered into a copy before it runs (on the host, or
+    /// on the device by the resident run), and no chunk reads another's rows; so a step neither allocates (and first
+    /// touches) new states nor holds two sets of them (2 × 8.4 GB at 250 × 2048 tokens of a 4096-wide model).
     /// </summary>
     public IReadOnlyList<int> Advance(ModelModule module)
     {
         var good = GoodRows.ToList();
         var dropped = new List<int>();
-        HiddenStates? next = null;
-        ForEachChunk(module, good, null, (start, result) =>
-        {
-            next ??= _spare is { } spare && spare.Width == result.Cols && spare.Rows == Rows.Count && spare.Tokens == Tokens ? spare : new HiddenStates(Rows.Count, Tokens, result.Cols);
-            for (int i = 0; i < result.Rows / Tokens; i++)
-            {
-                var src = result.RowRange(i * Tokens, Tokens);
-                src.CopyTo(next.Row(good[start + i]));
-                if (!FiniteCheck.AllFinite(src))
-                    dropped.Add(good[start + i]);
-            }
-        });
-        if (next is not null)
-        {
-            _spare = Hidden;
-            Hidden = next;
-        }
+        ForEachChunk(module, good, null, writeBack: true, 0, (_, _) => { }, dropped);
         BadRows.UnionWith(dropped);
         if (BadRows.Count > MaxBadFraction * Rows.Count)
         {
@@ -96,38 +106,92 @@ public sealed class CalibrationState
         return dropped;
     }
 
-    /// <summary>Runs the rows through the module in chunks of about <see cref="ChunkTokens"/> tokens; hands each chunk's output (and its first row's index in <paramref name="rows"/>) to <paramref name="take"/>.</summary>
-    private void ForEachChunk(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer, Action<int, Matrix> take)
+    /// <summary>
+    /// Runs the rows through the module in chunks of about <see cref="ChunkTokens"/> tokens; hands each chunk's
+    /// outputs (at least its first <paramref name="keepRows"/> − start rows', and its first row's index in
+    /// <paramref name="rows"/>) to <paramref name="take"/>; with <paramref name="writeBack"/>, the outputs become the
+    /// rows' states and the rows whose outputs are not finite are added to <paramref name="dropped"/>.
+    /// </summary>
+    private void ForEachChunk(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer, bool writeBack, int keepRows, Action<int, Matrix> take,
+        List<int>? dropped)
     {
         int chunk = ChunkRows(Tokens);
         for (int start = 0; start < rows.Count; start += chunk)
         {
             var ids = rows.Skip(start).Take(chunk).ToList();
+            var run = new ResidentRun(writeBack, Math.Clamp(keepRows - start, 0, ids.Count));
+            if (Resident is { } resident && module.TryForward(resident, ids, observer, run) is { } output)
+            {
+                take(start, output.Kept);
+                dropped?.AddRange(output.NonFinite.Select(i => ids[i]));
+                continue;
+            }
             var batch = SequenceBatch.FromTokens(ids.Select(r => Rows[r]).ToList());
-            if (Hidden is not null)
+            if (Hidden is not null || Resident is not null)
                 batch = batch.WithValues(Gather(ids));
-            take(start, module.Forward(batch, observer).RequireValues(module.Name));
+            var result = module.Forward(batch, observer).RequireValues(module.Name);
+            if (writeBack)
+            {
+                HoldStates(result.Cols);
+                for (int i = 0; i < ids.Count; i++)
+                {
+                    var src = result.RowRange(i * Tokens, Tokens);
+                    if (Resident is { } target)
+                        target.WriteRow(ids[i], src);
+                    else
+                        src.CopyTo(Hidden!.Row(ids[i]));
+                    if (!FiniteCheck.AllFinite(src))
+                        dropped?.Add(ids[i]);
+                }
+            }
+            take(start, result);
             // The chunk's input and activations are garbage now; the next chunk reuses their memory.
             HeapReuse.ReleaseFinishedStep();
         }
     }
 
+    /// <summary>Makes sure the states hold rows of <paramref name="width"/> (the embedding's output makes the first ones).</summary>
+    private void HoldStates(int width)
+    {
+        if ((Hidden?.Width ?? Resident?.Width) == width)
+            return;
+        Resident?.Dispose();
+        Resident = null;
+        Hidden = null;
+        if (_device is not null)
+            Resident = _device.HoldStates(Rows.Count, Tokens, width);
+        else
+            Hidden = new HiddenStates(Rows.Count, Tokens, width);
+    }
+
     /// <summary>The hidden states of the given rows, stacked in that order (rows·tokens, width).</summary>
     public Matrix Gather(IReadOnlyList<int> rows)
     {
-        var h = Hidden ?? throw new InvalidOperationException("no hidden states before the embedding has run");
-        var m = Matrix.Uninitialized(rows.Count * Tokens, h.Width);
+        int width = Hidden?.Width ?? Resident?.Width ?? throw new InvalidOperationException("no hidden states before the embedding has run");
+        var m = Matrix.Uninitialized(rows.Count * Tokens, width);
         for (int i = 0; i < rows.Count; i++)
-            h.Row(rows[i]).CopyTo(m.RowRange(i * Tokens, Tokens));
+            ReadRow(rows[i], m.RowRange(i * Tokens, Tokens));
         return m;
+    }
+
+    /// <summary>Row <paramref name="row"/>'s states, copied into <paramref name="destination"/> from wherever they are.</summary>
+    public void ReadRow(int row, Span<float> destination)
+    {
+        if (Resident is { } resident)
+            resident.ReadRow(row, destination);
+        else if (Hidden is { } hidden)
+            hidden.Row(row).CopyTo(destination);
+        else
+            throw new InvalidOperationException("no hidden states before the embedding has run");
     }
 
     /// <summary>The state file's tensors: token ids (rows, tokens) and the hidden states (rows·tokens, width), laid out as before the states were held per row, so older checkpoints still resume.</summary>
     private const string IdsTensor = "input_ids", HiddenTensor = "hidden";
 
     /// <summary>
-    /// Saves tokens, hidden states and bad rows (the checkpoint's state file). The states are streamed from their row
-    /// arrays into one tensor, so the file needs no second copy of them in memory.
+    /// Saves tokens, hidden states and bad rows (the checkpoint's state file). The states are streamed a row at a time
+    /// into one tensor (from their host arrays, or copied down from the device), so the file needs no second copy of
+    /// them in memory.
     /// </summary>
     public void Save(string path)
     {
@@ -136,29 +200,62 @@ public sealed class CalibrationState
         writer.Add(IdsTensor, DType.I32, [Rows.Count, Tokens], ids);
         if (Hidden is { } h)
             writer.Add(PendingTensor.FromFloat32(HiddenTensor, [(long)h.Rows * h.Tokens, h.Width], h.Parts));
+        else if (Resident is { } resident)
+            writer.Add(PendingTensor.FromProducer(HiddenTensor, DType.F32, [(long)resident.Rows * resident.Tokens, resident.Width], stream => WriteRows(resident, stream)));
         writer.Metadata["bad_rows"] = string.Join(',', BadRows);
         writer.Write(path);
     }
 
-    /// <summary>Loads a state file, the hidden states a row at a time straight from the file's map into their row arrays.</summary>
-    public static CalibrationState Load(string path)
+    private static void WriteRows(ResidentStates states, Stream stream)
+    {
+        var row = new float[(long)states.Tokens * states.Width];
+        for (int r = 0; r < states.Rows; r++)
+        {
+            states.ReadRow(r, row);
+            stream.Write(MemoryMarshal.AsBytes(row.AsSpan()));
+        }
+    }
+
+    /// <summary>
+    /// Loads a state file, the hidden states a row at a time straight from the file's map into their row arrays, or
+    /// through one row's buffer onto <paramref name="device"/>'s.
+    /// </summary>
+    public static CalibrationState Load(string path, IResidentForwardBackend? device = null)
     {
         using var file = SafetensorsFile.Open(path);
         var shape = file.Info(IdsTensor).Shape;
         var ids = file.ReadRaw<int>(IdsTensor);
         int rows = (int)shape[0], tokens = (int)shape[1];
         var rowList = Enumerable.Range(0, rows).Select(r => ids.AsSpan(r * tokens, tokens).ToArray()).ToList();
-        HiddenStates? hidden = null;
-        if (file.Contains(HiddenTensor))
-        {
-            var hs = file.Info(HiddenTensor).Shape;
-            if (hs.Length != 2 || hs[0] != (long)rows * tokens || hs[1] is < 1 or > int.MaxValue)
-                throw new SafetensorsFormatException(path, HiddenTensor, $"shape {file.Info(HiddenTensor).ShapeText} does not hold {rows}·{tokens} token states");
-            hidden = new HiddenStates(rows, tokens, (int)hs[1]);
-            for (int r = 0; r < rows; r++)
-                file.ReadFloat32(HiddenTensor, (long)r * tokens * hidden.Width, hidden.Row(r));
-        }
         var bad = file.Metadata.TryGetValue("bad_rows", out var b) && b.Length > 0 ? b.Split(',').Select(int.Parse) : [];
-        return new CalibrationState(rowList, hidden, bad);
+        var state = new CalibrationState(rowList, null, bad, device);
+        if (!file.Contains(HiddenTensor))
+            return state;
+        var hs = file.Info(HiddenTensor).Shape;
+        if (hs.Length != 2 || hs[0] != (long)rows * tokens || hs[1] is < 1 or > int.MaxValue)
+            throw new SafetensorsFormatException(path, HiddenTensor, $"shape {file.Info(HiddenTensor).ShapeText} does not hold {rows}·{tokens} token states");
+        int width = (int)hs[1];
+        state.HoldStates(width);
+        var buffer = state.Resident is null ? null : new float[(long)tokens * width];
+        for (int r = 0; r < rows; r++)
+        {
+            if (state.Resident is { } resident)
+            {
+                file.ReadFloat32(HiddenTensor, (long)r * tokens * width, buffer!);
+                resident.WriteRow(r, buffer!);
+            }
+            else
+            {
+                file.ReadFloat32(HiddenTensor, (long)r * tokens * width, state.Hidden!.Row(r));
+            }
+        }
+        return state;
+    }
+
+    /// <summary>Frees device-held states.</summary>
+    public void Dispose()
+    {
+        Resident?.Dispose();
+        Resident = null;
     }
 }

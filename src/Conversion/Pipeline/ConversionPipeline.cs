@@ -12,6 +12,7 @@ using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
 using Converter.Formats.Tokenizers;
 using Converter.Models;
+using Converter.Models.Forward;
 using Converter.Models.Modules;
 using Converter.Trellis.Codebooks;
 
@@ -94,9 +95,10 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         var codebooks = session.Codebooks;
         var converter = new ModuleConverter(settings, source, model.Spec.Names, codebooks, bits, backend);
         // Memory and disk are checked before anything is written too: a job that cannot fit fails now, not at a checkpoint hours in.
-        ResourceCheck.Run(ResourceCheck.Inputs(settings, model.Spec, source, bits, converter.LinearsInFlightFor,
+        bool statesOnGpu = ResourceCheck.Run(ResourceCheck.Inputs(settings, model.Spec, source, bits, converter.LinearsInFlightFor,
                 backend.Cuda is { } gpu ? new GpuShape(gpu.Device.Multiprocessors) : null),
             settings, backend.Cuda?.MemoryInfo().Free, session.Log, enforce: !settings.SkipResourceCheck);
+        var stateDevice = statesOnGpu ? backend.Blocks as IResidentForwardBackend : null;
         // The calibration rows are built before anything is written, so that a malformed tokenizer.json or a missing
         // or short calibration text fails without leaving a work folder behind.
         var rows = settings.Resume ? null : BuildCalibration(config);
@@ -107,7 +109,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
             session.Log.WriteLine($"convert: warning: {NonstandardMultiplier.Consequence(settings.Codebook)}; the output is marked as such");
 
         var checkpoint = new JobCheckpoint(settings.WorkDir);
-        var (progress, state) = rows is null ? LoadResume(checkpoint) : StartNew(rows);
+        var (progress, state) = rows is null ? LoadResume(checkpoint, stateDevice) : StartNew(rows, stateDevice);
+        using var heldState = state;
         var tensors = progress.Tensors.ToList();
         var modules = progress.Modules.ToList();
         var warnings = progress.Warnings.ToList();
@@ -228,19 +231,20 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         return built.Rows;
     }
 
-    private (JobProgress, CalibrationState) StartNew(IReadOnlyList<int[]> rows)
+    private (JobProgress, CalibrationState) StartNew(IReadOnlyList<int[]> rows, IResidentForwardBackend? stateDevice)
     {
         AtomicFile.WriteAllText(Path.Combine(settings.WorkDir, ArgsFileName), JsonSerializer.Serialize(settings.FixedOnResume(), JsonOutput.Options));
-        return (new JobProgress(0, settings.FixedOnResume(), [], [], []), new CalibrationState(rows, null, []));
+        return (new JobProgress(0, settings.FixedOnResume(), [], [], []), new CalibrationState(rows, null, [], stateDevice));
     }
 
-    private (JobProgress, CalibrationState) LoadResume(JobCheckpoint checkpoint)
+    private (JobProgress, CalibrationState) LoadResume(JobCheckpoint checkpoint, IResidentForwardBackend? stateDevice)
     {
         if (!checkpoint.Exists)
             throw new IOException($"{settings.WorkDir}: no checkpoint to resume from");
-        var (progress, state) = checkpoint.Load();
+        var (progress, state) = checkpoint.Load(stateDevice);
         if (settings.ResumeConflict(progress.Settings) is (var key, var was, var now))
         {
+            state.Dispose();
             throw new InvalidSettingsException($"--resume: {key} was '{was}' in the interrupted job, now {(now is null ? "the default" : $"'{now}'")}; " +
                 "it cannot change on resume");
         }

@@ -53,6 +53,12 @@ public sealed record ConvertSettings
     /// tiny-llama's 4-bpw KL where FP32 put it (0.01762 against 0.01761; docs/benchmarks.md "GPU forward").
     /// </summary>
     public GpuMath GpuMath { get; init; } = GpuMath.Tf32;
+
+    /// <summary>
+    /// Where the calibration states live on a GPU run (<see cref="StatePlacement"/>); auto puts them on the GPU when the
+    /// estimate says they fit beside the rest. Not fixed on resume: the placement never changes a number.
+    /// </summary>
+    public StatePlacement CalibrationStates { get; init; } = StatePlacement.Auto;
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(120);
 
     /// <summary>Runs a job even when the memory and disk estimate says it will not fit (<see cref="ResourceCheck"/>).</summary>

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Converter.Conversion.Reporting;
 using Converter.Formats.IO;
+using Converter.Models.Forward;
 
 namespace Converter.Conversion.Pipeline;
 
@@ -39,8 +40,11 @@ public sealed class JobCheckpoint(string workDir)
         return bytes;
     }
 
-    /// <summary>Loads the newest complete checkpoint (ckpt, or ckpt_old if a rotation was interrupted).</summary>
-    public (JobProgress Progress, CalibrationState State) Load()
+    /// <summary>
+    /// Loads the newest complete checkpoint (ckpt, or ckpt_old if a rotation was interrupted), its states onto
+    /// <paramref name="device"/> when given.
+    /// </summary>
+    public (JobProgress Progress, CalibrationState State) Load(IResidentForwardBackend? device = null)
     {
         var dir = File.Exists(Path.Combine(Current, "job.json")) ? Current : Old;
         var jobPath = Path.Combine(dir, "job.json");
@@ -53,6 +57,6 @@ public sealed class JobCheckpoint(string workDir)
         {
             throw new InvalidDataException($"{jobPath}: corrupt checkpoint ({e.Message})");
         }
-        return (progress ?? throw new InvalidDataException($"{jobPath}: empty checkpoint"), CalibrationState.Load(Path.Combine(dir, "state.safetensors")));
+        return (progress ?? throw new InvalidDataException($"{jobPath}: empty checkpoint"), CalibrationState.Load(Path.Combine(dir, "state.safetensors"), device));
     }
 }

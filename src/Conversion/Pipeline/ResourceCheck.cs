@@ -13,22 +13,46 @@ public sealed class ResourceShortfallException(string message) : Exception(messa
 /// </summary>
 public static class ResourceCheck
 {
-    /// <summary>Logs the estimate; throws <see cref="ResourceShortfallException"/> naming every shortfall unless <paramref name="enforce"/> is false.</summary>
-    public static void Run(ResourceInputs inputs, ConvertSettings settings, long? gpuFreeBytes, TextWriter log, bool enforce)
+    /// <summary>
+    /// Settles where the calibration states live (<see cref="ConvertSettings.CalibrationStates"/>), logs the estimate
+    /// for that placement, and throws <see cref="ResourceShortfallException"/> naming every shortfall unless
+    /// <paramref name="enforce"/> is false; returns whether the states go on the GPU.
+    /// </summary>
+    public static bool Run(ResourceInputs inputs, ConvertSettings settings, long? gpuFreeBytes, TextWriter log, bool enforce)
     {
-        var needs = ResourceEstimate.For(inputs);
+        bool onGpu = StatesOnGpu(settings.CalibrationStates, inputs, gpuFreeBytes);
+        var needs = ResourceEstimate.For(inputs with { StatesOnGpu = onGpu });
         var available = Measure(settings, gpuFreeBytes);
         log.WriteLine($"convert: estimate: {needs.Describe(available)}");
         var shortfalls = needs.Shortfalls(available);
         if (shortfalls.Count == 0)
-            return;
+            return onGpu;
         if (!enforce)
         {
             log.WriteLine($"convert: warning: the job may not fit ({string.Join("; ", shortfalls)}); running anyway (--skip-resource-check)");
-            return;
+            return onGpu;
         }
         throw new ResourceShortfallException($"this job does not fit: {string.Join("; ", shortfalls)} (--skip-resource-check runs it anyway)");
     }
+
+    /// <summary>
+    /// Whether the states go on the GPU: as asked, or under auto when the estimate with them there stays within
+    /// <see cref="GpuStatesShare"/> of the free GPU memory.
+    /// </summary>
+    public static bool StatesOnGpu(StatePlacement placement, ResourceInputs inputs, long? gpuFreeBytes) => placement switch
+    {
+        StatePlacement.Host => false,
+        StatePlacement.Gpu when inputs.Gpu is null => throw new InvalidSettingsException("--calibration-states gpu needs a GPU (--device cuda:N)"),
+        StatePlacement.Gpu => true,
+        _ => inputs.Gpu is not null && gpuFreeBytes is { } free && ResourceEstimate.For(inputs with { StatesOnGpu = true }).GpuBytes <= GpuStatesShare * free,
+    };
+
+    /// <summary>
+    /// The share of free GPU memory auto lets the estimate with the states on the GPU reach: the GPU figures are
+    /// counted from the code's allocations but were never checked against a measured peak, so a job near the edge keeps
+    /// its states on the host (slower) rather than running out of GPU memory hours in.
+    /// </summary>
+    public const double GpuStatesShare = 0.85;
 
     /// <summary>The estimate's inputs for a conversion of <paramref name="spec"/> read from <paramref name="source"/>.</summary>
     public static ResourceInputs Inputs(ConvertSettings settings, TransformerSpec spec, ITensorReader source, IReadOnlyDictionary<string, int> bits,

@@ -15,6 +15,7 @@ public sealed record GpuShape(int Multiprocessors);
 /// <param name="ExistingWorkBytes">What the work directory holds now: a resumed job's checkpoint and module files, or a stale one a fresh run deletes first.</param>
 /// <param name="LinearsInFlight">Linears quantized at once in a module of N linears (<see cref="InFlight.Linears"/>).</param>
 /// <param name="Gpu">The GPU, or null when everything runs on the host.</param>
+/// <param name="StatesOnGpu">The calibration states live on the GPU (<see cref="StatePlacement"/>) instead of in host memory.</param>
 public sealed record ResourceInputs(
     TransformerSpec Spec,
     int CalRows,
@@ -25,7 +26,8 @@ public sealed record ResourceInputs(
     Func<int, int> LinearsInFlight,
     long OtherFilesBytes,
     long ExistingWorkBytes,
-    GpuShape? Gpu);
+    GpuShape? Gpu,
+    bool StatesOnGpu = false);
 
 /// <summary>What is free where the job would run: memory now, disk under the work and output directories.</summary>
 /// <param name="GpuBytes">Free GPU memory, or null on the CPU.</param>
@@ -33,9 +35,9 @@ public sealed record ResourceInputs(
 public sealed record AvailableResources(long HostBytes, long? GpuBytes, long WorkDiskBytes, long OutputDiskBytes, bool SameDisk);
 
 /// <summary>
-/// The estimate: host memory at the peak module (both calibration state buffers, the module's float32 weights, its
+/// The estimate: host memory at the peak module (the calibration states unless they are on the GPU, the module's float32 weights, its
 /// Hessians and the working copies of the linears quantized at once, the forward's activations), GPU memory from the
-/// CUDA layer's allocations, work-directory disk (two checkpoint state files during a rotation plus the per-module
+/// CUDA layer's allocations (and the states when they are there), work-directory disk (two checkpoint state files during a rotation plus the per-module
 /// files) and output disk; and the largest single array the job allocates, which .NET caps at <see cref="Array.MaxLength"/>.
 /// </summary>
 public sealed record ResourceNeeds(
@@ -44,6 +46,7 @@ public sealed record ResourceNeeds(
     long WorkDiskBytes,
     long OutputDiskBytes,
     long StateBytes,
+    bool StatesOnGpu,
     string PeakModule,
     string LargestArray,
     long LargestArrayLength)
@@ -55,9 +58,9 @@ public sealed record ResourceNeeds(
         if (LargestArrayLength > Array.MaxLength)
             shortfalls.Add($"{LargestArray} needs one array of {LargestArrayLength} values, more than .NET arrays hold ({Array.MaxLength})");
         if (HostBytes > available.HostBytes)
-            shortfalls.Add($"host memory: needs about {HumanFormat.Bytes(HostBytes)} (calibration state 2 × {HumanFormat.Bytes(StateBytes)}, peak at {PeakModule}), {HumanFormat.Bytes(available.HostBytes)} available");
+            shortfalls.Add($"host memory: needs about {HumanFormat.Bytes(HostBytes)} ({StatesPhrase}, peak at {PeakModule}), {HumanFormat.Bytes(available.HostBytes)} available");
         if (available.GpuBytes is { } gpu && GpuBytes > gpu)
-            shortfalls.Add($"GPU memory: needs about {HumanFormat.Bytes(GpuBytes)}, {HumanFormat.Bytes(gpu)} free");
+            shortfalls.Add($"GPU memory: needs about {HumanFormat.Bytes(GpuBytes)}{(StatesOnGpu ? $" ({StatesPhrase})" : "")}, {HumanFormat.Bytes(gpu)} free");
         if (available.SameDisk)
         {
             if (WorkDiskBytes + OutputDiskBytes > available.WorkDiskBytes)
@@ -73,10 +76,13 @@ public sealed record ResourceNeeds(
         return shortfalls;
     }
 
+    /// <summary>The calibration states' size and place, for the messages.</summary>
+    private string StatesPhrase => $"calibration states {HumanFormat.Bytes(StateBytes)} on the {(StatesOnGpu ? "GPU" : "host")}";
+
     /// <summary>One log line: each need beside what is available.</summary>
     public string Describe(AvailableResources available) =>
-        $"host memory {HumanFormat.Bytes(HostBytes)} of {HumanFormat.Bytes(available.HostBytes)} available (calibration state 2 × {HumanFormat.Bytes(StateBytes)}, peak at {PeakModule})" +
-        (available.GpuBytes is { } gpu ? $", GPU {HumanFormat.Bytes(GpuBytes)} of {HumanFormat.Bytes(gpu)} free" : "") +
+        $"host memory {HumanFormat.Bytes(HostBytes)} of {HumanFormat.Bytes(available.HostBytes)} available (peak at {PeakModule})" +
+        (available.GpuBytes is { } gpu ? $", GPU {HumanFormat.Bytes(GpuBytes)} of {HumanFormat.Bytes(gpu)} free" : "") + $", {StatesPhrase}" +
         $", disk {HumanFormat.Bytes(WorkDiskBytes)} for the work directory and {HumanFormat.Bytes(OutputDiskBytes)} for the output" +
         (available.SameDisk ? $" of {HumanFormat.Bytes(available.WorkDiskBytes)} free" : $" of {HumanFormat.Bytes(available.WorkDiskBytes)} and {HumanFormat.Bytes(available.OutputDiskBytes)} free");
 }
@@ -141,13 +147,15 @@ public static class ResourceEstimate
             moduleFiles += ModuleFileBytes(inputs, module);
         }
 
-        long hostBytes = ProcessBytes + 2 * state + 2 * ids + peakHost;
-        long gpuBytes = gpu ? GpuContextBytes + EncoderBytes(inputs) + ForwardScratch(inputs, chunkTokens) + peakGpu : 0;
+        // One set of states: each step writes its outputs over its inputs (CalibrationState.Advance).
+        bool statesOnGpu = gpu && inputs.StatesOnGpu;
+        long hostBytes = ProcessBytes + (statesOnGpu ? 0 : state) + 2 * ids + peakHost;
+        long gpuBytes = gpu ? GpuContextBytes + EncoderBytes(inputs) + ForwardScratch(inputs, chunkTokens) + peakGpu + (statesOnGpu ? state : 0) : 0;
         long stateFile = state + ids + HeaderBytes;
         // A new checkpoint is written complete before the old one is removed (JobCheckpoint.Save): two state files at once.
         long work = Math.Max(0, 2 * stateFile + moduleFiles - inputs.ExistingWorkBytes);
         long output = moduleFiles + inputs.OtherFilesBytes;
-        return new ResourceNeeds(hostBytes, gpuBytes, work, output, state, peakModule, largest.Name, largest.Length);
+        return new ResourceNeeds(hostBytes, gpuBytes, work, output, state, statesOnGpu, peakModule, largest.Name, largest.Length);
     }
 
     /// <summary>

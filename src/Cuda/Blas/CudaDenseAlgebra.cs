@@ -207,7 +207,9 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             _k = k;
             _sum = owner._context.Allocate<double>((long)k * k);
             _sum.Fill(0);
+            // SYRK writes one triangle; the other stays 0 here and in the sum, and Sum() mirrors it.
             _product = owner._context.Allocate<float>((long)k * k);
+            _product.Fill(0);
         }
 
         public CudaDenseAlgebra Owner => _owner;
@@ -224,11 +226,15 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             }
         }
 
-        /// <summary>XᵀX of the device rows into the float64 sum; the caller holds the gate.</summary>
+        /// <summary>
+        /// XᵀX of the device rows into the float64 sum; the caller holds the gate. One triangle only (SSYRK, still
+        /// plain FP32): the full SGEMM computed every product twice, and at 512,000 calibration tokens the Gram sums of
+        /// an 8B layer were ≈ 5 of the capture's 8 s on an H200 (docs/benchmarks.md, "The GPU forward").
+        /// </summary>
         public void AddOnDevice(ulong x, int rows)
         {
-            // X row-major (rows×k) is column-major Xᵀ (k×rows); Xᵀ·(Xᵀ)ᵀ = XᵀX.
-            _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _k, _k, rows, x, _k, x, _k, 0f, _product.Pointer, _k);
+            // X row-major (rows×k) is column-major Xᵀ (k×rows); Xᵀ·(Xᵀ)ᵀ = XᵀX, its lower triangle in column-major order.
+            _owner.Syrk(_k, rows, x, _product.Pointer);
             long count = (long)_k * _k;
             CudaKernels.AddFloatToDouble.Launch(_owner.DenseKernels, ElementGrid(count), 256, 0, (_product.Pointer, _sum.Pointer, count));
         }
@@ -238,6 +244,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             var sum = new double[(long)_k * _k];
             lock (_owner._gate)
                 _sum.CopyTo(sum);
+            MirrorLowerTriangle(sum, _k);
             return sum;
         }
 
@@ -245,6 +252,19 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         {
             _sum.Dispose();
             _product.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Completes a symmetric k×k matrix of which only the column-major lower triangle (element (i, j), i ≥ j, at
+    /// i + j·k) was written: the entries at j + i·k take those values.
+    /// </summary>
+    internal static void MirrorLowerTriangle(Span<double> matrix, int k)
+    {
+        for (int j = 0; j < k; j++)
+        {
+            for (int i = j + 1; i < k; i++)
+                matrix[j + i * k] = matrix[i + j * k];
         }
     }
 
@@ -315,6 +335,17 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             return false;
         mine.AddOnDevice(x, rows);
         return true;
+    }
+
+    /// <summary>
+    /// Column-major C (n×n, lower triangle) = A·Aᵀ for A (n×k, leading dimension n), alpha 1, beta 0, plain FP32 on the
+    /// default stream; the caller holds <see cref="Gate"/>.
+    /// </summary>
+    internal void Syrk(int n, int k, ulong a, ulong c)
+    {
+        float alpha = 1f, beta = 0f;
+        _context.MakeCurrent();
+        Check(CudaMathLibraries.cublasSsyrk(_cublas, CudaMathLibraries.FillLower, CudaMathLibraries.OpN, n, k, &alpha, a, n, &beta, c, n), "cublasSsyrk");
     }
 
     /// <summary>Column-major SGEMM (alpha 1) on the default stream, as cuBLAS takes it; the caller holds <see cref="Gate"/>.</summary>

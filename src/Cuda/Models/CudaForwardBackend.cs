@@ -16,7 +16,7 @@ namespace Converter.Cuda.Models;
 /// observer's sums are added on the device; other observers get host copies of the group inputs. On the host this
 /// was ~15 s per llama-3-8b layer pass of 65,536 tokens for ~1 s of GEMMs (docs/benchmarks.md, "GPU").
 /// </summary>
-public sealed class CudaForwardBackend : IForwardBackend, IDisposable
+public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
 {
     private const int Threads = 256;
     private const int MaxBlocks = 4096;
@@ -92,6 +92,78 @@ public sealed class CudaForwardBackend : IForwardBackend, IDisposable
             var output = Matrix.Uninitialized(result.Rows, result.Cols);
             result.Buffer.CopyTo(output.Data);
             return output;
+        }
+    }
+
+    /// <summary>Where this backend computes, for logs (cuda:N).</summary>
+    public string Device => _algebra.Device;
+
+    /// <summary>The algebra's gate, held around every use of the device.</summary>
+    internal Lock Gate => _algebra.Gate;
+
+    public ResidentStates HoldStates(int rows, int tokens, int width)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(tokens);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
+        lock (_algebra.Gate)
+        {
+            var buffer = _context.Allocate<float>(checked((long)rows * tokens * width));
+            buffer.Fill(0);
+            return new DeviceStates(this, buffer, rows, tokens, width);
+        }
+    }
+
+    public bool Holds(ResidentStates states) => states is DeviceStates mine && ReferenceEquals(mine.Owner, this);
+
+    /// <summary>
+    /// The rows are gathered by device-to-device copies into the pass's input, so a write-back over the same rows
+    /// never overwrites an input still to be read; non-finite outputs are flagged per row by flag_nonfinite, and only
+    /// the flags and the kept rows cross to the host. This replaces, per 2-row chunk of an 8B layer at 2048 tokens,
+    /// a host gather, a 64 MB upload and download, a copy into the host states and a host finiteness scan.
+    /// </summary>
+    public ResidentOutput Run(ResidentStates states, IReadOnlyList<int> rows, ResidentRun run, Func<IForwardPass, Activations, Activations> body)
+    {
+        if (!Holds(states))
+            throw new ArgumentException($"these states are not held by this backend ({Device})", nameof(states));
+        var held = (DeviceStates)states;
+        if (rows.Count == 0)
+            throw new ArgumentException("a resident run needs at least one row", nameof(rows));
+        long bytes = held.RowValues * sizeof(float);
+        lock (_algebra.Gate)
+        {
+            _context.MakeCurrent();
+            var pass = new Pass(this);
+            var x = pass.Allocate(checked(rows.Count * held.Tokens), held.Width);
+            for (int i = 0; i < rows.Count; i++)
+                CudaException.Check(CudaDriver.cuMemcpyDtoD(x.Pointer + (ulong)(i * bytes), held.RowPointer(rows[i]), (nuint)bytes), "cuMemcpyDtoD");
+            var result = Pass.Of(body(pass, x));
+            var nonFinite = new List<int>();
+            if (run.WriteBack)
+            {
+                if (result.Cols != held.Width || result.Rows != x.Rows)
+                    throw new InvalidOperationException($"the output ({result.Rows}, {result.Cols}) cannot replace states of ({x.Rows}, {held.Width})");
+                var flags = Integers("resident.flags", rows.Count);
+                flags.Fill(0);
+                for (int i = 0; i < rows.Count; i++)
+                {
+                    ulong row = result.Pointer + (ulong)(i * bytes);
+                    CudaKernels.FlagNonfinite.Launch(Kernels, Grid(held.RowValues), Threads, 0, (row, held.RowValues, flags.Pointer + (ulong)(i * sizeof(int))));
+                    CudaException.Check(CudaDriver.cuMemcpyDtoD(held.RowPointer(rows[i]), row, (nuint)bytes), "cuMemcpyDtoD");
+                }
+                var host = new int[rows.Count];
+                flags.CopyTo(host);
+                for (int i = 0; i < rows.Count; i++)
+                {
+                    if (host[i] != 0)
+                        nonFinite.Add(i);
+                }
+            }
+            int kept = Math.Clamp(run.KeepRows, 0, rows.Count);
+            var keptOutputs = kept == 0 ? new Matrix(0, 0) : Matrix.Uninitialized(kept * held.Tokens, result.Cols);
+            if (kept > 0)
+                result.Buffer.CopyTo(keptOutputs.Data);
+            return new ResidentOutput(keptOutputs, nonFinite);
         }
     }
 

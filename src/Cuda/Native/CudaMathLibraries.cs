@@ -27,6 +27,8 @@ internal static unsafe partial class CudaMathLibraries
     [LibraryImport(CudaLibraries.Cublas, EntryPoint = "cublasSgemm_v2")]
     internal static partial int cublasSgemm(IntPtr handle, int transa, int transb, int m, int n, int k, float* alpha, ulong a, int lda, ulong b, int ldb,
         float* beta, ulong c, int ldc);
+    [LibraryImport(CudaLibraries.Cublas, EntryPoint = "cublasSsyrk_v2")]
+    internal static partial int cublasSsyrk(IntPtr handle, int uplo, int trans, int n, int k, float* alpha, ulong a, int lda, float* beta, ulong c, int ldc);
     [LibraryImport(CudaLibraries.Cublas)]
     internal static partial int cublasSgemmBatched(IntPtr handle, int transa, int transb, int m, int n, int k, float* alpha, ulong aArray, int lda,
         ulong bArray, int ldb, float* beta, ulong cArray, int ldc, int batchCount);

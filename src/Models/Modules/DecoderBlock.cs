@@ -100,6 +100,16 @@ public sealed class DecoderBlock : ModelModule
         return batch.WithValues(_backend.Run(x, (pass, input) => Forward(pass, input, batch.Tokens, observer)));
     }
 
+    public override ResidentOutput? TryForward(ResidentStates states, IReadOnlyList<int> rows, ILinearInputObserver? observer, ResidentRun run)
+    {
+        if (_backend is not IResidentForwardBackend resident || !resident.Holds(states))
+            return null;
+        EnsureLoaded();
+        if (states.Width != _spec.HiddenSize)
+            throw new ArgumentException($"{Name}: hidden states of width {states.Width} are not {_spec.HiddenSize} wide", nameof(states));
+        return resident.Run(states, rows, run, (pass, input) => Forward(pass, input, states.Tokens, observer));
+    }
+
     private Activations Forward(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer)
     {
         var norms = _spec.BlockNorms;

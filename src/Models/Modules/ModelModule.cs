@@ -1,4 +1,5 @@
 using Converter.Formats.Safetensors;
+using Converter.Models.Forward;
 
 namespace Converter.Models.Modules;
 
@@ -36,6 +37,13 @@ public abstract class ModelModule(string name)
     /// given, sees the input of each <see cref="LinearGroup"/> before it is multiplied.
     /// </summary>
     public abstract SequenceBatch Forward(SequenceBatch batch, ILinearInputObserver? observer = null);
+
+    /// <summary>
+    /// Runs the module on <paramref name="rows"/> of hidden states a backend holds (<see cref="ResidentStates"/>)
+    /// without bringing them to the host, when the module's forward runs on that backend; null when it cannot (a
+    /// module whose forward is on the host), and the caller moves the rows through host memory instead.
+    /// </summary>
+    public virtual ResidentOutput? TryForward(ResidentStates states, IReadOnlyList<int> rows, ILinearInputObserver? observer, ResidentRun run) => null;
 
     protected void EnsureLoaded()
     {

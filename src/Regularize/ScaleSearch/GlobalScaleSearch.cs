@@ -35,22 +35,34 @@ public static class GlobalScaleSearch
         for (int i = 0, o = 0; i < count; i += 3, o++)
             tiles.Slice(i * TileLayout.Length, TileLayout.Length).CopyTo(everyThird.AsSpan(o * TileLayout.Length));
 
+        // The walk always starts from 0.9 and 1.1: those two share one encode (TileQuantizer.MeanSquaredErrors).
+        var coarseMse = new double?[CoarseGrid.Length];
+        var start = quantizer.MeanSquaredErrors(everyThird, [CoarseGrid[4], CoarseGrid[5]]);
+        (coarseMse[4], coarseMse[5]) = (start[0], start[1]);
+        evaluations.Add((CoarseGrid[4], start[0]));
+        evaluations.Add((CoarseGrid[5], start[1]));
         double coarse = CoarseGrid[CoarseArgMin(i =>
         {
+            if (coarseMse[i] is { } known)
+                return known;
             double mse = quantizer.MeanSquaredError(everyThird, CoarseGrid[i]);
+            coarseMse[i] = mse;
             evaluations.Add((CoarseGrid[i], mse));
             return mse;
         })];
 
+        // The five refinement points in one encode; exllamav3 would evaluate a negative scale near the bottom of the
+        // grid, but a non-positive g is never wanted.
+        var points = Enumerable.Range(0, 5).Select(i => coarse + (i - 2) * FineStep).ToArray();
+        var positive = points.Where(s => s > 0).ToArray();
+        var errors = quantizer.MeanSquaredErrors(tiles, positive);
         Span<double> fine = stackalloc double[5];
         int best = 0;
-        for (int i = 0; i < fine.Length; i++)
+        for (int i = 0, p = 0; i < fine.Length; i++)
         {
-            double s = coarse + (i - 2) * FineStep;
-            // exllamav3 would evaluate a negative scale near the bottom of the grid; a non-positive g is never wanted.
-            fine[i] = s > 0 ? quantizer.MeanSquaredError(tiles, s) : double.PositiveInfinity;
-            if (s > 0)
-                evaluations.Add((s, fine[i]));
+            fine[i] = points[i] > 0 ? errors[p++] : double.PositiveInfinity;
+            if (points[i] > 0)
+                evaluations.Add((points[i], fine[i]));
             if (fine[i] < fine[best])
                 best = i;
         }

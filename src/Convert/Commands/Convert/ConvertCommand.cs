@@ -47,6 +47,13 @@ public sealed class ConvertCommand
             ") or fp32. Hessians, proxy errors and LDLQ stay FP32. No effect on the CPU",
         DefaultValueFactory = _ => "tf32",
     };
+    private readonly Option<string> _calibrationStates = new("--calibration-states")
+    {
+        Description = "Where a GPU run keeps the calibration rows' hidden states between modules: gpu (each layer runs on them in place; " +
+            "the forward of an 8B layer over 250x2048 tokens without 64 MB host round trips per 2-row chunk), host, or auto (gpu when " +
+            "the memory estimate fits within 85% of the free GPU memory, else host). The output does not depend on it",
+        DefaultValueFactory = _ => "auto",
+    };
     private readonly Option<string> _outScales = new("--out-scales") { Description = "Output channel scales: always, never or auto (docs/exl3-format.md §3.3)", DefaultValueFactory = _ => "always" };
     private readonly Option<string> _hessian = new("--hessian") { Description = "Hessian basis for LDLQ: exact (rotated with the input scales) or sign (exllamav3: sign flips only)", DefaultValueFactory = _ => "exact" };
     private readonly Option<int> _seed = new("--seed") { Description = "Seed of sign flips and calibration row choice", DefaultValueFactory = _ => 0 };
@@ -88,7 +95,7 @@ public sealed class ConvertCommand
             "Architectures: " + string.Join(", ", Converter.Models.Architectures.ArchitectureCatalog.All.Select(a => a.HfName)) + ".");
         command.Arguments.Add(_model);
         Option[] options = [_out, _bits, _headBits, _codebook, _multiplier, _allowNonstandardMultiplier, .. _calibration.Options, _workDir, _resume, _device,
-            _gpuMath, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
+            _gpuMath, _calibrationStates, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
             _stopAfter, _json];
         foreach (var o in options)
             command.Options.Add(o);
@@ -126,6 +133,8 @@ public sealed class ConvertCommand
         ComputeBackend.CheckOption(device);
         var gpuMath = GpuForwardOptions.ParseMath(parse.GetValue(_gpuMath)!)
             ?? throw new UsageException($"--gpu-math must be fp32 or tf32, got '{parse.GetValue(_gpuMath)}'");
+        var calibrationStates = StatePlacementNames.Parse(parse.GetValue(_calibrationStates)!)
+            ?? throw new UsageException($"--calibration-states must be auto, gpu or host, got '{parse.GetValue(_calibrationStates)}'");
 
         var outScales = parse.GetValue(_outScales) switch
         {
@@ -178,6 +187,7 @@ public sealed class ConvertCommand
             LinearsInFlight = linearsInFlight,
             Device = device,
             GpuMath = gpuMath,
+            CalibrationStates = calibrationStates,
             CheckpointInterval = TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(_checkpointInterval))),
             SkipResourceCheck = parse.GetValue(_skipResourceCheck),
             StopAfterModules = parse.GetValue(_stopAfter),
