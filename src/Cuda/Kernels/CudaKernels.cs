@@ -20,6 +20,7 @@ public static class CudaKernels
 
     // dense.cu: the GPU dense algebra's element-wise helpers (Blas/CudaDenseAlgebra).
     public static readonly CudaKernel<(ulong Src, ulong Dst, long N)> AddFloatToDouble = new(DenseSource, "add_float_to_double");
+    public static readonly CudaKernel<(ulong A, int K)> MirrorLower = new(DenseSource, "mirror_lower");
     public static readonly CudaKernel<(ulong W, ulong Q, long N)> SubtractFrom = new(DenseSource, "subtract_from");
     public static readonly CudaKernel<(ulong X, ulong Y, int N, ulong Rows)> RowDots = new(DenseSource, "row_dots");
 
@@ -65,7 +66,7 @@ public static class CudaKernels
     /// <summary>Every declaration above, in order.</summary>
     public static IReadOnlyList<CudaKernel> All { get; } =
     [
-        AddFloatToDouble, SubtractFrom, RowDots,
+        AddFloatToDouble, MirrorLower, SubtractFrom, RowDots,
         NormRows, Rope, CausalSoftmax, AddInPlace, CopyHeadColumns, AddBias, SwiGlu, GeluTanhGate, ClampedSwiGlu, FlagNonfinite,
         CausalAttention,
         ZeroFill, RouteTopK, ExpertLists, GatherRows, ScatterAddRows,

@@ -7,6 +7,34 @@ extern "C" __global__ void add_float_to_double(const float* __restrict__ src, do
         dst[i] += (double) src[i];
 }
 
+// A symmetric k x k matrix of which SSYRK filled the column-major lower triangle (i >= j at i + j*k): the upper
+// entries j + i*k take those values. Rows of 32 x 32 tiles through shared memory keep reads and writes coalesced.
+extern "C" __global__ void mirror_lower(double* __restrict__ a, int k)
+{
+    // One block of 256 threads (32 x 8) per 32 x 32 tile; blockIdx.x = bi * tiles + bj.
+    __shared__ double tile[32][33];
+    int tiles = (k + 31) / 32;
+    int bi = blockIdx.x / tiles, bj = blockIdx.x % tiles;
+    if (bj > bi)
+        return;
+    int tx = threadIdx.x % 32, ty = threadIdx.x / 32;
+    // Load the lower tile (rows bi, columns bj): element (i, j) at i + j*k, i = bi*32 + tx.
+    for (int r = ty; r < 32; r += 8)
+    {
+        int i = bi * 32 + tx, j = bj * 32 + r;
+        if (i < k && j < k)
+            tile[r][tx] = a[(long long) j * k + i];
+    }
+    __syncthreads();
+    // Store its transpose into the upper tile: element (j, i) at j + i*k, only where i > j.
+    for (int r = ty; r < 32; r += 8)
+    {
+        int j = bj * 32 + tx, i = bi * 32 + r;
+        if (i < k && j < k && i > j)
+            a[(long long) i * k + j] = tile[tx][r];
+    }
+}
+
 // e = w - q in place of q: the proxy error's E (docs/exl3-format.md §3.7).
 extern "C" __global__ void subtract_from(const float* __restrict__ w, float* __restrict__ q, long long n)
 {
