@@ -26,7 +26,7 @@ public sealed class TransformerModel
         Embedding = new EmbeddingModule(spec.Names.Embedding, spec.VocabSize, spec.HiddenSize, spec.EmbeddingScale);
         Layers = Enumerable.Range(0, spec.Layers)
             .Select(i => new DecoderBlock(i, spec, RotaryOf(spec.LayerAttention[i].Rope), algebra, blocks)).ToArray();
-        FinalNorm = new FinalNormModule(spec.Names.FinalNorm, spec.HiddenSize, spec.Norm, spec.NormEps);
+        FinalNorm = new FinalNormModule(spec.Names.FinalNorm, spec.HiddenSize, spec.Norm, spec.NormEps, blocks);
         Head = new LmHeadModule(spec, algebra);
         _modules = [Embedding, .. Layers, FinalNorm, Head];
     }

@@ -12,8 +12,8 @@ namespace Converter.Cuda.Tests;
 /// <summary>
 /// Calibration states held on the GPU (<see cref="DeviceStates"/>) against the same states on the host, both run by
 /// the GPU forward on the random two-layer llama: a resident run gathers the rows on the device instead of uploading
-/// a host gather, so every output, kept row, Hessian sum and dropped row must be the same to the bit; and a
-/// checkpoint written from the device reads back onto the device or the host unchanged.
+/// a host gather, so every output, kept row, Hessian sum (the head's too) and dropped row must be the same to the bit;
+/// and a checkpoint written from the device reads back onto the device or the host unchanged.
 /// </summary>
 [TestFixture, Category("Gpu")]
 public sealed class ResidentStatesTests : GpuFixture
@@ -88,6 +88,28 @@ public sealed class ResidentStatesTests : GpuFixture
             }
             layer.Release();
         }
+
+        // The final norm runs on the device states in place, and the head's Hessian is their own Gram sum there.
+        _model.FinalNorm.Load(_checkpoint);
+        Assert.That(device.Advance(_model.FinalNorm), Is.Empty);
+        Assert.That(host.Advance(_model.FinalNorm), Is.Empty);
+        _model.FinalNorm.Release();
+        var final = new float[Tokens * _model.Spec.HiddenSize];
+        for (int r = 0; r < RowCount; r++)
+        {
+            device.ReadRow(r, final);
+            Assert.That(final, Is.EqualTo(host.Hidden!.Row(r).ToArray()), $"{_model.FinalNorm.Name}, row {r}");
+        }
+        var head = _model.Head.LinearGroups[0];
+        using var hostHead = new HessianCapture(_algebra);
+        using var deviceHead = new HessianCapture(_algebra);
+        foreach (var chunk in all.Chunk(8))
+        {
+            host.Observe(head, hostHead, chunk);
+            device.Observe(head, deviceHead, chunk);
+        }
+        Assert.That(deviceHead.For(head).Count, Is.EqualTo(RowCount * Tokens));
+        Assert.That(deviceHead.For(head).Sum.ToArray(), Is.EqualTo(hostHead.For(head).Sum.ToArray()), "the head's Hessian sums");
     }
 
     [Test]

@@ -150,6 +150,18 @@ public sealed class CalibrationState : IDisposable
         }
     }
 
+    /// <summary>
+    /// Shows <paramref name="observer"/> the given rows' states as the input of <paramref name="group"/> (the head's
+    /// capture): from the device where they are held there, else as a host copy.
+    /// </summary>
+    public void Observe(LinearGroup group, ILinearInputObserver observer, IReadOnlyList<int> rows)
+    {
+        if (Resident is { } resident && _device is { } device && device.Holds(resident))
+            device.Observe(resident, rows, group, observer);
+        else
+            observer.OnLinearInput(group, Gather(rows));
+    }
+
     /// <summary>Makes sure the states hold rows of <paramref name="width"/> (the embedding's output makes the first ones).</summary>
     private void HoldStates(int width)
     {
@@ -206,13 +218,30 @@ public sealed class CalibrationState : IDisposable
         writer.Write(path);
     }
 
+    /// <summary>
+    /// Streams the rows of device states into the file: each row is copied down while the one before it is written
+    /// (two row buffers), so the copy and the disk overlap. One after the other, 7.8 GiB took 8.9 s against 6.2 s to
+    /// write the same states from host memory (H200 machine).
+    /// </summary>
     private static void WriteRows(ResidentStates states, Stream stream)
     {
-        var row = new float[(long)states.Tokens * states.Width];
-        for (int r = 0; r < states.Rows; r++)
+        long length = (long)states.Tokens * states.Width;
+        float[][] rows = [new float[length], new float[length]];
+        Task? writing = null;
+        try
         {
-            states.ReadRow(r, row);
-            stream.Write(MemoryMarshal.AsBytes(row.AsSpan()));
+            for (int r = 0; r < states.Rows; r++)
+            {
+                // The buffer's previous row (r − 2) was written before row r − 1's write began.
+                var row = rows[r % 2];
+                states.ReadRow(r, row);
+                writing?.Wait();
+                writing = Task.Run(() => stream.Write(MemoryMarshal.AsBytes(row.AsSpan())));
+            }
+        }
+        finally
+        {
+            writing?.Wait();
         }
     }
 

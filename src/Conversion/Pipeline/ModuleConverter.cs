@@ -72,7 +72,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         {
             var group = module.LinearGroups[0];
             foreach (var chunk in good.Chunk(HeadCaptureRows))
-                capture.OnLinearInput(group, state.Gather(chunk));
+                state.Observe(group, capture, chunk);
             reference = state.Forward(module, referenceRows, null);
         }
         else

@@ -127,16 +127,11 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
         if (!Holds(states))
             throw new ArgumentException($"these states are not held by this backend ({Device})", nameof(states));
         var held = (DeviceStates)states;
-        if (rows.Count == 0)
-            throw new ArgumentException("a resident run needs at least one row", nameof(rows));
         long bytes = held.RowValues * sizeof(float);
         lock (_algebra.Gate)
         {
-            _context.MakeCurrent();
             var pass = new Pass(this);
-            var x = pass.Allocate(checked(rows.Count * held.Tokens), held.Width);
-            for (int i = 0; i < rows.Count; i++)
-                CudaException.Check(CudaDriver.cuMemcpyDtoD(x.Pointer + (ulong)(i * bytes), held.RowPointer(rows[i]), (nuint)bytes), "cuMemcpyDtoD");
+            var x = GatherRows(pass, held, rows);
             var result = Pass.Of(body(pass, x));
             var nonFinite = new List<int>();
             if (run.WriteBack)
@@ -165,6 +160,29 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
                 result.Buffer.CopyTo(keptOutputs.Data);
             return new ResidentOutput(keptOutputs, nonFinite);
         }
+    }
+
+    public void Observe(ResidentStates states, IReadOnlyList<int> rows, LinearGroup group, ILinearInputObserver observer)
+    {
+        if (!Holds(states))
+            throw new ArgumentException($"these states are not held by this backend ({Device})", nameof(states));
+        if (states.Width != group.InFeatures)
+            throw new ArgumentException($"{group}: states of width {states.Width} are not its {group.InFeatures} inputs", nameof(states));
+        lock (_algebra.Gate)
+            Observe(observer, group, GatherRows(new Pass(this), (DeviceStates)states, rows));
+    }
+
+    /// <summary>The rows stacked in order in the pass's next slot, by device-to-device copies; the caller holds the gate.</summary>
+    private static DeviceActivations GatherRows(Pass pass, DeviceStates held, IReadOnlyList<int> rows)
+    {
+        if (rows.Count == 0)
+            throw new ArgumentException("a resident run needs at least one row", nameof(rows));
+        long bytes = held.RowValues * sizeof(float);
+        held.Owner._context.MakeCurrent();
+        var x = pass.Allocate(checked(rows.Count * held.Tokens), held.Width);
+        for (int i = 0; i < rows.Count; i++)
+            CudaException.Check(CudaDriver.cuMemcpyDtoD(x.Pointer + (ulong)(i * bytes), held.RowPointer(rows[i]), (nuint)bytes), "cuMemcpyDtoD");
+        return x;
     }
 
     /// <summary>
