@@ -47,6 +47,15 @@ public sealed class CalibrationStateTests
             var expected = state.Forward(layer, all, null);
             var firstThree = state.Forward(layer, all, null, keepRows: 3);
             Assert.That(firstThree.Data, Is.EqualTo(expected.Data.AsSpan(0, 3 * Tokens * expected.Cols).ToArray()), "keepRows returns the first rows' outputs");
+            var starts = new List<int>();
+            var streamed = new List<float>();
+            state.ForwardChunks(layer, all, (start, outputs) =>
+            {
+                starts.Add(start);
+                streamed.AddRange(outputs.Data);
+            });
+            Assert.That(starts, Is.EqualTo(new[] { 0, 8, 16 }), "chunks of 8 rows come in order");
+            Assert.That(streamed, Is.EqualTo(expected.Data), "the chunks together are Forward's outputs");
             var before = state.Hidden!;
             Assert.That(state.Advance(layer), Is.Empty);
             Assert.That(state.Hidden, Is.SameAs(before), "the outputs replaced the inputs in place: one set of states, no new one per step");

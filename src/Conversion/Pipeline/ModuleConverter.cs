@@ -104,9 +104,12 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
         clock.Restart();
         var diff = new ModuleDiff();
-        var quantizedReference = state.Forward(module, referenceRows, null);
-        for (int i = 0; i < referenceRows.Count; i++)
-            diff.AddRow(quantizedReference.RowRange(i * state.Tokens, state.Tokens), reference.RowRange(i * state.Tokens, state.Tokens), reference.Cols);
+        // Row by row as the chunks come: the head's quantized logits never exist all at once beside the original ones.
+        state.ForwardChunks(module, referenceRows, (start, outputs) =>
+        {
+            for (int i = 0; i < outputs.Rows / state.Tokens; i++)
+                diff.AddRow(outputs.RowRange(i * state.Tokens, state.Tokens), reference.RowRange((start + i) * state.Tokens, state.Tokens), reference.Cols);
+        });
         IReadOnlyList<int> dropped = [];
         if (!isHead)
             dropped = state.Advance(module);

@@ -198,7 +198,8 @@ public static class ResourceEstimate
         largest.Add("a chunk's logits", chunkTokens * vocab);
         long quantizing = inputs.HeadBits == 16 ? 0 : QuantizeHost(inputs, head);
         long hessian = HessianHost(inputs, head.InFeatures, gathered / hidden);
-        return WeightBytes(head) + hessian + Math.Max(4 * gathered, Math.Max(quantizing + 4 * referenceLogits, 8 * referenceLogits + 4 * chunkTokens * vocab));
+        // The reference logits stay through quantizing; the quantized ones are compared a chunk at a time (ModuleConverter).
+        return WeightBytes(head) + hessian + Math.Max(4 * gathered, Math.Max(quantizing + 4 * referenceLogits, 4 * referenceLogits + 4 * chunkTokens * vocab));
     }
 
     /// <summary>
