@@ -73,6 +73,8 @@ public class ConvertCommandTests
     [TestCase("--cal-rows", "0", "--cal-rows")]
     [TestCase("--gpu-math", "fp16", "--gpu-math must be fp32 or tf32, got 'fp16'")]
     [TestCase("--calibration-states", "disk", "--calibration-states must be auto, gpu or host, got 'disk'")]
+    [TestCase("--gpu-memory", "0", "--gpu-memory must be a positive number of GiB, got 0")]
+    [TestCase("--gpu-memory", "-2.5", "--gpu-memory must be a positive number of GiB, got -2.5")]
     public void BadValuesExitWithUsageError(string option, string value, string message)
     {
         var (cli, output, log) = NewCli();
@@ -126,6 +128,10 @@ public class ConvertCommandTests
         Assert.That(host.CalibrationStates, Is.EqualTo(StatePlacement.Host));
         Assert.That(host.FixedOnResume(), Is.EqualTo(plain.FixedOnResume()));
         Assert.That(cli.Convert.Bind(cli.Parse("convert", "m", "--calibration-states", "gpu")).CalibrationStates, Is.EqualTo(StatePlacement.Gpu));
+        Assert.That(plain.GpuMemoryBudgetBytes, Is.Null);
+        var budget = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64", "--gpu-memory", "20.5")) with { CalVolumeRule = "given" };
+        Assert.That(budget.GpuMemoryBudgetBytes, Is.EqualTo(41L << 29));
+        Assert.That(budget.FixedOnResume(), Is.EqualTo(plain.FixedOnResume()), "a budget changes no number");
     }
 
     /// <summary>

@@ -65,6 +65,13 @@ public class ResourceEstimateTests
         Assert.That(ResourceCheck.StatesOnGpu(StatePlacement.Auto, cpu with { StatesOnGpu = true }, null), Is.False);
         Assert.That(ResourceEstimate.For(cpu with { StatesOnGpu = true }).HostBytes, Is.EqualTo(ResourceEstimate.For(cpu).HostBytes), "without a GPU the states are on the host");
         Assert.Throws<InvalidSettingsException>(() => ResourceCheck.StatesOnGpu(StatePlacement.Gpu, cpu, null));
+
+        // --gpu-memory: what the job plans on is the smaller of the budget and the free memory.
+        Assert.That(ResourceCheck.GpuBytesToPlanOn(139 * GiB, null), Is.EqualTo(139 * GiB));
+        Assert.That(ResourceCheck.GpuBytesToPlanOn(139 * GiB, 20 * GiB), Is.EqualTo(20 * GiB));
+        Assert.That(ResourceCheck.GpuBytesToPlanOn(12 * GiB, 20 * GiB), Is.EqualTo(12 * GiB));
+        Assert.That(ResourceCheck.StatesOnGpu(StatePlacement.Auto, inputs, ResourceCheck.GpuBytesToPlanOn(139 * GiB, 20 * GiB)), Is.False, "a 20 GiB budget keeps them on the host");
+        Assert.That(ResourceCheck.StatesOnGpu(StatePlacement.Auto, inputs, ResourceCheck.GpuBytesToPlanOn(139 * GiB, 40 * GiB)), Is.True);
     }
 
     [Test]

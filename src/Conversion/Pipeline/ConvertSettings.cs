@@ -59,6 +59,14 @@ public sealed record ConvertSettings
     /// estimate says they fit beside the rest. Not fixed on resume: the placement never changes a number.
     /// </summary>
     public StatePlacement CalibrationStates { get; init; } = StatePlacement.Auto;
+
+    /// <summary>
+    /// The GPU memory the job may plan on (<c>--gpu-memory</c>), or null for all that is free: the resource check refuses
+    /// a job whose estimate passes it and auto keeps the calibration states on the host when they would. It bounds the
+    /// plan, not the allocator (on the one whole job checked, a 2-layer 8B at 250 × 2048, the estimate was 22.6 GiB
+    /// and nvidia-smi's peak 22.3 GiB, docs/benchmarks.md).
+    /// </summary>
+    public long? GpuMemoryBudgetBytes { get; init; }
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(120);
 
     /// <summary>Runs a job even when the memory and disk estimate says it will not fit (<see cref="ResourceCheck"/>).</summary>

@@ -1,3 +1,4 @@
+using Converter.Conversion.Reporting;
 using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
 using Converter.Models;
@@ -20,6 +21,15 @@ public static class ResourceCheck
     /// </summary>
     public static bool Run(ResourceInputs inputs, ConvertSettings settings, long? gpuFreeBytes, TextWriter log, bool enforce)
     {
+        if (gpuFreeBytes is { } free && settings.GpuMemoryBudgetBytes is { } budget)
+        {
+            log.WriteLine($"convert: GPU memory budget {HumanFormat.Bytes(budget)} (--gpu-memory), {HumanFormat.Bytes(free)} free");
+            gpuFreeBytes = GpuBytesToPlanOn(free, budget);
+        }
+        else if (gpuFreeBytes is null && settings.GpuMemoryBudgetBytes is not null)
+        {
+            log.WriteLine("convert: note: --gpu-memory has no effect without a GPU");
+        }
         bool onGpu = StatesOnGpu(settings.CalibrationStates, inputs, gpuFreeBytes);
         var needs = ResourceEstimate.For(inputs with { StatesOnGpu = onGpu });
         var available = Measure(settings, gpuFreeBytes);
@@ -34,6 +44,9 @@ public static class ResourceCheck
         }
         throw new ResourceShortfallException($"this job does not fit: {string.Join("; ", shortfalls)} (--skip-resource-check runs it anyway)");
     }
+
+    /// <summary>What a job may plan on: the free GPU memory, or the budget when it is smaller.</summary>
+    public static long GpuBytesToPlanOn(long free, long? budget) => budget is { } b ? Math.Min(free, b) : free;
 
     /// <summary>
     /// Whether the states go on the GPU: as asked, or under auto when the estimate with them there stays within

@@ -54,6 +54,11 @@ public sealed class ConvertCommand
             "the memory estimate fits within 85% of the free GPU memory, else host). The output does not depend on it",
         DefaultValueFactory = _ => "auto",
     };
+    private readonly Option<double?> _gpuMemory = new("--gpu-memory")
+    {
+        Description = "GiB of GPU memory the job may plan on (default: all that is free): the memory estimate must fit in it, and " +
+            "--calibration-states auto keeps the states on the host when they would not. For a shared GPU; it bounds the plan, not each allocation",
+    };
     private readonly Option<string> _outScales = new("--out-scales") { Description = "Output channel scales: always, never or auto (docs/exl3-format.md §3.3)", DefaultValueFactory = _ => "always" };
     private readonly Option<string> _hessian = new("--hessian") { Description = "Hessian basis for LDLQ: exact (rotated with the input scales) or sign (exllamav3: sign flips only)", DefaultValueFactory = _ => "exact" };
     private readonly Option<int> _seed = new("--seed") { Description = "Seed of sign flips and calibration row choice", DefaultValueFactory = _ => 0 };
@@ -95,7 +100,7 @@ public sealed class ConvertCommand
             "Architectures: " + string.Join(", ", Converter.Models.Architectures.ArchitectureCatalog.All.Select(a => a.HfName)) + ".");
         command.Arguments.Add(_model);
         Option[] options = [_out, _bits, _headBits, _codebook, _multiplier, _allowNonstandardMultiplier, .. _calibration.Options, _workDir, _resume, _device,
-            _gpuMath, _calibrationStates, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
+            _gpuMath, _calibrationStates, _gpuMemory, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
             _stopAfter, _json];
         foreach (var o in options)
             command.Options.Add(o);
@@ -133,6 +138,12 @@ public sealed class ConvertCommand
         ComputeBackend.CheckOption(device);
         var gpuMath = GpuForwardOptions.ParseMath(parse.GetValue(_gpuMath)!)
             ?? throw new UsageException($"--gpu-math must be fp32 or tf32, got '{parse.GetValue(_gpuMath)}'");
+        long? gpuMemory = parse.GetValue(_gpuMemory) switch
+        {
+            null => null,
+            > 0 and var gib when gib * (1L << 30) < long.MaxValue => (long)(gib * (1L << 30)),
+            var gib => throw new UsageException($"--gpu-memory must be a positive number of GiB, got {gib}"),
+        };
         var calibrationStates = StatePlacementNames.Parse(parse.GetValue(_calibrationStates)!)
             ?? throw new UsageException($"--calibration-states must be auto, gpu or host, got '{parse.GetValue(_calibrationStates)}'");
 
@@ -188,6 +199,7 @@ public sealed class ConvertCommand
             Device = device,
             GpuMath = gpuMath,
             CalibrationStates = calibrationStates,
+            GpuMemoryBudgetBytes = gpuMemory,
             CheckpointInterval = TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(_checkpointInterval))),
             SkipResourceCheck = parse.GetValue(_skipResourceCheck),
             StopAfterModules = parse.GetValue(_stopAfter),
