@@ -65,6 +65,18 @@ public sealed class CalibrationStateTests
         }
     }
 
+    /// <summary>Outputs replace their own inputs, so a module that changes the width (the head) cannot advance the states.</summary>
+    [Test]
+    public void AModuleThatChangesTheWidthIsRefusedBeforeAnyStateIsOverwritten()
+    {
+        var (checkpoint, model, state) = (_checkpoint, _model, _state);
+        var before = state.Hidden!.Row(0).ToArray();
+        model.Head.Load(checkpoint);
+        var e = Assert.Throws<InvalidOperationException>(() => state.Advance(model.Head));
+        Assert.That(e!.Message, Does.Contain($"width {model.Spec.HiddenSize} into {model.Spec.VocabSize} cannot advance them in place"));
+        Assert.That(state.Hidden!.Row(0).ToArray(), Is.EqualTo(before));
+    }
+
     [Test]
     public void RowsThatTurnNonFiniteAreDroppedAndNotRunAgain()
     {

@@ -174,11 +174,13 @@ public sealed class CalibrationState : IDisposable
     /// <summary>Makes sure the states hold rows of <paramref name="width"/> (the embedding's output makes the first ones).</summary>
     private void HoldStates(int width)
     {
-        if ((Hidden?.Width ?? Resident?.Width) == width)
+        int? held = Hidden?.Width ?? Resident?.Width;
+        if (held == width)
             return;
-        Resident?.Dispose();
-        Resident = null;
-        Hidden = null;
+        // Outputs are written over their own inputs, so a module that changed the width would overwrite states its
+        // later chunks still read; only the embedding makes states, from none.
+        if (held is not null)
+            throw new InvalidOperationException($"a module that turns states of width {held} into {width} cannot advance them in place");
         if (_device is not null)
             Resident = _device.HoldStates(Rows.Count, Tokens, width);
         else
