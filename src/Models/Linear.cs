@@ -126,13 +126,21 @@ public sealed class Linear
     }
 
     /// <summary>x (n, in) → x·Wᵀ + b (n, out).</summary>
-    public Matrix Forward(Matrix x)
+    public Matrix Forward(Matrix x) => Forward(x, Weight);
+
+    /// <summary>
+    /// x·Wᵀ + b with another weight of the layer's shape in place of its own, e.g. the original one after a
+    /// reconstruction replaced it (the head's reference logits, computed beside the quantized ones).
+    /// </summary>
+    public Matrix Forward(Matrix x, Matrix weight)
     {
         if (x.Cols != InFeatures)
             throw new ArgumentException($"{Name}: input {x.ShapeText} does not have {InFeatures} columns", nameof(x));
+        if (weight.Rows != OutFeatures || weight.Cols != InFeatures)
+            throw new ArgumentException($"{Name}: weight {weight.ShapeText} is not ({OutFeatures}, {InFeatures})", nameof(weight));
         // Every element is written by the product (both backends), so the buffer need not be zeroed first.
         var y = Matrix.Uninitialized(x.Rows, OutFeatures);
-        _algebra.Linear(x.Data, Weight.Data, Bias, y.Data, x.Rows, OutFeatures, InFeatures);
+        _algebra.Linear(x.Data, weight.Data, Bias, y.Data, x.Rows, OutFeatures, InFeatures);
         return y;
     }
 

@@ -140,13 +140,17 @@ public class ResourceEstimateTests
     [Test]
     public void AnArrayPastWhatDotNetHoldsIsNamed()
     {
-        // 5 reference rows of 4096 tokens of a 128256-wide head: 2.6G logits in one array.
-        var needs = ResourceEstimate.For(Inputs(Shape("llama-3-8b", 1), 128, 4096, Hopper));
-        Assert.That(needs.LargestArrayLength, Is.EqualTo(5L * 4096 * 128256));
-        Assert.That(needs.Shortfalls(Machine(1000, 1000, 1000)), Is.EqualTo(new[] { $"the logits of 5 reference rows needs one array of {5L * 4096 * 128256} values, more than .NET arrays hold ({Array.MaxLength})" }));
-        // At 2048 tokens the head's padded weight is the largest (a 70B's: 1.05G values, within the limit).
+        // One row of 32768 tokens through a 128256-wide head: 4.2G logits in one chunk's array.
+        var needs = ResourceEstimate.For(Inputs(Shape("llama-3-8b", 1), 16, 32768, Hopper));
+        Assert.That(needs.LargestArrayLength, Is.EqualTo(32768L * 128256));
+        Assert.That(needs.Shortfalls(Machine(1000, 1000, 1000)), Is.EqualTo(new[] { $"a chunk's logits needs one array of {32768L * 128256} values, more than .NET arrays hold ({Array.MaxLength})" }));
+        // 4096 tokens fit since the head's reference logits are compared a chunk at a time (all 5 rows at once were
+        // 2.6G values); a 70B's embedding and padded head weight (1.05G values each) are then its largest arrays.
+        var long8b = ResourceEstimate.For(Inputs(Shape("llama-3-8b", 1), 128, 4096, Hopper));
+        Assert.That(long8b.LargestArrayLength, Is.EqualTo(4096L * 128256));
+        Assert.That(long8b.Shortfalls(Machine(1000, 1000, 1000)), Is.Empty);
         var seventy = ResourceEstimate.For(Inputs(Shape("llama-3-70b", 1), 250, 2048, Hopper));
-        Assert.That((seventy.LargestArray, seventy.LargestArrayLength), Is.EqualTo(("the logits of 5 reference rows", 5L * 2048 * 128256)));
+        Assert.That((seventy.LargestArray, seventy.LargestArrayLength), Is.EqualTo(("the embedding", 8192L * 128256)), "the first of the equal largest: the embedding, then the padded head");
         Assert.That(seventy.LargestArrayLength, Is.LessThanOrEqualTo(Array.MaxLength));
     }
 

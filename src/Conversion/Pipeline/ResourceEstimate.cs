@@ -191,15 +191,15 @@ public static class ResourceEstimate
         var head = module.Linears.Single();
         long vocab = spec.VocabSize, hidden = spec.HiddenSize;
         long gathered = (long)ModuleConverter.HeadCaptureRows * inputs.CalCols * hidden;
-        long referenceLogits = (long)ModuleConverter.ReferenceRows * inputs.CalCols * vocab;
+        // The reference rows' logits are compared a chunk at a time, original beside quantized (ModuleConverter).
+        long referenceChunk = Math.Min(chunkTokens, (long)ModuleConverter.ReferenceRows * inputs.CalCols) * vocab;
         largest.Add("lm_head padded", (long)LinearQuantizer.Pad(head.InFeatures) * LinearQuantizer.Pad(head.OutFeatures));
         largest.Add("the head's input gathered for its Hessian", gathered);
-        largest.Add($"the logits of {ModuleConverter.ReferenceRows} reference rows", referenceLogits);
         largest.Add("a chunk's logits", chunkTokens * vocab);
         long quantizing = inputs.HeadBits == 16 ? 0 : QuantizeHost(inputs, head);
         long hessian = HessianHost(inputs, head.InFeatures, gathered / hidden);
-        // The reference logits stay through quantizing; the quantized ones are compared a chunk at a time (ModuleConverter).
-        return WeightBytes(head) + hessian + Math.Max(4 * gathered, Math.Max(quantizing + 4 * referenceLogits, 4 * referenceLogits + 4 * chunkTokens * vocab));
+        // The original weight is kept beside its reconstruction until the comparison.
+        return 2 * WeightBytes(head) + hessian + Math.Max(4 * gathered, Math.Max(quantizing, 8 * referenceChunk));
     }
 
     /// <summary>

@@ -39,11 +39,22 @@ public sealed class LmHeadModule : ModelModule
         EnsureLoaded();
         var x = batch.RequireValues(Name);
         observer?.OnLinearInput(LinearGroups[0], x);
-        var logits = Projection.Forward(x);
+        return batch.WithValues(Logits(x, Projection.Weight));
+    }
+
+    /// <summary>
+    /// The logits of final-normed states <paramref name="x"/> (rows, hidden) with <paramref name="weight"/> as the
+    /// projection (its own, or the original one after a reconstruction replaced it), scaled and capped as
+    /// <see cref="Forward"/> does.
+    /// </summary>
+    public Matrix Logits(Matrix x, Matrix weight)
+    {
+        EnsureLoaded();
+        var logits = Projection.Forward(x, weight);
         if (_logitScale != 1f)
             System.Numerics.Tensors.TensorPrimitives.Multiply(logits.Data, _logitScale, logits.Data);
         if (_softCap is { } cap)
             SoftCap.InPlace(logits.Data, cap);
-        return batch.WithValues(logits);
+        return logits;
     }
 }

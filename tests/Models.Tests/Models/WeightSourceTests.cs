@@ -49,6 +49,12 @@ public class WeightSourceTests
         biased.SetParameters(w, [10f, 20f]);
         Assert.That(biased.IsLoaded, Is.True);
         Assert.That(biased.Forward(new Matrix(1, 3, [1, 0, -1])).Data, Is.EqualTo(new[] { 1f - 3f + 10f, 4f - 6f + 20f }));
+
+        // Another weight of the same shape in place of its own (the head's original after a reconstruction), with its bias.
+        var other = new Matrix(2, 3, [0, 1, 0, 2, 0, 2]);
+        Assert.That(biased.Forward(new Matrix(1, 3, [1, 5, -1]), other).Data, Is.EqualTo(new[] { 5f + 10f, 2f - 2f + 20f }));
+        Assert.That(biased.Weight, Is.SameAs(w), "its own weight is untouched");
+        Assert.That(() => biased.Forward(new Matrix(1, 3), new Matrix(3, 2)), Throws.ArgumentException.With.Message.Contains("(2, 3)"));
     }
 
     /// <summary>Loads the checkpoint, but hands every output projection (o_proj, down_proj) over as zeros.</summary>
