@@ -29,23 +29,14 @@ public sealed class CalibrationState : IDisposable
 
     private readonly IResidentForwardBackend? _device;
 
-    /// <param name="hidden">States to start from (a resumed job's), or null before the embedding.</param>
-    /// <param name="device">The backend whose device holds the states, or null to hold them on the host.</param>
+    /// <param name="hidden">Host states to start from, or null before the embedding (<see cref="Load"/> resumes a job's onto either place).</param>
+    /// <param name="device">The backend whose device holds the states the embedding makes, or null to hold them on the host.</param>
     public CalibrationState(IReadOnlyList<int[]> rows, HiddenStates? hidden, IEnumerable<int> badRows, IResidentForwardBackend? device = null)
     {
         Rows = rows;
+        Hidden = hidden;
         BadRows = new SortedSet<int>(badRows);
         _device = device;
-        if (hidden is null)
-            return;
-        if (device is null)
-        {
-            Hidden = hidden;
-            return;
-        }
-        Resident = device.HoldStates(hidden.Rows, hidden.Tokens, hidden.Width);
-        for (int r = 0; r < hidden.Rows; r++)
-            Resident.WriteRow(r, hidden.Row(r));
     }
 
     public IReadOnlyList<int[]> Rows { get; }
@@ -145,10 +136,7 @@ public sealed class CalibrationState : IDisposable
                 for (int i = 0; i < ids.Count; i++)
                 {
                     var src = result.RowRange(i * Tokens, Tokens);
-                    if (Resident is { } target)
-                        target.WriteRow(ids[i], src);
-                    else
-                        src.CopyTo(Hidden!.Row(ids[i]));
+                    WriteRow(ids[i], src);
                     if (!FiniteCheck.AllFinite(src))
                         dropped?.Add(ids[i]);
                 }
@@ -208,6 +196,15 @@ public sealed class CalibrationState : IDisposable
             throw new InvalidOperationException("no hidden states before the embedding has run");
     }
 
+    /// <summary>Replaces row <paramref name="row"/>'s states with <paramref name="source"/>, wherever they are.</summary>
+    private void WriteRow(int row, ReadOnlySpan<float> source)
+    {
+        if (Resident is { } resident)
+            resident.WriteRow(row, source);
+        else
+            source.CopyTo(Hidden!.Row(row));
+    }
+
     /// <summary>The state file's tensors: token ids (rows, tokens) and the hidden states (rows·tokens, width), laid out as before the states were held per row, so older checkpoints still resume.</summary>
     private const string IdsTensor = "input_ids", HiddenTensor = "hidden";
 
@@ -264,18 +261,14 @@ public sealed class CalibrationState : IDisposable
             throw new SafetensorsFormatException(path, HiddenTensor, $"shape {file.Info(HiddenTensor).ShapeText} does not hold {rows}·{tokens} token states");
         int width = (int)hs[1];
         state.HoldStates(width);
-        var buffer = state.Resident is null ? null : new float[(long)tokens * width];
+        // Host rows are read straight from the file's map into their arrays; device rows through one row's buffer.
+        var buffer = state.Hidden is null ? new float[(long)tokens * width] : null;
         for (int r = 0; r < rows; r++)
         {
-            if (state.Resident is { } resident)
-            {
-                file.ReadFloat32(HiddenTensor, (long)r * tokens * width, buffer!);
-                resident.WriteRow(r, buffer!);
-            }
-            else
-            {
-                file.ReadFloat32(HiddenTensor, (long)r * tokens * width, state.Hidden!.Row(r));
-            }
+            var row = state.Hidden is { } hidden ? hidden.Row(r) : buffer;
+            file.ReadFloat32(HiddenTensor, (long)r * tokens * width, row);
+            if (state.Resident is not null)
+                state.WriteRow(r, row);
         }
         return state;
     }

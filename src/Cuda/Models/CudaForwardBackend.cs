@@ -124,9 +124,7 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
     /// </summary>
     public ResidentOutput Run(ResidentStates states, IReadOnlyList<int> rows, ResidentRun run, Func<IForwardPass, Activations, Activations> body)
     {
-        if (!Holds(states))
-            throw new ArgumentException($"these states are not held by this backend ({Device})", nameof(states));
-        var held = (DeviceStates)states;
+        var held = Held(states);
         long bytes = held.RowValues * sizeof(float);
         lock (_algebra.Gate)
         {
@@ -144,7 +142,7 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
                 {
                     ulong row = result.Pointer + (ulong)(i * bytes);
                     CudaKernels.FlagNonfinite.Launch(Kernels, Grid(held.RowValues), Threads, 0, (row, held.RowValues, flags.Pointer + (ulong)(i * sizeof(int))));
-                    CudaException.Check(CudaDriver.cuMemcpyDtoD(held.RowPointer(rows[i]), row, (nuint)bytes), "cuMemcpyDtoD");
+                    _context.CopyWithin(held.RowPointer(rows[i]), row, bytes);
                 }
                 var host = new int[rows.Count];
                 flags.CopyTo(host);
@@ -164,24 +162,26 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
 
     public void Observe(ResidentStates states, IReadOnlyList<int> rows, LinearGroup group, ILinearInputObserver observer)
     {
-        if (!Holds(states))
-            throw new ArgumentException($"these states are not held by this backend ({Device})", nameof(states));
-        if (states.Width != group.InFeatures)
-            throw new ArgumentException($"{group}: states of width {states.Width} are not its {group.InFeatures} inputs", nameof(states));
+        var held = Held(states);
+        if (held.Width != group.InFeatures)
+            throw new ArgumentException($"{group}: states of width {held.Width} are not its {group.InFeatures} inputs", nameof(states));
         lock (_algebra.Gate)
-            Observe(observer, group, GatherRows(new Pass(this), (DeviceStates)states, rows));
+            Observe(observer, group, GatherRows(new Pass(this), held, rows));
     }
 
+    /// <summary>The states as this backend's own, or an error naming them as another's.</summary>
+    private DeviceStates Held(ResidentStates states) =>
+        Holds(states) ? (DeviceStates)states : throw new ArgumentException($"these states are not held by this backend ({Device})", nameof(states));
+
     /// <summary>The rows stacked in order in the pass's next slot, by device-to-device copies; the caller holds the gate.</summary>
-    private static DeviceActivations GatherRows(Pass pass, DeviceStates held, IReadOnlyList<int> rows)
+    private DeviceActivations GatherRows(Pass pass, DeviceStates held, IReadOnlyList<int> rows)
     {
         if (rows.Count == 0)
             throw new ArgumentException("a resident run needs at least one row", nameof(rows));
         long bytes = held.RowValues * sizeof(float);
-        held.Owner._context.MakeCurrent();
         var x = pass.Allocate(checked(rows.Count * held.Tokens), held.Width);
         for (int i = 0; i < rows.Count; i++)
-            CudaException.Check(CudaDriver.cuMemcpyDtoD(x.Pointer + (ulong)(i * bytes), held.RowPointer(rows[i]), (nuint)bytes), "cuMemcpyDtoD");
+            _context.CopyWithin(x.Pointer + (ulong)(i * bytes), held.RowPointer(rows[i]), bytes);
         return x;
     }
 
