@@ -52,12 +52,8 @@ public sealed class ConfirmOptionGroup
     /// <summary>Binds and validates the options for the multipliers the command chose; bad values raise <see cref="UsageException"/>.</summary>
     public ConfirmOptions Bind(ParseResult parse, CodebookKind kind, int? top, IReadOnlyList<uint> multipliers, string device, int threads)
     {
-        double bits = parse.GetValue(_bits);
-        if (!(bits >= 1 && bits <= 8))
-            throw new UsageException($"--confirm-bits must be in 1..8, got {bits.ToString(CultureInfo.InvariantCulture)}");
-        int headBits = parse.GetValue(_headBits);
-        if (headBits is not (>= 1 and <= 8 or 16))
-            throw new UsageException($"--head-bits must be 1..8 or 16, got {headBits}");
+        double bits = BitWidths.Target(parse.GetValue(_bits), "--confirm-bits");
+        int headBits = BitWidths.Head(parse.GetValue(_headBits));
         var seeds = new List<int>();
         foreach (var item in (parse.GetValue(_seeds) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {

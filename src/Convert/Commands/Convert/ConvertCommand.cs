@@ -110,12 +110,8 @@ public sealed class ConvertCommand
 
     public ConvertSettings Bind(ParseResult parse)
     {
-        double bits = parse.GetValue(_bits);
-        if (!(bits >= 1 && bits <= 8))
-            throw new UsageException($"--bits must be in 1..8, got {bits.ToString(CultureInfo.InvariantCulture)}");
-        int headBits = parse.GetValue(_headBits);
-        if (headBits is not (>= 1 and <= 8 or 16))
-            throw new UsageException($"--head-bits must be 1..8 or 16, got {headBits}");
+        double bits = BitWidths.Target(parse.GetValue(_bits), "--bits");
+        int headBits = BitWidths.Head(parse.GetValue(_headBits));
 
         CodebookSpec codebook;
         try
