@@ -130,6 +130,22 @@ public sealed class HostSideTests
     }
 
     /// <summary>
+    /// The host's mirror of the search kernel's BlockShared equals sizeof(BlockShared) as nvcc 13 laid it out for
+    /// sm_90 (printed by a harness that includes viterbi.cu, 2026-12-03): a launch with fewer bytes than the struct
+    /// would write past the block's shared memory.
+    /// </summary>
+    [TestCase(1, 132_248)]
+    [TestCase(2, 133_336)]
+    [TestCase(3, 67_800)]
+    [TestCase(4, 67_800)]
+    [TestCase(5, 35_032)]
+    [TestCase(6, 18_648)]
+    [TestCase(7, 10_456)]
+    [TestCase(8, 6_360)]
+    public void SearchSharedMemoryMirrorsTheKernelStruct(int bits, int bytes) =>
+        Assert.That(CudaTileEncoder.SharedBytes(bits, CudaTileEncoder.TilesPerBlockAt(bits)), Is.EqualTo(bytes));
+
+    /// <summary>
     /// The fused attention kernel's static shared memory fits the 48 KiB a block gets without opting in, for every
     /// value width it takes (its arrays do not depend on the key width), and the widest is close to the limit, so
     /// the mirror of the kernel's arrays is not vacuous (ptxas reports the same 42,496 bytes for value width 256 and

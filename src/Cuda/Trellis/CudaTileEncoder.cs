@@ -207,13 +207,17 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
         _states!.CopyTo(states);
     }
 
-    /// <summary>Dynamic shared memory of the kernel: per tile the targets, two cost buffers and per-warp minima; then the reduction slots.</summary>
+    /// <summary>
+    /// Dynamic shared memory of the kernel (sizeof(BlockShared)): two 8-byte step barriers; per tile the targets, two
+    /// cost buffers and per-warp minima; then the reduction slots; rounded up to the struct's 8-byte alignment.
+    /// </summary>
     internal static int SharedBytes(int bits, int tiles)
     {
         int nodes = 1 << (16 - bits);
         int costWords = bits <= 3 ? nodes / 2 : nodes;
         int perTile = 4 * (Length + 2 * costWords + ThreadsPerBlock / 32);
-        return tiles * perTile + 4 * (ThreadsPerBlock / 32) + 4 * tiles;
+        int bytes = 2 * 8 + tiles * perTile + 4 * (ThreadsPerBlock / 32) + 4 * tiles;
+        return (bytes + 7) / 8 * 8;
     }
 
     public void Dispose()
