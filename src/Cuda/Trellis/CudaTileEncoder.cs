@@ -175,11 +175,13 @@ public sealed class CudaTileEncoder : ITileEncoder, IDisposable
     }
 
     /// <summary>
-    /// The issue-rate ceiling in tiles/s: both passes visit 256 positions × 65536 candidates, three f16x2
-    /// instructions per two candidates, and each SM issues 4 × 32 lanes per clock.
+    /// The issue-rate ceiling in tiles/s: both passes visit 256 positions × 65536 candidates, 2.5 f16x2 instructions
+    /// per two candidates (subtract, fma, and half of a three-input min: ptxas fuses two mins into one VHMNMX), and
+    /// each SM issues 4 × 32 lanes per clock. Until session 11 this counted 3 instructions (665k tiles/s on an H200
+    /// instead of 798k), so "of limit" figures recorded before then read 20% higher.
     /// </summary>
     public static double ArithmeticLimit(CudaDeviceInfo device) =>
-        device.Multiprocessors * 128.0 * device.ClockKHz * 1e3 / (2 * 256 * 65536 / 2 * 3.0);
+        device.Multiprocessors * 128.0 * device.ClockKHz * 1e3 / (2 * 256 * 65536 / 2 * 2.5);
 
     /// <summary>The search alone on tiles already on the device.</summary>
     internal void Launch(DeviceBuffer<float> targets, DeviceBuffer<ushort> states, int tiles) => Launch(targets.Pointer, states.Pointer, tiles);
