@@ -174,6 +174,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         return outcome;
     }
 
+    /// <summary>A linear of at least this many weights (1 GiB in float32) has its garbage collected between quantizing and reconstructing.</summary>
+    private const long LargeLinearElements = 1L << 28;
+
     /// <summary>Log lines of linears in flight at once come from several threads; each line stays whole.</summary>
     private void Log(IStepProgress progress, string line)
     {
@@ -188,6 +191,12 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k)
     {
         var q = QuantizeAt(linear, hessian, k);
+        // A head-sized linear leaves four weight-sized arrays of garbage (the transposed and regularized weights, Q,
+        // the states: 7 GB at an 8B's 128k-vocabulary head) that no collection has yet reclaimed when the
+        // reconstruction allocates two more; collecting here lets those reuse the memory. Smaller linears skip it:
+        // a forced full collection per linear would cost more than it saves.
+        if ((long)linear.OutFeatures * linear.InFeatures >= LargeLinearElements)
+            HeapReuse.ReleaseFinishedStep();
         // Later modules must see what the quantized model computes: swap in the reconstruction (§4.3).
         var stored = ToExl3(q);
         var clock = Stopwatch.StartNew();

@@ -25,7 +25,10 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
 
     /// <summary>Held around every use of the cuBLAS handle and the scratch buffers; device code built on this algebra takes it too.</summary>
     internal Lock Gate => _gate;
-    private readonly LinkedList<(float[] Host, DeviceBuffer<float> Device)> _weights = new();
+    // The host arrays are held weakly: a strong reference kept the last 8 weights alive after their modules were
+    // released (at an 8B's head, layer 1's seven reconstructions and then the head's weight and reconstruction,
+    // 1-4 GiB of host memory until the process ended). An entry whose array has been collected is dropped.
+    private readonly LinkedList<(WeakReference<float[]> Host, DeviceBuffer<float> Device)> _weights = new();
     private readonly Dictionary<string, DeviceBuffer<float>> _scratch = new();
     private CudaModule? _denseKernels;
 
@@ -349,14 +352,21 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
 
     internal DeviceBuffer<float> CachedWeight(float[] weight)
     {
-        for (var node = _weights.First; node is not null; node = node.Next)
+        for (var node = _weights.First; node is not null;)
         {
-            if (ReferenceEquals(node.Value.Host, weight))
+            var next = node.Next;
+            if (!node.Value.Host.TryGetTarget(out var host))
+            {
+                node.Value.Device.Dispose();
+                _weights.Remove(node);
+            }
+            else if (ReferenceEquals(host, weight))
             {
                 _weights.Remove(node);
                 _weights.AddFirst(node);
                 return node.Value.Device;
             }
+            node = next;
         }
         if (_weights.Count >= CachedWeights)
         {
@@ -365,7 +375,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         }
         var device = _context.Allocate<float>(weight.Length);
         device.CopyFrom(weight);
-        _weights.AddFirst((weight, device));
+        _weights.AddFirst((new WeakReference<float[]>(weight), device));
         return device;
     }
 
