@@ -195,6 +195,35 @@ public class ConvertPipelineTests
         Assert.That(log, Does.Contain("convert: LDLQ on host, 3 linear(s) in flight"));
     }
 
+    /// <summary>
+    /// Two devices (cpu listed twice: two workers with half the threads each) quantize each module's linears between
+    /// them; where a linear ran changes nothing in the output, and the log names each linear's device.
+    /// </summary>
+    [Test]
+    public void LinearsSpreadOverTwoDevicesGiveTheSameModel()
+    {
+        var outDir = NewPath("two-devices");
+        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, LayoutBits, "--device", "cpu,cpu"));
+        Assert.That(code, Is.EqualTo(0), log);
+        AssertSameModel(ConvertedAt(LayoutBits), outDir);
+        Assert.That(log, Does.Contain("convert: devices cpu ("));
+        Assert.That(log, Does.Match(@"K=\d proxy_err \S+  g \S+  on cpu"));
+    }
+
+    [TestCase("cuda:0,cpu", "a list is all GPUs or all cpu")]
+    [TestCase("cuda:0,cuda:0", "cuda:0 is listed twice")]
+    [TestCase("auto,cuda:1", "a list names its devices")]
+    [TestCase("cuda:0,,cuda:1", "a list names its devices")]
+    [TestCase("cuda:0,gpu1", "--device must be auto, cpu or cuda:N, got 'gpu1'")]
+    public void DeviceListsAreCheckedBeforeAnyWork(string devices, string message)
+    {
+        var outDir = NewPath("bad-devices");
+        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, LayoutBits, "--device", devices));
+        Assert.That(code, Is.EqualTo(2), log);
+        Assert.That(log, Does.Contain(message));
+        Assert.That(Directory.Exists(outDir), Is.False);
+    }
+
     [Test]
     public void ResumeRefusesChangedSettings()
     {

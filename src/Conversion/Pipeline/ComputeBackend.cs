@@ -80,10 +80,12 @@ public sealed class ComputeBackend : IDisposable
     /// <summary>
     /// Opens the device the option names; on a GPU the forward runs with <paramref name="forward"/> (default: FP32,
     /// attention path by row length). An explicit cuda:N that cannot be used is an error; auto falls back to the CPU.
+    /// A list (convert's <c>--device cuda:0,cuda:1</c>, <see cref="DeviceSet"/>) opens its first device: the commands
+    /// that run on one device take that one.
     /// </summary>
     public static ComputeBackend Open(string device, GpuForwardOptions? forward = null)
     {
-        CheckOption(device);
+        device = DeviceSet.Entries(device)[0];
         if (device == "cpu")
             return Cpu();
         bool explicitGpu = device != "auto";

@@ -77,7 +77,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         var clock = Stopwatch.StartNew();
         (settings, var config) = Settle(settings);
         // The device is settled before anything is written: an unusable --device cuda:N leaves no trace.
-        using var backend = ComputeBackend.Open(settings.Device, session.Log, "convert", new GpuForwardOptions(settings.GpuMath));
+        using var devices = DeviceSet.Open(settings.Device, settings.Threads, session.Log, "convert", new GpuForwardOptions(settings.GpuMath));
+        var backend = devices.Primary;
         // An FP8 source reads dequantized (its block scales consumed, never copied to the output).
         using var source = SourceCheckpoint.Open(settings.ModelDir, config.Json);
         var model = TransformerModel.FromConfig(config, backend.Algebra, backend.Blocks);
@@ -93,7 +94,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         }
         var bits = Plan?.Bits ?? BitAllocation.Allocate(targets, settings.Bits);
         var codebooks = session.Codebooks;
-        var converter = new ModuleConverter(settings, source, model.Spec.Names, codebooks, bits, backend);
+        var converter = new ModuleConverter(settings, source, model.Spec.Names, codebooks, bits, backend, devices);
         // Memory and disk are checked before anything is written too: a job that cannot fit fails now, not at a checkpoint hours in.
         bool statesOnGpu = ResourceCheck.Run(ResourceCheck.Inputs(settings, model.Spec, source, bits, converter.LinearsInFlightFor,
                 backend.Cuda is { } gpu ? new GpuShape(gpu.Device.Multiprocessors) : null),

@@ -20,8 +20,12 @@ namespace Converter.Conversion.Pipeline;
 /// make the next module's input, and measure the module's error on the reference rows. Modules read the source's
 /// names; every tensor and record it produces carries the name the output is written under (<see cref="TensorNames.Written"/>).
 /// </summary>
+/// <remarks>
+/// With a <see cref="DeviceSet"/> of several devices, <paramref name="backend"/> (its first) runs the forwards and the
+/// capture, and each module's linears are spread over all of them (<see cref="LinearPlacement"/>).
+/// </remarks>
 public sealed class ModuleConverter(ConvertSettings settings, ITensorReader source, TensorNames names, CodebookTableCache codebooks,
-    IReadOnlyDictionary<string, int> bits, ComputeBackend backend)
+    IReadOnlyDictionary<string, int> bits, ComputeBackend backend, DeviceSet? devices = null)
 {
     /// <summary>Rows whose unquantized outputs are kept to measure each module's error (exllamav3: 5).</summary>
     public const int ReferenceRows = 5;
@@ -29,7 +33,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// <summary>Rows gathered at once to feed the head's Hessian (its input is the state itself).</summary>
     public const int HeadCaptureRows = 16;
 
-    private readonly Dictionary<int, ITileEncoder> _encoders = new();
+    private readonly Dictionary<(int Device, int Bits), ITileEncoder> _encoders = new();
+    private readonly DeviceSet? _devices = devices is null || ReferenceEquals(devices.Primary, backend) ? devices
+        : throw new ArgumentException("the device set's first device must be the converter's backend", nameof(devices));
     private readonly Lock _logGate = new();
 
     public sealed record Result(IReadOnlyList<PendingTensor> Tensors, IReadOnlyList<TensorRecord> Records, ModuleRecord Metrics, IReadOnlyList<string> Warnings);
@@ -98,7 +104,21 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             .ThenByDescending(i => jobs[i].Linear.InFeatures)
             .ThenBy(i => i).ToArray();
         var outcomes = new LinearOutcome[jobs.Count];
-        InFlight.For(jobs.Count, LinearsInFlightFor(jobs.Count), i => outcomes[order[i]] = QuantizeOne(module, jobs[order[i]].Linear, hessians[jobs[order[i]].Group], progress));
+        int inFlight = LinearsInFlightFor(jobs.Count);
+        if (_devices is not { Count: > 1 } set)
+        {
+            InFlight.For(jobs.Count, inFlight, i => outcomes[order[i]] = QuantizeOne(module, jobs[order[i]].Linear, hessians[jobs[order[i]].Group], progress, 0));
+        }
+        else
+        {
+            // Each device takes its share in the same largest-first order, with its own linears in flight.
+            var placed = LinearPlacement.Assign(order.Select(i => Work(jobs[i].Linear)).ToList(), set.Speeds);
+            InFlight.For(set.Count, set.Count, d =>
+            {
+                var mine = Enumerable.Range(0, order.Length).Where(i => placed[i] == d).Select(i => order[i]).ToArray();
+                InFlight.For(mine.Length, inFlight, j => outcomes[mine[j]] = QuantizeOne(module, jobs[mine[j]].Linear, hessians[jobs[mine[j]].Group], progress, d));
+            });
+        }
         var tensors = outcomes.SelectMany(o => o.Tensors).ToList();
         var records = outcomes.Where(o => o.Record is not null).Select(o => o.Record!).ToList();
         var warnings = outcomes.Where(o => o.Warning is not null).Select(o => o.Warning!).ToList();
@@ -157,14 +177,18 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         return hessian;
     }
 
-    private LinearOutcome QuantizeOne(ModelModule module, Linear linear, Lazy<GroupHessian> hessian, IStepProgress progress)
+    /// <summary>A linear's work for placing it on a device: its padded weights (the tiles its searches encode).</summary>
+    private static double Work(Linear linear) => (double)LinearQuantizer.Pad(linear.InFeatures) * LinearQuantizer.Pad(linear.OutFeatures);
+
+    private LinearOutcome QuantizeOne(ModelModule module, Linear linear, Lazy<GroupHessian> hessian, IStepProgress progress, int device)
     {
         int k = bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
         if (k == 16)
             return new LinearOutcome([PendingTensor.FromFloat32(names.Written(TensorNames.Weight(linear.Name)), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16)], null, null);
-        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k);
+        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k, device);
         double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
         Log(progress, $"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
+            (_devices is { Count: > 1 } ? $"  on {Quantizer(device).Description}" : "") +
             (q.ProxyBeforeRefit is { } unrefit ? $"  refit from {unrefit:E3}" : "") +
             $"  ({seconds:F1} s: search {q.ScaleSearchSeconds:F1}, factor {q.FactorSeconds:F1}, ldlq {q.LdlqSeconds:F1}, other {seconds - q.ScaleSearchSeconds - q.FactorSeconds - q.LdlqSeconds:F1})" +
             (q.Fallback is null ? "" : "  FALLBACK: " + q.Fallback));
@@ -188,9 +212,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// Quantizes one linear and swaps its reconstruction in; returns the result, the EXL3 linear to write (under the
     /// output's name) and the seconds the reconstruction took.
     /// </summary>
-    private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k)
+    private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k, int device)
     {
-        var q = QuantizeAt(linear, hessian, k);
+        var q = QuantizeAt(linear, hessian, k, device);
         // A head-sized linear leaves four weight-sized arrays of garbage (the transposed and regularized weights, Q,
         // the states: 7 GB at an 8B's 128k-vocabulary head) that no collection has yet reclaimed when the
         // reconstruction allocates two more; collecting here lets those reuse the memory. Smaller linears skip it:
@@ -204,21 +228,30 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         return (q, stored, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>What quantizing <paramref name="linear"/> at K = <paramref name="k"/> gives, without touching its weight.</summary>
-    public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k)
+    /// <summary>
+    /// What quantizing <paramref name="linear"/> at K = <paramref name="k"/> on device <paramref name="device"/> of the
+    /// set (0: the converter's backend) gives, without touching its weight.
+    /// </summary>
+    public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k, int device = 0)
     {
+        var quantizer = Quantizer(device);
+        // A thread of the pool may last have driven another GPU.
+        quantizer.Cuda?.MakeCurrent();
+        int threads = _devices?.CpuThreads[device] ?? settings.Threads;
         var table = codebooks.Get(settings.Codebook);
         ITileEncoder? encoder;
         lock (_encoders)
         {
-            if (!_encoders.TryGetValue(k, out encoder))
-                _encoders[k] = encoder = backend.CreateEncoder(table.Memory, k, settings.Threads);
+            if (!_encoders.TryGetValue((device, k), out encoder))
+                _encoders[(device, k)] = encoder = quantizer.CreateEncoder(table.Memory, k, threads);
         }
         var q = LinearQuantizer.Quantize(linear.Name, linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
-            hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, settings.Threads) { Algebra = backend.Algebra, Ldlq = backend.Ldlq, Tuning = settings.Tuning },
+            hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, threads) { Algebra = quantizer.Algebra, Ldlq = quantizer.Ldlq, Tuning = settings.Tuning },
             StableSeed.Rng(settings.Seed, linear.Name));
         return q;
     }
+
+    private ComputeBackend Quantizer(int device) => device == 0 ? backend : _devices!.Backends[device];
 
     /// <summary>The weight (out, in) the quantized model computes with: what is written, decoded as inspect and eval decode it (§4.3).</summary>
     public Matrix Reconstruct(QuantizedLinear q, Linear linear) => Reconstruct(ToExl3(q), linear);

@@ -39,7 +39,13 @@ public sealed class ConvertCommand
     private readonly QuantizerOptions _quantizer = new();
     private readonly Option<string?> _workDir = new("--work-dir") { Description = "Work directory for checkpoints and per-module files. Default: <out>.work" };
     private readonly Option<bool> _resume = new("--resume") { Description = "Continue an interrupted conversion from its work directory" };
-    private readonly Option<string> _device = new("--device") { Description = "Where to run: cuda:N (a GPU), cpu, or auto (cuda:0 when a usable GPU and driver are present, else the CPU)", DefaultValueFactory = _ => "auto" };
+    private readonly Option<string> _device = new("--device")
+    {
+        Description = "Where to run: cuda:N (a GPU), cpu, or auto (cuda:0 when a usable GPU and driver are present, else the CPU). " +
+            "A list, cuda:0,cuda:1,…, spreads each module's linears over those GPUs by their measured speed (the first also runs the " +
+            "calibration forwards); the output is the same as on one. cpu,cpu splits the CPU's threads between two workers the same way",
+        DefaultValueFactory = _ => "auto",
+    };
     private readonly Option<string> _gpuMath = new("--gpu-math")
     {
         Description = "Arithmetic of the GPU calibration forward's matrix products: tf32 (tensor cores: 3.4x faster forward at 250x2048 " +
@@ -131,7 +137,7 @@ public sealed class ConvertCommand
         }
 
         var device = parse.GetValue(_device)!;
-        ComputeBackend.CheckOption(device);
+        DeviceSet.Entries(device);
         var gpuMath = GpuForwardOptions.ParseMath(parse.GetValue(_gpuMath)!)
             ?? throw new UsageException($"--gpu-math must be fp32 or tf32, got '{parse.GetValue(_gpuMath)}'");
         long? gpuMemory = parse.GetValue(_gpuMemory) switch
