@@ -118,6 +118,8 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
                 var mine = Enumerable.Range(0, order.Length).Where(i => placed[i] == d).Select(i => order[i]).ToArray();
                 InFlight.For(mine.Length, inFlight, j => outcomes[mine[j]] = QuantizeOne(module, jobs[mine[j]].Linear, hessians[jobs[mine[j]].Group], progress, d));
             });
+            // This thread may have run another device's linears; the forward that follows is the first device's.
+            backend.Cuda?.MakeCurrent();
         }
         var tensors = outcomes.SelectMany(o => o.Tensors).ToList();
         var records = outcomes.Where(o => o.Record is not null).Select(o => o.Record!).ToList();

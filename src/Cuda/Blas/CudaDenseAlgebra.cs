@@ -247,6 +247,9 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             var sum = new double[(long)_k * _k];
             lock (_owner._gate)
             {
+                // The first linear of a group to start finalizes its Hessian, on whichever thread (and, with several
+                // devices, whichever device's worker) that is: this sum's context must be the current one.
+                _owner._context.MakeCurrent();
                 // On the device: the host's strided copy of 14336² values took 2 s (an 8B down_proj's Hessian, H200).
                 long tiles = (_k + 31) / 32;
                 CudaKernels.MirrorLower.Launch(_owner.DenseKernels, checked((uint)(tiles * tiles)), 256, 0, (_sum.Pointer, _k));
