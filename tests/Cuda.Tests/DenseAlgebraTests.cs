@@ -37,6 +37,39 @@ public sealed class DenseAlgebraTests : GpuFixture
         Assert.That(Deviation.Relative<float>(actual, expected), Is.LessThan(1e-5));
     }
 
+    /// <summary>
+    /// The weight cache holds its host arrays weakly: weights nothing else references are dropped from it (with their
+    /// device copies) at the next lookup, instead of staying alive until eight newer ones push them out.
+    /// </summary>
+    [Test]
+    public void CollectedWeightsLeaveTheCache()
+    {
+        using var algebra = new CudaDenseAlgebra(Cuda);
+        var rng = new Random(5);
+        int m = 8, n = 64, k = 32;
+        var x = Random(rng, m * k);
+        var y = new float[m * n];
+        var kept = Random(rng, n * k);
+        algebra.Linear(x, kept, null, y, m, n, k);
+        UseAndDropTwoWeights(algebra, x, y, m, n, k);
+        Assert.That(algebra.CachedWeightCount, Is.EqualTo(3));
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        algebra.Linear(x, kept, null, y, m, n, k);
+        Assert.That(algebra.CachedWeightCount, Is.EqualTo(1));
+        GC.KeepAlive(kept);
+    }
+
+    // Not inlined, so that no local of this frame still references the two weights when the caller collects.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void UseAndDropTwoWeights(CudaDenseAlgebra algebra, float[] x, float[] y, int m, int n, int k)
+    {
+        var rng = new Random(6);
+        for (int i = 0; i < 2; i++)
+            algebra.Linear(x, Random(rng, n * k), null, y, m, n, k);
+    }
+
     [Test]
     public void MultiplyAddMatchesCpu()
     {

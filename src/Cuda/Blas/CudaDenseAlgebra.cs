@@ -353,6 +353,9 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         Check(CudaMathLibraries.cublasSgemm(_cublas, transa, transb, m, n, k, &alpha, a, lda, b, ldb, &beta, c, ldc), "cublasSgemm");
     }
 
+    /// <summary>Weights on the device now (tests: an entry whose host array was collected is dropped).</summary>
+    internal int CachedWeightCount => _weights.Count;
+
     internal DeviceBuffer<float> CachedWeight(float[] weight)
     {
         for (var node = _weights.First; node is not null;)
