@@ -1,5 +1,6 @@
 using Converter.Cuda.Models;
 using Converter.Trellis.Codebooks;
+using Converter.Trellis.Distortion;
 using Converter.Trellis.Tiles;
 
 namespace Converter.Conversion.Pipeline;
@@ -17,6 +18,7 @@ public sealed class DeviceSet : IDisposable
     private const int GpuMeasureTiles = 8192;
     private const int CpuMeasureTiles = 64;
     private const int MeasureBits = 4;
+    private const int WarmUpTiles = 16;
 
     private DeviceSet(IReadOnlyList<ComputeBackend> backends, IReadOnlyList<int> threads, IReadOnlyList<double> speeds)
     {
@@ -77,7 +79,8 @@ public sealed class DeviceSet : IDisposable
                 backends.Add(ComputeBackend.Open(entry, forward));
             int total = threads > 0 ? threads : Environment.ProcessorCount;
             int[] shares = entries.Select(e => e == "cpu" ? Math.Max(1, total / entries.Count) : threads).ToArray();
-            var speeds = backends.Select((b, i) => MeasureSpeed(b, shares[i])).ToArray();
+            var table = CodebookTable.Build(CodebookSpec.Default(CodebookKind.Mul1));
+            var speeds = backends.Select((b, i) => MeasureSpeed(b, table, shares[i])).ToArray();
             // Opening a GPU makes its context current; the forwards on this thread belong to the first.
             backends[0].Cuda?.MakeCurrent();
             log.WriteLine($"{command}: devices " + string.Join(", ", backends.Select((b, i) =>
@@ -94,24 +97,20 @@ public sealed class DeviceSet : IDisposable
     }
 
     /// <summary>Tiles/s of the device's search at K = 4 on Gaussian tiles (a warm-up first, so a GPU's kernel compile is not timed).</summary>
-    private static double MeasureSpeed(ComputeBackend backend, int threads)
+    private static double MeasureSpeed(ComputeBackend backend, CodebookTable table, int threads)
     {
         backend.Cuda?.MakeCurrent();
-        var table = CodebookTable.Build(CodebookSpec.Default(CodebookKind.Mul1));
         var encoder = backend.CreateEncoder(table.Memory, MeasureBits, threads);
-        int tiles = backend.Cuda is null ? CpuMeasureTiles : GpuMeasureTiles;
-        var rng = new Random(0);
-        var targets = new float[tiles * TileLayout.Length];
-        for (int i = 0; i < targets.Length; i++)
-            targets[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+        var targets = GaussianTiles.Generate(backend.Cuda is null ? CpuMeasureTiles : GpuMeasureTiles, seed: 0);
         var states = new ushort[targets.Length];
-        encoder.Encode(targets.AsMemory(0, Math.Min(targets.Length, 16 * TileLayout.Length)), states.AsMemory(0, Math.Min(states.Length, 16 * TileLayout.Length)), Memory<float>.Empty);
+        int warmUp = WarmUpTiles * TileLayout.Length;
+        encoder.Encode(targets.AsMemory(0, warmUp), states.AsMemory(0, warmUp), Memory<float>.Empty);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         encoder.Encode(targets, states, Memory<float>.Empty);
         double seconds = clock.Elapsed.TotalSeconds;
         // Frees the GPU encoder's history now (its backend's disposal of it later does nothing).
         (encoder as IDisposable)?.Dispose();
-        return tiles / Math.Max(seconds, 1e-6);
+        return targets.Length / TileLayout.Length / Math.Max(seconds, 1e-6);
     }
 
     public void Dispose()

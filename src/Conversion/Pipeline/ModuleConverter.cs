@@ -100,27 +100,22 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         // ones fill the gaps at the end instead of a large one running alone after them. The output keeps the
         // module's order.
         var order = Enumerable.Range(0, jobs.Count)
-            .OrderByDescending(i => (long)LinearQuantizer.Pad(jobs[i].Linear.InFeatures) * LinearQuantizer.Pad(jobs[i].Linear.OutFeatures))
+            .OrderByDescending(i => Work(jobs[i].Linear))
             .ThenByDescending(i => jobs[i].Linear.InFeatures)
             .ThenBy(i => i).ToArray();
         var outcomes = new LinearOutcome[jobs.Count];
         int inFlight = LinearsInFlightFor(jobs.Count);
-        if (_devices is not { Count: > 1 } set)
+        // Each device takes its share in the same largest-first order, with its own linears in flight (one device:
+        // all of them, on this thread's turn of InFlight).
+        IReadOnlyList<double> speeds = _devices?.Speeds ?? [1.0];
+        var placed = LinearPlacement.Assign(order.Select(i => (double)Work(jobs[i].Linear)).ToList(), speeds);
+        InFlight.For(speeds.Count, speeds.Count, d =>
         {
-            InFlight.For(jobs.Count, inFlight, i => outcomes[order[i]] = QuantizeOne(module, jobs[order[i]].Linear, hessians[jobs[order[i]].Group], progress, 0));
-        }
-        else
-        {
-            // Each device takes its share in the same largest-first order, with its own linears in flight.
-            var placed = LinearPlacement.Assign(order.Select(i => Work(jobs[i].Linear)).ToList(), set.Speeds);
-            InFlight.For(set.Count, set.Count, d =>
-            {
-                var mine = Enumerable.Range(0, order.Length).Where(i => placed[i] == d).Select(i => order[i]).ToArray();
-                InFlight.For(mine.Length, inFlight, j => outcomes[mine[j]] = QuantizeOne(module, jobs[mine[j]].Linear, hessians[jobs[mine[j]].Group], progress, d));
-            });
-            // This thread may have run another device's linears; the forward that follows is the first device's.
-            backend.Cuda?.MakeCurrent();
-        }
+            var mine = Enumerable.Range(0, order.Length).Where(i => placed[i] == d).Select(i => order[i]).ToArray();
+            InFlight.For(mine.Length, inFlight, j => outcomes[mine[j]] = QuantizeOne(module, jobs[mine[j]].Linear, hessians[jobs[mine[j]].Group], progress, d));
+        });
+        // This thread may have run another device's linears; the forward that follows is the first device's.
+        backend.Cuda?.MakeCurrent();
         var tensors = outcomes.SelectMany(o => o.Tensors).ToList();
         var records = outcomes.Where(o => o.Record is not null).Select(o => o.Record!).ToList();
         var warnings = outcomes.Where(o => o.Warning is not null).Select(o => o.Warning!).ToList();
@@ -179,8 +174,8 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         return hessian;
     }
 
-    /// <summary>A linear's work for placing it on a device: its padded weights (the tiles its searches encode).</summary>
-    private static double Work(Linear linear) => (double)LinearQuantizer.Pad(linear.InFeatures) * LinearQuantizer.Pad(linear.OutFeatures);
+    /// <summary>A linear's work, for ordering the linears and placing them on devices: its padded weights (the tiles its searches encode).</summary>
+    private static long Work(Linear linear) => (long)LinearQuantizer.Pad(linear.InFeatures) * LinearQuantizer.Pad(linear.OutFeatures);
 
     private LinearOutcome QuantizeOne(ModelModule module, Linear linear, Lazy<GroupHessian> hessian, IStepProgress progress, int device)
     {
