@@ -74,6 +74,8 @@ public sealed class CpuDenseAlgebra : IDenseAlgebra
 
         public double[] Sum() => (double[])_sum.Clone();
 
+        public GramMean Mean(double count, int paddedK) => GramMeans.Of(_sum, k, count, paddedK);
+
         public void Dispose()
         {
         }

@@ -133,6 +133,43 @@ public sealed class DenseAlgebraTests : GpuFixture
         Assert.That(actual.Count(v => v == 0), Is.Zero);
     }
 
+    /// <summary>
+    /// A product in column stripes (a 70B down_proj's 28672² goes through 2304-wide ones) sums what the whole product
+    /// does, to float rounding, over stripes that divide k and one that does not; and the mean read on the device is
+    /// the host's mean of the same sum to the bit.
+    /// </summary>
+    [TestCase(64)]
+    [TestCase(200)]
+    [TestCase(77)]
+    public void GramSumInStripesMatchesCpuAndItsMeanMatchesTheHostsToTheBit(int stripe)
+    {
+        var rng = new Random(5);
+        int k = 200, padded = 256;
+        using var cpu = _cpu.CreateGramAccumulator(k);
+        using var gpu = _gpu.CreateGramAccumulator(k, stripe);
+        foreach (int rows in new[] { 333, 64 })
+        {
+            var x = Random(rng, rows * k);
+            cpu.Add(x, rows);
+            gpu.Add(x, rows);
+        }
+        var expected = cpu.Sum();
+        var actual = gpu.Sum();
+        Assert.That(Deviation.Relative<double>(actual, expected), Is.LessThan(1e-5));
+        for (int i = 0; i < k; i++)
+        {
+            for (int j = 0; j < i; j++)
+                Assert.That(actual[i * k + j], Is.EqualTo(actual[j * k + i]), $"({i}, {j})");
+        }
+        Assert.That(actual.Count(v => v == 0), Is.Zero, "every entry was summed into once");
+        const double count = 397;
+        var host = GramMeans.Of(actual, k, count, padded);
+        var device = gpu.Mean(count, padded);
+        Assert.That(device.Values, Is.EqualTo(host.Values), "the mean, rounded to float on the device and on the host");
+        Assert.That(device.Diagonal, Is.EqualTo(host.Diagonal));
+        Assert.That(device.Values.AsSpan(k * padded).ToArray(), Has.All.EqualTo(0f), "padding rows");
+    }
+
     [Test]
     public void CholeskyMatchesCpuAndRejectsIndefinite()
     {

@@ -22,4 +22,31 @@ public sealed class HessianAccumulatorTests
         Assert.That(verified.Sum.ToArray(), Is.EqualTo(added.Sum.ToArray()));
         Assert.Throws<InvalidOperationException>(() => verified.AddVerified(tokens, gram => gram.Add(x, tokens)), "the sum was read");
     }
+
+    [Test]
+    public void TheMeanIsTheSumOverTheCountPaddedAndSpendsTheAccumulator()
+    {
+        const int k = 6, tokens = 7, padded = 16;
+        var x = Enumerable.Range(0, tokens * k).Select(i => MathF.Cos(i * 0.3f)).ToArray();
+        var reference = new HessianAccumulator(k);
+        reference.Add(x, tokens);
+        var sum = reference.Sum.ToArray();
+        using var accumulator = new HessianAccumulator(k);
+        accumulator.Add(x, tokens);
+
+        var mean = accumulator.Mean(padded);
+
+        for (int i = 0; i < padded; i++)
+        {
+            for (int j = 0; j < padded; j++)
+            {
+                float expected = i < k && j < k ? (float)(sum[i * k + j] / tokens) : 0f;
+                Assert.That(mean.Values[i * padded + j], Is.EqualTo(expected), $"({i}, {j})");
+            }
+        }
+        Assert.That(mean.Diagonal, Is.EqualTo(Enumerable.Range(0, k).Select(i => sum[i * k + i] / tokens)));
+        Assert.Throws<InvalidOperationException>(() => accumulator.Add(x, tokens), "no rows after the mean");
+        Assert.Throws<InvalidOperationException>(() => accumulator.Mean(padded), "read once");
+        Assert.Throws<InvalidOperationException>(() => _ = accumulator.Sum, "its memory is gone");
+    }
 }

@@ -225,7 +225,7 @@ public static class ResourceEstimate
     }
 
     /// <summary>
-    /// A module's GPU memory besides the context, encoders and forward scratch: its Gram sums (float64 and float32 k²),
+    /// A module's GPU memory besides the context, encoders and forward scratch: its Gram sums (float64 k² and a float32 product stripe),
     /// the head's input and logits scratch (grow-only, allocated by its capture), and the weights on the device (the 8
     /// most recently used: CudaDenseAlgebra's LRU), with either the linears quantized at once (CudaLdlqSolver,
     /// CudaDenseAlgebra.ProxyTraces) beside the originals, or, in the forward after quantizing, the reconstructions too.
@@ -237,7 +237,7 @@ public static class ResourceEstimate
         var linears = module.Linears.ToList();
         long Cached(IEnumerable<Linear> weights) =>
             weights.Concat(previous).Concat(previous).Select(l => WeightBytes(l)).OrderByDescending(b => b).Take(CachedWeights).Sum();
-        long gram = module.LinearGroups.Sum(g => 12L * g.InFeatures * g.InFeatures);
+        long gram = module.LinearGroups.Sum(g => Cuda.Blas.CudaDenseAlgebra.GramBytes(g.InFeatures));
         long scratch = 0;
         if (module is LmHeadModule)
         {

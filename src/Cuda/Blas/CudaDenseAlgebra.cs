@@ -195,25 +195,47 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         }
     }
 
-    public IGramAccumulator CreateGramAccumulator(int k) => new CudaGramAccumulator(this, k);
+    public IGramAccumulator CreateGramAccumulator(int k) => new CudaGramAccumulator(this, k, CudaGramAccumulator.StripeWidth(k));
+
+    /// <summary>An accumulator whose product goes in stripes of <paramref name="stripe"/> columns (tests: stripes at a small k).</summary>
+    internal IGramAccumulator CreateGramAccumulator(int k, int stripe) => new CudaGramAccumulator(this, k, Math.Clamp(stripe, 1, k));
+
+    /// <summary>Device bytes of a Gram accumulator of width k until its mean is read: the float64 sum and a float32 product stripe.</summary>
+    public static long GramBytes(int k) => CudaGramAccumulator.Bytes(k);
 
     private sealed class CudaGramAccumulator : IGramAccumulator
     {
+        /// <summary>
+        /// Values of the float32 product a row block's XᵀX passes through before it is added to the float64 sum: at most
+        /// 2^26 (256 MiB), in column stripes when k² is more (SSYRK on each stripe's diagonal block, SGEMM below it). A
+        /// whole 28672² product (a 70B down_proj) was 3.3 GB beside its 6.6 GB sum; k ≤ 8192 is one stripe, summed
+        /// exactly as before.
+        /// </summary>
+        internal const long ProductValues = 1L << 26;
+
         private readonly CudaDenseAlgebra _owner;
         private readonly int _k;
+        private readonly int _stripe;
         private readonly DeviceBuffer<double> _sum;
         private readonly DeviceBuffer<float> _product;
 
-        public CudaGramAccumulator(CudaDenseAlgebra owner, int k)
+        public CudaGramAccumulator(CudaDenseAlgebra owner, int k, int stripe)
         {
             _owner = owner;
             _k = k;
+            _stripe = stripe;
             _sum = owner._context.Allocate<double>((long)k * k);
             _sum.Fill(0);
-            // SYRK writes one triangle; the other stays 0 here, so the sum's is never added to, and Sum() mirrors it.
-            _product = owner._context.Allocate<float>((long)k * k);
-            _product.Fill(0);
+            // Only the lower triangle is ever added to; Sum() and Mean() mirror it.
+            _product = owner._context.Allocate<float>((long)k * _stripe);
         }
+
+        /// <summary>Columns per stripe of the product: all k when k² fits <see cref="ProductValues"/>, else the most that fit, a multiple of 128.</summary>
+        internal static int StripeWidth(int k) =>
+            (long)k * k <= ProductValues ? k : (int)Math.Max(128, ProductValues / k / 128 * 128);
+
+        /// <summary>Device bytes of an accumulator of width k: the float64 sum and the product stripe.</summary>
+        internal static long Bytes(int k) => 8L * k * k + 4L * k * StripeWidth(k);
 
         public CudaDenseAlgebra Owner => _owner;
 
@@ -236,10 +258,20 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         /// </summary>
         public void AddOnDevice(ulong x, int rows)
         {
+            ObjectDisposedException.ThrowIf(_sum.Pointer == 0, this);
             // X row-major (rows×k) is column-major Xᵀ (k×rows); Xᵀ·(Xᵀ)ᵀ = XᵀX, its lower triangle in column-major order.
-            _owner.Syrk(_k, rows, x, _product.Pointer);
-            long count = (long)_k * _k;
-            CudaKernels.AddFloatToDouble.Launch(_owner.DenseKernels, ElementGrid(count), 256, 0, (_product.Pointer, _sum.Pointer, count));
+            // A stripe of columns [c0, c1) holds rows [c0, k): its diagonal block by SSYRK, the rows below by SGEMM.
+            for (int c0 = 0; c0 < _k; c0 += _stripe)
+            {
+                int width = Math.Min(_stripe, _k - c0), height = _k - c0, below = height - width;
+                ulong stripe = x + 4UL * (ulong)c0;
+                _owner.Syrk(width, rows, stripe, _k, _product.Pointer, height);
+                if (below > 0)
+                    _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, below, width, rows, stripe + 4UL * (ulong)width, _k, stripe, _k, 0f,
+                        _product.Pointer + 4UL * (ulong)width, height);
+                long count = (long)height * width;
+                CudaKernels.AddLowerStripe.Launch(_owner.DenseKernels, ElementGrid(count), 256, 0, (_product.Pointer, height, width, _sum.Pointer, _k, c0));
+            }
         }
 
         public double[] Sum()
@@ -247,15 +279,43 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             var sum = new double[(long)_k * _k];
             lock (_owner._gate)
             {
-                // The first linear of a group to start finalizes its Hessian, on whichever thread (and, with several
-                // devices, whichever device's worker) that is: this sum's context must be the current one.
-                _owner._context.MakeCurrent();
-                // On the device: the host's strided copy of 14336² values took 2 s (an 8B down_proj's Hessian, H200).
-                long tiles = (_k + 31) / 32;
-                CudaKernels.MirrorLower.Launch(_owner.DenseKernels, checked((uint)(tiles * tiles)), 256, 0, (_sum.Pointer, _k));
+                MirrorOnDevice();
                 _sum.CopyTo(sum);
             }
             return sum;
+        }
+
+        public GramMean Mean(double count, int paddedK)
+        {
+            if (paddedK < _k)
+                throw new ArgumentException($"a {_k}×{_k} sum cannot be padded to {paddedK}", nameof(paddedK));
+            var values = new float[(long)paddedK * paddedK];
+            var diagonal = new double[_k];
+            lock (_owner._gate)
+            {
+                MirrorOnDevice();
+                // The product's memory goes first: the mean (4 bytes an entry) then fits where it was for k ≤ 8192.
+                _product.Dispose();
+                using var mean = _owner._context.Allocate<float>((long)paddedK * paddedK);
+                using var diag = _owner._context.Allocate<double>(_k);
+                long entries = (long)paddedK * paddedK;
+                CudaKernels.GramMean.Launch(_owner.DenseKernels, ElementGrid(entries), 256, 0, (_sum.Pointer, _k, count, mean.Pointer, paddedK, diag.Pointer));
+                _sum.Dispose();
+                mean.CopyTo(values);
+                diag.CopyTo(diagonal);
+            }
+            return new GramMean(values, diagonal);
+        }
+
+        /// <summary>The lower triangle copied onto the upper on the device (the host's strided copy of 14336² values took 2 s, H200); the caller holds the gate.</summary>
+        private void MirrorOnDevice()
+        {
+            ObjectDisposedException.ThrowIf(_sum.Pointer == 0, this);
+            // The first linear of a group to start finalizes its Hessian, on whichever thread (and, with several
+            // devices, whichever device's worker) that is: this sum's context must be the current one.
+            _owner._context.MakeCurrent();
+            long tiles = (_k + 31) / 32;
+            CudaKernels.MirrorLower.Launch(_owner.DenseKernels, checked((uint)(tiles * tiles)), 256, 0, (_sum.Pointer, _k));
         }
 
         public void Dispose()
@@ -335,14 +395,14 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     }
 
     /// <summary>
-    /// Column-major C (n×n, lower triangle) = A·Aᵀ for A (n×k, leading dimension n), alpha 1, beta 0, plain FP32 on the
-    /// default stream; the caller holds <see cref="Gate"/>.
+    /// Column-major C (n×n, lower triangle, leading dimension ldc) = A·Aᵀ for A (n×k, leading dimension lda), alpha 1,
+    /// beta 0, plain FP32 on the default stream; the caller holds <see cref="Gate"/>.
     /// </summary>
-    internal void Syrk(int n, int k, ulong a, ulong c)
+    internal void Syrk(int n, int k, ulong a, int lda, ulong c, int ldc)
     {
         float alpha = 1f, beta = 0f;
         _context.MakeCurrent();
-        Check(CudaMathLibraries.cublasSsyrk(_cublas, CudaMathLibraries.FillLower, CudaMathLibraries.OpN, n, k, &alpha, a, n, &beta, c, n), "cublasSsyrk");
+        Check(CudaMathLibraries.cublasSsyrk(_cublas, CudaMathLibraries.FillLower, CudaMathLibraries.OpN, n, k, &alpha, a, lda, &beta, c, ldc), "cublasSsyrk");
     }
 
     /// <summary>Column-major SGEMM (alpha 1) on the default stream, as cuBLAS takes it; the caller holds <see cref="Gate"/>.</summary>

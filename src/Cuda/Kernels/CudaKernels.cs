@@ -19,7 +19,8 @@ public static class CudaKernels
     public static IReadOnlyList<string> Sources { get; } = [DenseSource, ForwardSource, AttentionSource, MoeSource, LdlqSource, ViterbiSource];
 
     // dense.cu: the GPU dense algebra's element-wise helpers (Blas/CudaDenseAlgebra).
-    public static readonly CudaKernel<(ulong Src, ulong Dst, long N)> AddFloatToDouble = new(DenseSource, "add_float_to_double");
+    public static readonly CudaKernel<(ulong Src, int Height, int Width, ulong Sum, int K, int C0)> AddLowerStripe = new(DenseSource, "add_lower_stripe");
+    public static readonly CudaKernel<(ulong Sum, int K, double Count, ulong Mean, int Padded, ulong Diagonal)> GramMean = new(DenseSource, "gram_mean");
     public static readonly CudaKernel<(ulong A, int K)> MirrorLower = new(DenseSource, "mirror_lower");
     public static readonly CudaKernel<(ulong W, ulong Q, long N)> SubtractFrom = new(DenseSource, "subtract_from");
     public static readonly CudaKernel<(ulong X, ulong Y, int N, ulong Rows)> RowDots = new(DenseSource, "row_dots");
@@ -66,7 +67,7 @@ public static class CudaKernels
     /// <summary>Every declaration above, in order.</summary>
     public static IReadOnlyList<CudaKernel> All { get; } =
     [
-        AddFloatToDouble, MirrorLower, SubtractFrom, RowDots,
+        AddLowerStripe, GramMean, MirrorLower, SubtractFrom, RowDots,
         NormRows, Rope, CausalSoftmax, AddInPlace, CopyHeadColumns, AddBias, SwiGlu, GeluTanhGate, ClampedSwiGlu, FlagNonfinite,
         CausalAttention,
         ZeroFill, RouteTopK, ExpertLists, GatherRows, ScatterAddRows,

@@ -1,10 +1,38 @@
 // Small element-wise kernels for the dense algebra on the GPU (src/Cuda/Blas).
 
-// dst += src, float into double: per-chunk Gram products summed in float64 (docs/exl3-format.md §3.2 sums over all tokens).
-extern "C" __global__ void add_float_to_double(const float* __restrict__ src, double* __restrict__ dst, long long n)
+// One column stripe of a Gram sum's float product into its float64 sum: src is column-major height x width (height =
+// k - c0, leading dimension height), its element (r, c) belonging to the sum's (c0 + r, c0 + c) at (c0 + r) + (c0 + c)*k.
+// Only the lower triangle (r >= c) is added: SSYRK leaves the diagonal block's upper part unwritten.
+extern "C" __global__ void add_lower_stripe(const float* __restrict__ src, int height, int width, double* __restrict__ sum, int k, int c0)
 {
-    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
-        dst[i] += (double) src[i];
+    long long n = (long long) height * width;
+    for (long long e = (long long) blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (long long) gridDim.x * blockDim.x)
+    {
+        int r = (int) (e % height), c = (int) (e / height);
+        if (r >= c)
+            sum[(long long) (c0 + c) * k + c0 + r] += (double) src[e];
+    }
+}
+
+// A finalized Hessian's mean (IGramAccumulator.Mean): (float)(sum / count), divided in double and rounded once as the
+// host does (IEEE division and round-to-nearest conversion, so the two agree to the bit), in the top-left k x k of a
+// padded x padded row-major array, zeros elsewhere; and the diagonal of sum / count in double. sum is symmetric.
+extern "C" __global__ void gram_mean(const double* __restrict__ sum, int k, double count, float* __restrict__ mean, int padded, double* __restrict__ diagonal)
+{
+    long long n = (long long) padded * padded;
+    for (long long e = (long long) blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (long long) gridDim.x * blockDim.x)
+    {
+        int i = (int) (e / padded), j = (int) (e % padded);
+        float v = 0.0f;
+        if (i < k && j < k)
+        {
+            double d = __ddiv_rn(sum[(long long) i * k + j], count);
+            v = __double2float_rn(d);
+            if (i == j)
+                diagonal[i] = d;
+        }
+        mean[e] = v;
+    }
 }
 
 // A symmetric k x k matrix of which SSYRK filled the column-major lower triangle (i >= j at i + j*k): the upper

@@ -44,22 +44,13 @@ public sealed class GroupHessian
     public static GroupHessian Finalize(HessianAccumulator accumulator, int paddedK, double sigma, Random rng)
     {
         var signs = RandomSigns(paddedK, rng);
-        int k = accumulator.Features;
         if (accumulator.Count == 0)
             return new GroupHessian(paddedK, null, 0, signs, 0, "no calibration rows reached this layer");
-        var h = new float[ArrayLength.Of(paddedK, paddedK, "Hessian")];
-        var sum = accumulator.Sum;
-        double count = accumulator.Count;
+        var mean = accumulator.Mean(paddedK);
+        var h = mean.Values;
         double diagSum = 0;
-        Parallel.For(0, k, i =>
-        {
-            var row = sum.Span.Slice(i * k, k);
-            for (int j = 0; j < k; j++)
-                h[i * paddedK + j] = (float)(row[j] / count);
-        });
-        var all = sum.Span;
-        for (int i = 0; i < k; i++)
-            diagSum += all[i * k + i] / count;
+        foreach (double d in mean.Diagonal)
+            diagSum += d;
         // Padded input channels are always zero: their mean is over the padded width as in exllamav3, where the
         // inputs are zero-extended before accumulation.
         double diagMean = diagSum / paddedK;

@@ -13,6 +13,7 @@ public sealed class HessianAccumulator : IDisposable
     private readonly IGramAccumulator _gram;
     private float[] _kept = [];
     private double[]? _sum;
+    private bool _spent;
 
     /// <param name="algebra">Where XᵀX is computed and summed (the CPU when null).</param>
     public HessianAccumulator(int features, IDenseAlgebra? algebra = null)
@@ -36,7 +37,7 @@ public sealed class HessianAccumulator : IDisposable
         int k = Features;
         if (x.Length != (long)tokens * k)
             throw new ArgumentException($"expected {tokens}×{k} values, got {x.Length}", nameof(x));
-        if (_sum is not null)
+        if (_sum is not null || _spent)
             throw new InvalidOperationException("the Hessian sum was already read");
         if (FiniteCheck.AllFinite(x))
         {
@@ -72,7 +73,7 @@ public sealed class HessianAccumulator : IDisposable
     /// </summary>
     public void AddVerified(int tokens, Action<IGramAccumulator> addRows)
     {
-        if (_sum is not null)
+        if (_sum is not null || _spent)
             throw new InvalidOperationException("the Hessian sum was already read");
         if (tokens > 0)
             addRows(_gram);
@@ -80,7 +81,22 @@ public sealed class HessianAccumulator : IDisposable
     }
 
     /// <summary>Σ xᵀx (k×k, row-major); read once, after the last <see cref="Add"/>.</summary>
-    public ReadOnlyMemory<double> Sum => _sum ??= _gram.Sum();
+    public ReadOnlyMemory<double> Sum => _sum ??= _spent ? throw new InvalidOperationException("the Hessian was already finalized") : _gram.Sum();
+
+    /// <summary>
+    /// Σ xᵀx / <see cref="Count"/> padded to <paramref name="paddedK"/> (<see cref="IGramAccumulator.Mean"/>), once, after
+    /// the last <see cref="Add"/>; the sum's memory (on a GPU, 12 bytes per k² entry) is released by it.
+    /// </summary>
+    public GramMean Mean(int paddedK)
+    {
+        if (_spent)
+            throw new InvalidOperationException("the Hessian was already finalized");
+        _spent = true;
+        _sum = null;
+        var mean = _gram.Mean(Count, paddedK);
+        _gram.Dispose();
+        return mean;
+    }
 
     public void Dispose() => _gram.Dispose();
 }
