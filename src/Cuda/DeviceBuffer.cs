@@ -41,6 +41,36 @@ public sealed unsafe class DeviceBuffer<T> : IDisposable where T : unmanaged
             CudaException.Check(CudaDriver.cuMemcpyDtoH(p, Pointer + (ulong)(offset * sizeof(T)), (nuint)destination.Length * (nuint)sizeof(T)), "cuMemcpyDtoH");
     }
 
+    /// <summary>
+    /// Columns [<paramref name="column"/>, +<paramref name="width"/>) of the row-major host matrix <paramref name="source"/>
+    /// (<paramref name="height"/> rows of <paramref name="pitch"/> values) into this buffer, dense (height × width), in one
+    /// strided copy.
+    /// </summary>
+    public void CopyColumnsFrom(ReadOnlySpan<T> source, int pitch, int height, int column, int width)
+    {
+        if (column < 0 || width < 0 || column + width > pitch || source.Length < (long)height * pitch)
+            throw new ArgumentOutOfRangeException(nameof(column), $"columns [{column}, {column + width}) of a {height}×{pitch} matrix");
+        CheckRange(0, (long)height * width);
+        if (height == 0 || width == 0)
+            return;
+        _context.MakeCurrent();
+        fixed (T* p = source)
+        {
+            var copy = new Memcpy2D
+            {
+                SrcMemoryType = Memcpy2D.Host,
+                SrcHost = (nint)(p + column),
+                SrcPitch = (nuint)pitch * (nuint)sizeof(T),
+                DstMemoryType = Memcpy2D.Device,
+                DstDevice = Pointer,
+                DstPitch = (nuint)width * (nuint)sizeof(T),
+                WidthInBytes = (nuint)width * (nuint)sizeof(T),
+                Height = (nuint)height,
+            };
+            CudaException.Check(CudaDriver.cuMemcpy2D(&copy), "cuMemcpy2D");
+        }
+    }
+
     /// <summary>Sets every byte to <paramref name="value"/> (tests poison outputs with this).</summary>
     public void Fill(byte value)
     {
@@ -48,7 +78,7 @@ public sealed unsafe class DeviceBuffer<T> : IDisposable where T : unmanaged
         CudaException.Check(CudaDriver.cuMemsetD8(Pointer, value, (nuint)Bytes), "cuMemsetD8");
     }
 
-    private void CheckRange(long offset, int length)
+    private void CheckRange(long offset, long length)
     {
         if (offset < 0 || offset + length > Count)
             throw new ArgumentOutOfRangeException(nameof(offset), $"[{offset}, {offset + length}) is outside a buffer of {Count}");

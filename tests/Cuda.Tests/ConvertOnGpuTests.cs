@@ -77,6 +77,23 @@ public sealed class ConvertOnGpuTests : GpuFixture
         Assert.That(File.ReadAllBytes(Path.Combine(gpuDir, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(hostDir, "model.safetensors"))));
     }
 
+    /// <summary>
+    /// A --gpu-memory budget the normal plan does not fit makes the run lean (one linear in flight, Hessians finalized
+    /// first, the weight cache emptied before quantizing): the same model to the byte. The budget here fits nothing, so
+    /// the plan is the smallest (lean) and --skip-resource-check runs it on a GPU that in truth has room.
+    /// </summary>
+    [Test]
+    public void ALeanRunConvertsToTheSameBytes()
+    {
+        string normalDir = Path.Combine(Root.FullName, "plan-normal"), leanDir = Path.Combine(Root.FullName, "plan-lean");
+        string normalLog = Convert(SampleModel(), normalDir, "cuda:0", "--calibration-states", "gpu");
+        string leanLog = Convert(SampleModel(), leanDir, "cuda:0", "--calibration-states", "gpu", "--gpu-memory", "0.25", "--skip-resource-check");
+        Assert.That(normalLog, Does.Not.Contain("lean"));
+        Assert.That(leanLog, Does.Contain("lean (one linear in flight"));
+        Assert.That(leanLog, Does.Contain("1 linear(s) in flight"));
+        Assert.That(File.ReadAllBytes(Path.Combine(leanDir, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(normalDir, "model.safetensors"))));
+    }
+
     private DirectoryInfo Root => _root ??= Directory.CreateTempSubdirectory("trellis-gpu-convert-");
 
     private static string SampleModel()

@@ -85,8 +85,11 @@ public sealed class DenseAlgebraTests : GpuFixture
         Assert.That(Deviation.Relative<float>(actual, expected), Is.LessThan(1e-5));
     }
 
-    [Test]
-    public void ProxyTracesMatchCpu()
+    /// <summary>Whole (650 columns) and in column stripes, one that divides n and one that leaves a narrow last stripe (a 70B head goes in 8192-column ones).</summary>
+    [TestCase(650)]
+    [TestCase(130)]
+    [TestCase(97)]
+    public void ProxyTracesMatchCpu(int stripe)
     {
         var rng = new Random(9);
         int k = 384, n = 650;
@@ -96,7 +99,7 @@ public sealed class DenseAlgebraTests : GpuFixture
         var w = Random(rng, k * n);
         var q = w.Select(v => v + 0.01f * (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var (cpuError, cpuWeight) = _cpu.ProxyTraces(h, w, q, k, n);
-        var (gpuError, gpuWeight) = _gpu.ProxyTraces(h, w, q, k, n);
+        var (gpuError, gpuWeight) = _gpu.ProxyTraces(h, w, q, k, n, stripe);
         Assert.That(gpuWeight, Is.EqualTo(cpuWeight).Within(1e-5 * cpuWeight));
         Assert.That(gpuError, Is.EqualTo(cpuError).Within(1e-5 * cpuError));
         Assert.That(cpuError / cpuWeight, Is.InRange(1e-6, 1e-3), "the operands make a small, nonzero proxy error");

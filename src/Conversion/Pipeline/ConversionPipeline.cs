@@ -94,12 +94,17 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         }
         var bits = Plan?.Bits ?? BitAllocation.Allocate(targets, settings.Bits);
         var codebooks = session.Codebooks;
-        var converter = new ModuleConverter(settings, source, model.Spec.Names, codebooks, bits, backend, devices);
         // Memory and disk are checked before anything is written too: a job that cannot fit fails now, not at a checkpoint hours in.
-        bool statesOnGpu = ResourceCheck.Run(ResourceCheck.Inputs(settings, model.Spec, source, bits, converter.LinearsInFlightFor,
+        var memory = ResourceCheck.Run(ResourceCheck.Inputs(settings, model.Spec, source, bits, n => InFlight.Linears(settings.LinearsInFlight, backend.Cuda is not null, n),
                 backend.Cuda is { } gpu ? new GpuShape(gpu.Device.Multiprocessors) : null),
             settings, backend.Cuda?.MemoryInfo().Free, session.Log, enforce: !settings.SkipResourceCheck);
-        var stateDevice = statesOnGpu ? backend.Blocks as IResidentForwardBackend : null;
+        if (memory.Lean)
+        {
+            foreach (var device in devices.Backends)
+                (device.Algebra as Cuda.Blas.CudaDenseAlgebra)?.LimitWeightCache(GpuMemoryPlan.WeightCacheBytes(model));
+        }
+        var converter = new ModuleConverter(settings, source, model.Spec.Names, codebooks, bits, backend, devices, memory);
+        var stateDevice = memory.StatesOnGpu ? backend.Blocks as IResidentForwardBackend : null;
         // The calibration rows are built before anything is written, so that a malformed tokenizer.json or a missing
         // or short calibration text fails without leaving a work folder behind.
         var rows = settings.Resume ? null : BuildCalibration(config);

@@ -22,10 +22,11 @@ namespace Converter.Conversion.Pipeline;
 /// </summary>
 /// <remarks>
 /// With a <see cref="DeviceSet"/> of several devices, <paramref name="backend"/> (its first) runs the forwards and the
-/// capture, and each module's linears are spread over all of them (<see cref="LinearPlacement"/>).
+/// capture, and each module's linears are spread over all of them (<see cref="LinearPlacement"/>). A lean
+/// <paramref name="memory"/> plan (<see cref="GpuMemoryPlan.Lean"/>) trades speed for GPU memory.
 /// </remarks>
 public sealed class ModuleConverter(ConvertSettings settings, ITensorReader source, TensorNames names, CodebookTableCache codebooks,
-    IReadOnlyDictionary<string, int> bits, ComputeBackend backend, DeviceSet? devices = null)
+    IReadOnlyDictionary<string, int> bits, ComputeBackend backend, DeviceSet? devices = null, GpuMemoryPlan? memory = null)
 {
     /// <summary>Rows whose unquantized outputs are kept to measure each module's error (exllamav3: 5).</summary>
     public const int ReferenceRows = 5;
@@ -94,6 +95,15 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         // Each group's Hessian is finalized by the first of its linears to start, so quantizing can begin before the
         // last group is ready; every linear only reads it.
         var hessians = module.LinearGroups.ToDictionary(g => g, g => new Lazy<GroupHessian>(() => FinalizeHessian(g, capture, progress)));
+        if (_lean)
+        {
+            // The original weights the capture multiplied by leave the cache (the forward after quantizing runs on the
+            // reconstructions), then every Gram sum leaves the device before the first LDL factor is made.
+            foreach (var device in _devices?.Backends ?? [backend])
+                (device.Algebra as Cuda.Blas.CudaDenseAlgebra)?.ReleaseWeights();
+            foreach (var hessian in hessians.Values)
+                _ = hessian.Value;
+        }
         var jobs = module.LinearGroups.SelectMany(g => g.Linears.Select(l => (Group: g, Linear: l))).ToList();
         // Largest first, and of equal sizes the widest input first (down_proj before gate/up: its k² Hessian takes
         // seconds of host work to finalize and rotate before its LDLQ can start): with several in flight the small
@@ -161,7 +171,10 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     private sealed record LinearOutcome(IReadOnlyList<PendingTensor> Tensors, TensorRecord? Record, string? Warning);
 
     /// <summary>Linears quantized at once in a module of <paramref name="linears"/> linears (<see cref="InFlight.Linears"/>).</summary>
-    public int LinearsInFlightFor(int linears) => InFlight.Linears(settings.LinearsInFlight, backend.Cuda is not null, linears);
+    public int LinearsInFlightFor(int linears) =>
+        _lean && settings.LinearsInFlight == 0 ? 1 : InFlight.Linears(settings.LinearsInFlight, backend.Cuda is not null, linears);
+
+    private readonly bool _lean = memory?.Lean == true;
 
 
     /// <summary>A group's Hessian from the rows captured so far, finalized as for quantization (damping, sign flips of its seed).</summary>

@@ -15,11 +15,11 @@ public sealed class ResourceShortfallException(string message) : Exception(messa
 public static class ResourceCheck
 {
     /// <summary>
-    /// Settles where the calibration states live (<see cref="ConvertSettings.CalibrationStates"/>), logs the estimate
-    /// for that placement, and throws <see cref="ResourceShortfallException"/> naming every shortfall unless
-    /// <paramref name="enforce"/> is false; returns whether the states go on the GPU.
+    /// Settles how the job fits the GPU (<see cref="GpuMemoryPlan"/>: where the calibration states live, whether it runs
+    /// lean), logs the estimate for that plan, and throws <see cref="ResourceShortfallException"/> naming every shortfall
+    /// unless <paramref name="enforce"/> is false.
     /// </summary>
-    public static bool Run(ResourceInputs inputs, ConvertSettings settings, long? gpuFreeBytes, TextWriter log, bool enforce)
+    public static GpuMemoryPlan Run(ResourceInputs inputs, ConvertSettings settings, long? gpuFreeBytes, TextWriter log, bool enforce)
     {
         if (gpuFreeBytes is { } free && settings.GpuMemoryBudgetBytes is { } budget)
         {
@@ -30,17 +30,19 @@ public static class ResourceCheck
         {
             log.WriteLine("convert: note: --gpu-memory has no effect without a GPU");
         }
-        bool onGpu = StatesOnGpu(settings.CalibrationStates, inputs, gpuFreeBytes);
-        var needs = ResourceEstimate.For(inputs with { StatesOnGpu = onGpu });
+        var plan = Plan(settings.CalibrationStates, inputs, gpuFreeBytes, leanAllowed: settings.LinearsInFlight == 0);
+        var needs = ResourceEstimate.For(inputs with { StatesOnGpu = plan.StatesOnGpu, Lean = plan.Lean });
         var available = Measure(settings, gpuFreeBytes);
         log.WriteLine($"convert: estimate: {needs.Describe(available)}");
+        if (plan.Lean)
+            log.WriteLine($"convert: GPU memory plan: {plan.Describe()}");
         var shortfalls = needs.Shortfalls(available);
         if (shortfalls.Count == 0)
-            return onGpu;
+            return plan;
         if (!enforce)
         {
             log.WriteLine($"convert: warning: the job may not fit ({string.Join("; ", shortfalls)}); running anyway (--skip-resource-check)");
-            return onGpu;
+            return plan;
         }
         throw new ResourceShortfallException($"this job does not fit: {string.Join("; ", shortfalls)} (--skip-resource-check runs it anyway)");
     }
@@ -49,21 +51,29 @@ public static class ResourceCheck
     public static long GpuBytesToPlanOn(long free, long? budget) => budget is { } b ? Math.Min(free, b) : free;
 
     /// <summary>
-    /// Whether the states go on the GPU: as asked, or under auto when the estimate with them there stays within
-    /// <see cref="GpuStatesShare"/> of the free GPU memory.
+    /// The first of <see cref="GpuMemoryPlan.Candidates"/> whose GPU estimate stays within <see cref="GpuStatesShare"/>
+    /// of the free GPU memory, else the last (the smallest; the shortfall is then reported). Without a GPU, the host
+    /// plan. <paramref name="leanAllowed"/> is false when --linears-in-flight was given: a lean plan would override it.
     /// </summary>
-    public static bool StatesOnGpu(StatePlacement placement, ResourceInputs inputs, long? gpuFreeBytes) => placement switch
+    public static GpuMemoryPlan Plan(StatePlacement placement, ResourceInputs inputs, long? gpuFreeBytes, bool leanAllowed = true)
     {
-        StatePlacement.Host => false,
-        StatePlacement.Gpu when inputs.Gpu is null => throw new InvalidSettingsException("--calibration-states gpu needs a GPU (--device cuda:N)"),
-        StatePlacement.Gpu => true,
-        _ => inputs.Gpu is not null && gpuFreeBytes is { } free && ResourceEstimate.For(inputs with { StatesOnGpu = true }).GpuBytes <= GpuStatesShare * free,
-    };
+        if (inputs.Gpu is null)
+        {
+            return placement == StatePlacement.Gpu
+                ? throw new InvalidSettingsException("--calibration-states gpu needs a GPU (--device cuda:N)")
+                : GpuMemoryPlan.Host;
+        }
+        var candidates = GpuMemoryPlan.Candidates(placement, leanAllowed).ToList();
+        if (gpuFreeBytes is not { } free)
+            return candidates.First(p => placement == StatePlacement.Gpu || !p.StatesOnGpu);
+        return candidates.FirstOrDefault(p => ResourceEstimate.For(inputs with { StatesOnGpu = p.StatesOnGpu, Lean = p.Lean }).GpuBytes <= GpuStatesShare * free)
+            ?? candidates[^1];
+    }
 
     /// <summary>
-    /// The share of free GPU memory auto lets the estimate with the states on the GPU reach: the GPU figures are
-    /// counted from the code's allocations but were never checked against a measured peak, so a job near the edge keeps
-    /// its states on the host (slower) rather than running out of GPU memory hours in.
+    /// The share of free GPU memory a plan's estimate may reach: the GPU figures are counted from the code's
+    /// allocations, and allocations the estimate does not see (cuBLAS and cuSOLVER workspaces, fragmentation) take some
+    /// of the rest, so a job near the edge takes a slower plan rather than running out of GPU memory hours in.
     /// </summary>
     public const double GpuStatesShare = 0.85;
 

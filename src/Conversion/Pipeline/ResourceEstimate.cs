@@ -16,6 +16,7 @@ public sealed record GpuShape(int Multiprocessors);
 /// <param name="LinearsInFlight">Linears quantized at once in a module of N linears (<see cref="InFlight.Linears"/>).</param>
 /// <param name="Gpu">The GPU, or null when everything runs on the host.</param>
 /// <param name="StatesOnGpu">The calibration states live on the GPU (<see cref="StatePlacement"/>) instead of in host memory.</param>
+/// <param name="Lean">The run is lean (<see cref="GpuMemoryPlan.Lean"/>): one linear in flight, Hessians finalized first, the weight cache emptied before quantizing.</param>
 public sealed record ResourceInputs(
     TransformerSpec Spec,
     int CalRows,
@@ -27,7 +28,8 @@ public sealed record ResourceInputs(
     long OtherFilesBytes,
     long ExistingWorkBytes,
     GpuShape? Gpu,
-    bool StatesOnGpu = false);
+    bool StatesOnGpu = false,
+    bool Lean = false);
 
 /// <summary>What is free where the job would run: memory now, disk under the work and output directories.</summary>
 /// <param name="GpuBytes">Free GPU memory, or null on the CPU.</param>
@@ -246,19 +248,33 @@ public static class ResourceEstimate
             scratch = (long)(ScratchHeadroom * 4 * (x + chunkTokens * inputs.Spec.VocabSize));
         }
         bool quantized = module is not LmHeadModule || inputs.HeadBits != 16;
-        long quantizing = quantized ? Cached(linears) + InFlight(inputs, linears.Select(QuantizeGpu)) : 0;
-        return gram + scratch + Math.Max(quantizing, Cached(linears.Concat(linears)));
+        if (inputs.Lean)
+        {
+            // The capture's forward holds the module's weights beside its Gram sums; the Hessians are then all finalized
+            // (the sums freed) and the cache emptied before one linear at a time is quantized; the forward after it
+            // holds the module's reconstructions (the cache's cap, the largest module's weights, keeps no more).
+            long weights = linears.Sum(l => WeightBytes(l));
+            // A sum's mean (4 bytes a padded entry) is made beside the sums (IGramAccumulator.Mean), after the cache is emptied.
+            long mean = module.LinearGroups.Max(g => 4L * LinearQuantizer.Pad(g.InFeatures) * LinearQuantizer.Pad(g.InFeatures));
+            long capture = gram + Math.Max(module is LmHeadModule ? 0 : weights, mean);
+            long quantizing = quantized ? linears.Max(QuantizeGpu) : 0;
+            return scratch + Math.Max(capture, Math.Max(quantizing, weights));
+        }
+        long inFlight = quantized ? Cached(linears) + InFlight(inputs, linears.Select(QuantizeGpu)) : 0;
+        return gram + scratch + Math.Max(inFlight, Cached(linears.Concat(linears)));
     }
 
     /// <summary>
     /// One linear's device memory while quantized, the largest of its three steps: LDLQ (the matrix, the states and
     /// L_u: 6 bytes a weight and k² floats), the block LDL (the float Hessian and its float64 copy) and the proxy
-    /// error's traces (W, Q and their product: 12 bytes a weight, and H).
+    /// error's traces (W, Q and their product, 12 bytes a weight, in column stripes of at most
+    /// <see cref="Cuda.Blas.CudaDenseAlgebra.ProxyStripeValues"/> weights, and H).
     /// </summary>
     private static long QuantizeGpu(Linear linear)
     {
         long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
-        return Math.Max(6 * k * n + 4 * k * k + 512 * n, Math.Max(12 * k * k, 12 * k * n + 4 * k * k));
+        long traced = k * Cuda.Blas.CudaDenseAlgebra.ProxyStripeWidth((int)k, (int)n);
+        return Math.Max(6 * k * n + 4 * k * k + 512 * n, Math.Max(12 * k * k, 12 * traced + 4 * k * k));
     }
 
     /// <summary>

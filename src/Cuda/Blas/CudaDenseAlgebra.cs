@@ -30,6 +30,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     // 1-4 GiB of host memory until the process ended). An entry whose array has been collected is dropped.
     private readonly LinkedList<(WeakReference<float[]> Host, DeviceBuffer<float> Device)> _weights = new();
     private readonly Dictionary<string, DeviceBuffer<float>> _scratch = new();
+    private long _weightCacheBytes = long.MaxValue;
     private CudaModule? _denseKernels;
 
     public CudaDenseAlgebra(CudaContext context)
@@ -113,13 +114,30 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     }
 
     /// <summary>
-    /// W, Q and H go up once; H·W and H·E run as two SGEMMs into one product buffer, E replaces Q on the device, and
+    /// Values of W, Q and H·(W or Q) on the device at once for the proxy traces, at most: a wider matrix goes in column
+    /// stripes, each traced alone and its row sums added in stripe order. A 70B's head (8192 × 128256) whole was 12.6 GB
+    /// of device memory; a matrix of up to 2^26 weights (every linear of an 8B but its head) is traced exactly as before.
+    /// </summary>
+    public const long ProxyStripeValues = 1L << 26;
+
+    /// <summary>Columns per stripe of the proxy traces: all n when k·n fits <see cref="ProxyStripeValues"/>.</summary>
+    public static int ProxyStripeWidth(int k, int n) => (long)k * n <= ProxyStripeValues ? n : (int)Math.Max(1, ProxyStripeValues / k);
+
+    /// <summary>
+    /// H goes up once, W and Q once (per stripe); H·W and H·E run as two SGEMMs into one product buffer, E replaces Q on the device, and
     /// only 2k row sums come back (the host version moves k·n floats five times: a llama-3-8b head's proxy took 9.7 s).
     /// </summary>
-    public (double Error, double Weight) ProxyTraces(ReadOnlySpan<float> h, ReadOnlySpan<float> w, ReadOnlySpan<float> q, int k, int n)
+    public (double Error, double Weight) ProxyTraces(ReadOnlySpan<float> h, ReadOnlySpan<float> w, ReadOnlySpan<float> q, int k, int n) =>
+        ProxyTraces(h, w, q, k, n, ProxyStripeWidth(k, n));
+
+    /// <summary>The traces in column stripes of <paramref name="stripe"/> (tests: stripes at a small n).</summary>
+    internal (double Error, double Weight) ProxyTraces(ReadOnlySpan<float> h, ReadOnlySpan<float> w, ReadOnlySpan<float> q, int k, int n, int stripe)
     {
         QuadraticForms.Check(h, w, q, k, n);
-        long size = (long)k * n;
+        stripe = Math.Clamp(stripe, 1, n);
+        long size = (long)k * stripe;
+        var totals = new double[2 * k];
+        var sums = new double[2 * k];
         lock (_gate)
         {
             using var dh = _context.Allocate<float>((long)k * k);
@@ -128,21 +146,35 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             using var product = _context.Allocate<float>(size);
             using var rows = _context.Allocate<double>(2L * k);
             dh.CopyFrom(h);
-            dw.CopyFrom(w);
-            dq.CopyFrom(q);
-            CudaKernels.SubtractFrom.Launch(DenseKernels, ElementGrid(size), 256, 0, (dw.Pointer, dq.Pointer, size));
-            // Row sums of X ⊙ (H·X) into k doubles at rowSums; row-major H·X (k, n) is column-major Xᵀ·H (n×k), H symmetric.
-            void RowTraces(ulong x, ulong rowSums)
+            for (int c0 = 0; c0 < n; c0 += stripe)
             {
-                Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, n, k, k, x, n, dh.Pointer, k, 0f, product.Pointer, n);
-                CudaKernels.RowDots.Launch(DenseKernels, (uint)k, 256, 0, (x, product.Pointer, n, rowSums));
+                int width = Math.Min(stripe, n - c0);
+                long values = (long)k * width;
+                if (width == n)
+                {
+                    dw.CopyFrom(w);
+                    dq.CopyFrom(q);
+                }
+                else
+                {
+                    dw.CopyColumnsFrom(w, n, k, c0, width);
+                    dq.CopyColumnsFrom(q, n, k, c0, width);
+                }
+                CudaKernels.SubtractFrom.Launch(DenseKernels, ElementGrid(values), 256, 0, (dw.Pointer, dq.Pointer, values));
+                // Row sums of X ⊙ (H·X) into k doubles at rowSums; row-major H·X (k, width) is column-major Xᵀ·H (width×k), H symmetric.
+                void RowTraces(ulong x, ulong rowSums)
+                {
+                    Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, width, k, k, x, width, dh.Pointer, k, 0f, product.Pointer, width);
+                    CudaKernels.RowDots.Launch(DenseKernels, (uint)k, 256, 0, (x, product.Pointer, width, rowSums));
+                }
+                RowTraces(dq.Pointer, rows.Pointer);
+                RowTraces(dw.Pointer, rows.Pointer + (ulong)k * sizeof(double));
+                rows.CopyTo(sums);
+                for (int i = 0; i < totals.Length; i++)
+                    totals[i] += sums[i];
             }
-            RowTraces(dq.Pointer, rows.Pointer);
-            RowTraces(dw.Pointer, rows.Pointer + (ulong)k * sizeof(double));
-            var sums = new double[2 * k];
-            rows.CopyTo(sums);
-            return (QuadraticForms.SumInOrder(sums.AsSpan(0, k)), QuadraticForms.SumInOrder(sums.AsSpan(k)));
         }
+        return (QuadraticForms.SumInOrder(totals.AsSpan(0, k)), QuadraticForms.SumInOrder(totals.AsSpan(k)));
     }
 
     public bool TryCholesky(Span<double> a, int n)
@@ -416,6 +448,29 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     /// <summary>Weights on the device now (tests: an entry whose host array was collected is dropped).</summary>
     internal int CachedWeightCount => _weights.Count;
 
+    /// <summary>
+    /// Caps the bytes of weights kept on the device (besides their count, 8): a lean GPU memory plan keeps one
+    /// module's worth, enough for its forward to find every weight of the module on the device.
+    /// </summary>
+    public void LimitWeightCache(long bytes)
+    {
+        lock (_gate)
+            _weightCacheBytes = bytes;
+    }
+
+    /// <summary>Frees every cached weight (a lean plan, before quantizing: a module's original weights are not multiplied by again).</summary>
+    public void ReleaseWeights()
+    {
+        lock (_gate)
+        {
+            while (_weights.Count > 0)
+                DropLastWeight();
+        }
+    }
+
+    /// <summary>Bytes of weights on the device now.</summary>
+    internal long CachedWeightBytes => _weights.Sum(e => e.Device.Bytes);
+
     internal DeviceBuffer<float> CachedWeight(float[] weight)
     {
         for (var node = _weights.First; node is not null;)
@@ -434,15 +489,19 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             }
             node = next;
         }
-        if (_weights.Count >= CachedWeights)
-        {
-            _weights.Last!.Value.Device.Dispose();
-            _weights.RemoveLast();
-        }
+        long bytes = 4L * weight.Length;
+        while (_weights.Count > 0 && (_weights.Count >= CachedWeights || CachedWeightBytes + bytes > _weightCacheBytes))
+            DropLastWeight();
         var device = _context.Allocate<float>(weight.Length);
         device.CopyFrom(weight);
         _weights.AddFirst((new WeakReference<float[]>(weight), device));
         return device;
+    }
+
+    private void DropLastWeight()
+    {
+        _weights.Last!.Value.Device.Dispose();
+        _weights.RemoveLast();
     }
 
     /// <summary>A grow-only device buffer per role, reused across calls.</summary>

@@ -33,6 +33,7 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuMemcpyHtoD_v2")] internal static partial int cuMemcpyHtoD(ulong destination, void* source, nuint bytes);
     [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuMemcpyDtoH_v2")] internal static partial int cuMemcpyDtoH(void* destination, ulong source, nuint bytes);
     [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuMemcpyDtoD_v2")] internal static partial int cuMemcpyDtoD(ulong destination, ulong source, nuint bytes);
+    [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuMemcpy2D_v2")] internal static partial int cuMemcpy2D(Memcpy2D* copy);
     [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuMemsetD8_v2")] internal static partial int cuMemsetD8(ulong destination, byte value, nuint count);
     [LibraryImport(CudaLibraries.Driver)] internal static partial int cuModuleLoadData(out IntPtr module, void* image);
     [LibraryImport(CudaLibraries.Driver)] internal static partial int cuModuleUnload(IntPtr module);
@@ -49,4 +50,32 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(CudaLibraries.Driver)] internal static partial int cuEventElapsedTime(out float milliseconds, IntPtr start, IntPtr end);
     [LibraryImport(CudaLibraries.Driver)] internal static partial int cuGetErrorName(int error, out IntPtr name);
     [LibraryImport(CudaLibraries.Driver)] internal static partial int cuGetErrorString(int error, out IntPtr text);
+}
+
+/// <summary>
+/// CUDA_MEMCPY2D (cuda.h). The memory types are 4-byte enums followed by 8-byte-aligned pointers, so each is declared
+/// with its padding as one 8-byte field (little-endian: the enum's value in the low half).
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct Memcpy2D
+{
+    internal const ulong Host = 1;
+    internal const ulong Device = 2;
+
+    public nuint SrcXInBytes;
+    public nuint SrcY;
+    public ulong SrcMemoryType;
+    public nint SrcHost;
+    public ulong SrcDevice;
+    public nint SrcArray;
+    public nuint SrcPitch;
+    public nuint DstXInBytes;
+    public nuint DstY;
+    public ulong DstMemoryType;
+    public nint DstHost;
+    public ulong DstDevice;
+    public nint DstArray;
+    public nuint DstPitch;
+    public nuint WidthInBytes;
+    public nuint Height;
 }

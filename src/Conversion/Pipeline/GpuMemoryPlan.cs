@@ -1,0 +1,45 @@
+using Converter.Models;
+
+namespace Converter.Conversion.Pipeline;
+
+/// <summary>
+/// How a GPU run fits its memory (<see cref="ResourceCheck.Run"/> picks it from the estimate, before any work): where
+/// the calibration states live, and whether the run is lean.
+/// </summary>
+/// <param name="StatesOnGpu">The states live on the GPU (<see cref="StatePlacement"/>).</param>
+/// <param name="Lean">
+/// For a GPU smaller than the job (a 70B on a 24 GB card, `--gpu-memory`): one linear in flight; a module's Hessians
+/// all finalized before its first linear, so their float64 sums (a 70B down_proj's is 6.6 GB) leave the device
+/// before any LDL factor is made; the device's weight cache emptied before quantizing (the module's original weights
+/// are not multiplied by again) and capped at the largest module's weights. Slower (a linear's host work no longer
+/// overlaps another's search), so it is chosen only when the normal plan does not fit.
+/// </param>
+public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean)
+{
+    /// <summary>States on the host, not lean: the plan of a run without a GPU.</summary>
+    public static GpuMemoryPlan Host { get; } = new(false, false);
+
+    /// <summary>Bytes of float32 weights of the model's largest module: what a lean plan's weight cache holds at most.</summary>
+    public static long WeightCacheBytes(TransformerModel model) =>
+        model.Modules.Select(m => m.Linears.Sum(l => 4L * l.InFeatures * l.OutFeatures)).DefaultIfEmpty(0).Max();
+
+    /// <summary>The plans a run may take, fastest first: the states on the GPU before lean (a pass over host states moves every chunk both ways).</summary>
+    public static IEnumerable<GpuMemoryPlan> Candidates(StatePlacement placement, bool leanAllowed)
+    {
+        var states = placement switch
+        {
+            StatePlacement.Host => [false],
+            StatePlacement.Gpu => [true],
+            _ => new[] { true, false },
+        };
+        foreach (bool onGpu in states)
+        {
+            yield return new GpuMemoryPlan(onGpu, false);
+            if (leanAllowed)
+                yield return new GpuMemoryPlan(onGpu, true);
+        }
+    }
+
+    /// <summary>For the log line.</summary>
+    public string Describe() => $"calibration states on the {(StatesOnGpu ? "GPU" : "host")}{(Lean ? ", lean (one linear in flight, Hessians finalized first, weight cache capped)" : "")}";
+}
