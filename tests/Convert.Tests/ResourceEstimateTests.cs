@@ -59,7 +59,7 @@ public class ResourceEstimateTests
         Assert.That(ResourceCheck.Plan(StatePlacement.Auto, inputs, 139 * GiB), Is.EqualTo(new GpuMemoryPlan(true, false)));
         Assert.That(ResourceCheck.Plan(StatePlacement.Auto, inputs, null), Is.EqualTo(new GpuMemoryPlan(false, false)), "free memory unknown: host states");
         Assert.That(ResourceCheck.Plan(StatePlacement.Host, inputs, 139 * GiB), Is.EqualTo(new GpuMemoryPlan(false, false)));
-        Assert.That(ResourceCheck.Plan(StatePlacement.Gpu, inputs, 1 * GiB), Is.EqualTo(new GpuMemoryPlan(true, true)),
+        Assert.That(ResourceCheck.Plan(StatePlacement.Gpu, inputs, 1 * GiB), Is.EqualTo(new GpuMemoryPlan(true, true, OneInFlight: true)),
             "asked for, the GPU is used, lean as the smallest (the shortfall is then reported)");
         var cpu = Inputs(Shape("llama-3-8b", 1), 128, 512, null);
         Assert.That(ResourceCheck.Plan(StatePlacement.Auto, cpu with { StatesOnGpu = true }, null), Is.EqualTo(GpuMemoryPlan.Host));
@@ -83,20 +83,26 @@ public class ResourceEstimateTests
     {
         var inputs = Inputs(Shape("llama-3-8b", 4), 250, 2048, Hopper);
         var candidates = GpuMemoryPlan.Candidates(StatePlacement.Auto, leanAllowed: true).ToList();
-        Assert.That(candidates, Is.EqualTo(new[] { new GpuMemoryPlan(true, false), new GpuMemoryPlan(true, true), new GpuMemoryPlan(false, false), new GpuMemoryPlan(false, true) }));
-        var bytes = candidates.Select(p => ResourceEstimate.For(inputs with { StatesOnGpu = p.StatesOnGpu, Lean = p.Lean }).GpuBytes).ToList();
+        Assert.That(candidates, Is.EqualTo(new[]
+        {
+            new GpuMemoryPlan(true, false), new GpuMemoryPlan(true, true), new GpuMemoryPlan(true, true, true),
+            new GpuMemoryPlan(false, false), new GpuMemoryPlan(false, true), new GpuMemoryPlan(false, true, true),
+        }));
+        var bytes = candidates.Select(p => ResourceEstimate.For(p.Inputs(inputs)).GpuBytes).ToList();
         TestContext.Out.WriteLine(string.Join(", ", bytes.Select(HumanFormat.Bytes)));
         Assert.That(bytes[1], Is.LessThan(bytes[0]));
-        Assert.That(bytes[3], Is.LessThan(bytes[2]));
+        Assert.That(bytes[2], Is.LessThanOrEqualTo(bytes[1]));
+        Assert.That(bytes[4], Is.LessThan(bytes[3]));
+        Assert.That(bytes[5], Is.LessThanOrEqualTo(bytes[4]));
         foreach (var (plan, need) in candidates.Zip(bytes))
         {
             long free = (long)(need / ResourceCheck.GpuStatesShare) + 1;
             var taken = ResourceCheck.Plan(StatePlacement.Auto, inputs, free);
-            Assert.That(ResourceEstimate.For(inputs with { StatesOnGpu = taken.StatesOnGpu, Lean = taken.Lean }).GpuBytes, Is.LessThanOrEqualTo(ResourceCheck.GpuStatesShare * free));
+            Assert.That(ResourceEstimate.For(taken.Inputs(inputs)).GpuBytes, Is.LessThanOrEqualTo(ResourceCheck.GpuStatesShare * free));
             Assert.That(candidates.IndexOf(taken), Is.LessThanOrEqualTo(candidates.IndexOf(plan)), $"{plan} fits {HumanFormat.Bytes(free)}: nothing slower is taken");
         }
         Assert.That(ResourceCheck.Plan(StatePlacement.Auto, inputs, 23 * GiB), Is.EqualTo(new GpuMemoryPlan(true, true)));
-        Assert.That(ResourceCheck.Plan(StatePlacement.Auto, inputs, 23 * GiB, leanAllowed: false), Is.EqualTo(new GpuMemoryPlan(false, false)), "--linears-in-flight given: never lean");
+        Assert.That(GpuMemoryPlan.Candidates(StatePlacement.Auto, leanAllowed: false), Has.None.Matches<GpuMemoryPlan>(p => p.OneInFlight), "--linears-in-flight given: kept");
     }
 
     /// <summary>
@@ -109,9 +115,9 @@ public class ResourceEstimateTests
         var inputs = Inputs(Shape("llama-3-70b", 1), 128, 512, Hopper);
         long twenty = 20_000_000_000;
         var plan = ResourceCheck.Plan(StatePlacement.Auto, inputs, twenty);
-        var needs = ResourceEstimate.For(inputs with { StatesOnGpu = plan.StatesOnGpu, Lean = plan.Lean });
+        var needs = ResourceEstimate.For(plan.Inputs(inputs));
         TestContext.Out.WriteLine($"{plan}: {HumanFormat.Bytes(needs.GpuBytes)}; normal {HumanFormat.Bytes(ResourceEstimate.For(inputs).GpuBytes)}");
-        Assert.That(plan.Lean, Is.True);
+        Assert.That(plan, Is.EqualTo(new GpuMemoryPlan(false, true)));
         Assert.That(needs.GpuBytes, Is.LessThanOrEqualTo(ResourceCheck.GpuStatesShare * twenty));
     }
 

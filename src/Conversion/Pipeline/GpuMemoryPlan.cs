@@ -8,13 +8,16 @@ namespace Converter.Conversion.Pipeline;
 /// </summary>
 /// <param name="StatesOnGpu">The states live on the GPU (<see cref="StatePlacement"/>).</param>
 /// <param name="Lean">
-/// For a GPU smaller than the job (a 70B on a 24 GB card, `--gpu-memory`): one linear in flight; a module's Hessians
-/// all finalized before its first linear, so their float64 sums (a 70B down_proj's is 6.6 GB) leave the device
-/// before any LDL factor is made; the device's weight cache emptied before quantizing (the module's original weights
-/// are not multiplied by again) and capped at the largest module's weights. Slower (a linear's host work no longer
-/// overlaps another's search), so it is chosen only when the normal plan does not fit.
+/// For a GPU smaller than the job (a 70B on a 24 GB card, `--gpu-memory`): a module's Hessians all finalized before
+/// its first linear, so their float64 sums (a 70B down_proj's is 6.6 GB) leave the device before any LDL factor is
+/// made; the device's weight cache emptied before quantizing (the module's original weights are not multiplied by
+/// again) and capped at the largest module's weights. Costs little: a group's finalize no longer overlaps other linears.
 /// </param>
-public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean)
+/// <param name="OneInFlight">
+/// Lean, and one linear quantized at a time: the least memory, and slower (a linear's host work no longer overlaps
+/// another's search: a 70B layer's quantize took 40.8 s so on an H200).
+/// </param>
+public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight = false)
 {
     /// <summary>States on the host, not lean: the plan of a run without a GPU.</summary>
     public static GpuMemoryPlan Host { get; } = new(false, false);
@@ -23,7 +26,10 @@ public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean)
     public static long WeightCacheBytes(TransformerModel model) =>
         model.Modules.Select(m => m.Linears.Sum(l => 4L * l.InFeatures * l.OutFeatures)).DefaultIfEmpty(0).Max();
 
-    /// <summary>The plans a run may take, fastest first: the states on the GPU before lean (a pass over host states moves every chunk both ways).</summary>
+    /// <summary>
+    /// The plans a run may take, fastest first: the states on the GPU before lean (a pass over host states moves every
+    /// chunk both ways). <paramref name="leanAllowed"/> is false when --linears-in-flight was given: one in flight would override it.
+    /// </summary>
     public static IEnumerable<GpuMemoryPlan> Candidates(StatePlacement placement, bool leanAllowed)
     {
         var states = placement switch
@@ -35,11 +41,17 @@ public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean)
         foreach (bool onGpu in states)
         {
             yield return new GpuMemoryPlan(onGpu, false);
+            yield return new GpuMemoryPlan(onGpu, true);
             if (leanAllowed)
-                yield return new GpuMemoryPlan(onGpu, true);
+                yield return new GpuMemoryPlan(onGpu, true, OneInFlight: true);
         }
     }
 
+    /// <summary>What the estimate of a run on this plan starts from.</summary>
+    public ResourceInputs Inputs(ResourceInputs inputs) =>
+        inputs with { StatesOnGpu = StatesOnGpu, Lean = Lean, LinearsInFlight = OneInFlight ? _ => 1 : inputs.LinearsInFlight };
+
     /// <summary>For the log line.</summary>
-    public string Describe() => $"calibration states on the {(StatesOnGpu ? "GPU" : "host")}{(Lean ? ", lean (one linear in flight, Hessians finalized first, weight cache capped)" : "")}";
+    public string Describe() => $"calibration states on the {(StatesOnGpu ? "GPU" : "host")}" +
+        (Lean ? $", lean (Hessians finalized first, weight cache capped{(OneInFlight ? ", one linear in flight" : "")})" : "");
 }

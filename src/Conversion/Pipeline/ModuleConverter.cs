@@ -172,7 +172,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
     /// <summary>Linears quantized at once in a module of <paramref name="linears"/> linears (<see cref="InFlight.Linears"/>).</summary>
     public int LinearsInFlightFor(int linears) =>
-        _lean && settings.LinearsInFlight == 0 ? 1 : InFlight.Linears(settings.LinearsInFlight, backend.Cuda is not null, linears);
+        memory?.OneInFlight == true && settings.LinearsInFlight == 0 ? 1 : InFlight.Linears(settings.LinearsInFlight, backend.Cuda is not null, linears);
 
     private readonly bool _lean = memory?.Lean == true;
 

@@ -31,7 +31,7 @@ public static class ResourceCheck
             log.WriteLine("convert: note: --gpu-memory has no effect without a GPU");
         }
         var plan = Plan(settings.CalibrationStates, inputs, gpuFreeBytes, leanAllowed: settings.LinearsInFlight == 0);
-        var needs = ResourceEstimate.For(inputs with { StatesOnGpu = plan.StatesOnGpu, Lean = plan.Lean });
+        var needs = ResourceEstimate.For(plan.Inputs(inputs));
         var available = Measure(settings, gpuFreeBytes);
         log.WriteLine($"convert: estimate: {needs.Describe(available)}");
         if (plan.Lean)
@@ -53,7 +53,7 @@ public static class ResourceCheck
     /// <summary>
     /// The first of <see cref="GpuMemoryPlan.Candidates"/> whose GPU estimate stays within <see cref="GpuStatesShare"/>
     /// of the free GPU memory, else the last (the smallest; the shortfall is then reported). Without a GPU, the host
-    /// plan. <paramref name="leanAllowed"/> is false when --linears-in-flight was given: a lean plan would override it.
+    /// plan.
     /// </summary>
     public static GpuMemoryPlan Plan(StatePlacement placement, ResourceInputs inputs, long? gpuFreeBytes, bool leanAllowed = true)
     {
@@ -66,7 +66,7 @@ public static class ResourceCheck
         var candidates = GpuMemoryPlan.Candidates(placement, leanAllowed).ToList();
         if (gpuFreeBytes is not { } free)
             return candidates.First(p => placement == StatePlacement.Gpu || !p.StatesOnGpu);
-        return candidates.FirstOrDefault(p => ResourceEstimate.For(inputs with { StatesOnGpu = p.StatesOnGpu, Lean = p.Lean }).GpuBytes <= GpuStatesShare * free)
+        return candidates.FirstOrDefault(p => ResourceEstimate.For(p.Inputs(inputs)).GpuBytes <= GpuStatesShare * free)
             ?? candidates[^1];
     }
 

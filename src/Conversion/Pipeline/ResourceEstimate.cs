@@ -16,7 +16,7 @@ public sealed record GpuShape(int Multiprocessors);
 /// <param name="LinearsInFlight">Linears quantized at once in a module of N linears (<see cref="InFlight.Linears"/>).</param>
 /// <param name="Gpu">The GPU, or null when everything runs on the host.</param>
 /// <param name="StatesOnGpu">The calibration states live on the GPU (<see cref="StatePlacement"/>) instead of in host memory.</param>
-/// <param name="Lean">The run is lean (<see cref="GpuMemoryPlan.Lean"/>): one linear in flight, Hessians finalized first, the weight cache emptied before quantizing.</param>
+/// <param name="Lean">The run is lean (<see cref="GpuMemoryPlan.Lean"/>): Hessians finalized first, the weight cache emptied before quantizing.</param>
 public sealed record ResourceInputs(
     TransformerSpec Spec,
     int CalRows,
@@ -251,13 +251,13 @@ public static class ResourceEstimate
         if (inputs.Lean)
         {
             // The capture's forward holds the module's weights beside its Gram sums; the Hessians are then all finalized
-            // (the sums freed) and the cache emptied before one linear at a time is quantized; the forward after it
+            // (the sums freed) and the cache emptied before the linears in flight are quantized; the forward after it
             // holds the module's reconstructions (the cache's cap, the largest module's weights, keeps no more).
             long weights = linears.Sum(l => WeightBytes(l));
             // A sum's mean (4 bytes a padded entry) is made beside the sums (IGramAccumulator.Mean), after the cache is emptied.
             long mean = module.LinearGroups.Max(g => 4L * LinearQuantizer.Pad(g.InFeatures) * LinearQuantizer.Pad(g.InFeatures));
             long capture = gram + Math.Max(module is LmHeadModule ? 0 : weights, mean);
-            long quantizing = quantized ? linears.Max(QuantizeGpu) : 0;
+            long quantizing = quantized ? InFlight(inputs, linears.Select(QuantizeGpu)) : 0;
             return scratch + Math.Max(capture, Math.Max(quantizing, weights));
         }
         long inFlight = quantized ? Cached(linears) + InFlight(inputs, linears.Select(QuantizeGpu)) : 0;

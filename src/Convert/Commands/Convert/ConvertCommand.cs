@@ -63,7 +63,7 @@ public sealed class ConvertCommand
     private readonly Option<double?> _gpuMemory = new("--gpu-memory")
     {
         Description = "GiB of GPU memory the job may plan on (default: all that is free): the memory estimate must fit 85% of it. When " +
-            "the normal plan does not, the job runs lean (one linear in flight, Hessians finalized first, weight cache capped; slower), " +
+            "the normal plan does not, the job runs lean (Hessians finalized first, weight cache capped; then one linear in flight, slower), " +
             "and --calibration-states auto keeps the states on the host when even that does not fit. For a smaller or shared GPU; it bounds the plan, not each allocation",
     };
     private readonly Option<string> _outScales = new("--out-scales") { Description = "Output channel scales: always, never or auto (docs/exl3-format.md §3.3)", DefaultValueFactory = _ => "always" };
