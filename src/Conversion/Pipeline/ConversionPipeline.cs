@@ -147,7 +147,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
                 {
                     var r = result.Metrics;
                     steps.Log($"{module.Name}: rfn {r.RfnErr:F5}  cos_err {r.CosErr:E2}  sqnr {r.Sqnr:F2} dB  " +
-                        $"(capture {r.CaptureSeconds:F1} s, quantize {r.QuantizeSeconds:F1} s, forward {r.ForwardSeconds:F1} s)");
+                        $"(capture {r.CaptureSeconds:F1} s, quantize {r.QuantizeSeconds:F1} s, forward {r.ForwardSeconds:F1} s)  host peak {HumanFormat.Bytes(MachineResources.PeakResidentBytes())}");
                 }
                 bool last = m == model.Modules.Count - 1;
                 if (!last && (lastCheckpoint.Elapsed >= settings.CheckpointInterval || settings.StopAfterModules == m + 1))

@@ -4,6 +4,7 @@ using Converter.Compute.Randomness;
 using Converter.Conversion.Reporting;
 using Converter.Eval.Metrics;
 using Converter.Exl3;
+using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
 using Converter.Models;
 using Converter.Models.Modules;
@@ -196,12 +197,13 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         if (k == 16)
             return new LinearOutcome([PendingTensor.FromFloat32(names.Written(TensorNames.Weight(linear.Name)), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16)], null, null);
         var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k, device);
+        bool isLarge = (long)linear.OutFeatures * linear.InFeatures >= LargeLinearElements;
         double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
         Log(progress, $"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
             (_devices is { Count: > 1 } ? $"  on {Quantizer(device).Description}" : "") +
             (q.ProxyBeforeRefit is { } unrefit ? $"  refit from {unrefit:E3}" : "") +
             $"  ({seconds:F1} s: search {q.ScaleSearchSeconds:F1}, factor {q.FactorSeconds:F1}, ldlq {q.LdlqSeconds:F1}, other {seconds - q.ScaleSearchSeconds - q.FactorSeconds - q.LdlqSeconds:F1})" +
-            (q.Fallback is null ? "" : "  FALLBACK: " + q.Fallback));
+            (q.Fallback is null ? "" : "  FALLBACK: " + q.Fallback) + (isLarge ? $"  host peak {HumanFormat.Bytes(MachineResources.PeakResidentBytes())}" : ""));
         var outcome = new LinearOutcome(Exl3LinearWriter.Tensors(stored).ToList(), Record(module, q, reconstructSeconds),
             q.Fallback is null ? null : $"{q.Name}: quantized without error feedback: {q.Fallback}");
         HeapReuse.ReleaseFinishedStep();

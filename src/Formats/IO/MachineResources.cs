@@ -7,6 +7,16 @@ namespace Converter.Formats.IO;
 public static class MachineResources
 {
     /// <summary>
+    /// This process's peak resident memory so far (VmHWM), which convert logs per module so that a log shows which one
+    /// set the peak: the host estimate counts live data, the peak also what the GC has not collected or keeps mapped.
+    /// </summary>
+    public static long PeakResidentBytes()
+    {
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        return process.PeakWorkingSet64;
+    }
+
+    /// <summary>
     /// Memory a new job can take: MemAvailable (free memory plus what the kernel reclaims without swapping) and the
     /// GC's limit (a container's), whichever is lower.
     /// </summary>
