@@ -138,6 +138,9 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
                 steps.Step(module.Name);
                 var result = converter.Convert(module, state, steps);
                 WriteModuleFile(m, module, result);
+                // The module's source weights were read once (and copied where passed through): their mapped pages leave
+                // the resident set, or a whole 8B's 15 GB of them stayed counted to the end.
+                source.ReleaseResidentPages();
                 tensors.AddRange(result.Records);
                 modules.Add(result.Metrics);
                 warnings.AddRange(result.Warnings);

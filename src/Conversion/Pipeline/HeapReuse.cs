@@ -6,7 +6,7 @@ namespace Converter.Conversion.Pipeline;
 /// lets the heap grow with fresh memory instead of collecting first, and fresh memory is zero-filled by the kernel one
 /// 4 KiB page fault at a time on first touch: 1.5–2.7 s per GB on the virtual machines we measured (the whole
 /// "other" time of a llama-3-8b layer), against ~0.04 s per GB for memory the GC keeps mapped
-/// (System.GC.RetainVM in Convert.csproj, the executable that hosts this library) and hands out again after a collection.
+/// and hands out again after a collection.
 /// </summary>
 public static class HeapReuse
 {

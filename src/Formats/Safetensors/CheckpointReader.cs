@@ -102,6 +102,15 @@ public sealed class CheckpointReader : ITensorReader
 
     public ReadOnlySpan<byte> RawBytes(string name, long offset, int length) => ShardFor(name).RawBytes(name, offset, length);
 
+    public void ReleaseResidentPages()
+    {
+        lock (_lock)
+        {
+            foreach (var shard in _shards)
+                shard?.ReleaseResidentPages();
+        }
+    }
+
     public void Dispose()
     {
         lock (_lock)

@@ -55,6 +55,8 @@ public sealed class Fp8DequantizedReader : ITensorReader
 
     public bool Contains(string name) => _inner.Contains(name) && !IsScale(name);
 
+    public void ReleaseResidentPages() => _inner.ReleaseResidentPages();
+
     public TensorInfo Info(string name)
     {
         if (IsScale(name))

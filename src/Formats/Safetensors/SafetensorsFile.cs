@@ -93,6 +93,14 @@ public sealed unsafe class SafetensorsFile : ITensorReader
         return new ReadOnlySpan<byte>(_base + info.DataOffset + offset, length);
     }
 
+    public void ReleaseResidentPages()
+    {
+        ObjectDisposedException.ThrowIf(_base == null, this);
+        // The mapping starts on a page boundary, PointerOffset before _base; its whole length is advised at once.
+        byte* start = _base - _view.PointerOffset;
+        MappedPages.Release(start, (nuint)(Length + _view.PointerOffset));
+    }
+
     public void Dispose()
     {
         if (_base == null)
