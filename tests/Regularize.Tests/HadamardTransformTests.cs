@@ -63,6 +63,42 @@ public class HadamardTransformTests
         Assert.That(right.AsSpan(7 * cols + 128, 128).ToArray(), Is.EqualTo(row).Within(1e-6f));
     }
 
+    /// <summary>
+    /// Both multiplies apply the scalar 128-point butterfly's operations to every element in its order, however they are
+    /// vectorized: the rotated weights, and with them the stored ones, do not depend on the machine's SIMD width.
+    /// </summary>
+    [Test]
+    public void BothMultipliesEqualTheScalarButterflyToTheBit()
+    {
+        const int rows = 256, cols = 384;
+        var w = Random(rows * cols, 11);
+        var right = (float[])w.Clone();
+        HadamardTransform.RightMultiply(right, rows, cols);
+        var left = (float[])w.Clone();
+        HadamardTransform.LeftMultiply(left, rows, cols);
+        var block = new float[128];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int c0 = 0; c0 < cols; c0 += 128)
+            {
+                w.AsSpan(r * cols + c0, 128).CopyTo(block);
+                HadamardTransform.Transform128(block);
+                Assert.That(right.AsSpan(r * cols + c0, 128).ToArray(), Is.EqualTo(block), $"row {r}, columns {c0}..");
+            }
+        }
+        for (int c = 0; c < cols; c += 37)
+        {
+            for (int r0 = 0; r0 < rows; r0 += 128)
+            {
+                for (int i = 0; i < 128; i++)
+                    block[i] = w[(r0 + i) * cols + c];
+                HadamardTransform.Transform128(block);
+                for (int i = 0; i < 128; i++)
+                    Assert.That(left[(r0 + i) * cols + c], Is.EqualTo(block[i]), $"column {c}, row {r0 + i}");
+            }
+        }
+    }
+
     [Test]
     public void RejectsDimensionsNotDivisibleBy128() =>
         Assert.Throws<ArgumentException>(() => HadamardTransform.LeftMultiply(new float[100 * 128], 100, 128));

@@ -70,8 +70,36 @@ public static class HadamardTransform
             {
                 var row = new Span<float>((float*)address + (long)r * cols, cols);
                 for (int block = 0; block < cols; block += BlockSize)
-                    Transform128(row.Slice(block, BlockSize));
+                    TransformBlock(row.Slice(block, BlockSize));
+                ScaleInPlace(row);
             });
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Transform128"/> without the scale: the same butterflies in the same order, the stages whose halves
+    /// span a SIMD vector or more as vector adds and subtracts (each element sees the same operations, so the result
+    /// is the scalar loop's to the bit). The scalar loop made RightMultiply 3.4× slower than LeftMultiply (14336², 2 cores).
+    /// </summary>
+    private static void TransformBlock(Span<float> x)
+    {
+        int h = 1;
+        for (; h < BlockSize && h < Vector<float>.Count; h <<= 1)
+        {
+            for (int i = 0; i < BlockSize; i += 2 * h)
+            {
+                for (int j = i; j < i + h; j++)
+                {
+                    float a = x[j], b = x[j + h];
+                    x[j] = a + b;
+                    x[j + h] = a - b;
+                }
+            }
+        }
+        for (; h < BlockSize; h <<= 1)
+        {
+            for (int i = 0; i < BlockSize; i += 2 * h)
+                Butterfly(x.Slice(i, h), x.Slice(i + h, h));
         }
     }
 
