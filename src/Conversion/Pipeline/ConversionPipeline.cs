@@ -101,7 +101,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         if (memory.Lean)
         {
             foreach (var device in devices.Backends)
-                (device.Algebra as Cuda.Blas.CudaDenseAlgebra)?.LimitWeightCache(GpuMemoryPlan.WeightCacheBytes(model));
+                (device.Algebra as Cuda.Blas.CudaDenseAlgebra)?.RunLean(GpuMemoryPlan.WeightCacheBytes(model));
         }
         var converter = new ModuleConverter(settings, source, model.Spec.Names, codebooks, bits, backend, devices, memory);
         var stateDevice = memory.StatesOnGpu ? backend.Blocks as IResidentForwardBackend : null;

@@ -11,7 +11,8 @@ namespace Converter.Conversion.Pipeline;
 /// For a GPU smaller than the job (a 70B on a 24 GB card, `--gpu-memory`): a module's Hessians all finalized before
 /// its first linear, so their float64 sums (a 70B down_proj's is 6.6 GB) leave the device before any LDL factor is
 /// made; the device's weight cache emptied before quantizing (the module's original weights are not multiplied by
-/// again) and capped at the largest module's weights. Costs little: a group's finalize no longer overlaps other linears.
+/// again) and capped at the largest module's weights; the proxy error's traces in column stripes. Costs little: a
+/// group's finalize no longer overlaps other linears.
 /// </param>
 /// <param name="OneInFlight">
 /// Lean, and one linear quantized at a time: the least memory, and slower (a linear's host work no longer overlaps

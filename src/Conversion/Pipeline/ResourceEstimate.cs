@@ -257,23 +257,23 @@ public static class ResourceEstimate
             // A sum's mean (4 bytes a padded entry) is made beside the sums (IGramAccumulator.Mean), after the cache is emptied.
             long mean = module.LinearGroups.Max(g => 4L * LinearQuantizer.Pad(g.InFeatures) * LinearQuantizer.Pad(g.InFeatures));
             long capture = gram + Math.Max(module is LmHeadModule ? 0 : weights, mean);
-            long quantizing = quantized ? InFlight(inputs, linears.Select(QuantizeGpu)) : 0;
+            long quantizing = quantized ? InFlight(inputs, linears.Select(l => QuantizeGpu(l, lean: true))) : 0;
             return scratch + Math.Max(capture, Math.Max(quantizing, weights));
         }
-        long inFlight = quantized ? Cached(linears) + InFlight(inputs, linears.Select(QuantizeGpu)) : 0;
+        long inFlight = quantized ? Cached(linears) + InFlight(inputs, linears.Select(l => QuantizeGpu(l, lean: false))) : 0;
         return gram + scratch + Math.Max(inFlight, Cached(linears.Concat(linears)));
     }
 
     /// <summary>
     /// One linear's device memory while quantized, the largest of its three steps: LDLQ (the matrix, the states and
     /// L_u: 6 bytes a weight and k² floats), the block LDL (the float Hessian and its float64 copy) and the proxy
-    /// error's traces (W, Q and their product, 12 bytes a weight, in column stripes of at most
-    /// <see cref="Cuda.Blas.CudaDenseAlgebra.ProxyStripeValues"/> weights, and H).
+    /// error's traces (W, Q and their product, 12 bytes a weight, in a lean run in column stripes of at most
+    /// <see cref="Cuda.Blas.CudaDenseAlgebra.LeanProxyStripeValues"/> weights, and H).
     /// </summary>
-    private static long QuantizeGpu(Linear linear)
+    private static long QuantizeGpu(Linear linear, bool lean)
     {
         long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
-        long traced = k * Cuda.Blas.CudaDenseAlgebra.ProxyStripeWidth((int)k, (int)n);
+        long traced = k * Cuda.Blas.CudaDenseAlgebra.ProxyStripeWidth((int)k, (int)n, lean);
         return Math.Max(6 * k * n + 4 * k * k + 512 * n, Math.Max(12 * k * k, 12 * traced + 4 * k * k));
     }
 

@@ -31,6 +31,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     private readonly LinkedList<(WeakReference<float[]> Host, DeviceBuffer<float> Device)> _weights = new();
     private readonly Dictionary<string, DeviceBuffer<float>> _scratch = new();
     private long _weightCacheBytes = long.MaxValue;
+    private bool _lean;
     private CudaModule? _denseKernels;
 
     public CudaDenseAlgebra(CudaContext context)
@@ -114,21 +115,23 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     }
 
     /// <summary>
-    /// Values of W, Q and H·(W or Q) on the device at once for the proxy traces, at most: a wider matrix goes in column
-    /// stripes, each traced alone and its row sums added in stripe order. A 70B's head (8192 × 128256) whole was 12.6 GB
-    /// of device memory; a matrix of up to 2^26 weights (every linear of an 8B but its head) is traced exactly as before.
+    /// Values of W, Q and H·(W or Q) on the device at once for the proxy traces in a lean run (<see cref="RunLean"/>),
+    /// at most: a wider matrix goes in column stripes, each traced alone and its row sums added in stripe order. A 70B's
+    /// head (8192 × 128256) whole is 12.6 GB of device memory. A run that is not lean traces every matrix whole (the
+    /// strided copies of stripes cost time, and an 8B head whole is 6.3 GB).
     /// </summary>
-    public const long ProxyStripeValues = 1L << 26;
+    public const long LeanProxyStripeValues = 1L << 26;
 
-    /// <summary>Columns per stripe of the proxy traces: all n when k·n fits <see cref="ProxyStripeValues"/>.</summary>
-    public static int ProxyStripeWidth(int k, int n) => (long)k * n <= ProxyStripeValues ? n : (int)Math.Max(1, ProxyStripeValues / k);
+    /// <summary>Columns per stripe of the proxy traces: all n, or in a lean run as many as keep k·width within <see cref="LeanProxyStripeValues"/>.</summary>
+    public static int ProxyStripeWidth(int k, int n, bool lean) =>
+        !lean || (long)k * n <= LeanProxyStripeValues ? n : (int)Math.Max(1, LeanProxyStripeValues / k);
 
     /// <summary>
     /// H goes up once, W and Q once (per stripe); H·W and H·E run as two SGEMMs into one product buffer, E replaces Q on the device, and
     /// only 2k row sums come back (the host version moves k·n floats five times: a llama-3-8b head's proxy took 9.7 s).
     /// </summary>
     public (double Error, double Weight) ProxyTraces(ReadOnlySpan<float> h, ReadOnlySpan<float> w, ReadOnlySpan<float> q, int k, int n) =>
-        ProxyTraces(h, w, q, k, n, ProxyStripeWidth(k, n));
+        ProxyTraces(h, w, q, k, n, ProxyStripeWidth(k, n, _lean));
 
     /// <summary>The traces in column stripes of <paramref name="stripe"/> (tests: stripes at a small n).</summary>
     internal (double Error, double Weight) ProxyTraces(ReadOnlySpan<float> h, ReadOnlySpan<float> w, ReadOnlySpan<float> q, int k, int n, int stripe)
@@ -449,13 +452,17 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     internal int CachedWeightCount => _weights.Count;
 
     /// <summary>
-    /// Caps the bytes of weights kept on the device (besides their count, 8): a lean GPU memory plan keeps one
-    /// module's worth, enough for its forward to find every weight of the module on the device.
+    /// Makes this algebra lean (a lean GPU memory plan): the bytes of weights kept on the device are capped besides their
+    /// count (8) at <paramref name="weightCacheBytes"/>, one module's worth, enough for its forward to find every weight of
+    /// the module on the device; the proxy traces go in column stripes (<see cref="LeanProxyStripeValues"/>).
     /// </summary>
-    public void LimitWeightCache(long bytes)
+    public void RunLean(long weightCacheBytes)
     {
         lock (_gate)
-            _weightCacheBytes = bytes;
+        {
+            _weightCacheBytes = weightCacheBytes;
+            _lean = true;
+        }
     }
 
     /// <summary>Frees every cached weight (a lean plan, before quantizing: a module's original weights are not multiplied by again).</summary>
