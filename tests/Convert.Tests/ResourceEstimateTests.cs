@@ -121,6 +121,27 @@ public class ResourceEstimateTests
         Assert.That(needs.GpuBytes, Is.LessThanOrEqualTo(ResourceCheck.GpuStatesShare * twenty));
     }
 
+    /// <summary>
+    /// With --device cuda:0,cuda:1,… every GPU after the first is checked for what its share of the linears needs (no
+    /// states, Gram sums or forward scratch: less than the first's), and a shortfall names the device.
+    /// </summary>
+    [Test]
+    public void TheGpusAfterTheFirstAreCheckedForTheirShareOfTheLinears()
+    {
+        var needs = ResourceEstimate.For(Inputs(Shape("llama-3-8b", 1), 128, 512, Hopper));
+        TestContext.Out.WriteLine($"first {HumanFormat.Bytes(needs.GpuBytes)}, others {HumanFormat.Bytes(needs.OtherGpuBytes)}");
+        Assert.That(needs.OtherGpuBytes, Is.GreaterThan(1 * GiB).And.LessThan(needs.GpuBytes));
+        var two = Machine(120, 139, 200) with { OtherGpus = [("cuda:1", 139 * GiB)] };
+        Assert.That(needs.Shortfalls(two), Is.Empty);
+        Assert.That(needs.Describe(two), Does.Contain($", cuda:1 {HumanFormat.Bytes(needs.OtherGpuBytes)} of 139.0 GiB free"));
+        var small = two with { OtherGpus = [("cuda:1", 139 * GiB), ("cuda:2", 1 * GiB)] };
+        Assert.That(needs.Shortfalls(small), Is.EqualTo(new[]
+        {
+            $"GPU memory on cuda:2: its share of the linears needs about {HumanFormat.Bytes(needs.OtherGpuBytes)}, 1.0 GiB free",
+        }));
+        Assert.That(ResourceEstimate.For(Inputs(Shape("llama-3-8b", 1), 128, 512, null)).OtherGpuBytes, Is.Zero, "no GPU");
+    }
+
     [Test]
     public void TheIssuesStatesAreCountedIn64Bits()
     {

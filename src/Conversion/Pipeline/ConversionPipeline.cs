@@ -97,7 +97,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         // Memory and disk are checked before anything is written too: a job that cannot fit fails now, not at a checkpoint hours in.
         var memory = ResourceCheck.Run(ResourceCheck.Inputs(settings, model.Spec, source, bits, n => InFlight.Linears(settings.LinearsInFlight, backend.Cuda is not null, n),
                 backend.Cuda is { } gpu ? new GpuShape(gpu.Device.Multiprocessors) : null),
-            settings, backend.Cuda?.MemoryInfo().Free, session.Log, enforce: !settings.SkipResourceCheck);
+            settings, backend.Cuda?.MemoryInfo().Free, session.Log, enforce: !settings.SkipResourceCheck,
+            devices.Backends.Skip(1).Where(b => b.Cuda is not null).Select(b => (b.Algebra.Device, (long)b.Cuda!.MemoryInfo().Free)).ToList());
         if (memory.Lean)
         {
             foreach (var device in devices.Backends)

@@ -19,7 +19,9 @@ public static class ResourceCheck
     /// lean), logs the estimate for that plan, and throws <see cref="ResourceShortfallException"/> naming every shortfall
     /// unless <paramref name="enforce"/> is false.
     /// </summary>
-    public static GpuMemoryPlan Run(ResourceInputs inputs, ConvertSettings settings, long? gpuFreeBytes, TextWriter log, bool enforce)
+    /// <param name="otherGpus">The free memory of the GPUs of a <c>--device</c> list after the first (none for one device).</param>
+    public static GpuMemoryPlan Run(ResourceInputs inputs, ConvertSettings settings, long? gpuFreeBytes, TextWriter log, bool enforce,
+        IReadOnlyList<(string Device, long Bytes)>? otherGpus = null)
     {
         if (gpuFreeBytes is { } free && settings.GpuMemoryBudgetBytes is { } budget)
         {
@@ -32,7 +34,10 @@ public static class ResourceCheck
         }
         var plan = Plan(settings.CalibrationStates, inputs, gpuFreeBytes, leanAllowed: settings.LinearsInFlight == 0);
         var needs = ResourceEstimate.For(plan.Inputs(inputs));
-        var available = Measure(settings, gpuFreeBytes);
+        var available = Measure(settings, gpuFreeBytes) with
+        {
+            OtherGpus = otherGpus?.Select(o => (o.Device, GpuBytesToPlanOn(o.Bytes, settings.GpuMemoryBudgetBytes))).ToList(),
+        };
         log.WriteLine($"convert: estimate: {needs.Describe(available)}");
         if (plan.Lean)
             log.WriteLine($"convert: GPU memory plan: {plan.Describe()}");

@@ -34,7 +34,9 @@ public sealed record ResourceInputs(
 /// <summary>What is free where the job would run: memory now, disk under the work and output directories.</summary>
 /// <param name="GpuBytes">Free GPU memory, or null on the CPU.</param>
 /// <param name="SameDisk">True when the work and output directories share a file system (their needs add up).</param>
-public sealed record AvailableResources(long HostBytes, long? GpuBytes, long WorkDiskBytes, long OutputDiskBytes, bool SameDisk);
+/// <param name="OtherGpus">The free memory of every GPU of a <c>--device</c> list after the first, by name.</param>
+public sealed record AvailableResources(long HostBytes, long? GpuBytes, long WorkDiskBytes, long OutputDiskBytes, bool SameDisk,
+    IReadOnlyList<(string Device, long Bytes)>? OtherGpus = null);
 
 /// <summary>
 /// The estimate: host memory at the peak module (the calibration states unless they are on the GPU, the module's float32 weights, its
@@ -51,7 +53,8 @@ public sealed record ResourceNeeds(
     bool StatesOnGpu,
     string PeakModule,
     string LargestArray,
-    long LargestArrayLength)
+    long LargestArrayLength,
+    long OtherGpuBytes = 0)
 {
     /// <summary>One phrase per resource that does not fit (empty when the job fits), for a one-line refusal.</summary>
     public IReadOnlyList<string> Shortfalls(AvailableResources available)
@@ -63,6 +66,11 @@ public sealed record ResourceNeeds(
             shortfalls.Add($"host memory: needs about {HumanFormat.Bytes(HostBytes)} ({StatesPhrase}, peak at {PeakModule}), {HumanFormat.Bytes(available.HostBytes)} available");
         if (available.GpuBytes is { } gpu && GpuBytes > gpu)
             shortfalls.Add($"GPU memory: needs about {HumanFormat.Bytes(GpuBytes)}{(StatesOnGpu ? $" ({StatesPhrase})" : "")}, {HumanFormat.Bytes(gpu)} free");
+        foreach (var (device, free) in available.OtherGpus ?? [])
+        {
+            if (OtherGpuBytes > free)
+                shortfalls.Add($"GPU memory on {device}: its share of the linears needs about {HumanFormat.Bytes(OtherGpuBytes)}, {HumanFormat.Bytes(free)} free");
+        }
         if (available.SameDisk)
         {
             if (WorkDiskBytes + OutputDiskBytes > available.WorkDiskBytes)
@@ -84,7 +92,8 @@ public sealed record ResourceNeeds(
     /// <summary>One log line: each need beside what is available.</summary>
     public string Describe(AvailableResources available) =>
         $"host memory {HumanFormat.Bytes(HostBytes)} of {HumanFormat.Bytes(available.HostBytes)} available (peak at {PeakModule})" +
-        (available.GpuBytes is { } gpu ? $", GPU {HumanFormat.Bytes(GpuBytes)} of {HumanFormat.Bytes(gpu)} free" : "") + $", {StatesPhrase}" +
+        (available.GpuBytes is { } gpu ? $", GPU {HumanFormat.Bytes(GpuBytes)} of {HumanFormat.Bytes(gpu)} free" : "") +
+        string.Concat((available.OtherGpus ?? []).Select(o => $", {o.Device} {HumanFormat.Bytes(OtherGpuBytes)} of {HumanFormat.Bytes(o.Bytes)} free")) + $", {StatesPhrase}" +
         $", disk {HumanFormat.Bytes(WorkDiskBytes)} for the work directory and {HumanFormat.Bytes(OutputDiskBytes)} for the output" +
         (available.SameDisk ? $" of {HumanFormat.Bytes(available.WorkDiskBytes)} free" : $" of {HumanFormat.Bytes(available.WorkDiskBytes)} and {HumanFormat.Bytes(available.OutputDiskBytes)} free");
 }
@@ -157,8 +166,20 @@ public static class ResourceEstimate
         // A new checkpoint is written complete before the old one is removed (JobCheckpoint.Save): two state files at once.
         long work = Math.Max(0, 2 * stateFile + moduleFiles - inputs.ExistingWorkBytes);
         long output = moduleFiles + inputs.OtherFilesBytes;
-        return new ResourceNeeds(hostBytes, gpuBytes, work, output, state, statesOnGpu, peakModule, largest.Name, largest.Length);
+        return new ResourceNeeds(hostBytes, gpuBytes, work, output, state, statesOnGpu, peakModule, largest.Name, largest.Length,
+            gpu ? OtherGpuBytes(inputs, model) : 0);
     }
+
+    /// <summary>
+    /// A GPU of a <c>--device</c> list after the first: it only quantizes the linears placed on it (LinearPlacement),
+    /// so it holds its context, its encoders and the linears it has in flight, which may be any of a module's (the
+    /// largest, when the speeds place them there). No states, Gram sums, forward scratch or weight cache.
+    /// </summary>
+    private static long OtherGpuBytes(ResourceInputs inputs, TransformerModel model) =>
+        GpuContextBytes + EncoderBytes(inputs) + model.Modules
+            .Where(m => m.LinearGroups.Count > 0 && (m is not LmHeadModule || inputs.HeadBits != 16))
+            .Select(m => InFlight(inputs, m.Linears.Select(l => QuantizeGpu(l, inputs.Lean))))
+            .DefaultIfEmpty(0).Max();
 
     /// <summary>
     /// A decoder block on the host: its float32 weights (and the reconstruction that replaces one), its groups'

@@ -62,7 +62,7 @@ public sealed class ConvertCommand
     };
     private readonly Option<double?> _gpuMemory = new("--gpu-memory")
     {
-        Description = "GiB of GPU memory the job may plan on (default: all that is free): the memory estimate must fit 85% of it. When " +
+        Description = "GiB of GPU memory the job may plan on, per GPU (default: all that is free): the memory estimate must fit 85% of it. When " +
             "the normal plan does not, the job runs lean (Hessians finalized first, weight cache capped; then one linear in flight, slower), " +
             "and --calibration-states auto keeps the states on the host when even that does not fit. For a smaller or shared GPU; it bounds the plan, not each allocation",
     };
