@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Issue 14's measurements on the GPU machine, one phase per device call (each fits the 10-minute limit on an H200):
+#   tools/gpu-issue14.sh OUT_DIR PHASE
+# PHASE:
+#   8b-2layers  a 2-layer llama-3-8b at 250 × 2048 (samples/data/calibration.txt three times) and at 128 × 512
+#               (built-in calibration): per-module stage times, GPU busy and memory, host peak
+#   8b-whole    the whole 32-layer llama-3-8b at 128 × 512 (issue 14's ≤ 5 min)
+#   70b-20gb    a 1-layer llama-3-70b at 128 × 512 under --gpu-memory 18.626 (20 GB): the plan taken, GPU peak
+# Run from the repository root after tools/publish-gpu.sh tests (the GPU test runner doubles as the CLI); carry
+# .gpu/tests. OUT_DIR gets PHASE-*.log (convert logs with /usr/bin/time -v), PHASE-*.smi.csv (nvidia-smi samples:
+# timestamp, utilization %, memory MiB) and summary.txt (one line per run: exit code, wall, host peak, GPU busy over
+# the decoder layers, GPU peak). Models go to /tmp.
+set -u
+out="${1:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-whole|70b-20gb}"
+phase="${2:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-whole|70b-20gb}"
+cli="${TRELLIS:-.gpu/tests/Converter.Cuda.Tests trellis}"
+mkdir -p "$out"
+start=$(date +%s)
+
+# convert NAME MODEL ARGS…: one conversion with nvidia-smi sampling beside it, summarized into summary.txt.
+convert() {
+  local name="$1" model="$2"; shift 2
+  local log="$out/$phase-$name.log" smi="$out/$phase-$name.smi.csv"
+  nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -lms 250 > "$smi" &
+  local sampler=$!
+  local began; began=$(date +%s.%N)
+  /usr/bin/time -v timeout $(( 590 - ($(date +%s) - start) )) $cli convert "$model" -o /tmp/trellis-i14-out --overwrite --bits 4 --device cuda:0 "$@" > "$log" 2>&1
+  local rc=$?
+  kill "$sampler"
+  rm -rf /tmp/trellis-i14-out /tmp/trellis-i14-out.work
+  python3 - "$log" "$smi" "$began" "$name" "$rc" >> "$out/summary.txt" <<'PY'
+import datetime, re, sys
+log, smi, began, name, rc = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4], sys.argv[5]
+text = open(log).read()
+rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)
+# Module starts from the progress lines ("convert [3/35] model.layers.1 (elapsed 00:24, …)"), seconds after the start.
+starts = [(m.group(2), int(m.group(3)) * 60 + int(m.group(4))) for m in re.finditer(r"convert \[(\d+)/\d+\] (\S+) \(elapsed (\d+):(\d+)", text)]
+layers = [s for n, s in starts if ".layers." in n]
+after = [s for n, s in starts if ".layers." not in n and s > (layers[-1] if layers else 0)]
+# The decoder layers after the first (its start-up includes kernel compilation) up to the module after the last layer.
+span = (layers[1], after[0]) if len(layers) > 1 and after else None
+samples = []
+for line in open(smi):
+    parts = [p.strip() for p in line.split(",")]
+    if len(parts) != 3:
+        continue
+    t = datetime.datetime.strptime(parts[0], "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc).timestamp() - began
+    samples.append((t, int(parts[1]), int(parts[2])))
+busy = [u for t, u, _ in samples if span and span[0] <= t < span[1]]
+print(f"{name}: exit {rc}, wall {wall.group(1) if wall else '?'}, host peak {int(rss.group(1)) / 2**20:.1f} GiB" if rss else f"{name}: exit {rc}",
+      f"GPU busy {sum(busy) / len(busy):.0f}% over layers 2.. ({len(busy)} samples)" if busy else "GPU busy: no layer span",
+      f"GPU peak {max(m for _, _, m in samples) / 1024:.1f} GiB" if samples else "", sep="; ")
+PY
+}
+
+case "$phase" in
+  8b-2layers)
+    $cli synth --shape llama-3-8b --layers 2 -o /tmp/trellis-i14-8b2 --overwrite > /dev/null
+    for _ in 1 2 3; do cat samples/data/calibration.txt; done > /tmp/trellis-i14-cal3.txt
+    convert 250x2048 /tmp/trellis-i14-8b2 --cal-rows 250 --cal-cols 2048 --cal-text /tmp/trellis-i14-cal3.txt
+    convert 128x512 /tmp/trellis-i14-8b2 --cal-rows 128 --cal-cols 512
+    ;;
+  8b-whole)
+    $cli synth --shape llama-3-8b -o /tmp/trellis-i14-8b --overwrite > /dev/null
+    convert whole-128x512 /tmp/trellis-i14-8b --cal-rows 128 --cal-cols 512
+    ;;
+  70b-20gb)
+    $cli synth --shape llama-3-70b --layers 1 -o /tmp/trellis-i14-70b --overwrite > /dev/null
+    convert lean-20gb /tmp/trellis-i14-70b --cal-rows 128 --cal-cols 512 --gpu-memory 18.626
+    ;;
+  *) echo "unknown phase '$phase'" >&2; exit 2 ;;
+esac
+cat "$out/summary.txt"
