@@ -239,12 +239,13 @@ public static class ResourceEstimate
 
     /// <summary>
     /// One group's Hessian on the host: on the CPU the float64 sum, its float32 product and the transposed chunk
-    /// (CpuDenseAlgebra), the sum read out (float64), and the padded float32 Hessian; on a GPU the last two.
+    /// (CpuDenseAlgebra) and the padded float32 mean; on a GPU only the mean, which the device computes
+    /// (IGramAccumulator.Mean) so that the float64 sum never comes to the host.
     /// </summary>
     private static long HessianHost(ResourceInputs inputs, int inFeatures, long chunkTokens)
     {
         long k = LinearQuantizer.Pad(inFeatures);
-        return inputs.Gpu is null ? 24 * k * k + 4 * chunkTokens * k : 12 * k * k;
+        return inputs.Gpu is null ? 16 * k * k + 4 * chunkTokens * k : 4 * k * k;
     }
 
     /// <summary>
