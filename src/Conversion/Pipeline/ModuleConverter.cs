@@ -24,7 +24,8 @@ namespace Converter.Conversion.Pipeline;
 /// <remarks>
 /// With a <see cref="DeviceSet"/> of several devices, <paramref name="backend"/> (its first) runs the forwards and the
 /// capture, and each module's linears are spread over all of them (<see cref="LinearPlacement"/>). A lean
-/// <paramref name="memory"/> plan (<see cref="GpuMemoryPlan.Lean"/>) trades speed for GPU memory.
+/// <paramref name="memory"/> plan (<see cref="GpuMemoryPlan.Lean"/>) finalizes a module's Hessians and empties the
+/// devices' weight caches before its first linear, and may keep one linear in flight.
 /// </remarks>
 public sealed class ModuleConverter(ConvertSettings settings, ITensorReader source, TensorNames names, CodebookTableCache codebooks,
     IReadOnlyDictionary<string, int> bits, ComputeBackend backend, DeviceSet? devices = null, GpuMemoryPlan? memory = null)
@@ -39,6 +40,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     private readonly DeviceSet? _devices = devices is null || ReferenceEquals(devices.Primary, backend) ? devices
         : throw new ArgumentException("the device set's first device must be the converter's backend", nameof(devices));
     private readonly Lock _logGate = new();
+    private readonly bool _lean = memory?.Lean == true;
 
     public sealed record Result(IReadOnlyList<PendingTensor> Tensors, IReadOnlyList<TensorRecord> Records, ModuleRecord Metrics, IReadOnlyList<string> Warnings);
 
@@ -174,9 +176,6 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// <summary>Linears quantized at once in a module of <paramref name="linears"/> linears (<see cref="InFlight.Linears"/>).</summary>
     public int LinearsInFlightFor(int linears) =>
         memory?.OneInFlight == true && settings.LinearsInFlight == 0 ? 1 : InFlight.Linears(settings.LinearsInFlight, backend.Cuda is not null, linears);
-
-    private readonly bool _lean = memory?.Lean == true;
-
 
     /// <summary>A group's Hessian from the rows captured so far, finalized as for quantization (damping, sign flips of its seed).</summary>
     public GroupHessian FinalizeHessian(LinearGroup group, HessianCapture capture, IStepProgress progress)
