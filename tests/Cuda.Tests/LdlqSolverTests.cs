@@ -90,8 +90,12 @@ public sealed class LdlqSolverTests : GpuFixture
         using var encoder = new CudaTileEncoder(Cuda, table.Memory, bits);
 
         var expected = Ldlq.Quantize(wr, k, n, factor, encoder);
-        var actual = _solver.Quantize(wr, k, n, factor, encoder);
+        // Q goes into a spent array, as LinearQuantizer hands over its transposed weight: every value is overwritten.
+        var spent = new float[k * n];
+        Array.Fill(spent, float.NaN);
+        var actual = _solver.Quantize(wr, k, n, factor, encoder, quantizedInto: spent);
 
+        Assert.That(actual.Quantized, Is.SameAs(spent));
         AssertDecodesItsStates(actual, table, k, n, bits);
         Assert.That(FirstDifference(actual.States, expected.States, n), Is.Null, "states");
         Assert.That(FirstDifference(actual.Quantized, expected.Quantized), Is.Null, "quantized values");

@@ -29,6 +29,30 @@ public class LdlqSolverTests
         }
     }
 
+    /// <summary>
+    /// Q into an array the caller hands over (LinearQuantizer gives its spent transposed weight): the same Q and states
+    /// as into a new one, whatever the array held, in that very array; an array of another size is refused.
+    /// </summary>
+    [Test]
+    public void QuantizedIntoAGivenArrayIsTheSameAndIsThatArray()
+    {
+        const int k = 256, n = 128;
+        var table = Tables.Get(CodebookSpec.Parse("mul1"));
+        var rng = new Random(2);
+        var wr = Enumerable.Range(0, k * n).Select(_ => (float)((rng.NextDouble() * 2 - 1) * table.Rms)).ToArray();
+        var factor = BlockLdl.Decompose(RandomSpd(k, rng), k, 0.025).Factor!;
+        var encoder = new TrellisEncoder(table.Memory, 3);
+        var expected = HostLdlqSolver.Instance.Quantize(wr, k, n, factor, encoder);
+        var spent = Enumerable.Range(0, k * n).Select(i => float.NaN).ToArray();
+
+        var actual = HostLdlqSolver.Instance.Quantize(wr, k, n, factor, encoder, quantizedInto: spent);
+
+        Assert.That(actual.Quantized, Is.SameAs(spent));
+        Assert.That(actual.Quantized, Is.EqualTo(expected.Quantized));
+        Assert.That(actual.States, Is.EqualTo(expected.States));
+        Assert.Throws<ArgumentException>(() => HostLdlqSolver.Instance.Quantize(wr, k, n, factor, encoder, quantizedInto: new float[k * n - 1]));
+    }
+
     /// <summary>GᵀG/k + I: symmetric positive definite with off-diagonal weight, so the factor is dense below its diagonal blocks.</summary>
     private static double[] RandomSpd(int k, Random rng)
     {

@@ -257,11 +257,11 @@ public class LinearQuantizerTests
             return HostLdlqSolver.Instance.Factor(hessian, k, sigma, algebra);
         }
 
-        public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder)
+        public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, float[]? quantizedInto = null)
         {
             Calls++;
             HadFactor = factor is not null;
-            return HostLdlqSolver.Instance.Quantize(wr, k, n, factor, encoder);
+            return HostLdlqSolver.Instance.Quantize(wr, k, n, factor, encoder, quantizedInto);
         }
     }
 

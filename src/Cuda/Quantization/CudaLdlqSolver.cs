@@ -94,22 +94,23 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     }
 
     /// <summary>On the device; without a factor (no feedback) or with another device's encoder, the host loop.</summary>
-    public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder)
+    public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, float[]? quantizedInto = null)
     {
         if (factor is null || encoder is not CudaTileEncoder gpu || gpu.Context != _algebra.Context)
-            return Ldlq.Quantize(wr, k, n, factor, encoder);
+            return Ldlq.Quantize(wr, k, n, factor, encoder, quantizedInto);
         if (k % Span != 0 || n % Span != 0 || wr.Length != (long)k * n)
             throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (docs/exl3-format.md §3.1), got ({k}, {n})");
         if (factor.Length != (long)k * k)
             throw new ArgumentException($"L_u must be {k}×{k}, got {factor.Length} values", nameof(factor));
-        return QuantizeOnDevice(wr, k, n, factor, gpu);
+        return QuantizeOnDevice(wr, k, n, factor, gpu, quantizedInto);
     }
 
-    private LdlqResult QuantizeOnDevice(ReadOnlySpan<float> wr, int k, int n, float[] factor, CudaTileEncoder encoder)
+    private LdlqResult QuantizeOnDevice(ReadOnlySpan<float> wr, int k, int n, float[] factor, CudaTileEncoder encoder, float[]? quantizedInto)
     {
+        var quantized = Ldlq.QuantizedArray(quantizedInto, (long)k * n);
         using var problem = new DeviceProblem(_algebra.Context, wr, k, n, factor);
         _batches.Join((k, n, encoder), problem, BatchCapacity(n, encoder), batch => RunBatch(batch, k, n, encoder));
-        return problem.Download(Kernels, encoder.DeviceTable);
+        return problem.Download(Kernels, encoder.DeviceTable, quantized);
     }
 
     /// <summary>
@@ -244,10 +245,11 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         public DeviceBuffer<float> SpanFeedback { get; }
 
         /// <summary>The states, and Q decoded from them on the device.</summary>
-        public LdlqResult Download(CudaModule kernels, DeviceBuffer<float> table)
+        /// <summary>The states, and Q decoded from them into <paramref name="quantized"/> (all of it overwritten).</summary>
+        public LdlqResult Download(CudaModule kernels, DeviceBuffer<float> table, float[] quantized)
         {
             long size = Matrix.Count;
-            var result = new LdlqResult(new ushort[size], new float[size]);
+            var result = new LdlqResult(new ushort[size], quantized);
             States.CopyTo(result.States);
             CudaKernels.LdlqDecode.Launch(kernels, (uint)Math.Min(MaxGrid, (size + Threads - 1) / Threads), Threads, 0,
                 (States.Pointer, table.Pointer, _n, size, Matrix.Pointer));

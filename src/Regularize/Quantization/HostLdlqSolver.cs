@@ -21,6 +21,6 @@ public sealed class HostLdlqSolver : ILdlqSolver
     public BlockLdlResult Factor(float[] hessian, int k, double sigma, IDenseAlgebra algebra) =>
         BlockLdl.Decompose(Array.ConvertAll(hessian, v => (double)v), k, sigma, algebra);
 
-    public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder) =>
-        Ldlq.Quantize(wr, k, n, factor, encoder);
+    public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, float[]? quantizedInto = null) =>
+        Ldlq.Quantize(wr, k, n, factor, encoder, quantizedInto);
 }

@@ -21,5 +21,10 @@ public interface ILdlqSolver
     /// <param name="wr">Regularized target (k, n), row-major.</param>
     /// <param name="factor">L_u (k×k, row-major), or null to quantize without feedback (fallback).</param>
     /// <param name="encoder">The tile search for this tensor's K and codebook.</param>
-    LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder);
+    /// <param name="quantizedInto">
+    /// A k·n array the caller no longer needs, to hold Q (every value is overwritten; the result's Quantized is this
+    /// array); null allocates one. LinearQuantizer passes its transposed weight: at a 128k-vocabulary head that is a
+    /// 2–4 GB array fewer alive at once.
+    /// </param>
+    LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, float[]? quantizedInto = null);
 }

@@ -15,12 +15,19 @@ public sealed record LdlqResult(ushort[] States, float[] Quantized);
 /// </summary>
 public static class Ldlq
 {
+    /// <summary><paramref name="into"/> when it holds exactly <paramref name="size"/> values, a new array when null.</summary>
+    public static float[] QuantizedArray(float[]? into, long size) =>
+        into is null ? new float[size]
+        : into.Length == size ? into
+        : throw new ArgumentException($"the array for Q holds {into.Length} values, not {size}", nameof(into));
+
     private const int Span = 128;
     private const int Block = TileLayout.Side;
 
     /// <param name="wr">Regularized target (k, n), row-major.</param>
     /// <param name="factor">L_u (k×k, row-major), or null to quantize without feedback (fallback).</param>
-    public static LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder)
+    /// <param name="quantizedInto">An array of k·n values to hold Q (<see cref="ILdlqSolver.Quantize"/>), or null.</param>
+    public static LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, float[]? quantizedInto = null)
     {
         if (k % Span != 0 || n % Span != 0 || wr.Length != (long)k * n)
             throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (docs/exl3-format.md §3.1), got ({k}, {n})");
@@ -28,7 +35,8 @@ public static class Ldlq
         var lt = factor is null ? null : Transpose(factor, k);
         int size = ArrayLength.Of(k, n, "LDLQ matrix");
         var error = new float[size];
-        var quantized = new float[size];
+        // Every value of Q is written below (each block's tiles), so a reused array needs no clearing.
+        var quantized = QuantizedArray(quantizedInto, size);
         var states = new ushort[size];
         var spanFeedback = new float[Span * n];
         var target = new float[Block * n];

@@ -69,7 +69,8 @@ public static class LinearQuantizer
         double factorSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
 
-        var result = settings.Ldlq.Quantize(target, k, n, ldl?.Factor, encoder);
+        // w's last use was the input side above: Q takes its array.
+        var result = settings.Ldlq.Quantize(target, k, n, ldl?.Factor, encoder, quantizedInto: w);
         if (settings.Tuning.RefinePasses > 0 && ldl?.Factor is not null)
             ProxyRefinement.Refine(target, result.Quantized, result.States, basisHessian!, k, n, encoder, settings.Tuning.RefinePasses, settings.Algebra);
         double ldlqSeconds = clock.Elapsed.TotalSeconds;
