@@ -11,15 +11,22 @@ public class LdlqSolverTests
 {
     private static readonly CodebookTableCache Tables = new();
 
+    private const int K = 256, N = 128;
+
+    /// <summary>A K×N target at the codebook's scale, the factor of a dense positive definite Hessian, and an encoder at <paramref name="bits"/>.</summary>
+    private static (float[] Wr, float[] Factor, TrellisEncoder Encoder) Problem(int seed, int bits)
+    {
+        var table = Tables.Get(CodebookSpec.Parse("mul1"));
+        var rng = new Random(seed);
+        var wr = Enumerable.Range(0, K * N).Select(_ => (float)((rng.NextDouble() * 2 - 1) * table.Rms)).ToArray();
+        return (wr, BlockLdl.Decompose(RandomSpd(K, rng), K, 0.025).Factor!, new TrellisEncoder(table.Memory, bits));
+    }
+
     [Test]
     public void HostSolverIsTheHostLoop()
     {
-        const int k = 256, n = 128;
-        var table = Tables.Get(CodebookSpec.Parse("mul1"));
-        var rng = new Random(1);
-        var wr = Enumerable.Range(0, k * n).Select(_ => (float)((rng.NextDouble() * 2 - 1) * table.Rms)).ToArray();
-        var factor = BlockLdl.Decompose(RandomSpd(k, rng), k, 0.025).Factor!;
-        var encoder = new TrellisEncoder(table.Memory, 2);
+        const int k = K, n = N;
+        var (wr, factor, encoder) = Problem(1, 2);
         foreach (var f in new[] { factor, null })
         {
             var expected = Ldlq.Quantize(wr, k, n, f, encoder);
@@ -36,12 +43,8 @@ public class LdlqSolverTests
     [Test]
     public void QuantizedIntoAGivenArrayIsTheSameAndIsThatArray()
     {
-        const int k = 256, n = 128;
-        var table = Tables.Get(CodebookSpec.Parse("mul1"));
-        var rng = new Random(2);
-        var wr = Enumerable.Range(0, k * n).Select(_ => (float)((rng.NextDouble() * 2 - 1) * table.Rms)).ToArray();
-        var factor = BlockLdl.Decompose(RandomSpd(k, rng), k, 0.025).Factor!;
-        var encoder = new TrellisEncoder(table.Memory, 3);
+        const int k = K, n = N;
+        var (wr, factor, encoder) = Problem(2, 3);
         var expected = HostLdlqSolver.Instance.Quantize(wr, k, n, factor, encoder);
         var spent = Enumerable.Range(0, k * n).Select(i => float.NaN).ToArray();
 
