@@ -226,15 +226,15 @@ public static class ResourceEstimate
     }
 
     /// <summary>
-    /// Host working copies of one linear while it is quantized (LinearQuantizer, Ldlq, ProxyError): W and the
-    /// regularized target (k·n floats each); on the host also LDLQ's error, Q and states and the proxy's E and H·E
-    /// (22 bytes a weight), the basis Hessian, the LDL factor, its float64 Cholesky and its transpose (16 bytes per
-    /// k² entry); on a GPU only the returned Q and states (14 bytes a weight) and the basis Hessian and factor.
+    /// Host working copies of one linear while it is quantized (LinearQuantizer, Ldlq, ProxyError): W, whose array then
+    /// takes LDLQ's Q, and the regularized target (k·n floats each); on the host also LDLQ's error and states and the
+    /// proxy's E and H·E (18 bytes a weight), the basis Hessian, the LDL factor, its float64 Cholesky and its transpose
+    /// (16 bytes per k² entry); on a GPU only the returned states besides (10 bytes a weight) and the basis Hessian and factor.
     /// </summary>
     private static long QuantizeHost(ResourceInputs inputs, Linear linear)
     {
         long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
-        return inputs.Gpu is null ? 22 * k * n + 16 * k * k : 14 * k * n + 8 * k * k;
+        return inputs.Gpu is null ? 18 * k * n + 16 * k * k : 10 * k * n + 8 * k * k;
     }
 
     /// <summary>
