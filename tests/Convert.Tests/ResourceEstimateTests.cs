@@ -96,9 +96,9 @@ public class ResourceEstimateTests
         Assert.That(bytes[5], Is.LessThanOrEqualTo(bytes[4]));
         foreach (var (plan, need) in candidates.Zip(bytes))
         {
-            long free = (long)(need / ResourceCheck.GpuStatesShare) + 1;
+            long free = (long)(need / ResourceCheck.GpuPlanShare) + 1;
             var taken = ResourceCheck.Plan(StatePlacement.Auto, inputs, free);
-            Assert.That(ResourceEstimate.For(taken.Inputs(inputs)).GpuBytes, Is.LessThanOrEqualTo(ResourceCheck.GpuStatesShare * free));
+            Assert.That(ResourceEstimate.For(taken.Inputs(inputs)).GpuBytes, Is.LessThanOrEqualTo(ResourceCheck.GpuPlanShare * free));
             Assert.That(candidates.IndexOf(taken), Is.LessThanOrEqualTo(candidates.IndexOf(plan)), $"{plan} fits {HumanFormat.Bytes(free)}: nothing slower is taken");
         }
         Assert.That(ResourceCheck.Plan(StatePlacement.Auto, inputs, 23 * GiB), Is.EqualTo(new GpuMemoryPlan(true, true)));
@@ -118,7 +118,7 @@ public class ResourceEstimateTests
         var needs = ResourceEstimate.For(plan.Inputs(inputs));
         TestContext.Out.WriteLine($"{plan}: {HumanFormat.Bytes(needs.GpuBytes)}; normal {HumanFormat.Bytes(ResourceEstimate.For(inputs).GpuBytes)}");
         Assert.That(plan, Is.EqualTo(new GpuMemoryPlan(false, true)));
-        Assert.That(needs.GpuBytes, Is.LessThanOrEqualTo(ResourceCheck.GpuStatesShare * twenty));
+        Assert.That(needs.GpuBytes, Is.LessThanOrEqualTo(ResourceCheck.GpuPlanShare * twenty));
     }
 
     /// <summary>

@@ -56,7 +56,7 @@ public static class ResourceCheck
     public static long GpuBytesToPlanOn(long free, long? budget) => budget is { } b ? Math.Min(free, b) : free;
 
     /// <summary>
-    /// The first of <see cref="GpuMemoryPlan.Candidates"/> whose GPU estimate stays within <see cref="GpuStatesShare"/>
+    /// The first of <see cref="GpuMemoryPlan.Candidates"/> whose GPU estimate stays within <see cref="GpuPlanShare"/>
     /// of the free GPU memory, else the last (the smallest; the shortfall is then reported). Without a GPU, the host
     /// plan.
     /// </summary>
@@ -71,7 +71,7 @@ public static class ResourceCheck
         var candidates = GpuMemoryPlan.Candidates(placement, leanAllowed).ToList();
         if (gpuFreeBytes is not { } free)
             return candidates.First(p => placement == StatePlacement.Gpu || !p.StatesOnGpu);
-        return candidates.FirstOrDefault(p => ResourceEstimate.For(p.Inputs(inputs)).GpuBytes <= GpuStatesShare * free)
+        return candidates.FirstOrDefault(p => ResourceEstimate.For(p.Inputs(inputs)).GpuBytes <= GpuPlanShare * free)
             ?? candidates[^1];
     }
 
@@ -80,7 +80,7 @@ public static class ResourceCheck
     /// allocations, and allocations the estimate does not see (cuBLAS and cuSOLVER workspaces, fragmentation) take some
     /// of the rest, so a job near the edge takes a slower plan rather than running out of GPU memory hours in.
     /// </summary>
-    public const double GpuStatesShare = 0.85;
+    public const double GpuPlanShare = 0.85;
 
     /// <summary>The estimate's inputs for a conversion of <paramref name="spec"/> read from <paramref name="source"/>.</summary>
     public static ResourceInputs Inputs(ConvertSettings settings, TransformerSpec spec, ITensorReader source, IReadOnlyDictionary<string, int> bits,

@@ -244,7 +244,6 @@ public sealed class CudaLdlqSolver : ILdlqSolver
 
         public DeviceBuffer<float> SpanFeedback { get; }
 
-        /// <summary>The states, and Q decoded from them on the device.</summary>
         /// <summary>The states, and Q decoded from them into <paramref name="quantized"/> (all of it overwritten).</summary>
         public LdlqResult Download(CudaModule kernels, DeviceBuffer<float> table, float[] quantized)
         {

@@ -27,7 +27,8 @@ public interface ITensorReader : IDisposable
     /// <summary>
     /// Drops the pages read so far from this process's resident memory (they stay in the kernel's page cache, and a
     /// later read maps them again). A converter reads every weight once: without this, a 16 GB checkpoint's mapped pages
-    /// made 13 of a whole llama-3-8b conversion's 29 GiB peak RSS (docs/benchmarks.md). Readers without a mapping do nothing.
+    /// are the likely cause of most of the 13 GiB by which a whole llama-3-8b conversion's 29 GiB peak RSS exceeded a
+    /// 2-layer one's (docs/benchmarks.md). Readers without a mapping do nothing.
     /// </summary>
     void ReleaseResidentPages()
     {
