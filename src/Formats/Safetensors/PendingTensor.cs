@@ -114,11 +114,20 @@ public sealed class PendingTensor
     public static PendingTensor FromProducer(string name, DType dtype, long[] shape, Action<Stream> write) =>
         new(name, dtype, shape, write);
 
-    /// <summary>A tensor copied unchanged from a reader at write time (the reader must stay open until then).</summary>
+    /// <summary>
+    /// A tensor copied unchanged from a reader at write time (the reader must stay open until then). Once written, the
+    /// reader's mapped pages leave the resident set (<see cref="ITensorReader.ReleaseResidentPages"/>): a copy reads
+    /// each page once, and compiling a whole llama-3-8b's 4.6 GiB output from its module files raised the process's
+    /// peak RSS from 10.1 to 12.7 GiB on an H200 without it.
+    /// </summary>
     public static PendingTensor CopyOf(ITensorReader reader, string name, string? newName = null)
     {
         var info = reader.Info(name);
-        return new PendingTensor(newName ?? name, info.DType, info.Shape, s => reader.WriteRaw(name, s));
+        return new PendingTensor(newName ?? name, info.DType, info.Shape, s =>
+        {
+            reader.WriteRaw(name, s);
+            reader.ReleaseResidentPages();
+        });
     }
 
     internal void WriteTo(Stream stream) => _write(stream);
