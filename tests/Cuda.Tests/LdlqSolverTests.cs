@@ -205,7 +205,7 @@ public sealed class LdlqSolverTests : GpuFixture
         var wr = Gaussian(new Random(3), k * n, table.Rms);
         using var encoder = new CudaTileEncoder(Cuda, table.Memory, 2);
         var expected = Ldlq.Quantize(wr, k, n, null, encoder);
-        var actual = _solver.Quantize(wr, k, n, null, encoder);
+        var actual = _solver.Quantize(wr, k, n, (float[]?)null, encoder);
         Assert.That(FirstDifference(actual.States, expected.States, n), Is.Null);
         Assert.That(FirstDifference(actual.Quantized, expected.Quantized), Is.Null);
     }

@@ -113,9 +113,9 @@ public sealed class QuantizerExperimentTests : GpuFixture
         var h = CorrelatedHessian(k, rng);
         var w = Enumerable.Range(0, k * n).Select(i => (float)(Normal(rng) * (1 + i / n % 3))).ToArray();
         var su0 = LinearRegularizer.InputScales(w, k, n, Enumerable.Repeat(1f, k).ToArray(), table.Rms);
-        var factor = _solver.Factor(h, k, 0.025, _algebra).Factor!;
+        using var factor = new HostBasisFactor(h, k, _solver.Factor(h, k, 0.025, _algebra));
         using var encoder = new CudaTileEncoder(Cuda, table.Memory, bits);
-        var result = ProxyScaleSearch.Search(w, k, n, su0, 1.0, h, factor, encoder, _solver, _algebra);
+        var result = ProxyScaleSearch.Search(w, k, n, su0, 1.0, factor, encoder, _solver, _algebra);
         Assert.That(result.Evaluations.Select(e => e.Scale), Does.Contain(1.0));
         Assert.That(result.Scale, Is.EqualTo(result.Evaluations.MinBy(e => e.Proxy).Scale));
     }

@@ -25,7 +25,7 @@ public sealed class ProxyScaleSearchTests
     }
 
     /// <summary>W (k, n) with rows of very different sizes, its g = 1 input scales and the exact Hessian of the basis of su0/g.</summary>
-    private static (float[] W, float[] Su0, float[] Basis, float[] Factor, TrellisEncoder Encoder, double TileMseScale) Setup(int k, int n, int bits)
+    private static (float[] W, float[] Su0, HostBasisFactor Factor, TrellisEncoder Encoder, double TileMseScale) Setup(int k, int n, int bits)
     {
         var table = Tables.Get(CodebookSpec.Parse("mul1"));
         var encoder = new TrellisEncoder(table.Memory, bits);
@@ -47,16 +47,16 @@ public sealed class ProxyScaleSearchTests
         var hessian = GroupHessian.Finalize(accumulator, k, GroupHessian.DefaultSigma, new Random(1));
         var su = su0.Select(v => LinearRegularizer.RoundToHalf((float)(v / g0))).ToArray();
         var basis = hessian.InQuantizedBasis(su);
-        var factor = BlockLdl.Decompose(Array.ConvertAll(basis, v => (double)v), k, GroupHessian.DefaultSigma).Factor!;
-        return (w, su0, basis, factor, encoder, g0);
+        var factor = new HostBasisFactor(basis, k, BlockLdl.Decompose(Array.ConvertAll(basis, v => (double)v), k, GroupHessian.DefaultSigma));
+        return (w, su0, factor, encoder, g0);
     }
 
     [Test]
     public void PicksTheLowestProxyErrorOfTheScalesTriedIncludingTheTileMseOne()
     {
         const int k = 128, n = 256;
-        var (w, su0, basis, factor, encoder, g0) = Setup(k, n, 2);
-        var result = ProxyScaleSearch.Search(w, k, n, su0, g0, basis, factor, encoder, HostLdlqSolver.Instance, Converter.Compute.CpuDenseAlgebra.Instance);
+        var (w, su0, factor, encoder, g0) = Setup(k, n, 2);
+        var result = ProxyScaleSearch.Search(w, k, n, su0, g0, factor, encoder, HostLdlqSolver.Instance, Converter.Compute.CpuDenseAlgebra.Instance);
         Assert.That(result.Evaluations.Select(e => e.Scale), Does.Contain(g0));
         Assert.That(result.Evaluations, Has.Count.GreaterThanOrEqualTo(3));
         var best = result.Evaluations.MinBy(e => e.Proxy);
@@ -68,9 +68,9 @@ public sealed class ProxyScaleSearchTests
     public void WalksAwayFromAScaleFarTooSmall()
     {
         const int k = 128, n = 256;
-        var (w, su0, basis, factor, encoder, g0) = Setup(k, n, 2);
+        var (w, su0, factor, encoder, g0) = Setup(k, n, 2);
         double start = 0.6 * g0;
-        var result = ProxyScaleSearch.Search(w, k, n, su0, start, basis, factor, encoder, HostLdlqSolver.Instance, Converter.Compute.CpuDenseAlgebra.Instance);
+        var result = ProxyScaleSearch.Search(w, k, n, su0, start, factor, encoder, HostLdlqSolver.Instance, Converter.Compute.CpuDenseAlgebra.Instance);
         Assert.That(result.Scale, Is.GreaterThan(start * (1 + 2.5 * ProxyScaleSearch.Step)), "the walk should leave the edge of the first grid");
     }
 }

@@ -229,12 +229,13 @@ public static class ResourceEstimate
     /// Host working copies of one linear while it is quantized (LinearQuantizer, Ldlq, ProxyError): W, whose array then
     /// takes LDLQ's Q, and the regularized target (k·n floats each); on the host also LDLQ's error and states and the
     /// proxy's E and H·E (18 bytes a weight), the basis Hessian, the LDL factor, its float64 Cholesky and its transpose
-    /// (16 bytes per k² entry); on a GPU only the returned states besides (10 bytes a weight) and the basis Hessian and factor.
+    /// (16 bytes per k² entry); on a GPU only the returned states besides (10 bytes a weight), and in a lean run the
+    /// basis Hessian, which comes down before its factor takes its device memory (CudaLdlqSolver.FactorInBasis).
     /// </summary>
     private static long QuantizeHost(ResourceInputs inputs, Linear linear)
     {
         long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
-        return inputs.Gpu is null ? 18 * k * n + 16 * k * k : 10 * k * n + 8 * k * k;
+        return inputs.Gpu is null ? 18 * k * n + 16 * k * k : 10 * k * n + (inputs.Lean ? 4 * k * k : 0);
     }
 
     /// <summary>
@@ -288,15 +289,18 @@ public static class ResourceEstimate
 
     /// <summary>
     /// One linear's device memory while quantized, the largest of its three steps: LDLQ (the matrix, the states and
-    /// L_u: 6 bytes a weight and k² floats), the block LDL (the float Hessian and its float64 copy) and the proxy
-    /// error's traces (W, Q and their product, 12 bytes a weight, in a lean run in column stripes of at most
-    /// <see cref="Cuda.Blas.CudaDenseAlgebra.LeanProxyStripeValues"/> weights, and H).
+    /// L_u: 6 bytes a weight and k² floats), the block LDL (the float basis Hessian H', its float64 copy and L_u) and
+    /// the proxy error's traces (W, Q and their product, 12 bytes a weight, in a lean run in column stripes of at most
+    /// <see cref="Cuda.Blas.CudaDenseAlgebra.LeanProxyStripeValues"/> weights, and H'). H' stays on the device from
+    /// its rotation to the proxy (k² floats more through LDLQ, and L_u beside it in the block LDL), except in a lean
+    /// run, where L_u takes its memory (CudaLdlqSolver.FactorInBasis).
     /// </summary>
     private static long QuantizeGpu(Linear linear, bool lean)
     {
         long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
         long traced = k * Cuda.Blas.CudaDenseAlgebra.ProxyStripeWidth((int)k, (int)n, lean);
-        return Math.Max(6 * k * n + 4 * k * k + 512 * n, Math.Max(12 * k * k, 12 * traced + 4 * k * k));
+        long kept = lean ? 0 : 4 * k * k;
+        return Math.Max(6 * k * n + 4 * k * k + kept + 512 * n, Math.Max(12 * k * k + kept, 12 * traced + 4 * k * k));
     }
 
     /// <summary>

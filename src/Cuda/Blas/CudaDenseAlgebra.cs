@@ -137,45 +137,60 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     internal (double Error, double Weight) ProxyTraces(ReadOnlySpan<float> h, ReadOnlySpan<float> w, ReadOnlySpan<float> q, int k, int n, int stripe)
     {
         QuadraticForms.Check(h, w, q, k, n);
+        lock (_gate)
+        {
+            using var dh = _context.Allocate<float>((long)k * k);
+            dh.CopyFrom(h);
+            return TracesWith(dh.Pointer, w, q, k, n, stripe);
+        }
+    }
+
+    /// <summary>The traces with an H already on this device (k×k, row-major, symmetric), which stays there.</summary>
+    internal (double Error, double Weight) ProxyTraces(DeviceBuffer<float> h, ReadOnlySpan<float> w, ReadOnlySpan<float> q, int k, int n)
+    {
+        if (h.Count != (long)k * k || w.Length != (long)k * n || q.Length != w.Length)
+            throw new ArgumentException($"proxy error operands do not match W ({k}, {n}) and H ({k}, {k})");
+        lock (_gate)
+            return TracesWith(h.Pointer, w, q, k, n, ProxyStripeWidth(k, n, _lean));
+    }
+
+    /// <summary>The traces with H at <paramref name="h"/> on the device; the caller holds the gate.</summary>
+    private (double Error, double Weight) TracesWith(ulong h, ReadOnlySpan<float> w, ReadOnlySpan<float> q, int k, int n, int stripe)
+    {
         stripe = Math.Clamp(stripe, 1, n);
         long size = (long)k * stripe;
         var totals = new double[2 * k];
         var sums = new double[2 * k];
-        lock (_gate)
+        using var dw = _context.Allocate<float>(size);
+        using var dq = _context.Allocate<float>(size);
+        using var product = _context.Allocate<float>(size);
+        using var rows = _context.Allocate<double>(2L * k);
+        for (int c0 = 0; c0 < n; c0 += stripe)
         {
-            using var dh = _context.Allocate<float>((long)k * k);
-            using var dw = _context.Allocate<float>(size);
-            using var dq = _context.Allocate<float>(size);
-            using var product = _context.Allocate<float>(size);
-            using var rows = _context.Allocate<double>(2L * k);
-            dh.CopyFrom(h);
-            for (int c0 = 0; c0 < n; c0 += stripe)
+            int width = Math.Min(stripe, n - c0);
+            long values = (long)k * width;
+            if (width == n)
             {
-                int width = Math.Min(stripe, n - c0);
-                long values = (long)k * width;
-                if (width == n)
-                {
-                    dw.CopyFrom(w);
-                    dq.CopyFrom(q);
-                }
-                else
-                {
-                    dw.CopyColumnsFrom(w, n, k, c0, width);
-                    dq.CopyColumnsFrom(q, n, k, c0, width);
-                }
-                CudaKernels.SubtractFrom.Launch(DenseKernels, ElementGrid(values), 256, 0, (dw.Pointer, dq.Pointer, values));
-                // Row sums of X ⊙ (H·X) into k doubles at rowSums; row-major H·X (k, width) is column-major Xᵀ·H (width×k), H symmetric.
-                void RowTraces(ulong x, ulong rowSums)
-                {
-                    Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, width, k, k, x, width, dh.Pointer, k, 0f, product.Pointer, width);
-                    CudaKernels.RowDots.Launch(DenseKernels, (uint)k, 256, 0, (x, product.Pointer, width, rowSums));
-                }
-                RowTraces(dq.Pointer, rows.Pointer);
-                RowTraces(dw.Pointer, rows.Pointer + (ulong)k * sizeof(double));
-                rows.CopyTo(sums);
-                for (int i = 0; i < totals.Length; i++)
-                    totals[i] += sums[i];
+                dw.CopyFrom(w);
+                dq.CopyFrom(q);
             }
+            else
+            {
+                dw.CopyColumnsFrom(w, n, k, c0, width);
+                dq.CopyColumnsFrom(q, n, k, c0, width);
+            }
+            CudaKernels.SubtractFrom.Launch(DenseKernels, ElementGrid(values), 256, 0, (dw.Pointer, dq.Pointer, values));
+            // Row sums of X ⊙ (H·X) into k doubles at rowSums; row-major H·X (k, width) is column-major Xᵀ·H (width×k), H symmetric.
+            void RowTraces(ulong x, ulong rowSums)
+            {
+                Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, width, k, k, x, width, h, k, 0f, product.Pointer, width);
+                CudaKernels.RowDots.Launch(DenseKernels, (uint)k, 256, 0, (x, product.Pointer, width, rowSums));
+            }
+            RowTraces(dq.Pointer, rows.Pointer);
+            RowTraces(dw.Pointer, rows.Pointer + (ulong)k * sizeof(double));
+            rows.CopyTo(sums);
+            for (int i = 0; i < totals.Length; i++)
+                totals[i] += sums[i];
         }
         return (QuadraticForms.SumInOrder(totals.AsSpan(0, k)), QuadraticForms.SumInOrder(totals.AsSpan(k)));
     }
@@ -462,6 +477,16 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         {
             _weightCacheBytes = weightCacheBytes;
             _lean = true;
+        }
+    }
+
+    /// <summary>Whether <see cref="RunLean"/> was called: a lean run keeps no basis Hessian on the device beside its factor (CudaLdlqSolver).</summary>
+    internal bool IsLean
+    {
+        get
+        {
+            lock (_gate)
+                return _lean;
         }
     }
 

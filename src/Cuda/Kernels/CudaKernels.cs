@@ -13,10 +13,11 @@ public static class CudaKernels
     public const string AttentionSource = "attention.cu";
     public const string MoeSource = "moe.cu";
     public const string LdlqSource = "ldlq.cu";
+    public const string HadamardSource = "hadamard.cu";
     public const string ViterbiSource = "viterbi.cu";
 
     /// <summary>The kernel sources (src/Cuda/Kernels/*.cu), each embedded in the assembly.</summary>
-    public static IReadOnlyList<string> Sources { get; } = [DenseSource, ForwardSource, AttentionSource, MoeSource, LdlqSource, ViterbiSource];
+    public static IReadOnlyList<string> Sources { get; } = [DenseSource, ForwardSource, AttentionSource, MoeSource, LdlqSource, HadamardSource, ViterbiSource];
 
     // dense.cu: the GPU dense algebra's element-wise helpers (Blas/CudaDenseAlgebra).
     public static readonly CudaKernel<(ulong Src, int Height, int Width, ulong Sum, int K, int C0)> AddLowerStripe = new(DenseSource, "add_lower_stripe");
@@ -61,6 +62,11 @@ public static class CudaKernels
     public static readonly CudaKernel<(ulong H, ulong A, int K, double Add)> LdlDampedCopy = new(LdlqSource, "ldl_damped_copy");
     public static readonly CudaKernel<(ulong L, int K, ulong Factor, ulong Bad)> LdlStrictBlockFactor = new(LdlqSource, "ldl_strict_block_factor");
 
+    // hadamard.cu: the Hessian's rotation into the quantized basis on the device (Quantization/DeviceHadamard).
+    public static readonly CudaKernel<(ulong M, int Rows, int Cols, ulong Scales, float Scale)> HadamardColumns = new(HadamardSource, "hadamard_columns");
+    public static readonly CudaKernel<(ulong M, int Rows, int Cols, float Scale)> HadamardRows = new(HadamardSource, "hadamard_rows");
+    public static readonly CudaKernel<(ulong M, int K, ulong Diagonal)> CopyDiagonal = new(HadamardSource, "copy_diagonal");
+
     // viterbi.cu: the tail-biting search, compiled once per K (Trellis/CudaTileEncoder).
     public static readonly CudaKernel<(ulong Targets, int Tiles, ulong Table, ulong States, ulong History)> ViterbiTiles = new(ViterbiSource, "viterbi_tiles");
 
@@ -72,6 +78,7 @@ public static class CudaKernels
         CausalAttention,
         ZeroFill, RouteTopK, ExpertLists, GatherRows, ScatterAddRows,
         LdlqBlockTarget, LdlqGatherTiles, LdlqErrorRows, LdlqDecode, LdlDampedCopy, LdlStrictBlockFactor,
+        HadamardColumns, HadamardRows, CopyDiagonal,
         ViterbiTiles,
     ];
 

@@ -2,6 +2,7 @@ using Converter.Compute;
 using Converter.Cuda.Blas;
 using Converter.Cuda.Native;
 using Converter.Cuda.Trellis;
+using Converter.Regularize.Hessian;
 using Converter.Regularize.Ldl;
 using Converter.Regularize.Quantization;
 using Converter.Trellis.Tiles;
@@ -10,8 +11,8 @@ using Converter.Trellis.Viterbi;
 namespace Converter.Cuda.Quantization;
 
 /// <summary>
-/// LDLQ (docs/exl3-format.md §3.7) with the whole block loop on the GPU: Wr and L_u go up once, the states and Q come
-/// down once, and between them every step is queued on the default stream without waiting: the span and in-span
+/// LDLQ (docs/exl3-format.md §3.7) with the whole block loop on the GPU: Wr goes up once, L_u is formed there
+/// (<see cref="FactorInBasis"/>) or goes up once, the states and Q come down once, and between them every step is queued on the default stream without waiting: the span and in-span
 /// feedback products (cuBLAS SGEMM on the solver's <see cref="CudaDenseAlgebra"/>), the gather into position order
 /// and the error rows (Kernels/ldlq.cu), the search (<see cref="CudaTileEncoder.Launch(ulong, ulong, int)"/>). (The
 /// host loop copies and waits every 16-row block: ~16 s per llama-3-8b layer, ~6 s of it the search.) The semantics are those of <see cref="Ldlq.Quantize"/>; only the float summation order of the
@@ -38,6 +39,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     private readonly CudaDenseAlgebra _algebra;
     private readonly BatchRendezvous<(int K, int N, CudaTileEncoder Encoder), DeviceProblem> _batches = new();
     private CudaModule? _kernels;
+    private CudaModule? _hadamardKernels;
 
     /// <param name="algebra">The GPU's algebra: its context, its cuBLAS handle (under its gate) for the products.</param>
     public CudaLdlqSolver(CudaDenseAlgebra algebra) => _algebra = algebra;
@@ -50,6 +52,9 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     /// <summary>Kernels/ldlq.cu, compiled on first use.</summary>
     private CudaModule Kernels => _kernels ??= _algebra.Context.Module(CudaKernels.LdlqSource, new Dictionary<string, string>());
 
+    /// <summary>Kernels/hadamard.cu, compiled on first use.</summary>
+    private CudaModule HadamardKernels => _hadamardKernels ??= _algebra.Context.Module(CudaKernels.HadamardSource, new Dictionary<string, string>());
+
     /// <summary>
     /// <see cref="BlockLdl.Decompose"/> on the device: the Hessian goes up once as float and the factor comes down
     /// once as float, instead of float64 copies both ways and the strict block factor on the host (3.6 s of a
@@ -59,38 +64,106 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     {
         if (k % BlockLdl.BlockSize != 0 || hessian.Length != (long)k * k)
             throw new ArgumentException($"Hessian must be k×k with k a multiple of {BlockLdl.BlockSize}");
+        using var h = _algebra.Context.Allocate<float>((long)k * k);
+        h.CopyFrom(hessian);
+        int? retries = FactorOnDevice(h, h, k, BlockLdl.MeanDiagonal<float>(hessian, k), sigma, () => h.CopyFrom(hessian));
+        if (retries is null)
+            return new BlockLdlResult(null, BlockLdl.MaxRetries);
+        var factor = new float[(long)k * k];
+        h.CopyTo(factor);
+        return new BlockLdlResult(factor, retries.Value);
+    }
+
+    /// <summary>
+    /// H' and L_u on the device: the damped Hessian goes up once, is scaled and rotated there to the host's bits
+    /// (<see cref="DeviceHadamard"/>), and factored; L_u stays for the block loop and H' for the proxy traces, so
+    /// nothing k² comes down (a 70B down_proj's H' and L_u took 7.6 s on and off the device). A lean run brings H'
+    /// down before factoring and lets L_u take its memory, so the device holds the 12 bytes per k² entry it did before.
+    /// </summary>
+    public BasisFactor FactorInBasis(GroupHessian hessian, ReadOnlySpan<float> inputScale, double sigma, IDenseAlgebra algebra)
+    {
+        var damped = hessian.Damped ?? throw new InvalidOperationException("no Hessian in fallback mode");
+        int k = hessian.PaddedK;
+        if (inputScale.Length != k)
+            throw new ArgumentException($"{inputScale.Length} input scales for a Hessian {k} wide", nameof(inputScale));
         var context = _algebra.Context;
-        double diagMean = BlockLdl.MeanDiagonal<float>(hessian, k);
+        var basis = context.Allocate<float>((long)k * k);
+        DeviceBuffer<float>? factor = null;
+        try
+        {
+            basis.CopyFrom(damped);
+            var diagonal = new float[k];
+            using (var scales = context.Allocate<float>(k))
+            using (var onDevice = context.Allocate<float>(k))
+            {
+                scales.CopyFrom(inputScale);
+                DeviceHadamard.LeftMultiply(HadamardKernels, basis.Pointer, k, k, scales.Pointer);
+                DeviceHadamard.RightMultiply(HadamardKernels, basis.Pointer, k, k);
+                CudaKernels.CopyDiagonal.Launch(HadamardKernels, (uint)((k + Threads - 1) / Threads), Threads, 0, (basis.Pointer, k, onDevice.Pointer));
+                onDevice.CopyTo(diagonal);
+            }
+            double diagMean = BlockLdl.MeanOf(diagonal);
+            if (_algebra.IsLean)
+            {
+                var host = new float[(long)k * k];
+                basis.CopyTo(host);
+                int? leanRetries = FactorOnDevice(basis, basis, k, diagMean, sigma, () => basis.CopyFrom(host));
+                if (leanRetries is null)
+                {
+                    basis.Dispose();
+                    return new DeviceBasisFactor(_algebra, k, BlockLdl.MaxRetries, null, host, null);
+                }
+                return new DeviceBasisFactor(_algebra, k, leanRetries.Value, null, host, basis);
+            }
+            factor = context.Allocate<float>((long)k * k);
+            int? retries = FactorOnDevice(basis, factor, k, diagMean, sigma, restore: null);
+            if (retries is null)
+            {
+                factor.Dispose();
+                return new DeviceBasisFactor(_algebra, k, BlockLdl.MaxRetries, basis, null, null);
+            }
+            return new DeviceBasisFactor(_algebra, k, retries.Value, basis, null, factor);
+        }
+        catch
+        {
+            basis.Dispose();
+            factor?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The attempts of <see cref="BlockLdl.Decompose"/> on the device: H at <paramref name="h"/> widened with each
+    /// attempt's damping, Cholesky, the strict block factor into <paramref name="factor"/> (which may be h itself:
+    /// <paramref name="restore"/> then puts H back after a factor that came out non-finite). Returns the retries, or
+    /// null when no attempt factored.
+    /// </summary>
+    private int? FactorOnDevice(DeviceBuffer<float> h, DeviceBuffer<float> factor, int k, double diagMean, double sigma, Action? restore)
+    {
+        var context = _algebra.Context;
+        uint grid = (uint)Math.Min(MaxGrid, ((long)k * k + Threads - 1) / Threads);
         lock (_algebra.Gate)
         {
-            using var h = context.Allocate<float>((long)k * k);
             using var l = context.Allocate<double>((long)k * k);
-            h.CopyFrom(hessian);
-            uint grid = (uint)Math.Min(MaxGrid, ((long)k * k + Threads - 1) / Threads);
+            using var bad = context.Allocate<int>(1);
+            Span<int> flag = stackalloc int[1];
             for (int attempt = 0; attempt <= BlockLdl.MaxRetries; attempt++)
             {
                 CudaKernels.LdlDampedCopy.Launch(Kernels, grid, Threads, 0, (h.Pointer, l.Pointer, k, BlockLdl.Damping(attempt, sigma, diagMean)));
                 if (!_algebra.TryCholeskyOnDevice(l.Pointer, k))
                     continue;
-                // h is not needed any more: its bytes take the float factor.
-                h.Fill(0);
-                using var bad = context.Allocate<int>(1);
+                factor.Fill(0);
                 bad.Fill(0);
-                CudaKernels.LdlStrictBlockFactor.Launch(Kernels, (uint)(k / BlockLdl.BlockSize), Threads, 0, (l.Pointer, k, h.Pointer, bad.Pointer));
-                Span<int> flag = stackalloc int[1];
+                CudaKernels.LdlStrictBlockFactor.Launch(Kernels, (uint)(k / BlockLdl.BlockSize), Threads, 0, (l.Pointer, k, factor.Pointer, bad.Pointer));
                 bad.CopyTo(flag);
-                if (flag[0] != 0)
-                {
-                    // A non-finite L counts as a failed Cholesky (CudaDenseAlgebra.TryCholesky): retry with more damping.
-                    h.CopyFrom(hessian);
-                    continue;
-                }
-                var factor = new float[(long)k * k];
-                h.CopyTo(factor);
-                return new BlockLdlResult(factor, attempt);
+                if (flag[0] == 0)
+                    return attempt;
+                // A non-finite L counts as a failed Cholesky (CudaDenseAlgebra.TryCholesky): retry with more damping.
+                if (ReferenceEquals(factor, h))
+                    restore!();
             }
         }
-        return new BlockLdlResult(null, BlockLdl.MaxRetries);
+        return null;
     }
 
     /// <summary>On the device; without a factor (no feedback) or with another device's encoder, the host loop.</summary>
@@ -98,17 +171,36 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     {
         if (factor is null || encoder is not CudaTileEncoder gpu || gpu.Context != _algebra.Context)
             return Ldlq.Quantize(wr, k, n, factor, encoder, quantizedInto);
-        if (k % Span != 0 || n % Span != 0 || wr.Length != (long)k * n)
-            throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (docs/exl3-format.md §3.1), got ({k}, {n})");
-        if (factor.Length != (long)k * k)
-            throw new ArgumentException($"L_u must be {k}×{k}, got {factor.Length} values", nameof(factor));
-        return QuantizeOnDevice(wr, k, n, factor, gpu, quantizedInto);
+        CheckShapes(wr, k, n, factor.Length);
+        using var lu = _algebra.Context.Allocate<float>((long)k * k);
+        lu.CopyFrom(factor);
+        return QuantizeOnDevice(wr, k, n, lu, gpu, quantizedInto);
     }
 
-    private LdlqResult QuantizeOnDevice(ReadOnlySpan<float> wr, int k, int n, float[] factor, CudaTileEncoder encoder, float[]? quantizedInto)
+    /// <summary>With a factor formed on this device, read where it is; any other goes through the host array.</summary>
+    public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, BasisFactor? factor, ITileEncoder encoder, float[]? quantizedInto = null)
+    {
+        if (factor is DeviceBasisFactor { DeviceFactor: { } lu } device && device.Algebra == _algebra && encoder is CudaTileEncoder gpu && gpu.Context == _algebra.Context)
+        {
+            CheckShapes(wr, k, n, lu.Count);
+            return QuantizeOnDevice(wr, k, n, lu, gpu, quantizedInto);
+        }
+        float[]? host = factor is { Factored: true } ? factor.HostFactor() ?? throw new InvalidOperationException("the factor was released") : null;
+        return Quantize(wr, k, n, host, encoder, quantizedInto);
+    }
+
+    private static void CheckShapes(ReadOnlySpan<float> wr, int k, int n, long factorValues)
+    {
+        if (k % Span != 0 || n % Span != 0 || wr.Length != (long)k * n)
+            throw new ArgumentException($"LDLQ needs k and n padded to multiples of {Span} (docs/exl3-format.md §3.1), got ({k}, {n})");
+        if (factorValues != (long)k * k)
+            throw new ArgumentException($"L_u must be {k}×{k}, got {factorValues} values", "factor");
+    }
+
+    private LdlqResult QuantizeOnDevice(ReadOnlySpan<float> wr, int k, int n, DeviceBuffer<float> lu, CudaTileEncoder encoder, float[]? quantizedInto)
     {
         var quantized = Ldlq.QuantizedArray(quantizedInto, (long)k * n);
-        using var problem = new DeviceProblem(_algebra.Context, wr, k, n, factor);
+        using var problem = new DeviceProblem(_algebra.Context, wr, k, n, lu);
         _batches.Join((k, n, encoder), problem, BatchCapacity(n, encoder), batch => RunBatch(batch, k, n, encoder));
         return problem.Download(Kernels, encoder.DeviceTable, quantized);
     }
@@ -221,17 +313,17 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     {
         private readonly int _n;
 
-        public DeviceProblem(CudaContext context, ReadOnlySpan<float> wr, int k, int n, float[] factor)
+        /// <param name="lu">L_u on the device, read (not owned) until the problem is disposed.</param>
+        public DeviceProblem(CudaContext context, ReadOnlySpan<float> wr, int k, int n, DeviceBuffer<float> lu)
         {
             _n = n;
             long size = (long)k * n;
             Matrix = context.Allocate<float>(size);
-            // L_u as given: read column-major (ld k) it is lt = L_uᵀ, so there is no host transpose (FeedbackProduct).
-            Lu = context.Allocate<float>((long)k * k);
+            // L_u as given: read column-major (ld k) it is lt = L_uᵀ, so there is no transpose (FeedbackProduct).
+            Lu = lu;
             States = context.Allocate<ushort>(size);
             SpanFeedback = context.Allocate<float>((long)Span * n);
             Matrix.CopyFrom(wr);
-            Lu.CopyFrom(factor);
             // The last span has no later rows: its feedback is zero. Every other span's product overwrites it (beta 0).
             SpanFeedback.Fill(0);
         }
@@ -259,7 +351,6 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         public void Dispose()
         {
             Matrix.Dispose();
-            Lu.Dispose();
             States.Dispose();
             SpanFeedback.Dispose();
         }

@@ -49,6 +49,15 @@ public static class BlockLdl
         return sum / k;
     }
 
+    /// <summary>The same mean from the diagonal alone (a device copies out only H's diagonal), summed in the same order.</summary>
+    public static double MeanOf(ReadOnlySpan<float> diagonal)
+    {
+        double sum = 0;
+        foreach (float v in diagonal)
+            sum += v;
+        return sum / diagonal.Length;
+    }
+
     /// <summary>What attempt <paramref name="attempt"/> adds to the diagonal (§3.6: 2σ·mean(diag) more per retry).</summary>
     public static double Damping(int attempt, double sigma, double diagMean) => attempt * 2 * sigma * diagMean;
 

@@ -1,4 +1,5 @@
 using Converter.Compute;
+using Converter.Regularize.Hessian;
 using Converter.Regularize.Ldl;
 using Converter.Trellis.Viterbi;
 
@@ -27,4 +28,18 @@ public interface ILdlqSolver
     /// 2–4 GB array fewer alive at once.
     /// </param>
     LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, float[]? quantizedInto = null);
+
+    /// <summary>
+    /// H' = <paramref name="hessian"/> in the basis of <paramref name="inputScale"/> (<see cref="GroupHessian.InQuantizedBasis"/>)
+    /// and its factor (<see cref="Factor"/>), formed where the block loop will read them; by default on the host.
+    /// </summary>
+    BasisFactor FactorInBasis(GroupHessian hessian, ReadOnlySpan<float> inputScale, double sigma, IDenseAlgebra algebra) =>
+        HostBasisFactor.Of(this, hessian, inputScale, sigma, algebra);
+
+    /// <summary>
+    /// <see cref="Quantize(ReadOnlySpan{float}, int, int, float[], ITileEncoder, float[])"/> with the factor of
+    /// <paramref name="factor"/> (none when it is null or not factored), read where it is; by default from the host.
+    /// </summary>
+    LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, BasisFactor? factor, ITileEncoder encoder, float[]? quantizedInto = null) =>
+        Quantize(wr, k, n, factor is { Factored: true } ? factor.HostFactor() ?? throw new InvalidOperationException("the factor was released") : null, encoder, quantizedInto);
 }

@@ -56,28 +56,26 @@ public static class LinearQuantizer
         double searchSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
 
-        float[]? basisHessian = null;
-        BlockLdlResult? ldl = null;
+        // H' and its factor are formed where LDLQ runs and stay there for the proxy error (a GPU keeps them on the device).
+        using var factored = hessian.FallbackReason is null
+            ? settings.Ldlq.FactorInBasis(hessian, settings.Basis == HessianBasis.Exact ? su : hessian.InputSigns, settings.Sigma, settings.Algebra)
+            : null;
         string? fallback = hessian.FallbackReason;
-        if (fallback is null)
-        {
-            basisHessian = hessian.InQuantizedBasis(settings.Basis == HessianBasis.Exact ? su : hessian.InputSigns);
-            ldl = settings.Ldlq.Factor(basisHessian, k, settings.Sigma, settings.Algebra);
-            if (ldl.Factor is null)
-                fallback = $"Hessian not positive definite after {BlockLdl.MaxRetries} damping retries";
-        }
+        if (factored is { Factored: false })
+            fallback = $"Hessian not positive definite after {BlockLdl.MaxRetries} damping retries";
         double factorSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
 
         // w's last use was the input side above: Q takes its array.
-        var result = settings.Ldlq.Quantize(target, k, n, ldl?.Factor, encoder, quantizedInto: w);
-        if (settings.Tuning.RefinePasses > 0 && ldl?.Factor is not null)
-            ProxyRefinement.Refine(target, result.Quantized, result.States, basisHessian!, k, n, encoder, settings.Tuning.RefinePasses, settings.Algebra);
+        var result = settings.Ldlq.Quantize(target, k, n, factored, encoder, quantizedInto: w);
+        if (settings.Tuning.RefinePasses > 0 && factored is { Factored: true })
+            ProxyRefinement.Refine(target, result.Quantized, result.States, factored.BasisHessian(), k, n, encoder, settings.Tuning.RefinePasses, settings.Algebra);
+        factored?.ReleaseFactor();
         double ldlqSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
         var trellis = Pack(result.States, k, n, encoder.Bits);
-        bool rmse = basisHessian is null;
-        double proxy = rmse ? Rmse(target, result.Quantized) : ProxyError.Compute(target, result.Quantized, basisHessian!, k, n, settings.Algebra);
+        bool rmse = factored is null;
+        double proxy = rmse ? Rmse(target, result.Quantized) : ProxyError.Compute(target, result.Quantized, factored!, n, settings.Algebra);
         double? proxyBeforeRefit = null;
         if (settings.Tuning.RefitScales && !rmse)
         {
@@ -106,7 +104,7 @@ public static class LinearQuantizer
             GlobalScale = g,
             OutScalesApplied = outScales,
             Fallback = fallback,
-            CholeskyRetries = ldl?.Retries ?? 0,
+            CholeskyRetries = factored?.Retries ?? 0,
             RegularizeSeconds = regularizeSeconds,
             ScaleSearchSeconds = searchSeconds,
             FactorSeconds = factorSeconds,
@@ -123,9 +121,8 @@ public static class LinearQuantizer
     private static double ProxyScale(float[] w, int k, int n, float[] su0, double scale0, GroupHessian hessian, ITileEncoder encoder, LinearQuantizerSettings settings)
     {
         var su = su0.Select(v => LinearRegularizer.RoundToHalf((float)(v / scale0))).ToArray();
-        var basisHessian = hessian.InQuantizedBasis(su);
-        var factor = settings.Ldlq.Factor(basisHessian, k, settings.Sigma, settings.Algebra).Factor;
-        return factor is null ? scale0 : ProxyScaleSearch.Search(w, k, n, su0, scale0, basisHessian, factor, encoder, settings.Ldlq, settings.Algebra).Scale;
+        using var factored = settings.Ldlq.FactorInBasis(hessian, su, settings.Sigma, settings.Algebra);
+        return factored.Factored ? ProxyScaleSearch.Search(w, k, n, su0, scale0, factored, encoder, settings.Ldlq, settings.Algebra).Scale : scale0;
     }
 
     /// <summary>W (k, n) = the HF weight (out, in) transposed, zero-padded to (k, n).</summary>

@@ -18,4 +18,11 @@ public static class ProxyError
         var (error, weight) = (algebra ?? CpuDenseAlgebra.Instance).ProxyTraces(hessian, w, q, k, n);
         return error / weight;
     }
+
+    /// <summary>The proxy error with the H' of <paramref name="factor"/>, read where it is (a device keeps its own copy).</summary>
+    public static double Compute(ReadOnlySpan<float> w, ReadOnlySpan<float> q, BasisFactor factor, int n, IDenseAlgebra? algebra = null)
+    {
+        var (error, weight) = factor.ProxyTraces(w, q, n, algebra ?? CpuDenseAlgebra.Instance);
+        return error / weight;
+    }
 }

@@ -39,11 +39,12 @@ public static class ProxyScaleSearch
     /// <param name="w">W (k, n) after the output-side regularization (§3.3), before the input scales.</param>
     /// <param name="su0">Input scales of g = 1 (fp32, before the division by g and the fp16 rounding).</param>
     /// <param name="scale0">The tile-MSE scale g₀.</param>
-    /// <param name="basisHessian">H' (k, k) in the basis of su0/g₀, the one the proxy and the factor come from.</param>
-    /// <param name="factor">L_u of <paramref name="basisHessian"/>.</param>
-    public static ProxyScaleResult Search(ReadOnlySpan<float> w, int k, int n, ReadOnlySpan<float> su0, double scale0, float[] basisHessian,
-        float[] factor, ITileEncoder encoder, ILdlqSolver ldlq, IDenseAlgebra algebra)
+    /// <param name="factor">H' (k, k) in the basis of su0/g₀, the one the proxy comes from, and its factor (formed by <paramref name="ldlq"/>).</param>
+    public static ProxyScaleResult Search(ReadOnlySpan<float> w, int k, int n, ReadOnlySpan<float> su0, double scale0, BasisFactor factor,
+        ITileEncoder encoder, ILdlqSolver ldlq, IDenseAlgebra algebra)
     {
+        if (!factor.Factored || factor.K != k)
+            throw new ArgumentException($"the scale search needs a {k}×{k} factored Hessian", nameof(factor));
         var columns = SampleColumns(n);
         int m = columns.Length;
         var sample = new float[ArrayLength.Of(k, m, "scale search sample")];
@@ -64,7 +65,7 @@ public static class ProxyScaleSearch
             var su = scaled.Select(v => LinearRegularizer.RoundToHalf((float)(v / g))).ToArray();
             LinearRegularizer.ApplyInputSide(sample, target, k, m, su);
             var q = ldlq.Quantize(target, k, m, factor, encoder).Quantized;
-            double proxy = ProxyError.Compute(target, q, basisHessian, k, m, algebra);
+            double proxy = ProxyError.Compute(target, q, factor, m, algebra);
             tried[i] = proxy;
             return proxy;
         }
