@@ -116,10 +116,77 @@ public sealed class BasisFactorTests : GpuFixture
         Assert.That(device.BasisHessian(), Is.EqualTo(host.BasisHessian()));
     }
 
+    [TestCase(256, 2)]
+    [TestCase(384, 1)]
+    public void AHessianLeftOnTheDeviceFinalizesAndFactorsAsOneBroughtDown(int k, int users)
+    {
+        var solver = new CudaLdlqSolver(_algebra);
+        var x = Inputs(k, new Random(k));
+        using var down = Finalized(k, x, onDevice: false, users);
+        using var left = Finalized(k, x, onDevice: true, users);
+        Assert.That(left.Resident, Is.TypeOf<CudaResidentMatrix>());
+        Assert.That(left.DiagMean, Is.EqualTo(down.DiagMean));
+        Assert.That(left.Diagonal(), Is.EqualTo(down.Diagonal()));
+        Assert.That(left.InputSigns, Is.EqualTo(down.InputSigns));
+
+        var su = Enumerable.Range(0, k).Select(i => LinearRegularizer.RoundToHalf(down.InputSigns[i] * (float)(0.5 + i % 7 * 0.1))).ToArray();
+        using var expected = solver.FactorInBasis(down, su, GroupHessian.DefaultSigma, _algebra);
+        // Not the last use: the device copy is copied, and stays for the group's other linears.
+        using (var copied = solver.FactorInBasis(left, su, GroupHessian.DefaultSigma, _algebra))
+        {
+            Assert.That(copied.BasisHessian(), Is.EqualTo(expected.BasisHessian()));
+            Assert.That(copied.HostFactor(), Is.EqualTo(expected.HostFactor()));
+        }
+        Assert.That(left.Resident, Is.Not.Null);
+        using var last = solver.FactorInBasis(left, su, GroupHessian.DefaultSigma, _algebra, lastUse: true);
+        Assert.That(last.BasisHessian(), Is.EqualTo(expected.BasisHessian()));
+        Assert.That(last.HostFactor(), Is.EqualTo(expected.HostFactor()));
+        if (users == 1)
+        {
+            Assert.That(left.Resident, Is.Null, "a group's only linear takes the device copy and rotates it in place");
+            Assert.Throws<InvalidOperationException>(() => _ = left.Damped);
+        }
+        else
+        {
+            Assert.That(left.Resident, Is.Not.Null, "a group of several linears keeps it for the others");
+            Assert.That(left.Damped, Is.EqualTo(down.Damped), "and brings it down to the bit when asked");
+        }
+    }
+
+    [Test]
+    public void ANonFiniteMeanLeftOnTheDeviceFallsBackAsOnTheHost()
+    {
+        const int k = 128;
+        var x = Inputs(k, new Random(3));
+        // Finite rows (so none is dropped) whose squares overflow float: the mean has ±Inf.
+        x[5 * k + 7] = 1e20f;
+        using var down = Finalized(k, x, onDevice: false, 1);
+        using var left = Finalized(k, x, onDevice: true, 1);
+        Assert.That(down.FallbackReason, Is.EqualTo("Hessian has non-finite values"));
+        Assert.That(left.FallbackReason, Is.EqualTo(down.FallbackReason));
+        Assert.That(left.Resident, Is.Null);
+        Assert.That(left.Damped, Is.Null);
+    }
+
+    private GroupHessian Finalized(int k, float[] x, bool onDevice, int users)
+    {
+        using var accumulator = new HessianAccumulator(k, _algebra);
+        accumulator.Add(x, x.Length / k);
+        return GroupHessian.Finalize(accumulator, k, GroupHessian.DefaultSigma, new Random(7), onDevice, users);
+    }
+
     /// <summary>A finalized Hessian of correlated random inputs with a few loud channels.</summary>
     private static GroupHessian Hessian(int k, Random rng)
     {
         using var accumulator = new HessianAccumulator(k);
+        var x = Inputs(k, rng);
+        accumulator.Add(x, x.Length / k);
+        return GroupHessian.Finalize(accumulator, k, GroupHessian.DefaultSigma, rng);
+    }
+
+    /// <summary>2k rows of correlated random inputs with every 37th channel loud.</summary>
+    private static float[] Inputs(int k, Random rng)
+    {
         int tokens = 2 * k;
         var x = new float[tokens * k];
         for (int t = 0; t < tokens; t++)
@@ -132,8 +199,7 @@ public sealed class BasisFactorTests : GpuFixture
                 previous = z;
             }
         }
-        accumulator.Add(x, tokens);
-        return GroupHessian.Finalize(accumulator, k, GroupHessian.DefaultSigma, rng);
+        return x;
     }
 
     private static float[] Download(DeviceBuffer<float> buffer)

@@ -49,4 +49,36 @@ public sealed class HessianAccumulatorTests
         Assert.Throws<InvalidOperationException>(() => accumulator.Mean(padded), "read once");
         Assert.Throws<InvalidOperationException>(() => _ = accumulator.Sum, "its memory is gone");
     }
+
+    [Test]
+    public void OnTheHostTheMeanStaysWithTheCallerAndNothingIsLeftResident()
+    {
+        const int k = 6, tokens = 7;
+        var x = Enumerable.Range(0, tokens * k).Select(i => MathF.Cos(i * 0.3f)).ToArray();
+        using var accumulator = new HessianAccumulator(k);
+        accumulator.Add(x, tokens);
+        Assert.That(accumulator.MeanInPlace(16), Is.Null, "the CPU keeps no mean anywhere else");
+        Assert.That(accumulator.Mean(16).Values, Has.Length.EqualTo(256), "and MeanInPlace spent nothing");
+
+        using var again = new HessianAccumulator(k);
+        again.Add(x, tokens);
+        using var hessian = GroupHessian.Finalize(again, 16, GroupHessian.DefaultSigma, new Random(1), onDevice: true, users: 1);
+        Assert.That(hessian.Resident, Is.Null);
+        Assert.That(hessian.TakeResident(), Is.Null);
+        Assert.That(hessian.Damped, Is.Not.Null);
+    }
+
+    [TestCase(6, 16)]
+    [TestCase(128, 128)]
+    public void TheDampedDiagonalIsTheDampedHessiansDiagonalWithoutReadingIt(int k, int padded)
+    {
+        var rng = new Random(k);
+        int tokens = 3 * k;
+        var x = Enumerable.Range(0, tokens * k).Select(_ => (float)(rng.NextDouble() * 2 - 1) * 3).ToArray();
+        using var accumulator = new HessianAccumulator(k);
+        accumulator.Add(x, tokens);
+        using var hessian = GroupHessian.Finalize(accumulator, padded, GroupHessian.DefaultSigma, new Random(2));
+        var expected = Enumerable.Range(0, padded).Select(i => hessian.Damped![i * padded + i]).ToArray();
+        Assert.That(hessian.Diagonal(), Is.EqualTo(expected), "to the bit, padded channels (the damping alone) included");
+    }
 }

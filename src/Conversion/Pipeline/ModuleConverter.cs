@@ -95,18 +95,6 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         double captureSeconds = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
-        // Each group's Hessian is finalized by the first of its linears to start, so quantizing can begin before the
-        // last group is ready; every linear only reads it.
-        var hessians = module.LinearGroups.ToDictionary(g => g, g => new Lazy<GroupHessian>(() => FinalizeHessian(g, capture, progress)));
-        if (_lean)
-        {
-            // The original weights the capture multiplied by leave the cache (the forward after quantizing runs on the
-            // reconstructions), then every Gram sum leaves the device before the first LDL factor is made.
-            foreach (var device in _devices?.Backends ?? [backend])
-                (device.Algebra as Cuda.Blas.CudaDenseAlgebra)?.ReleaseWeights();
-            foreach (var hessian in hessians.Values)
-                _ = hessian.Value;
-        }
         var jobs = module.LinearGroups.SelectMany(g => g.Linears.Select(l => (Group: g, Linear: l))).ToList();
         // Largest first, and of equal sizes the widest input first (down_proj before gate/up: its k² Hessian takes
         // seconds of host work to finalize and rotate before its LDLQ can start): with several in flight the small
@@ -116,6 +104,24 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             .OrderByDescending(i => Work(jobs[i].Linear))
             .ThenByDescending(i => jobs[i].Linear.InFeatures)
             .ThenBy(i => i).ToArray();
+        // Each group's Hessian is finalized by the first of its linears to start, so quantizing can begin before the
+        // last group is ready; every linear only reads it. On a GPU the damped H stays on the device (its solver
+        // rotates and factors it there); a lean run keeps there only the first linear's, when that linear is its
+        // group's only one: its own factor then takes it, so it costs no device memory past that linear's working set.
+        var onDevice = backend.Cuda is null ? []
+            : !_lean ? module.LinearGroups.ToHashSet()
+            : order.Length > 0 && jobs[order[0]].Group.Linears.Count == 1 ? [jobs[order[0]].Group] : new HashSet<LinearGroup>();
+        var hessians = module.LinearGroups.ToDictionary(g => g, g => new Lazy<GroupHessian>(() => FinalizeHessian(g, capture, progress, onDevice.Contains(g))));
+        using var releaseHessians = new HessianRelease(hessians.Values);
+        if (_lean)
+        {
+            // The original weights the capture multiplied by leave the cache (the forward after quantizing runs on the
+            // reconstructions), then every Gram sum leaves the device before the first LDL factor is made.
+            foreach (var device in _devices?.Backends ?? [backend])
+                (device.Algebra as Cuda.Blas.CudaDenseAlgebra)?.ReleaseWeights();
+            foreach (var hessian in hessians.Values)
+                _ = hessian.Value;
+        }
         var outcomes = new LinearOutcome[jobs.Count];
         int inFlight = LinearsInFlightFor(jobs.Count);
         // Each device takes its share in the same largest-first order, with its own linears in flight (one device:
@@ -170,6 +176,16 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         return new Result(tensors, records, metrics, warnings);
     }
 
+    /// <summary>Disposes the module's finalized Hessians (their device copies) when its linears are done.</summary>
+    private sealed class HessianRelease(IEnumerable<Lazy<GroupHessian>> hessians) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var hessian in hessians.Where(h => h.IsValueCreated))
+                hessian.Value.Dispose();
+        }
+    }
+
     /// <summary>What quantizing one linear adds to the module's result.</summary>
     private sealed record LinearOutcome(IReadOnlyList<PendingTensor> Tensors, TensorRecord? Record, string? Warning);
 
@@ -178,11 +194,12 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         memory?.OneInFlight == true && settings.LinearsInFlight == 0 ? 1 : InFlight.Linears(settings.LinearsInFlight, backend.Cuda is not null, linears);
 
     /// <summary>A group's Hessian from the rows captured so far, finalized as for quantization (damping, sign flips of its seed).</summary>
-    public GroupHessian FinalizeHessian(LinearGroup group, HessianCapture capture, IStepProgress progress)
+    /// <param name="onDevice">Leave the damped H on the GPU that summed it (<see cref="GroupHessian.Resident"/>).</param>
+    public GroupHessian FinalizeHessian(LinearGroup group, HessianCapture capture, IStepProgress progress, bool onDevice = false)
     {
         var clock = Stopwatch.StartNew();
         var hessian = GroupHessian.Finalize(capture.For(group), LinearQuantizer.Pad(group.InFeatures), settings.Tuning.Damping,
-            StableSeed.Rng(settings.Seed, group.ToString()));
+            StableSeed.Rng(settings.Seed, group.ToString()), onDevice, group.Linears.Count);
         Log(progress, $"  {group}: Hessian of {hessian.Count} rows finalized ({clock.Elapsed.TotalSeconds:F1} s)");
         return hessian;
     }

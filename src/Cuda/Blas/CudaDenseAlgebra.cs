@@ -357,6 +357,34 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             return new GramMean(values, diagonal);
         }
 
+        /// <summary>The mean as <see cref="Mean"/> computes it, left on the device: only the k doubles of its diagonal come down.</summary>
+        public ResidentGramMean? MeanInPlace(double count, int paddedK)
+        {
+            if (paddedK < _k)
+                throw new ArgumentException($"a {_k}×{_k} sum cannot be padded to {paddedK}", nameof(paddedK));
+            var diagonal = new double[_k];
+            lock (_owner._gate)
+            {
+                MirrorOnDevice();
+                _product.Dispose();
+                var mean = _owner._context.Allocate<float>((long)paddedK * paddedK);
+                try
+                {
+                    using var diag = _owner._context.Allocate<double>(_k);
+                    long entries = (long)paddedK * paddedK;
+                    CudaKernels.GramMean.Launch(_owner.DenseKernels, ElementGrid(entries), 256, 0, (_sum.Pointer, _k, count, mean.Pointer, paddedK, diag.Pointer));
+                    _sum.Dispose();
+                    diag.CopyTo(diagonal);
+                }
+                catch
+                {
+                    mean.Dispose();
+                    throw;
+                }
+                return new ResidentGramMean(new CudaResidentMatrix(_owner, mean, paddedK), diagonal);
+            }
+        }
+
         /// <summary>The lower triangle copied onto the upper on the device (the host's strided copy of 14336² values took 2 s, H200); the caller holds the gate.</summary>
         private void MirrorOnDevice()
         {

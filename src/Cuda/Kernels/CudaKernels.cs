@@ -25,6 +25,7 @@ public static class CudaKernels
     public static readonly CudaKernel<(ulong A, int K)> MirrorLower = new(DenseSource, "mirror_lower");
     public static readonly CudaKernel<(ulong W, ulong Q, long N)> SubtractFrom = new(DenseSource, "subtract_from");
     public static readonly CudaKernel<(ulong X, ulong Y, int N, ulong Rows)> RowDots = new(DenseSource, "row_dots");
+    public static readonly CudaKernel<(ulong M, int K, float Value)> AddToDiagonal = new(DenseSource, "add_to_diagonal");
 
     // forward.cu: a decoder block's forward (Models/CudaForwardBackend).
     public static readonly CudaKernel<(ulong X, ulong W, float Eps, ulong Y, int Width, int Kind)> NormRows = new(ForwardSource, "norm_rows");
@@ -73,7 +74,7 @@ public static class CudaKernels
     /// <summary>Every declaration above, in order.</summary>
     public static IReadOnlyList<CudaKernel> All { get; } =
     [
-        AddLowerStripe, GramMean, MirrorLower, SubtractFrom, RowDots,
+        AddLowerStripe, GramMean, MirrorLower, SubtractFrom, RowDots, AddToDiagonal,
         NormRows, Rope, CausalSoftmax, AddInPlace, CopyHeadColumns, AddBias, SwiGlu, GeluTanhGate, ClampedSwiGlu, FlagNonfinite,
         CausalAttention,
         ZeroFill, RouteTopK, ExpertLists, GatherRows, ScatterAddRows,

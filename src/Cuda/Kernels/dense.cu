@@ -91,3 +91,14 @@ extern "C" __global__ void row_dots(const float* __restrict__ x, const float* __
     if (threadIdx.x == 0)
         rows[blockIdx.x] = partial[0];
 }
+
+// m[i, i] += value for i < k, one rounded float addition each: the damping GroupHessian.Finalize adds on the host
+// (h[i·k + i] += (float)(σ·mean diag)), applied to a mean left on the device (CudaResidentMatrix).
+extern "C" __global__ void add_to_diagonal(float* m, int k, float value)
+{
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < k; i += gridDim.x * blockDim.x)
+    {
+        const long long at = (long long) i * (k + 1);
+        m[at] = __fadd_rn(m[at], value);
+    }
+}

@@ -80,18 +80,18 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     /// nothing k² comes down (a 70B down_proj's H' and L_u took 7.6 s on and off the device). A lean run brings H'
     /// down before factoring and lets L_u take its memory, so the device holds the 12 bytes per k² entry it did before.
     /// </summary>
-    public BasisFactor FactorInBasis(GroupHessian hessian, ReadOnlySpan<float> inputScale, double sigma, IDenseAlgebra algebra)
+    public BasisFactor FactorInBasis(GroupHessian hessian, ReadOnlySpan<float> inputScale, double sigma, IDenseAlgebra algebra, bool lastUse = false)
     {
-        var damped = hessian.Damped ?? throw new InvalidOperationException("no Hessian in fallback mode");
+        if (hessian.FallbackReason is not null)
+            throw new InvalidOperationException("no Hessian in fallback mode");
         int k = hessian.PaddedK;
         if (inputScale.Length != k)
             throw new ArgumentException($"{inputScale.Length} input scales for a Hessian {k} wide", nameof(inputScale));
         var context = _algebra.Context;
-        var basis = context.Allocate<float>((long)k * k);
+        var basis = DampedOnDevice(hessian, k, lastUse);
         DeviceBuffer<float>? factor = null;
         try
         {
-            basis.CopyFrom(damped);
             var diagonal = new float[k];
             using (var scales = context.Allocate<float>(k))
             using (var onDevice = context.Allocate<float>(k))
@@ -130,6 +130,28 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             factor?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// A device buffer of the damped H that this call may rotate in place: the group's device copy itself when its one
+    /// linear may take it, a device-to-device copy of it when it is on this GPU, else an upload of the host copy.
+    /// </summary>
+    private DeviceBuffer<float> DampedOnDevice(GroupHessian hessian, int k, bool lastUse)
+    {
+        var context = _algebra.Context;
+        if (hessian.Resident is CudaResidentMatrix here && here.Algebra == _algebra)
+        {
+            if (lastUse && hessian.TakeResident() is CudaResidentMatrix taken)
+                return taken.Release();
+            var copy = context.Allocate<float>((long)k * k);
+            context.CopyWithin(copy.Pointer, here.Values.Pointer, copy.Bytes);
+            return copy;
+        }
+        // The host copy first: on another GPU's copy it comes down through that GPU's context.
+        var damped = hessian.Damped!;
+        var uploaded = context.Allocate<float>((long)k * k);
+        uploaded.CopyFrom(damped);
+        return uploaded;
     }
 
     /// <summary>

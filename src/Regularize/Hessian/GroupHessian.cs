@@ -7,8 +7,10 @@ namespace Converter.Regularize.Hessian;
 /// A quant group's finalized Hessian (docs/exl3-format.md §3.2 finalize): H/count with σ·mean(diag) damping, padded to a
 /// multiple of 128, plus the random input sign flips every tensor of the group shares. <see cref="FallbackReason"/>
 /// is set when the Hessian is unusable (no rows, non-finite, or vanishing) and the group quantizes without feedback.
+/// The damped H is on the host, or left on the GPU that summed it (<see cref="Resident"/>), whose solver reads it there
+/// and whose single linear may take it (<see cref="TakeResident"/>); a host copy then comes down only when asked for.
 /// </summary>
-public sealed class GroupHessian
+public sealed class GroupHessian : IDisposable
 {
     /// <summary>Damping σ (§3.2, exllamav3's sigma_reg default).</summary>
     public const double DefaultSigma = 0.025;
@@ -16,10 +18,21 @@ public sealed class GroupHessian
     /// <summary>Below this mean diagonal the Hessian carries no information (§3.2 step 3).</summary>
     private const double MinDiagMean = 1e-20;
 
-    private GroupHessian(int paddedK, float[]? damped, double diagMean, float[] inputSigns, long count, string? fallbackReason)
+    private readonly Lock _gate = new();
+    private readonly float[] _diagonal;
+    private readonly int _users;
+    private float[]? _damped;
+    private IResidentMatrix? _resident;
+    private bool _taken;
+
+    private GroupHessian(int paddedK, float[]? damped, IResidentMatrix? resident, float[] diagonal, double diagMean, float[] inputSigns, long count,
+        string? fallbackReason, int users = 0)
     {
         PaddedK = paddedK;
-        Damped = damped;
+        _damped = damped;
+        _resident = resident;
+        _diagonal = diagonal;
+        _users = users;
         DiagMean = diagMean;
         InputSigns = inputSigns;
         Count = count;
@@ -28,8 +41,31 @@ public sealed class GroupHessian
 
     public int PaddedK { get; }
 
-    /// <summary>Damped H in the original input basis (PaddedK², row-major); null in fallback.</summary>
-    public float[]? Damped { get; }
+    /// <summary>Damped H in the original input basis (PaddedK², row-major); null in fallback. Comes down from the device on first use.</summary>
+    public float[]? Damped
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (_damped is null && _resident is not null)
+                    _damped = _resident.ToHost();
+                else if (_damped is null && _taken)
+                    throw new InvalidOperationException("the damped Hessian was handed to its linear's solver and is no longer here");
+                return _damped;
+            }
+        }
+    }
+
+    /// <summary>The damped H on the device that summed it, or null (on the host, in fallback, or taken).</summary>
+    public IResidentMatrix? Resident
+    {
+        get
+        {
+            lock (_gate)
+                return _resident;
+        }
+    }
 
     public double DiagMean { get; }
 
@@ -40,27 +76,70 @@ public sealed class GroupHessian
 
     public string? FallbackReason { get; }
 
-    /// <summary>Finalizes an accumulated sum. <paramref name="rng"/> draws the input signs.</summary>
-    public static GroupHessian Finalize(HessianAccumulator accumulator, int paddedK, double sigma, Random rng)
+    /// <summary>Finalizes an accumulated sum on the host. <paramref name="rng"/> draws the input signs.</summary>
+    public static GroupHessian Finalize(HessianAccumulator accumulator, int paddedK, double sigma, Random rng) =>
+        Finalize(accumulator, paddedK, sigma, rng, onDevice: false, users: 0);
+
+    /// <summary>
+    /// Finalizes an accumulated sum; with <paramref name="onDevice"/> the damped H stays on the device that summed it
+    /// (where there is one). <paramref name="users"/> is how many linears will read it: a group of one lets that
+    /// linear's solver take the device copy (<see cref="TakeResident"/>).
+    /// </summary>
+    public static GroupHessian Finalize(HessianAccumulator accumulator, int paddedK, double sigma, Random rng, bool onDevice, int users)
     {
         var signs = RandomSigns(paddedK, rng);
+        var noDiagonal = new float[paddedK];
         if (accumulator.Count == 0)
-            return new GroupHessian(paddedK, null, 0, signs, 0, "no calibration rows reached this layer");
-        var mean = accumulator.Mean(paddedK);
-        var h = mean.Values;
+            return new GroupHessian(paddedK, null, null, noDiagonal, 0, signs, 0, "no calibration rows reached this layer");
+        var resident = onDevice ? accumulator.MeanInPlace(paddedK) : null;
+        var mean = resident is null ? accumulator.Mean(paddedK) : null;
+        var diagonal = resident?.Diagonal ?? mean!.Diagonal;
         double diagSum = 0;
-        foreach (double d in mean.Diagonal)
+        foreach (double d in diagonal)
             diagSum += d;
         // Padded input channels are always zero: their mean is over the padded width as in exllamav3, where the
         // inputs are zero-extended before accumulation.
         double diagMean = diagSum / paddedK;
-        if (!double.IsFinite(diagMean) || !Formats.Numerics.FiniteCheck.AllFinite(h))
-            return new GroupHessian(paddedK, null, diagMean, signs, accumulator.Count, "Hessian has non-finite values");
-        if (diagMean < MinDiagMean)
-            return new GroupHessian(paddedK, null, diagMean, signs, accumulator.Count, $"Hessian mean diagonal {diagMean:E2} is vanishing");
+        bool finite = resident?.Values.AllFinite() ?? Formats.Numerics.FiniteCheck.AllFinite(mean!.Values);
+        string? reason = !double.IsFinite(diagMean) || !finite ? "Hessian has non-finite values"
+            : diagMean < MinDiagMean ? $"Hessian mean diagonal {diagMean:E2} is vanishing"
+            : null;
+        if (reason is not null)
+        {
+            resident?.Values.Dispose();
+            return new GroupHessian(paddedK, null, null, noDiagonal, diagMean, signs, accumulator.Count, reason);
+        }
+        float damping = (float)(sigma * diagMean);
+        // The damped diagonal as the host adds to it: the mean's float diagonal is (float)(sum[i, i] / count).
+        var dampedDiagonal = new float[paddedK];
         for (int i = 0; i < paddedK; i++)
-            h[i * paddedK + i] += (float)(sigma * diagMean);
-        return new GroupHessian(paddedK, h, diagMean, signs, accumulator.Count, null);
+            dampedDiagonal[i] = (i < diagonal.Length ? (float)diagonal[i] : 0f) + damping;
+        if (resident is not null)
+        {
+            resident.Values.AddToDiagonal(damping);
+            return new GroupHessian(paddedK, null, resident.Values, dampedDiagonal, diagMean, signs, accumulator.Count, null, users);
+        }
+        var h = mean!.Values;
+        for (int i = 0; i < paddedK; i++)
+            h[i * paddedK + i] += damping;
+        return new GroupHessian(paddedK, h, null, dampedDiagonal, diagMean, signs, accumulator.Count, null);
+    }
+
+    /// <summary>
+    /// Hands the device copy of the damped H over to the caller, which may then change it (rotate it in place) and must
+    /// dispose it: only in a group of one linear, once, and only when no host copy is needed later. Null otherwise.
+    /// </summary>
+    public IResidentMatrix? TakeResident()
+    {
+        lock (_gate)
+        {
+            if (_users != 1 || _resident is null)
+                return null;
+            var taken = _resident;
+            _resident = null;
+            _taken = true;
+            return taken;
+        }
     }
 
     /// <summary>
@@ -69,10 +148,9 @@ public sealed class GroupHessian
     /// </summary>
     public float[] InQuantizedBasis(ReadOnlySpan<float> inputScale)
     {
-        if (Damped is null)
-            throw new InvalidOperationException("no Hessian in fallback mode");
+        var damped = Damped ?? throw new InvalidOperationException("no Hessian in fallback mode");
         int k = PaddedK;
-        var h = (float[])Damped.Clone();
+        var h = (float[])damped.Clone();
         var scale = inputScale.ToArray();
         Parallel.For(0, k, i =>
         {
@@ -85,17 +163,8 @@ public sealed class GroupHessian
         return h;
     }
 
-    /// <summary>Diagonal of the damped Hessian (for the out-scales heuristic of §3.3).</summary>
-    public float[] Diagonal()
-    {
-        var d = new float[PaddedK];
-        if (Damped is not null)
-        {
-            for (int i = 0; i < PaddedK; i++)
-                d[i] = Damped[i * PaddedK + i];
-        }
-        return d;
-    }
+    /// <summary>Diagonal of the damped Hessian (for the out-scales heuristic of §3.3); zeros in fallback. Never needs a host copy of H.</summary>
+    public float[] Diagonal() => (float[])_diagonal.Clone();
 
     public static float[] RandomSigns(int count, Random rng)
     {
@@ -103,5 +172,15 @@ public sealed class GroupHessian
         for (int i = 0; i < count; i++)
             signs[i] = rng.Next(2) == 0 ? 1f : -1f;
         return signs;
+    }
+
+    /// <summary>Frees the device copy of H, if it is still here.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _resident?.Dispose();
+            _resident = null;
+        }
     }
 }

@@ -98,5 +98,22 @@ public sealed class HessianAccumulator : IDisposable
         return mean;
     }
 
+    /// <summary>
+    /// <see cref="Mean"/> left on the device that holds the sum (<see cref="IGramAccumulator.MeanInPlace"/>); null, and
+    /// nothing spent, where the sum is on the host.
+    /// </summary>
+    public ResidentGramMean? MeanInPlace(int paddedK)
+    {
+        if (_spent)
+            throw new InvalidOperationException("the Hessian was already finalized");
+        var mean = _gram.MeanInPlace(Count, paddedK);
+        if (mean is null)
+            return null;
+        _spent = true;
+        _sum = null;
+        _gram.Dispose();
+        return mean;
+    }
+
     public void Dispose() => _gram.Dispose();
 }

@@ -33,7 +33,11 @@ public interface ILdlqSolver
     /// H' = <paramref name="hessian"/> in the basis of <paramref name="inputScale"/> (<see cref="GroupHessian.InQuantizedBasis"/>)
     /// and its factor (<see cref="Factor"/>), formed where the block loop will read them; by default on the host.
     /// </summary>
-    BasisFactor FactorInBasis(GroupHessian hessian, ReadOnlySpan<float> inputScale, double sigma, IDenseAlgebra algebra) =>
+    /// <param name="lastUse">
+    /// Nothing reads <paramref name="hessian"/> after this call for this linear: a device solver may then take its
+    /// device copy (<see cref="GroupHessian.TakeResident"/>) and rotate it in place.
+    /// </param>
+    BasisFactor FactorInBasis(GroupHessian hessian, ReadOnlySpan<float> inputScale, double sigma, IDenseAlgebra algebra, bool lastUse = false) =>
         HostBasisFactor.Of(this, hessian, inputScale, sigma, algebra);
 
     /// <summary>

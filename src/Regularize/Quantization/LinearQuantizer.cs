@@ -34,7 +34,7 @@ public static class LinearQuantizer
         var w = TransposePadded(weight, outFeatures, inFeatures, k, n);
 
         var outputSigns = GroupHessian.RandomSigns(n, rng);
-        bool outScales = hessian.Damped is null
+        bool outScales = hessian.FallbackReason is not null
             ? settings.OutScales == OutScalesMode.Always
             : LinearRegularizer.ApplyOutScales(settings.OutScales, hessian.Diagonal());
         var sv = LinearRegularizer.ApplyOutputSide(w, k, n, outputSigns, outScales);
@@ -58,7 +58,8 @@ public static class LinearQuantizer
 
         // H' and its factor are formed where LDLQ runs and stay there for the proxy error (a GPU keeps them on the device).
         using var factored = hessian.FallbackReason is null
-            ? settings.Ldlq.FactorInBasis(hessian, settings.Basis == HessianBasis.Exact ? su : hessian.InputSigns, settings.Sigma, settings.Algebra)
+            ? settings.Ldlq.FactorInBasis(hessian, settings.Basis == HessianBasis.Exact ? su : hessian.InputSigns, settings.Sigma, settings.Algebra,
+                lastUse: !settings.Tuning.RefitScales)
             : null;
         string? fallback = hessian.FallbackReason;
         if (factored is { Factored: false })
