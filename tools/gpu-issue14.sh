@@ -5,14 +5,15 @@
 #   8b-2layers  a 2-layer llama-3-8b at 250 × 2048 (samples/data/calibration.txt three times) and at 128 × 512
 #               (built-in calibration): per-module stage times, GPU busy and memory, host peak
 #   8b-whole    the whole 32-layer llama-3-8b at 128 × 512 (issue 14's ≤ 5 min)
+#   8b-inflight the 2-layer llama-3-8b at 128 × 512 with 2, 3 and 4 linears in flight
 #   70b-20gb    a 1-layer llama-3-70b at 128 × 512 under --gpu-memory 18.626 (20 GB): the plan taken, GPU peak
 # Run from the repository root after tools/publish-gpu.sh tests (the GPU test runner doubles as the CLI); carry
 # .gpu/tests. OUT_DIR gets PHASE-*.log (convert logs with /usr/bin/time -v), PHASE-*.smi.csv (nvidia-smi samples:
 # timestamp, utilization %, memory MiB) and summary.txt (one line per run: exit code, wall, host peak, GPU busy over
 # the decoder layers, GPU peak). Models go to /tmp.
 set -u
-out="${1:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-whole|70b-20gb}"
-phase="${2:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-whole|70b-20gb}"
+out="${1:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-whole|8b-inflight|70b-20gb}"
+phase="${2:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-whole|8b-inflight|70b-20gb}"
 cli="${TRELLIS:-.gpu/tests/Converter.Cuda.Tests trellis}"
 mkdir -p "$out"
 start=$(date +%s)
@@ -64,6 +65,10 @@ case "$phase" in
   8b-whole)
     $cli synth --shape llama-3-8b -o /tmp/trellis-i14-8b --overwrite > /dev/null
     convert whole-128x512 /tmp/trellis-i14-8b --cal-rows 128 --cal-cols 512
+    ;;
+  8b-inflight)
+    $cli synth --shape llama-3-8b --layers 2 -o /tmp/trellis-i14-8b2 --overwrite > /dev/null
+    for n in 2 3 4; do convert "inflight-$n" /tmp/trellis-i14-8b2 --cal-rows 128 --cal-cols 512 --linears-in-flight "$n"; done
     ;;
   70b-20gb)
     $cli synth --shape llama-3-70b --layers 1 -o /tmp/trellis-i14-70b --overwrite > /dev/null
