@@ -86,16 +86,7 @@ public static class Ldlq
     private static float[] Transpose(float[] m, int k)
     {
         var t = new float[ArrayLength.Of(k, k, "LDL factor")];
-        // 64-column stripes: each thread writes whole rows of t, reading m in cache-friendly blocks.
-        Parallel.For(0, (k + 63) / 64, stripe =>
-        {
-            int j0 = stripe * 64, j1 = Math.Min(k, j0 + 64);
-            for (int i = 0; i < k; i++)
-            {
-                for (int j = j0; j < j1; j++)
-                    t[j * k + i] = m[i * k + j];
-            }
-        });
+        BlockTranspose.Into(m, k, k, k, t, k);
         return t;
     }
 }

@@ -127,26 +127,12 @@ public static class LinearQuantizer
     }
 
     /// <summary>W (k, n) = the HF weight (out, in) transposed, zero-padded to (k, n).</summary>
-    public static unsafe float[] TransposePadded(ReadOnlySpan<float> weight, int outFeatures, int inFeatures, int k, int n)
+    public static float[] TransposePadded(ReadOnlySpan<float> weight, int outFeatures, int inFeatures, int k, int n)
     {
         if (weight.Length != (long)outFeatures * inFeatures)
             throw new ArgumentException($"weight has {weight.Length} values, expected {outFeatures}×{inFeatures}");
         var w = new float[ArrayLength.Of(k, n, "padded weight")];
-        fixed (float* p = weight)
-        {
-            nint source = (nint)p;
-            // Stripes of 64 output columns: each thread writes its own columns of w.
-            Parallel.For(0, (outFeatures + 63) / 64, stripe =>
-            {
-                int o1 = Math.Min(outFeatures, stripe * 64 + 64);
-                for (int o = stripe * 64; o < o1; o++)
-                {
-                    float* row = (float*)source + (long)o * inFeatures;
-                    for (int i = 0; i < inFeatures; i++)
-                        w[i * n + o] = row[i];
-                }
-            });
-        }
+        BlockTranspose.Into(weight, outFeatures, inFeatures, inFeatures, w, n);
         return w;
     }
 

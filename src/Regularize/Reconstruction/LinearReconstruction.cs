@@ -30,18 +30,7 @@ public static class LinearReconstruction
         if (w.Length != (long)k * n || inFeatures > k || outFeatures > n)
             throw new ArgumentException($"a ({k}, {n}) reconstruction cannot hold an ({outFeatures}, {inFeatures}) weight");
         var hf = new float[ArrayLength.Of(outFeatures, inFeatures, "weight")];
-        unsafe
-        {
-            fixed (float* p = w)
-            {
-                nint source = (nint)p;
-                Parallel.For(0, outFeatures, o =>
-                {
-                    for (int i = 0; i < inFeatures; i++)
-                        hf[o * inFeatures + i] = ((float*)source)[(long)i * n + o];
-                });
-            }
-        }
+        BlockTranspose.Into(w, inFeatures, outFeatures, n, hf, inFeatures);
         return hf;
     }
 
