@@ -6,14 +6,16 @@
 #               (built-in calibration): per-module stage times, GPU busy and memory, host peak
 #   8b-whole    the whole 32-layer llama-3-8b at 128 × 512 (issue 14's ≤ 5 min)
 #   8b-inflight the 2-layer llama-3-8b at 128 × 512 with 2, 3 and 4 linears in flight
+#   8b-timeline a 3-layer llama-3-8b at 128 × 512 with --timeline (PHASE-*.trace.json) and nvidia-smi every 100 ms, for
+#               tools/timeline-gpu-idle.py: which stages ran while the GPU idled
 #   70b-20gb    a 1-layer llama-3-70b at 128 × 512 under --gpu-memory 18.626 (20 GB): the plan taken, GPU peak
 # Run from the repository root after tools/publish-gpu.sh tests (the GPU test runner doubles as the CLI); carry
 # .gpu/tests. OUT_DIR gets PHASE-*.log (convert logs with /usr/bin/time -v), PHASE-*.smi.csv (nvidia-smi samples:
 # timestamp, utilization %, memory MiB) and summary.txt (one line per run: exit code, wall, host peak, GPU busy over
 # the decoder layers, GPU peak). Models go to /tmp.
 set -u
-out="${1:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-whole|8b-inflight|70b-20gb}"
-phase="${2:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-whole|8b-inflight|70b-20gb}"
+out="${1:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-whole|8b-inflight|8b-timeline|70b-20gb}"
+phase="${2:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-whole|8b-inflight|8b-timeline|70b-20gb}"
 cli="${TRELLIS:-.gpu/tests/Converter.Cuda.Tests trellis}"
 mkdir -p "$out"
 start=$(date +%s)
@@ -22,7 +24,7 @@ start=$(date +%s)
 convert() {
   local name="$1" model="$2"; shift 2
   local log="$out/$phase-$name.log" smi="$out/$phase-$name.smi.csv"
-  nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -lms 250 > "$smi" &
+  nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -lms "${SAMPLE_MS:-250}" > "$smi" &
   local sampler=$!
   local began; began=$(date +%s.%N)
   /usr/bin/time -v timeout $(( 590 - ($(date +%s) - start) )) $cli convert "$model" -o /tmp/trellis-i14-out --overwrite --bits 4 --device cuda:0 "$@" > "$log" 2>&1
@@ -69,6 +71,10 @@ case "$phase" in
   8b-inflight)
     $cli synth --shape llama-3-8b --layers 2 -o /tmp/trellis-i14-8b2 --overwrite > /dev/null
     for n in 2 3 4; do convert "inflight-$n" /tmp/trellis-i14-8b2 --cal-rows 128 --cal-cols 512 --linears-in-flight "$n"; done
+    ;;
+  8b-timeline)
+    $cli synth --shape llama-3-8b --layers 3 -o /tmp/trellis-i14-8b3 --overwrite > /dev/null
+    SAMPLE_MS=100 convert 128x512 /tmp/trellis-i14-8b3 --cal-rows 128 --cal-cols 512 --timeline "$out/$phase-128x512.trace.json"
     ;;
   70b-20gb)
     $cli synth --shape llama-3-70b --layers 1 -o /tmp/trellis-i14-70b --overwrite > /dev/null

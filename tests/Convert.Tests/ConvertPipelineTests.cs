@@ -184,15 +184,41 @@ public class ConvertPipelineTests
         AssertSameModel(baseline, outDir);
     }
 
+    /// <summary>
+    /// Three at once: the q/k/v group's linears start together and race for its lazily finalized Hessian. The timeline
+    /// written beside it changes nothing in the output either, and places every linear's stages, in order, inside its
+    /// module's quantize span.
+    /// </summary>
     [Test]
-    public void LinearsInFlightGiveTheSameModel()
+    public void LinearsInFlightAndATimelineGiveTheSameModel()
     {
-        // Three at once: the q/k/v group's linears start together and race for its lazily finalized Hessian.
         var outDir = NewPath("in-flight");
-        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, LayoutBits, "--linears-in-flight", "3"));
+        var timelinePath = NewPath("timeline") + ".json";
+        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, LayoutBits, "--linears-in-flight", "3", "--timeline", timelinePath));
         Assert.That(code, Is.EqualTo(0), log);
         AssertSameModel(ConvertedAt(LayoutBits), outDir);
         Assert.That(log, Does.Contain("convert: LDLQ on host, 3 linear(s) in flight"));
+
+        using var trace = System.Text.Json.JsonDocument.Parse(File.ReadAllText(timelinePath));
+        Assert.That(trace.RootElement.GetProperty("otherData").GetProperty("start_unix_s").GetDouble(),
+            Is.EqualTo(DateTimeOffset.UtcNow.ToUnixTimeSeconds()).Within(600));
+        var spans = trace.RootElement.GetProperty("traceEvents").EnumerateArray()
+            .Select(e => (Name: e.GetProperty("name").GetString()!, Start: e.GetProperty("ts").GetDouble(), End: e.GetProperty("ts").GetDouble() + e.GetProperty("dur").GetDouble()))
+            .ToList();
+        string[] stages = ["regularize", "search", "factor", "ldlq", "finish", "reconstruct"];
+        var quantized = System.Text.RegularExpressions.Regex.Matches(log, @"^  (\S+): K=\d", System.Text.RegularExpressions.RegexOptions.Multiline)
+            .Select(m => m.Groups[1].Value).ToList();
+        Assert.That(quantized, Has.Count.GreaterThanOrEqualTo(7));
+        foreach (var linear in quantized)
+        {
+            var mine = stages.Select(stage => spans.Single(s => s.Name == $"{linear} {stage}")).ToList();
+            for (int i = 1; i < mine.Count; i++)
+                Assert.That(mine[i].Start, Is.EqualTo(mine[i - 1].End).Within(2), $"{linear}: {stages[i]} follows {stages[i - 1]}");
+            string module = linear.Contains('.') ? linear[..linear.LastIndexOf('.', linear.LastIndexOf('.') - 1)] : linear;
+            var quantize = spans.Single(s => s.Name == $"{module} quantize");
+            Assert.That(mine[0].Start, Is.GreaterThanOrEqualTo(quantize.Start - 2), linear);
+            Assert.That(mine[^1].End, Is.LessThanOrEqualTo(quantize.End + 2), linear);
+        }
     }
 
     /// <summary>

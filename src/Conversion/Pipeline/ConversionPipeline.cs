@@ -104,7 +104,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
             foreach (var device in devices.Backends)
                 (device.Algebra as Cuda.Blas.CudaDenseAlgebra)?.RunLean(GpuMemoryPlan.WeightCacheBytes(model));
         }
-        var converter = new ModuleConverter(settings, source, model.Spec.Names, codebooks, bits, backend, devices, memory);
+        var timeline = settings.TimelinePath is null ? null : new ConversionTimeline();
+        var converter = new ModuleConverter(settings, source, model.Spec.Names, codebooks, bits, backend, devices, memory, timeline);
         var stateDevice = memory.StatesOnGpu ? backend.Blocks as IResidentForwardBackend : null;
         // The calibration rows are built before anything is written, so that a malformed tokenizer.json or a missing
         // or short calibration text fails without leaving a work folder behind.
@@ -138,10 +139,16 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
                 var module = model.Modules[m];
                 steps.Step(module.Name);
                 var result = converter.Convert(module, state, steps);
+                double writeStart = timeline?.Now ?? 0;
                 WriteModuleFile(m, module, result);
                 // The module's source weights were read once (and copied where passed through): their mapped pages leave
                 // the resident set, or a whole 8B's 15 GB of them stayed counted to the end.
                 source.ReleaseResidentPages();
+                if (timeline is not null)
+                {
+                    timeline.Add($"{module.Name} write", "module", writeStart, timeline.Now - writeStart);
+                    timeline.Write(settings.TimelinePath!);
+                }
                 tensors.AddRange(result.Records);
                 modules.Add(result.Metrics);
                 warnings.AddRange(result.Warnings);

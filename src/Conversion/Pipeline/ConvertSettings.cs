@@ -43,6 +43,9 @@ public sealed record ConvertSettings
     /// <summary>Linears of a module quantized at once; 0 lets the backend choose (2 on a GPU, 1 on the CPU). Results do not depend on it.</summary>
     public int LinearsInFlight { get; init; }
 
+    /// <summary>A Chrome trace-event file of where the time went (<see cref="Reporting.ConversionTimeline"/>); null: none. Not fixed on resume.</summary>
+    public string? TimelinePath { get; init; }
+
     /// <summary>auto, cpu or cuda:N (<see cref="ComputeBackend.Open"/>). Not fixed on resume: a job may continue on another device.</summary>
     public string Device { get; init; } = "auto";
 

@@ -28,7 +28,8 @@ namespace Converter.Conversion.Pipeline;
 /// devices' weight caches before its first linear, and may keep one linear in flight.
 /// </remarks>
 public sealed class ModuleConverter(ConvertSettings settings, ITensorReader source, TensorNames names, CodebookTableCache codebooks,
-    IReadOnlyDictionary<string, int> bits, ComputeBackend backend, DeviceSet? devices = null, GpuMemoryPlan? memory = null)
+    IReadOnlyDictionary<string, int> bits, ComputeBackend backend, DeviceSet? devices = null, GpuMemoryPlan? memory = null,
+    ConversionTimeline? timeline = null)
 {
     /// <summary>Rows whose unquantized outputs are kept to measure each module's error (exllamav3: 5).</summary>
     public const int ReferenceRows = 5;
@@ -76,6 +77,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
         // Capture: the head's input is the state itself, so its Hessian needs no forward (and no logits).
         var clock = Stopwatch.StartNew();
+        double captureStart = timeline?.Now ?? 0;
         using var capture = new HessianCapture(backend.Algebra);
         Matrix? reference = null, originalHead = null;
         if (module is LmHeadModule head)
@@ -93,8 +95,10 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             reference = state.Forward(module, good, capture, keepRows: referenceRows.Count);
         }
         double captureSeconds = clock.Elapsed.TotalSeconds;
+        timeline?.Add($"{module.Name} capture", "module", captureStart, captureSeconds);
 
         clock.Restart();
+        double quantizeStart = timeline?.Now ?? 0;
         var jobs = module.LinearGroups.SelectMany(g => g.Linears.Select(l => (Group: g, Linear: l))).ToList();
         // Largest first, and of equal sizes the widest input first (down_proj before gate/up: its k² Hessian takes
         // seconds of host work to finalize and rotate before its LDLQ can start): with several in flight the small
@@ -140,8 +144,10 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var warnings = outcomes.Where(o => o.Warning is not null).Select(o => o.Warning!).ToList();
         tensors.AddRange(module.TensorNames.Where(n => !module.Linears.Any(l => l.SourceTensors.Contains(n))).Select(CopySourceTensor));
         double quantizeSeconds = clock.Elapsed.TotalSeconds;
+        timeline?.Add($"{module.Name} quantize", "module", quantizeStart, quantizeSeconds);
 
         clock.Restart();
+        double forwardStart = timeline?.Now ?? 0;
         var diff = new ModuleDiff();
         if (module is LmHeadModule quantizedHead)
         {
@@ -170,6 +176,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         if (!isHead)
             dropped = state.Advance(module);
         double forwardSeconds = clock.Elapsed.TotalSeconds;
+        timeline?.Add($"{module.Name} forward", "module", forwardStart, forwardSeconds);
         warnings.AddRange(DroppedWarnings(module, dropped));
 
         var metrics = new ModuleRecord(names.Written(module.Name), diff.RfnErr, diff.CosErr, diff.Sqnr, diff.MaxDiffNorm, captureSeconds, quantizeSeconds, forwardSeconds);
@@ -198,8 +205,10 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     public GroupHessian FinalizeHessian(LinearGroup group, HessianCapture capture, IStepProgress progress, bool onDevice = false)
     {
         var clock = Stopwatch.StartNew();
+        double start = timeline?.Now ?? 0;
         var hessian = GroupHessian.Finalize(capture.For(group), LinearQuantizer.Pad(group.InFeatures), settings.Tuning.Damping,
             StableSeed.Rng(settings.Seed, group.ToString()), onDevice, group.Linears.Count);
+        timeline?.Add($"{group} Hessian", "linear", start, clock.Elapsed.TotalSeconds);
         Log(progress, $"  {group}: Hessian of {hessian.Count} rows finalized ({clock.Elapsed.TotalSeconds:F1} s)");
         return hessian;
     }
@@ -212,7 +221,11 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         int k = bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
         if (k == 16)
             return new LinearOutcome([PendingTensor.FromFloat32(names.Written(TensorNames.Weight(linear.Name)), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16)], null, null);
-        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k, device);
+        var group = hessian.Value;
+        double start = timeline?.Now ?? 0;
+        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, group, k, device);
+        timeline?.AddStages(q.Name, "linear", start, [("regularize", q.RegularizeSeconds), ("search", q.ScaleSearchSeconds), ("factor", q.FactorSeconds),
+            ("ldlq", q.LdlqSeconds), ("finish", q.FinishSeconds), ("reconstruct", reconstructSeconds)]);
         bool isLarge = (long)linear.OutFeatures * linear.InFeatures >= LargeLinearElements;
         double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
         Log(progress, $"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +

@@ -78,6 +78,11 @@ public sealed class ConvertCommand
             "16 in a module of experts, whose same-shaped linears then share encoder launches; 1 on the CPU). The output does not depend on it",
         DefaultValueFactory = _ => 0,
     };
+    private readonly Option<string?> _timeline = new("--timeline")
+    {
+        Description = "Write where the time went to FILE as Chrome trace events (each module's capture, quantize and forward, each linear's stages " +
+            "on the thread that ran them; open in Perfetto or chrome://tracing). Rewritten after every module",
+    };
     private readonly Option<double> _checkpointInterval = new("--checkpoint-interval") { Description = "Seconds between checkpoints", DefaultValueFactory = _ => 120 };
     private readonly Option<bool> _skipResourceCheck = new("--skip-resource-check")
     {
@@ -107,7 +112,7 @@ public sealed class ConvertCommand
             "Architectures: " + string.Join(", ", Converter.Models.Architectures.ArchitectureCatalog.All.Select(a => a.HfName)) + ".");
         command.Arguments.Add(_model);
         Option[] options = [_out, _bits, _headBits, _codebook, _multiplier, _allowNonstandardMultiplier, .. _calibration.Options, _workDir, _resume, _device,
-            _gpuMath, _calibrationStates, _gpuMemory, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
+            _gpuMath, _calibrationStates, _gpuMemory, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _timeline, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
             _stopAfter, _json];
         foreach (var o in options)
             command.Options.Add(o);
@@ -199,6 +204,7 @@ public sealed class ConvertCommand
             Overwrite = parse.GetValue(_overwrite),
             Threads = Math.Max(0, parse.GetValue(_threads)),
             LinearsInFlight = linearsInFlight,
+            TimelinePath = parse.GetValue(_timeline),
             Device = device,
             GpuMath = gpuMath,
             CalibrationStates = calibrationStates,

@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Converter.Formats.IO;
+
+namespace Converter.Conversion.Reporting;
+
+/// <summary>
+/// Where a conversion's time went, span by span (a module's capture, quantize and forward; each linear's stages on the
+/// thread that ran it), written as a Chrome trace-event file (`convert --timeline FILE`; open it in Perfetto or
+/// chrome://tracing). Its start as Unix time lets samples taken beside the job (nvidia-smi's utilization) be laid on
+/// the same axis: per-stage seconds in the log say how long each step took, not which steps left the GPU idle together.
+/// </summary>
+public sealed class ConversionTimeline
+{
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
+    private readonly List<Span> _spans = [];
+    private readonly Lock _gate = new();
+
+    /// <summary>One finished span: seconds since the timeline started, on the managed thread that ran it.</summary>
+    public readonly record struct Span(string Name, string Category, int Thread, double Start, double Seconds);
+
+    /// <summary>Seconds since the timeline started.</summary>
+    public double Now => _clock.Elapsed.TotalSeconds;
+
+    public IReadOnlyList<Span> Spans
+    {
+        get
+        {
+            lock (_gate)
+                return [.. _spans];
+        }
+    }
+
+    /// <summary>Records a span that began at <paramref name="start"/> (<see cref="Now"/> then) and lasted <paramref name="seconds"/>, on this thread.</summary>
+    public void Add(string name, string category, double start, double seconds)
+    {
+        var span = new Span(name, category, Environment.CurrentManagedThreadId, start, Math.Max(0, seconds));
+        lock (_gate)
+            _spans.Add(span);
+    }
+
+    /// <summary>Records consecutive stages that began at <paramref name="start"/>, each as long as its seconds.</summary>
+    public void AddStages(string owner, string category, double start, IEnumerable<(string Stage, double Seconds)> stages)
+    {
+        double at = start;
+        foreach (var (stage, seconds) in stages)
+        {
+            Add($"{owner} {stage}", category, at, seconds);
+            at += seconds;
+        }
+    }
+
+    /// <summary>Writes the spans so far (atomically: a later write replaces an earlier one whole).</summary>
+    public void Write(string path)
+    {
+        var spans = Spans;
+        AtomicFile.Write(path, stream =>
+        {
+            using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false });
+            json.WriteStartObject();
+            json.WriteString("displayTimeUnit", "ms");
+            json.WriteStartObject("otherData");
+            json.WriteNumber("start_unix_s", _started.ToUnixTimeMilliseconds() / 1000.0);
+            json.WriteEndObject();
+            json.WriteStartArray("traceEvents");
+            foreach (var s in spans.OrderBy(s => s.Start))
+            {
+                json.WriteStartObject();
+                json.WriteString("name", s.Name);
+                json.WriteString("cat", s.Category);
+                json.WriteString("ph", "X");
+                // The format's times are microseconds.
+                json.WriteNumber("ts", Math.Round(s.Start * 1e6));
+                json.WriteNumber("dur", Math.Round(s.Seconds * 1e6));
+                json.WriteNumber("pid", 1);
+                json.WriteNumber("tid", s.Thread);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        });
+    }
+}
