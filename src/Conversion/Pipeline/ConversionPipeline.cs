@@ -127,6 +127,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         session.Log.WriteLine($"convert: LDLQ on {backend.Ldlq.Device}, {dense} linear(s) in flight" +
             (model.Spec.Moe is not null && experts != dense ? $" ({experts} in modules of experts)" : ""));
         var lastCheckpoint = Stopwatch.StartNew();
+        using var prefetch = new ModulePrefetch(source);
 
         bool completed = session.Progress.Run("convert", model.Modules.Count, steps =>
         {
@@ -138,7 +139,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
                     return false;
                 var module = model.Modules[m];
                 steps.Step(module.Name);
-                var result = converter.Convert(module, state, steps);
+                var result = converter.Convert(module, state, steps, prefetch, m + 1 < model.Modules.Count ? model.Modules[m + 1] : null);
                 double writeStart = timeline?.Now ?? 0;
                 WriteModuleFile(m, module, result);
                 // The module's source weights were read once (and copied where passed through): their mapped pages leave

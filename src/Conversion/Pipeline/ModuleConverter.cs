@@ -45,10 +45,14 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
     public sealed record Result(IReadOnlyList<PendingTensor> Tensors, IReadOnlyList<TensorRecord> Records, ModuleRecord Metrics, IReadOnlyList<string> Warnings);
 
-    public Result Convert(ModelModule module, CalibrationState state, IStepProgress progress)
+    /// <param name="next">The module that follows, whose weights <paramref name="prefetch"/> starts reading once this one's are in.</param>
+    public Result Convert(ModelModule module, CalibrationState state, IStepProgress progress, ModulePrefetch? prefetch = null, ModelModule? next = null)
     {
         // Loading rejects NaN/Inf in any source tensor, naming file and tensor (WeightLoader.Read).
-        module.Load(source);
+        if (prefetch?.TryTake(module) != true)
+            module.Load(source);
+        if (next is not null)
+            prefetch?.Start(next);
         try
         {
             return module.LinearGroups.Count == 0 ? PassThrough(module, state) : Quantize(module, state, progress);

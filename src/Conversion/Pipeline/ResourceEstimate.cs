@@ -139,9 +139,12 @@ public static class ResourceEstimate
         long peakHost = 0, peakGpu = 0, moduleFiles = 0;
         string peakModule = "";
         IReadOnlyList<Linear> previous = [];
-        foreach (var module in model.Modules)
+        for (int m = 0; m < model.Modules.Count; m++)
         {
-            long host = module switch
+            var module = model.Modules[m];
+            // The next module's weights are read while this one converts (ModulePrefetch).
+            long prefetched = m + 1 < model.Modules.Count ? model.Modules[m + 1].Linears.Sum(l => WeightBytes(l)) : 0;
+            long host = prefetched + module switch
             {
                 EmbeddingModule => 4 * vocab * hidden + 4 * chunkTokens * hidden,
                 FinalNormModule => 8 * chunkTokens * hidden,
