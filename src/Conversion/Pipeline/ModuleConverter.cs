@@ -82,6 +82,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         // Capture: the head's input is the state itself, so its Hessian needs no forward (and no logits).
         var clock = Stopwatch.StartNew();
         double captureStart = timeline?.Now ?? 0;
+        double uploadedBefore = WeightUploadSeconds;
         using var capture = new HessianCapture(backend.Algebra);
         Matrix? reference = null, originalHead = null;
         if (module is LmHeadModule head)
@@ -100,6 +101,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         }
         double captureSeconds = clock.Elapsed.TotalSeconds;
         timeline?.Add($"{module.Name} capture", "module", captureStart, captureSeconds);
+        AddWeightUploads(module.Name + " capture", captureStart, uploadedBefore);
 
         clock.Restart();
         double quantizeStart = timeline?.Now ?? 0;
@@ -152,6 +154,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
         clock.Restart();
         double forwardStart = timeline?.Now ?? 0;
+        uploadedBefore = WeightUploadSeconds;
         var diff = new ModuleDiff();
         if (module is LmHeadModule quantizedHead)
         {
@@ -181,10 +184,22 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             dropped = state.Advance(module);
         double forwardSeconds = clock.Elapsed.TotalSeconds;
         timeline?.Add($"{module.Name} forward", "module", forwardStart, forwardSeconds);
+        AddWeightUploads(module.Name + " forward", forwardStart, uploadedBefore);
         warnings.AddRange(DroppedWarnings(module, dropped));
 
         var metrics = new ModuleRecord(names.Written(module.Name), diff.RfnErr, diff.CosErr, diff.Sqnr, diff.MaxDiffNorm, captureSeconds, quantizeSeconds, forwardSeconds);
         return new Result(tensors, records, metrics, warnings);
+    }
+
+    /// <summary>The forward backend's seconds of weight uploads so far (0 on the host).</summary>
+    private double WeightUploadSeconds => (backend.Algebra as Cuda.Blas.CudaDenseAlgebra)?.WeightUploadSeconds ?? 0;
+
+    /// <summary>The weight uploads of a capture or forward, as one span of their summed length at its start (they are spread through it).</summary>
+    private void AddWeightUploads(string stage, double start, double uploadedBefore)
+    {
+        double seconds = WeightUploadSeconds - uploadedBefore;
+        if (seconds > 0)
+            timeline?.Add($"{stage} weight uploads", "uploads", start, seconds);
     }
 
     /// <summary>Disposes the module's finalized Hessians (their device copies) when its linears are done.</summary>
