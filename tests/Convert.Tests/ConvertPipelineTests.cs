@@ -222,19 +222,6 @@ public class ConvertPipelineTests
     }
 
     /// <summary>
-    /// A module's first linears regularized and scale-searched while the capture runs (what a GPU run does) give the
-    /// model the default CPU run writes, bit for bit: their input signs are drawn as their group Hessian draws them.
-    /// </summary>
-    [Test]
-    public void LinearsPreparedDuringTheCaptureGiveTheSameModel()
-    {
-        var outDir = NewPath("prepared-early");
-        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, LayoutBits, "--prepare-during-capture", "on"));
-        Assert.That(code, Is.EqualTo(0), log);
-        AssertSameModel(ConvertedAt(LayoutBits), outDir);
-    }
-
-    /// <summary>
     /// Two devices (cpu listed twice: two workers with half the threads each) quantize each module's linears between
     /// them; where a linear ran changes nothing in the output, and the log names each linear's device.
     /// </summary>

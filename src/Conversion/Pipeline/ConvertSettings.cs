@@ -43,12 +43,6 @@ public sealed record ConvertSettings
     /// <summary>Linears of a module quantized at once; 0 lets the backend choose (2 on a GPU, 1 on the CPU). Results do not depend on it.</summary>
     public int LinearsInFlight { get; init; }
 
-    /// <summary>
-    /// Whether a module's first linears are regularized and scale-searched while its Hessians are captured (null: on a
-    /// single GPU; <see cref="ModuleConverter"/>). The output does not depend on it. Not fixed on resume.
-    /// </summary>
-    public bool? PrepareDuringCapture { get; init; }
-
     /// <summary>A Chrome trace-event file of where the time went (<see cref="Reporting.ConversionTimeline"/>); null: none. Not fixed on resume.</summary>
     public string? TimelinePath { get; init; }
 

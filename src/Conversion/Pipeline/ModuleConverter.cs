@@ -79,22 +79,6 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var good = state.GoodRows.ToList();
         var referenceRows = good.Take(ReferenceRows).ToList();
 
-        var jobs = module.LinearGroups.SelectMany(g => g.Linears.Select(l => (Group: g, Linear: l))).ToList();
-        // Largest first, and of equal sizes the widest input first (down_proj before gate/up: its k² Hessian takes
-        // seconds of host work to finalize and rotate before its LDLQ can start): with several in flight the small
-        // ones fill the gaps at the end instead of a large one running alone after them. The output keeps the
-        // module's order.
-        var order = Enumerable.Range(0, jobs.Count)
-            .OrderByDescending(i => Work(jobs[i].Linear))
-            .ThenByDescending(i => jobs[i].Linear.InFeatures)
-            .ThenBy(i => i).ToArray();
-        int inFlight = LinearsInFlightFor(jobs.Count);
-        // The linears that start first are regularized and their scales searched while the capture sums the Hessians,
-        // which those steps do not read: on an H200 they had held back a llama-3-8b layer's first LDLQ by 0.35 s.
-        var early = PreparesDuringCapture ? order.Take(inFlight).Select(i => jobs[i]).Where(j => BitsOf(j.Linear) != 16)
-            .ToDictionary(j => j.Linear, j => Task.Run(() => Prepare(j.Linear, j.Group))) : [];
-        using var abandon = new PreparedRelease(early.Values);
-
         // Capture: the head's input is the state itself, so its Hessian needs no forward (and no logits).
         var clock = Stopwatch.StartNew();
         double captureStart = timeline?.Now ?? 0;
@@ -121,6 +105,15 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
         clock.Restart();
         double quantizeStart = timeline?.Now ?? 0;
+        var jobs = module.LinearGroups.SelectMany(g => g.Linears.Select(l => (Group: g, Linear: l))).ToList();
+        // Largest first, and of equal sizes the widest input first (down_proj before gate/up: its k² Hessian takes
+        // seconds of host work to finalize and rotate before its LDLQ can start): with several in flight the small
+        // ones fill the gaps at the end instead of a large one running alone after them. The output keeps the
+        // module's order.
+        var order = Enumerable.Range(0, jobs.Count)
+            .OrderByDescending(i => Work(jobs[i].Linear))
+            .ThenByDescending(i => jobs[i].Linear.InFeatures)
+            .ThenBy(i => i).ToArray();
         // Each group's Hessian is finalized by the first of its linears to start, so quantizing can begin before the
         // last group is ready; every linear only reads it. On a GPU the damped H stays on the device (its solver
         // rotates and factors it there); a lean run keeps there only the first linear's, when that linear is its
@@ -140,6 +133,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
                 _ = hessian.Value;
         }
         var outcomes = new LinearOutcome[jobs.Count];
+        int inFlight = LinearsInFlightFor(jobs.Count);
         // Each device takes its share in the same largest-first order, with its own linears in flight (one device:
         // all of them, on this thread's turn of InFlight).
         IReadOnlyList<double> speeds = _devices?.Speeds ?? [1.0];
@@ -147,8 +141,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         InFlight.For(speeds.Count, speeds.Count, d =>
         {
             var mine = Enumerable.Range(0, order.Length).Where(i => placed[i] == d).Select(i => order[i]).ToArray();
-            InFlight.For(mine.Length, inFlight, j => outcomes[mine[j]] = QuantizeOne(module, jobs[mine[j]].Linear, hessians[jobs[mine[j]].Group], progress, d,
-                early.GetValueOrDefault(jobs[mine[j]].Linear)));
+            InFlight.For(mine.Length, inFlight, j => outcomes[mine[j]] = QuantizeOne(module, jobs[mine[j]].Linear, hessians[jobs[mine[j]].Group], progress, d));
         });
         // This thread may have run another device's linears; the forward that follows is the first device's.
         backend.Cuda?.MakeCurrent();
@@ -242,18 +235,16 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// <summary>A linear's work, for ordering the linears and placing them on devices: its padded weights (the tiles its searches encode).</summary>
     private static long Work(Linear linear) => (long)LinearQuantizer.Pad(linear.InFeatures) * LinearQuantizer.Pad(linear.OutFeatures);
 
-    private LinearOutcome QuantizeOne(ModelModule module, Linear linear, Lazy<GroupHessian> hessian, IStepProgress progress, int device, Task<PreparedLinear>? early)
+    private LinearOutcome QuantizeOne(ModelModule module, Linear linear, Lazy<GroupHessian> hessian, IStepProgress progress, int device)
     {
-        int k = BitsOf(linear);
+        int k = bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
         if (k == 16)
             return new LinearOutcome([PendingTensor.FromFloat32(names.Written(TensorNames.Weight(linear.Name)), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16)], null, null);
         var group = hessian.Value;
-        var prepared = early?.GetAwaiter().GetResult();
         double start = timeline?.Now ?? 0;
-        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, group, k, device, prepared);
-        // A linear prepared during the capture logged its first stages there.
-        timeline?.AddStages(q.Name, "linear", start, (prepared is null ? [("regularize", q.RegularizeSeconds), ("search", q.ScaleSearchSeconds)] : Array.Empty<(string, double)>())
-            .Concat([("factor", q.FactorSeconds), ("ldlq", q.LdlqSeconds), ("finish", q.FinishSeconds), ("reconstruct", reconstructSeconds)]));
+        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, group, k, device);
+        timeline?.AddStages(q.Name, "linear", start, [("regularize", q.RegularizeSeconds), ("search", q.ScaleSearchSeconds), ("factor", q.FactorSeconds),
+            ("ldlq", q.LdlqSeconds), ("finish", q.FinishSeconds), ("reconstruct", reconstructSeconds)]);
         bool isLarge = (long)linear.OutFeatures * linear.InFeatures >= LargeLinearElements;
         double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
         Log(progress, $"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
@@ -281,10 +272,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// Quantizes one linear and swaps its reconstruction in; returns the result, the EXL3 linear to write (under the
     /// output's name) and the seconds the reconstruction took.
     /// </summary>
-    private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k, int device, PreparedLinear? prepared)
+    private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k, int device)
     {
-        var q = prepared is null ? QuantizeAt(linear, hessian, k, device)
-            : LinearQuantizer.Quantize(prepared, linear.Weight.Data, BiasOf(linear), hessian, codebooks.Get(settings.Codebook), Encoder(0, k), QuantizerSettings(0));
+        var q = QuantizeAt(linear, hessian, k, device);
         // A head-sized linear leaves four weight-sized arrays of garbage (the transposed and regularized weights, Q,
         // the states: 7 GB at an 8B's 128k-vocabulary head) that no collection has yet reclaimed when the
         // reconstruction allocates two more; collecting here lets those reuse the memory. Smaller linears skip it:
@@ -304,83 +294,21 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// </summary>
     public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k, int device = 0)
     {
-        var encoder = Encoder(device, k);
-        return LinearQuantizer.Quantize(linear.Name, linear.Weight.Data, linear.OutFeatures, linear.InFeatures, BiasOf(linear),
-            hessian, codebooks.Get(settings.Codebook), encoder, QuantizerSettings(device), StableSeed.Rng(settings.Seed, linear.Name));
-    }
-
-    /// <summary>
-    /// Whether a module's first linears are prepared (<see cref="LinearQuantizer.Prepare"/>) while its Hessians are
-    /// captured: by default on one GPU, whose capture leaves the host's cores free (on the CPU the capture uses them all);
-    /// never when a step before LDLQ reads the Hessian.
-    /// </summary>
-    private bool PreparesDuringCapture =>
-        (settings.PrepareDuringCapture ?? (backend.Cuda is not null && _devices is not { Count: > 1 })) && LinearQuantizer.PreparesWithoutHessian(QuantizerSettings(0));
-
-    /// <summary>
-    /// <see cref="LinearQuantizer.Prepare"/> on the converter's first device, with the input signs its group's Hessian
-    /// will draw (<see cref="FinalizeHessian"/>: the group's seed, before anything else) and the out-scales choice
-    /// that needs no Hessian (<see cref="LinearQuantizer.PreparesWithoutHessian"/>).
-    /// </summary>
-    private PreparedLinear Prepare(Linear linear, LinearGroup group)
-    {
-        double start = timeline?.Now ?? 0;
-        var encoder = Encoder(0, BitsOf(linear));
-        var signs = GroupHessian.RandomSigns(LinearQuantizer.Pad(group.InFeatures), StableSeed.Rng(settings.Seed, group.ToString()));
-        var prepared = LinearQuantizer.Prepare(linear.Name, linear.Weight.Data, linear.OutFeatures, linear.InFeatures, signs, settings.OutScales == OutScalesMode.Always,
-            codebooks.Get(settings.Codebook), encoder, StableSeed.Rng(settings.Seed, linear.Name));
-        timeline?.AddStages(linear.Name, "linear", start, [("regularize", prepared.RegularizeSeconds), ("search", prepared.SearchSeconds)]);
-        return prepared;
-    }
-
-    /// <summary>Waits for prepares that no linear took (a capture that failed) before the module's weights are released.</summary>
-    private sealed class PreparedRelease(IEnumerable<Task<PreparedLinear>> prepares) : IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (var task in prepares)
-            {
-                try
-                {
-                    task.Wait();
-                }
-                catch (AggregateException)
-                {
-                    // Taken by its linear, which reported it; or never taken, when the module failed first.
-                }
-            }
-        }
-    }
-
-    private int BitsOf(Linear linear) => bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
-
-    private static float[]? BiasOf(Linear linear) => linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures));
-
-    /// <summary>The encoder of K = <paramref name="k"/> on device <paramref name="device"/>, made on first use; this thread drives that device.</summary>
-    private ITileEncoder Encoder(int device, int k)
-    {
         var quantizer = Quantizer(device);
         // A thread of the pool may last have driven another GPU.
         quantizer.Cuda?.MakeCurrent();
+        int threads = _devices?.CpuThreads[device] ?? settings.Threads;
+        var table = codebooks.Get(settings.Codebook);
+        ITileEncoder? encoder;
         lock (_encoders)
         {
-            if (!_encoders.TryGetValue((device, k), out var encoder))
-                _encoders[(device, k)] = encoder = quantizer.CreateEncoder(codebooks.Get(settings.Codebook).Memory, k, Threads(device));
-            return encoder;
+            if (!_encoders.TryGetValue((device, k), out encoder))
+                _encoders[(device, k)] = encoder = quantizer.CreateEncoder(table.Memory, k, threads);
         }
-    }
-
-    private int Threads(int device) => _devices?.CpuThreads[device] ?? settings.Threads;
-
-    private LinearQuantizerSettings QuantizerSettings(int device)
-    {
-        var quantizer = Quantizer(device);
-        return new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, Threads(device))
-        {
-            Algebra = quantizer.Algebra,
-            Ldlq = quantizer.Ldlq,
-            Tuning = settings.Tuning,
-        };
+        var q = LinearQuantizer.Quantize(linear.Name, linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
+            hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, threads) { Algebra = quantizer.Algebra, Ldlq = quantizer.Ldlq, Tuning = settings.Tuning },
+            StableSeed.Rng(settings.Seed, linear.Name));
+        return q;
     }
 
     private ComputeBackend Quantizer(int device) => device == 0 ? backend : _devices!.Backends[device];

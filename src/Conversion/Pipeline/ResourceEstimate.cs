@@ -204,9 +204,7 @@ public static class ResourceEstimate
             ? 4 * chunkTokens * (6L * spec.HiddenSize + 2L * spec.QueryWidth + 2L * spec.KeyValueWidth + 3L * spec.IntermediateSize)
             : 4 * chunkTokens * 2L * spec.HiddenSize;
         long quantizing = InFlight(inputs, linears.Select(l => QuantizeHost(inputs, l)));
-        // On a GPU the first linears' W and target are made during the capture (ModuleConverter.PreparesDuringCapture).
-        long prepared = inputs.Gpu is null ? 0 : InFlight(inputs, linears.Select(l => 8L * LinearQuantizer.Pad(l.InFeatures) * LinearQuantizer.Pad(l.OutFeatures)));
-        return weights + hessians + Math.Max(quantizing + reference, activations + 2 * reference + prepared);
+        return weights + hessians + Math.Max(quantizing + reference, activations + 2 * reference);
     }
 
     /// <summary>

@@ -27,44 +27,21 @@ public static class LinearQuantizer
     public static QuantizedLinear Quantize(string name, ReadOnlySpan<float> weight, int outFeatures, int inFeatures, float[]? bias,
         GroupHessian hessian, CodebookTable codebook, ITileEncoder encoder, LinearQuantizerSettings settings, Random rng)
     {
-        if (hessian.PaddedK != Pad(inFeatures))
-            throw new ArgumentException($"{name}: Hessian is {hessian.PaddedK} wide, layer input pads to {Pad(inFeatures)}");
-        bool outScales = hessian.FallbackReason is not null
-            ? settings.OutScales == OutScalesMode.Always
-            : LinearRegularizer.ApplyOutScales(settings.OutScales, hessian.Diagonal());
-        var prepared = Prepare(name, weight, outFeatures, inFeatures, hessian.InputSigns, outScales, codebook, encoder, rng);
-        return Quantize(prepared, weight, bias, hessian, codebook, encoder, settings);
-    }
-
-    /// <summary>
-    /// Whether <see cref="Prepare"/> can run before the layer's Hessian is known: the out-scales decision must not read
-    /// its diagonal (<see cref="OutScalesMode.Auto"/> does), and the scale must be the tile-MSE one (the proxy choice
-    /// runs LDLQ trials against the Hessian).
-    /// </summary>
-    public static bool PreparesWithoutHessian(LinearQuantizerSettings settings) =>
-        settings.OutScales != OutScalesMode.Auto && settings.Tuning.ScaleChoice != ScaleChoice.Proxy;
-
-    /// <summary>
-    /// The steps before LDLQ, which need no Hessian: transpose and pad, output signs and scales and right rotation, input
-    /// scales and left rotation, the global scale search (§3.2–§3.5). A GPU run does them for a module's first linears
-    /// while its Hessians are still being summed. <paramref name="inputSigns"/> are the group Hessian's
-    /// (<see cref="GroupHessian.InputSigns"/>, drawn from the group's seed alone).
-    /// </summary>
-    public static PreparedLinear Prepare(string name, ReadOnlySpan<float> weight, int outFeatures, int inFeatures, float[] inputSigns, bool outScales,
-        CodebookTable codebook, ITileEncoder encoder, Random rng)
-    {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int k = Pad(inFeatures), n = Pad(outFeatures);
-        if (inputSigns.Length != k)
-            throw new ArgumentException($"{name}: {inputSigns.Length} input signs, layer input pads to {k}");
+        if (hessian.PaddedK != k)
+            throw new ArgumentException($"{name}: Hessian is {hessian.PaddedK} wide, layer input pads to {k}");
         var w = TransposePadded(weight, outFeatures, inFeatures, k, n);
 
         var outputSigns = GroupHessian.RandomSigns(n, rng);
+        bool outScales = hessian.FallbackReason is not null
+            ? settings.OutScales == OutScalesMode.Always
+            : LinearRegularizer.ApplyOutScales(settings.OutScales, hessian.Diagonal());
         var sv = LinearRegularizer.ApplyOutputSide(w, k, n, outputSigns, outScales);
 
         // Rows are scaled to the codebook's own RMS, so the global scale lands near 1 for every codebook
         // (exllamav3 divides by 3INST's 1.24371088 for all, §1.5, and lets g absorb MUL1's mismatch).
-        var su0 = LinearRegularizer.InputScales(w, k, n, inputSigns, codebook.Rms);
+        var su0 = LinearRegularizer.InputScales(w, k, n, hessian.InputSigns, codebook.Rms);
         var target = new float[ArrayLength.Of(k, n, "regularized weight")];
         LinearRegularizer.ApplyInputSide(w, target, k, n, su0);
 
@@ -72,33 +49,11 @@ public static class LinearQuantizer
         clock.Restart();
         var sample = ScaleTileSampler.Sample(target, k, n);
         double g = GlobalScaleSearch.Search(new TileQuantizer(encoder), sample).Scale;
+        if (settings.Tuning.ScaleChoice == ScaleChoice.Proxy && hessian.FallbackReason is null)
+            g = ProxyScale(w, k, n, su0, g, hessian, encoder, settings);
         var su = su0.Select(v => LinearRegularizer.RoundToHalf((float)(v / g))).ToArray();
         LinearRegularizer.ApplyInputSide(w, target, k, n, su);
-        return new PreparedLinear(name, inFeatures, outFeatures, w, target, su0, su, sv, g, outScales, inputSigns, regularizeSeconds, clock.Elapsed.TotalSeconds);
-    }
-
-    /// <summary>
-    /// LDLQ of a prepared linear against its group's Hessian in the quantized basis, then packing and the proxy error.
-    /// <paramref name="weight"/> is the HF weight <see cref="Prepare"/> read (the scale refit and proxy choice read it again).
-    /// </summary>
-    public static QuantizedLinear Quantize(PreparedLinear prepared, ReadOnlySpan<float> weight, float[]? bias, GroupHessian hessian, CodebookTable codebook,
-        ITileEncoder encoder, LinearQuantizerSettings settings)
-    {
-        var (name, w, target, su0, sv, g) = (prepared.Name, prepared.Transposed, prepared.Target, prepared.Su0, prepared.Svh, prepared.GlobalScale);
-        int inFeatures = prepared.InFeatures, outFeatures = prepared.OutFeatures, k = Pad(inFeatures), n = Pad(outFeatures);
-        if (hessian.PaddedK != k)
-            throw new ArgumentException($"{name}: Hessian is {hessian.PaddedK} wide, layer input pads to {k}");
-        if (!hessian.InputSigns.AsSpan().SequenceEqual(prepared.InputSigns))
-            throw new ArgumentException($"{name}: prepared with other input signs than its group Hessian's");
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var su = prepared.Suh;
-        if (settings.Tuning.ScaleChoice == ScaleChoice.Proxy && hessian.FallbackReason is null)
-        {
-            g = ProxyScale(w, k, n, su0, g, hessian, encoder, settings);
-            su = su0.Select(v => LinearRegularizer.RoundToHalf((float)(v / g))).ToArray();
-            LinearRegularizer.ApplyInputSide(w, target, k, n, su);
-        }
-        double searchSeconds = prepared.SearchSeconds + clock.Elapsed.TotalSeconds;
+        double searchSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
 
         // H' and its factor are formed where LDLQ runs and stay there for the proxy error (a GPU keeps them on the device).
@@ -148,10 +103,10 @@ public static class LinearQuantizer
             ProxyIsRmse = rmse,
             ProxyBeforeRefit = proxyBeforeRefit,
             GlobalScale = g,
-            OutScalesApplied = prepared.OutScales,
+            OutScalesApplied = outScales,
             Fallback = fallback,
             CholeskyRetries = factored?.Retries ?? 0,
-            RegularizeSeconds = prepared.RegularizeSeconds,
+            RegularizeSeconds = regularizeSeconds,
             ScaleSearchSeconds = searchSeconds,
             FactorSeconds = factorSeconds,
             LdlqSeconds = ldlqSeconds,

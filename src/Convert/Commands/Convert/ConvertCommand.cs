@@ -98,11 +98,6 @@ public sealed class ConvertCommand
     {
         Description = "With --measurement: ship the measured allocation without converting and evaluating the uniform one against it",
     };
-    private readonly Option<string?> _prepareDuringCapture = new("--prepare-during-capture")
-    {
-        Description = "on or off: regularize and scale-search a module's first linears while its Hessians are captured (default: on a single GPU only). The output does not depend on it",
-        Hidden = true,
-    };
     private readonly Option<int?> _stopAfter = new("--stop-after") { Description = "Stop after N modules as if interrupted (for testing resume)", Hidden = true };
     private readonly Option<bool> _json = new("--json") { Description = "Print the result summary as JSON on stdout" };
 
@@ -117,7 +112,7 @@ public sealed class ConvertCommand
             "Architectures: " + string.Join(", ", Converter.Models.Architectures.ArchitectureCatalog.All.Select(a => a.HfName)) + ".");
         command.Arguments.Add(_model);
         Option[] options = [_out, _bits, _headBits, _codebook, _multiplier, _allowNonstandardMultiplier, .. _calibration.Options, _workDir, _resume, _device,
-            _gpuMath, _calibrationStates, _gpuMemory, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _timeline, _prepareDuringCapture, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
+            _gpuMath, _calibrationStates, _gpuMemory, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _timeline, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
             _stopAfter, _json];
         foreach (var o in options)
             command.Options.Add(o);
@@ -210,13 +205,6 @@ public sealed class ConvertCommand
             Threads = Math.Max(0, parse.GetValue(_threads)),
             LinearsInFlight = linearsInFlight,
             TimelinePath = parse.GetValue(_timeline),
-            PrepareDuringCapture = parse.GetValue(_prepareDuringCapture) switch
-            {
-                null => null,
-                "on" => true,
-                "off" => false,
-                var v => throw new UsageException($"--prepare-during-capture must be on or off, got '{v}'"),
-            },
             Device = device,
             GpuMath = gpuMath,
             CalibrationStates = calibrationStates,
