@@ -38,6 +38,49 @@ public sealed class DenseAlgebraTests : GpuFixture
     }
 
     /// <summary>
+    /// Weights preloaded on the upload stream (large enough that the copy takes a while, and while the default stream
+    /// is busy with products) multiply exactly as weights uploaded at their first use; preloading one already cached
+    /// adds nothing, and more preloads than the cache holds push the oldest out.
+    /// </summary>
+    [Test]
+    public void PreloadedWeightsMultiplyAsUploadedOnes()
+    {
+        using var algebra = new CudaDenseAlgebra(Cuda);
+        var rng = new Random(9);
+        int m = 512, n = 4096, k = 4096;
+        var x = Random(rng, m * k);
+        var weights = Enumerable.Range(0, 3).Select(_ => Random(rng, n * k)).ToList();
+        var expected = weights.Select(w =>
+        {
+            var y = new float[m * n];
+            _gpu.Linear(x, w, null, y, m, n, k);
+            return y;
+        }).ToList();
+        var busy = Random(rng, n * k);
+        var scratch = new float[m * n];
+        algebra.Linear(x, busy, null, scratch, m, n, k);
+        foreach (var w in weights)
+        {
+            algebra.Preload(w);
+            algebra.Linear(x, busy, null, scratch, m, n, k);
+        }
+        Assert.That(algebra.CachedWeightCount, Is.EqualTo(4));
+        algebra.Preload(weights[0]);
+        Assert.That(algebra.CachedWeightCount, Is.EqualTo(4), "already cached");
+        for (int i = 0; i < weights.Count; i++)
+        {
+            var actual = Enumerable.Repeat(float.NaN, m * n).ToArray();
+            algebra.Linear(x, weights[i], null, actual, m, n, k);
+            Assert.That(actual, Is.EqualTo(expected[i]), $"weight {i}");
+        }
+        Assert.That(algebra.CachedWeightCount, Is.EqualTo(4), "every preloaded weight was found in the cache");
+        var extra = Enumerable.Range(0, 8).Select(_ => Random(rng, 64 * 64)).ToList();
+        extra.ForEach(algebra.Preload);
+        Assert.That(algebra.CachedWeightCount, Is.EqualTo(8));
+        GC.KeepAlive(extra);
+    }
+
+    /// <summary>
     /// The weight cache holds its host arrays weakly: weights nothing else references are dropped from it (with their
     /// device copies) at the next lookup, instead of staying alive until eight newer ones push them out.
     /// </summary>

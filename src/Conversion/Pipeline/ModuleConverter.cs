@@ -285,6 +285,10 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var stored = ToExl3(q);
         var clock = Stopwatch.StartNew();
         linear.ReplaceWeight(Reconstruct(stored, linear));
+        // The forward that follows multiplies by it on the first device: upload it now beside the other linears' work.
+        // A lean plan leaves the cache to the forward (its bytes are capped at one module's weights).
+        if (!_lean && ReferenceEquals(Quantizer(device), backend))
+            (backend.Algebra as Cuda.Blas.CudaDenseAlgebra)?.Preload(linear.Weight.Data);
         return (q, stored, clock.Elapsed.TotalSeconds);
     }
 

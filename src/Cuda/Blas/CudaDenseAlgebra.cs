@@ -542,17 +542,75 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     }
 
     private long _weightUploadTicks;
+    private CudaUploadStream? _uploads;
+    private bool _uploadsPending;
 
     /// <summary>Bytes of weights on the device now.</summary>
     internal long CachedWeightBytes => _weights.Sum(e => e.Device.Bytes);
 
+    /// <summary>
+    /// Puts <paramref name="weight"/> in the cache by a copy on the upload stream, which overlaps the kernels queued on
+    /// the default stream (<see cref="CudaUploadStream"/>): a linear's reconstruction, made while other linears are
+    /// still being quantized, is on the device when the forward first multiplies by it. Nothing when it is cached.
+    /// </summary>
+    public void Preload(float[] weight)
+    {
+        lock (_gate)
+        {
+            if (Cached(weight) is not null)
+                return;
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var device = Admit(weight.Length);
+            _uploads ??= new CudaUploadStream(_context);
+            _uploads.Upload(device, weight);
+            _uploadsPending = true;
+            _weights.AddFirst((new WeakReference<float[]>(weight), device));
+            _weightUploadTicks += System.Diagnostics.Stopwatch.GetTimestamp() - started;
+        }
+    }
+
     internal DeviceBuffer<float> CachedWeight(float[] weight)
+    {
+        if (Cached(weight) is { } cached)
+        {
+            // A preloaded weight is read by kernels on the default stream, which the upload stream does not order.
+            WaitForUploads();
+            return cached;
+        }
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var device = Admit(weight.Length);
+        device.CopyFrom(weight);
+        _weights.AddFirst((new WeakReference<float[]>(weight), device));
+        _weightUploadTicks += System.Diagnostics.Stopwatch.GetTimestamp() - started;
+        return device;
+    }
+
+    private void WaitForUploads()
+    {
+        if (!_uploadsPending)
+            return;
+        _uploads!.Wait();
+        _uploadsPending = false;
+    }
+
+    /// <summary>Allocates room for a weight of <paramref name="values"/> floats, dropping the least recently used ones past the cache's bounds.</summary>
+    private DeviceBuffer<float> Admit(int values)
+    {
+        long bytes = 4L * values;
+        while (_weights.Count > 0 && (_weights.Count >= CachedWeights || CachedWeightBytes + bytes > _weightCacheBytes))
+            DropLastWeight();
+        return _context.Allocate<float>(values);
+    }
+
+    /// <summary>The cached copy of <paramref name="weight"/>, moved to the front, or null; entries whose array was collected are dropped.</summary>
+    private DeviceBuffer<float>? Cached(float[] weight)
     {
         for (var node = _weights.First; node is not null;)
         {
             var next = node.Next;
             if (!node.Value.Host.TryGetTarget(out var host))
             {
+                WaitForUploads();
                 node.Value.Device.Dispose();
                 _weights.Remove(node);
             }
@@ -564,19 +622,13 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             }
             node = next;
         }
-        long bytes = 4L * weight.Length;
-        while (_weights.Count > 0 && (_weights.Count >= CachedWeights || CachedWeightBytes + bytes > _weightCacheBytes))
-            DropLastWeight();
-        long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var device = _context.Allocate<float>(weight.Length);
-        device.CopyFrom(weight);
-        _weightUploadTicks += System.Diagnostics.Stopwatch.GetTimestamp() - started;
-        _weights.AddFirst((new WeakReference<float[]>(weight), device));
-        return device;
+        return null;
     }
 
     private void DropLastWeight()
     {
+        // Its upload may still be running.
+        WaitForUploads();
         _weights.Last!.Value.Device.Dispose();
         _weights.RemoveLast();
     }
@@ -610,6 +662,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     public void Dispose()
     {
         _context.MakeCurrent();
+        _uploads?.Dispose();
         foreach (var (_, device) in _weights)
             device.Dispose();
         _weights.Clear();

@@ -43,6 +43,10 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(CudaLibraries.Driver)]
     internal static partial int cuLaunchKernel(IntPtr function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
         uint sharedBytes, IntPtr stream, void** parameters, void** extra);
+    [LibraryImport(CudaLibraries.Driver)] internal static partial int cuStreamCreate(out IntPtr stream, uint flags);
+    [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuStreamDestroy_v2")] internal static partial int cuStreamDestroy(IntPtr stream);
+    [LibraryImport(CudaLibraries.Driver)] internal static partial int cuStreamSynchronize(IntPtr stream);
+    [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuMemcpyHtoDAsync_v2")] internal static partial int cuMemcpyHtoDAsync(ulong destination, void* source, nuint bytes, IntPtr stream);
     [LibraryImport(CudaLibraries.Driver)] internal static partial int cuEventCreate(out IntPtr e, uint flags);
     [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuEventDestroy_v2")] internal static partial int cuEventDestroy(IntPtr e);
     [LibraryImport(CudaLibraries.Driver)] internal static partial int cuEventRecord(IntPtr e, IntPtr stream);
