@@ -89,4 +89,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:
+        # Piped into head: the reader has what it wanted.
+        sys.exit(0)
