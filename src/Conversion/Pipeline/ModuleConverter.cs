@@ -265,6 +265,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     {
         var clock = Stopwatch.StartNew();
         var cross = drift.For(group);
+        backend.Cuda?.MakeCurrent();
         var correction = DriftCorrection.For(hessian, cross, settings.Tuning.DriftTarget, backend.Algebra);
         Log(progress, $"  {group}: drift target " + (correction is not null ? $"from {cross.Count} tokens ({clock.Elapsed.TotalSeconds:F1} s)"
             : hessian.FallbackReason is not null ? "not applied (no Hessian)"
@@ -280,7 +281,10 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         int k = bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
         if (k == 16)
             return new LinearOutcome([PendingTensor.FromFloat32(names.Written(TensorNames.Weight(linear.Name)), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16)], null, null);
-        var target = correction.Value?.Target(linear.Weight.Data, linear.OutFeatures, Quantizer(device).Algebra);
+        var drift = correction.Value;
+        // A thread of the pool may last have driven another GPU (the correction's Cholesky runs on the first).
+        Quantizer(device).Cuda?.MakeCurrent();
+        var target = drift?.Target(linear.Weight.Data, linear.OutFeatures, Quantizer(device).Algebra);
         double? shift = target is null ? null : DriftCorrection.RelativeShift(linear.Weight.Data, target);
         var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k, device, target);
         bool isLarge = (long)linear.OutFeatures * linear.InFeatures >= LargeLinearElements;
