@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace Converter.Compute;
 
 /// <summary>
@@ -24,5 +26,37 @@ public static class CholeskySubstitution
                 s -= l[(int)((long)p * m + i)] * b[p];
             b[i] = s / l[(int)((long)i * m + i)];
         }
+    }
+
+    /// <summary>Columns solved together per task: a stripe's rows of B stay in cache across the k row updates.</summary>
+    private const int Stripe = 64;
+
+    /// <summary>
+    /// B ← (L·Lᵀ)⁻¹B for B (m, columns) row-major, the same substitutions as <see cref="Solve"/> run on whole rows of
+    /// stripes of B: each step reads a row of L and updates a contiguous row segment, where solving column by column
+    /// would read L down its columns in the back substitution (k strided reads per value).
+    /// </summary>
+    public static void SolveColumns(double[] l, double[] b, int m, int columns)
+    {
+        if (l.Length < (long)m * m || b.Length < (long)m * columns)
+            throw new ArgumentException($"a Cholesky solve of order {m} needs L of ({m}, {m}) and B of ({m}, {columns})");
+        Parallel.For(0, (columns + Stripe - 1) / Stripe, s =>
+        {
+            int c0 = s * Stripe, width = Math.Min(Stripe, columns - c0);
+            for (int i = 0; i < m; i++)
+            {
+                var row = b.AsSpan(i * columns + c0, width);
+                for (int p = 0; p < i; p++)
+                    TensorPrimitives.MultiplyAdd(b.AsSpan(p * columns + c0, width), -l[i * m + p], row, row);
+                TensorPrimitives.Divide(row, l[i * m + i], row);
+            }
+            for (int i = m - 1; i >= 0; i--)
+            {
+                var row = b.AsSpan(i * columns + c0, width);
+                for (int p = i + 1; p < m; p++)
+                    TensorPrimitives.MultiplyAdd(b.AsSpan(p * columns + c0, width), -l[p * m + i], row, row);
+                TensorPrimitives.Divide(row, l[i * m + i], row);
+            }
+        });
     }
 }

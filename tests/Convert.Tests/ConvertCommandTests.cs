@@ -32,7 +32,7 @@ public class ConvertCommandTests
             Assert.That((s.OutScales, s.HessianBasis, s.Resume, s.Overwrite), Is.EqualTo((OutScalesMode.Always, HessianBasis.Exact, false, false)));
             Assert.That(s.ShardBytes, Is.EqualTo(8192L << 20));
             Assert.That(s.Tuning, Is.EqualTo(QuantizerTuning.Default), "exllamav3's quantizer unless an experiment is asked for");
-            Assert.That((s with { CalRows = 128, CalCols = 512, CalVolumeRule = "given" }).FixedOnResume().Keys, Has.None.Matches<string>(key => key is "scale_choice" or "refine_passes" or "refit_scales" or "damping"));
+            Assert.That((s with { CalRows = 128, CalCols = 512, CalVolumeRule = "given" }).FixedOnResume().Keys, Has.None.Matches<string>(key => key is "scale_choice" or "refine_passes" or "refit_scales" or "damping" or "drift_target"));
         }
         finally
         {
@@ -67,6 +67,8 @@ public class ConvertCommandTests
     [TestCase("--scale-choice", "grid", "--scale-choice must be")]
     [TestCase("--refine-passes", "-1", "--refine-passes must be")]
     [TestCase("--damping", "0", "--damping must be")]
+    [TestCase("--drift-target", "-0.5", "--drift-target must be in [0, 2], got -0.5")]
+    [TestCase("--drift-target", "3", "--drift-target must be in [0, 2], got 3")]
     [TestCase("--device", "tpu", "--device must be")]
     [TestCase("--device", "cuda:x", "--device must be")]
     [TestCase("--device", "cuda:-1", "--device must be")]
@@ -89,13 +91,14 @@ public class ConvertCommandTests
     {
         var (cli, _, _) = NewCli();
         var s = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64", "--scale-choice", "proxy", "--refine-passes", "2",
-            "--refit-scales", "--damping", "0.01"));
-        Assert.That(s.Tuning, Is.EqualTo(new QuantizerTuning { ScaleChoice = ScaleChoice.Proxy, RefinePasses = 2, RefitScales = true, Damping = 0.01 }));
+            "--refit-scales", "--damping", "0.01", "--drift-target", "0.5"));
+        Assert.That(s.Tuning, Is.EqualTo(new QuantizerTuning { ScaleChoice = ScaleChoice.Proxy, RefinePasses = 2, RefitScales = true, Damping = 0.01, DriftTarget = 0.5 }));
         var fixedSettings = s with { CalVolumeRule = "given" };
         Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("scale_choice").WithValue("proxy"));
         Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("refine_passes").WithValue("2"));
         Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("refit_scales").WithValue("true"));
         Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("damping").WithValue("0.01"));
+        Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("drift_target").WithValue("0.5"));
     }
 
     /// <summary>

@@ -50,7 +50,7 @@ public class LargeCheckpointTests
         Assert.That(file.Length, Is.GreaterThan(bytes));
         TestContext.Out.WriteLine($"saved {file.Length >> 20} MiB in {clock.Elapsed.TotalSeconds:F1} s");
 
-        var (loadedProgress, loaded) = checkpoint.Load();
+        var (loadedProgress, loaded, _) = checkpoint.Load();
         Assert.That(loadedProgress.NextModule, Is.EqualTo(3));
         Assert.That(loadedProgress.Warnings, Is.EqualTo(new[] { "a warning" }));
         Assert.That(loaded.BadRows, Is.EqualTo(new[] { 5, 20 }));

@@ -74,6 +74,22 @@ public class ResourceEstimateTests
     }
 
     /// <summary>
+    /// The drift target's original stream is a second set of states on the host (wherever the quantized stream's are)
+    /// and a second state file in every checkpoint, plus its per-group cross sums and chunk copies at the peak module.
+    /// </summary>
+    [Test]
+    public void TheDriftTargetsOriginalStreamIsCountedOnTheHostAndInTheCheckpoint()
+    {
+        var inputs = Inputs(Shape("llama-3-8b", 2), 250, 2048, Hopper) with { StatesOnGpu = true };
+        var plain = ResourceEstimate.For(inputs);
+        var drift = ResourceEstimate.For(inputs with { OriginalStream = true });
+        long state = 250L * 2048 * 4096 * 4, ids = 4L * 250 * 2048;
+        Assert.That(drift.HostBytes - plain.HostBytes, Is.GreaterThan(state), "the stream and the cross sums");
+        Assert.That(drift.GpuBytes, Is.EqualTo(plain.GpuBytes));
+        Assert.That(drift.WorkDiskBytes - plain.WorkDiskBytes, Is.EqualTo(2 * (state + ids + (1 << 16))), "two checkpoints during a rotation");
+    }
+
+    /// <summary>
     /// Each plan a smaller GPU falls back to needs less GPU memory than the one before it (lean: one linear in flight,
     /// Gram sums freed before any factor, the weight cache emptied), and the plan taken is the first that fits 85% of
     /// what is free: an 8B at exllamav3's 250 × 2048 keeps its states on the GPU down to a 24 GB card by running lean.

@@ -13,8 +13,8 @@ namespace Converter.Cuda.Tests;
 
 /// <summary>
 /// The issue-13 quantizer experiments on the GPU backend: <see cref="ProxyRefinement"/> with the device encoder and
-/// device products, and <see cref="ProxyScaleSearch"/> with the device LDLQ solver, keep the guarantees their host
-/// tests check (Regularize.Tests).
+/// device products, <see cref="ProxyScaleSearch"/> with the device LDLQ solver, and the drift target's cross sum,
+/// Cholesky and product (<see cref="DriftCorrection"/>) keep the guarantees their host tests check (Regularize.Tests).
 /// </summary>
 [TestFixture, Category("Gpu")]
 public sealed class QuantizerExperimentTests : GpuFixture
@@ -118,5 +118,30 @@ public sealed class QuantizerExperimentTests : GpuFixture
         var result = ProxyScaleSearch.Search(w, k, n, su0, 1.0, factor, encoder, _solver, _algebra);
         Assert.That(result.Evaluations.Select(e => e.Scale), Does.Contain(1.0));
         Assert.That(result.Scale, Is.EqualTo(result.Evaluations.MinBy(e => e.Proxy).Scale));
+    }
+
+    [Test]
+    public void DriftTargetWithDeviceProductsMatchesTheHost()
+    {
+        const int k = 200, tokens = 600, outFeatures = 96;
+        var rng = new Random(13);
+        var quantized = Enumerable.Range(0, tokens * k).Select(_ => (float)Normal(rng)).ToArray();
+        var original = quantized.Select(v => v + 0.1f * (float)Normal(rng)).ToArray();
+        var weight = Enumerable.Range(0, outFeatures * k).Select(_ => (float)Normal(rng)).ToArray();
+        var accumulator = new Converter.Regularize.Hessian.HessianAccumulator(k);
+        accumulator.Add(quantized, tokens);
+        var hessian = Converter.Regularize.Hessian.GroupHessian.Finalize(accumulator, LinearQuantizer.Pad(k), 0.025, new Random(1));
+        float[] TargetOn(IDenseAlgebra algebra)
+        {
+            var cross = new Converter.Regularize.Hessian.DriftAccumulator(k, algebra);
+            cross.Add(quantized, original, tokens);
+            return DriftCorrection.For(hessian, cross, 1.0, algebra)!.Target(weight, outFeatures, algebra);
+        }
+        var host = TargetOn(CpuDenseAlgebra.Instance);
+        var device = TargetOn(_algebra);
+        double worst = host.Zip(device, (a, b) => Math.Abs(a - b)).Max(), shift = host.Zip(weight, (a, b) => Math.Abs(a - b)).Max();
+        Console.WriteLine($"max |T_device − T_host| {worst:E2}, max |T − W| {shift:E2}");
+        // The device products may run in TF32 (10-bit mantissa), so the tolerance is a percent of the step, not float rounding.
+        Assert.That(worst, Is.LessThan(1e-2 * shift));
     }
 }

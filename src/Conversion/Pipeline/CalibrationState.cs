@@ -92,11 +92,17 @@ public sealed class CalibrationState : IDisposable
     /// on the device by the resident run), and no chunk reads another's rows; so a step neither allocates (and first
     /// touches) new states nor holds two sets of them (2 × 8.4 GB at 250 × 2048 tokens of a 4096-wide model).
     /// </summary>
-    public IReadOnlyList<int> Advance(ModelModule module)
+    public IReadOnlyList<int> Advance(ModelModule module) => Advance(module, GoodRows.ToList(), null);
+
+    /// <summary>
+    /// <see cref="Advance(ModelModule)"/> for the given rows only, with <paramref name="observer"/> shown each group's
+    /// input: the original model's stream of the drift target advances a chunk at a time, each chunk's inputs paired
+    /// with the quantized stream's same rows (<see cref="Models.DriftCapture"/>).
+    /// </summary>
+    public IReadOnlyList<int> Advance(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer)
     {
-        var good = GoodRows.ToList();
         var dropped = new List<int>();
-        ForEachChunk(module, good, null, writeBack: true, 0, (_, _) => { }, dropped);
+        ForEachChunk(module, rows, observer, writeBack: true, 0, (_, _) => { }, dropped);
         BadRows.UnionWith(dropped);
         if (BadRows.Count > MaxBadFraction * Rows.Count)
         {

@@ -117,8 +117,10 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
             session.Log.WriteLine($"convert: warning: {NonstandardMultiplier.Consequence(settings.Codebook)}; the output is marked as such");
 
         var checkpoint = new JobCheckpoint(settings.WorkDir);
-        var (progress, state) = rows is null ? LoadResume(checkpoint, stateDevice) : StartNew(rows, stateDevice);
+        var (progress, state, original) = rows is null ? LoadResume(checkpoint, stateDevice) : StartNew(rows, stateDevice);
         using var heldState = state;
+        if (original is not null)
+            session.Log.WriteLine($"convert: drift target {settings.Tuning.DriftTarget.ToString(CultureInfo.InvariantCulture)}: the original model's stream is kept beside the quantized one (on the host)");
         var tensors = progress.Tensors.ToList();
         var modules = progress.Modules.ToList();
         var warnings = progress.Warnings.ToList();
@@ -139,7 +141,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
                     return false;
                 var module = model.Modules[m];
                 steps.Step(module.Name);
-                var result = converter.Convert(module, state, steps, prefetch, m + 1 < model.Modules.Count ? model.Modules[m + 1] : null);
+                var result = converter.Convert(module, state, steps, original, prefetch, m + 1 < model.Modules.Count ? model.Modules[m + 1] : null);
                 double writeStart = timeline?.Now ?? 0;
                 WriteModuleFile(m, module, result);
                 // The module's source weights were read once (and copied where passed through): their mapped pages leave
@@ -165,7 +167,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
                 if (!last && (lastCheckpoint.Elapsed >= settings.CheckpointInterval || settings.StopAfterModules == m + 1))
                 {
                     var saving = Stopwatch.StartNew();
-                    long bytes = checkpoint.Save(new JobProgress(m + 1, settings.FixedOnResume(), tensors, modules, warnings), state);
+                    long bytes = checkpoint.Save(new JobProgress(m + 1, settings.FixedOnResume(), tensors, modules, warnings), state, original);
                     steps.Log($"checkpoint after {module.Name}: {HumanFormat.Bytes(bytes)} of calibration state in {saving.Elapsed.TotalSeconds:F1} s");
                     lastCheckpoint.Restart();
                 }
@@ -249,25 +251,36 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         return built.Rows;
     }
 
-    private (JobProgress, CalibrationState) StartNew(IReadOnlyList<int[]> rows, IResidentForwardBackend? stateDevice)
+    /// <summary>
+    /// A new job's progress and states: the quantized stream, and with the drift target the original model's stream of
+    /// the same rows (on the host: it is read a chunk at a time beside the other, and the GPU's memory plan does not count it).
+    /// </summary>
+    private (JobProgress, CalibrationState, CalibrationState?) StartNew(IReadOnlyList<int[]> rows, IResidentForwardBackend? stateDevice)
     {
         AtomicFile.WriteAllText(Path.Combine(settings.WorkDir, ArgsFileName), JsonSerializer.Serialize(settings.FixedOnResume(), JsonOutput.Options));
-        return (new JobProgress(0, settings.FixedOnResume(), [], [], []), new CalibrationState(rows, null, [], stateDevice));
+        var original = settings.Tuning.DriftTarget != 0 ? new CalibrationState(rows, null, []) : null;
+        return (new JobProgress(0, settings.FixedOnResume(), [], [], []), new CalibrationState(rows, null, [], stateDevice), original);
     }
 
-    private (JobProgress, CalibrationState) LoadResume(JobCheckpoint checkpoint, IResidentForwardBackend? stateDevice)
+    private (JobProgress, CalibrationState, CalibrationState?) LoadResume(JobCheckpoint checkpoint, IResidentForwardBackend? stateDevice)
     {
         if (!checkpoint.Exists)
             throw new IOException($"{settings.WorkDir}: no checkpoint to resume from");
-        var (progress, state) = checkpoint.Load(stateDevice);
+        var (progress, state, original) = checkpoint.Load(stateDevice);
         if (settings.ResumeConflict(progress.Settings) is (var key, var was, var now))
         {
             state.Dispose();
             throw new InvalidSettingsException($"--resume: {key} was '{was}' in the interrupted job, now {(now is null ? "the default" : $"'{now}'")}; " +
                 "it cannot change on resume");
         }
+        // The drift target is fixed on resume, so a job that has it saved its original stream with every checkpoint.
+        if (settings.Tuning.DriftTarget != 0 && original is null)
+        {
+            state.Dispose();
+            throw new InvalidDataException($"{checkpoint.Current}: the checkpoint has no original-model stream, which the drift target needs");
+        }
         session.Log.WriteLine($"convert: resuming at module {progress.NextModule}");
-        return (progress, state);
+        return (progress, state, settings.Tuning.DriftTarget != 0 ? original : null);
     }
 
     /// <summary>

@@ -45,8 +45,14 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
     public sealed record Result(IReadOnlyList<PendingTensor> Tensors, IReadOnlyList<TensorRecord> Records, ModuleRecord Metrics, IReadOnlyList<string> Warnings);
 
+    /// <param name="original">
+    /// The original model's stream of the same rows, for the drift-aware target (<see cref="QuantizerTuning.DriftTarget"/>):
+    /// advanced through the module with its original weights, and each group's input in it paired with the quantized
+    /// stream's; null when the target is off.
+    /// </param>
     /// <param name="next">The module that follows, whose weights <paramref name="prefetch"/> starts reading once this one's are in.</param>
-    public Result Convert(ModelModule module, CalibrationState state, IStepProgress progress, ModulePrefetch? prefetch = null, ModelModule? next = null)
+    public Result Convert(ModelModule module, CalibrationState state, IStepProgress progress, CalibrationState? original = null, ModulePrefetch? prefetch = null,
+        ModelModule? next = null)
     {
         // Loading rejects NaN/Inf in any source tensor, naming file and tensor (WeightLoader.Read).
         if (prefetch?.TryTake(module) != true)
@@ -55,7 +61,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             prefetch?.Start(next);
         try
         {
-            return module.LinearGroups.Count == 0 ? PassThrough(module, state) : Quantize(module, state, progress);
+            return module.LinearGroups.Count == 0 ? PassThrough(module, state, original) : Quantize(module, state, progress, original);
         }
         finally
         {
@@ -64,16 +70,17 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     }
 
     /// <summary>Embedding and final norm: copied (§4.2), and run to advance the state.</summary>
-    private Result PassThrough(ModelModule module, CalibrationState state)
+    private Result PassThrough(ModelModule module, CalibrationState state, CalibrationState? original)
     {
         var clock = Stopwatch.StartNew();
         var dropped = state.Advance(module);
+        original?.Advance(module);
         var tensors = module.TensorNames.Select(CopySourceTensor).ToList();
         var metrics = new ModuleRecord(names.Written(module.Name), null, null, null, null, 0, 0, clock.Elapsed.TotalSeconds);
         return new Result(tensors, [], metrics, DroppedWarnings(module, dropped));
     }
 
-    private Result Quantize(ModelModule module, CalibrationState state, IStepProgress progress)
+    private Result Quantize(ModelModule module, CalibrationState state, IStepProgress progress, CalibrationState? original)
     {
         bool isHead = module is LmHeadModule;
         var good = state.GoodRows.ToList();
@@ -84,16 +91,24 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         double captureStart = timeline?.Now ?? 0;
         double uploadedBefore = WeightUploadSeconds;
         using var capture = new HessianCapture(backend.Algebra);
+        var drift = original is null ? null : new DriftCapture(capture, backend.Algebra);
         Matrix? reference = null, originalHead = null;
         if (module is LmHeadModule head)
         {
             var group = module.LinearGroups[0];
             foreach (var chunk in good.Chunk(HeadCaptureRows))
-                state.Observe(group, capture, chunk);
+            {
+                drift?.Original.OnLinearInput(group, original!.Gather(chunk));
+                state.Observe(group, (ILinearInputObserver?)drift ?? capture, chunk);
+            }
             // Its reference logits are computed after quantizing, a chunk at a time beside the quantized ones, from the
             // original weight kept here: all 5 rows of them at 2048 tokens and a 128k vocabulary are 5.3 GB (10.5 GB at
             // 4096 tokens, past what one .NET array holds), the weight 2.1 GB.
             originalHead = head.Projection.Weight;
+        }
+        else if (drift is not null)
+        {
+            reference = ForwardBothStreams(module, state, original!, good, drift, referenceRows.Count);
         }
         else
         {
@@ -123,6 +138,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             : order.Length > 0 && jobs[order[0]].Group.Linears.Count == 1 ? [jobs[order[0]].Group] : new HashSet<LinearGroup>();
         var hessians = module.LinearGroups.ToDictionary(g => g, g => new Lazy<GroupHessian>(() => FinalizeHessian(g, capture, progress, onDevice.Contains(g))));
         using var releaseHessians = new HessianRelease(hessians.Values);
+        // A group's drift correction is made from its finalized Hessian before the group's first linear quantizes (a
+        // lone linear's GPU solver may take the device copy of H, after which no host copy comes down).
+        var corrections = module.LinearGroups.ToDictionary(g => g, g => new Lazy<DriftCorrection?>(() => drift is null ? null : Correction(g, hessians[g].Value, drift, progress)));
         if (_lean)
         {
             // The original weights the capture multiplied by leave the cache (the forward after quantizing runs on the
@@ -141,7 +159,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         InFlight.For(speeds.Count, speeds.Count, d =>
         {
             var mine = Enumerable.Range(0, order.Length).Where(i => placed[i] == d).Select(i => order[i]).ToArray();
-            InFlight.For(mine.Length, inFlight, j => outcomes[mine[j]] = QuantizeOne(module, jobs[mine[j]].Linear, hessians[jobs[mine[j]].Group], progress, d));
+            InFlight.For(mine.Length, inFlight, j => outcomes[mine[j]] = QuantizeOne(module, jobs[mine[j]].Linear, hessians[jobs[mine[j]].Group], corrections[jobs[mine[j]].Group], progress, d));
         });
         // This thread may have run another device's linears; the forward that follows is the first device's.
         backend.Cuda?.MakeCurrent();
@@ -156,6 +174,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         double forwardStart = timeline?.Now ?? 0;
         uploadedBefore = WeightUploadSeconds;
         var diff = new ModuleDiff();
+        // With the original stream at hand, also the error against what the original model computes (its stream has
+        // advanced through this module already): the quantity the drift target minimizes, drift included.
+        var againstOriginal = original is null ? null : new ModuleDiff();
         if (module is LmHeadModule quantizedHead)
         {
             // The chunks of a forward (CalibrationState.ChunkRows), so the original logits are the products the capture
@@ -164,9 +185,15 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             {
                 var x = state.Gather(chunk);
                 var quantized = quantizedHead.Logits(x, quantizedHead.Projection.Weight);
-                var original = quantizedHead.Logits(x, originalHead!);
+                var unquantized = quantizedHead.Logits(x, originalHead!);
                 for (int i = 0; i < chunk.Length; i++)
-                    diff.AddRow(quantized.RowRange(i * state.Tokens, state.Tokens), original.RowRange(i * state.Tokens, state.Tokens), original.Cols);
+                    diff.AddRow(quantized.RowRange(i * state.Tokens, state.Tokens), unquantized.RowRange(i * state.Tokens, state.Tokens), unquantized.Cols);
+                if (againstOriginal is not null)
+                {
+                    var originalModel = quantizedHead.Logits(original!.Gather(chunk), originalHead!);
+                    for (int i = 0; i < chunk.Length; i++)
+                        againstOriginal.AddRow(quantized.RowRange(i * state.Tokens, state.Tokens), originalModel.RowRange(i * state.Tokens, state.Tokens), originalModel.Cols);
+                }
                 HeapReuse.ReleaseFinishedStep();
             }
         }
@@ -176,9 +203,15 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             state.ForwardChunks(module, referenceRows, (start, outputs) =>
             {
                 for (int i = 0; i < outputs.Rows / state.Tokens; i++)
+                {
                     diff.AddRow(outputs.RowRange(i * state.Tokens, state.Tokens), reference!.RowRange((start + i) * state.Tokens, state.Tokens), reference.Cols);
+                    if (againstOriginal is not null)
+                        againstOriginal.AddRow(outputs.RowRange(i * state.Tokens, state.Tokens), original!.Gather([referenceRows[start + i]]).Data, outputs.Cols);
+                }
             });
         }
+        if (againstOriginal is not null)
+            Log(progress, $"  {module.Name}: against the original model's stream: rfn {againstOriginal.RfnErr:F5}  cos_err {againstOriginal.CosErr:E2}  sqnr {againstOriginal.Sqnr:F2} dB");
         IReadOnlyList<int> dropped = [];
         if (!isHead)
             dropped = state.Advance(module);
@@ -232,17 +265,58 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         return hessian;
     }
 
+    /// <summary>
+    /// The capture of a decoder module with the drift target: chunk by chunk, the original stream advances through the
+    /// module (original weights, its states overwritten by its outputs) while showing its groups' inputs to
+    /// <paramref name="drift"/>, then the quantized stream's same rows run through it for the Hessians and cross sums.
+    /// Returns the quantized stream's outputs of the first <paramref name="keepRows"/> rows, as <see cref="CalibrationState.Forward"/>.
+    /// </summary>
+    private static Matrix ForwardBothStreams(ModelModule module, CalibrationState state, CalibrationState original, IReadOnlyList<int> rows, DriftCapture drift, int keepRows)
+    {
+        Matrix? kept = null;
+        int chunkRows = CalibrationState.ChunkRows(state.Tokens);
+        for (int start = 0; start < rows.Count; start += chunkRows)
+        {
+            var chunk = rows.Skip(start).Take(chunkRows).ToList();
+            original.Advance(module, chunk, drift.Original);
+            int keep = Math.Clamp(keepRows - start, 0, chunk.Count);
+            var outputs = state.Forward(module, chunk, drift, keepRows: keep);
+            if (keep == 0)
+                continue;
+            kept ??= new Matrix(Math.Min(keepRows, rows.Count) * state.Tokens, outputs.Cols);
+            outputs.Data.AsSpan(0, keep * state.Tokens * outputs.Cols).CopyTo(kept.RowRange(start * state.Tokens, keep * state.Tokens));
+        }
+        return kept ?? new Matrix(0, 0);
+    }
+
+    /// <summary>A group's drift correction (<see cref="DriftCorrection.For"/>), logged with how much the streams differed.</summary>
+    private DriftCorrection? Correction(LinearGroup group, GroupHessian hessian, DriftCapture drift, IStepProgress progress)
+    {
+        var clock = Stopwatch.StartNew();
+        var cross = drift.For(group);
+        backend.Cuda?.MakeCurrent();
+        var correction = DriftCorrection.For(hessian, cross, settings.Tuning.DriftTarget, backend.Algebra);
+        Log(progress, $"  {group}: drift target " + (correction is not null ? $"from {cross.Count} tokens ({clock.Elapsed.TotalSeconds:F1} s)"
+            : hessian.FallbackReason is not null ? "not applied (no Hessian)"
+            : "not needed (both streams' inputs are the same)"));
+        return correction;
+    }
+
     /// <summary>A linear's work, for ordering the linears and placing them on devices: its padded weights (the tiles its searches encode).</summary>
     private static long Work(Linear linear) => (long)LinearQuantizer.Pad(linear.InFeatures) * LinearQuantizer.Pad(linear.OutFeatures);
 
-    private LinearOutcome QuantizeOne(ModelModule module, Linear linear, Lazy<GroupHessian> hessian, IStepProgress progress, int device)
+    private LinearOutcome QuantizeOne(ModelModule module, Linear linear, Lazy<GroupHessian> hessian, Lazy<DriftCorrection?> correction, IStepProgress progress, int device)
     {
         int k = bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
         if (k == 16)
             return new LinearOutcome([PendingTensor.FromFloat32(names.Written(TensorNames.Weight(linear.Name)), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16)], null, null);
-        var group = hessian.Value;
+        var drift = correction.Value;
+        // A thread of the pool may last have driven another GPU (the correction's Cholesky runs on the first).
+        Quantizer(device).Cuda?.MakeCurrent();
         double start = timeline?.Now ?? 0;
-        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, group, k, device);
+        var target = drift?.Target(linear.Weight.Data, linear.OutFeatures, Quantizer(device).Algebra);
+        double? shift = target is null ? null : DriftCorrection.RelativeShift(linear.Weight.Data, target);
+        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k, device, target);
         timeline?.AddStages(q.Name, "linear", start, [("regularize", q.RegularizeSeconds), ("search", q.ScaleSearchSeconds), ("factor", q.FactorSeconds),
             ("ldlq", q.LdlqSeconds), ("finish", q.FinishSeconds), ("reconstruct", reconstructSeconds)]);
         bool isLarge = (long)linear.OutFeatures * linear.InFeatures >= LargeLinearElements;
@@ -250,6 +324,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         Log(progress, $"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
             (_devices is { Count: > 1 } ? $"  on {Quantizer(device).Description}" : "") +
             (q.ProxyBeforeRefit is { } unrefit ? $"  refit from {unrefit:E3}" : "") +
+            (shift is { } moved ? $"  drift target moved {moved:E2}" : "") +
             $"  ({seconds:F1} s: search {q.ScaleSearchSeconds:F1}, factor {q.FactorSeconds:F1}, ldlq {q.LdlqSeconds:F1}, other {seconds - q.ScaleSearchSeconds - q.FactorSeconds - q.LdlqSeconds:F1})" +
             (q.Fallback is null ? "" : "  FALLBACK: " + q.Fallback) + (isLarge ? $"  host peak {HumanFormat.Bytes(MachineResources.PeakResidentBytes())}" : ""));
         var outcome = new LinearOutcome(Exl3LinearWriter.Tensors(stored).ToList(), Record(module, q, reconstructSeconds),
@@ -272,9 +347,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// Quantizes one linear and swaps its reconstruction in; returns the result, the EXL3 linear to write (under the
     /// output's name) and the seconds the reconstruction took.
     /// </summary>
-    private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k, int device)
+    private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k, int device, float[]? target)
     {
-        var q = QuantizeAt(linear, hessian, k, device);
+        var q = QuantizeAt(linear, hessian, k, device, target);
         // A head-sized linear leaves four weight-sized arrays of garbage (the transposed and regularized weights, Q,
         // the states: 7 GB at an 8B's 128k-vocabulary head) that no collection has yet reclaimed when the
         // reconstruction allocates two more; collecting here lets those reuse the memory. Smaller linears skip it:
@@ -296,7 +371,8 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// What quantizing <paramref name="linear"/> at K = <paramref name="k"/> on device <paramref name="device"/> of the
     /// set (0: the converter's backend) gives, without touching its weight.
     /// </summary>
-    public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k, int device = 0)
+    /// <param name="target">What to quantize in place of the weight (the drift-aware target, HF layout), or null for the weight.</param>
+    public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k, int device = 0, float[]? target = null)
     {
         var quantizer = Quantizer(device);
         // A thread of the pool may last have driven another GPU.
@@ -309,7 +385,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             if (!_encoders.TryGetValue((device, k), out encoder))
                 _encoders[(device, k)] = encoder = quantizer.CreateEncoder(table.Memory, k, threads);
         }
-        var q = LinearQuantizer.Quantize(linear.Name, linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
+        var q = LinearQuantizer.Quantize(linear.Name, target ?? linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
             hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, threads) { Algebra = quantizer.Algebra, Ldlq = quantizer.Ldlq, Tuning = settings.Tuning },
             StableSeed.Rng(settings.Seed, linear.Name));
         return q;

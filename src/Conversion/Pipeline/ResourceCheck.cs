@@ -93,7 +93,8 @@ public static class ResourceCheck
         long existing = Directory.Exists(settings.WorkDir)
             ? Directory.EnumerateFiles(settings.WorkDir, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length)
             : 0;
-        return new ResourceInputs(spec, settings.CalVolume.Rows, settings.CalVolume.Cols, bits, settings.HeadBits, element, linearsInFlight, otherFiles, existing, gpu);
+        return new ResourceInputs(spec, settings.CalVolume.Rows, settings.CalVolume.Cols, bits, settings.HeadBits, element, linearsInFlight, otherFiles, existing, gpu,
+            OriginalStream: settings.Tuning.DriftTarget != 0);
     }
 
     private static AvailableResources Measure(ConvertSettings settings, long? gpuFreeBytes)

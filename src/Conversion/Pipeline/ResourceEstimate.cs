@@ -17,6 +17,7 @@ public sealed record GpuShape(int Multiprocessors);
 /// <param name="Gpu">The GPU, or null when everything runs on the host.</param>
 /// <param name="StatesOnGpu">The calibration states live on the GPU (<see cref="StatePlacement"/>) instead of in host memory.</param>
 /// <param name="Lean">The run is lean (<see cref="GpuMemoryPlan.Lean"/>): Hessians finalized first, the weight cache emptied before quantizing.</param>
+/// <param name="OriginalStream">The drift target keeps the original model's stream beside the quantized one (<see cref="QuantizerTuning.DriftTarget"/>).</param>
 public sealed record ResourceInputs(
     TransformerSpec Spec,
     int CalRows,
@@ -29,7 +30,8 @@ public sealed record ResourceInputs(
     long ExistingWorkBytes,
     GpuShape? Gpu,
     bool StatesOnGpu = false,
-    bool Lean = false);
+    bool Lean = false,
+    bool OriginalStream = false);
 
 /// <summary>What is free where the job would run: memory now, disk under the work and output directories.</summary>
 /// <param name="GpuBytes">Free GPU memory, or null on the CPU.</param>
@@ -150,7 +152,7 @@ public static class ResourceEstimate
                 FinalNormModule => 8 * chunkTokens * hidden,
                 LmHeadModule => HeadHost(inputs, module, chunkTokens, largest),
                 _ => BlockHost(inputs, module, chunkTokens, largest),
-            };
+            } + DriftHost(inputs, module, chunkTokens);
             if (module is EmbeddingModule)
                 largest.Add("the embedding", vocab * hidden);
             if (host > peakHost)
@@ -163,9 +165,11 @@ public static class ResourceEstimate
 
         // One set of states: each step writes its outputs over its inputs (CalibrationState.Advance).
         bool statesOnGpu = gpu && inputs.StatesOnGpu;
-        long hostBytes = ProcessBytes + (statesOnGpu ? 0 : state) + 2 * ids + peakHost;
+        // The drift target's original stream is a second set of states, always on the host, saved with every checkpoint.
+        long originalStream = inputs.OriginalStream ? state : 0;
+        long hostBytes = ProcessBytes + (statesOnGpu ? 0 : state) + originalStream + 2 * ids + peakHost;
         long gpuBytes = gpu ? GpuContextBytes + EncoderBytes(inputs) + ForwardScratch(inputs, chunkTokens) + peakGpu + (statesOnGpu ? state : 0) : 0;
-        long stateFile = state + ids + HeaderBytes;
+        long stateFile = state + ids + HeaderBytes + (inputs.OriginalStream ? state + ids + HeaderBytes : 0);
         // A new checkpoint is written complete before the old one is removed (JobCheckpoint.Save): two state files at once.
         long work = Math.Max(0, 2 * stateFile + moduleFiles - inputs.ExistingWorkBytes);
         long output = moduleFiles + inputs.OtherFilesBytes;
@@ -183,6 +187,19 @@ public static class ResourceEstimate
             .Where(m => m.LinearGroups.Count > 0 && (m is not LmHeadModule || inputs.HeadBits != 16))
             .Select(m => InFlight(inputs, m.Linears.Select(l => QuantizeGpu(l, inputs.Lean))))
             .DefaultIfEmpty(0).Max();
+
+    /// <summary>
+    /// The drift target's host memory in a module with linears (<see cref="DriftCapture"/>): per group the float64 cross
+    /// sum and its float product (12 bytes per k² entry), and per group a chunk's worth of the original stream's input
+    /// copy and the two transposes the cross product reads (12 bytes per token and input). Zero when the target is off.
+    /// </summary>
+    private static long DriftHost(ResourceInputs inputs, ModelModule module, long chunkTokens)
+    {
+        if (!inputs.OriginalStream)
+            return 0;
+        long tokens = module is LmHeadModule ? (long)ModuleConverter.HeadCaptureRows * inputs.CalCols : chunkTokens;
+        return module.LinearGroups.Sum(g => 12L * g.InFeatures * g.InFeatures + 12L * tokens * g.InFeatures);
+    }
 
     /// <summary>
     /// A decoder block on the host: its float32 weights (and the reconstruction that replaces one), its groups'

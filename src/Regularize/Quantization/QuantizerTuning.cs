@@ -3,8 +3,8 @@ using Converter.Regularize.Hessian;
 namespace Converter.Regularize.Quantization;
 
 /// <summary>
-/// The quantizer's experimental knobs (issue 13 part 3): how g is chosen, refinement passes after LDLQ, the scale refit and the
-/// Hessian damping. <see cref="Default"/> is exllamav3's behaviour; a conversion records any other value.
+/// The quantizer's experimental knobs (issue 13 part 3): how g is chosen, refinement passes after LDLQ, the scale refit, the
+/// Hessian damping and the drift-aware target. <see cref="Default"/> is exllamav3's behaviour; a conversion records any other value.
 /// </summary>
 public sealed record QuantizerTuning
 {
@@ -21,6 +21,13 @@ public sealed record QuantizerTuning
     /// <summary>σ of the Hessian damping σ·mean(diag) (§3.2).</summary>
     public double Damping { get; init; } = GroupHessian.DefaultSigma;
 
+    /// <summary>
+    /// Strength α of the drift-aware target (<see cref="DriftCorrection"/>): each linear quantizes
+    /// T = W + α·W·Cᵀ·H⁻¹ so that the quantized model's outputs match the original model's, not the original weight's
+    /// on the quantized stream; 0 = off (quantize W, exllamav3's). Needs the original model's stream beside the quantized one.
+    /// </summary>
+    public double DriftTarget { get; init; }
+
     public bool IsDefault => this == Default;
 
     /// <summary>The non-default knobs as key/value pairs, for records and the resume check.</summary>
@@ -35,6 +42,8 @@ public sealed record QuantizerTuning
             d["refit_scales"] = RefitScales ? "true" : "false";
         if (Damping != Default.Damping)
             d["damping"] = Damping.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        if (DriftTarget != Default.DriftTarget)
+            d["drift_target"] = DriftTarget.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         return d;
     }
 }

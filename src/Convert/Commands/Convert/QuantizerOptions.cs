@@ -31,7 +31,15 @@ public sealed class QuantizerOptions
             QuantizerTuning.Default.Damping.ToString(CultureInfo.InvariantCulture) + " (exllamav3's)",
     };
 
-    public IReadOnlyList<Option> Options => [_scaleChoice, _refinePasses, _refitScales, _damping];
+    private readonly Option<double> _driftTarget = new("--drift-target")
+    {
+        Description = "Experimental. Strength α of the drift-aware target: each linear quantizes W + α·(its least-squares correction toward the original " +
+            "model's outputs on the original model's own inputs), instead of W on the quantized model's inputs. Keeps a second calibration stream " +
+            "(twice the calibration-state memory, on the host). 0 = off",
+        DefaultValueFactory = _ => 0,
+    };
+
+    public IReadOnlyList<Option> Options => [_scaleChoice, _refinePasses, _refitScales, _damping, _driftTarget];
 
     public QuantizerTuning Bind(ParseResult parse)
     {
@@ -47,6 +55,10 @@ public sealed class QuantizerOptions
         double damping = parse.GetValue(_damping) ?? QuantizerTuning.Default.Damping;
         if (!(damping > 0 && damping <= 10))
             throw new UsageException($"--damping must be in (0, 10], got {damping.ToString(CultureInfo.InvariantCulture)}");
-        return new QuantizerTuning { ScaleChoice = choice, RefinePasses = passes, RefitScales = parse.GetValue(_refitScales), Damping = damping };
+        double drift = parse.GetValue(_driftTarget);
+        // 2 is past any useful step (1 is the least-squares target itself); a larger α only overshoots it.
+        if (!(drift >= 0 && drift <= 2))
+            throw new UsageException($"--drift-target must be in [0, 2], got {drift.ToString(CultureInfo.InvariantCulture)}");
+        return new QuantizerTuning { ScaleChoice = choice, RefinePasses = passes, RefitScales = parse.GetValue(_refitScales), Damping = damping, DriftTarget = drift };
     }
 }

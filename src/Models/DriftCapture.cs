@@ -1,0 +1,58 @@
+using Converter.Compute;
+using Converter.Regularize.Hessian;
+
+namespace Converter.Models;
+
+/// <summary>
+/// The capture of the drift-aware target (<see cref="Regularize.Quantization.DriftCorrection"/>): each group's Hessian
+/// from the quantized stream, as <see cref="HessianCapture"/>, plus its cross sum X̃ᵀ(X − X̃) against the original
+/// model's stream at the same tokens. A chunk of rows runs first through the original stream with
+/// <see cref="Original"/> as its observer, which keeps a copy of every group's input; then through the quantized stream
+/// with this capture, which pairs each group's input with that copy. It is no <see cref="IHessianObserver"/>, so a GPU
+/// forward hands it host copies of the inputs (the cross sum needs both streams' rows side by side).
+/// </summary>
+public sealed class DriftCapture : ILinearInputObserver
+{
+    private readonly HessianCapture _hessians;
+    private readonly IDenseAlgebra _algebra;
+    private readonly Dictionary<LinearGroup, DriftAccumulator> _cross = new();
+    private readonly Dictionary<LinearGroup, Matrix> _pending = new();
+
+    /// <param name="hessians">Where the quantized stream's Hessian sums go (the capture the module's quantizer reads).</param>
+    /// <param name="algebra">Where the cross products are computed.</param>
+    public DriftCapture(HessianCapture hessians, IDenseAlgebra algebra)
+    {
+        _hessians = hessians;
+        _algebra = algebra;
+        Original = new OriginalInputs(this);
+    }
+
+    /// <summary>The observer of the original stream's forward: keeps each group's input until the quantized stream's arrives.</summary>
+    public ILinearInputObserver Original { get; }
+
+    /// <summary>The cross sum of <paramref name="group"/> (an empty one if the group saw no rows).</summary>
+    public DriftAccumulator For(LinearGroup group) =>
+        _cross.TryGetValue(group, out var a) ? a : new DriftAccumulator(group.InFeatures);
+
+    public void OnLinearInput(LinearGroup group, Matrix input)
+    {
+        _hessians.OnLinearInput(group, input);
+        if (!_pending.Remove(group, out var original))
+            throw new InvalidOperationException($"{group}: the quantized stream reached it before the original stream's same rows (drift target)");
+        if (original.Rows != input.Rows || original.Cols != input.Cols)
+            throw new InvalidOperationException($"{group}: the original stream's input is {original.ShapeText}, the quantized stream's {input.ShapeText}; the drift target pairs them token by token");
+        if (!_cross.TryGetValue(group, out var cross))
+            _cross[group] = cross = new DriftAccumulator(group.InFeatures, _algebra);
+        cross.Add(input.Data.AsSpan(0, input.Rows * input.Cols), original.Data.AsSpan(0, original.Rows * original.Cols), input.Rows);
+    }
+
+    /// <summary>The original stream's side: a copy of each input (the forward's own matrix is reused after the call).</summary>
+    private sealed class OriginalInputs(DriftCapture capture) : ILinearInputObserver
+    {
+        public void OnLinearInput(LinearGroup group, Matrix input)
+        {
+            if (!capture._pending.TryAdd(group, input.Clone()))
+                throw new InvalidOperationException($"{group}: the original stream's input came twice before the quantized stream's (drift target)");
+        }
+    }
+}

@@ -1,0 +1,84 @@
+using System.Numerics.Tensors;
+using Converter.Compute;
+using Converter.Regularize.Hessian;
+
+namespace Converter.Regularize.Quantization;
+
+/// <summary>
+/// The drift-aware quantization target of a linear group (asymmetric calibration, GPTAQ-style; issue 13). LDLQ
+/// minimizes ‖X̃(Ŵ − T)ᵀ‖² for the quantized stream's inputs X̃ (H = X̃ᵀX̃/N). With T = W that makes the quantized
+/// model match what the original weight computes on the quantized stream; what should be matched is the original
+/// model's output XWᵀ on its own inputs X. ‖X̃Ŵᵀ − XWᵀ‖² = ‖X̃(Ŵ − T)ᵀ‖² + const with
+/// Tᵀ = Wᵀ + H⁻¹·X̃ᵀ(X − X̃)/N·Wᵀ, so quantizing T instead of W (everything else unchanged) targets the original
+/// model. H is the damped Hessian LDLQ uses, which makes T the ridge solution (damping pulls T toward W), and a
+/// strength α scales the step: Tᵀ = Wᵀ + G·Wᵀ with G = α·H⁻¹·C, computed once per group and applied per linear.
+/// </summary>
+public sealed class DriftCorrection
+{
+    private readonly float[] _g;
+
+    private DriftCorrection(float[] g, int features)
+    {
+        _g = g;
+        Features = features;
+    }
+
+    /// <summary>Input width k (unpadded).</summary>
+    public int Features { get; }
+
+    /// <summary>
+    /// G = α·H⁻¹·C for a group's finalized Hessian and its cross sum; null where the target is W itself: strength 0,
+    /// a Hessian in fallback (no feedback, nothing to target), or no drift (the two streams agree, as in the first
+    /// decoder layer). The Cholesky runs on <paramref name="algebra"/>, the substitutions on the host.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The damped Hessian does not factor (LDLQ would retry with more damping; the target would not be H's).</exception>
+    public static DriftCorrection? For(GroupHessian hessian, DriftAccumulator cross, double strength, IDenseAlgebra algebra)
+    {
+        if (strength == 0 || hessian.FallbackReason is not null || cross.Count == 0 || !cross.AnyDrift)
+            return null;
+        int k = cross.Features, padded = hessian.PaddedK;
+        if (padded < k)
+            throw new ArgumentException($"a Hessian of width {padded} cannot serve inputs of {k}");
+        var damped = hessian.Damped!;
+        // The top-left k×k of the padded H: padded channels are zero inputs, uncoupled from the real ones.
+        var l = new double[ArrayLength.Of(k, k, "drift Cholesky factor")];
+        for (int i = 0; i < k; i++)
+        {
+            for (int j = 0; j < k; j++)
+                l[i * k + j] = damped[i * padded + j];
+        }
+        if (!algebra.TryCholesky(l, k))
+            throw new InvalidOperationException($"the damped Hessian ({k}×{k}) is not positive definite; no drift target");
+        var g = cross.Mean();
+        CholeskySubstitution.SolveColumns(l, g, k, k);
+        var scaled = new float[g.Length];
+        for (int i = 0; i < g.Length; i++)
+            scaled[i] = (float)(strength * g[i]);
+        return new DriftCorrection(scaled, k);
+    }
+
+    /// <summary>T = W + W·Gᵀ (HF layout (out, in), so Tᵀ = Wᵀ + G·Wᵀ), a new array; the product on <paramref name="algebra"/>.</summary>
+    public float[] Target(ReadOnlySpan<float> weight, int outFeatures, IDenseAlgebra algebra)
+    {
+        int k = Features;
+        if (weight.Length != (long)outFeatures * k)
+            throw new ArgumentException($"weight has {weight.Length} values, expected {outFeatures}×{k}");
+        var target = new float[weight.Length];
+        algebra.MultiplyTransposed(weight, _g, target, outFeatures, k, k);
+        TensorPrimitives.Add(target, weight, target);
+        return target;
+    }
+
+    /// <summary>‖T − W‖ / ‖W‖, for the log: how far the drift moved a linear's target.</summary>
+    public static double RelativeShift(ReadOnlySpan<float> weight, ReadOnlySpan<float> target)
+    {
+        double difference = 0, norm = 0;
+        for (int i = 0; i < weight.Length; i++)
+        {
+            double d = target[i] - weight[i];
+            difference += d * d;
+            norm += (double)weight[i] * weight[i];
+        }
+        return norm == 0 ? 0 : Math.Sqrt(difference / norm);
+    }
+}

@@ -1,0 +1,66 @@
+using System.Text.Json.Nodes;
+using Converter.Conversion.Samples;
+using Converter.Models.Synthetic;
+using NUnit.Framework;
+using static Converter.Convert.Tests.SyntheticModelFixture;
+
+namespace Converter.Convert.Tests;
+
+/// <summary>
+/// `convert --drift-target α` end to end: where the two calibration streams agree it changes nothing, after the first
+/// quantized layer it moves the targets, it is recorded, and a resume continues the original stream from its checkpoint
+/// (the same model as an uninterrupted run) but refuses another α.
+/// </summary>
+public sealed class DriftTargetConversionTests
+{
+    private static readonly Lazy<string> TwoLayers = new(() =>
+    {
+        var dir = NewPath("two-layers");
+        SyntheticCheckpoint.Write(dir, SyntheticShape.Presets["test-tiny"] with { Layers = 2 }, seed: 2, outliers: 2, shardBytes: 1L << 30, BuiltInSamples.Tokenizer());
+        return dir;
+    });
+
+    /// <summary>
+    /// The one-layer model with an fp16 head quantizes only layer 0, whose inputs are the same in both streams (the
+    /// embedding's output, through the same original weights): the tensors are the default's to the byte.
+    /// </summary>
+    [Test]
+    public void IdenticalStreamsGiveTheDefaultTensorsAndTheOptionIsRecorded()
+    {
+        var outDir = NewPath("drift-one-layer");
+        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, LayoutBits, "--drift-target", "1"));
+        Assert.That(code, Is.EqualTo(0), log);
+        Assert.That(log, Does.Contain("drift target not needed (both streams' inputs are the same)"));
+        Assert.That(log, Does.Not.Contain("drift target moved"));
+        var baseline = SharedConversions.OfSyntheticModel(LayoutBits);
+        Assert.That(File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(baseline, "model.safetensors"))));
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "quantization_config.json")))!;
+        Assert.That(config["drift_target"]!.GetValue<string>(), Is.EqualTo("1"));
+        Assert.That(JsonNode.Parse(File.ReadAllText(Path.Combine(baseline, "quantization_config.json")))!["drift_target"], Is.Null, "off: not recorded");
+    }
+
+    [Test]
+    public void LaterLayersMoveAndAResumeContinuesTheOriginalStream()
+    {
+        var drift = NewPath("drift-two-layers");
+        var (code, _, log) = Run(ConvertArgs(TwoLayers.Value, drift, LayoutBits, "--drift-target", "1"));
+        Assert.That(code, Is.EqualTo(0), log);
+        Assert.That(log, Does.Match(@"model\.layers\.0 MlpOutput \(mlp\.down_proj\): drift target not needed"), "layer 0: both streams agree");
+        Assert.That(log, Does.Match(@"model\.layers\.1\.mlp\.down_proj: K=4 .* drift target moved [1-9]"), "layer 1: the target moved");
+
+        // Stopped after layer 0, the checkpoint holds both streams; the resumed job must give the uninterrupted model.
+        var resumed = NewPath("drift-resumed");
+        (code, _, log) = Run(ConvertArgs(TwoLayers.Value, resumed, LayoutBits, "--drift-target", "1", "--stop-after", "2"));
+        Assert.That(code, Is.EqualTo(0), log);
+        (code, _, log) = Run(ConvertArgs(TwoLayers.Value, resumed, LayoutBits, "--drift-target", "0.5", "--resume"));
+        Assert.That(code, Is.EqualTo(2), log);
+        Assert.That(log, Does.Contain("drift_target was '1' in the interrupted job, now '0.5'; it cannot change on resume"));
+        (code, _, log) = Run(ConvertArgs(TwoLayers.Value, resumed, LayoutBits, "--resume"));
+        Assert.That(code, Is.EqualTo(2), log);
+        Assert.That(log, Does.Contain("drift_target was '1' in the interrupted job, now the default"));
+        (code, _, log) = Run(ConvertArgs(TwoLayers.Value, resumed, LayoutBits, "--drift-target", "1", "--resume"));
+        Assert.That(code, Is.EqualTo(0), log);
+        Assert.That(log, Does.Contain("resuming at module 2"));
+        Assert.That(File.ReadAllBytes(Path.Combine(resumed, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(drift, "model.safetensors"))));
+    }
+}

@@ -1,0 +1,158 @@
+using Converter.Compute;
+using Converter.Regularize.Hessian;
+using Converter.Regularize.Quantization;
+using MathNet.Numerics.LinearAlgebra;
+using NUnit.Framework;
+
+namespace Converter.Regularize.Tests;
+
+/// <summary>
+/// The drift-aware target (<see cref="DriftCorrection"/>, <see cref="DriftAccumulator"/>) against its definition: the
+/// minimizer of ‖X̃Tᵀ − XWᵀ‖² + λN‖T − W‖² (λ the damping LDLQ adds to H), solved independently by MathNet's QR of
+/// the stacked system [X̃; √(λN)·I]·Tᵀ = [XWᵀ; √(λN)·Wᵀ], never through normal equations or our Cholesky.
+/// </summary>
+public sealed class DriftCorrectionTests
+{
+    private const int K = 40, Tokens = 300, Out = 24;
+
+    private static double Normal(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+
+    /// <summary>X̃ with correlated channels and a few loud ones (as real activations), X = X̃ plus a drift of a tenth of its size.</summary>
+    private static (float[] Quantized, float[] Original, float[] Weight) Streams(int seed)
+    {
+        var rng = new Random(seed);
+        var quantized = new float[Tokens * K];
+        var original = new float[Tokens * K];
+        for (int t = 0; t < Tokens; t++)
+        {
+            double carry = 0;
+            for (int i = 0; i < K; i++)
+            {
+                carry = 0.7 * carry + Normal(rng) * (i % 13 == 0 ? 4 : 1);
+                quantized[t * K + i] = (float)carry;
+                original[t * K + i] = (float)(carry + 0.1 * Normal(rng));
+            }
+        }
+        var weight = Enumerable.Range(0, Out * K).Select(_ => (float)Normal(rng)).ToArray();
+        return (quantized, original, weight);
+    }
+
+    private static GroupHessian Hessian(float[] quantized)
+    {
+        var accumulator = new HessianAccumulator(K);
+        accumulator.Add(quantized, Tokens);
+        return GroupHessian.Finalize(accumulator, LinearQuantizer.Pad(K), GroupHessian.DefaultSigma, new Random(1));
+    }
+
+    private static DriftAccumulator Cross(float[] quantized, float[] original)
+    {
+        var cross = new DriftAccumulator(K);
+        cross.Add(quantized, original, Tokens);
+        return cross;
+    }
+
+    [Test]
+    public void TheTargetIsTheDampedLeastSquaresFitOfTheOriginalOutputs()
+    {
+        var (quantized, original, weight) = Streams(3);
+        var hessian = Hessian(quantized);
+        var correction = DriftCorrection.For(hessian, Cross(quantized, original), 1.0, CpuDenseAlgebra.Instance)!;
+        var target = correction.Target(weight, Out, CpuDenseAlgebra.Instance);
+
+        // λ as GroupHessian adds it: σ·mean(diag H) over the padded width; in sum form λ·N.
+        double ridge = Math.Sqrt(GroupHessian.DefaultSigma * hessian.DiagMean * Tokens);
+        var xq = Matrix<double>.Build.Dense(Tokens + K, K, (r, c) => r < Tokens ? quantized[r * K + c] : r - Tokens == c ? ridge : 0);
+        var xo = Matrix<double>.Build.Dense(Tokens, K, (r, c) => original[r * K + c]);
+        var w = Matrix<double>.Build.Dense(Out, K, (r, c) => weight[r * K + c]);
+        var rhs = Matrix<double>.Build.Dense(Tokens + K, Out);
+        rhs.SetSubMatrix(0, 0, xo * w.Transpose());
+        rhs.SetSubMatrix(Tokens, 0, ridge * w.Transpose());
+        var expected = xq.QR().Solve(rhs).Transpose();
+
+        double worst = 0, shift = 0;
+        for (int o = 0; o < Out; o++)
+        {
+            for (int i = 0; i < K; i++)
+            {
+                worst = Math.Max(worst, Math.Abs(target[o * K + i] - expected[o, i]));
+                shift = Math.Max(shift, Math.Abs(expected[o, i] - weight[o * K + i]));
+            }
+        }
+        TestContext.Out.WriteLine($"max |T − T_lstsq| {worst:E2}, max |T_lstsq − W| {shift:E2}");
+        Assert.That(shift, Is.GreaterThan(0.05), "the case must move the target for the comparison to mean anything");
+        Assert.That(worst, Is.LessThan(2e-4 * shift + 1e-5));
+    }
+
+    [Test]
+    public void TheStrengthScalesTheStep()
+    {
+        var (quantized, original, weight) = Streams(5);
+        var hessian = Hessian(quantized);
+        var cross = Cross(quantized, original);
+        var full = DriftCorrection.For(hessian, cross, 1.0, CpuDenseAlgebra.Instance)!.Target(weight, Out, CpuDenseAlgebra.Instance);
+        var half = DriftCorrection.For(hessian, cross, 0.5, CpuDenseAlgebra.Instance)!.Target(weight, Out, CpuDenseAlgebra.Instance);
+        for (int i = 0; i < weight.Length; i++)
+            Assert.That(half[i] - weight[i], Is.EqualTo(0.5 * (full[i] - weight[i])).Within(1e-5), $"value {i}");
+    }
+
+    [Test]
+    public void IdenticalStreamsOrNoStrengthLeaveTheWeight()
+    {
+        var (quantized, original, _) = Streams(7);
+        var hessian = Hessian(quantized);
+        var same = Cross(quantized, quantized);
+        Assert.That(same.AnyDrift, Is.False);
+        Assert.That(same.Mean(), Is.All.EqualTo(0.0));
+        Assert.That(DriftCorrection.For(hessian, same, 1.0, CpuDenseAlgebra.Instance), Is.Null);
+        Assert.That(DriftCorrection.For(hessian, Cross(quantized, original), 0.0, CpuDenseAlgebra.Instance), Is.Null);
+        Assert.That(DriftCorrection.For(hessian, new DriftAccumulator(K), 1.0, CpuDenseAlgebra.Instance), Is.Null, "no tokens");
+    }
+
+    [Test]
+    public void TheCrossSumIsItsDefinitionAndSkipsNonFiniteTokens()
+    {
+        var (quantized, original, _) = Streams(9);
+        // A bad token in each stream: both are skipped, as the Hessian sum skips bad rows.
+        quantized[4 * K + 2] = float.NaN;
+        original[17 * K + 5] = float.PositiveInfinity;
+        var cross = Cross(quantized, original);
+        Assert.That(cross.Count, Is.EqualTo(Tokens - 2));
+        var mean = cross.Mean();
+        double worst = 0;
+        for (int i = 0; i < K; i++)
+        {
+            for (int j = 0; j < K; j++)
+            {
+                double sum = 0;
+                for (int t = 0; t < Tokens; t++)
+                {
+                    if (t is 4 or 17)
+                        continue;
+                    sum += (double)quantized[t * K + i] * (original[t * K + j] - quantized[t * K + j]);
+                }
+                worst = Math.Max(worst, Math.Abs(mean[i * K + j] - sum / (Tokens - 2)));
+            }
+        }
+        Assert.That(worst, Is.LessThan(1e-5));
+    }
+
+    [Test]
+    public void StripedSubstitutionSolvesEveryColumnAsTheSingleSolve()
+    {
+        const int m = 70, columns = 130;
+        var rng = new Random(11);
+        var a = Matrix<double>.Build.Dense(m, m, (_, _) => Normal(rng));
+        var spd = a * a.Transpose() + Matrix<double>.Build.DenseIdentity(m);
+        var l = spd.Cholesky().Factor.ToRowMajorArray();
+        var b = Enumerable.Range(0, m * columns).Select(_ => Normal(rng)).ToArray();
+        var striped = (double[])b.Clone();
+        CholeskySubstitution.SolveColumns(l, striped, m, columns);
+        for (int c = 0; c < columns; c++)
+        {
+            var column = Enumerable.Range(0, m).Select(i => b[i * columns + c]).ToArray();
+            CholeskySubstitution.Solve(l, column, m);
+            for (int i = 0; i < m; i++)
+                Assert.That(striped[i * columns + c], Is.EqualTo(column[i]).Within(1e-9), $"({i}, {c})");
+        }
+    }
+}
