@@ -529,8 +529,9 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     }
 
     /// <summary>
-    /// Seconds spent so far uploading weights to the cache (allocation and copy; the copy from pageable memory waits
-    /// for the kernels queued before it and holds back those after it), for `convert --timeline`.
+    /// Seconds the calling threads spent so far putting weights in the cache (allocation and copy), for `convert
+    /// --timeline`. An upload at first use is a copy on the default stream, which waits for the kernels queued before it
+    /// and holds back those after it; a <see cref="Preload"/> counts only its staging, the copy itself overlaps them.
     /// </summary>
     public double WeightUploadSeconds
     {
