@@ -34,8 +34,12 @@ public sealed class DriftCapture : ILinearInputObserver
     public DriftAccumulator For(LinearGroup group) =>
         _cross.TryGetValue(group, out var a) ? a : new DriftAccumulator(group.InFeatures);
 
+    public bool Observes(LinearGroup group) => _hessians.Observes(group);
+
     public void OnLinearInput(LinearGroup group, Matrix input)
     {
+        if (!Observes(group))
+            return;
         _hessians.OnLinearInput(group, input);
         if (!_pending.Remove(group, out var original))
             throw new InvalidOperationException($"{group}: the quantized stream reached it before the original stream's same rows (drift target)");
@@ -49,8 +53,12 @@ public sealed class DriftCapture : ILinearInputObserver
     /// <summary>The original stream's side: a copy of each input (the forward's own matrix is reused after the call).</summary>
     private sealed class OriginalInputs(DriftCapture capture) : ILinearInputObserver
     {
+        public bool Observes(LinearGroup group) => capture.Observes(group);
+
         public void OnLinearInput(LinearGroup group, Matrix input)
         {
+            if (!Observes(group))
+                return;
             if (!capture._pending.TryAdd(group, input.Clone()))
                 throw new InvalidOperationException($"{group}: the original stream's input came twice before the quantized stream's (drift target)");
         }

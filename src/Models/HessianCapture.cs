@@ -4,11 +4,18 @@ using Converter.Regularize.Hessian;
 namespace Converter.Models;
 
 /// <summary>Accumulates one Hessian per linear group from the inputs a module's forward pass shows it (§3.2).</summary>
-public sealed class HessianCapture(IDenseAlgebra algebra) : IHessianObserver, IDisposable
+/// <param name="groups">The groups to capture, or null for every group the forward shows (a sequential capture takes one sublayer's at a time).</param>
+public sealed class HessianCapture(IDenseAlgebra algebra, IReadOnlySet<LinearGroup>? groups = null) : IHessianObserver, IDisposable
 {
     private readonly Dictionary<LinearGroup, HessianAccumulator> _accumulators = new();
 
-    public void OnLinearInput(LinearGroup group, Matrix input) => AccumulatorFor(group).Add(input.Data, input.Rows);
+    public bool Observes(LinearGroup group) => groups?.Contains(group) ?? true;
+
+    public void OnLinearInput(LinearGroup group, Matrix input)
+    {
+        if (Observes(group))
+            AccumulatorFor(group).Add(input.Data, input.Rows);
+    }
 
     public HessianAccumulator AccumulatorFor(LinearGroup group)
     {

@@ -13,4 +13,10 @@ public interface ILinearInputObserver
     /// (rows·tokens, in). The matrix belongs to the forward pass: read it, do not modify or keep it.
     /// </summary>
     void OnLinearInput(LinearGroup group, Matrix input);
+
+    /// <summary>
+    /// Whether <paramref name="group"/>'s input is wanted at all: a capture of one sublayer's groups
+    /// (<see cref="HessianCapture"/> with a group set) skips the others, so a GPU forward neither sums nor copies them.
+    /// </summary>
+    bool Observes(LinearGroup group) => true;
 }

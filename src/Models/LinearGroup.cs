@@ -39,6 +39,22 @@ public sealed record LinearGroup(string Module, LinearSite Site, IReadOnlyList<L
     public int InFeatures => Linears[0].InFeatures;
 
     /// <summary>
+    /// Where the group's input is made in a block's forward, in the order the forward reaches it: what reads the block's
+    /// input first (0), then a latent query, the attention's output, the MLP's input and its output. A group's input
+    /// depends only on the linears of groups with a smaller value, so a sequential capture (GPTQ's "true sequential")
+    /// quantizes a block one value at a time.
+    /// </summary>
+    public int Sublayer => Site switch
+    {
+        LinearSite.AttentionInput => 0,
+        LinearSite.QueryLatent => 1,
+        LinearSite.AttentionOutput => 2,
+        LinearSite.MlpInput or LinearSite.ExpertInput => 3,
+        LinearSite.MlpOutput or LinearSite.ExpertOutput => 4,
+        _ => 5,
+    };
+
+    /// <summary>
     /// "model.layers.3 AttentionInput (self_attn.q_proj, self_attn.k_proj, self_attn.v_proj)"; a group of many linears
     /// (every expert's gate and up) names its first and last, so that a log line stays a line. The converter seeds
     /// the group's input signs with this text.

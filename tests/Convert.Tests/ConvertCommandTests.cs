@@ -91,13 +91,14 @@ public class ConvertCommandTests
     {
         var (cli, _, _) = NewCli();
         var s = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64", "--scale-choice", "proxy", "--refine-passes", "2",
-            "--refit-scales", "--damping", "0.01", "--drift-target", "0.5"));
-        Assert.That(s.Tuning, Is.EqualTo(new QuantizerTuning { ScaleChoice = ScaleChoice.Proxy, RefinePasses = 2, RefitScales = true, Damping = 0.01, DriftTarget = 0.5 }));
+            "--refit-scales", "--damping", "0.01", "--drift-target", "0.5", "--sequential"));
+        Assert.That(s.Tuning, Is.EqualTo(new QuantizerTuning { ScaleChoice = ScaleChoice.Proxy, RefinePasses = 2, RefitScales = true, Damping = 0.01, DriftTarget = 0.5, SequentialCapture = true }));
         var fixedSettings = s with { CalVolumeRule = "given" };
         Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("scale_choice").WithValue("proxy"));
         Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("refine_passes").WithValue("2"));
         Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("refit_scales").WithValue("true"));
         Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("damping").WithValue("0.01"));
+        Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("sequential_capture").WithValue("true"));
         Assert.That(fixedSettings.FixedOnResume(), Does.ContainKey("drift_target").WithValue("0.5"));
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Converter.Conversion.Samples;
 using Converter.Models.Synthetic;
 using NUnit.Framework;
@@ -62,5 +63,27 @@ public sealed class DriftTargetConversionTests
         Assert.That(code, Is.EqualTo(0), log);
         Assert.That(log, Does.Contain("resuming at module 2"));
         Assert.That(File.ReadAllBytes(Path.Combine(resumed, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(drift, "model.safetensors"))));
+    }
+
+    /// <summary>
+    /// With <c>--sequential</c> a block is captured once per sublayer and its earlier sublayers' weights are
+    /// reconstructions by the later captures: the original stream must still run the original weights. Layer 0's inputs
+    /// are the same in both streams, so its error against the original model's stream is its error against its own
+    /// unquantized outputs, to every printed digit; and from o_proj on, its sublayers' inputs now differ between streams.
+    /// </summary>
+    [Test]
+    public void WithASequentialCaptureTheOriginalStreamRunsTheOriginalWeights()
+    {
+        var outDir = NewPath("drift-sequential");
+        var (code, _, log) = Run(ConvertArgs(TwoLayers.Value, outDir, LayoutBits, "--drift-target", "1", "--sequential"));
+        Assert.That(code, Is.EqualTo(0), log);
+        var own = Regex.Match(log, @"^model\.layers\.0: rfn (\S+)", RegexOptions.Multiline);
+        var against = Regex.Match(log, @"model\.layers\.0: against the original model's stream: rfn (\S+)");
+        Assert.That(own.Success && against.Success, log);
+        Assert.That(against.Groups[1].Value, Is.EqualTo(own.Groups[1].Value));
+        Assert.That(log, Does.Match(@"model\.layers\.0 AttentionInput \(.*\): drift target not needed"), "q/k/v: both streams agree");
+        Assert.That(log, Does.Match(@"model\.layers\.0\.self_attn\.o_proj: K=4 .* drift target moved [1-9]"), "o_proj sees the quantized q/k/v");
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "quantization_config.json")))!;
+        Assert.That(config["sequential_capture"]!.GetValue<string>(), Is.EqualTo("true"));
     }
 }

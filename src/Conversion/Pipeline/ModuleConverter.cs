@@ -85,94 +85,34 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         bool isHead = module is LmHeadModule;
         var good = state.GoodRows.ToList();
         var referenceRows = good.Take(ReferenceRows).ToList();
-
-        // Capture: the head's input is the state itself, so its Hessian needs no forward (and no logits).
-        var clock = Stopwatch.StartNew();
-        double captureStart = timeline?.Now ?? 0;
-        double uploadedBefore = WeightUploadSeconds;
-        using var capture = new HessianCapture(backend.Algebra);
-        var drift = original is null ? null : new DriftCapture(capture, backend.Algebra);
-        Matrix? reference = null, originalHead = null;
-        if (module is LmHeadModule head)
-        {
-            var group = module.LinearGroups[0];
-            foreach (var chunk in good.Chunk(HeadCaptureRows))
-            {
-                drift?.Original.OnLinearInput(group, original!.Gather(chunk));
-                state.Observe(group, (ILinearInputObserver?)drift ?? capture, chunk);
-            }
-            // Its reference logits are computed after quantizing, a chunk at a time beside the quantized ones, from the
-            // original weight kept here: all 5 rows of them at 2048 tokens and a 128k vocabulary are 5.3 GB (10.5 GB at
-            // 4096 tokens, past what one .NET array holds), the weight 2.1 GB.
-            originalHead = head.Projection.Weight;
-        }
-        else if (drift is not null)
-        {
-            reference = ForwardBothStreams(module, state, original!, good, drift, referenceRows.Count);
-        }
-        else
-        {
-            reference = state.Forward(module, good, capture, keepRows: referenceRows.Count);
-        }
-        double captureSeconds = clock.Elapsed.TotalSeconds;
-        timeline?.Add($"{module.Name} capture", "module", captureStart, captureSeconds);
-        AddWeightUploads(module.Name + " capture", captureStart, uploadedBefore);
-
-        clock.Restart();
-        double quantizeStart = timeline?.Now ?? 0;
         var jobs = module.LinearGroups.SelectMany(g => g.Linears.Select(l => (Group: g, Linear: l))).ToList();
-        // Largest first, and of equal sizes the widest input first (down_proj before gate/up: its k² Hessian takes
-        // seconds of host work to finalize and rotate before its LDLQ can start): with several in flight the small
-        // ones fill the gaps at the end instead of a large one running alone after them. The output keeps the
-        // module's order.
-        var order = Enumerable.Range(0, jobs.Count)
-            .OrderByDescending(i => Work(jobs[i].Linear))
-            .ThenByDescending(i => jobs[i].Linear.InFeatures)
-            .ThenBy(i => i).ToArray();
-        // Each group's Hessian is finalized by the first of its linears to start, so quantizing can begin before the
-        // last group is ready; every linear only reads it. On a GPU the damped H stays on the device (its solver
-        // rotates and factors it there); a lean run keeps there only the first linear's, when that linear is its
-        // group's only one: its own factor then takes it, so it costs no device memory past that linear's working set.
-        var onDevice = backend.Cuda is null ? []
-            : !_lean ? module.LinearGroups.ToHashSet()
-            : order.Length > 0 && jobs[order[0]].Group.Linears.Count == 1 ? [jobs[order[0]].Group] : new HashSet<LinearGroup>();
-        var hessians = module.LinearGroups.ToDictionary(g => g, g => new Lazy<GroupHessian>(() => FinalizeHessian(g, capture, progress, onDevice.Contains(g))));
-        using var releaseHessians = new HessianRelease(hessians.Values);
-        // A group's drift correction is made from its finalized Hessian before the group's first linear quantizes (a
-        // lone linear's GPU solver may take the device copy of H, after which no host copy comes down).
-        var corrections = module.LinearGroups.ToDictionary(g => g, g => new Lazy<DriftCorrection?>(() => drift is null ? null : Correction(g, hessians[g].Value, drift, progress)));
-        if (_lean)
-        {
-            // The original weights the capture multiplied by leave the cache (the forward after quantizing runs on the
-            // reconstructions), then every Gram sum leaves the device before the first LDL factor is made.
-            foreach (var device in _devices?.Backends ?? [backend])
-                (device.Algebra as Cuda.Blas.CudaDenseAlgebra)?.ReleaseWeights();
-            foreach (var hessian in hessians.Values)
-                _ = hessian.Value;
-        }
         var outcomes = new LinearOutcome[jobs.Count];
-        int inFlight = LinearsInFlightFor(jobs.Count);
-        // Each device takes its share in the same largest-first order, with its own linears in flight (one device:
-        // all of them, on this thread's turn of InFlight).
-        IReadOnlyList<double> speeds = _devices?.Speeds ?? [1.0];
-        var placed = LinearPlacement.Assign(order.Select(i => (double)Work(jobs[i].Linear)).ToList(), speeds);
-        InFlight.For(speeds.Count, speeds.Count, d =>
+        var stages = CaptureStages(module);
+        // The original stream runs the module as the original model does, also after earlier sublayers were swapped
+        // for their reconstructions.
+        var originalWeights = stages.Count > 1 && original is not null ? new OriginalWeights(module.Linears) : null;
+        Matrix? reference = null, originalHead = null;
+        double captureSeconds = 0, quantizeSeconds = 0;
+        for (int s = 0; s < stages.Count; s++)
         {
-            var mine = Enumerable.Range(0, order.Length).Where(i => placed[i] == d).Select(i => order[i]).ToArray();
-            InFlight.For(mine.Length, inFlight, j => outcomes[mine[j]] = QuantizeOne(module, jobs[mine[j]].Linear, hessians[jobs[mine[j]].Group], corrections[jobs[mine[j]].Group], progress, d));
-        });
+            // The reference rows' outputs come from the first capture, the only one with every weight original.
+            var stage = new CaptureStage(stages[s], s == 0 ? referenceRows.Count : 0, s == stages.Count - 1, s == 0 ? null : originalWeights);
+            var (kept, head, capture, quantize) = CaptureAndQuantize(module, stage, state, original, good, jobs, outcomes, progress);
+            reference ??= kept;
+            originalHead ??= head;
+            captureSeconds += capture;
+            quantizeSeconds += quantize;
+        }
         // This thread may have run another device's linears; the forward that follows is the first device's.
         backend.Cuda?.MakeCurrent();
         var tensors = outcomes.SelectMany(o => o.Tensors).ToList();
         var records = outcomes.Where(o => o.Record is not null).Select(o => o.Record!).ToList();
         var warnings = outcomes.Where(o => o.Warning is not null).Select(o => o.Warning!).ToList();
         tensors.AddRange(module.TensorNames.Where(n => !module.Linears.Any(l => l.SourceTensors.Contains(n))).Select(CopySourceTensor));
-        double quantizeSeconds = clock.Elapsed.TotalSeconds;
-        timeline?.Add($"{module.Name} quantize", "module", quantizeStart, quantizeSeconds);
 
-        clock.Restart();
+        var clock = Stopwatch.StartNew();
         double forwardStart = timeline?.Now ?? 0;
-        uploadedBefore = WeightUploadSeconds;
+        double uploadedBefore = WeightUploadSeconds;
         var diff = new ModuleDiff();
         // With the original stream at hand, also the error against what the original model computes (its stream has
         // advanced through this module already): the quantity the drift target minimizes, drift included.
@@ -224,6 +164,110 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         return new Result(tensors, records, metrics, warnings);
     }
 
+    /// <summary>
+    /// The groups one capture collects, in the order they are captured: all of the module's at once, or with
+    /// <see cref="QuantizerTuning.SequentialCapture"/> a decoder block's one <see cref="LinearGroup.Sublayer"/> at a time.
+    /// </summary>
+    private IReadOnlyList<IReadOnlyList<LinearGroup>> CaptureStages(ModelModule module) =>
+        !settings.Tuning.SequentialCapture || module is not DecoderBlock
+            ? [module.LinearGroups]
+            : module.LinearGroups.GroupBy(g => g.Sublayer).OrderBy(g => g.Key).Select(g => (IReadOnlyList<LinearGroup>)g.ToList()).ToList();
+
+    /// <summary>
+    /// One capture and what it feeds: its groups, the reference rows whose outputs it keeps, whether the original stream
+    /// advances in it (the last), and the module's original weights when some of its linears are reconstructions by now.
+    /// </summary>
+    private sealed record CaptureStage(IReadOnlyList<LinearGroup> Groups, int KeepRows, bool Last, OriginalWeights? Originals);
+
+    /// <summary>
+    /// Captures the Hessians of <paramref name="stage"/>'s groups, then quantizes their linears into
+    /// <paramref name="outcomes"/> (indexed as <paramref name="jobs"/>) and swaps in their reconstructions. Returns the
+    /// kept reference outputs, the head's original weight, and the capture's and quantization's seconds.
+    /// </summary>
+    private (Matrix? Reference, Matrix? OriginalHead, double Capture, double Quantize) CaptureAndQuantize(ModelModule module, CaptureStage stage,
+        CalibrationState state, CalibrationState? original, IReadOnlyList<int> good, IReadOnlyList<(LinearGroup Group, Linear Linear)> jobs,
+        LinearOutcome[] outcomes, IStepProgress progress)
+    {
+        // Capture: the head's input is the state itself, so its Hessian needs no forward (and no logits).
+        var clock = Stopwatch.StartNew();
+        double captureStart = timeline?.Now ?? 0;
+        double uploadedBefore = WeightUploadSeconds;
+        bool whole = stage.Groups.Count == module.LinearGroups.Count;
+        using var capture = new HessianCapture(backend.Algebra, whole ? null : stage.Groups.ToHashSet());
+        var drift = original is null ? null : new DriftCapture(capture, backend.Algebra);
+        Matrix? reference = null, originalHead = null;
+        if (module is LmHeadModule head)
+        {
+            var group = module.LinearGroups[0];
+            foreach (var chunk in good.Chunk(HeadCaptureRows))
+            {
+                drift?.Original.OnLinearInput(group, original!.Gather(chunk));
+                state.Observe(group, (ILinearInputObserver?)drift ?? capture, chunk);
+            }
+            // Its reference logits are computed after quantizing, a chunk at a time beside the quantized ones, from the
+            // original weight kept here: all 5 rows of them at 2048 tokens and a 128k vocabulary are 5.3 GB (10.5 GB at
+            // 4096 tokens, past what one .NET array holds), the weight 2.1 GB.
+            originalHead = head.Projection.Weight;
+        }
+        else if (drift is not null)
+        {
+            reference = ForwardBothStreams(module, state, original!, good, drift, stage);
+        }
+        else
+        {
+            reference = state.Forward(module, good, capture, keepRows: stage.KeepRows);
+        }
+        double captureSeconds = clock.Elapsed.TotalSeconds;
+        timeline?.Add($"{module.Name} capture", "module", captureStart, captureSeconds);
+        AddWeightUploads(module.Name + " capture", captureStart, uploadedBefore);
+
+        clock.Restart();
+        double quantizeStart = timeline?.Now ?? 0;
+        var mine = Enumerable.Range(0, jobs.Count).Where(i => stage.Groups.Contains(jobs[i].Group)).ToList();
+        // Largest first, and of equal sizes the widest input first (down_proj before gate/up: its k² Hessian takes
+        // seconds of host work to finalize and rotate before its LDLQ can start): with several in flight the small
+        // ones fill the gaps at the end instead of a large one running alone after them. The output keeps the
+        // module's order.
+        var order = mine
+            .OrderByDescending(i => Work(jobs[i].Linear))
+            .ThenByDescending(i => jobs[i].Linear.InFeatures)
+            .ThenBy(i => i).ToArray();
+        // Each group's Hessian is finalized by the first of its linears to start, so quantizing can begin before the
+        // last group is ready; every linear only reads it. On a GPU the damped H stays on the device (its solver
+        // rotates and factors it there); a lean run keeps there only the first linear's, when that linear is its
+        // group's only one: its own factor then takes it, so it costs no device memory past that linear's working set.
+        var onDevice = backend.Cuda is null ? []
+            : !_lean ? stage.Groups.ToHashSet()
+            : order.Length > 0 && jobs[order[0]].Group.Linears.Count == 1 ? [jobs[order[0]].Group] : new HashSet<LinearGroup>();
+        var hessians = stage.Groups.ToDictionary(g => g, g => new Lazy<GroupHessian>(() => FinalizeHessian(g, capture, progress, onDevice.Contains(g))));
+        using var releaseHessians = new HessianRelease(hessians.Values);
+        // A group's drift correction is made from its finalized Hessian before the group's first linear quantizes (a
+        // lone linear's GPU solver may take the device copy of H, after which no host copy comes down).
+        var corrections = stage.Groups.ToDictionary(g => g, g => new Lazy<DriftCorrection?>(() => drift is null ? null : Correction(g, hessians[g].Value, drift, progress)));
+        if (_lean)
+        {
+            // The original weights the capture multiplied by leave the cache (the forward after quantizing runs on the
+            // reconstructions), then every Gram sum leaves the device before the first LDL factor is made.
+            foreach (var device in _devices?.Backends ?? [backend])
+                (device.Algebra as Cuda.Blas.CudaDenseAlgebra)?.ReleaseWeights();
+            foreach (var hessian in hessians.Values)
+                _ = hessian.Value;
+        }
+        int inFlight = LinearsInFlightFor(order.Length);
+        // Each device takes its share in the same largest-first order, with its own linears in flight (one device:
+        // all of them, on this thread's turn of InFlight).
+        IReadOnlyList<double> speeds = _devices?.Speeds ?? [1.0];
+        var placed = LinearPlacement.Assign(order.Select(i => (double)Work(jobs[i].Linear)).ToList(), speeds);
+        InFlight.For(speeds.Count, speeds.Count, d =>
+        {
+            var onThis = Enumerable.Range(0, order.Length).Where(i => placed[i] == d).Select(i => order[i]).ToArray();
+            InFlight.For(onThis.Length, inFlight, j => outcomes[onThis[j]] = QuantizeOne(module, jobs[onThis[j]].Linear, hessians[jobs[onThis[j]].Group], corrections[jobs[onThis[j]].Group], progress, d));
+        });
+        double quantizeSeconds = clock.Elapsed.TotalSeconds;
+        timeline?.Add($"{module.Name} quantize", "module", quantizeStart, quantizeSeconds);
+        return (reference, originalHead, captureSeconds, quantizeSeconds);
+    }
+
     /// <summary>The forward backend's seconds of weight uploads so far (0 on the host).</summary>
     private double WeightUploadSeconds => (backend.Algebra as Cuda.Blas.CudaDenseAlgebra)?.WeightUploadSeconds ?? 0;
 
@@ -266,24 +310,32 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     }
 
     /// <summary>
-    /// The capture of a decoder module with the drift target: chunk by chunk, the original stream advances through the
-    /// module (original weights, its states overwritten by its outputs) while showing its groups' inputs to
-    /// <paramref name="drift"/>, then the quantized stream's same rows run through it for the Hessians and cross sums.
-    /// Returns the quantized stream's outputs of the first <paramref name="keepRows"/> rows, as <see cref="CalibrationState.Forward"/>.
+    /// The capture of a decoder module with the drift target: chunk by chunk, the original stream runs through the
+    /// module with its original weights while showing its groups' inputs to <paramref name="drift"/> (advancing, its
+    /// states overwritten by its outputs, in the module's last capture), then the quantized stream's same rows run
+    /// through it for the Hessians and cross sums. Returns the quantized stream's outputs of the stage's kept rows, as
+    /// <see cref="CalibrationState.Forward"/>.
     /// </summary>
-    private static Matrix ForwardBothStreams(ModelModule module, CalibrationState state, CalibrationState original, IReadOnlyList<int> rows, DriftCapture drift, int keepRows)
+    private static Matrix ForwardBothStreams(ModelModule module, CalibrationState state, CalibrationState original, IReadOnlyList<int> rows, DriftCapture drift,
+        CaptureStage stage)
     {
         Matrix? kept = null;
         int chunkRows = CalibrationState.ChunkRows(state.Tokens);
         for (int start = 0; start < rows.Count; start += chunkRows)
         {
             var chunk = rows.Skip(start).Take(chunkRows).ToList();
-            original.Advance(module, chunk, drift.Original);
-            int keep = Math.Clamp(keepRows - start, 0, chunk.Count);
+            using (stage.Originals?.SwappedIn())
+            {
+                if (stage.Last)
+                    original.Advance(module, chunk, drift.Original);
+                else
+                    original.Forward(module, chunk, drift.Original, keepRows: 0);
+            }
+            int keep = Math.Clamp(stage.KeepRows - start, 0, chunk.Count);
             var outputs = state.Forward(module, chunk, drift, keepRows: keep);
             if (keep == 0)
                 continue;
-            kept ??= new Matrix(Math.Min(keepRows, rows.Count) * state.Tokens, outputs.Cols);
+            kept ??= new Matrix(Math.Min(stage.KeepRows, rows.Count) * state.Tokens, outputs.Cols);
             outputs.Data.AsSpan(0, keep * state.Tokens * outputs.Cols).CopyTo(kept.RowRange(start * state.Tokens, keep * state.Tokens));
         }
         return kept ?? new Matrix(0, 0);

@@ -499,7 +499,7 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
     /// <summary>Feeds a group's input to the observer: on the device for a Hessian observer whose rows are all finite, else as a host copy.</summary>
     private void Observe(ILinearInputObserver? observer, LinearGroup group, DeviceActivations input)
     {
-        if (observer is null)
+        if (observer is null || !observer.Observes(group))
             return;
         int m = input.Rows;
         long count = (long)m * group.InFeatures;

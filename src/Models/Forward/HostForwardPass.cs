@@ -98,7 +98,11 @@ public sealed class HostForwardPass : IForwardPass, IForwardBackend
         System.Numerics.Tensors.TensorPrimitives.Add(t.Data, Of(x).Data, t.Data);
     }
 
-    public void Observe(ILinearInputObserver? observer, LinearGroup group, Activations x) => observer?.OnLinearInput(group, Of(x));
+    public void Observe(ILinearInputObserver? observer, LinearGroup group, Activations x)
+    {
+        if (observer?.Observes(group) == true)
+            observer.OnLinearInput(group, Of(x));
+    }
 
     public Activations Zeros(int rows, int cols) => new HostActivations(new Matrix(rows, cols));
 

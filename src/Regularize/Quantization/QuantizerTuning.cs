@@ -4,7 +4,7 @@ namespace Converter.Regularize.Quantization;
 
 /// <summary>
 /// The quantizer's experimental knobs (issue 13 part 3): how g is chosen, refinement passes after LDLQ, the scale refit, the
-/// Hessian damping and the drift-aware target. <see cref="Default"/> is exllamav3's behaviour; a conversion records any other value.
+/// Hessian damping, the drift-aware target and the sequential capture. <see cref="Default"/> is exllamav3's behaviour; a conversion records any other value.
 /// </summary>
 public sealed record QuantizerTuning
 {
@@ -28,6 +28,14 @@ public sealed record QuantizerTuning
     /// </summary>
     public double DriftTarget { get; init; }
 
+    /// <summary>
+    /// Capture a block's Hessians one sublayer at a time, each after the sublayers before it are quantized (GPTQ's "true
+    /// sequential" order): o_proj's from the attention of the quantized q/k/v, the MLP's from the quantized attention,
+    /// down_proj's from the quantized gate/up. Off: one capture of the whole block before any linear is quantized
+    /// (exllamav3's).
+    /// </summary>
+    public bool SequentialCapture { get; init; }
+
     public bool IsDefault => this == Default;
 
     /// <summary>The non-default knobs as key/value pairs, for records and the resume check.</summary>
@@ -44,6 +52,8 @@ public sealed record QuantizerTuning
             d["damping"] = Damping.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         if (DriftTarget != Default.DriftTarget)
             d["drift_target"] = DriftTarget.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        if (SequentialCapture != Default.SequentialCapture)
+            d["sequential_capture"] = SequentialCapture ? "true" : "false";
         return d;
     }
 }

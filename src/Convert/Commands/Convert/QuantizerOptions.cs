@@ -39,7 +39,14 @@ public sealed class QuantizerOptions
         DefaultValueFactory = _ => 0,
     };
 
-    public IReadOnlyList<Option> Options => [_scaleChoice, _refinePasses, _refitScales, _damping, _driftTarget];
+    private readonly Option<bool> _sequential = new("--sequential")
+    {
+        Description = "Experimental. Capture each decoder block's Hessians one sublayer at a time, each after the sublayers before it are quantized " +
+            "(GPTQ's true-sequential order: o_proj sees the quantized q/k/v, the MLP the quantized attention, down_proj the quantized gate/up). " +
+            "Up to four more forwards of the calibration rows per block; fewer linears quantize at once",
+    };
+
+    public IReadOnlyList<Option> Options => [_scaleChoice, _refinePasses, _refitScales, _damping, _driftTarget, _sequential];
 
     public QuantizerTuning Bind(ParseResult parse)
     {
@@ -59,6 +66,14 @@ public sealed class QuantizerOptions
         // 2 is past any useful step (1 is the least-squares target itself); a larger α only overshoots it.
         if (!(drift >= 0 && drift <= 2))
             throw new UsageException($"--drift-target must be in [0, 2], got {drift.ToString(CultureInfo.InvariantCulture)}");
-        return new QuantizerTuning { ScaleChoice = choice, RefinePasses = passes, RefitScales = parse.GetValue(_refitScales), Damping = damping, DriftTarget = drift };
+        return new QuantizerTuning
+        {
+            ScaleChoice = choice,
+            RefinePasses = passes,
+            RefitScales = parse.GetValue(_refitScales),
+            Damping = damping,
+            DriftTarget = drift,
+            SequentialCapture = parse.GetValue(_sequential)
+        };
     }
 }

@@ -1,0 +1,107 @@
+using Converter.Compute;
+using Converter.Conversion.Pipeline;
+using Converter.Conversion.Reporting;
+using Converter.Formats.HuggingFace;
+using Converter.Formats.Safetensors;
+using Converter.Models;
+using Converter.Regularize.Quantization;
+using Converter.TestSupport;
+using Converter.Trellis.Codebooks;
+using NUnit.Framework;
+
+namespace Converter.Convert.Tests;
+
+/// <summary>
+/// <see cref="QuantizerTuning.SequentialCapture"/> on a random llama layer: each sublayer's linears are quantized
+/// against the Hessian of their input as the block computes it with every earlier sublayer already quantized, rebuilt
+/// here by hand from the converter's public steps (capture, finalize, quantize, reconstruct) one sublayer at a time.
+/// </summary>
+public sealed class SequentialCaptureTests
+{
+    private const int Bits = 2;
+
+    private sealed class Quiet : IStepProgress
+    {
+        public void Step(string description) { }
+        public void Log(string line) { }
+    }
+
+    [Test]
+    public void EachSublayerIsQuantizedOnTheInputsOfTheQuantizedSublayersBeforeIt()
+    {
+        string dir = RepoPaths.TestModel("rand-llama31");
+        using var checkpoint = CheckpointReader.Open(dir);
+        var config = ModelConfig.Load(dir);
+        var random = new Random(5);
+        int vocabulary = TransformerModel.FromConfig(config).Spec.VocabSize;
+        var rows = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, 24).Select(_ => random.Next(vocabulary)).ToArray()).ToList();
+
+        var sequential = ConvertLayer(dir, checkpoint, config, rows, sequential: true, out var layerInput);
+        var together = ConvertLayer(dir, checkpoint, config, rows, sequential: false, out _);
+
+        // By hand: capture, quantize a sublayer, swap its reconstructions in, capture again.
+        using var backend = ComputeBackend.Cpu();
+        var layer = TransformerModel.FromConfig(config).Modules[1];
+        layer.Load(checkpoint);
+        var converter = Converter(dir, checkpoint, layer.Linears.ToDictionary(l => l.Name, _ => Bits), sequential: true, backend);
+        var expected = new Dictionary<string, double>();
+        foreach (var sublayer in layer.LinearGroups.GroupBy(g => g.Sublayer).OrderBy(g => g.Key))
+        {
+            using var capture = new HessianCapture(backend.Algebra);
+            layer.Forward(SequenceBatch.FromTokens(rows).WithValues(layerInput), capture);
+            var reconstructions = new Dictionary<Linear, Matrix>();
+            foreach (var group in sublayer)
+            {
+                using var hessian = converter.FinalizeHessian(group, capture, new Quiet());
+                foreach (var linear in group.Linears)
+                {
+                    var q = converter.QuantizeAt(linear, hessian, Bits);
+                    expected[linear.Name] = q.ProxyError;
+                    reconstructions[linear] = converter.Reconstruct(q, linear);
+                }
+            }
+            foreach (var (linear, weight) in reconstructions)
+                linear.ReplaceWeight(weight);
+        }
+
+        Assert.That(sequential.Keys, Is.EquivalentTo(expected.Keys));
+        foreach (var (name, proxy) in expected)
+            Assert.That(sequential[name], Is.EqualTo(proxy), name);
+        // The first sublayer sees the same capture either way; every later one sees a different input than the
+        // capture of the unquantized block gives (so this test tells the two apart).
+        foreach (var name in expected.Keys)
+        {
+            if (name.Contains("q_proj", StringComparison.Ordinal) || name.Contains("k_proj", StringComparison.Ordinal) || name.Contains("v_proj", StringComparison.Ordinal))
+                Assert.That(together[name], Is.EqualTo(sequential[name]), name);
+            else
+                Assert.That(together[name], Is.Not.EqualTo(sequential[name]), name);
+        }
+    }
+
+    /// <summary>Layer 0 of the model converted by <see cref="ModuleConverter"/> after its embedding: each linear's proxy error.</summary>
+    private static Dictionary<string, double> ConvertLayer(string dir, CheckpointReader checkpoint, ModelConfig config, IReadOnlyList<int[]> rows, bool sequential, out Matrix layerInput)
+    {
+        using var backend = ComputeBackend.Cpu();
+        var model = TransformerModel.FromConfig(config);
+        var converter = Converter(dir, checkpoint, model.Modules[1].Linears.ToDictionary(l => l.Name, _ => Bits), sequential, backend);
+        using var state = new CalibrationState(rows, null, []);
+        converter.Convert(model.Modules[0], state, new Quiet());
+        layerInput = state.Gather(Enumerable.Range(0, rows.Count).ToList());
+        var result = converter.Convert(model.Modules[1], state, new Quiet());
+        return result.Records.ToDictionary(r => r.Name, r => r.ProxyErr);
+    }
+
+    private static ModuleConverter Converter(string dir, CheckpointReader checkpoint, Dictionary<string, int> bits, bool sequential, ComputeBackend backend)
+    {
+        var settings = new ConvertSettings
+        {
+            ModelDir = dir,
+            OutDir = dir + "-unused",
+            WorkDir = dir + "-unused.work",
+            Bits = Bits,
+            Threads = 2,
+            Tuning = QuantizerTuning.Default with { SequentialCapture = sequential },
+        };
+        return new ModuleConverter(settings, checkpoint, TransformerModel.FromConfig(ModelConfig.Load(dir)).Spec.Names, new CodebookTableCache(), bits, backend);
+    }
+}
