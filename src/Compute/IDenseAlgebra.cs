@@ -33,6 +33,34 @@ public interface IDenseAlgebra
 
     /// <summary>A running sum of XᵀX over row blocks X (rows, k), kept in float64.</summary>
     IGramAccumulator CreateGramAccumulator(int k);
+
+    /// <summary>
+    /// b ← A⁻¹·b for the symmetric positive definite A (n, n) and b (n, columns), both float64 row-major; a is
+    /// overwritten (by its Cholesky factor, in a layout of the implementation's choosing). False, b then unspecified,
+    /// when A is not positive definite. The host's: <see cref="TryCholesky"/>, then both substitutions.
+    /// </summary>
+    bool TrySolvePositiveDefinite(double[] a, double[] b, int n, int columns)
+    {
+        if (a.Length != (long)n * n || b.Length != (long)n * columns)
+            throw new ArgumentException($"a solve of order {n} needs A of ({n}, {n}) and B of ({n}, {columns})");
+        if (!TryCholesky(a, n))
+            return false;
+        CholeskySubstitution.SolveColumns(a, b, n, columns);
+        return true;
+    }
+
+    /// <summary>A running sum of AᵀB over pairs of row blocks A, B (rows, k), kept in float64 (the drift target's cross sum).</summary>
+    ICrossAccumulator CreateCrossAccumulator(int k) => new HostCrossAccumulator(this, k);
+}
+
+/// <summary>Σ AᵀB over the pairs of blocks added.</summary>
+public interface ICrossAccumulator : IDisposable
+{
+    /// <summary>Adds AᵀB for A and B (rows, k), row-major, row t of both the same token.</summary>
+    void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int rows);
+
+    /// <summary>The sum so far (k, k), row-major: sum[i, j] = Σ_t a[t, i]·b[t, j].</summary>
+    double[] Sum();
 }
 
 /// <summary>Σ XᵀX over the blocks added (the Hessian sum of docs/exl3-format.md §3.2).</summary>

@@ -11,7 +11,7 @@ namespace Converter.Models;
 /// with this capture, which pairs each group's input with that copy. It is no <see cref="IHessianObserver"/>, so a GPU
 /// forward hands it host copies of the inputs (the cross sum needs both streams' rows side by side).
 /// </summary>
-public sealed class DriftCapture : ILinearInputObserver
+public sealed class DriftCapture : ILinearInputObserver, IDisposable
 {
     private readonly HessianCapture _hessians;
     private readonly IDenseAlgebra _algebra;
@@ -48,6 +48,14 @@ public sealed class DriftCapture : ILinearInputObserver
         if (!_cross.TryGetValue(group, out var cross))
             _cross[group] = cross = new DriftAccumulator(group.InFeatures, _algebra);
         cross.Add(input.Data.AsSpan(0, input.Rows * input.Cols), original.Data.AsSpan(0, original.Rows * original.Cols), input.Rows);
+    }
+
+    /// <summary>Frees the cross sums (on a GPU, k×k float64 each).</summary>
+    public void Dispose()
+    {
+        foreach (var cross in _cross.Values)
+            cross.Dispose();
+        _cross.Clear();
     }
 
     /// <summary>The original stream's side: a copy of each input (the forward's own matrix is reused after the call).</summary>

@@ -233,6 +233,53 @@ public sealed class DenseAlgebraTests : GpuFixture
         Assert.That(_gpu.TryCholesky(indefinite, n), Is.False);
     }
 
+    /// <summary>
+    /// The drift target's cross sum Σ AᵀB on the device, in stripes that do and do not divide k, against the float64
+    /// sum of the definition: every entry, not a triangle (the product is not symmetric).
+    /// </summary>
+    [TestCase(64)]
+    [TestCase(200)]
+    public void CrossSumInStripesMatchesTheDefinition(int stripe)
+    {
+        var rng = new Random(8);
+        int k = 200;
+        using var gpu = _gpu.CreateCrossAccumulator(k, stripe);
+        var expected = new double[k * k];
+        foreach (int rows in new[] { 333, 64 })
+        {
+            var a = Random(rng, rows * k);
+            var b = Random(rng, rows * k);
+            gpu.Add(a, b, rows);
+            for (int t = 0; t < rows; t++)
+            {
+                for (int i = 0; i < k; i++)
+                {
+                    for (int j = 0; j < k; j++)
+                        expected[i * k + j] += (double)a[t * k + i] * b[t * k + j];
+                }
+            }
+        }
+        Assert.That(Deviation.Relative<double>(gpu.Sum(), expected), Is.LessThan(1e-5));
+    }
+
+    /// <summary>A⁻¹·B on the device (Dpotrf, two Dtrsm) against the host's Cholesky substitutions; false for an indefinite A.</summary>
+    [Test]
+    public void PositiveDefiniteSolveMatchesTheHost()
+    {
+        var rng = new Random(9);
+        int n = 150, columns = 70;
+        var spd = RandomSpd(rng, n);
+        var b = Random(rng, n * columns).Select(v => (double)v).ToArray();
+        var expected = (double[])b.Clone();
+        var actual = (double[])b.Clone();
+        Assert.That(((IDenseAlgebra)_cpu).TrySolvePositiveDefinite((double[])spd.Clone(), expected, n, columns), Is.True);
+        Assert.That(_gpu.TrySolvePositiveDefinite((double[])spd.Clone(), actual, n, columns), Is.True);
+        Assert.That(Deviation.Relative<double>(actual, expected), Is.LessThan(1e-10));
+        var indefinite = (double[])spd.Clone();
+        indefinite[5 * n + 5] = -1;
+        Assert.That(_gpu.TrySolvePositiveDefinite(indefinite, (double[])b.Clone(), n, columns), Is.False);
+    }
+
     /// <summary>G·Gᵀ + n·I (n×n, float64) for a random G: symmetric positive definite, dense off the diagonal.</summary>
     private static double[] RandomSpd(Random rng, int n)
     {

@@ -194,7 +194,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         double uploadedBefore = WeightUploadSeconds;
         bool whole = stage.Groups.Count == module.LinearGroups.Count;
         using var capture = new HessianCapture(backend.Algebra, whole ? null : stage.Groups.ToHashSet());
-        var drift = original is null ? null : new DriftCapture(capture, backend.Algebra);
+        using var drift = original is null ? null : new DriftCapture(capture, backend.Algebra);
         Matrix? reference = null, originalHead = null;
         if (module is LmHeadModule head)
         {

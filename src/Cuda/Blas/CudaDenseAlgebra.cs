@@ -211,6 +211,115 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     }
 
     /// <summary>
+    /// The drift target's solve on the device: cuSOLVER's Dpotrf, then two cuBLAS Dtrsm. Row-major b (n, columns) is
+    /// column-major bᵀ (columns, n), and A⁻¹·b = (bᵀ·A⁻¹)ᵀ with A⁻¹ = U⁻¹·U⁻ᵀ for the column-major upper factor U
+    /// (A = UᵀU): solving from the right by U, then by Uᵀ, leaves A⁻¹·b in b's row-major layout with no transposes.
+    /// a comes back holding nothing useful (the factor is left on the device).
+    /// </summary>
+    public bool TrySolvePositiveDefinite(double[] a, double[] b, int n, int columns)
+    {
+        if (a.Length != (long)n * n || b.Length != (long)n * columns)
+            throw new ArgumentException($"a solve of order {n} needs A of ({n}, {n}) and B of ({n}, {columns})");
+        lock (_gate)
+        {
+            using var da = _context.Allocate<double>((long)n * n);
+            da.CopyFrom(a);
+            if (!TryCholeskyOnDevice(da.Pointer, n))
+                return false;
+            using var db = _context.Allocate<double>((long)n * columns);
+            db.CopyFrom(b);
+            double one = 1;
+            _context.MakeCurrent();
+            Check(CudaMathLibraries.cublasDtrsm(_cublas, CudaMathLibraries.SideRight, CudaMathLibraries.FillUpper, CudaMathLibraries.OpN, CudaMathLibraries.DiagNonUnit,
+                columns, n, &one, da.Pointer, n, db.Pointer, columns), "cublasDtrsm");
+            Check(CudaMathLibraries.cublasDtrsm(_cublas, CudaMathLibraries.SideRight, CudaMathLibraries.FillUpper, CudaMathLibraries.OpT, CudaMathLibraries.DiagNonUnit,
+                columns, n, &one, da.Pointer, n, db.Pointer, columns), "cublasDtrsm");
+            db.CopyTo(b);
+        }
+        return true;
+    }
+
+    public ICrossAccumulator CreateCrossAccumulator(int k) => new CudaCrossAccumulator(this, k, CudaGramAccumulator.StripeWidth(k));
+
+    /// <summary>A cross accumulator whose product goes in stripes of <paramref name="stripe"/> columns (tests: stripes at a small k).</summary>
+    internal ICrossAccumulator CreateCrossAccumulator(int k, int stripe) => new CudaCrossAccumulator(this, k, Math.Clamp(stripe, 1, k));
+
+    /// <summary>A zeroed float64 k×k sum and the float32 product stripe (k × stripe) its blocks pass through.</summary>
+    private (DeviceBuffer<double> Sum, DeviceBuffer<float> Product) AllocateStripedSum(int k, int stripe)
+    {
+        var sum = _context.Allocate<double>((long)k * k);
+        sum.Fill(0);
+        return (sum, _context.Allocate<float>((long)k * stripe));
+    }
+
+    /// <summary>
+    /// Σ AᵀB in float64 on the device: each pair of blocks goes up once, their product by SGEMM in column stripes of at
+    /// most <see cref="CudaGramAccumulator.ProductValues"/> values (as the Gram sums), each stripe added to the sum
+    /// whole. Only the k² sum ever comes down, once.
+    /// </summary>
+    private sealed class CudaCrossAccumulator : ICrossAccumulator
+    {
+        private readonly CudaDenseAlgebra _owner;
+        private readonly int _k;
+        private readonly int _stripe;
+        private DeviceBuffer<double>? _sum;
+        private readonly DeviceBuffer<float> _product;
+
+        public CudaCrossAccumulator(CudaDenseAlgebra owner, int k, int stripe)
+        {
+            _owner = owner;
+            _k = k;
+            _stripe = stripe;
+            (_sum, _product) = owner.AllocateStripedSum(k, stripe);
+        }
+
+        public void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int rows)
+        {
+            ObjectDisposedException.ThrowIf(_sum is null, this);
+            if (a.Length != (long)rows * _k || b.Length != a.Length)
+                throw new ArgumentException($"expected two {rows}×{_k} blocks, got {a.Length} and {b.Length} values");
+            if (rows == 0)
+                return;
+            lock (_owner._gate)
+            {
+                var da = _owner.Scratch("cross a", a.Length);
+                var db = _owner.Scratch("cross b", b.Length);
+                da.CopyFrom(a);
+                db.CopyFrom(b);
+                // Row-major A, B (rows×k) are column-major Aᵀ, Bᵀ (k×rows). The row-major sum S = AᵀB is column-major
+                // Sᵀ = Bᵀ·A; its columns [c0, c0 + w) are Bᵀ·(rows of Aᵀ from c0)ᵀ.
+                for (int c0 = 0; c0 < _k; c0 += _stripe)
+                {
+                    int width = Math.Min(_stripe, _k - c0);
+                    _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _k, width, rows, db.Pointer, _k, da.Pointer + 4UL * (ulong)c0, _k, 0f, _product.Pointer, _k);
+                    CudaKernels.AddStripe.Launch(_owner.DenseKernels, ElementGrid((long)_k * width), 256, 0, (_product.Pointer, width, _sum.Pointer, _k, c0));
+                }
+            }
+        }
+
+        public double[] Sum()
+        {
+            ObjectDisposedException.ThrowIf(_sum is null, this);
+            var sum = new double[(long)_k * _k];
+            lock (_owner._gate)
+                _sum.CopyTo(sum);
+            return sum;
+        }
+
+        public void Dispose()
+        {
+            lock (_owner._gate)
+            {
+                if (_sum is null)
+                    return;
+                _sum.Dispose();
+                _sum = null;
+                _product.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
     /// Cholesky of the row-major SPD matrix (n×n float64) at <paramref name="a"/> in place on the device: on success the
     /// lower triangle holds L (the strict upper triangle keeps its input); false when not positive definite. The caller
     /// holds <see cref="Gate"/>.
@@ -274,10 +383,8 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             _owner = owner;
             _k = k;
             _stripe = stripe;
-            _sum = owner._context.Allocate<double>((long)k * k);
-            _sum.Fill(0);
             // Only the lower triangle is ever added to; Sum() and Mean() mirror it.
-            _product = owner._context.Allocate<float>((long)k * _stripe);
+            (_sum, _product) = owner.AllocateStripedSum(k, stripe);
         }
 
         /// <summary>Columns per stripe of the product: all k when k² fits <see cref="ProductValues"/>, else the most that fit, a multiple of 128.</summary>

@@ -21,6 +21,7 @@ public static class CudaKernels
 
     // dense.cu: the GPU dense algebra's element-wise helpers (Blas/CudaDenseAlgebra).
     public static readonly CudaKernel<(ulong Src, int Height, int Width, ulong Sum, int K, int C0)> AddLowerStripe = new(DenseSource, "add_lower_stripe");
+    public static readonly CudaKernel<(ulong Src, int Width, ulong Sum, int K, int C0)> AddStripe = new(DenseSource, "add_stripe");
     public static readonly CudaKernel<(ulong Sum, int K, double Count, ulong Mean, int Padded, ulong Diagonal)> GramMean = new(DenseSource, "gram_mean");
     public static readonly CudaKernel<(ulong A, int K)> MirrorLower = new(DenseSource, "mirror_lower");
     public static readonly CudaKernel<(ulong W, ulong Q, long N)> SubtractFrom = new(DenseSource, "subtract_from");
@@ -74,7 +75,7 @@ public static class CudaKernels
     /// <summary>Every declaration above, in order.</summary>
     public static IReadOnlyList<CudaKernel> All { get; } =
     [
-        AddLowerStripe, GramMean, MirrorLower, SubtractFrom, RowDots, AddToDiagonal,
+        AddLowerStripe, AddStripe, GramMean, MirrorLower, SubtractFrom, RowDots, AddToDiagonal,
         NormRows, Rope, CausalSoftmax, AddInPlace, CopyHeadColumns, AddBias, SwiGlu, GeluTanhGate, ClampedSwiGlu, FlagNonfinite,
         CausalAttention,
         ZeroFill, RouteTopK, ExpertLists, GatherRows, ScatterAddRows,

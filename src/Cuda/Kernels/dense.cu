@@ -14,6 +14,15 @@ extern "C" __global__ void add_lower_stripe(const float* __restrict__ src, int h
     }
 }
 
+// A stripe of a cross sum (IDenseAlgebra.CreateCrossAccumulator): the column-major k x width float product of columns
+// [c0, c0 + width) added to the float64 sum, whole (the product is not symmetric).
+extern "C" __global__ void add_stripe(const float* __restrict__ src, int width, double* __restrict__ sum, int k, int c0)
+{
+    long long n = (long long) k * width;
+    for (long long e = (long long) blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (long long) gridDim.x * blockDim.x)
+        sum[(long long) c0 * k + e] += (double) src[e];
+}
+
 // A finalized Hessian's mean (IGramAccumulator.Mean): (float)(sum / count), divided in double and rounded once as the
 // host does (IEEE division and round-to-nearest conversion, so the two agree to the bit), in the top-left k x k of a
 // padded x padded row-major array, zeros elsewhere; and the diagonal of sum / count in double. sum is symmetric.

@@ -9,6 +9,8 @@ internal static unsafe partial class CudaMathLibraries
     internal const int OpT = 1;
     internal const int FillLower = 0;
     internal const int FillUpper = 1;
+    internal const int SideRight = 1;
+    internal const int DiagNonUnit = 0;
 
     /// <summary>cudaDataType_t CUDA_R_32F (library_types.h): float operands and results.</summary>
     internal const int DataFloat = 0;
@@ -29,6 +31,8 @@ internal static unsafe partial class CudaMathLibraries
         float* beta, ulong c, int ldc);
     [LibraryImport(CudaLibraries.Cublas, EntryPoint = "cublasSsyrk_v2")]
     internal static partial int cublasSsyrk(IntPtr handle, int uplo, int trans, int n, int k, float* alpha, ulong a, int lda, float* beta, ulong c, int ldc);
+    [LibraryImport(CudaLibraries.Cublas, EntryPoint = "cublasDtrsm_v2")]
+    internal static partial int cublasDtrsm(IntPtr handle, int side, int uplo, int trans, int diag, int m, int n, double* alpha, ulong a, int lda, ulong b, int ldb);
     [LibraryImport(CudaLibraries.Cublas)]
     internal static partial int cublasSgemmBatched(IntPtr handle, int transa, int transb, int m, int n, int k, float* alpha, ulong aArray, int lda,
         ulong bArray, int ldb, float* beta, ulong cArray, int ldc, int batchCount);

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Converter.Compute;
 using Converter.Formats.Numerics;
 
@@ -7,13 +8,15 @@ namespace Converter.Regularize.Hessian;
 /// Accumulates C = Σ x̃ᵀ(x − x̃) over calibration tokens, where x̃ is a linear group's input in the quantized model's
 /// stream (the rows its Hessian X̃ᵀX̃ is summed from) and x the same token's input in the original model's stream: the
 /// cross term of ‖X̃Ŵᵀ − XWᵀ‖² that moves the drift-aware target away from W (<see cref="Quantization.DriftCorrection"/>).
-/// A token with a non-finite value in either stream is skipped, as the Hessian sum skips it.
+/// A token with a non-finite value in either stream is skipped, as the Hessian sum skips it. The sum lives where
+/// <paramref name="algebra"/> keeps it (<see cref="IDenseAlgebra.CreateCrossAccumulator"/>: a GPU's memory, so no
+/// k² product comes back per chunk).
 /// </summary>
-public sealed class DriftAccumulator(int features, IDenseAlgebra? algebra = null)
+public sealed class DriftAccumulator(int features, IDenseAlgebra? algebra = null) : IDisposable
 {
     private readonly IDenseAlgebra _algebra = algebra ?? CpuDenseAlgebra.Instance;
-    private readonly double[] _sum = new double[ArrayLength.Of(features, features, "drift cross sum")];
-    private float[] _quantizedT = [], _differenceT = [], _product = [];
+    private ICrossAccumulator? _cross;
+    private float[] _quantized = [], _difference = [];
 
     /// <summary>Input width k (unpadded).</summary>
     public int Features { get; } = features;
@@ -30,12 +33,12 @@ public sealed class DriftAccumulator(int features, IDenseAlgebra? algebra = null
         int k = Features;
         if (quantized.Length != (long)tokens * k || original.Length != quantized.Length)
             throw new ArgumentException($"expected two {tokens}×{k} inputs, got {quantized.Length} and {original.Length} values");
-        if (_quantizedT.Length < quantized.Length)
+        if (_quantized.Length < quantized.Length)
         {
-            _quantizedT = new float[quantized.Length];
-            _differenceT = new float[quantized.Length];
+            _quantized = new float[quantized.Length];
+            _difference = new float[quantized.Length];
         }
-        // X̃ᵀ and (X − X̃)ᵀ (k × kept tokens): the GEMM computes a·bᵀ, so X̃ᵀ·((X − X̃)ᵀ)ᵀ = X̃ᵀ(X − X̃).
+        // The kept tokens' X̃ and X − X̃, rows packed in order.
         int kept = 0;
         for (int t = 0; t < tokens; t++)
         {
@@ -43,44 +46,34 @@ public sealed class DriftAccumulator(int features, IDenseAlgebra? algebra = null
             var o = original.Slice(t * k, k);
             if (!FiniteCheck.AllFinite(q) || !FiniteCheck.AllFinite(o))
                 continue;
-            for (int i = 0; i < k; i++)
-            {
-                float d = o[i] - q[i];
-                AnyDrift |= d != 0;
-                _quantizedT[i * tokens + kept] = q[i];
-                _differenceT[i * tokens + kept] = d;
-            }
+            var d = _difference.AsSpan(kept * k, k);
+            TensorPrimitives.Subtract(o, q, d);
+            AnyDrift |= TensorPrimitives.MaxMagnitude(d) != 0;
+            q.CopyTo(_quantized.AsSpan(kept * k, k));
             kept++;
         }
         Count += kept;
         if (kept == 0 || !AnyDrift)
             return;
-        if (kept < tokens)
-        {
-            // Skipped tokens leave gaps at the end of each row: close them so the product reads (k, kept).
-            for (int i = 1; i < k; i++)
-            {
-                _quantizedT.AsSpan(i * tokens, kept).CopyTo(_quantizedT.AsSpan(i * kept));
-                _differenceT.AsSpan(i * tokens, kept).CopyTo(_differenceT.AsSpan(i * kept));
-            }
-        }
-        if (_product.Length == 0)
-            _product = new float[_sum.Length];
-        _algebra.MultiplyTransposed(_quantizedT.AsSpan(0, k * kept), _differenceT.AsSpan(0, k * kept), _product, k, k, kept);
-        // Chunks are summed in double, as the Hessian's, so long runs keep the small late contributions.
-        for (int i = 0; i < _product.Length; i++)
-            _sum[i] += _product[i];
+        _cross ??= _algebra.CreateCrossAccumulator(k);
+        _cross.Add(_quantized.AsSpan(0, kept * k), _difference.AsSpan(0, kept * k), kept);
     }
 
     /// <summary>C / <see cref="Count"/> (k×k, row-major, C[i, j] = mean of x̃_i·(x_j − x̃_j)); zeros before any token.</summary>
     public double[] Mean()
     {
-        var mean = new double[_sum.Length];
-        if (Count > 0)
-        {
-            for (int i = 0; i < mean.Length; i++)
-                mean[i] = _sum[i] / Count;
-        }
+        if (_cross is null || Count == 0)
+            return new double[ArrayLength.Of(Features, Features, "drift cross sum")];
+        var mean = _cross.Sum();
+        for (int i = 0; i < mean.Length; i++)
+            mean[i] /= Count;
         return mean;
+    }
+
+    /// <summary>Frees the sum (on a GPU, k×k float64).</summary>
+    public void Dispose()
+    {
+        _cross?.Dispose();
+        _cross = null;
     }
 }

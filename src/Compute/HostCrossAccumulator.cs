@@ -1,0 +1,41 @@
+namespace Converter.Compute;
+
+/// <summary>
+/// <see cref="ICrossAccumulator"/> on the host: each block's AᵀB by <paramref name="algebra"/>'s product of the
+/// transposed blocks (its a·bᵀ of Aᵀ and Bᵀ), added to a float64 sum as the Hessian's chunks are.
+/// </summary>
+public sealed class HostCrossAccumulator(IDenseAlgebra algebra, int k) : ICrossAccumulator
+{
+    private readonly double[] _sum = new double[ArrayLength.Of(k, k, "cross sum")];
+    private float[] _aT = [], _bT = [], _product = [];
+
+    public void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int rows)
+    {
+        if (a.Length != (long)rows * k || b.Length != a.Length)
+            throw new ArgumentException($"expected two {rows}×{k} blocks, got {a.Length} and {b.Length} values");
+        if (rows == 0)
+            return;
+        if (_aT.Length < a.Length)
+        {
+            _aT = new float[a.Length];
+            _bT = new float[a.Length];
+        }
+        for (int t = 0; t < rows; t++)
+        {
+            for (int i = 0; i < k; i++)
+            {
+                _aT[i * rows + t] = a[t * k + i];
+                _bT[i * rows + t] = b[t * k + i];
+            }
+        }
+        if (_product.Length == 0)
+            _product = new float[_sum.Length];
+        algebra.MultiplyTransposed(_aT.AsSpan(0, k * rows), _bT.AsSpan(0, k * rows), _product, k, k, rows);
+        for (int i = 0; i < _product.Length; i++)
+            _sum[i] += _product[i];
+    }
+
+    public double[] Sum() => (double[])_sum.Clone();
+
+    public void Dispose() { }
+}
