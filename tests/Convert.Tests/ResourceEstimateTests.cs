@@ -85,8 +85,18 @@ public class ResourceEstimateTests
         var drift = ResourceEstimate.For(inputs with { OriginalStream = true });
         long state = 250L * 2048 * 4096 * 4, ids = 4L * 250 * 2048;
         Assert.That(drift.HostBytes - plain.HostBytes, Is.GreaterThan(state), "the stream and the cross sums");
-        Assert.That(drift.GpuBytes, Is.EqualTo(plain.GpuBytes));
+        // The cross sums, a chunk's two blocks and the correction's solve are on the GPU; the peak is the head's module,
+        // whose one group is 4096 wide: its sum and product stripe, 16 rows of 2048 tokens twice with the scratch's
+        // headroom, and the solve's two 4096² float64 matrices.
+        long head = 8L * 4096 * 4096 + 4L * 4096 * 4096 + (long)(1.25 * 8 * 16 * 2048 * 4096) + 16L * 4096 * 4096;
+        Assert.That(drift.GpuBytes - plain.GpuBytes, Is.EqualTo(head));
         Assert.That(drift.WorkDiskBytes - plain.WorkDiskBytes, Is.EqualTo(2 * (state + ids + (1 << 16))), "two checkpoints during a rotation");
+        // A sequential capture keeps a block's original weights beside their reconstructions: a mistral-7b layer's 0.87 GB
+        // (on the CPU, where a layer, not the 32k-vocabulary head, is the host's peak).
+        var cpu = Inputs(Shape("mistral-7b", 2), 128, 512, null) with { OriginalStream = true };
+        Assert.That(ResourceEstimate.For(cpu).PeakModule, Does.StartWith("model.layers."));
+        Assert.That(ResourceEstimate.For(cpu with { Sequential = true }).HostBytes - ResourceEstimate.For(cpu).HostBytes,
+            Is.EqualTo(4L * (4096L * 4096 * 2 + 4096L * 1024 * 2 + 3L * 4096 * 14336)));
     }
 
     /// <summary>

@@ -94,7 +94,7 @@ public static class ResourceCheck
             ? Directory.EnumerateFiles(settings.WorkDir, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length)
             : 0;
         return new ResourceInputs(spec, settings.CalVolume.Rows, settings.CalVolume.Cols, bits, settings.HeadBits, element, linearsInFlight, otherFiles, existing, gpu,
-            OriginalStream: settings.Tuning.DriftTarget != 0);
+            OriginalStream: settings.Tuning.DriftTarget != 0, Sequential: settings.Tuning.SequentialCapture);
     }
 
     private static AvailableResources Measure(ConvertSettings settings, long? gpuFreeBytes)

@@ -18,6 +18,7 @@ public sealed record GpuShape(int Multiprocessors);
 /// <param name="StatesOnGpu">The calibration states live on the GPU (<see cref="StatePlacement"/>) instead of in host memory.</param>
 /// <param name="Lean">The run is lean (<see cref="GpuMemoryPlan.Lean"/>): Hessians finalized first, the weight cache emptied before quantizing.</param>
 /// <param name="OriginalStream">The drift target keeps the original model's stream beside the quantized one (<see cref="QuantizerTuning.DriftTarget"/>).</param>
+/// <param name="Sequential">A block's Hessians are captured one sublayer at a time (<see cref="QuantizerTuning.SequentialCapture"/>).</param>
 public sealed record ResourceInputs(
     TransformerSpec Spec,
     int CalRows,
@@ -31,7 +32,8 @@ public sealed record ResourceInputs(
     GpuShape? Gpu,
     bool StatesOnGpu = false,
     bool Lean = false,
-    bool OriginalStream = false);
+    bool OriginalStream = false,
+    bool Sequential = false);
 
 /// <summary>What is free where the job would run: memory now, disk under the work and output directories.</summary>
 /// <param name="GpuBytes">Free GPU memory, or null on the CPU.</param>
@@ -157,7 +159,7 @@ public static class ResourceEstimate
                 largest.Add("the embedding", vocab * hidden);
             if (host > peakHost)
                 (peakHost, peakModule) = (host, module.Name);
-            peakGpu = Math.Max(peakGpu, ModuleGpu(inputs, module, previous));
+            peakGpu = Math.Max(peakGpu, ModuleGpu(inputs, module, previous) + DriftGpu(inputs, module));
             if (module.LinearGroups.Count > 0)
                 previous = module.Linears.ToList();
             moduleFiles += ModuleFileBytes(inputs, module);
@@ -189,16 +191,39 @@ public static class ResourceEstimate
             .DefaultIfEmpty(0).Max();
 
     /// <summary>
-    /// The drift target's host memory in a module with linears (<see cref="DriftCapture"/>): per group the float64 cross
-    /// sum and its float product (12 bytes per k² entry), and per group a chunk's worth of the original stream's input
-    /// copy and the two transposes the cross product reads (12 bytes per token and input). Zero when the target is off.
+    /// The drift target's host memory in a module with linears (<see cref="DriftCapture"/>): per group a chunk's worth of
+    /// the original stream's input copy and the packed inputs and differences the cross sum reads (12 bytes per token
+    /// and input), on the CPU also the transposes and the float64 sum with its float product (8 bytes per token and
+    /// input, 12 per k² entry); then the correction of the widest group (its mean and the matrix the solve factors,
+    /// 16 bytes per k² entry); and with a sequential capture the module's original weights, kept beside their
+    /// reconstructions for the original stream (<see cref="OriginalWeights"/>). Zero when the target is off.
     /// </summary>
     private static long DriftHost(ResourceInputs inputs, ModelModule module, long chunkTokens)
     {
-        if (!inputs.OriginalStream)
+        if (!inputs.OriginalStream || module.LinearGroups.Count == 0)
             return 0;
+        bool gpu = inputs.Gpu is not null;
         long tokens = module is LmHeadModule ? (long)ModuleConverter.HeadCaptureRows * inputs.CalCols : chunkTokens;
-        return module.LinearGroups.Sum(g => 12L * g.InFeatures * g.InFeatures + 12L * tokens * g.InFeatures);
+        long sums = module.LinearGroups.Sum(g => (gpu ? 0 : 12L * g.InFeatures * g.InFeatures + 8L * tokens * g.InFeatures) + 12L * tokens * g.InFeatures);
+        long correction = module.LinearGroups.Max(g => 16L * g.InFeatures * g.InFeatures);
+        long originals = inputs.Sequential && module is DecoderBlock ? module.Linears.Sum(l => WeightBytes(l)) : 0;
+        return sums + correction + originals;
+    }
+
+    /// <summary>
+    /// The drift target's GPU memory in a module with linears: each group's float64 cross sum and float product stripe
+    /// (laid out as a Gram sum's), the two blocks a chunk's cross product uploads, and the solve of the widest group
+    /// (its matrix and right-hand side, float64). Zero on the CPU or when the target is off.
+    /// </summary>
+    private static long DriftGpu(ResourceInputs inputs, ModelModule module)
+    {
+        if (!inputs.OriginalStream || inputs.Gpu is null || module.LinearGroups.Count == 0)
+            return 0;
+        long chunkTokens = module is LmHeadModule ? (long)ModuleConverter.HeadCaptureRows * inputs.CalCols
+            : (long)CalibrationState.ChunkRows(inputs.CalCols) * inputs.CalCols;
+        long widest = module.LinearGroups.Max(g => g.InFeatures);
+        return module.LinearGroups.Sum(g => Cuda.Blas.CudaDenseAlgebra.GramBytes(g.InFeatures))
+            + (long)(ScratchHeadroom * 8 * chunkTokens * widest) + 16L * widest * widest;
     }
 
     /// <summary>
