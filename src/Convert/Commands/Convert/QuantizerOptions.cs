@@ -35,7 +35,7 @@ public sealed class QuantizerOptions
     {
         Description = "Experimental. Strength α of the drift-aware target: each linear quantizes W + α·(its least-squares correction toward the original " +
             "model's outputs on the original model's own inputs), instead of W on the quantized model's inputs. Keeps a second calibration stream " +
-            "(twice the calibration-state memory, on the host). 0 = off",
+            "(twice the calibration-state memory, on the host). 0 = off. Best with --sequential and 1 (docs/benchmarks.md)",
         DefaultValueFactory = _ => 0,
     };
 
