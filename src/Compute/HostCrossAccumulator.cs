@@ -20,14 +20,8 @@ public sealed class HostCrossAccumulator(IDenseAlgebra algebra, int k) : ICrossA
             _aT = new float[a.Length];
             _bT = new float[a.Length];
         }
-        for (int t = 0; t < rows; t++)
-        {
-            for (int i = 0; i < k; i++)
-            {
-                _aT[i * rows + t] = a[t * k + i];
-                _bT[i * rows + t] = b[t * k + i];
-            }
-        }
+        BlockTranspose.Into(a, rows, k, k, _aT, rows);
+        BlockTranspose.Into(b, rows, k, k, _bT, rows);
         if (_product.Length == 0)
             _product = new float[_sum.Length];
         algebra.MultiplyTransposed(_aT.AsSpan(0, k * rows), _bT.AsSpan(0, k * rows), _product, k, k, rows);

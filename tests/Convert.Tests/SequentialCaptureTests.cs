@@ -43,7 +43,7 @@ public sealed class SequentialCaptureTests
         using var backend = ComputeBackend.Cpu();
         var layer = TransformerModel.FromConfig(config).Modules[1];
         layer.Load(checkpoint);
-        var converter = Converter(dir, checkpoint, layer.Linears.ToDictionary(l => l.Name, _ => Bits), sequential: true, backend);
+        var converter = Converter(dir, checkpoint, config, layer.Linears.ToDictionary(l => l.Name, _ => Bits), sequential: true, backend);
         var expected = new Dictionary<string, double>();
         foreach (var sublayer in layer.LinearGroups.GroupBy(g => g.Sublayer).OrderBy(g => g.Key))
         {
@@ -83,7 +83,7 @@ public sealed class SequentialCaptureTests
     {
         using var backend = ComputeBackend.Cpu();
         var model = TransformerModel.FromConfig(config);
-        var converter = Converter(dir, checkpoint, model.Modules[1].Linears.ToDictionary(l => l.Name, _ => Bits), sequential, backend);
+        var converter = Converter(dir, checkpoint, config, model.Modules[1].Linears.ToDictionary(l => l.Name, _ => Bits), sequential, backend);
         using var state = new CalibrationState(rows, null, []);
         converter.Convert(model.Modules[0], state, new Quiet());
         layerInput = state.Gather(Enumerable.Range(0, rows.Count).ToList());
@@ -91,7 +91,7 @@ public sealed class SequentialCaptureTests
         return result.Records.ToDictionary(r => r.Name, r => r.ProxyErr);
     }
 
-    private static ModuleConverter Converter(string dir, CheckpointReader checkpoint, Dictionary<string, int> bits, bool sequential, ComputeBackend backend)
+    private static ModuleConverter Converter(string dir, CheckpointReader checkpoint, ModelConfig config, Dictionary<string, int> bits, bool sequential, ComputeBackend backend)
     {
         var settings = new ConvertSettings
         {
@@ -102,6 +102,6 @@ public sealed class SequentialCaptureTests
             Threads = 2,
             Tuning = QuantizerTuning.Default with { SequentialCapture = sequential },
         };
-        return new ModuleConverter(settings, checkpoint, TransformerModel.FromConfig(ModelConfig.Load(dir)).Spec.Names, new CodebookTableCache(), bits, backend);
+        return new ModuleConverter(settings, checkpoint, TransformerModel.FromConfig(config).Spec.Names, new CodebookTableCache(), bits, backend);
     }
 }

@@ -192,8 +192,8 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var clock = Stopwatch.StartNew();
         double captureStart = timeline?.Now ?? 0;
         double uploadedBefore = WeightUploadSeconds;
-        bool whole = stage.Groups.Count == module.LinearGroups.Count;
-        using var capture = new HessianCapture(backend.Algebra, whole ? null : stage.Groups.ToHashSet());
+        var groups = stage.Groups.ToHashSet();
+        using var capture = new HessianCapture(backend.Algebra, groups.Count == module.LinearGroups.Count ? null : groups);
         using var drift = original is null ? null : new DriftCapture(capture, backend.Algebra);
         Matrix? reference = null, originalHead = null;
         if (module is LmHeadModule head)
@@ -223,7 +223,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
         clock.Restart();
         double quantizeStart = timeline?.Now ?? 0;
-        var mine = Enumerable.Range(0, jobs.Count).Where(i => stage.Groups.Contains(jobs[i].Group)).ToList();
+        var mine = Enumerable.Range(0, jobs.Count).Where(i => groups.Contains(jobs[i].Group)).ToList();
         // Largest first, and of equal sizes the widest input first (down_proj before gate/up: its k² Hessian takes
         // seconds of host work to finalize and rotate before its LDLQ can start): with several in flight the small
         // ones fill the gaps at the end instead of a large one running alone after them. The output keeps the
@@ -237,7 +237,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         // rotates and factors it there); a lean run keeps there only the first linear's, when that linear is its
         // group's only one: its own factor then takes it, so it costs no device memory past that linear's working set.
         var onDevice = backend.Cuda is null ? []
-            : !_lean ? stage.Groups.ToHashSet()
+            : !_lean ? groups
             : order.Length > 0 && jobs[order[0]].Group.Linears.Count == 1 ? [jobs[order[0]].Group] : new HashSet<LinearGroup>();
         var hessians = stage.Groups.ToDictionary(g => g, g => new Lazy<GroupHessian>(() => FinalizeHessian(g, capture, progress, onDevice.Contains(g))));
         using var releaseHessians = new HessianRelease(hessians.Values);
