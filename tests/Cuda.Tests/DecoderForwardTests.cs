@@ -336,6 +336,58 @@ public sealed class DecoderForwardTests : GpuFixture
         Assert.That(qkv.Sum.ToArray(), Has.All.Matches<double>(double.IsFinite));
     }
 
+    /// <summary>
+    /// The drift target's capture on the device (<see cref="IDriftObserver"/>: the original stream's group inputs kept as
+    /// device copies, each paired with the quantized stream's there) gives the host's Hessians and cross sums; a
+    /// quantized row with a non-finite value sends that chunk through host copies, where the held original rows come
+    /// down to be paired; and two equal streams add no drift.
+    /// </summary>
+    [TestCase(false, false)]
+    [TestCase(true, false)]
+    [TestCase(false, true)]
+    public void DriftCaptureOnTheDeviceMatchesTheHost(bool nonFinite, bool sameStreams)
+    {
+        var rng = new Random(nonFinite ? 19 : 17);
+        using var reader = WriteLayer(Llama, rng);
+        var rotary = RotaryOf(Llama);
+        var host = new DecoderBlock(0, Llama, rotary);
+        var gpu = new DecoderBlock(0, Llama, rotary, _algebra, _forward);
+        host.Load(reader);
+        gpu.Load(reader);
+        int rows = 2, tokens = 24, width = Llama.HiddenSize;
+        var ids = Enumerable.Range(0, rows).Select(_ => new int[tokens]).ToList();
+        var x = RandomValues(rng, rows * tokens * width, 1f);
+        var drifted = sameStreams ? (float[])x.Clone() : x.Select(v => v + 0.05f * (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        if (nonFinite)
+            drifted[7 * width + 3] = float.NaN;
+        var originalBatch = SequenceBatch.FromTokens(ids).WithValues(new Matrix(rows * tokens, width, x));
+        var quantizedBatch = SequenceBatch.FromTokens(ids).WithValues(new Matrix(rows * tokens, width, drifted));
+
+        using var hostHessians = new HessianCapture(CpuDenseAlgebra.Instance);
+        using var hostDrift = new DriftCapture(hostHessians, CpuDenseAlgebra.Instance);
+        using var gpuHessians = new HessianCapture(_algebra);
+        using var gpuDrift = new DriftCapture(gpuHessians, _algebra);
+        host.Forward(originalBatch, hostDrift.Original);
+        host.Forward(quantizedBatch, hostDrift);
+        gpu.Forward(originalBatch, gpuDrift.Original);
+        gpu.Forward(quantizedBatch, gpuDrift);
+
+        foreach (var (group, gpuGroup) in host.LinearGroups.Zip(gpu.LinearGroups))
+        {
+            var h = hostHessians.AccumulatorFor(group);
+            var g = gpuHessians.AccumulatorFor(gpuGroup);
+            Assert.That(g.Count, Is.EqualTo(h.Count), $"{group} Hessian rows");
+            Assert.That(Deviation.Relative(g.Sum.Span, h.Sum.Span), Is.LessThan(2e-5), $"{group} Hessian");
+            var hc = hostDrift.For(group);
+            var gc = gpuDrift.For(gpuGroup);
+            Assert.That(gc.Count, Is.EqualTo(hc.Count), $"{group} cross rows");
+            Assert.That(gc.AnyDrift, Is.EqualTo(hc.AnyDrift).And.EqualTo(!sameStreams), $"{group} drift");
+            if (!sameStreams)
+                Assert.That(Deviation.Relative<double>(gc.Mean(), hc.Mean()), Is.LessThan(1e-4), $"{group} cross sum");
+        }
+        Assert.That(hostHessians.AccumulatorFor(host.LinearGroups[0]).DroppedRows, Is.EqualTo(nonFinite ? 1 : 0));
+    }
+
     /// <summary>One decoder layer's tensors (HF names, float32) in a safetensors file, weights ~ N(0, 1/in).</summary>
     private SafetensorsFile WriteLayer(TransformerSpec spec, Random rng)
     {

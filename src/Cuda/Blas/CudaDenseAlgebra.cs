@@ -244,6 +244,69 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     /// <summary>A cross accumulator whose product goes in stripes of <paramref name="stripe"/> columns (tests: stripes at a small k).</summary>
     internal ICrossAccumulator CreateCrossAccumulator(int k, int stripe) => new CudaCrossAccumulator(this, k, Math.Clamp(stripe, 1, k));
 
+    /// <summary>A device copy of rows (rows×cols float, row-major) at <paramref name="pointer"/>; the caller holds <see cref="Gate"/>.</summary>
+    internal IResidentRows KeepRows(ulong pointer, int rows, int cols)
+    {
+        var buffer = _context.Allocate<float>((long)rows * cols);
+        _context.CopyWithin(buffer.Pointer, pointer, buffer.Bytes);
+        return new CudaResidentRows(this, buffer, rows, cols);
+    }
+
+    /// <summary>
+    /// Adds X̃ᵀ(X − X̃) to <paramref name="cross"/> for the quantized stream's rows X̃ at <paramref name="quantized"/> and
+    /// the original stream's X held by <paramref name="original"/> (rows×k each), all on this device: the difference in a
+    /// scratch buffer (subtract_from), whether it is non-zero anywhere (flag_nonzero), then the striped product. Returns
+    /// whether the streams differed; null (nothing added) when the sum or the rows are not this algebra's. The caller
+    /// holds <see cref="Gate"/>.
+    /// </summary>
+    internal bool? TryAddCrossOnDevice(ICrossAccumulator cross, ulong quantized, IResidentRows original, int rows)
+    {
+        if (cross is not CudaCrossAccumulator mine || !ReferenceEquals(mine.Owner, this) || original is not CudaResidentRows held || !ReferenceEquals(held.Owner, this))
+            return null;
+        if (held.Rows != rows)
+            throw new ArgumentException($"the original stream's {held.Rows} rows do not pair with the quantized stream's {rows}", nameof(original));
+        long values = (long)rows * held.Cols;
+        var difference = Scratch("cross difference", values);
+        _context.CopyWithin(difference.Pointer, quantized, 4 * values);
+        CudaKernels.SubtractFrom.Launch(DenseKernels, ElementGrid(values), 256, 0, (held.Pointer, difference.Pointer, values));
+        var flag = Scratch("cross flag", 1);
+        flag.Fill(0);
+        CudaKernels.FlagNonzero.Launch(DenseKernels, ElementGrid(values), 256, 0, (difference.Pointer, values, flag.Pointer));
+        Span<float> differed = stackalloc float[1];
+        flag.CopyTo(differed);
+        if (differed[0] != 0)
+            mine.AddOnDevice(quantized, difference.Pointer, rows);
+        return differed[0] != 0;
+    }
+
+    /// <summary>Rows kept on the device by <see cref="KeepRows"/>.</summary>
+    private sealed class CudaResidentRows(CudaDenseAlgebra owner, DeviceBuffer<float> buffer, int rows, int cols) : IResidentRows
+    {
+        private DeviceBuffer<float>? _buffer = buffer;
+
+        public CudaDenseAlgebra Owner => owner;
+        public int Rows => rows;
+        public int Cols => cols;
+        public ulong Pointer => (_buffer ?? throw new ObjectDisposedException(nameof(CudaResidentRows))).Pointer;
+
+        public float[] ToHost()
+        {
+            var values = new float[(long)rows * cols];
+            lock (owner._gate)
+                (_buffer ?? throw new ObjectDisposedException(nameof(CudaResidentRows))).CopyTo(values);
+            return values;
+        }
+
+        public void Dispose()
+        {
+            lock (owner._gate)
+            {
+                _buffer?.Dispose();
+                _buffer = null;
+            }
+        }
+    }
+
     /// <summary>A zeroed float64 k×k sum and the float32 product stripe (k × stripe) its blocks pass through.</summary>
     private (DeviceBuffer<double> Sum, DeviceBuffer<float> Product) AllocateStripedSum(int k, int stripe)
     {
@@ -286,14 +349,23 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
                 var db = _owner.Scratch("cross b", b.Length);
                 da.CopyFrom(a);
                 db.CopyFrom(b);
-                // Row-major A, B (rows×k) are column-major Aᵀ, Bᵀ (k×rows). The row-major sum S = AᵀB is column-major
-                // Sᵀ = Bᵀ·A; its columns [c0, c0 + w) are Bᵀ·(rows of Aᵀ from c0)ᵀ.
-                for (int c0 = 0; c0 < _k; c0 += _stripe)
-                {
-                    int width = Math.Min(_stripe, _k - c0);
-                    _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _k, width, rows, db.Pointer, _k, da.Pointer + 4UL * (ulong)c0, _k, 0f, _product.Pointer, _k);
-                    CudaKernels.AddStripe.Launch(_owner.DenseKernels, ElementGrid((long)_k * width), 256, 0, (_product.Pointer, width, _sum.Pointer, _k, c0));
-                }
+                AddOnDevice(da.Pointer, db.Pointer, rows);
+            }
+        }
+
+        public CudaDenseAlgebra Owner => _owner;
+
+        /// <summary>AᵀB of the device blocks A, B (rows×k, row-major) into the float64 sum; the caller holds the gate.</summary>
+        public void AddOnDevice(ulong a, ulong b, int rows)
+        {
+            ObjectDisposedException.ThrowIf(_sum is null, this);
+            // Row-major A, B (rows×k) are column-major Aᵀ, Bᵀ (k×rows). The row-major sum S = AᵀB is column-major
+            // Sᵀ = Bᵀ·A; its columns [c0, c0 + w) are Bᵀ·(rows of Aᵀ from c0)ᵀ.
+            for (int c0 = 0; c0 < _k; c0 += _stripe)
+            {
+                int width = Math.Min(_stripe, _k - c0);
+                _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _k, width, rows, b, _k, a + 4UL * (ulong)c0, _k, 0f, _product.Pointer, _k);
+                CudaKernels.AddStripe.Launch(_owner.DenseKernels, ElementGrid((long)_k * width), 256, 0, (_product.Pointer, width, _sum.Pointer, _k, c0));
             }
         }
 

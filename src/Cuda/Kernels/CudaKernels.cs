@@ -25,6 +25,7 @@ public static class CudaKernels
     public static readonly CudaKernel<(ulong Sum, int K, double Count, ulong Mean, int Padded, ulong Diagonal)> GramMean = new(DenseSource, "gram_mean");
     public static readonly CudaKernel<(ulong A, int K)> MirrorLower = new(DenseSource, "mirror_lower");
     public static readonly CudaKernel<(ulong W, ulong Q, long N)> SubtractFrom = new(DenseSource, "subtract_from");
+    public static readonly CudaKernel<(ulong X, long N, ulong Flag)> FlagNonzero = new(DenseSource, "flag_nonzero");
     public static readonly CudaKernel<(ulong X, ulong Y, int N, ulong Rows)> RowDots = new(DenseSource, "row_dots");
     public static readonly CudaKernel<(ulong M, int K, float Value)> AddToDiagonal = new(DenseSource, "add_to_diagonal");
 
@@ -75,7 +76,7 @@ public static class CudaKernels
     /// <summary>Every declaration above, in order.</summary>
     public static IReadOnlyList<CudaKernel> All { get; } =
     [
-        AddLowerStripe, AddStripe, GramMean, MirrorLower, SubtractFrom, RowDots, AddToDiagonal,
+        AddLowerStripe, AddStripe, GramMean, MirrorLower, SubtractFrom, FlagNonzero, RowDots, AddToDiagonal,
         NormRows, Rope, CausalSoftmax, AddInPlace, CopyHeadColumns, AddBias, SwiGlu, GeluTanhGate, ClampedSwiGlu, FlagNonfinite,
         CausalAttention,
         ZeroFill, RouteTopK, ExpertLists, GatherRows, ScatterAddRows,

@@ -73,6 +73,19 @@ extern "C" __global__ void mirror_lower(double* __restrict__ a, int k)
 }
 
 // e = w - q in place of q: the proxy error's E (docs/exl3-format.md §3.7).
+// flag[0] = 1 when any of x's n values is non-zero (the drift target's streams differed); flag starts at 0.
+extern "C" __global__ void flag_nonzero(const float* __restrict__ x, long long n, float* __restrict__ flag)
+{
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
+    {
+        if (x[i] != 0.0f)
+        {
+            flag[0] = 1.0f;
+            return;
+        }
+    }
+}
+
 extern "C" __global__ void subtract_from(const float* __restrict__ w, float* __restrict__ q, long long n)
 {
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)

@@ -496,26 +496,53 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
             (q, k, v, output, tokens, shape.Heads, shape.KvHeads, shape.Scale ?? 1f / MathF.Sqrt(d), shape.SoftCap ?? 0f, shape.Window ?? int.MaxValue, sinks));
     }
 
-    /// <summary>Feeds a group's input to the observer: on the device for a Hessian observer whose rows are all finite, else as a host copy.</summary>
+    /// <summary>
+    /// Feeds a group's input to the observer where its rows are all finite: a device copy for the original stream's side
+    /// of the drift target, the Hessian and cross sums on the device for its quantized side when the original's rows are
+    /// held here, the Hessian sum on the device for a Hessian observer; else (a row with NaN/Inf, dropped and counted
+    /// by the host accumulators, or a general observer) a host copy.
+    /// </summary>
     private void Observe(ILinearInputObserver? observer, LinearGroup group, DeviceActivations input)
     {
         if (observer is null || !observer.Observes(group))
             return;
         int m = input.Rows;
         long count = (long)m * group.InFeatures;
-        if (observer is IHessianObserver hessians && AllFinite(input.Pointer, count))
+        if (observer is IOriginalInputHolder holder && AllFinite(input.Pointer, count))
         {
-            var accumulator = hessians.AccumulatorFor(group);
-            bool added = false;
-            accumulator.AddVerified(m, gram => added = _algebra.TryAddGramOnDevice(gram, input.Pointer, m));
-            if (added)
-                return;
-            throw new InvalidOperationException($"{group}: the Hessian accumulator is not on {_algebra.Device}; a GPU forward needs the GPU's accumulators");
+            holder.Hold(group, _algebra.KeepRows(input.Pointer, m, group.InFeatures));
+            return;
         }
-        // Rows with NaN/Inf (dropped and counted by the host accumulator) or a general observer: copy to the host.
+        if (observer is IDriftObserver drift)
+        {
+            if (AllFinite(input.Pointer, count) && drift.TakeResidentOriginal(group) is { } original)
+            {
+                using (original)
+                {
+                    AddGram(drift, group, input.Pointer, m);
+                    if (!drift.CrossFor(group).AddOnDevice(m, cross => _algebra.TryAddCrossOnDevice(cross, input.Pointer, original, m)))
+                        throw new InvalidOperationException($"{group}: the drift target's cross sum or the original stream's rows are not on {_algebra.Device}");
+                }
+                return;
+            }
+        }
+        else if (observer is IHessianObserver hessians && AllFinite(input.Pointer, count))
+        {
+            AddGram(hessians, group, input.Pointer, m);
+            return;
+        }
         var host = Matrix.Uninitialized(m, group.InFeatures);
         input.Buffer.CopyTo(host.Data);
         observer.OnLinearInput(group, host);
+    }
+
+    /// <summary>Adds the device rows' XᵀX to the group's Hessian sum, which must be on this device.</summary>
+    private void AddGram(IHessianObserver hessians, LinearGroup group, ulong x, int m)
+    {
+        bool added = false;
+        hessians.AccumulatorFor(group).AddVerified(m, gram => added = _algebra.TryAddGramOnDevice(gram, x, m));
+        if (!added)
+            throw new InvalidOperationException($"{group}: the Hessian accumulator is not on {_algebra.Device}; a GPU forward needs the GPU's accumulators");
     }
 
     private bool AllFinite(ulong x, long count)

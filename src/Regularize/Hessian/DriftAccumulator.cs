@@ -59,6 +59,21 @@ public sealed class DriftAccumulator(int features, IDenseAlgebra? algebra = null
         _cross.Add(_quantized.AsSpan(0, kept * k), _difference.AsSpan(0, kept * k), kept);
     }
 
+    /// <summary>
+    /// Adds <paramref name="tokens"/> rows a device holds: <paramref name="add"/> adds their X̃ᵀ(X − X̃) to the sum on
+    /// that device and says whether any X differed from its X̃, or returns null when the sum is not on its device;
+    /// false then, nothing added. The rows must all be finite (the caller checked: a non-finite one comes as a host copy).
+    /// </summary>
+    public bool AddOnDevice(int tokens, Func<ICrossAccumulator, bool?> add)
+    {
+        _cross ??= _algebra.CreateCrossAccumulator(Features);
+        if (add(_cross) is not { } differed)
+            return false;
+        Count += tokens;
+        AnyDrift |= differed;
+        return true;
+    }
+
     /// <summary>C / <see cref="Count"/> (k×k, row-major, C[i, j] = mean of x̃_i·(x_j − x̃_j)); zeros before any token.</summary>
     public double[] Mean()
     {
