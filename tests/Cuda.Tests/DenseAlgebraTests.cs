@@ -38,6 +38,26 @@ public sealed class DenseAlgebraTests : GpuFixture
     }
 
     /// <summary>
+    /// The cache's entry count (<see cref="CudaDenseAlgebra.CachedWeights"/>): raised, it keeps a block's originals and
+    /// reconstructions both (14 weights); lowered, it drops the oldest at once.
+    /// </summary>
+    [Test]
+    public void TheWeightCacheHoldsAsManyAsAsked()
+    {
+        using var algebra = new CudaDenseAlgebra(Cuda);
+        var rng = new Random(10);
+        var weights = Enumerable.Range(0, 14).Select(_ => Random(rng, 64 * 64)).ToList();
+        weights.ForEach(algebra.Preload);
+        Assert.That(algebra.CachedWeightCount, Is.EqualTo(CudaDenseAlgebra.DefaultCachedWeights));
+        algebra.CachedWeights = 14;
+        weights.ForEach(algebra.Preload);
+        Assert.That(algebra.CachedWeightCount, Is.EqualTo(14));
+        algebra.CachedWeights = CudaDenseAlgebra.DefaultCachedWeights;
+        Assert.That(algebra.CachedWeightCount, Is.EqualTo(CudaDenseAlgebra.DefaultCachedWeights));
+        GC.KeepAlive(weights);
+    }
+
+    /// <summary>
     /// Weights preloaded on the upload stream (large enough that the copy takes a while, and while the default stream
     /// is busy with products) multiply exactly as weights uploaded at their first use; preloading one already cached
     /// adds nothing, and more preloads than the cache holds push the oldest out.

@@ -93,15 +93,29 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var originalWeights = stages.Count > 1 && original is not null ? new OriginalWeights(module.Linears) : null;
         Matrix? reference = null, originalHead = null;
         double captureSeconds = 0, quantizeSeconds = 0;
-        for (int s = 0; s < stages.Count; s++)
+        // The two streams' passes alternate the originals and the reconstructions per chunk: the device keeps both
+        // (a lean plan caps its cache by bytes instead).
+        var cache = originalWeights is not null && !_lean ? backend.Algebra as Cuda.Blas.CudaDenseAlgebra : null;
+        int cached = cache?.CachedWeights ?? 0;
+        if (cache is not null)
+            cache.CachedWeights = Math.Max(cached, 2 * jobs.Count);
+        try
         {
-            // The reference rows' outputs come from the first capture, the only one with every weight original.
-            var stage = new CaptureStage(stages[s], s == 0 ? referenceRows.Count : 0, s == stages.Count - 1, s == 0 ? null : originalWeights);
-            var (kept, head, capture, quantize) = CaptureAndQuantize(module, stage, state, original, good, jobs, outcomes, progress);
-            reference ??= kept;
-            originalHead ??= head;
-            captureSeconds += capture;
-            quantizeSeconds += quantize;
+            for (int s = 0; s < stages.Count; s++)
+            {
+                // The reference rows' outputs come from the first capture, the only one with every weight original.
+                var stage = new CaptureStage(stages[s], s == 0 ? referenceRows.Count : 0, s == stages.Count - 1, s == 0 ? null : originalWeights);
+                var (kept, head, capture, quantize) = CaptureAndQuantize(module, stage, state, original, good, jobs, outcomes, progress);
+                reference ??= kept;
+                originalHead ??= head;
+                captureSeconds += capture;
+                quantizeSeconds += quantize;
+            }
+        }
+        finally
+        {
+            if (cache is not null)
+                cache.CachedWeights = cached;
         }
         // This thread may have run another device's linears; the forward that follows is the first device's.
         backend.Cuda?.MakeCurrent();

@@ -117,7 +117,7 @@ public static class ResourceEstimate
     private const long GpuContextBytes = 512L << 20;
 
     /// <summary>Weights CudaDenseAlgebra keeps on the device (its LRU of CachedWeights = 8).</summary>
-    private const int CachedWeights = 8;
+    private const int CachedWeights = Cuda.Blas.CudaDenseAlgebra.DefaultCachedWeights;
 
     /// <summary>CudaDenseAlgebra.Scratch allocates 25% more than asked.</summary>
     private const double ScratchHeadroom = 1.25;
@@ -305,8 +305,10 @@ public static class ResourceEstimate
         if (inputs.Gpu is null || module.LinearGroups.Count == 0)
             return 0;
         var linears = module.Linears.ToList();
+        // A sequential drift capture keeps a block's originals and reconstructions both (ModuleConverter).
+        int entries = inputs.Sequential && inputs.OriginalStream && module is DecoderBlock ? Math.Max(CachedWeights, 2 * linears.Count) : CachedWeights;
         long Cached(IEnumerable<Linear> weights) =>
-            weights.Concat(previous).Concat(previous).Select(l => WeightBytes(l)).OrderByDescending(b => b).Take(CachedWeights).Sum();
+            weights.Concat(previous).Concat(previous).Select(l => WeightBytes(l)).OrderByDescending(b => b).Take(entries).Sum();
         long gram = module.LinearGroups.Sum(g => Cuda.Blas.CudaDenseAlgebra.GramBytes(g.InFeatures));
         long scratch = 0;
         if (module is LmHeadModule)

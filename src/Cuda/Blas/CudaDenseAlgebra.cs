@@ -13,7 +13,8 @@ namespace Converter.Cuda.Blas;
 /// </summary>
 public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
 {
-    private const int CachedWeights = 8;
+    /// <summary>Weights kept on the device by default: a dense block's seven linears and one more.</summary>
+    public const int DefaultCachedWeights = 8;
 
     private readonly CudaContext _context;
     private readonly IntPtr _cublas;
@@ -696,6 +697,28 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
                 return _lean;
         }
     }
+
+    /// <summary>
+    /// Weights kept on the device at most (<see cref="DefaultCachedWeights"/>). The drift target's sequential capture
+    /// raises it for a block to both its original weights and their reconstructions, which the two streams' passes
+    /// alternate per chunk: with 8 entries an 8B block's 14 re-uploaded 2.7 s of its down_proj capture on an H200.
+    /// </summary>
+    public int CachedWeights
+    {
+        get => _cachedWeights;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            lock (_gate)
+            {
+                _cachedWeights = value;
+                while (_weights.Count > _cachedWeights)
+                    DropLastWeight();
+            }
+        }
+    }
+
+    private int _cachedWeights = DefaultCachedWeights;
 
     /// <summary>Frees every cached weight (a lean plan, before quantizing: a module's original weights are not multiplied by again).</summary>
     public void ReleaseWeights()
