@@ -5,7 +5,7 @@
 # 6.4 against 29.6 s per layer).
 #   tools/gpu-drift-check.sh OUT_DIR
 # Run from the repository root after tools/publish-gpu.sh tests; carry .gpu/tests. OUT_DIR gets summary.txt, the convert
-# logs and the two traces.
+# logs and the --sequential runs' traces.
 set -u
 out="${1:?usage: tools/gpu-drift-check.sh OUT_DIR}"
 T=.gpu/tests/Converter.Cuda.Tests
@@ -20,10 +20,17 @@ done
 PARALLEL=1 DEVICE=cuda:0 timeout 120 tools/quantizer-sweep.sh "$T trellis" samples/tiny-llama /tmp/drift-check-sweep "4" "0" 'seqd1=--sequential --drift-target 1' > /dev/null 2>&1
 cat /tmp/drift-check-sweep/results.tsv >> "$out/summary.txt"
 timeout 60 $T trellis synth --shape llama-3-8b --layers 2 -o /tmp/drift-check-8b --overwrite > /dev/null 2>> "$out/summary.txt"
-for variant in default seqd1; do
-  opts=(); [ "$variant" = seqd1 ] && opts=(--sequential --drift-target 1)
-  /usr/bin/time -v timeout 240 $T trellis convert /tmp/drift-check-8b -o /tmp/drift-check-q --overwrite --bits 4 --device cuda:0 --cal-rows 128 --cal-cols 512 \
-    "${opts[@]}" --timeline "$out/$variant.trace.json" > "$out/convert-$variant.log" 2>&1
-  echo "$variant rc=$? at $(( $(date +%s) - start )) s: $(grep -E '^model.layers.1:' "$out/convert-$variant.log")" >> "$out/summary.txt"
+# LONG=1 adds exllamav3's calibration volume (250 x 2048), where both streams' captures cost most.
+# VARIANTS (default "default seqd1") picks the conversions.
+runs=()
+for v in ${VARIANTS:-default seqd1}; do runs+=("$v 128 512"); done
+[ "${LONG:-0}" = 1 ] && for v in ${VARIANTS:-default seqd1}; do runs+=("$v 250 2048"); done
+for spec in "${runs[@]}"; do
+  read -r variant rows cols <<< "$spec"
+  name="$variant-${rows}x$cols"
+  opts=(); [ "$variant" = seqd1 ] && opts=(--sequential --drift-target 1 --timeline "$out/$name.trace.json")
+  /usr/bin/time -v timeout 300 $T trellis convert /tmp/drift-check-8b -o /tmp/drift-check-q --overwrite --bits 4 --device cuda:0 --cal-rows "$rows" --cal-cols "$cols" \
+    "${opts[@]}" > "$out/convert-$name.log" 2>&1
+  echo "$name rc=$? at $(( $(date +%s) - start )) s: $(grep -E '^model.layers.1:' "$out/convert-$name.log") $(grep -E 'Maximum resident' "$out/convert-$name.log" | tr -s ' ')" >> "$out/summary.txt"
 done
 rm -rf /tmp/drift-check-8b /tmp/drift-check-q /tmp/drift-check-q.work

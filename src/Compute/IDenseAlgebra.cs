@@ -49,6 +49,33 @@ public interface IDenseAlgebra
         return true;
     }
 
+    /// <summary>
+    /// The drift target's G = scale·A⁻¹·C (k, k; float32, row-major) for A the top-left k×k of a damped Hessian and C the
+    /// sum in <paramref name="cross"/>, which is spent by it (a GPU solves in the sum's own memory). A is read from
+    /// <paramref name="resident"/> where this algebra holds it, else from <paramref name="hostHessian"/> (paddedK²,
+    /// row-major). Null when A is not positive definite. The host's: A widened to float64,
+    /// <see cref="TrySolvePositiveDefinite"/>, then the scale.
+    /// </summary>
+    float[]? TrySolveCross(ICrossAccumulator cross, IResidentMatrix? resident, Func<float[]> hostHessian, int k, int paddedK, double scale)
+    {
+        var h = hostHessian();
+        if (h.Length != (long)paddedK * paddedK || paddedK < k)
+            throw new ArgumentException($"a Hessian of width {paddedK} ({h.Length} values) cannot serve inputs of {k}");
+        var a = new double[ArrayLength.Of(k, k, "drift solve")];
+        for (int i = 0; i < k; i++)
+        {
+            for (int j = 0; j < k; j++)
+                a[i * k + j] = h[i * paddedK + j];
+        }
+        var b = cross.Sum();
+        if (!TrySolvePositiveDefinite(a, b, k, k))
+            return null;
+        var g = new float[b.Length];
+        for (int i = 0; i < g.Length; i++)
+            g[i] = (float)(scale * b[i]);
+        return g;
+    }
+
     /// <summary>A running sum of AᵀB over pairs of row blocks A, B (rows, k), kept in float64 (the drift target's cross sum).</summary>
     ICrossAccumulator CreateCrossAccumulator(int k) => new HostCrossAccumulator(this, k);
 }

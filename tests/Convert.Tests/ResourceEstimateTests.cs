@@ -87,9 +87,19 @@ public class ResourceEstimateTests
         Assert.That(drift.HostBytes - plain.HostBytes, Is.GreaterThan(state), "the stream and the cross sums");
         // The cross sums, a chunk's two blocks and the correction's solve are on the GPU; the peak is the head's module,
         // whose one group is 4096 wide: its sum and product stripe, 16 rows of 2048 tokens twice with the scratch's
-        // headroom, and the solve's two 4096² float64 matrices.
-        long head = 8L * 4096 * 4096 + 4L * 4096 * 4096 + (long)(1.25 * 8 * 16 * 2048 * 4096) + 16L * 4096 * 4096;
+        // headroom, and the solve's 4096² float64 matrix and float32 result (it solves in the cross sum's own memory).
+        long head = 8L * 4096 * 4096 + 4L * 4096 * 4096 + (long)(1.25 * 8 * 16 * 2048 * 4096) + 12L * 4096 * 4096;
         Assert.That(drift.GpuBytes - plain.GpuBytes, Is.EqualTo(head));
+        // The fastest plan keeps the original stream on the GPU too, where both fit: it moves from the host's count to the GPU's.
+        var both = ResourceEstimate.For(inputs with { OriginalStream = true, OriginalOnGpu = true });
+        Assert.That(both.GpuBytes - drift.GpuBytes, Is.EqualTo(state));
+        Assert.That(drift.HostBytes - both.HostBytes, Is.EqualTo(state));
+        Assert.That(GpuMemoryPlan.Candidates(StatePlacement.Auto, leanAllowed: true, originalStream: true).First(), Is.EqualTo(new GpuMemoryPlan(true, false, OriginalOnGpu: true)));
+        var driftInputs = inputs with { StatesOnGpu = false, OriginalStream = true };
+        Assert.That(ResourceCheck.Plan(StatePlacement.Auto, driftInputs, 139 * GiB), Is.EqualTo(new GpuMemoryPlan(true, false, OriginalOnGpu: true)));
+        Assert.That(ResourceCheck.Plan(StatePlacement.Auto, driftInputs, 30 * GiB), Is.EqualTo(new GpuMemoryPlan(true, false)),
+            "a GPU that holds one set of states and not two keeps the original stream on the host");
+        Assert.That(ResourceCheck.Plan(StatePlacement.Host, driftInputs, 139 * GiB).OriginalOnGpu, Is.False, "host states, host original stream");
         Assert.That(drift.WorkDiskBytes - plain.WorkDiskBytes, Is.EqualTo(2 * (state + ids + (1 << 16))), "two checkpoints during a rotation");
         // A sequential capture keeps a block's original weights beside their reconstructions: a mistral-7b layer's 0.87 GB
         // (on the CPU, where a layer, not the 32k-vocabulary head, is the host's peak).

@@ -78,6 +78,22 @@ public sealed class ConvertOnGpuTests : GpuFixture
     }
 
     /// <summary>
+    /// A sequential capture with the drift target, both streams on the GPU (auto's choice here: the original model's
+    /// stream beside the quantized one, each group's inputs paired on the device, the early sublayers' passes cut short)
+    /// and both on the host (--calibration-states host): the same model to the byte.
+    /// </summary>
+    [Test]
+    public void BothStreamsOfTheDriftTargetOnTheGpuConvertToTheSameBytes()
+    {
+        string gpuDir = Path.Combine(Root.FullName, "drift-gpu"), hostDir = Path.Combine(Root.FullName, "drift-host");
+        string gpuLog = Convert(SampleModel(), gpuDir, "cuda:0", "--sequential", "--drift-target", "1", "--bits", "3");
+        string hostLog = Convert(SampleModel(), hostDir, "cuda:0", "--sequential", "--drift-target", "1", "--bits", "3", "--calibration-states", "host");
+        Assert.That(gpuLog, Does.Contain("the original model's stream is kept beside the quantized one (on the GPU)"));
+        Assert.That(hostLog, Does.Contain("the original model's stream is kept beside the quantized one (on the host)"));
+        Assert.That(File.ReadAllBytes(Path.Combine(gpuDir, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(hostDir, "model.safetensors"))));
+    }
+
+    /// <summary>
     /// A --gpu-memory budget the normal plan does not fit makes the run lean (Hessians finalized first, the weight cache
     /// emptied before quantizing, at the smallest one linear in flight): the same model to the byte. The budget here fits
     /// nothing, so the plan is the smallest and --skip-resource-check runs it on a GPU that in truth has room.

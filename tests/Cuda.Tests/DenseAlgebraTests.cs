@@ -300,6 +300,44 @@ public sealed class DenseAlgebraTests : GpuFixture
         Assert.That(_gpu.TrySolvePositiveDefinite(indefinite, (double[])b.Clone(), n, columns), Is.False);
     }
 
+    /// <summary>
+    /// The drift target's G = scale·A⁻¹·C against the host's (<see cref="IDenseAlgebra.TrySolveCross"/>'s default): A the
+    /// top-left k×k of a padded Hessian read where it lies on the device (a Gram mean left in place) or uploaded from
+    /// the host, C a device cross sum (solved in its own memory, which spends it) or a host one.
+    /// </summary>
+    [TestCase(true)]
+    [TestCase(false)]
+    public void CrossSolveMatchesTheHost(bool onDevice)
+    {
+        var rng = new Random(10);
+        int k = 150, padded = 256, rows = 400;
+        var x = Random(rng, rows * k);
+        var y = Random(rng, rows * k);
+        using var gram = _gpu.CreateGramAccumulator(k);
+        gram.Add(x, rows);
+        var mean = gram.MeanInPlace(rows, padded)!;
+        using var resident = mean.Values;
+        resident.AddToDiagonal(0.05f);
+        var hostH = resident.ToHost();
+        using var hostCross = ((IDenseAlgebra)_cpu).CreateCrossAccumulator(k);
+        hostCross.Add(x, y, rows);
+        var expected = ((IDenseAlgebra)_cpu).TrySolveCross(hostCross, null, () => hostH, k, padded, 0.75 / rows)!;
+
+        using var deviceCross = _gpu.CreateCrossAccumulator(k);
+        deviceCross.Add(x, y, rows);
+        float[]? actual = onDevice
+            ? _gpu.TrySolveCross(deviceCross, resident, () => throw new AssertionException("the resident Hessian must be read on the device"), k, padded, 0.75 / rows)
+            : _gpu.TrySolveCross(hostCross, null, () => hostH, k, padded, 0.75 / rows);
+        Assert.That(actual, Is.Not.Null);
+        Assert.That(Deviation.Relative<float>(actual!, expected), Is.LessThan(1e-6));
+        if (onDevice)
+            Assert.That(() => deviceCross.Sum(), Throws.InstanceOf<ObjectDisposedException>(), "the solve spends the device sum");
+
+        var indefinite = (float[])hostH.Clone();
+        indefinite[3 * padded + 3] = -1;
+        Assert.That(_gpu.TrySolveCross(hostCross, null, () => indefinite, k, padded, 1), Is.Null);
+    }
+
     /// <summary>G·Gᵀ + n·I (n×n, float64) for a random G: symmetric positive definite, dense off the diagonal.</summary>
     private static double[] RandomSpd(Random rng, int n)
     {

@@ -88,9 +88,8 @@ public sealed class DriftCorrectionTests
     {
         var (quantized, original, weight) = Streams(5);
         var hessian = Hessian(quantized);
-        var cross = Cross(quantized, original);
-        var full = DriftCorrection.For(hessian, cross, 1.0, CpuDenseAlgebra.Instance)!.Target(weight, Out, CpuDenseAlgebra.Instance);
-        var half = DriftCorrection.For(hessian, cross, 0.5, CpuDenseAlgebra.Instance)!.Target(weight, Out, CpuDenseAlgebra.Instance);
+        var full = DriftCorrection.For(hessian, Cross(quantized, original), 1.0, CpuDenseAlgebra.Instance)!.Target(weight, Out, CpuDenseAlgebra.Instance);
+        var half = DriftCorrection.For(hessian, Cross(quantized, original), 0.5, CpuDenseAlgebra.Instance)!.Target(weight, Out, CpuDenseAlgebra.Instance);
         for (int i = 0; i < weight.Length; i++)
             Assert.That(half[i] - weight[i], Is.EqualTo(0.5 * (full[i] - weight[i])).Within(1e-5), $"value {i}");
     }

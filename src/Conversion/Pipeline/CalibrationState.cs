@@ -135,6 +135,13 @@ public sealed class CalibrationState : IDisposable
             var batch = SequenceBatch.FromTokens(ids.Select(r => Rows[r]).ToList());
             if (Hidden is not null || Resident is not null)
                 batch = batch.WithValues(Gather(ids));
+            if (!writeBack && keepRows - start <= 0 && observer is not null)
+            {
+                // Nothing of this chunk's output is wanted: the module may stop early (DecoderBlock.Capture).
+                module.Capture(batch, observer);
+                HeapReuse.ReleaseFinishedStep();
+                continue;
+            }
             var result = module.Forward(batch, observer).RequireValues(module.Name);
             if (writeBack)
             {

@@ -107,6 +107,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         var timeline = settings.TimelinePath is null ? null : new ConversionTimeline();
         var converter = new ModuleConverter(settings, source, model.Spec.Names, codebooks, bits, backend, devices, memory, timeline);
         var stateDevice = memory.StatesOnGpu ? backend.Blocks as IResidentForwardBackend : null;
+        var originalDevice = memory.OriginalOnGpu ? stateDevice : null;
         // The calibration rows are built before anything is written, so that a malformed tokenizer.json or a missing
         // or short calibration text fails without leaving a work folder behind.
         var rows = settings.Resume ? null : BuildCalibration(config);
@@ -117,10 +118,11 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
             session.Log.WriteLine($"convert: warning: {NonstandardMultiplier.Consequence(settings.Codebook)}; the output is marked as such");
 
         var checkpoint = new JobCheckpoint(settings.WorkDir);
-        var (progress, state, original) = rows is null ? LoadResume(checkpoint, stateDevice) : StartNew(rows, stateDevice);
+        var (progress, state, original) = rows is null ? LoadResume(checkpoint, stateDevice, originalDevice) : StartNew(rows, stateDevice, originalDevice);
         using var heldState = state;
+        using var heldOriginal = original;
         if (original is not null)
-            session.Log.WriteLine($"convert: drift target {settings.Tuning.DriftTarget.ToString(CultureInfo.InvariantCulture)}: the original model's stream is kept beside the quantized one (on the host)");
+            session.Log.WriteLine($"convert: drift target {settings.Tuning.DriftTarget.ToString(CultureInfo.InvariantCulture)}: the original model's stream is kept beside the quantized one (on the {(original.Placement == "host" ? "host" : "GPU")})");
         var tensors = progress.Tensors.ToList();
         var modules = progress.Modules.ToList();
         var warnings = progress.Warnings.ToList();
@@ -253,23 +255,24 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
 
     /// <summary>
     /// A new job's progress and states: the quantized stream, and with the drift target the original model's stream of
-    /// the same rows (on the host: it is read a chunk at a time beside the other, and the GPU's memory plan does not count it).
+    /// the same rows, on <paramref name="originalDevice"/> where the memory plan put it there (<see cref="GpuMemoryPlan.OriginalOnGpu"/>), else on the host.
     /// </summary>
-    private (JobProgress, CalibrationState, CalibrationState?) StartNew(IReadOnlyList<int[]> rows, IResidentForwardBackend? stateDevice)
+    private (JobProgress, CalibrationState, CalibrationState?) StartNew(IReadOnlyList<int[]> rows, IResidentForwardBackend? stateDevice, IResidentForwardBackend? originalDevice)
     {
         AtomicFile.WriteAllText(Path.Combine(settings.WorkDir, ArgsFileName), JsonSerializer.Serialize(settings.FixedOnResume(), JsonOutput.Options));
-        var original = settings.Tuning.DriftTarget != 0 ? new CalibrationState(rows, null, []) : null;
+        var original = settings.Tuning.DriftTarget != 0 ? new CalibrationState(rows, null, [], originalDevice) : null;
         return (new JobProgress(0, settings.FixedOnResume(), [], [], []), new CalibrationState(rows, null, [], stateDevice), original);
     }
 
-    private (JobProgress, CalibrationState, CalibrationState?) LoadResume(JobCheckpoint checkpoint, IResidentForwardBackend? stateDevice)
+    private (JobProgress, CalibrationState, CalibrationState?) LoadResume(JobCheckpoint checkpoint, IResidentForwardBackend? stateDevice, IResidentForwardBackend? originalDevice)
     {
         if (!checkpoint.Exists)
             throw new IOException($"{settings.WorkDir}: no checkpoint to resume from");
-        var (progress, state, original) = checkpoint.Load(stateDevice);
+        var (progress, state, original) = checkpoint.Load(stateDevice, originalDevice);
         if (settings.ResumeConflict(progress.Settings) is (var key, var was, var now))
         {
             state.Dispose();
+            original?.Dispose();
             throw new InvalidSettingsException($"--resume: {key} was '{was}' in the interrupted job, now {(now is null ? "the default" : $"'{now}'")}; " +
                 "it cannot change on resume");
         }
@@ -280,6 +283,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
             throw new InvalidDataException($"{checkpoint.Current}: the checkpoint has no original-model stream, which the drift target needs");
         }
         session.Log.WriteLine($"convert: resuming at module {progress.NextModule}");
+        if (settings.Tuning.DriftTarget == 0)
+            original?.Dispose();
         return (progress, state, settings.Tuning.DriftTarget != 0 ? original : null);
     }
 

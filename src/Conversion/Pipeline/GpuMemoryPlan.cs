@@ -18,7 +18,12 @@ namespace Converter.Conversion.Pipeline;
 /// Lean, and one linear quantized at a time: the least memory, and slower (a linear's host work no longer overlaps
 /// another's search: a 70B layer's quantize took 40.8 s so on an H200).
 /// </param>
-public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight = false)
+/// <param name="OriginalOnGpu">
+/// The drift target's original-model stream lives on the GPU too, beside the quantized one: both streams' passes then
+/// stay on the device. On the host, each pass moved every chunk of it both ways (an 8B layer's sequential capture at
+/// 250 × 2048 took 33 s so on an H200). Only in the fastest plan: it is the first thing a tight GPU gives back.
+/// </param>
+public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight = false, bool OriginalOnGpu = false)
 {
     /// <summary>States on the host, not lean: the plan of a run without a GPU.</summary>
     public static GpuMemoryPlan Host { get; } = new(false, false);
@@ -29,9 +34,10 @@ public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight
 
     /// <summary>
     /// The plans a run may take, fastest first: the states on the GPU before lean (a pass over host states moves every
-    /// chunk both ways). <paramref name="leanAllowed"/> is false when --linears-in-flight was given: one in flight would override it.
+    /// chunk both ways), and with the drift target's <paramref name="originalStream"/> first both streams on the GPU.
+    /// <paramref name="leanAllowed"/> is false when --linears-in-flight was given: one in flight would override it.
     /// </summary>
-    public static IEnumerable<GpuMemoryPlan> Candidates(StatePlacement placement, bool leanAllowed)
+    public static IEnumerable<GpuMemoryPlan> Candidates(StatePlacement placement, bool leanAllowed, bool originalStream = false)
     {
         var states = placement switch
         {
@@ -41,6 +47,8 @@ public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight
         };
         foreach (bool onGpu in states)
         {
+            if (onGpu && originalStream)
+                yield return new GpuMemoryPlan(true, false, OriginalOnGpu: true);
             yield return new GpuMemoryPlan(onGpu, false);
             yield return new GpuMemoryPlan(onGpu, true);
             if (leanAllowed)
@@ -50,9 +58,9 @@ public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight
 
     /// <summary>What the estimate of a run on this plan starts from.</summary>
     public ResourceInputs Inputs(ResourceInputs inputs) =>
-        inputs with { StatesOnGpu = StatesOnGpu, Lean = Lean, LinearsInFlight = OneInFlight ? _ => 1 : inputs.LinearsInFlight };
+        inputs with { StatesOnGpu = StatesOnGpu, OriginalOnGpu = OriginalOnGpu, Lean = Lean, LinearsInFlight = OneInFlight ? _ => 1 : inputs.LinearsInFlight };
 
     /// <summary>For the log line.</summary>
-    public string Describe() => $"calibration states on the {(StatesOnGpu ? "GPU" : "host")}" +
+    public string Describe() => $"calibration states on the {(StatesOnGpu ? "GPU" : "host")}" + (OriginalOnGpu ? " (the original model's stream too)" : "") +
         (Lean ? $", lean (Hessians finalized first, weight cache capped{(OneInFlight ? ", one linear in flight" : "")})" : "");
 }

@@ -51,9 +51,9 @@ public sealed class JobCheckpoint(string workDir)
 
     /// <summary>
     /// Loads the newest complete checkpoint (ckpt, or ckpt_old if a rotation was interrupted), its states onto
-    /// <paramref name="device"/> when given; the original model's stream (on the host) when the checkpoint has one.
+    /// <paramref name="device"/> when given; the original model's stream, when the checkpoint has one, onto <paramref name="originalDevice"/> or the host.
     /// </summary>
-    public (JobProgress Progress, CalibrationState State, CalibrationState? Original) Load(IResidentForwardBackend? device = null)
+    public (JobProgress Progress, CalibrationState State, CalibrationState? Original) Load(IResidentForwardBackend? device = null, IResidentForwardBackend? originalDevice = null)
     {
         var dir = File.Exists(Path.Combine(Current, "job.json")) ? Current : Old;
         var jobPath = Path.Combine(dir, "job.json");
@@ -68,7 +68,7 @@ public sealed class JobCheckpoint(string workDir)
         }
         var loaded = progress ?? throw new InvalidDataException($"{jobPath}: empty checkpoint");
         var originalPath = Path.Combine(dir, OriginalStateFile);
-        var original = File.Exists(originalPath) ? CalibrationState.Load(originalPath) : null;
+        var original = File.Exists(originalPath) ? CalibrationState.Load(originalPath, originalDevice) : null;
         return (loaded, CalibrationState.Load(Path.Combine(dir, StateFile), device), original);
     }
 }

@@ -68,7 +68,7 @@ public static class ResourceCheck
                 ? throw new InvalidSettingsException("--calibration-states gpu needs a GPU (--device cuda:N)")
                 : GpuMemoryPlan.Host;
         }
-        var candidates = GpuMemoryPlan.Candidates(placement, leanAllowed).ToList();
+        var candidates = GpuMemoryPlan.Candidates(placement, leanAllowed, inputs.OriginalStream).ToList();
         if (gpuFreeBytes is not { } free)
             return candidates.First(p => placement == StatePlacement.Gpu || !p.StatesOnGpu);
         return candidates.FirstOrDefault(p => ResourceEstimate.For(p.Inputs(inputs)).GpuBytes <= GpuPlanShare * free)

@@ -18,6 +18,7 @@ public sealed record GpuShape(int Multiprocessors);
 /// <param name="StatesOnGpu">The calibration states live on the GPU (<see cref="StatePlacement"/>) instead of in host memory.</param>
 /// <param name="Lean">The run is lean (<see cref="GpuMemoryPlan.Lean"/>): Hessians finalized first, the weight cache emptied before quantizing.</param>
 /// <param name="OriginalStream">The drift target keeps the original model's stream beside the quantized one (<see cref="QuantizerTuning.DriftTarget"/>).</param>
+/// <param name="OriginalOnGpu">With the drift target and states on the GPU, its original stream lives there too (<see cref="GpuMemoryPlan.OriginalOnGpu"/>).</param>
 /// <param name="Sequential">A block's Hessians are captured one sublayer at a time (<see cref="QuantizerTuning.SequentialCapture"/>).</param>
 public sealed record ResourceInputs(
     TransformerSpec Spec,
@@ -33,7 +34,8 @@ public sealed record ResourceInputs(
     bool StatesOnGpu = false,
     bool Lean = false,
     bool OriginalStream = false,
-    bool Sequential = false);
+    bool Sequential = false,
+    bool OriginalOnGpu = false);
 
 /// <summary>What is free where the job would run: memory now, disk under the work and output directories.</summary>
 /// <param name="GpuBytes">Free GPU memory, or null on the CPU.</param>
@@ -167,10 +169,12 @@ public static class ResourceEstimate
 
         // One set of states: each step writes its outputs over its inputs (CalibrationState.Advance).
         bool statesOnGpu = gpu && inputs.StatesOnGpu;
-        // The drift target's original stream is a second set of states, always on the host, saved with every checkpoint.
+        // The drift target's original stream is a second set of states, on the host unless the plan puts it beside the
+        // quantized one on the GPU, saved with every checkpoint.
         long originalStream = inputs.OriginalStream ? state : 0;
-        long hostBytes = ProcessBytes + (statesOnGpu ? 0 : state) + originalStream + 2 * ids + peakHost;
-        long gpuBytes = gpu ? GpuContextBytes + EncoderBytes(inputs) + ForwardScratch(inputs, chunkTokens) + peakGpu + (statesOnGpu ? state : 0) : 0;
+        bool originalOnGpu = statesOnGpu && inputs.OriginalOnGpu;
+        long hostBytes = ProcessBytes + (statesOnGpu ? 0 : state) + (originalOnGpu ? 0 : originalStream) + 2 * ids + peakHost;
+        long gpuBytes = gpu ? GpuContextBytes + EncoderBytes(inputs) + ForwardScratch(inputs, chunkTokens) + peakGpu + (statesOnGpu ? state : 0) + (originalOnGpu ? originalStream : 0) : 0;
         long stateFile = state + ids + HeaderBytes + (inputs.OriginalStream ? state + ids + HeaderBytes : 0);
         // A new checkpoint is written complete before the old one is removed (JobCheckpoint.Save): two state files at once.
         long work = Math.Max(0, 2 * stateFile + moduleFiles - inputs.ExistingWorkBytes);
@@ -194,8 +198,8 @@ public static class ResourceEstimate
     /// The drift target's host memory in a module with linears (<see cref="DriftCapture"/>): per group a chunk's worth of
     /// the original stream's input copy and the packed inputs and differences the cross sum reads (12 bytes per token
     /// and input), on the CPU also the transposes and the float64 sum with its float product (8 bytes per token and
-    /// input, 12 per k² entry); then the correction of the widest group (its mean and the matrix the solve factors,
-    /// 16 bytes per k² entry); and with a sequential capture the module's original weights, kept beside their
+    /// input, 12 per k² entry); then the correction of the widest group (on a GPU only G comes back, 4 bytes per k²
+    /// entry; on the CPU the float64 sum's copy, the matrix the solve factors and G, 20); and with a sequential capture the module's original weights, kept beside their
     /// reconstructions for the original stream (<see cref="OriginalWeights"/>). Zero when the target is off.
     /// </summary>
     private static long DriftHost(ResourceInputs inputs, ModelModule module, long chunkTokens)
@@ -205,7 +209,7 @@ public static class ResourceEstimate
         bool gpu = inputs.Gpu is not null;
         long tokens = module is LmHeadModule ? (long)ModuleConverter.HeadCaptureRows * inputs.CalCols : chunkTokens;
         long sums = module.LinearGroups.Sum(g => (gpu ? 0 : 12L * g.InFeatures * g.InFeatures + 8L * tokens * g.InFeatures) + 12L * tokens * g.InFeatures);
-        long correction = module.LinearGroups.Max(g => 16L * g.InFeatures * g.InFeatures);
+        long correction = module.LinearGroups.Max(g => (gpu ? 4L : 20L) * g.InFeatures * g.InFeatures);
         long originals = inputs.Sequential && module is DecoderBlock ? module.Linears.Sum(l => WeightBytes(l)) : 0;
         return sums + correction + originals;
     }
@@ -213,7 +217,7 @@ public static class ResourceEstimate
     /// <summary>
     /// The drift target's GPU memory in a module with linears: each group's float64 cross sum and float product stripe
     /// (laid out as a Gram sum's), the two blocks a chunk's cross product uploads, and the solve of the widest group
-    /// (its matrix and right-hand side, float64). Zero on the CPU or when the target is off.
+    /// (its matrix in float64 and G in float32; the right-hand side is the cross sum itself). Zero on the CPU or when the target is off.
     /// </summary>
     private static long DriftGpu(ResourceInputs inputs, ModelModule module)
     {
@@ -223,7 +227,7 @@ public static class ResourceEstimate
             : (long)CalibrationState.ChunkRows(inputs.CalCols) * inputs.CalCols;
         long widest = module.LinearGroups.Max(g => g.InFeatures);
         return module.LinearGroups.Sum(g => Cuda.Blas.CudaDenseAlgebra.GramBytes(g.InFeatures))
-            + (long)(ScratchHeadroom * 8 * chunkTokens * widest) + 16L * widest * widest;
+            + (long)(ScratchHeadroom * 8 * chunkTokens * widest) + 12L * widest * widest;
     }
 
     /// <summary>

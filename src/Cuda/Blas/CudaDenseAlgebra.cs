@@ -212,7 +212,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     }
 
     /// <summary>
-    /// The drift target's solve on the device: cuSOLVER's Dpotrf, then two cuBLAS Dtrsm. Row-major b (n, columns) is
+    /// A symmetric positive definite solve on the device: cuSOLVER's Dpotrf, then two cuBLAS Dtrsm. Row-major b (n, columns) is
     /// column-major bᵀ (columns, n), and A⁻¹·b = (bᵀ·A⁻¹)ᵀ with A⁻¹ = U⁻¹·U⁻ᵀ for the column-major upper factor U
     /// (A = UᵀU): solving from the right by U, then by Uᵀ, leaves A⁻¹·b in b's row-major layout with no transposes.
     /// a comes back holding nothing useful (the factor is left on the device).
@@ -225,18 +225,70 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         {
             using var da = _context.Allocate<double>((long)n * n);
             da.CopyFrom(a);
-            if (!TryCholeskyOnDevice(da.Pointer, n))
-                return false;
             using var db = _context.Allocate<double>((long)n * columns);
             db.CopyFrom(b);
-            double one = 1;
-            _context.MakeCurrent();
-            Check(CudaMathLibraries.cublasDtrsm(_cublas, CudaMathLibraries.SideRight, CudaMathLibraries.FillUpper, CudaMathLibraries.OpN, CudaMathLibraries.DiagNonUnit,
-                columns, n, &one, da.Pointer, n, db.Pointer, columns), "cublasDtrsm");
-            Check(CudaMathLibraries.cublasDtrsm(_cublas, CudaMathLibraries.SideRight, CudaMathLibraries.FillUpper, CudaMathLibraries.OpT, CudaMathLibraries.DiagNonUnit,
-                columns, n, &one, da.Pointer, n, db.Pointer, columns), "cublasDtrsm");
+            if (!TrySolveOnDevice(da.Pointer, db.Pointer, n, columns, 1))
+                return false;
             db.CopyTo(b);
         }
+        return true;
+    }
+
+    /// <summary>
+    /// <see cref="IDenseAlgebra.TrySolveCross"/> where the operands are: the Hessian widened from its resident copy on
+    /// this device (else uploaded once, as float), the cross sum solved in its own device memory (else uploaded), the
+    /// scale folded into the first Dtrsm; only G comes down, as float. An 8B down_proj's 14336² solve spent 4.5 s in
+    /// float64 copies and host loops around the device's factor and substitutions.
+    /// </summary>
+    public float[]? TrySolveCross(ICrossAccumulator cross, IResidentMatrix? resident, Func<float[]> hostHessian, int k, int paddedK, double scale)
+    {
+        if (paddedK < k)
+            throw new ArgumentException($"a Hessian of width {paddedK} cannot serve inputs of {k}");
+        var here = resident is CudaResidentMatrix r && ReferenceEquals(r.Algebra, this) && r.Size == paddedK ? r : null;
+        // Host copies are made outside the gate: another device's resident H comes down under that device's lock.
+        var hostH = here is null ? hostHessian() : null;
+        if (hostH is not null && hostH.Length != (long)paddedK * paddedK)
+            throw new ArgumentException($"a Hessian of width {paddedK} needs {(long)paddedK * paddedK} values, got {hostH.Length}");
+        var mine = cross is CudaCrossAccumulator c && ReferenceEquals(c.Owner, this) ? c : null;
+        var hostSum = mine is null ? cross.Sum() : null;
+        lock (_gate)
+        {
+            long values = (long)k * k;
+            using var a = _context.Allocate<double>(values);
+            if (here is not null)
+            {
+                CudaKernels.WidenTopLeft.Launch(DenseKernels, ElementGrid(values), 256, 0, (here.Values.Pointer, paddedK, a.Pointer, k));
+            }
+            else
+            {
+                using var h = _context.Allocate<float>((long)paddedK * paddedK);
+                h.CopyFrom(hostH!);
+                CudaKernels.WidenTopLeft.Launch(DenseKernels, ElementGrid(values), 256, 0, (h.Pointer, paddedK, a.Pointer, k));
+            }
+            using var b = mine is not null ? mine.TakeSum() : _context.Allocate<double>(values);
+            if (hostSum is not null)
+                b.CopyFrom(hostSum);
+            if (!TrySolveOnDevice(a.Pointer, b.Pointer, k, k, scale))
+                return null;
+            using var g = _context.Allocate<float>(values);
+            CudaKernels.Narrow.Launch(DenseKernels, ElementGrid(values), 256, 0, (b.Pointer, g.Pointer, values));
+            var result = new float[ArrayLength.Of(k, k, "drift solve")];
+            g.CopyTo(result);
+            return result;
+        }
+    }
+
+    /// <summary>b ← alpha·A⁻¹·b on the device for A (n, n) at <paramref name="a"/>, which keeps its factor; false when A is not positive definite. The caller holds the gate.</summary>
+    private bool TrySolveOnDevice(ulong a, ulong b, int n, int columns, double alpha)
+    {
+        if (!TryCholeskyOnDevice(a, n))
+            return false;
+        double one = 1;
+        _context.MakeCurrent();
+        Check(CudaMathLibraries.cublasDtrsm(_cublas, CudaMathLibraries.SideRight, CudaMathLibraries.FillUpper, CudaMathLibraries.OpN, CudaMathLibraries.DiagNonUnit,
+            columns, n, &alpha, a, n, b, columns), "cublasDtrsm");
+        Check(CudaMathLibraries.cublasDtrsm(_cublas, CudaMathLibraries.SideRight, CudaMathLibraries.FillUpper, CudaMathLibraries.OpT, CudaMathLibraries.DiagNonUnit,
+            columns, n, &one, a, n, b, columns), "cublasDtrsm");
         return true;
     }
 
@@ -257,10 +309,12 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     /// Adds X̃ᵀ(X − X̃) to <paramref name="cross"/> for the quantized stream's rows X̃ at <paramref name="quantized"/> and
     /// the original stream's X held by <paramref name="original"/> (rows×k each), all on this device: the difference in a
     /// scratch buffer (subtract_from), whether it is non-zero anywhere (flag_nonzero), then the striped product. Returns
-    /// whether the streams differed; null (nothing added) when the sum or the rows are not this algebra's. The caller
-    /// holds <see cref="Gate"/>.
+    /// whether the streams differed; null (nothing added) when the sum or the rows are not this algebra's. The product
+    /// is in the forward's <paramref name="math"/>: C only moves the target (T = W + α·W·(H⁻¹C)ᵀ, a few percent of W), so
+    /// TF32's 1e-3 relative rounding of its operands changes T by ~1e-5 of W, while FP32 made an 8B down_proj's
+    /// 14336² product over 250 × 2048 tokens about 3 s of every layer's capture. The caller holds <see cref="Gate"/>.
     /// </summary>
-    internal bool? TryAddCrossOnDevice(ICrossAccumulator cross, ulong quantized, IResidentRows original, int rows)
+    internal bool? TryAddCrossOnDevice(ICrossAccumulator cross, ulong quantized, IResidentRows original, int rows, GpuMath math = GpuMath.Fp32)
     {
         if (cross is not CudaCrossAccumulator mine || !ReferenceEquals(mine.Owner, this) || original is not CudaResidentRows held || !ReferenceEquals(held.Owner, this))
             return null;
@@ -276,7 +330,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         Span<float> differed = stackalloc float[1];
         flag.CopyTo(differed);
         if (differed[0] != 0)
-            mine.AddOnDevice(quantized, difference.Pointer, rows);
+            mine.AddOnDevice(quantized, difference.Pointer, rows, math);
         return differed[0] != 0;
     }
 
@@ -356,8 +410,8 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
 
         public CudaDenseAlgebra Owner => _owner;
 
-        /// <summary>AᵀB of the device blocks A, B (rows×k, row-major) into the float64 sum; the caller holds the gate.</summary>
-        public void AddOnDevice(ulong a, ulong b, int rows)
+        /// <summary>AᵀB of the device blocks A, B (rows×k, row-major) into the float64 sum, each stripe's product in <paramref name="math"/>; the caller holds the gate.</summary>
+        public void AddOnDevice(ulong a, ulong b, int rows, GpuMath math = GpuMath.Fp32)
         {
             ObjectDisposedException.ThrowIf(_sum is null, this);
             // Row-major A, B (rows×k) are column-major Aᵀ, Bᵀ (k×rows). The row-major sum S = AᵀB is column-major
@@ -365,9 +419,19 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             for (int c0 = 0; c0 < _k; c0 += _stripe)
             {
                 int width = Math.Min(_stripe, _k - c0);
-                _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _k, width, rows, b, _k, a + 4UL * (ulong)c0, _k, 0f, _product.Pointer, _k);
+                _owner.Gemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _k, width, rows, b, _k, a + 4UL * (ulong)c0, _k, _product.Pointer, _k, math);
                 CudaKernels.AddStripe.Launch(_owner.DenseKernels, ElementGrid((long)_k * width), 256, 0, (_product.Pointer, width, _sum.Pointer, _k, c0));
             }
+        }
+
+        /// <summary>The sum's device buffer, handed to the caller, who disposes it; the accumulator is spent. The caller holds the gate.</summary>
+        public DeviceBuffer<double> TakeSum()
+        {
+            ObjectDisposedException.ThrowIf(_sum is null, this);
+            var sum = _sum;
+            _sum = null;
+            _product.Dispose();
+            return sum;
         }
 
         public double[] Sum()
@@ -620,7 +684,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     /// TF32 through cublasGemmEx with CUBLAS_COMPUTE_32F_FAST_TF32, per call, so no other product on the handle (Gram
     /// sums, LDLQ) can pick the tensor-core mode up. The caller holds <see cref="Gate"/>.
     /// </summary>
-    private void Gemm(int transa, int transb, int m, int n, int k, ulong a, int lda, ulong b, int ldb, ulong c, int ldc, GpuMath math)
+    internal void Gemm(int transa, int transb, int m, int n, int k, ulong a, int lda, ulong b, int ldb, ulong c, int ldc, GpuMath math)
     {
         if (math == GpuMath.Fp32)
         {

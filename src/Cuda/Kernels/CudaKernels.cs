@@ -26,6 +26,8 @@ public static class CudaKernels
     public static readonly CudaKernel<(ulong A, int K)> MirrorLower = new(DenseSource, "mirror_lower");
     public static readonly CudaKernel<(ulong W, ulong Q, long N)> SubtractFrom = new(DenseSource, "subtract_from");
     public static readonly CudaKernel<(ulong X, long N, ulong Flag)> FlagNonzero = new(DenseSource, "flag_nonzero");
+    public static readonly CudaKernel<(ulong H, int Padded, ulong A, int K)> WidenTopLeft = new(DenseSource, "widen_top_left");
+    public static readonly CudaKernel<(ulong X, ulong Y, long N)> Narrow = new(DenseSource, "narrow");
     public static readonly CudaKernel<(ulong X, ulong Y, int N, ulong Rows)> RowDots = new(DenseSource, "row_dots");
     public static readonly CudaKernel<(ulong M, int K, float Value)> AddToDiagonal = new(DenseSource, "add_to_diagonal");
 
@@ -76,7 +78,7 @@ public static class CudaKernels
     /// <summary>Every declaration above, in order.</summary>
     public static IReadOnlyList<CudaKernel> All { get; } =
     [
-        AddLowerStripe, AddStripe, GramMean, MirrorLower, SubtractFrom, FlagNonzero, RowDots, AddToDiagonal,
+        AddLowerStripe, AddStripe, GramMean, MirrorLower, SubtractFrom, FlagNonzero, WidenTopLeft, Narrow, RowDots, AddToDiagonal,
         NormRows, Rope, CausalSoftmax, AddInPlace, CopyHeadColumns, AddBias, SwiGlu, GeluTanhGate, ClampedSwiGlu, FlagNonfinite,
         CausalAttention,
         ZeroFill, RouteTopK, ExpertLists, GatherRows, ScatterAddRows,

@@ -92,6 +92,21 @@ extern "C" __global__ void subtract_from(const float* __restrict__ w, float* __r
         q[i] = w[i] - q[i];
 }
 
+// The drift target's solve (CudaDenseAlgebra.TrySolveCross): the top-left k×k of a padded float Hessian widened to
+// double, and the solution narrowed back to float.
+extern "C" __global__ void widen_top_left(const float* __restrict__ h, int padded, double* __restrict__ a, int k)
+{
+    const long long count = (long long) k * k;
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < count; i += (long long) gridDim.x * blockDim.x)
+        a[i] = (double) h[(i / k) * padded + i % k];
+}
+
+extern "C" __global__ void narrow(const double* __restrict__ x, float* __restrict__ y, long long n)
+{
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
+        y[i] = (float) x[i];
+}
+
 // rows[r] = sum_i x[r, i] * y[r, i] in double, one block of ROW_DOT_THREADS per row; a fixed reduction order, so a
 // row's sum is the same on every run. The host adds the rows in order (QuadraticForms.SumInOrder).
 #define ROW_DOT_THREADS 256

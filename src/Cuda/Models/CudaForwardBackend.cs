@@ -520,7 +520,7 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
                 using (original)
                 {
                     AddGram(drift, group, input.Pointer, m);
-                    if (!drift.CrossFor(group).AddOnDevice(m, cross => _algebra.TryAddCrossOnDevice(cross, input.Pointer, original, m)))
+                    if (!drift.CrossFor(group).AddOnDevice(m, cross => _algebra.TryAddCrossOnDevice(cross, input.Pointer, original, m, Options.Math)))
                         throw new InvalidOperationException($"{group}: the drift target's cross sum or the original stream's rows are not on {_algebra.Device}");
                 }
                 return;

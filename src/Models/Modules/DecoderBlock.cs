@@ -100,6 +100,15 @@ public sealed class DecoderBlock : ModelModule
         return batch.WithValues(_backend.Run(x, (pass, input) => Forward(pass, input, batch.Tokens, observer)));
     }
 
+    public override void Capture(SequenceBatch batch, ILinearInputObserver observer)
+    {
+        EnsureLoaded();
+        var x = batch.RequireValues(Name);
+        if (x.Cols != _spec.HiddenSize || x.Rows != batch.Rows * batch.Tokens)
+            throw new ArgumentException($"{Name}: hidden states {x.ShapeText} are not ({batch.Rows}·{batch.Tokens}, {_spec.HiddenSize})", nameof(batch));
+        _backend.Run(x, (pass, input) => Forward(pass, input, batch.Tokens, observer, Reach(observer)));
+    }
+
     public override ResidentOutput? TryForward(ResidentStates states, IReadOnlyList<int> rows, ILinearInputObserver? observer, ResidentRun run)
     {
         if (_backend is not IResidentForwardBackend resident || !resident.Holds(states))
@@ -107,15 +116,37 @@ public sealed class DecoderBlock : ModelModule
         EnsureLoaded();
         if (states.Width != _spec.HiddenSize)
             throw new ArgumentException($"{Name}: hidden states of width {states.Width} are not {_spec.HiddenSize} wide", nameof(states));
-        return resident.Run(states, rows, run, (pass, input) => Forward(pass, input, states.Tokens, observer));
+        int reach = run.WriteBack || run.KeepRows > 0 || observer is null ? FullReach : Reach(observer);
+        return resident.Run(states, rows, run, (pass, input) => Forward(pass, input, states.Tokens, observer, reach));
     }
 
-    private Activations Forward(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer)
+    /// <summary>A forward whose output is wanted runs every sublayer.</summary>
+    private const int FullReach = int.MaxValue;
+
+    /// <summary>The last <see cref="LinearGroup.Sublayer"/> whose input <paramref name="observer"/> watches (−1: none).</summary>
+    private int Reach(ILinearInputObserver observer) =>
+        LinearGroups.Where(observer.Observes).Select(g => g.Sublayer).DefaultIfEmpty(-1).Max();
+
+    /// <summary>
+    /// The block's forward; with <paramref name="reach"/> below <see cref="FullReach"/> the output is not wanted and it
+    /// stops once the groups up to that sublayer have seen their inputs: after the attention's input (a sequential
+    /// capture of q/k/v), or before the MLP. An 8B layer's sequential drift capture ran both streams through the
+    /// whole block once per sublayer (8 block forwards for 1).
+    /// </summary>
+    private Activations Forward(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer, int reach = FullReach)
     {
         var norms = _spec.BlockNorms;
         var attentionInput = Normalize(pass, x, norms.AttentionInput);
+        if (reach <= 0)
+        {
+            foreach (var group in Attention.LinearGroups.Where(g => g.Site == LinearSite.AttentionInput))
+                pass.Observe(observer, group, attentionInput);
+            return attentionInput;
+        }
         var attention = Attention.Forward(pass, attentionInput, tokens, observer);
         attention = Normalize(pass, attention, norms.AttentionOutput);
+        if (reach < FeedForward.LinearGroups.Select(g => g.Sublayer).DefaultIfEmpty(FullReach).Min())
+            return attention;
         if (_spec.ParallelBlock)
         {
             // CohereDecoderLayer: attention + mlp + residual.

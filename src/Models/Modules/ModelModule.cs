@@ -39,9 +39,17 @@ public abstract class ModelModule(string name)
     public abstract SequenceBatch Forward(SequenceBatch batch, ILinearInputObserver? observer = null);
 
     /// <summary>
+    /// Runs the module on every row of <paramref name="batch"/> for <paramref name="observer"/> alone: the outputs are
+    /// not wanted, so a module may stop once every group the observer watches has been shown its input (a sequential
+    /// capture's early sublayers). The default runs the whole <see cref="Forward"/>.
+    /// </summary>
+    public virtual void Capture(SequenceBatch batch, ILinearInputObserver observer) => Forward(batch, observer);
+
+    /// <summary>
     /// Runs the module on <paramref name="rows"/> of hidden states a backend holds (<see cref="ResidentStates"/>)
     /// without bringing them to the host, when the module's forward runs on that backend; null when it cannot (a
-    /// module whose forward is on the host), and the caller moves the rows through host memory instead.
+    /// module whose forward is on the host), and the caller moves the rows through host memory instead. A run that
+    /// neither writes back nor keeps any output is a <see cref="Capture"/>, and may stop as early.
     /// </summary>
     public virtual ResidentOutput? TryForward(ResidentStates states, IReadOnlyList<int> rows, ILinearInputObserver? observer, ResidentRun run) => null;
 

@@ -17,6 +17,7 @@ public sealed class DriftAccumulator(int features, IDenseAlgebra? algebra = null
     private readonly IDenseAlgebra _algebra = algebra ?? CpuDenseAlgebra.Instance;
     private ICrossAccumulator? _cross;
     private float[] _quantized = [], _difference = [];
+    private bool _spent;
 
     /// <summary>Input width k (unpadded).</summary>
     public int Features { get; } = features;
@@ -30,6 +31,7 @@ public sealed class DriftAccumulator(int features, IDenseAlgebra? algebra = null
     /// <summary>Adds the tokens of X̃ and X (tokens × k each, row-major, row t of both the same token).</summary>
     public void Add(ReadOnlySpan<float> quantized, ReadOnlySpan<float> original, int tokens)
     {
+        ThrowIfSpent();
         int k = Features;
         if (quantized.Length != (long)tokens * k || original.Length != quantized.Length)
             throw new ArgumentException($"expected two {tokens}×{k} inputs, got {quantized.Length} and {original.Length} values");
@@ -66,6 +68,7 @@ public sealed class DriftAccumulator(int features, IDenseAlgebra? algebra = null
     /// </summary>
     public bool AddOnDevice(int tokens, Func<ICrossAccumulator, bool?> add)
     {
+        ThrowIfSpent();
         _cross ??= _algebra.CreateCrossAccumulator(Features);
         if (add(_cross) is not { } differed)
             return false;
@@ -77,12 +80,36 @@ public sealed class DriftAccumulator(int features, IDenseAlgebra? algebra = null
     /// <summary>C / <see cref="Count"/> (k×k, row-major, C[i, j] = mean of x̃_i·(x_j − x̃_j)); zeros before any token.</summary>
     public double[] Mean()
     {
+        ThrowIfSpent();
         if (_cross is null || Count == 0)
             return new double[ArrayLength.Of(Features, Features, "drift cross sum")];
         var mean = _cross.Sum();
         for (int i = 0; i < mean.Length; i++)
             mean[i] /= Count;
         return mean;
+    }
+
+    /// <summary>
+    /// strength·A⁻¹·C/<see cref="Count"/> on <paramref name="algebra"/> (<see cref="IDenseAlgebra.TrySolveCross"/>) for A
+    /// the top-left of a damped Hessian, resident or on the host; null when A is not positive definite. The sum is spent:
+    /// no token may be added, nor <see cref="Mean"/> asked, after it.
+    /// </summary>
+    public float[]? Solve(IDenseAlgebra algebra, IResidentMatrix? resident, Func<float[]> hostHessian, int paddedK, double strength)
+    {
+        ThrowIfSpent();
+        if (_cross is null || Count == 0)
+            throw new InvalidOperationException("no drift to solve for: the cross sum has no tokens that differed");
+        var g = algebra.TrySolveCross(_cross, resident, hostHessian, Features, paddedK, strength / Count);
+        _cross.Dispose();
+        _cross = null;
+        _spent = true;
+        return g;
+    }
+
+    private void ThrowIfSpent()
+    {
+        if (_spent)
+            throw new InvalidOperationException("the drift cross sum was spent by its solve");
     }
 
     /// <summary>Frees the sum (on a GPU, k×k float64).</summary>

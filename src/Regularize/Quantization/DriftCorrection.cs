@@ -29,8 +29,9 @@ public sealed class DriftCorrection
     /// <summary>
     /// G = α·H⁻¹·C for a group's finalized Hessian and its cross sum; null where the target is W itself: strength 0,
     /// a Hessian in fallback (no feedback, nothing to target), or no drift (the two streams agree, as in the first
-    /// decoder layer). The solve runs on <paramref name="algebra"/> (a GPU's: an 8B down_proj's 14336² system took
-    /// minutes of host substitutions).
+    /// decoder layer). The solve runs on <paramref name="algebra"/>, where a GPU's reads the Hessian and the cross sum in
+    /// its own memory (an 8B down_proj's 14336² system took minutes of host substitutions, then 4.5 s of copies and
+    /// host loops around the device's solve). <paramref name="cross"/> is spent by it.
     /// </summary>
     /// <exception cref="InvalidOperationException">The damped Hessian does not factor (LDLQ would retry with more damping; the target would not be H's).</exception>
     public static DriftCorrection? For(GroupHessian hessian, DriftAccumulator cross, double strength, IDenseAlgebra algebra)
@@ -40,20 +41,9 @@ public sealed class DriftCorrection
         int k = cross.Features, padded = hessian.PaddedK;
         if (padded < k)
             throw new ArgumentException($"a Hessian of width {padded} cannot serve inputs of {k}");
-        var damped = hessian.Damped!;
         // The top-left k×k of the padded H: padded channels are zero inputs, uncoupled from the real ones.
-        var l = new double[ArrayLength.Of(k, k, "drift Cholesky factor")];
-        for (int i = 0; i < k; i++)
-        {
-            for (int j = 0; j < k; j++)
-                l[i * k + j] = damped[i * padded + j];
-        }
-        var g = cross.Mean();
-        if (!algebra.TrySolvePositiveDefinite(l, g, k, k))
-            throw new InvalidOperationException($"the damped Hessian ({k}×{k}) is not positive definite; no drift target");
-        var scaled = new float[g.Length];
-        for (int i = 0; i < g.Length; i++)
-            scaled[i] = (float)(strength * g[i]);
+        var scaled = cross.Solve(algebra, hessian.Resident, () => hessian.Damped!, padded, strength)
+            ?? throw new InvalidOperationException($"the damped Hessian ({k}×{k}) is not positive definite; no drift target");
         return new DriftCorrection(scaled, k);
     }
 
