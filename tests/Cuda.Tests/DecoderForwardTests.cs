@@ -388,6 +388,56 @@ public sealed class DecoderForwardTests : GpuFixture
         Assert.That(hostHessians.AccumulatorFor(host.LinearGroups[0]).DroppedRows, Is.EqualTo(nonFinite ? 1 : 0));
     }
 
+    /// <summary>
+    /// A sequential capture with the drift target on mixtures of experts and latent attention: for each sublayer, both
+    /// streams run only as far as that sublayer's groups (<see cref="DecoderBlock.Capture"/>), their inputs paired on
+    /// the device, and the Hessians and cross sums equal the host's.
+    /// </summary>
+    [TestCaseSource(nameof(MoeVariants))]
+    [TestCaseSource(nameof(LatentVariants))]
+    public void SequentialDriftCaptureOfEveryBlockKindMatchesTheHost(TransformerSpec spec, int rows, int tokens)
+    {
+        var rng = new Random(spec.HiddenSize * 7 + tokens);
+        using var reader = WriteLayer(spec, rng);
+        var rotary = RotaryOf(spec);
+        var host = new DecoderBlock(0, spec, rotary);
+        var gpu = new DecoderBlock(0, spec, rotary, _algebra, _forward);
+        host.Load(reader);
+        gpu.Load(reader);
+        int width = spec.HiddenSize;
+        var ids = Enumerable.Range(0, rows).Select(_ => new int[tokens]).ToList();
+        var x = RandomValues(rng, rows * tokens * width, 1f);
+        var drifted = x.Select(v => v + 0.05f * (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var originalBatch = SequenceBatch.FromTokens(ids).WithValues(new Matrix(rows * tokens, width, x));
+        var quantizedBatch = SequenceBatch.FromTokens(ids).WithValues(new Matrix(rows * tokens, width, drifted));
+
+        foreach (var sublayer in host.LinearGroups.Select(g => g.Sublayer).Distinct().Order())
+        {
+            var hostGroups = host.LinearGroups.Where(g => g.Sublayer == sublayer).ToHashSet();
+            var gpuGroups = gpu.LinearGroups.Where(g => g.Sublayer == sublayer).ToHashSet();
+            using var hostHessians = new HessianCapture(CpuDenseAlgebra.Instance, hostGroups);
+            using var hostDrift = new DriftCapture(hostHessians, CpuDenseAlgebra.Instance);
+            using var gpuHessians = new HessianCapture(_algebra, gpuGroups);
+            using var gpuDrift = new DriftCapture(gpuHessians, _algebra);
+            host.Capture(originalBatch, hostDrift.Original);
+            host.Capture(quantizedBatch, hostDrift);
+            gpu.Capture(originalBatch, gpuDrift.Original);
+            gpu.Capture(quantizedBatch, gpuDrift);
+            foreach (var (group, gpuGroup) in host.LinearGroups.Zip(gpu.LinearGroups).Where(p => hostGroups.Contains(p.First)))
+            {
+                var h = hostHessians.AccumulatorFor(group);
+                var g = gpuHessians.AccumulatorFor(gpuGroup);
+                Assert.That(g.Count, Is.EqualTo(h.Count).And.GreaterThan(0), $"{group} Hessian rows");
+                Assert.That(Deviation.Relative(g.Sum.Span, h.Sum.Span), Is.LessThan(2e-5), $"{group} Hessian");
+                var hc = hostDrift.For(group);
+                var gc = gpuDrift.For(gpuGroup);
+                Assert.That(gc.Count, Is.EqualTo(hc.Count), $"{group} cross rows");
+                Assert.That(gc.AnyDrift, Is.EqualTo(hc.AnyDrift).And.True, $"{group} drift");
+                Assert.That(Deviation.Relative<double>(gc.Mean(), hc.Mean()), Is.LessThan(1e-4), $"{group} cross sum");
+            }
+        }
+    }
+
     /// <summary>One decoder layer's tensors (HF names, float32) in a safetensors file, weights ~ N(0, 1/in).</summary>
     private SafetensorsFile WriteLayer(TransformerSpec spec, Random rng)
     {
