@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# The drift target's GPU paths in one device call (about 4 minutes on an H200): its GPU tests, tiny-llama
-# --sequential --drift-target 1 at 4 bpw seed 0 against the original (the host-copy capture of c8ad24d gave KL 0.01321
-# there), and a 2-layer llama-3-8b at 128 x 512, default against --sequential --drift-target 1, with timelines (c8ad24d:
-# 6.4 against 29.6 s per layer).
-#   tools/gpu-drift-check.sh OUT_DIR
+# The drift target's GPU paths in one device call (about 4 minutes on an H200; 5 more with LONG=1): its GPU tests
+# (device pairing on llama, MoE and latent blocks, the solve, the conversions), tiny-llama --sequential --drift-target 1
+# at 4 bpw seed 0 against the original (KL 0.01384 in session 16, 0.01327 with the TF32 cross products), and a 2-layer
+# llama-3-8b at 128 x 512, exllamav3's quantizer (--fast) against --sequential --drift-target 1, with timelines
+# (session 16: 6.9 against 10.1 s per layer; at 250 x 2048 11.6 against 18.6 s).
+#   [LONG=1] [MOE=1] [VARIANTS="default seqd1"] tools/gpu-drift-check.sh OUT_DIR
 # Run from the repository root after tools/publish-gpu.sh tests; carry .gpu/tests. OUT_DIR gets summary.txt, the convert
-# logs and the --sequential runs' traces.
+# logs and the --sequential runs' traces. MOE=1 adds convert's default on a 1-layer Qwen3-30B-A3B.
 set -u
 out="${1:?usage: tools/gpu-drift-check.sh OUT_DIR}"
 T=.gpu/tests/Converter.Cuda.Tests
 export TRELLIS_REQUIRE_GPU=1
 mkdir -p "$out"
 start=$(date +%s)
-for f in DriftCaptureOnTheDevice DenseAlgebraTests QuantizerExperimentTests ConvertOnGpuTests; do
+for f in DriftCaptureOnTheDevice SequentialDriftCaptureOfEveryBlockKind DenseAlgebraTests QuantizerExperimentTests ConvertOnGpuTests; do
   timeout 120 $T $f > /tmp/drift-check-tests.txt 2>&1
   echo "$f rc=$? $(tail -1 /tmp/drift-check-tests.txt) at $(( $(date +%s) - start )) s" >> "$out/summary.txt"
   grep -E "FAIL|Expected|But was" /tmp/drift-check-tests.txt | head -6 >> "$out/summary.txt"
@@ -28,9 +29,17 @@ for v in ${VARIANTS:-default seqd1}; do runs+=("$v 128 512"); done
 for spec in "${runs[@]}"; do
   read -r variant rows cols <<< "$spec"
   name="$variant-${rows}x$cols"
-  opts=(); [ "$variant" = seqd1 ] && opts=(--sequential --drift-target 1 --timeline "$out/$name.trace.json")
+  # "default" is exllamav3's quantizer (--fast) since convert's default became the sequential drift target.
+  opts=(--fast); [ "$variant" = seqd1 ] && opts=(--sequential --drift-target 1 --timeline "$out/$name.trace.json")
   /usr/bin/time -v timeout 300 $T trellis convert /tmp/drift-check-8b -o /tmp/drift-check-q --overwrite --bits 4 --device cuda:0 --cal-rows "$rows" --cal-cols "$cols" \
     "${opts[@]}" > "$out/convert-$name.log" 2>&1
   echo "$name rc=$? at $(( $(date +%s) - start )) s: $(grep -E '^model.layers.1:' "$out/convert-$name.log") $(grep -E 'Maximum resident' "$out/convert-$name.log" | tr -s ' ')" >> "$out/summary.txt"
 done
-rm -rf /tmp/drift-check-8b /tmp/drift-check-q /tmp/drift-check-q.work
+# MOE=1: convert's default (the sequential drift target) on a mixture of experts, a 1-layer Qwen3-30B-A3B at 128 x 512.
+if [ "${MOE:-0}" = 1 ]; then
+  timeout 60 $T trellis synth --shape qwen3-30b-a3b --layers 1 -o /tmp/drift-check-moe --overwrite > /dev/null 2>> "$out/summary.txt"
+  timeout 300 $T trellis convert /tmp/drift-check-moe -o /tmp/drift-check-q --overwrite --bits 4 --device cuda:0 --cal-rows 128 --cal-cols 512 \
+    > "$out/convert-moe-default.log" 2>&1
+  echo "moe default rc=$? at $(( $(date +%s) - start )) s: $(grep -E '^model.layers.0:' "$out/convert-moe-default.log")" >> "$out/summary.txt"
+fi
+rm -rf /tmp/drift-check-8b /tmp/drift-check-moe /tmp/drift-check-q /tmp/drift-check-q.work
