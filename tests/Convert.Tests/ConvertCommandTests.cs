@@ -31,7 +31,7 @@ public class ConvertCommandTests
             Assert.That(s.Codebook, Is.EqualTo(CodebookSpec.Default(CodebookKind.Mul1)));
             Assert.That((s.OutScales, s.HessianBasis, s.Resume, s.Overwrite), Is.EqualTo((OutScalesMode.Always, HessianBasis.Exact, false, false)));
             Assert.That(s.ShardBytes, Is.EqualTo(8192L << 20));
-            Assert.That(s.Tuning, Is.EqualTo(QuantizerTuning.Recommended), "the sequential drift target unless --fast or other values are asked for");
+            Assert.That(s.Tuning, Is.EqualTo(QuantizerTuning.Default), "the sequential drift target unless --fast or other values are asked for");
             var keys = (s with { CalRows = 128, CalCols = 512, CalVolumeRule = "given" }).FixedOnResume();
             Assert.That(keys.Keys, Has.None.Matches<string>(key => key is "scale_choice" or "refine_passes" or "refit_scales" or "damping"));
             Assert.That(keys, Does.ContainKey("drift_target").WithValue("1"));
@@ -109,11 +109,11 @@ public class ConvertCommandTests
     public void FastIsExllamav3sQuantizerAndEachDefaultTurnsOffAlone()
     {
         var (cli, _, _) = NewCli();
-        Assert.That(cli.Convert.Bind(cli.Parse("convert", "m", "--fast")).Tuning, Is.EqualTo(QuantizerTuning.Default));
+        Assert.That(cli.Convert.Bind(cli.Parse("convert", "m", "--fast")).Tuning, Is.EqualTo(QuantizerTuning.Exllamav3));
         Assert.That(cli.Convert.Bind(cli.Parse("convert", "m", "--sequential", "false")).Tuning,
-            Is.EqualTo(QuantizerTuning.Default with { DriftTarget = 1 }));
+            Is.EqualTo(QuantizerTuning.Exllamav3 with { DriftTarget = 1 }));
         Assert.That(cli.Convert.Bind(cli.Parse("convert", "m", "--drift-target", "0")).Tuning,
-            Is.EqualTo(QuantizerTuning.Default with { SequentialCapture = true }));
+            Is.EqualTo(QuantizerTuning.Exllamav3 with { SequentialCapture = true }));
         var e = Assert.Throws<UsageException>(() => cli.Convert.Bind(cli.Parse("convert", "m", "--fast", "--drift-target", "0.5")));
         Assert.That(e!.Message, Does.Contain("--fast already sets --drift-target 0 and --sequential false; drop --drift-target"));
     }

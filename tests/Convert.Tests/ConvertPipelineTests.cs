@@ -186,8 +186,8 @@ public class ConvertPipelineTests
 
     /// <summary>
     /// Three at once: the q/k/v group's linears start together and race for its lazily finalized Hessian. The timeline
-    /// written beside it changes nothing in the output either, and places every linear's stages, in order, inside its
-    /// module's quantize span.
+    /// written beside it changes nothing in the output either, and places every linear's stages, in order, inside one of
+    /// its module's quantize spans.
     /// </summary>
     [Test]
     public void LinearsInFlightAndATimelineGiveTheSameModel()
@@ -215,9 +215,10 @@ public class ConvertPipelineTests
             for (int i = 1; i < mine.Count; i++)
                 Assert.That(mine[i].Start, Is.EqualTo(mine[i - 1].End).Within(2), $"{linear}: {stages[i]} follows {stages[i - 1]}");
             string module = linear.Contains('.') ? linear[..linear.LastIndexOf('.', linear.LastIndexOf('.') - 1)] : linear;
-            var quantize = spans.Single(s => s.Name == $"{module} quantize");
-            Assert.That(mine[0].Start, Is.GreaterThanOrEqualTo(quantize.Start - 2), linear);
-            Assert.That(mine[^1].End, Is.LessThanOrEqualTo(quantize.End + 2), linear);
+            // A sequential capture quantizes a block in one span per sublayer: the linear's stages lie inside one of them.
+            var quantize = spans.Where(s => s.Name == $"{module} quantize").ToList();
+            Assert.That(quantize, Is.Not.Empty, module);
+            Assert.That(quantize.Any(q => mine[0].Start >= q.Start - 2 && mine[^1].End <= q.End + 2), Is.True, $"{linear} inside a quantize span of {module}");
         }
     }
 

@@ -29,11 +29,11 @@ public sealed class DriftTargetConversionTests
     public void IdenticalStreamsGiveTheDefaultTensorsAndTheOptionIsRecorded()
     {
         var outDir = NewPath("drift-one-layer");
-        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, LayoutBits, "--drift-target", "1"));
+        var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, LayoutBits, "--drift-target", "1", "--sequential", "false"));
         Assert.That(code, Is.EqualTo(0), log);
         Assert.That(log, Does.Contain("drift target not needed (both streams' inputs are the same)"));
         Assert.That(log, Does.Not.Contain("drift target moved"));
-        var baseline = SharedConversions.OfSyntheticModel(LayoutBits);
+        var baseline = SharedConversions.Of(ModelDir, LayoutBits, "--fast");
         Assert.That(File.ReadAllBytes(Path.Combine(outDir, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(baseline, "model.safetensors"))));
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "quantization_config.json")))!;
         Assert.That(config["drift_target"]!.GetValue<string>(), Is.EqualTo("1"));
@@ -43,23 +43,24 @@ public sealed class DriftTargetConversionTests
     [Test]
     public void LaterLayersMoveAndAResumeContinuesTheOriginalStream()
     {
+        // The whole-block capture (--sequential false): in layer 0 both streams then agree everywhere.
         var drift = NewPath("drift-two-layers");
-        var (code, _, log) = Run(ConvertArgs(TwoLayers.Value, drift, LayoutBits, "--drift-target", "1"));
+        var (code, _, log) = Run(ConvertArgs(TwoLayers.Value, drift, LayoutBits, "--drift-target", "1", "--sequential", "false"));
         Assert.That(code, Is.EqualTo(0), log);
         Assert.That(log, Does.Match(@"model\.layers\.0 MlpOutput \(mlp\.down_proj\): drift target not needed"), "layer 0: both streams agree");
         Assert.That(log, Does.Match(@"model\.layers\.1\.mlp\.down_proj: K=4 .* drift target moved [1-9]"), "layer 1: the target moved");
 
         // Stopped after layer 0, the checkpoint holds both streams; the resumed job must give the uninterrupted model.
         var resumed = NewPath("drift-resumed");
-        (code, _, log) = Run(ConvertArgs(TwoLayers.Value, resumed, LayoutBits, "--drift-target", "1", "--stop-after", "2"));
+        (code, _, log) = Run(ConvertArgs(TwoLayers.Value, resumed, LayoutBits, "--sequential", "false", "--stop-after", "2"));
         Assert.That(code, Is.EqualTo(0), log);
-        (code, _, log) = Run(ConvertArgs(TwoLayers.Value, resumed, LayoutBits, "--drift-target", "0.5", "--resume"));
+        (code, _, log) = Run(ConvertArgs(TwoLayers.Value, resumed, LayoutBits, "--drift-target", "0.5", "--sequential", "false", "--resume"));
         Assert.That(code, Is.EqualTo(2), log);
         Assert.That(log, Does.Contain("drift_target was '1' in the interrupted job, now '0.5'; it cannot change on resume"));
         (code, _, log) = Run(ConvertArgs(TwoLayers.Value, resumed, LayoutBits, "--resume"));
         Assert.That(code, Is.EqualTo(2), log);
-        Assert.That(log, Does.Contain("drift_target was '1' in the interrupted job, now the default"));
-        (code, _, log) = Run(ConvertArgs(TwoLayers.Value, resumed, LayoutBits, "--drift-target", "1", "--resume"));
+        Assert.That(log, Does.Contain("sequential_capture was not set in the interrupted job, now 'true'"));
+        (code, _, log) = Run(ConvertArgs(TwoLayers.Value, resumed, LayoutBits, "--sequential", "false", "--resume"));
         Assert.That(code, Is.EqualTo(0), log);
         Assert.That(log, Does.Contain("resuming at module 2"));
         Assert.That(File.ReadAllBytes(Path.Combine(resumed, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(drift, "model.safetensors"))));

@@ -100,7 +100,7 @@ public sealed class SequentialCaptureTests
             WorkDir = dir + "-unused.work",
             Bits = Bits,
             Threads = 2,
-            Tuning = QuantizerTuning.Default with { SequentialCapture = sequential },
+            Tuning = QuantizerTuning.Exllamav3 with { SequentialCapture = sequential },
         };
         return new ModuleConverter(settings, checkpoint, TransformerModel.FromConfig(config).Spec.Names, new CodebookTableCache(), bits, backend);
     }

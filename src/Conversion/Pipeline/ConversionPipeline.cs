@@ -273,7 +273,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         {
             state.Dispose();
             original?.Dispose();
-            throw new InvalidSettingsException($"--resume: {key} was '{was}' in the interrupted job, now {(now is null ? "the default" : $"'{now}'")}; " +
+            throw new InvalidSettingsException($"--resume: {key} was {(was is null ? "not set" : $"'{was}'")} in the interrupted job, now {(now is null ? "the default" : $"'{now}'")}; " +
                 "it cannot change on resume");
         }
         // The drift target is fixed on resume, so a job that has it saved its original stream with every checkpoint.

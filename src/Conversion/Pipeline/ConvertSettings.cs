@@ -32,7 +32,7 @@ public sealed record ConvertSettings
     public OutScalesMode OutScales { get; init; } = OutScalesMode.Always;
     public HessianBasis HessianBasis { get; init; } = HessianBasis.Exact;
 
-    /// <summary>The quantizer's experimental knobs (scale choice, refinement, scale refit, damping, drift target); default = exllamav3's behaviour.</summary>
+    /// <summary>The quantizer's knobs (scale choice, refinement, scale refit, damping, drift target, sequential capture); default: the sequential drift target (<see cref="QuantizerTuning.Default"/>).</summary>
     public QuantizerTuning Tuning { get; init; } = QuantizerTuning.Default;
     public int Seed { get; init; }
     public long ShardBytes { get; init; } = 8192L << 20;

@@ -17,5 +17,5 @@ public sealed record LinearQuantizerSettings(
     public ILdlqSolver Ldlq { get; init; } = HostLdlqSolver.Instance;
 
     /// <summary>Scale choice and refinement (issue 13 part 3); the damping of <see cref="Tuning"/> is applied where the Hessian is finalized.</summary>
-    public QuantizerTuning Tuning { get; init; } = QuantizerTuning.Default;
+    public QuantizerTuning Tuning { get; init; } = QuantizerTuning.Exllamav3;
 }

@@ -4,11 +4,13 @@ namespace Converter.Regularize.Quantization;
 
 /// <summary>
 /// The quantizer's experimental knobs (issue 13 part 3): how g is chosen, refinement passes after LDLQ, the scale refit, the
-/// Hessian damping, the drift-aware target and the sequential capture. <see cref="Default"/> is exllamav3's behaviour; a conversion records any other value.
+/// Hessian damping, the drift-aware target and the sequential capture. <see cref="Exllamav3"/> is exllamav3's quantizer, which a
+/// conversion's records describe any other value against; <see cref="Default"/> is ours.
 /// </summary>
 public sealed record QuantizerTuning
 {
-    public static QuantizerTuning Default { get; } = new();
+    /// <summary>exllamav3's quantizer as it is (`convert --fast`).</summary>
+    public static QuantizerTuning Exllamav3 { get; } = new();
 
     /// <summary>
     /// What `trellis convert` does unless told otherwise: the drift target at α = 1 with the sequential capture, 16–23%
@@ -16,7 +18,7 @@ public sealed record QuantizerTuning
     /// 1.46× (128 × 512) to 1.60× (250 × 2048) the default's time per 8B layer on an H200 and 1.75× tiny-llama's on a
     /// CPU (docs/benchmarks.md, "Sequential capture with the drift target").
     /// </summary>
-    public static QuantizerTuning Recommended { get; } = new() { DriftTarget = 1, SequentialCapture = true };
+    public static QuantizerTuning Default { get; } = new() { DriftTarget = 1, SequentialCapture = true };
 
     public ScaleChoice ScaleChoice { get; init; } = ScaleChoice.TileMse;
 
@@ -44,23 +46,21 @@ public sealed record QuantizerTuning
     /// </summary>
     public bool SequentialCapture { get; init; }
 
-    public bool IsDefault => this == Default;
-
-    /// <summary>The non-default knobs as key/value pairs, for records and the resume check.</summary>
+    /// <summary>The knobs that differ from exllamav3's quantizer as key/value pairs, for records and the resume check.</summary>
     public IReadOnlyDictionary<string, string> Describe()
     {
         var d = new SortedDictionary<string, string>();
-        if (ScaleChoice != Default.ScaleChoice)
+        if (ScaleChoice != Exllamav3.ScaleChoice)
             d["scale_choice"] = ScaleChoice == ScaleChoice.Proxy ? "proxy" : "tile-mse";
-        if (RefinePasses != Default.RefinePasses)
+        if (RefinePasses != Exllamav3.RefinePasses)
             d["refine_passes"] = RefinePasses.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (RefitScales != Default.RefitScales)
+        if (RefitScales != Exllamav3.RefitScales)
             d["refit_scales"] = RefitScales ? "true" : "false";
-        if (Damping != Default.Damping)
+        if (Damping != Exllamav3.Damping)
             d["damping"] = Damping.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-        if (DriftTarget != Default.DriftTarget)
+        if (DriftTarget != Exllamav3.DriftTarget)
             d["drift_target"] = DriftTarget.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-        if (SequentialCapture != Default.SequentialCapture)
+        if (SequentialCapture != Exllamav3.SequentialCapture)
             d["sequential_capture"] = SequentialCapture ? "true" : "false";
         return d;
     }

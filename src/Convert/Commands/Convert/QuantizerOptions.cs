@@ -7,7 +7,7 @@ namespace Converter.Cli.Commands.Convert;
 
 /// <summary>
 /// The quantizer's options (issue 13): left out, the drift target and the sequential capture are on
-/// (<see cref="QuantizerTuning.Recommended"/>), the rest as exllamav3's; --fast is exllamav3's quantizer as it is.
+/// (<see cref="QuantizerTuning.Default"/>), the rest as exllamav3's; --fast is exllamav3's quantizer as it is.
 /// </summary>
 public sealed class QuantizerOptions
 {
@@ -31,7 +31,7 @@ public sealed class QuantizerOptions
     private readonly Option<double?> _damping = new("--damping")
     {
         Description = "Experimental. Hessian damping σ: σ·mean(diag H) is added to the diagonal before LDLQ. Default: " +
-            QuantizerTuning.Default.Damping.ToString(CultureInfo.InvariantCulture) + " (exllamav3's)",
+            QuantizerTuning.Exllamav3.Damping.ToString(CultureInfo.InvariantCulture) + " (exllamav3's)",
     };
 
     private readonly Option<double> _driftTarget = new("--drift-target")
@@ -40,7 +40,7 @@ public sealed class QuantizerOptions
             "model's outputs on the original model's own inputs), instead of W on the quantized model's inputs. Keeps a second calibration stream " +
             "(on the GPU beside the first when both fit, else on the host). 0 = off (exllamav3's). Default 1: with --sequential, KL 0.77-0.87x " +
             "exllamav3's at 2-4 bpw (docs/benchmarks.md)",
-        DefaultValueFactory = _ => QuantizerTuning.Recommended.DriftTarget,
+        DefaultValueFactory = _ => QuantizerTuning.Default.DriftTarget,
     };
 
     private readonly Option<bool> _sequential = new("--sequential")
@@ -48,7 +48,7 @@ public sealed class QuantizerOptions
         Description = "Capture each decoder block's Hessians one sublayer at a time, each after the sublayers before it are quantized " +
             "(GPTQ's true-sequential order: o_proj sees the quantized q/k/v, the MLP the quantized attention, down_proj the quantized gate/up). " +
             "On by default; --sequential false captures the whole block once (exllamav3's)",
-        DefaultValueFactory = _ => QuantizerTuning.Recommended.SequentialCapture,
+        DefaultValueFactory = _ => QuantizerTuning.Default.SequentialCapture,
     };
 
     private readonly Option<bool> _fast = new("--fast")
@@ -70,7 +70,7 @@ public sealed class QuantizerOptions
         int passes = parse.GetValue(_refinePasses);
         if (passes is < 0 or > 16)
             throw new UsageException($"--refine-passes must be 0..16, got {passes}");
-        double damping = parse.GetValue(_damping) ?? QuantizerTuning.Default.Damping;
+        double damping = parse.GetValue(_damping) ?? QuantizerTuning.Exllamav3.Damping;
         if (!(damping > 0 && damping <= 10))
             throw new UsageException($"--damping must be in (0, 10], got {damping.ToString(CultureInfo.InvariantCulture)}");
         bool fast = parse.GetValue(_fast);
