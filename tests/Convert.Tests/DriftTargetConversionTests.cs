@@ -31,6 +31,7 @@ public sealed class DriftTargetConversionTests
         var outDir = NewPath("drift-one-layer");
         var (code, _, log) = Run(ConvertArgs(ModelDir, outDir, LayoutBits, "--drift-target", "1", "--sequential", "false"));
         Assert.That(code, Is.EqualTo(0), log);
+        Assert.That(log, Does.Contain("convert: quantizer: drift target 1: the original model's stream is kept beside the quantized one (on the host)\n"));
         Assert.That(log, Does.Contain("drift target not needed (both streams' inputs are the same)"));
         Assert.That(log, Does.Not.Contain("drift target moved"));
         var baseline = SharedConversions.Of(ModelDir, LayoutBits, "--fast");
@@ -76,8 +77,10 @@ public sealed class DriftTargetConversionTests
     public void WithASequentialCaptureTheOriginalStreamRunsTheOriginalWeights()
     {
         var outDir = NewPath("drift-sequential");
-        var (code, _, log) = Run(ConvertArgs(TwoLayers.Value, outDir, LayoutBits, "--drift-target", "1", "--sequential"));
+        var (code, _, log) = Run(ConvertArgs(TwoLayers.Value, outDir, LayoutBits));
         Assert.That(code, Is.EqualTo(0), log);
+        Assert.That(log, Does.Contain("convert: quantizer: sequential capture; drift target 1: the original model's stream is kept beside the quantized one (on the host)"),
+            "convert's default");
         var own = Regex.Match(log, @"^model\.layers\.0: rfn (\S+)", RegexOptions.Multiline);
         var against = Regex.Match(log, @"model\.layers\.0: against the original model's stream: rfn (\S+)");
         Assert.That(own.Success && against.Success, log);

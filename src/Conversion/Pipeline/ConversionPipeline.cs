@@ -8,6 +8,7 @@ using Converter.Conversion.Reporting;
 using Converter.Cuda.Blas;
 using Converter.Cuda.Models;
 using Converter.Formats.HuggingFace;
+using Converter.Regularize.Quantization;
 using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
 using Converter.Formats.Tokenizers;
@@ -121,8 +122,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         var (progress, state, original) = rows is null ? LoadResume(checkpoint, stateDevice, originalDevice) : StartNew(rows, stateDevice, originalDevice);
         using var heldState = state;
         using var heldOriginal = original;
-        if (original is not null)
-            session.Log.WriteLine($"convert: drift target {settings.Tuning.DriftTarget.ToString(CultureInfo.InvariantCulture)}: the original model's stream is kept beside the quantized one (on the {(original.Placement == "host" ? "host" : "GPU")})");
+        session.Log.WriteLine("convert: quantizer: " + DescribeQuantizer(settings.Tuning, original));
         var tensors = progress.Tensors.ToList();
         var modules = progress.Modules.ToList();
         var warnings = progress.Warnings.ToList();
@@ -251,6 +251,26 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         if (built.Rows.SelectMany(r => r).Any(id => id >= config.VocabSize))
             throw new InvalidDataException($"{settings.ModelDir}: tokenizer produces ids beyond the model's vocab_size {config.VocabSize}");
         return built.Rows;
+    }
+
+    /// <summary>
+    /// The log's line on the quantizer: exllamav3's as it is (--fast), or what differs from it, with where the drift
+    /// target's original stream lives.
+    /// </summary>
+    private static string DescribeQuantizer(QuantizerTuning tuning, CalibrationState? original)
+    {
+        if (tuning == QuantizerTuning.Exllamav3)
+            return "exllamav3's (--fast)";
+        var parts = new List<string>();
+        if (tuning.SequentialCapture)
+            parts.Add("sequential capture");
+        if (original is not null)
+        {
+            parts.Add($"drift target {tuning.DriftTarget.ToString(CultureInfo.InvariantCulture)}: the original model's stream is kept beside the quantized one " +
+                $"(on the {(original.Placement == "host" ? "host" : "GPU")})");
+        }
+        parts.AddRange(tuning.Describe().Where(p => p.Key is not ("sequential_capture" or "drift_target")).Select(p => $"{p.Key} {p.Value}"));
+        return string.Join("; ", parts);
     }
 
     /// <summary>
