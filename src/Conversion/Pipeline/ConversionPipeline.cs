@@ -8,13 +8,13 @@ using Converter.Conversion.Reporting;
 using Converter.Cuda.Blas;
 using Converter.Cuda.Models;
 using Converter.Formats.HuggingFace;
-using Converter.Regularize.Quantization;
 using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
 using Converter.Formats.Tokenizers;
 using Converter.Models;
 using Converter.Models.Forward;
 using Converter.Models.Modules;
+using Converter.Regularize.Quantization;
 using Converter.Trellis.Codebooks;
 
 namespace Converter.Conversion.Pipeline;
