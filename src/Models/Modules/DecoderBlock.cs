@@ -91,22 +91,20 @@ public sealed class DecoderBlock : ModelModule
         FeedForward.Release();
     }
 
-    public override SequenceBatch Forward(SequenceBatch batch, ILinearInputObserver? observer = null)
-    {
-        EnsureLoaded();
-        var x = batch.RequireValues(Name);
-        if (x.Cols != _spec.HiddenSize || x.Rows != batch.Rows * batch.Tokens)
-            throw new ArgumentException($"{Name}: hidden states {x.ShapeText} are not ({batch.Rows}·{batch.Tokens}, {_spec.HiddenSize})", nameof(batch));
-        return batch.WithValues(_backend.Run(x, (pass, input) => Forward(pass, input, batch.Tokens, observer)));
-    }
+    public override SequenceBatch Forward(SequenceBatch batch, ILinearInputObserver? observer = null) =>
+        batch.WithValues(_backend.Run(HiddenStates(batch), (pass, input) => Forward(pass, input, batch.Tokens, observer)));
 
-    public override void Capture(SequenceBatch batch, ILinearInputObserver observer)
+    public override void Capture(SequenceBatch batch, ILinearInputObserver observer) =>
+        _backend.Run(HiddenStates(batch), (pass, input) => Forward(pass, input, batch.Tokens, observer, Reach(observer)));
+
+    /// <summary>The batch's hidden states, checked against the block's width.</summary>
+    private Matrix HiddenStates(SequenceBatch batch)
     {
         EnsureLoaded();
         var x = batch.RequireValues(Name);
         if (x.Cols != _spec.HiddenSize || x.Rows != batch.Rows * batch.Tokens)
             throw new ArgumentException($"{Name}: hidden states {x.ShapeText} are not ({batch.Rows}·{batch.Tokens}, {_spec.HiddenSize})", nameof(batch));
-        _backend.Run(x, (pass, input) => Forward(pass, input, batch.Tokens, observer, Reach(observer)));
+        return x;
     }
 
     public override ResidentOutput? TryForward(ResidentStates states, IReadOnlyList<int> rows, ILinearInputObserver? observer, ResidentRun run)
