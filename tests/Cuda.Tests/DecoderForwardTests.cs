@@ -204,12 +204,7 @@ public sealed class DecoderForwardTests : GpuFixture
     public void BlockOutputAndHessiansMatchTheHost(TransformerSpec spec, int rows, int tokens)
     {
         var rng = new Random(spec.HiddenSize * 31 + tokens);
-        using var reader = WriteLayer(spec, rng);
-        var rotary = RotaryOf(spec);
-        var host = new DecoderBlock(0, spec, rotary);
-        var gpu = new DecoderBlock(0, spec, rotary, _algebra, _forward);
-        host.Load(reader);
-        gpu.Load(reader);
+        var (host, gpu) = HostAndGpuBlocks(spec, rng, _forward);
         var ids = Enumerable.Range(0, rows).Select(_ => new int[tokens]).ToList();
         var x = new Matrix(rows * tokens, spec.HiddenSize, RandomValues(rng, rows * tokens * spec.HiddenSize, 1f));
         var batch = SequenceBatch.FromTokens(ids).WithValues(x);
@@ -304,12 +299,7 @@ public sealed class DecoderForwardTests : GpuFixture
     private (float[] Expected, float[] Actual) HostAndGpu(TransformerSpec spec, int rows, int tokens, CudaForwardBackend backend)
     {
         var rng = new Random(spec.HiddenSize * 31 + tokens);
-        using var reader = WriteLayer(spec, rng);
-        var rotary = RotaryOf(spec);
-        var host = new DecoderBlock(0, spec, rotary);
-        var gpu = new DecoderBlock(0, spec, rotary, _algebra, backend);
-        host.Load(reader);
-        gpu.Load(reader);
+        var (host, gpu) = HostAndGpuBlocks(spec, rng, backend);
         var ids = Enumerable.Range(0, rows).Select(_ => new int[tokens]).ToList();
         var x = new Matrix(rows * tokens, spec.HiddenSize, RandomValues(rng, rows * tokens * spec.HiddenSize, 1f));
         var batch = SequenceBatch.FromTokens(ids).WithValues(x);
@@ -348,12 +338,7 @@ public sealed class DecoderForwardTests : GpuFixture
     public void DriftCaptureOnTheDeviceMatchesTheHost(bool nonFinite, bool sameStreams)
     {
         var rng = new Random(nonFinite ? 19 : 17);
-        using var reader = WriteLayer(Llama, rng);
-        var rotary = RotaryOf(Llama);
-        var host = new DecoderBlock(0, Llama, rotary);
-        var gpu = new DecoderBlock(0, Llama, rotary, _algebra, _forward);
-        host.Load(reader);
-        gpu.Load(reader);
+        var (host, gpu) = HostAndGpuBlocks(Llama, rng, _forward);
         int rows = 2, tokens = 24, width = Llama.HiddenSize;
         var ids = Enumerable.Range(0, rows).Select(_ => new int[tokens]).ToList();
         var x = RandomValues(rng, rows * tokens * width, 1f);
@@ -398,12 +383,7 @@ public sealed class DecoderForwardTests : GpuFixture
     public void SequentialDriftCaptureOfEveryBlockKindMatchesTheHost(TransformerSpec spec, int rows, int tokens)
     {
         var rng = new Random(spec.HiddenSize * 7 + tokens);
-        using var reader = WriteLayer(spec, rng);
-        var rotary = RotaryOf(spec);
-        var host = new DecoderBlock(0, spec, rotary);
-        var gpu = new DecoderBlock(0, spec, rotary, _algebra, _forward);
-        host.Load(reader);
-        gpu.Load(reader);
+        var (host, gpu) = HostAndGpuBlocks(spec, rng, _forward);
         int width = spec.HiddenSize;
         var ids = Enumerable.Range(0, rows).Select(_ => new int[tokens]).ToList();
         var x = RandomValues(rng, rows * tokens * width, 1f);
@@ -436,6 +416,18 @@ public sealed class DecoderForwardTests : GpuFixture
                 Assert.That(Deviation.Relative<double>(gc.Mean(), hc.Mean()), Is.LessThan(1e-4), $"{group} cross sum");
             }
         }
+    }
+
+    /// <summary>One block of <paramref name="spec"/> on the host and one on <paramref name="backend"/>, both loaded with the same random weights (<see cref="WriteLayer"/>, drawn from <paramref name="rng"/>).</summary>
+    private (DecoderBlock Host, DecoderBlock Gpu) HostAndGpuBlocks(TransformerSpec spec, Random rng, CudaForwardBackend backend)
+    {
+        using var reader = WriteLayer(spec, rng);
+        var rotary = RotaryOf(spec);
+        var host = new DecoderBlock(0, spec, rotary);
+        var gpu = new DecoderBlock(0, spec, rotary, _algebra, backend);
+        host.Load(reader);
+        gpu.Load(reader);
+        return (host, gpu);
     }
 
     /// <summary>One decoder layer's tensors (HF names, float32) in a safetensors file, weights ~ N(0, 1/in).</summary>

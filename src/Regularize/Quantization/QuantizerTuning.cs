@@ -14,9 +14,9 @@ public sealed record QuantizerTuning
 
     /// <summary>
     /// What `trellis convert` does unless told otherwise: the drift target at α = 1 with the sequential capture, 16–23%
-    /// below the default's KL on tiny-llama and 13–20% on small-qwen2 at 2–4 bpw (0.77–0.87× exllamav3's figures), for
-    /// 1.46× (128 × 512) to 1.60× (250 × 2048) the default's time per 8B layer on an H200 and 1.75× tiny-llama's on a
-    /// CPU (docs/benchmarks.md, "Sequential capture with the drift target").
+    /// below <see cref="Exllamav3"/>'s KL on tiny-llama and 13–20% on small-qwen2 at 2–4 bpw (0.77–0.87× exllamav3's
+    /// figures), for 1.46× (128 × 512) to 1.60× (250 × 2048) its time per 8B layer on an H200 and 1.75× tiny-llama's on
+    /// a CPU (docs/benchmarks.md, "Sequential capture with the drift target").
     /// </summary>
     public static QuantizerTuning Default { get; } = new() { DriftTarget = 1, SequentialCapture = true };
 
