@@ -205,7 +205,7 @@ public class ConvertPipelineTests
         var spans = trace.RootElement.GetProperty("traceEvents").EnumerateArray()
             .Select(e => (Name: e.GetProperty("name").GetString()!, Start: e.GetProperty("ts").GetDouble(), End: e.GetProperty("ts").GetDouble() + e.GetProperty("dur").GetDouble()))
             .ToList();
-        string[] stages = ["regularize", "search", "factor", "ldlq", "finish", "reconstruct"];
+        string[] stages = ["drift target", "regularize", "search", "factor", "ldlq", "finish", "reconstruct", "pack"];
         var quantized = System.Text.RegularExpressions.Regex.Matches(log, @"^  (\S+): K=\d", System.Text.RegularExpressions.RegexOptions.Multiline)
             .Select(m => m.Groups[1].Value).ToList();
         Assert.That(quantized, Has.Count.GreaterThanOrEqualTo(7));

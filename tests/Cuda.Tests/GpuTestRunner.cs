@@ -10,8 +10,8 @@ namespace Converter.Cuda.Tests;
 /// Runs this assembly's NUnit tests without the .NET SDK, for the GPU machine (tools/publish-gpu.sh publishes this
 /// project self-contained). Supports what these tests use: fixtures with one-time set-up/tear-down, [Test] with
 /// [Values] or [Range] on one parameter, [TestCase], [TestCaseSource]. An argument runs only the tests whose printed
-/// name ("Class.Case", e.g. "DecoderForwardTests.gpt-oss-like …") contains it (it once matched the case name alone, so
-/// a class name selected nothing). Prints one line per test and "N passed, N failed, N skipped";
+/// name ("Class.Method: case" for a named case, e.g. "DecoderForwardTests.BlockOutputAndHessiansMatchTheHost: gpt-oss-like …")
+/// contains it (a named case once printed without its method, so the method's name selected none of them). Prints one line per test and "N passed, N failed, N skipped";
 /// exits 1 when any failed. `dotnet test` does not use this. `Converter.Cuda.Tests trellis ARGS…` runs the trellis CLI
 /// instead, so that one self-contained program carries both to the GPU machine (the device tool carries at most
 /// 64 MiB, and the repository with two trimmed programs is over it).
@@ -63,7 +63,7 @@ public static class GpuTestRunner
         {
             var member = type.GetMethod(source.SourceName!, BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public)!;
             foreach (TestCaseData data in (IEnumerable<TestCaseData>)member.Invoke(null, null)!)
-                yield return new Case(data.TestName ?? $"{method.Name}({string.Join(",", data.Arguments)})", method, data.Arguments);
+                yield return new Case(data.TestName is { } name ? $"{method.Name}: {name}" : $"{method.Name}({string.Join(",", data.Arguments)})", method, data.Arguments);
         }
         foreach (var testCase in method.GetCustomAttributes<TestCaseAttribute>())
             yield return new Case($"{method.Name}({string.Join(",", testCase.Arguments)})", method, testCase.Arguments);

@@ -359,9 +359,11 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     private DriftCorrection? Correction(LinearGroup group, GroupHessian hessian, DriftCapture drift, IStepProgress progress)
     {
         var clock = Stopwatch.StartNew();
+        double start = timeline?.Now ?? 0;
         var cross = drift.For(group);
         backend.Cuda?.MakeCurrent();
         var correction = DriftCorrection.For(hessian, cross, settings.Tuning.DriftTarget, backend.Algebra);
+        timeline?.Add($"{group} drift correction", "linear", start, clock.Elapsed.TotalSeconds);
         Log(progress, $"  {group}: drift target " + (correction is not null ? $"from {cross.Count} tokens ({clock.Elapsed.TotalSeconds:F1} s)"
             : hessian.FallbackReason is not null ? "not applied (no Hessian)"
             : "not needed (both streams' inputs are the same)"));
@@ -380,11 +382,15 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         // A thread of the pool may last have driven another GPU (the correction's Cholesky runs on the first).
         Quantizer(device).Cuda?.MakeCurrent();
         double start = timeline?.Now ?? 0;
+        var targetClock = Stopwatch.StartNew();
         var target = drift?.Target(linear.Weight.Data, linear.OutFeatures, Quantizer(device).Algebra);
+        double targetSeconds = targetClock.Elapsed.TotalSeconds;
         double? shift = target is null ? null : DriftCorrection.RelativeShift(linear.Weight.Data, target);
         var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k, device, target);
-        timeline?.AddStages(q.Name, "linear", start, [("regularize", q.RegularizeSeconds), ("search", q.ScaleSearchSeconds), ("factor", q.FactorSeconds),
-            ("ldlq", q.LdlqSeconds), ("finish", q.FinishSeconds), ("reconstruct", reconstructSeconds)]);
+        var packClock = Stopwatch.StartNew();
+        var tensors = Exl3LinearWriter.Tensors(stored).ToList();
+        timeline?.AddStages(q.Name, "linear", start, [("drift target", targetSeconds), ("regularize", q.RegularizeSeconds), ("search", q.ScaleSearchSeconds), ("factor", q.FactorSeconds),
+            ("ldlq", q.LdlqSeconds), ("finish", q.FinishSeconds), ("reconstruct", reconstructSeconds), ("pack", packClock.Elapsed.TotalSeconds)]);
         bool isLarge = (long)linear.OutFeatures * linear.InFeatures >= LargeLinearElements;
         double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
         Log(progress, $"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
@@ -393,7 +399,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             (shift is { } moved ? $"  drift target moved {moved:E2}" : "") +
             $"  ({seconds:F1} s: search {q.ScaleSearchSeconds:F1}, factor {q.FactorSeconds:F1}, ldlq {q.LdlqSeconds:F1}, other {seconds - q.ScaleSearchSeconds - q.FactorSeconds - q.LdlqSeconds:F1})" +
             (q.Fallback is null ? "" : "  FALLBACK: " + q.Fallback) + (isLarge ? $"  host peak {HumanFormat.Bytes(MachineResources.PeakResidentBytes())}" : ""));
-        var outcome = new LinearOutcome(Exl3LinearWriter.Tensors(stored).ToList(), Record(module, q, reconstructSeconds),
+        var outcome = new LinearOutcome(tensors, Record(module, q, reconstructSeconds),
             q.Fallback is null ? null : $"{q.Name}: quantized without error feedback: {q.Fallback}");
         HeapReuse.ReleaseFinishedStep();
         return outcome;
