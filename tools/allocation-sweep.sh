@@ -4,18 +4,28 @@
 # held-out rows of the built-in evaluation text). Prints one row per (seed, bits) from quantization_config.allocation
 # and writes OUT/allocation.jsonl.
 #   tools/allocation-sweep.sh TRELLIS MODEL_DIR OUT "0 1" "2.5 3.5" [candidates=2,3,4,5] [extra options for both…]
+# `--granularity tensor|group` among the extra options goes to measure only (default tensor, measure's own); runs of
+# both granularities can share one OUT (their files are named by it).
 set -euo pipefail
 app="$1"; model="$2"; out="$3"; seeds="$4"; targets="$5"; candidates="${6:-2,3,4,5}"; shift 6 || shift $#
+granularity=tensor; both=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --granularity) granularity="$2"; shift 2 ;;
+    --granularity=*) granularity="${1#--granularity=}"; shift ;;
+    *) both+=("$1"); shift ;;
+  esac
+done
 mkdir -p "$out"
 : > "$out/allocation.jsonl"
 for seed in $seeds; do
-  m="$out/measure-seed$seed.json"
-  [ -f "$m" ] || /usr/bin/time -f "measure seed $seed: %e s, host peak %M KB" "$app" measure "$model" -o "$m" --candidates "$candidates" --seed "$seed" "$@" \
-    > /dev/null 2> "$out/measure-seed$seed.log" && tail -n 1 "$out/measure-seed$seed.log"
+  m="$out/measure-$granularity-seed$seed.json"
+  [ -f "$m" ] || /usr/bin/time -f "measure seed $seed ($granularity): %e s, host peak %M KB" "$app" measure "$model" -o "$m" --candidates "$candidates" \
+    --granularity "$granularity" --seed "$seed" ${both[@]+"${both[@]}"} > /dev/null 2> "$out/measure-$granularity-seed$seed.log" && tail -n 1 "$out/measure-$granularity-seed$seed.log"
   for b in $targets; do
-    dir="$out/seed$seed-$b"
-    /usr/bin/time -f "convert seed $seed $b bpw: %e s" "$app" convert "$model" -o "$dir" --bits "$b" --seed "$seed" --measurement "$m" --overwrite "$@" \
-      > /dev/null 2> "$out/convert-seed$seed-$b.log" && tail -n 1 "$out/convert-seed$seed-$b.log"
+    dir="$out/$granularity-seed$seed-$b"
+    /usr/bin/time -f "convert seed $seed $b bpw ($granularity): %e s" "$app" convert "$model" -o "$dir" --bits "$b" --seed "$seed" --measurement "$m" --overwrite \
+      ${both[@]+"${both[@]}"} > /dev/null 2> "$out/convert-$granularity-seed$seed-$b.log" && tail -n 1 "$out/convert-$granularity-seed$seed-$b.log"
     python3 - "$dir/config.json" "$seed" "$b" >> "$out/allocation.jsonl" <<'PY'
 import json, sys
 a = json.load(open(sys.argv[1]))["quantization_config"]["allocation"]
@@ -26,11 +36,11 @@ PY
 done
 python3 - "$out/allocation.jsonl" <<'PY'
 import json, sys
-print(f"{'seed':>4} {'bpw':>5} {'KL measured':>12} {'KL uniform':>11} {'ratio':>6} {'predicted':>10} {'pred. unif.':>11}  shipped")
+print(f"{'units':>6} {'seed':>4} {'bpw':>5} {'KL measured':>12} {'KL uniform':>11} {'ratio':>6} {'predicted':>10} {'pred. unif.':>11}  shipped")
 for line in open(sys.argv[1]):
     a = json.loads(line)
     m, u = a.get("held_out_kl_measured"), a.get("held_out_kl_uniform")
     ratio = f"{m / u:.3f}" if m and u else "—"
-    print(f"{a['seed']:>4} {a['bits']:>5} {m if m is not None else float('nan'):>12.5f} {u if u is not None else float('nan'):>11.5f} {ratio:>6} "
+    print(f"{a.get('granularity', 'group'):>6} {a['seed']:>4} {a['bits']:>5} {m if m is not None else float('nan'):>12.5f} {u if u is not None else float('nan'):>11.5f} {ratio:>6} "
           f"{a['predicted_kl']:>10.5f} {a['uniform_predicted_kl']:>11.5f}  {a['method']}")
 PY

@@ -7,10 +7,10 @@ using NUnit.Framework;
 namespace Converter.Convert.Tests;
 
 /// <summary>
-/// `trellis measure` and `trellis convert --measurement` end to end on rand-llama31 cut to its first layer (its four
-/// groups are what the allocator trades bits between; a second, alike layer only doubles the time) with little
-/// calibration: one measurement shared by the tests, then a conversion that checks the measured allocation against
-/// the uniform one.
+/// `trellis measure` and `trellis convert --measurement` end to end on rand-llama31 cut to its first layer (its seven
+/// linears are what the allocator trades bits between; a second, alike layer only doubles the time) with little
+/// calibration: one per-tensor measurement at K = 1 and 2 shared by the tests (the smallest K the format has, and the
+/// cheapest to encode), then a conversion at 1.5 bpw that checks the measured allocation against the uniform one.
 /// </summary>
 [NonParallelizable]
 public class MeasureCommandTests
@@ -29,9 +29,9 @@ public class MeasureCommandTests
         _model = LayerCut.FirstLayers(RepoPaths.TestModel("rand-llama31"), Path.Combine(_dir.FullName, "rand-llama31-1layer"), 1);
         _measurement = Path.Combine(_dir.FullName, "m.json");
         var (cli, output, log) = CliHarness.NewCli();
-        int code = cli.Invoke([.. new[] { "measure", _model, "-o", _measurement, "--candidates", "2,4", "--rows", "2", "--length", "64" }, .. Small]);
+        int code = cli.Invoke([.. new[] { "measure", _model, "-o", _measurement, "--candidates", "1,2", "--rows", "2", "--length", "64" }, .. Small]);
         Assert.That(code, Is.EqualTo(ExitCodes.Ok), log.ToString());
-        Assert.That(output.ToString(), Does.Contain("Measured 4 groups"));
+        Assert.That(output.ToString(), Does.Contain("Measured 7 units (tensor)"));
         _measured = Measurement.Load(_measurement);
     }
 
@@ -39,21 +39,44 @@ public class MeasureCommandTests
     public void Cleanup() => _dir.Delete(recursive: true);
 
     [Test]
-    public void EveryGroupIsMeasuredAtEveryCandidateAndFewerBitsCostMore()
+    public void EveryLinearIsMeasuredAloneAtEveryCandidateAndFewerBitsCostMore()
     {
-        Assert.That(_measured.Groups.Select(g => (g.Layer, g.Group)), Is.EquivalentTo(new[]
+        const string Layer = "model.layers.0.";
+        Assert.That(_measured.Granularity, Is.EqualTo(MeasureGranularity.Tensor));
+        Assert.That(_measured.Units.Select(u => (u.Layer, u.Group, string.Join(",", u.Linears))), Is.EqualTo(new[]
         {
-            (0, "attn.qkv"), (0, "attn.o"), (0, "mlp.gu"), (0, "mlp.d"),
+            (0, "attn.qkv", Layer + "self_attn.q_proj"), (0, "attn.qkv", Layer + "self_attn.k_proj"), (0, "attn.qkv", Layer + "self_attn.v_proj"),
+            (0, "attn.o", Layer + "self_attn.o_proj"), (0, "mlp.gu", Layer + "mlp.gate_proj"), (0, "mlp.gu", Layer + "mlp.up_proj"), (0, "mlp.d", Layer + "mlp.down_proj"),
         }));
-        Assert.That(_measured.Groups.Single(g => g is { Layer: 0, Group: "attn.qkv" }).Linears, Has.Count.EqualTo(3));
-        foreach (var g in _measured.Groups)
+        Assert.That(_measured.Units.Select(u => u.Numel), Is.EqualTo(new[] { 256L * 256, 128 * 256, 128 * 256, 256 * 256, 768 * 256, 768 * 256, 256 * 768 }));
+        foreach (var u in _measured.Units)
         {
-            Assert.That(g.Kl.Keys, Is.EquivalentTo(new[] { 2, 4 }), $"{g.Layer} {g.Group}");
-            Assert.That(g.Kl.Values, Is.All.GreaterThan(0).And.All.LessThan(5), $"{g.Layer} {g.Group}");
+            Assert.That(u.Kl.Keys, Is.EquivalentTo(new[] { 1, 2 }), u.Label);
+            Assert.That(u.Kl.Values, Is.All.GreaterThan(0).And.All.LessThan(5), u.Label);
         }
-        // Quantizing a group at 2 bits hurts the output more than at 4 (per group; noise cannot undo a 4× error ratio).
-        Assert.That(_measured.Groups.Count(g => g.Kl[2] > g.Kl[4]), Is.EqualTo(_measured.Groups.Count));
-        Assert.That(_measured.Candidates, Is.EqualTo(new[] { 2, 4 }));
+        // Quantizing a linear at 1 bit hurts the output more than at 2 (per linear; noise cannot undo a 4× error ratio).
+        Assert.That(_measured.Units.Count(u => u.Kl[1] > u.Kl[2]), Is.EqualTo(_measured.Units.Count));
+        Assert.That(_measured.Candidates, Is.EqualTo(new[] { 1, 2 }));
+    }
+
+    [TestCase(new string[0], MeasureGranularity.Tensor)]
+    [TestCase(new[] { "--granularity", "group" }, MeasureGranularity.Group)]
+    [TestCase(new[] { "--granularity", "Tensor" }, MeasureGranularity.Tensor)]
+    public void GranularityIsTensorUnlessAskedFor(string[] args, MeasureGranularity expected)
+    {
+        var (cli, _, _) = CliHarness.NewCli();
+        var (_, options) = cli.Measure.Bind(cli.Parse(["measure", _model, .. args]));
+        Assert.That(options.Granularity, Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void AnUnknownGranularityIsAParseErrorNamingTheChoices()
+    {
+        var (cli, _, log) = CliHarness.NewCli();
+        int code = cli.Invoke("measure", _model, "-o", Path.Combine(_dir.FullName, "unused"), "--granularity", "layer");
+        Assert.That(code, Is.EqualTo(ExitCodes.Usage));
+        Assert.That(log.ToString(), Does.StartWith("trellis: --granularity must be tensor or group, got 'layer'"));
+        Assert.That(Directory.Exists(Path.Combine(_dir.FullName, "unused")), Is.False);
     }
 
     [Test]
@@ -61,7 +84,7 @@ public class MeasureCommandTests
     {
         var outDir = Path.Combine(_dir.FullName, "q");
         var (cli, _, log) = CliHarness.NewCli();
-        int code = cli.Invoke([.. new[] { "convert", _model, "-o", outDir, "--bits", "3", "--measurement", _measurement, "--head-bits", "16" }, .. Small]);
+        int code = cli.Invoke([.. new[] { "convert", _model, "-o", outDir, "--bits", "1.5", "--measurement", _measurement, "--head-bits", "16" }, .. Small]);
         Assert.That(code, Is.EqualTo(ExitCodes.Ok), log.ToString());
         var allocation = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "config.json")))!["quantization_config"]!["allocation"]!;
         Assert.That(allocation["measurement"]!.GetValue<string>(), Is.EqualTo("m.json"));
@@ -69,6 +92,7 @@ public class MeasureCommandTests
         Assert.That(stored.ToJsonString(), Is.EqualTo(allocation.ToJsonString()), "quantization_config.json records the same choice as config.json");
         double predicted = allocation["predicted_kl"]!.GetValue<double>(), uniformPredicted = allocation["uniform_predicted_kl"]!.GetValue<double>();
         Assert.That(predicted, Is.LessThanOrEqualTo(uniformPredicted), "the optimizer never predicts worse than the uniform allocation");
+        Assert.That(allocation["granularity"]!.GetValue<string>(), Is.EqualTo("tensor"));
         string shipped = allocation["method"]!.GetValue<string>();
         if (allocation["held_out_kl_measured"] is { } measuredKl)
         {

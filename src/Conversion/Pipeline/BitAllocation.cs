@@ -18,6 +18,9 @@ public static class BitAllocation
 {
     public const int MaxBits = 8;
 
+    /// <summary>The group of a layer's routed experts, which always share one K.</summary>
+    public const string RoutedExperts = "moe.experts";
+
     /// <summary>
     /// The budgeted linears of <paramref name="model"/>'s decoder layers, grouped per layer by where they read their
     /// input: attention q/k/v and o (priority 2), MLP gate/up and down, shared experts included (1), and all routed
@@ -40,7 +43,7 @@ public static class BitAllocation
                     LinearSite.MlpOutput => ("mlp.d", 1),
                     // All routed experts of a layer rise together, after attention and MLPs (exllamav3's block_gud
                     // group, priority 0: docs/exl3-format.md §5.2 step 4); shared experts rank as MLPs above.
-                    LinearSite.ExpertInput or LinearSite.ExpertOutput => ("moe.experts", 0),
+                    LinearSite.ExpertInput or LinearSite.ExpertOutput => (RoutedExperts, 0),
                     _ => throw new InvalidOperationException($"unexpected linear site {group.Site} in {block.Name}"),
                 };
                 foreach (var linear in group.Linears)

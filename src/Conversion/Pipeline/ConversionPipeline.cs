@@ -90,7 +90,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
             var measurement = Measurement.Load(measurementPath);
             measurement.RequireModel(settings.ModelDir, measurementPath);
             Plan = AllocationPlan.Measured(targets, measurement, settings.Bits, measurementPath);
-            session.Log.WriteLine($"convert: measured allocation from {measurementPath}: predicted KL {Plan.PredictedKl:E3} against {Plan.UniformPredictedKl:E3} uniform" +
+            session.Log.WriteLine($"convert: measured allocation from {measurementPath} ({measurement.Units.Count} units, {measurement.Granularity.Name()} granularity): predicted KL {Plan.PredictedKl:E3} against {Plan.UniformPredictedKl:E3} uniform" +
                 (Plan.SameAsUniform ? " (the same allocation)" : ""));
         }
         var bits = Plan?.Bits ?? BitAllocation.Allocate(targets, settings.Bits);

@@ -28,7 +28,7 @@ public sealed class TrellisCli
         Root.Subcommands.Add(Convert.Build(Guarded));
         Root.Subcommands.Add(new InspectCommand().Build(Guarded));
         Root.Subcommands.Add(Eval.Build(Guarded));
-        Root.Subcommands.Add(new MeasureCommand().Build(Guarded));
+        Root.Subcommands.Add(Measure.Build(Guarded));
         Root.Subcommands.Add(Ppl.Build(Guarded));
         Root.Subcommands.Add(Compare.Build(Guarded));
         Root.Subcommands.Add(Codebooks.Build(Guarded));
@@ -43,6 +43,8 @@ public sealed class TrellisCli
     public ConvertCommand Convert { get; } = new();
 
     public EvalCommand Eval { get; } = new();
+
+    public MeasureCommand Measure { get; } = new();
 
     public PplCommand Ppl { get; } = new();
 

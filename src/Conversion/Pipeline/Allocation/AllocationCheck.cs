@@ -8,9 +8,10 @@ namespace Converter.Conversion.Pipeline.Allocation;
 
 /// <summary>How the shipped allocation was chosen: the KL each candidate allocation gave on held-out rows.</summary>
 /// <param name="Shipped">"measured", or "uniform" when the measured allocation did worse.</param>
+/// <param name="Granularity">The measurement's units (<see cref="MeasureGranularity"/>): what shares one K.</param>
 /// <param name="MeasuredKl">Held-out KL of the measured allocation (null when it equals the uniform one: nothing to check).</param>
 /// <param name="UniformKl">Held-out KL of the uniform allocation.</param>
-public sealed record AllocationOutcome(string Shipped, string Measurement, double PredictedKl, double UniformPredictedKl, double? MeasuredKl, double? UniformKl,
+public sealed record AllocationOutcome(string Shipped, string Measurement, MeasureGranularity Granularity, double PredictedKl, double UniformPredictedKl, double? MeasuredKl, double? UniformKl,
     string? HeldOutText, int HeldOutRows, int HeldOutLength)
 {
     /// <summary>The quantization_config entry that records the choice.</summary>
@@ -18,6 +19,7 @@ public sealed record AllocationOutcome(string Shipped, string Measurement, doubl
     {
         ["method"] = Shipped,
         ["measurement"] = Measurement,
+        ["granularity"] = Granularity.Name(),
         ["predicted_kl"] = PredictedKl,
         ["uniform_predicted_kl"] = UniformPredictedKl,
         ["held_out_kl_measured"] = MeasuredKl,
@@ -46,7 +48,7 @@ public static class AllocationCheck
         if (plan.SameAsUniform)
         {
             session.Log.WriteLine("convert: the measured allocation equals the uniform one; nothing to check");
-            var same = new AllocationOutcome("measured", name, plan.PredictedKl, plan.UniformPredictedKl, null, null, null, 0, 0);
+            var same = new AllocationOutcome("measured", name, plan.Granularity, plan.PredictedKl, plan.UniformPredictedKl, null, null, null, 0, 0);
             Record(settings.OutDir, same);
             return (same, null);
         }
@@ -80,7 +82,7 @@ public static class AllocationCheck
         if (!keepMeasured)
             Swap(settings.OutDir, uniformDir);
         Directory.Delete(uniformDir, recursive: true);
-        var outcome = new AllocationOutcome(keepMeasured ? "measured" : "uniform", name, plan.PredictedKl, plan.UniformPredictedKl, measuredKl, uniformKl,
+        var outcome = new AllocationOutcome(keepMeasured ? "measured" : "uniform", name, plan.Granularity, plan.PredictedKl, plan.UniformPredictedKl, measuredKl, uniformKl,
             text.Name, Rows, Length);
         Record(settings.OutDir, outcome);
         return (outcome, keepMeasured ? null : uniformSummary with { OutDir = settings.OutDir });
@@ -90,7 +92,7 @@ public static class AllocationCheck
     public static AllocationOutcome Unchecked(ConvertSettings settings, AllocationPlan plan)
     {
         var outcome = new AllocationOutcome(plan.SameAsUniform ? "measured" : "measured (unchecked)", Path.GetFileName(settings.MeasurementPath!),
-            plan.PredictedKl, plan.UniformPredictedKl, null, null, null, 0, 0);
+            plan.Granularity, plan.PredictedKl, plan.UniformPredictedKl, null, null, null, 0, 0);
         Record(settings.OutDir, outcome);
         return outcome;
     }

@@ -11,26 +11,27 @@ using Converter.Models.Modules;
 
 namespace Converter.Conversion.Pipeline.Allocation;
 
-/// <summary>What to measure besides the quantizer's settings: the candidate K and the rows the KL is taken over.</summary>
+/// <summary>What to measure besides the quantizer's settings: the candidate K, the units and the rows the KL is taken over.</summary>
 /// <param name="Text">Text of the measurement rows (consecutive rows from its start, as eval cuts them).</param>
-public sealed record MeasureOptions(IReadOnlyList<int> Candidates, TextSource Text, int Rows, int Length);
+public sealed record MeasureOptions(IReadOnlyList<int> Candidates, MeasureGranularity Granularity, TextSource Text, int Rows, int Length);
 
 /// <summary>
-/// `trellis measure`: for every allocation group (<see cref="BitAllocation.Targets"/>) and candidate K, the KL of the
-/// model's output from the original's when that group alone is quantized at K. One pass over the modules, each loaded
-/// once: the calibration rows run through the original model to give each group its Hessian (as in a conversion);
-/// every (group, K) quantizes the group's linears at K, runs the measurement rows through the module with those
-/// weights swapped in, and from there through the rest of the original model alongside the reference; at the head
-/// the logits are compared with the reference's. Memory: one state of the measurement rows per (group, K) still
-/// on its way to the head (rows × length × hidden floats each).
+/// `trellis measure`: for every measured unit (<see cref="MeasureGranularity.Units"/> of
+/// <see cref="BitAllocation.Targets"/>) and candidate K, the KL of the model's output from the original's when that
+/// unit alone is quantized at K. One pass over the modules, each loaded once: the calibration rows run through the
+/// original model to give each linear its Hessian (as in a conversion); every linear is quantized at each K (once per
+/// K whatever the granularity), and every (unit, K) runs the measurement rows through the module with the unit's
+/// quantized weights swapped in, and from there through the rest of the original model alongside the reference; at the
+/// head the logits are compared with the reference's. Finer units cost only more of these forwards (7 per llama layer
+/// and K by tensor, 4 by group). Memory: one state of the measurement rows per (unit, K) still on its way to the head
+/// (rows × length × hidden floats each).
 /// </summary>
 public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOptions options, ConversionSession session)
 {
-    /// <summary>A copy of the measurement rows' activations, perturbed at one group and K.</summary>
-    private sealed class Perturbed(int layer, string group, int bits, SequenceBatch[] batches)
+    /// <summary>A copy of the measurement rows' activations, perturbed at one unit (its index in the unit list) and K.</summary>
+    private sealed class Perturbed(int unit, int bits, SequenceBatch[] batches)
     {
-        public int Layer { get; } = layer;
-        public string Group { get; } = group;
+        public int Unit { get; } = unit;
         public int Bits { get; } = bits;
         public SequenceBatch[] Batches { get; set; } = batches;
     }
@@ -42,8 +43,8 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
         using var backend = ComputeBackend.Open(settings.Device, session.Log, "measure");
         using var source = SourceCheckpoint.Open(settings.ModelDir, config.Json);
         var model = TransformerModel.FromConfig(config, backend.Algebra, backend.Blocks);
-        var targets = BitAllocation.Targets(model);
-        var groupOf = targets.ToDictionary(t => t.Name, t => (t.Layer, t.Group));
+        var units = options.Granularity.Units(BitAllocation.Targets(model));
+        var unitOf = units.SelectMany((members, u) => members.Select(t => (t.Name, u))).ToDictionary(x => x.Name, x => x.u);
         var tokenizer = Tokenizer.FromFile(Path.Combine(settings.ModelDir, "tokenizer.json"));
         var rows = EvalRows.Build(tokenizer, options.Text.ReadAll("measurement text"), options.Text.Name, options.Rows, options.Length);
         int vocabulary = Math.Min(tokenizer.VocabSize, model.Spec.VocabSize);
@@ -53,8 +54,8 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
         int perBatch = Math.Max(1, ModelStream.BatchTokens / options.Length);
         var reference = rows.Chunk(perBatch).Select(chunk => SequenceBatch.FromTokens(chunk)).ToArray();
         var perturbed = new List<Perturbed>();
-        var kl = new Dictionary<(int, string), SortedDictionary<int, double>>();
-        session.Log.WriteLine($"measure: {settings.ModelDir}, K ∈ {{{string.Join(", ", options.Candidates)}}} for {targets.GroupBy(t => (t.Layer, t.Group)).Count()} groups, " +
+        var kl = units.Select(_ => new SortedDictionary<int, double>()).ToArray();
+        session.Log.WriteLine($"measure: {settings.ModelDir}, K ∈ {{{string.Join(", ", options.Candidates)}}} for {units.Count} units ({options.Granularity.Name()}), " +
             $"calibration {settings.CalVolume.Rows}×{settings.CalVolume.Cols} of {settings.CalData.Name}, KL over {options.Rows} rows × {options.Length} tokens of {options.Text}");
 
         session.Progress.Run("measure", model.Modules.Count, steps =>
@@ -69,16 +70,12 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
                     {
                         var logits = reference.Select(b => module.Forward(b)).ToArray();
                         foreach (var p in perturbed)
-                        {
-                            double value = Kl(module, p.Batches, logits, vocabulary);
-                            var byBits = kl.TryGetValue((p.Layer, p.Group), out var d) ? d : kl[(p.Layer, p.Group)] = new SortedDictionary<int, double>();
-                            byBits[p.Bits] = value;
-                        }
+                            kl[p.Unit][p.Bits] = Kl(module, p.Batches, logits, vocabulary);
                         perturbed.Clear();
                         continue;
                     }
                     // The states perturbed here have been through this module already; the older ones and the reference go through it now.
-                    var created = module.LinearGroups.Count > 0 ? PerturbAt(module, state, reference, converter, backend, groupOf, steps) : [];
+                    var created = module.LinearGroups.Count > 0 ? PerturbAt(module, state, reference, converter, backend, units, unitOf, steps) : [];
                     reference = reference.Select(b => module.Forward(b)).ToArray();
                     foreach (var p in perturbed)
                         p.Batches = p.Batches.Select(b => module.Forward(b)).ToArray();
@@ -94,48 +91,53 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
             return true;
         });
 
-        var groups = targets.GroupBy(t => (t.Layer, t.Group)).Select(g => new MeasuredGroup(g.Key.Layer, g.Key.Group, g.Sum(t => t.Numel),
-            g.Select(t => t.Name).ToList(), kl[g.Key])).ToList();
+        var measured = units.Select((members, u) => new MeasuredUnit(members[0].Layer, members[0].Group, members.Sum(t => t.Numel),
+            members.Select(t => t.Name).ToList(), kl[u])).ToList();
         return new Measurement(Measurement.FormatName, Measurement.CurrentVersion, Path.GetFullPath(settings.ModelDir), ModelFingerprint.Compute(settings.ModelDir),
             config.ArchitectureNames.FirstOrDefault() ?? config.ModelType ?? "unknown", model.Layers.Count, options.Candidates.ToList(),
-            settings.Codebook.ToString(), settings.CalData.Name, settings.CalVolume.Rows, settings.CalVolume.Cols, settings.Seed, options.Text.Name, options.Rows, options.Length, groups,
+            settings.Codebook.ToString(), settings.CalData.Name, settings.CalVolume.Rows, settings.CalVolume.Cols, settings.Seed, options.Text.Name, options.Rows, options.Length, options.Granularity, measured,
             Math.Round(clock.Elapsed.TotalSeconds, 1));
     }
 
     /// <summary>
     /// Captures the module's Hessians from the calibration rows, then for every allocation group in it and every
-    /// candidate K: quantizes the group's linears, runs the measurement rows' current activations through the module
-    /// with them swapped in, and puts the original weights back.
+    /// candidate K: quantizes the group's linears together (as a conversion does, and as many in flight), and for every
+    /// measured unit of the group runs the measurement rows' current activations through the module with the unit's
+    /// quantized weights swapped in, then puts the original weights back.
     /// </summary>
     private List<Perturbed> PerturbAt(ModelModule module, CalibrationState state, SequenceBatch[] input, ModuleConverter converter, ComputeBackend backend,
-        IReadOnlyDictionary<string, (int Layer, string Group)> groupOf, IStepProgress steps)
+        IReadOnlyList<List<AllocationTarget>> units, IReadOnlyDictionary<string, int> unitOf, IStepProgress steps)
     {
         using var capture = new HessianCapture(backend.Algebra);
         state.Forward(module, state.GoodRows.ToList(), capture, keepRows: 0);
         var hessians = module.LinearGroups.ToDictionary(g => g, g => converter.FinalizeHessian(g, capture, steps));
         var result = new List<Perturbed>();
-        foreach (var allocation in module.LinearGroups.SelectMany(g => g.Linears.Select(l => (Group: g, Linear: l))).GroupBy(x => groupOf[x.Linear.Name]))
+        // A unit never spans two allocation groups (MeasureGranularity.Units), so each group's units are measured from its quantized linears.
+        foreach (var allocation in module.LinearGroups.SelectMany(g => g.Linears.Select(l => (Group: g, Linear: l))).GroupBy(x => units[unitOf[x.Linear.Name]][0].Group))
         {
             var members = allocation.ToList();
-            var originals = members.Select(m => m.Linear.Weight).ToList();
             foreach (int k in options.Candidates)
             {
                 var clock = Stopwatch.StartNew();
                 var quantized = new Converter.Compute.Matrix[members.Count];
                 Parallel.For(0, members.Count, new ParallelOptions { MaxDegreeOfParallelism = converter.LinearsInFlightFor(members.Count) }, i =>
                     quantized[i] = converter.Reconstruct(converter.QuantizeAt(members[i].Linear, hessians[members[i].Group], k), members[i].Linear));
-                for (int i = 0; i < members.Count; i++)
-                    members[i].Linear.ReplaceWeight(quantized[i]);
-                try
+                foreach (var unit in Enumerable.Range(0, members.Count).GroupBy(i => unitOf[members[i].Linear.Name]))
                 {
-                    result.Add(new Perturbed(allocation.Key.Layer, allocation.Key.Group, k, input.Select(b => module.Forward(b)).ToArray()));
+                    var originals = unit.ToDictionary(i => i, i => members[i].Linear.Weight);
+                    foreach (int i in unit)
+                        members[i].Linear.ReplaceWeight(quantized[i]);
+                    try
+                    {
+                        result.Add(new Perturbed(unit.Key, k, input.Select(b => module.Forward(b)).ToArray()));
+                    }
+                    finally
+                    {
+                        foreach (int i in unit)
+                            members[i].Linear.ReplaceWeight(originals[i]);
+                    }
                 }
-                finally
-                {
-                    for (int i = 0; i < members.Count; i++)
-                        members[i].Linear.ReplaceWeight(originals[i]);
-                }
-                steps.Log($"  {module.Name} {allocation.Key.Group}: K={k} quantized ({clock.Elapsed.TotalSeconds:F1} s)");
+                steps.Log($"  {module.Name} {allocation.Key}: K={k} quantized and measured ({clock.Elapsed.TotalSeconds:F1} s)");
             }
         }
         return result;

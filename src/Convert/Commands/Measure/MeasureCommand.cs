@@ -24,10 +24,19 @@ public sealed class MeasureCommand
 
     private readonly Option<string?> _out = new("--out", "-o") { Description = "Measurement file to write. Default: out/<model>-measurement.json" };
     private readonly Option<string> _candidates = new("--candidates") { Description = "Candidate K, comma-separated, each 1..8", DefaultValueFactory = _ => DefaultCandidates };
+    private readonly Option<MeasureGranularity> _granularity = new("--granularity")
+    {
+        Description = "What is quantized alone at each K, and so what convert --measurement gives one K: tensor (each linear; a layer's routed " +
+            "experts together, as exllamav3's fused expert kernels take one K for them all) or group (a layer's q/k/v, o, gate/up, down, routed experts). " +
+            "The same quantization work either way; tensor costs more forwards of the measurement rows (one per unit and K)",
+        DefaultValueFactory = _ => MeasureGranularity.Tensor,
+        HelpName = string.Join('|', MeasureGranularityUnits.Names),
+        CustomParser = ParseGranularity,
+    };
     private readonly Option<int> _rows = new("--rows") { Description = "Rows the output KL is measured over", DefaultValueFactory = _ => 8 };
     private readonly Option<int> _length = new("--length") { Description = "Tokens per measurement row", DefaultValueFactory = _ => 256 };
     private readonly Option<string?> _text = new("--text") { Description = "Text of the measurement rows (consecutive rows from its start). Default: the built-in calibration text" };
-    private readonly Option<string> _codebook = new("--codebook", "-c") { Description = "Codebook the groups are quantized with: " + CodebookRegistry.Names, DefaultValueFactory = _ => "mul1" };
+    private readonly Option<string> _codebook = new("--codebook", "-c") { Description = "Codebook the units are quantized with: " + CodebookRegistry.Names, DefaultValueFactory = _ => "mul1" };
     private readonly CalibrationOptions _calibration = new();
     private readonly Option<int> _seed = new("--seed") { Description = "Seed of sign flips and calibration row choice (as convert)", DefaultValueFactory = _ => 0 };
     private readonly Option<string> _device = new("--device") { Description = "Where to run: cuda:N, cpu, or auto", DefaultValueFactory = _ => "auto" };
@@ -37,11 +46,12 @@ public sealed class MeasureCommand
     public Command Build(Func<Func<CliContext, int>, int> run)
     {
         var command = new Command("measure",
-            "Measure how much the model's output KL grows when each group of linears (a layer's attention input, attention output, MLP input, MLP output, " +
-            "routed experts) alone is quantized at each candidate K. `trellis convert --bits B --measurement FILE` then spends a fractional budget where " +
-            "the output is most sensitive. Costs about one conversion per candidate K plus one forward of the measurement rows per group and K.");
+            "Measure how much the model's output KL grows when each linear (or, with --granularity group, each group of linears: a layer's attention " +
+            "input, attention output, MLP input, MLP output) alone is quantized at each candidate K; a layer's routed experts are one unit. " +
+            "`trellis convert --bits B --measurement FILE` then spends a fractional budget where the output is most sensitive. Costs about one " +
+            "conversion per candidate K plus one forward of the measurement rows per unit and K.");
         command.Arguments.Add(_model);
-        Option[] all = [_out, _candidates, _rows, _length, _text, _codebook, .. _calibration.Options, _seed, _device, _threads, _json];
+        Option[] all = [_out, _candidates, _granularity, _rows, _length, _text, _codebook, .. _calibration.Options, _seed, _device, _threads, _json];
         foreach (var o in all)
             command.Options.Add(o);
         command.SetAction(parse => run(context => MeasureRun.Execute(Bind(parse), parse.GetValue(_json), context)));
@@ -84,7 +94,16 @@ public sealed class MeasureCommand
             Device = device,
         };
         var text = parse.GetValue(_text) is { } textPath ? TextSource.FromFile(textPath) : BuiltInSamples.CalibrationText;
-        return (settings, new MeasureOptions(candidates, text, rows, length));
+        return (settings, new MeasureOptions(candidates, parse.GetValue(_granularity), text, rows, length));
+    }
+
+    private static MeasureGranularity ParseGranularity(System.CommandLine.Parsing.ArgumentResult result)
+    {
+        var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+        if (MeasureGranularityUnits.Parse(text) is { } granularity)
+            return granularity;
+        result.AddError($"--granularity must be {string.Join(" or ", MeasureGranularityUnits.Names)}, got '{text}'");
+        return default;
     }
 
     /// <summary>"2,3,4" → [2, 3, 4], sorted and distinct; each 1..8.</summary>

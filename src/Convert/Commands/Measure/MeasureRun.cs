@@ -4,7 +4,7 @@ using Converter.Conversion.Reporting;
 
 namespace Converter.Cli.Commands.Measure;
 
-/// <summary>Behaviour of `trellis measure`: run the measurement, write the file, print the most and least sensitive groups.</summary>
+/// <summary>Behaviour of `trellis measure`: run the measurement, write the file, print the most sensitive units.</summary>
 public static class MeasureRun
 {
     public static int Execute((ConvertSettings Settings, MeasureOptions Options) args, bool json, CliContext context)
@@ -21,11 +21,11 @@ public static class MeasureRun
             return ExitCodes.Ok;
         }
         int low = options.Candidates[0];
-        context.Output.WriteLine($"Measured {measurement.Groups.Count} groups at K = {string.Join(", ", options.Candidates)} in " +
+        context.Output.WriteLine($"Measured {measurement.Units.Count} units ({measurement.Granularity.Name()}) at K = {string.Join(", ", options.Candidates)} in " +
             $"{HumanFormat.Duration(TimeSpan.FromSeconds(measurement.Seconds))}; wrote {settings.OutDir}");
-        context.Output.WriteLine($"Most sensitive at K = {low} (KL when the group alone is quantized):");
-        foreach (var g in measurement.Groups.OrderByDescending(g => g.Kl[low]).Take(8))
-            context.Output.WriteLine($"  layer {g.Layer,3} {g.Group,-12} {string.Join("  ", g.Kl.Select(kv => $"K{kv.Key} {kv.Value:E2}"))}");
+        context.Output.WriteLine($"Most sensitive at K = {low} (KL when the unit alone is quantized):");
+        foreach (var u in measurement.Units.OrderByDescending(u => u.Kl[low]).Take(8))
+            context.Output.WriteLine($"  {u.Label,-36} {string.Join("  ", u.Kl.Select(kv => $"K{kv.Key} {kv.Value:E2}"))}");
         context.Output.WriteLine($"Use it: trellis convert {settings.ModelDir} --bits B --measurement {settings.OutDir}");
         return ExitCodes.Ok;
     }
