@@ -135,6 +135,22 @@ public class ConvertCommandTests
     }
 
     /// <summary>
+    /// The drift target and capture count as chosen when any of --drift-target, --sequential or --fast is given (then a
+    /// job keeps them where they do not fit the GPU); left out, they are the default's, which gives way.
+    /// </summary>
+    [TestCase(new string[0], false)]
+    [TestCase(new[] { "--drift-target", "1" }, true)]
+    [TestCase(new[] { "--sequential", "true" }, true)]
+    [TestCase(new[] { "--fast" }, true)]
+    [TestCase(new[] { "--damping", "0.02" }, false)]
+    public void TheQuantizerIsChosenOnlyWhenItsOptionsAreGiven(string[] options, bool chosen)
+    {
+        var (cli, _, _) = NewCli();
+        var settings = cli.Convert.Bind(cli.Parse(["convert", "m", "--cal-rows", "4", "--cal-cols", "64", .. options]));
+        Assert.That(settings.QuantizerChosen, Is.EqualTo(chosen));
+    }
+
+    /// <summary>
     /// --calibration-states is auto unless asked, binds case-insensitively, and is no resume key: where the states live
     /// changes no number, so a job may continue with them elsewhere.
     /// </summary>

@@ -158,6 +158,34 @@ public class ResourceEstimateTests
     }
 
     /// <summary>
+    /// The default quantizer's drift target on a 70B layer needs more GPU memory than a 20 GB budget holds even lean
+    /// (its float64 cross sum and solve beside the Hessian); left to the default, the job then runs with exllamav3's
+    /// quantizer, which fits; asked for, the drift target stays and the shortfall stands. An 8B on an H200 keeps it.
+    /// </summary>
+    [Test]
+    public void TheDefaultDriftTargetGivesWayWhereItDoesNotFit()
+    {
+        var inputs = Inputs(Shape("llama-3-70b", 1), 128, 512, Hopper) with { OriginalStream = true, Sequential = true };
+        var twenty = Machine(120, 20, 200);
+        var (plan, needs, withDrift) = ResourceCheck.Choose(inputs, twenty, StatePlacement.Auto, leanAllowed: true, mayDropDrift: true);
+        TestContext.Out.WriteLine($"with the drift target {HumanFormat.Bytes(withDrift?.GpuBytes ?? 0)}, without {HumanFormat.Bytes(needs.GpuBytes)} ({plan.Describe()})");
+        Assert.That(withDrift, Is.Not.Null);
+        Assert.That(withDrift!.Shortfalls(twenty), Has.Some.StartsWith("GPU memory: "));
+        Assert.That(needs.Shortfalls(twenty), Is.Empty);
+        Assert.That(needs.GpuBytes, Is.LessThan(withDrift.GpuBytes));
+        Assert.That(plan.OriginalOnGpu, Is.False);
+
+        var (_, insisted, none) = ResourceCheck.Choose(inputs, twenty, StatePlacement.Auto, leanAllowed: true, mayDropDrift: false);
+        Assert.That(none, Is.Null);
+        Assert.That(insisted.Shortfalls(twenty), Has.Some.StartsWith("GPU memory: "));
+
+        var eight = Inputs(Shape("llama-3-8b", 2), 250, 2048, Hopper) with { OriginalStream = true, Sequential = true };
+        var (eightPlan, _, kept) = ResourceCheck.Choose(eight, Machine(120, 139, 200), StatePlacement.Auto, leanAllowed: true, mayDropDrift: true);
+        Assert.That(kept, Is.Null, "an 8B on an H200 keeps the drift target");
+        Assert.That(eightPlan.OriginalOnGpu, Is.True);
+    }
+
+    /// <summary>
     /// With --device cuda:0,cuda:1,… every GPU after the first is checked for what its share of the linears needs (no
     /// states, Gram sums or forward scratch: less than the first's), and a shortfall names the device.
     /// </summary>

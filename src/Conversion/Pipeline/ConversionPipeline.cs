@@ -96,10 +96,13 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         var bits = Plan?.Bits ?? BitAllocation.Allocate(targets, settings.Bits);
         var codebooks = session.Codebooks;
         // Memory and disk are checked before anything is written too: a job that cannot fit fails now, not at a checkpoint hours in.
-        var memory = ResourceCheck.Run(ResourceCheck.Inputs(settings, model.Spec, source, bits, n => InFlight.Linears(settings.LinearsInFlight, backend.Cuda is not null, n),
+        var (memory, driftDropped) = ResourceCheck.Run(ResourceCheck.Inputs(settings, model.Spec, source, bits, n => InFlight.Linears(settings.LinearsInFlight, backend.Cuda is not null, n),
                 backend.Cuda is { } gpu ? new GpuShape(gpu.Device.Multiprocessors) : null),
             settings, backend.Cuda?.MemoryInfo().Free, session.Log, enforce: !settings.SkipResourceCheck,
             devices.Backends.Skip(1).Where(b => b.Cuda is not null).Select(b => (b.Algebra.Device, (long)b.Cuda!.MemoryInfo().Free)).ToList());
+        // Before anything reads the tuning: the resume keys, the capture stages, the original stream.
+        if (driftDropped)
+            settings = settings with { Tuning = QuantizerTuning.Exllamav3 };
         if (memory.Lean)
         {
             foreach (var device in devices.Backends)

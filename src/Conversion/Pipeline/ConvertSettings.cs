@@ -34,6 +34,13 @@ public sealed record ConvertSettings
 
     /// <summary>The quantizer's knobs (scale choice, refinement, scale refit, damping, drift target, sequential capture); default: the sequential drift target (<see cref="QuantizerTuning.Default"/>).</summary>
     public QuantizerTuning Tuning { get; init; } = QuantizerTuning.Default;
+
+    /// <summary>
+    /// The quantizer's drift target and capture were asked for (--drift-target, --sequential or --fast), so they stay
+    /// even where they do not fit; left to the default, a job whose drift target does not fit runs with exllamav3's
+    /// quantizer instead (<see cref="ResourceCheck.Choose"/>).
+    /// </summary>
+    public bool QuantizerChosen { get; init; }
     public int Seed { get; init; }
     public long ShardBytes { get; init; } = 8192L << 20;
     public bool Resume { get; init; }

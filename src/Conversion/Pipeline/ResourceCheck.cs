@@ -16,11 +16,13 @@ public static class ResourceCheck
 {
     /// <summary>
     /// Settles how the job fits the GPU (<see cref="GpuMemoryPlan"/>: where the calibration states live, whether it runs
-    /// lean), logs the estimate for that plan, and throws <see cref="ResourceShortfallException"/> naming every shortfall
-    /// unless <paramref name="enforce"/> is false.
+    /// lean) and whether the default quantizer's drift target stays (<see cref="Choose"/>), logs the estimate for that
+    /// plan, and throws <see cref="ResourceShortfallException"/> naming every shortfall unless <paramref name="enforce"/>
+    /// is false.
     /// </summary>
     /// <param name="otherGpus">The free memory of the GPUs of a <c>--device</c> list after the first (none for one device).</param>
-    public static GpuMemoryPlan Run(ResourceInputs inputs, ConvertSettings settings, long? gpuFreeBytes, TextWriter log, bool enforce,
+    /// <returns>The plan, and true when the job is to run with exllamav3's quantizer instead of the default's drift target.</returns>
+    public static (GpuMemoryPlan Plan, bool DriftDropped) Run(ResourceInputs inputs, ConvertSettings settings, long? gpuFreeBytes, TextWriter log, bool enforce,
         IReadOnlyList<(string Device, long Bytes)>? otherGpus = null)
     {
         if (gpuFreeBytes is { } free && settings.GpuMemoryBudgetBytes is { } budget)
@@ -32,24 +34,49 @@ public static class ResourceCheck
         {
             log.WriteLine("convert: note: --gpu-memory has no effect without a GPU");
         }
-        var plan = Plan(settings.CalibrationStates, inputs, gpuFreeBytes, leanAllowed: settings.LinearsInFlight == 0);
-        var needs = ResourceEstimate.For(plan.Inputs(inputs));
         var available = Measure(settings, gpuFreeBytes) with
         {
             OtherGpus = otherGpus?.Select(o => (o.Device, GpuBytesToPlanOn(o.Bytes, settings.GpuMemoryBudgetBytes))).ToList(),
         };
+        var (plan, needs, withDrift) = Choose(inputs, available, settings.CalibrationStates, leanAllowed: settings.LinearsInFlight == 0,
+            mayDropDrift: !settings.QuantizerChosen);
+        if (withDrift is not null)
+        {
+            log.WriteLine($"convert: warning: the default quantizer's drift target does not fit ({string.Join("; ", withDrift.Shortfalls(available))}); " +
+                "converting with exllamav3's quantizer (as --fast: about 25% higher KL) instead. --drift-target 1 insists on it");
+        }
         log.WriteLine($"convert: estimate: {needs.Describe(available)}");
         if (plan.Lean)
             log.WriteLine($"convert: GPU memory plan: {plan.Describe()}");
         var shortfalls = needs.Shortfalls(available);
         if (shortfalls.Count == 0)
-            return plan;
+            return (plan, withDrift is not null);
         if (!enforce)
         {
             log.WriteLine($"convert: warning: the job may not fit ({string.Join("; ", shortfalls)}); running anyway (--skip-resource-check)");
-            return plan;
+            return (plan, false);
         }
         throw new ResourceShortfallException($"this job does not fit: {string.Join("; ", shortfalls)} (--skip-resource-check runs it anyway)");
+    }
+
+    /// <summary>
+    /// The plan for <paramref name="inputs"/> (<see cref="Plan"/>) and its needs. When they do not fit and
+    /// <paramref name="mayDropDrift"/> (the drift target is the default's, not asked for), the same job without the drift
+    /// target and the sequential capture (exllamav3's quantizer) is tried: a 70B layer's drift target needs its float64
+    /// cross sum and solve beside the Hessian (34 GiB of GPU memory, lean, against under 17 without it), past the 24-32
+    /// GB most users convert on. Where that fits, it is returned with the needs that did not fit (else null).
+    /// </summary>
+    public static (GpuMemoryPlan Plan, ResourceNeeds Needs, ResourceNeeds? DriftNeeds) Choose(ResourceInputs inputs, AvailableResources available,
+        StatePlacement placement, bool leanAllowed, bool mayDropDrift)
+    {
+        var plan = Plan(placement, inputs, available.GpuBytes, leanAllowed);
+        var needs = ResourceEstimate.For(plan.Inputs(inputs));
+        if (!mayDropDrift || !inputs.OriginalStream || needs.Shortfalls(available).Count == 0)
+            return (plan, needs, null);
+        var plain = inputs with { OriginalStream = false, OriginalOnGpu = false, Sequential = false };
+        var plainPlan = Plan(placement, plain, available.GpuBytes, leanAllowed);
+        var plainNeeds = ResourceEstimate.For(plainPlan.Inputs(plain));
+        return plainNeeds.Shortfalls(available).Count == 0 ? (plainPlan, plainNeeds, needs) : (plan, needs, null);
     }
 
     /// <summary>What a job may plan on: the free GPU memory, or the budget when it is smaller.</summary>

@@ -198,6 +198,7 @@ public sealed class ConvertCommand
             OutScales = outScales,
             HessianBasis = basis,
             Tuning = _quantizer.Bind(parse),
+            QuantizerChosen = _quantizer.Chosen(parse),
             Seed = parse.GetValue(_seed),
             ShardBytes = (long)shard << 20,
             Resume = parse.GetValue(_resume),

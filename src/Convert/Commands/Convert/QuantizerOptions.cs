@@ -59,6 +59,9 @@ public sealed class QuantizerOptions
 
     public IReadOnlyList<Option> Options => [_scaleChoice, _refinePasses, _refitScales, _damping, _driftTarget, _sequential, _fast];
 
+    /// <summary>Whether the drift target or the capture was given on the command line (<see cref="ConvertSettings.QuantizerChosen"/>).</summary>
+    public bool Chosen(ParseResult parse) => new Option[] { _driftTarget, _sequential, _fast }.Any(o => parse.GetResult(o) is { Implicit: false });
+
     public QuantizerTuning Bind(ParseResult parse)
     {
         var choice = parse.GetValue(_scaleChoice) switch
