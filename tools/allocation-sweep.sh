@@ -20,8 +20,12 @@ mkdir -p "$out"
 : > "$out/allocation.jsonl"
 for seed in $seeds; do
   m="$out/measure-$granularity-seed$seed.json"
-  [ -f "$m" ] || /usr/bin/time -f "measure seed $seed ($granularity): %e s, host peak %M KB" "$app" measure "$model" -o "$m" --candidates "$candidates" \
-    --granularity "$granularity" --seed "$seed" ${both[@]+"${both[@]}"} > /dev/null 2> "$out/measure-$granularity-seed$seed.log" && tail -n 1 "$out/measure-$granularity-seed$seed.log"
+  # A measurement already in OUT is reused (e.g. one made with other --rows by hand).
+  if [ ! -f "$m" ]; then
+    /usr/bin/time -f "measure seed $seed ($granularity): %e s, host peak %M KB" "$app" measure "$model" -o "$m" --candidates "$candidates" \
+      --granularity "$granularity" --seed "$seed" ${both[@]+"${both[@]}"} > /dev/null 2> "$out/measure-$granularity-seed$seed.log"
+    tail -n 1 "$out/measure-$granularity-seed$seed.log"
+  fi
   for b in $targets; do
     dir="$out/$granularity-seed$seed-$b"
     /usr/bin/time -f "convert seed $seed $b bpw ($granularity): %e s" "$app" convert "$model" -o "$dir" --bits "$b" --seed "$seed" --measurement "$m" --overwrite \
