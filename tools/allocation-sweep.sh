@@ -4,15 +4,17 @@
 # held-out rows of the built-in evaluation text). Prints one row per (seed, bits) from quantization_config.allocation
 # and writes OUT/allocation.jsonl.
 #   tools/allocation-sweep.sh TRELLIS MODEL_DIR OUT "0 1" "2.5 3.5" [candidates=2,3,4,5] [extra options for both…]
-# `--granularity tensor|group` among the extra options goes to measure only (default tensor, measure's own); runs of
-# both granularities can share one OUT (their files are named by it).
+# `--granularity tensor|group` and `--compensation block|none` among the extra options go to measure only (defaults:
+# measure's own); runs of both granularities can share one OUT (their files are named by it).
 set -euo pipefail
 app="$1"; model="$2"; out="$3"; seeds="$4"; targets="$5"; candidates="${6:-2,3,4,5}"; shift 6 || shift $#
-granularity=tensor; both=()
+granularity=tensor; measure_only=(); both=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --granularity) granularity="$2"; shift 2 ;;
     --granularity=*) granularity="${1#--granularity=}"; shift ;;
+    --compensation) measure_only+=("$1" "$2"); shift 2 ;;
+    --compensation=*) measure_only+=("$1"); shift ;;
     *) both+=("$1"); shift ;;
   esac
 done
@@ -23,7 +25,7 @@ for seed in $seeds; do
   # A measurement already in OUT is reused (e.g. one made with other --rows by hand).
   if [ ! -f "$m" ]; then
     /usr/bin/time -f "measure seed $seed ($granularity): %e s, host peak %M KB" "$app" measure "$model" -o "$m" --candidates "$candidates" \
-      --granularity "$granularity" --seed "$seed" ${both[@]+"${both[@]}"} > /dev/null 2> "$out/measure-$granularity-seed$seed.log"
+      --granularity "$granularity" --seed "$seed" ${measure_only[@]+"${measure_only[@]}"} ${both[@]+"${both[@]}"} > /dev/null 2> "$out/measure-$granularity-seed$seed.log"
     tail -n 1 "$out/measure-$granularity-seed$seed.log"
   fi
   for b in $targets; do

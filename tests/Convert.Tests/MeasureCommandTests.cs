@@ -10,7 +10,9 @@ namespace Converter.Convert.Tests;
 /// `trellis measure` and `trellis convert --measurement` end to end on rand-llama31 cut to its first layer (its seven
 /// linears are what the allocator trades bits between; a second, alike layer only doubles the time) with little
 /// calibration: one per-tensor measurement at K = 1 and 2 shared by the tests (the smallest K the format has, and the
-/// cheapest to encode), then a conversion at 1.5 bpw that checks the measured allocation against the uniform one.
+/// cheapest to encode), then a conversion at 1.5 bpw that checks the measured allocation against the uniform one. The
+/// measurement leaves out the block refits (<see cref="MeasureCompensationTests"/> covers them): from Small's 512
+/// tokens they would fit noise.
 /// </summary>
 [NonParallelizable]
 public class MeasureCommandTests
@@ -29,7 +31,7 @@ public class MeasureCommandTests
         _model = LayerCut.FirstLayers(RepoPaths.TestModel("rand-llama31"), Path.Combine(_dir.FullName, "rand-llama31-1layer"), 1);
         _measurement = Path.Combine(_dir.FullName, "m.json");
         var (cli, output, log) = CliHarness.NewCli();
-        int code = cli.Invoke([.. new[] { "measure", _model, "-o", _measurement, "--candidates", "1,2", "--rows", "2", "--length", "64" }, .. Small]);
+        int code = cli.Invoke([.. new[] { "measure", _model, "-o", _measurement, "--candidates", "1,2", "--rows", "2", "--length", "64", "--compensation", "none" }, .. Small]);
         Assert.That(code, Is.EqualTo(ExitCodes.Ok), log.ToString());
         Assert.That(output.ToString(), Does.Contain("Measured 7 units (tensor)"));
         _measured = Measurement.Load(_measurement);
@@ -59,6 +61,16 @@ public class MeasureCommandTests
         Assert.That(_measured.Candidates, Is.EqualTo(new[] { 1, 2 }));
     }
 
+    [TestCase(new string[0], MeasureCompensation.Block)]
+    [TestCase(new[] { "--compensation", "none" }, MeasureCompensation.None)]
+    [TestCase(new[] { "--compensation", "Block" }, MeasureCompensation.Block)]
+    public void CompensationIsBlockUnlessAskedFor(string[] args, MeasureCompensation expected)
+    {
+        var (cli, _, _) = CliHarness.NewCli();
+        var (_, options) = cli.Measure.Bind(cli.Parse(["measure", _model, .. args]));
+        Assert.That(options.Compensation, Is.EqualTo(expected));
+    }
+
     [TestCase(new string[0], MeasureGranularity.Tensor)]
     [TestCase(new[] { "--granularity", "group" }, MeasureGranularity.Group)]
     [TestCase(new[] { "--granularity", "Tensor" }, MeasureGranularity.Tensor)]
@@ -69,13 +81,15 @@ public class MeasureCommandTests
         Assert.That(options.Granularity, Is.EqualTo(expected));
     }
 
-    [Test]
-    public void AnUnknownGranularityIsAParseErrorNamingTheChoices()
+    [TestCase("--granularity", "layer", "tensor or group")]
+    [TestCase("--compensation", "layer", "block or none")]
+    [TestCase("--compensation", "1", "block or none")]
+    public void AnUnknownChoiceIsAParseErrorNamingTheChoices(string option, string value, string choices)
     {
         var (cli, _, log) = CliHarness.NewCli();
-        int code = cli.Invoke("measure", _model, "-o", Path.Combine(_dir.FullName, "unused"), "--granularity", "layer");
+        int code = cli.Invoke("measure", _model, "-o", Path.Combine(_dir.FullName, "unused"), option, value);
         Assert.That(code, Is.EqualTo(ExitCodes.Usage));
-        Assert.That(log.ToString(), Does.StartWith("trellis: --granularity must be tensor or group, got 'layer'"));
+        Assert.That(log.ToString(), Does.StartWith($"trellis: {option} must be {choices}, got '{value}'"));
         Assert.That(Directory.Exists(Path.Combine(_dir.FullName, "unused")), Is.False);
     }
 
@@ -93,6 +107,8 @@ public class MeasureCommandTests
         double predicted = allocation["predicted_kl"]!.GetValue<double>(), uniformPredicted = allocation["uniform_predicted_kl"]!.GetValue<double>();
         Assert.That(predicted, Is.LessThanOrEqualTo(uniformPredicted), "the optimizer never predicts worse than the uniform allocation");
         Assert.That(allocation["granularity"]!.GetValue<string>(), Is.EqualTo("tensor"));
+        Assert.That(log.ToString(), Does.Contain($"convert: warning: {_measurement} was measured with --compensation none, made for exllamav3's quantizer (--fast)"),
+            "a measurement made for the other quantizer is named as such");
         string shipped = allocation["method"]!.GetValue<string>();
         if (allocation["held_out_kl_measured"] is { } measuredKl)
         {

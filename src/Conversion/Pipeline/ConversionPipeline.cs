@@ -92,6 +92,14 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
             Plan = AllocationPlan.Measured(targets, measurement, settings.Bits, measurementPath);
             session.Log.WriteLine($"convert: measured allocation from {measurementPath} ({measurement.Units.Count} units, {measurement.Granularity.Name()} granularity): predicted KL {Plan.PredictedKl:E3} against {Plan.UniformPredictedKl:E3} uniform" +
                 (Plan.SameAsUniform ? " (the same allocation)" : ""));
+            bool refitsLaterSublayers = settings.Tuning.DriftTarget > 0 && settings.Tuning.SequentialCapture;
+            if ((measurement.Compensation == MeasureCompensation.Block) != refitsLaterSublayers)
+            {
+                session.Log.WriteLine($"convert: warning: {measurementPath} was measured with --compensation {measurement.Compensation.ToString().ToLowerInvariant()}, made for " +
+                    (measurement.Compensation == MeasureCompensation.Block ? "the default quantizer (the sequential drift target)" : "exllamav3's quantizer (--fast)") +
+                    $"; this conversion's quantizer is {(refitsLaterSublayers ? "the sequential drift target" : "another")}, so the predictions are less exact " +
+                    $"(trellis measure --compensation {(refitsLaterSublayers ? "block" : "none")} matches it)");
+            }
         }
         var bits = Plan?.Bits ?? BitAllocation.Allocate(targets, settings.Bits);
         var codebooks = session.Codebooks;

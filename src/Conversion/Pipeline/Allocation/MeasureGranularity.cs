@@ -1,5 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using Converter.Conversion.Reporting;
 
 namespace Converter.Conversion.Pipeline.Allocation;
 
@@ -7,7 +7,7 @@ namespace Converter.Conversion.Pipeline.Allocation;
 /// What `trellis measure` quantizes alone at each candidate K, and so what `convert --measurement` gives one K: the
 /// unit of the measurement. Written lower-case ("tensor", "group"), in the file as on the command line.
 /// </summary>
-[JsonConverter(typeof(MeasureGranularityJsonConverter))]
+[JsonConverter(typeof(LowerCaseEnumJsonConverter<MeasureGranularity>))]
 public enum MeasureGranularity
 {
     /// <summary>Every dense linear alone (q, k, v, o, gate, up, down, latent attention's, shared experts'); a layer's routed experts together.</summary>
@@ -17,8 +17,6 @@ public enum MeasureGranularity
     Group,
 }
 
-/// <summary>The granularity's JSON form: its lower-case name.</summary>
-public sealed class MeasureGranularityJsonConverter() : JsonStringEnumConverter<MeasureGranularity>(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false);
 
 /// <summary>The measured units a granularity makes of a model's budgeted linears.</summary>
 public static class MeasureGranularityUnits

@@ -44,7 +44,8 @@ public sealed record Measurement(
     int Length,
     MeasureGranularity Granularity,
     IReadOnlyList<MeasuredUnit> Units,
-    double Seconds)
+    double Seconds,
+    MeasureCompensation Compensation = MeasureCompensation.None)
 {
     public const string FormatName = "trellis-measurement";
 
