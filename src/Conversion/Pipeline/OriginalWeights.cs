@@ -18,16 +18,6 @@ public sealed class OriginalWeights(IEnumerable<Linear> linears)
         var current = _weights.Keys.Where(l => !ReferenceEquals(l.Weight, _weights[l])).ToDictionary(l => l, l => l.Weight);
         foreach (var linear in current.Keys)
             linear.ReplaceWeight(_weights[linear]);
-        return new Restore(current);
-    }
-
-    private sealed class Restore(Dictionary<Linear, Matrix> weights) : IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (var (linear, weight) in weights)
-                linear.ReplaceWeight(weight);
-            weights.Clear();
-        }
+        return new WeightRestore(current);
     }
 }

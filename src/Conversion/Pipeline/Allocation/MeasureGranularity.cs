@@ -17,7 +17,6 @@ public enum MeasureGranularity
     Group,
 }
 
-
 /// <summary>The measured units a granularity makes of a model's budgeted linears.</summary>
 public static class MeasureGranularityUnits
 {
@@ -25,17 +24,6 @@ public static class MeasureGranularityUnits
     public static IReadOnlyList<string> Names { get; } = Enum.GetValues<MeasureGranularity>().Select(Name).ToList();
 
     public static string Name(this MeasureGranularity granularity) => granularity.ToString().ToLowerInvariant();
-
-    /// <summary>The granularity of that name, in any case; null for none.</summary>
-    public static MeasureGranularity? Parse(string text)
-    {
-        foreach (var granularity in Enum.GetValues<MeasureGranularity>())
-        {
-            if (granularity.Name() == text.ToLowerInvariant())
-                return granularity;
-        }
-        return null;
-    }
 
     /// <summary>
     /// <paramref name="targets"/> cut into measured units, in the targets' order (a unit where its first linear is):

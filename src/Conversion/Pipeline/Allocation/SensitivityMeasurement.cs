@@ -164,7 +164,7 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
         var replaced = new Dictionary<Linear, Compute.Matrix>();
         var later = module.LinearGroups.Where(g => g.Sublayer > afterSublayer).ToList();
         if (later.Count == 0)
-            return new Restore(replaced);
+            return new WeightRestore(replaced);
         var rows = state.GoodRows.Take(CompensationRows(options.CompensationRows, later.Max(g => g.InFeatures), state.Tokens)).ToList();
         var quiet = new QuietSteps();
         try
@@ -206,10 +206,10 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
         }
         catch
         {
-            new Restore(replaced).Dispose();
+            new WeightRestore(replaced).Dispose();
             throw;
         }
-        return new Restore(replaced);
+        return new WeightRestore(replaced);
     }
 
     /// <summary>
@@ -229,15 +229,6 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
 
     /// <summary>32 × 512 tokens: tiny-llama's refits from these moved its allocations as described in docs/benchmarks.md.</summary>
     public const int MinimumRefitRows = 32;
-
-    private sealed class Restore(Dictionary<Linear, Compute.Matrix> weights) : IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (var (linear, weight) in weights)
-                linear.ReplaceWeight(weight);
-        }
-    }
 
     /// <summary>The refits' Hessians would log a line each per unit and K.</summary>
     private sealed class QuietSteps : IStepProgress

@@ -31,7 +31,7 @@ public sealed class MeasureCommand
             "The same quantization work either way; tensor costs more forwards of the measurement rows (one per unit and K)",
         DefaultValueFactory = _ => MeasureGranularity.Tensor,
         HelpName = string.Join('|', MeasureGranularityUnits.Names),
-        CustomParser = ParseGranularity,
+        CustomParser = result => ParseChoice(result, "--granularity", Enum.GetValues<MeasureGranularity>()),
     };
     private readonly Option<MeasureCompensation> _compensation = new("--compensation")
     {
@@ -40,7 +40,7 @@ public sealed class MeasureCommand
             "tiny-llama); none: the unit alone in the original model, what exllamav3's quantizer (convert --fast) sees, and cheaper",
         DefaultValueFactory = _ => MeasureCompensation.Block,
         HelpName = "block|none",
-        CustomParser = ParseCompensation,
+        CustomParser = result => ParseChoice(result, "--compensation", [MeasureCompensation.Block, MeasureCompensation.None]),
     };
     private readonly Option<int> _compensationRows = new("--compensation-rows")
     {
@@ -112,21 +112,20 @@ public sealed class MeasureCommand
         return (settings, new MeasureOptions(candidates, parse.GetValue(_granularity), text, rows, length, parse.GetValue(_compensation), Math.Max(0, parse.GetValue(_compensationRows))));
     }
 
-    private static MeasureCompensation ParseCompensation(System.CommandLine.Parsing.ArgumentResult result)
+    /// <summary>
+    /// An enum option's value by its lower-case name, in any case; otherwise a parse error listing
+    /// <paramref name="choices"/> in their order. Numbers are names of nothing (Enum.Parse would take "1").
+    /// </summary>
+    private static T ParseChoice<T>(System.CommandLine.Parsing.ArgumentResult result, string option, IReadOnlyList<T> choices)
+        where T : struct, Enum
     {
         var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
-        if (Enum.TryParse<MeasureCompensation>(text, ignoreCase: true, out var compensation) && Enum.IsDefined(compensation) && !int.TryParse(text, out _))
-            return compensation;
-        result.AddError($"--compensation must be block or none, got '{text}'");
-        return default;
-    }
-
-    private static MeasureGranularity ParseGranularity(System.CommandLine.Parsing.ArgumentResult result)
-    {
-        var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
-        if (MeasureGranularityUnits.Parse(text) is { } granularity)
-            return granularity;
-        result.AddError($"--granularity must be {string.Join(" or ", MeasureGranularityUnits.Names)}, got '{text}'");
+        foreach (var choice in choices)
+        {
+            if (string.Equals(choice.ToString(), text, StringComparison.OrdinalIgnoreCase))
+                return choice;
+        }
+        result.AddError($"{option} must be {string.Join(" or ", choices.Select(c => c.ToString().ToLowerInvariant()))}, got '{text}'");
         return default;
     }
 
