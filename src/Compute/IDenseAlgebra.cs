@@ -76,6 +76,22 @@ public interface IDenseAlgebra
         return g;
     }
 
+    /// <summary>
+    /// <see cref="TrySolveCross"/>'s G kept where it was solved, for <see cref="MultiplyTransposed(ReadOnlySpan{float}, IResidentMatrix, Span{float}, int, int)"/>:
+    /// a GPU's memory (an 8B down_proj's G is 822 MB, which went down to the host and back up for each target), the
+    /// host's otherwise. Null when A is not positive definite.
+    /// </summary>
+    IResidentMatrix? TrySolveCrossKept(ICrossAccumulator cross, IResidentMatrix? resident, Func<float[]> hostHessian, int k, int paddedK, double scale) =>
+        TrySolveCross(cross, resident, hostHessian, k, paddedK, scale) is { } g ? new HostResidentMatrix(g, k) : null;
+
+    /// <summary>y (m, n) = x (m, k) · Wᵀ for a square W (n = k = <see cref="IResidentMatrix.Size"/>) read where it is kept.</summary>
+    void MultiplyTransposed(ReadOnlySpan<float> x, IResidentMatrix w, Span<float> y, int m, int k)
+    {
+        if (w.Size != k)
+            throw new ArgumentException($"a {w.Size}×{w.Size} matrix cannot multiply rows of {k}", nameof(w));
+        MultiplyTransposed(x, w is HostResidentMatrix host ? host.Values : w.ToHost(), y, m, k, k);
+    }
+
     /// <summary>A running sum of AᵀB over pairs of row blocks A, B (rows, k), kept in float64 (the drift target's cross sum).</summary>
     ICrossAccumulator CreateCrossAccumulator(int k) => new HostCrossAccumulator(this, k);
 }

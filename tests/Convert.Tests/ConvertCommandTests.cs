@@ -2,6 +2,7 @@ using Converter.Cli;
 using Converter.Conversion.Calibration;
 using Converter.Conversion.Pipeline;
 using Converter.Cuda.Blas;
+using Converter.Cuda.Models;
 using Converter.Formats.IO;
 using Converter.Regularize.Quantization;
 using Converter.TestSupport;
@@ -77,6 +78,7 @@ public class ConvertCommandTests
     [TestCase("--device", "cuda:-1", "--device must be")]
     [TestCase("--cal-rows", "0", "--cal-rows")]
     [TestCase("--gpu-math", "fp16", "--gpu-math must be fp32 or tf32, got 'fp16'")]
+    [TestCase("--hessian-math", "bf16", "--hessian-math must be fp32 or tf32, got 'bf16'")]
     [TestCase("--calibration-states", "disk", "--calibration-states must be auto, gpu or host, got 'disk'")]
     [TestCase("--gpu-memory", "0", "--gpu-memory must be a positive number of GiB, got 0")]
     [TestCase("--gpu-memory", "-2.5", "--gpu-memory must be a positive number of GiB, got -2.5")]
@@ -119,19 +121,23 @@ public class ConvertCommandTests
     }
 
     /// <summary>
-    /// --gpu-math is TF32 unless asked (the default adds no resume key, so older jobs still resume); FP32 binds, is
-    /// fixed on resume, and reaches the backend's options (the GPU tests check what reaches cuBLAS).
+    /// --gpu-math is TF32 and --hessian-math FP32 unless asked (a default adds no resume key, so older jobs still resume);
+    /// the other math binds, is fixed on resume, and reaches the backend's options (the GPU tests check what reaches cuBLAS).
     /// </summary>
-    [Test]
-    public void BindsTheGpuMathAndFixesFp32OnResume()
+    [TestCase("--gpu-math", "gpu_math", GpuMath.Tf32, GpuMath.Fp32)]
+    [TestCase("--hessian-math", "hessian_math", GpuMath.Fp32, GpuMath.Tf32)]
+    public void BindsAMathAndFixesTheNonDefaultOneOnResume(string option, string key, GpuMath byDefault, GpuMath other)
     {
         var (cli, _, _) = NewCli();
+        Func<ConvertSettings, GpuMath> math = option == "--gpu-math" ? s => s.GpuMath : s => s.HessianMath;
         var plain = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64")) with { CalVolumeRule = "given" };
-        Assert.That(plain.GpuMath, Is.EqualTo(GpuMath.Tf32));
-        Assert.That(plain.FixedOnResume(), Does.Not.ContainKey("gpu_math"));
-        var fp32 = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64", "--gpu-math", "FP32")) with { CalVolumeRule = "given" };
-        Assert.That(fp32.GpuMath, Is.EqualTo(GpuMath.Fp32));
-        Assert.That(fp32.FixedOnResume(), Does.ContainKey("gpu_math").WithValue("fp32"));
+        Assert.That(math(plain), Is.EqualTo(byDefault));
+        Assert.That(plain.FixedOnResume(), Does.Not.ContainKey(key));
+        string name = GpuForwardOptions.Name(other);
+        var chosen = cli.Convert.Bind(cli.Parse("convert", "m", "--cal-rows", "4", "--cal-cols", "64", option, name.ToUpperInvariant())) with { CalVolumeRule = "given" };
+        Assert.That(math(chosen), Is.EqualTo(other));
+        Assert.That(chosen.FixedOnResume(), Does.ContainKey(key).WithValue(name));
+        Assert.That(plain.ResumeConflict(chosen.FixedOnResume()), Is.Not.Null);
     }
 
     /// <summary>

@@ -17,6 +17,21 @@ public class InFlightTests
     public void ModulesOfExpertsQuantizeManyAtOnceOnAGpu(int requested, bool gpu, int linears, int expected) =>
         Assert.That(InFlight.Linears(requested, gpu, linears), Is.EqualTo(expected));
 
+    /// <summary>A sequential stage of q/k/v runs whole on a GPU when the count is automatic and no memory plan limits it; an MLP stage keeps the module's count.</summary>
+    [TestCase(0, true, true, false, 3, 3)]
+    [TestCase(0, true, true, false, 2, 2)]
+    [TestCase(0, true, true, false, 1, 2)]
+    [TestCase(0, true, true, false, 4, 2)]
+    [TestCase(2, true, true, false, 3, 2)]
+    [TestCase(0, false, true, false, 3, 1)]
+    [TestCase(0, true, false, false, 3, 2)]
+    [TestCase(0, true, true, true, 3, 2)]
+    public void ASmallSequentialStageQuantizesWholeOnAGpu(int requested, bool gpu, bool sequential, bool oneInFlight, int stageLinears, int expected)
+    {
+        int module = requested > 0 ? requested : InFlight.Linears(requested, gpu, stageLinears);
+        Assert.That(InFlight.InStage(module, stageLinears, InFlight.WholeStages(requested, gpu, sequential, oneInFlight)), Is.EqualTo(expected));
+    }
+
     [Test]
     public void AtMostDegreeRunAtOnceStartedInOrder()
     {

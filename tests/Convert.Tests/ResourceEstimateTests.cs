@@ -36,6 +36,27 @@ public class ResourceEstimateTests
             OtherFilesBytes: 9 << 20, ExistingWorkBytes: existingWork, gpu);
     }
 
+    /// <summary>
+    /// A sequential stage quantized whole (<see cref="InFlight.WholeStage"/>) is counted when its three linears' working
+    /// sets are more than the module's two largest: a block whose MLP is narrow (intermediate 1024 beside a 4096-wide
+    /// attention, and a small vocabulary so that a block is the peak), where q, k and v at once need more than any two linears; an 8B's q/k/v stage fits within its two
+    /// largest and costs nothing more.
+    /// </summary>
+    [Test]
+    public void AWholeStageIsCountedWhenItNeedsMoreThanTheModulesTwoLargest()
+    {
+        var shape = SyntheticShape.Presets["llama-3-8b"] with { Layers = 2, Intermediate = 1024, KvHeads = 32, Vocab = 2048 };
+        var narrow = TransformerSpec.From(ModelConfig.Parse(shape.ToConfigJson(), "config.json"));
+        var inputs = Inputs(narrow, 128, 512, Hopper) with { Sequential = true, OriginalStream = true, StatesOnGpu = true };
+        long pairs = ResourceEstimate.For(inputs).GpuBytes;
+        long whole = ResourceEstimate.For(inputs with { WholeStages = true }).GpuBytes;
+        Assert.That(whole, Is.GreaterThan(pairs));
+
+        var wide = Inputs(Shape("llama-3-8b", 2), 128, 512, Hopper) with { Sequential = true, OriginalStream = true, StatesOnGpu = true };
+        Assert.That(ResourceEstimate.For(wide with { WholeStages = true }).GpuBytes, Is.EqualTo(ResourceEstimate.For(wide).GpuBytes));
+        Assert.That(new GpuMemoryPlan(true, true, OneInFlight: true).Inputs(wide with { WholeStages = true }).WholeStages, Is.False, "one in flight is one in flight");
+    }
+
     private static AvailableResources Machine(double hostGiB, double? gpuGiB, double diskGiB) =>
         new((long)(hostGiB * GiB), gpuGiB is { } g ? (long)(g * GiB) : null, (long)(diskGiB * GiB), (long)(diskGiB * GiB), SameDisk: true);
 

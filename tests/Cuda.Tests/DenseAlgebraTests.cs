@@ -175,28 +175,9 @@ public sealed class DenseAlgebraTests : GpuFixture
         int k = 200;
         using var cpu = _cpu.CreateGramAccumulator(k);
         using var gpu = _gpu.CreateGramAccumulator(k);
-        foreach (int rows in new[] { 333, 64, 1000 })
-        {
-            var x = Random(rng, rows * k);
-            cpu.Add(x, rows);
-            gpu.Add(x, rows);
-        }
-        var expected = cpu.Sum();
-        var actual = gpu.Sum();
-        double num = 0, den = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            num += (actual[i] - expected[i]) * (actual[i] - expected[i]);
-            den += expected[i] * expected[i];
-        }
-        Assert.That(Math.Sqrt(num / den), Is.LessThan(1e-5));
-        // One triangle is computed (SSYRK) and mirrored: the sum is exactly symmetric and nowhere left at 0.
-        for (int i = 0; i < k; i++)
-        {
-            for (int j = 0; j < i; j++)
-                Assert.That(actual[i * k + j], Is.EqualTo(actual[j * k + i]), $"({i}, {j})");
-        }
-        Assert.That(actual.Count(v => v == 0), Is.Zero);
+        var (expected, actual) = SumBoth(rng, k, cpu, gpu, 333, 64, 1000);
+        Assert.That(Deviation.Relative<double>(actual, expected), Is.LessThan(1e-5));
+        AssertSymmetricAndFilled(actual, k);
     }
 
     /// <summary>
@@ -213,27 +194,61 @@ public sealed class DenseAlgebraTests : GpuFixture
         int k = 200, padded = 256;
         using var cpu = _cpu.CreateGramAccumulator(k);
         using var gpu = _gpu.CreateGramAccumulator(k, stripe);
-        foreach (int rows in new[] { 333, 64 })
-        {
-            var x = Random(rng, rows * k);
-            cpu.Add(x, rows);
-            gpu.Add(x, rows);
-        }
-        var expected = cpu.Sum();
-        var actual = gpu.Sum();
+        var (expected, actual) = SumBoth(rng, k, cpu, gpu, 333, 64);
         Assert.That(Deviation.Relative<double>(actual, expected), Is.LessThan(1e-5));
-        for (int i = 0; i < k; i++)
-        {
-            for (int j = 0; j < i; j++)
-                Assert.That(actual[i * k + j], Is.EqualTo(actual[j * k + i]), $"({i}, {j})");
-        }
-        Assert.That(actual.Count(v => v == 0), Is.Zero, "every entry was summed into once");
+        AssertSymmetricAndFilled(actual, k);
         const double count = 397;
         var host = GramMeans.Of(actual, k, count, padded);
         var device = gpu.Mean(count, padded);
         Assert.That(device.Values, Is.EqualTo(host.Values), "the mean, rounded to float on the device and on the host");
         Assert.That(device.Diagonal, Is.EqualTo(host.Diagonal));
         Assert.That(device.Values.AsSpan(k * padded).ToArray(), Has.All.EqualTo(0f), "padding rows");
+    }
+
+    /// <summary>
+    /// With <c>--hessian-math tf32</c> each stripe is one GEMM whose whole square (both triangles of its diagonal block)
+    /// is computed: only the lower triangle is added, so the sum is the host's within TF32's rounding of the operands
+    /// (2⁻¹¹ relative each) at any stripe width, exactly symmetric, and every entry summed into.
+    /// </summary>
+    [TestCase(64)]
+    [TestCase(200)]
+    [TestCase(77)]
+    public void Tf32GramSumInStripesStaysWithinTf32RoundingOfTheHost(int stripe)
+    {
+        var rng = new Random(7);
+        int k = 200;
+        using var tf32 = new CudaDenseAlgebra(Cuda, GpuMath.Tf32);
+        using var cpu = _cpu.CreateGramAccumulator(k);
+        using var gpu = tf32.CreateGramAccumulator(k, stripe);
+        var (expected, actual) = SumBoth(rng, k, cpu, gpu, 333, 64, 1000);
+        double deviation = Deviation.Relative<double>(actual, expected);
+        TestContext.Out.WriteLine($"stripe {stripe}: relative deviation from the host's FP32 sum {deviation:E2}");
+        Assert.That(deviation, Is.LessThan(2e-3));
+        AssertSymmetricAndFilled(actual, k);
+        Assert.That(tf32.GramMath, Is.EqualTo(GpuMath.Tf32));
+    }
+
+    /// <summary>The same random row blocks added to both accumulators; their sums.</summary>
+    private static (double[] Cpu, double[] Gpu) SumBoth(Random rng, int k, IGramAccumulator cpu, IGramAccumulator gpu, params int[] blocks)
+    {
+        foreach (int rows in blocks)
+        {
+            var x = Random(rng, rows * k);
+            cpu.Add(x, rows);
+            gpu.Add(x, rows);
+        }
+        return (cpu.Sum(), gpu.Sum());
+    }
+
+    /// <summary>One triangle is summed and mirrored: exactly symmetric, and every entry summed into (none left at 0).</summary>
+    private static void AssertSymmetricAndFilled(double[] sum, int k)
+    {
+        for (int i = 0; i < k; i++)
+        {
+            for (int j = 0; j < i; j++)
+                Assert.That(sum[i * k + j], Is.EqualTo(sum[j * k + i]), $"({i}, {j})");
+        }
+        Assert.That(sum.Count(v => v == 0), Is.Zero, "every entry was summed into once");
     }
 
     [Test]
@@ -336,6 +351,54 @@ public sealed class DenseAlgebraTests : GpuFixture
         var indefinite = (float[])hostH.Clone();
         indefinite[3 * padded + 3] = -1;
         Assert.That(_gpu.TrySolveCross(hostCross, null, () => indefinite, k, padded, 1), Is.Null);
+    }
+
+    /// <summary>
+    /// G kept on the device (<see cref="CudaDenseAlgebra.TrySolveCrossKept"/>) is the G that comes down, and the drift
+    /// target's product W·Gᵀ read there is the host's; a lean run keeps G on the host (its plan does not count a k²
+    /// float beside the group's linears), and the same product takes it from there.
+    /// </summary>
+    [Test]
+    public void AKeptCrossSolveMultipliesWhereItIsAsTheHostDoes()
+    {
+        var rng = new Random(12);
+        int k = 150, padded = 256, rows = 400, outputs = 37;
+        var x = Random(rng, rows * k);
+        var y = Random(rng, rows * k);
+        var hostH = new float[padded * padded];
+        using (var gram = _cpu.CreateGramAccumulator(k))
+        {
+            gram.Add(x, rows);
+            var mean = gram.Mean(rows, padded).Values;
+            mean.CopyTo(hostH, 0);
+        }
+        for (int i = 0; i < padded; i++)
+            hostH[i * padded + i] += 0.05f;
+        float[] SolveOnHost()
+        {
+            using var cross = ((IDenseAlgebra)_cpu).CreateCrossAccumulator(k);
+            cross.Add(x, y, rows);
+            return ((IDenseAlgebra)_cpu).TrySolveCross(cross, null, () => hostH, k, padded, 0.75 / rows)!;
+        }
+        var expectedG = SolveOnHost();
+        var w = Random(rng, outputs * k);
+        var expected = new float[outputs * k];
+        _cpu.MultiplyTransposed(w, expectedG, expected, outputs, k, k);
+
+        foreach (bool lean in new[] { false, true })
+        {
+            using var algebra = new CudaDenseAlgebra(Cuda);
+            if (lean)
+                algebra.RunLean(1L << 30);
+            using var cross = algebra.CreateCrossAccumulator(k);
+            cross.Add(x, y, rows);
+            using var kept = algebra.TrySolveCrossKept(cross, null, () => hostH, k, padded, 0.75 / rows)!;
+            Assert.That(kept, lean ? Is.TypeOf<HostResidentMatrix>() : Is.TypeOf<CudaResidentMatrix>());
+            Assert.That(Deviation.Relative<float>(kept.ToHost(), expectedG), Is.LessThan(1e-6), $"G, lean {lean}");
+            var actual = new float[outputs * k];
+            algebra.MultiplyTransposed(w, kept, actual, outputs, k);
+            Assert.That(Deviation.Relative<float>(actual, expected), Is.LessThan(1e-5), $"W·Gᵀ, lean {lean}");
+        }
     }
 
     /// <summary>G·Gᵀ + n·I (n×n, float64) for a random G: symmetric positive definite, dense off the diagonal.</summary>

@@ -155,44 +155,47 @@ public sealed class LdlqSolverTests : GpuFixture
     }
 
     /// <summary>
-    /// Threads quantizing same-shaped problems at once share encoder launches (CudaLdlqSolver batches them), and each
-    /// gets exactly the result it gets alone: per problem the operations are the same, and the search treats every
-    /// tile alone. Timed at an expert's shape (Qwen3-30B-A3B's gate and up: k 2048, n 768, K 4), where one problem's
-    /// block fills a fifth of an H200.
+    /// Threads quantizing problems of one width k at once share encoder launches (CudaLdlqSolver batches them, also of
+    /// different n: q, k and v), and each gets exactly the result it gets alone: per problem the operations are the
+    /// same, and the search treats every tile alone. Timed at an expert's shape (Qwen3-30B-A3B's gate and up: k 2048,
+    /// n 768, K 4), where one problem's block fills a fifth of an H200.
     /// </summary>
-    [TestCase(256, 128, 3, 6)]
-    [TestCase(2048, 768, 4, 12)]
-    public void ConcurrentProblemsShareSearchesAndKeepTheirOwnResults(int k, int n, int bits, int problems)
+    /// <param name="widerBy">Problem p has n + (p mod 3)·widerBy outputs.</param>
+    [TestCase(256, 128, 3, 6, 0)]
+    [TestCase(2048, 768, 4, 12, 0)]
+    [TestCase(512, 128, 4, 6, 128)]
+    public void ConcurrentProblemsShareSearchesAndKeepTheirOwnResults(int k, int n, int bits, int problems, int widerBy)
     {
         var table = Tables.Get(CodebookSpec.Parse("mul1"));
         using var encoder = new CudaTileEncoder(Cuda, table.Memory, bits);
         var inputs = Enumerable.Range(0, problems).Select(p =>
         {
             var rng = new Random(1000 * k + p);
-            return (Wr: Gaussian(rng, k * n, table.Rms), Factor: BlockLdl.Decompose(CorrelatedHessian(k, rng), k, 0.025).Factor!);
+            int width = n + p % 3 * widerBy;
+            return (N: width, Wr: Gaussian(rng, k * width, table.Rms), Factor: BlockLdl.Decompose(CorrelatedHessian(k, rng), k, 0.025).Factor!);
         }).ToList();
         var solver = new CudaLdlqSolver(_algebra);
-        solver.Quantize(inputs[0].Wr, k, n, inputs[0].Factor, encoder);
+        solver.Quantize(inputs[0].Wr, k, inputs[0].N, inputs[0].Factor, encoder);
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var alone = inputs.Select(x => solver.Quantize(x.Wr, k, n, x.Factor, encoder)).ToList();
+        var alone = inputs.Select(x => solver.Quantize(x.Wr, k, x.N, x.Factor, encoder)).ToList();
         double aloneSeconds = clock.Elapsed.TotalSeconds;
         var before = solver.Runs;
 
         var together = new LdlqResult[problems];
         clock.Restart();
         Parallel.For(0, problems, new ParallelOptions { MaxDegreeOfParallelism = problems },
-            p => together[p] = solver.Quantize(inputs[p].Wr, k, n, inputs[p].Factor, encoder));
+            p => together[p] = solver.Quantize(inputs[p].Wr, k, inputs[p].N, inputs[p].Factor, encoder));
         double togetherSeconds = clock.Elapsed.TotalSeconds;
         var runs = (Batches: solver.Runs.Batches - before.Batches, Problems: solver.Runs.Problems - before.Problems);
 
-        Console.WriteLine($"k={k} n={n} K={bits}: {problems} problems alone {aloneSeconds:F2} s, at once {togetherSeconds:F2} s " +
+        Console.WriteLine($"k={k} n={n}+{widerBy}·(p mod 3) K={bits}: {problems} problems alone {aloneSeconds:F2} s, at once {togetherSeconds:F2} s " +
             $"({aloneSeconds / togetherSeconds:F2}×) in {runs.Batches} block loops");
         Assert.That(runs.Problems, Is.EqualTo(problems));
         Assert.That(runs.Batches, Is.LessThan(problems), "no two problems shared a block loop");
         for (int p = 0; p < problems; p++)
         {
-            Assert.That(FirstDifference(together[p].States, alone[p].States, n), Is.Null, $"states of problem {p}");
+            Assert.That(FirstDifference(together[p].States, alone[p].States, inputs[p].N), Is.Null, $"states of problem {p}");
             Assert.That(FirstDifference(together[p].Quantized, alone[p].Quantized), Is.Null, $"quantized values of problem {p}");
         }
     }

@@ -25,12 +25,13 @@ public sealed class ComputeBackend : IDisposable
         Description = description;
         if (cuda is not null)
         {
-            var algebra = new CudaDenseAlgebra(cuda);
+            var algebra = new CudaDenseAlgebra(cuda, forward.HessianMath);
             _owned.Add(algebra);
             Algebra = algebra;
             Ldlq = new CudaLdlqSolver(algebra);
             var blocks = new CudaForwardBackend(algebra, forward);
             ForwardMath = forward.Math;
+            HessianMath = forward.HessianMath;
             _owned.Insert(0, blocks);
             Blocks = blocks;
         }
@@ -54,6 +55,9 @@ public sealed class ComputeBackend : IDisposable
     /// <summary>The arithmetic the forward's activation products run in: FP32 on the CPU, the requested math on a GPU.</summary>
     public GpuMath ForwardMath { get; } = GpuMath.Fp32;
 
+    /// <summary>The arithmetic of the Gram sums' products: FP32 on the CPU, the requested math on a GPU.</summary>
+    public GpuMath HessianMath { get; } = GpuMath.Fp32;
+
     public static ComputeBackend Cpu(string? why = null) => new(null, why is null ? "cpu" : $"cpu ({why})", GpuForwardOptions.Default);
 
     /// <summary>Validates the option's syntax (usage errors exit 2 before any work).</summary>
@@ -73,7 +77,8 @@ public sealed class ComputeBackend : IDisposable
     {
         var backend = Open(device, forward);
         log.WriteLine($"{command}: device {backend.Description}" +
-            (backend.ForwardMath != GpuMath.Fp32 ? $", forward products in {GpuForwardOptions.Name(backend.ForwardMath)}" : ""));
+            (backend.ForwardMath != GpuMath.Fp32 ? $", forward products in {GpuForwardOptions.Name(backend.ForwardMath)}" : "") +
+            (backend.HessianMath != GpuMath.Fp32 ? $", Hessian products in {GpuForwardOptions.Name(backend.HessianMath)}" : ""));
         return backend;
     }
 

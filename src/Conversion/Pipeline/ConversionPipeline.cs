@@ -53,6 +53,9 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
     /// <summary>quantization_config key naming the calibration forward's math when it was not FP32 (TF32, a GPU's default).</summary>
     public const string ForwardMathConfigKey = "calibration_forward_math";
 
+    /// <summary>quantization_config's record of the Gram sums' product math, written only when not FP32 (<c>--hessian-math</c>).</summary>
+    public const string HessianMathConfigKey = "calibration_hessian_math";
+
     public static string ConverterVersion => "trellis-dotnet " + (typeof(ConversionPipeline).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
 
     /// <summary>The measured allocation used, once <see cref="Run"/> has started; null for the uniform allocation.</summary>
@@ -78,7 +81,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         var clock = Stopwatch.StartNew();
         (settings, var config) = Settle(settings);
         // The device is settled before anything is written: an unusable --device cuda:N leaves no trace.
-        using var devices = DeviceSet.Open(settings.Device, settings.Threads, session.Log, "convert", new GpuForwardOptions(settings.GpuMath));
+        using var devices = DeviceSet.Open(settings.Device, settings.Threads, session.Log, "convert", new GpuForwardOptions(settings.GpuMath, HessianMath: settings.HessianMath));
         var backend = devices.Primary;
         // An FP8 source reads dequantized (its block scales consumed, never copied to the output).
         using var source = SourceCheckpoint.Open(settings.ModelDir, config.Json);
@@ -202,7 +205,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
             Directory.Delete(assembled, recursive: true);
         var copied = UnreadTensors(model, source);
         var result = OutputCompiler.Compile(settings.ModelDir, moduleFiles, copied, assembled, settings.ShardBytes, config.Json,
-            QuantizationConfig(average, calibration, backend.ForwardMath));
+            QuantizationConfig(average, calibration, backend.ForwardMath, backend.HessianMath));
         var report = new ConversionReport(ConverterVersion, FormatVersion, settings.FixedOnResume(), average, tensors, modules, warnings, state.BadRows.ToList(),
             copied.Select(t => t.Name).ToList(), calibration.ToJson(), GpuForwardOptions.Name(backend.ForwardMath));
         AtomicFile.WriteAllText(Path.Combine(assembled, ConversionReport.FileName), JsonSerializer.Serialize(report, ConversionReport.JsonOptions));
@@ -346,12 +349,14 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         writer.Write(ModuleFile(index, module));
     }
 
-    private JsonObject QuantizationConfig(double averageBits, CalibrationRecord calibration, GpuMath forwardMath)
+    private JsonObject QuantizationConfig(double averageBits, CalibrationRecord calibration, GpuMath forwardMath, GpuMath hessianMath)
     {
         var config = QuantizationConfigKeys(averageBits, calibration);
         // Only when not FP32, so that a CPU conversion's config (and an --gpu-math fp32 one's) stays as it was.
         if (forwardMath != GpuMath.Fp32)
             config[ForwardMathConfigKey] = GpuForwardOptions.Name(forwardMath);
+        if (hessianMath != GpuMath.Fp32)
+            config[HessianMathConfigKey] = GpuForwardOptions.Name(hessianMath);
         if (!settings.Codebook.IsDefaultMultiplier)
             config[NonstandardMultiplier.ConfigKey] = NonstandardMultiplier.ConfigMark(settings.Codebook);
         foreach (var (key, value) in settings.Tuning.Describe())

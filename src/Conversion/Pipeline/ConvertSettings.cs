@@ -65,6 +65,12 @@ public sealed record ConvertSettings
     public GpuMath GpuMath { get; init; } = GpuMath.Tf32;
 
     /// <summary>
+    /// The arithmetic of the products the GPU capture's Gram sums add up (<see cref="Cuda.Blas.GpuMath"/>; the sums are
+    /// float64 either way, and the CPU's are FP32 products). FP32 by default until tf32's KL is measured against it.
+    /// </summary>
+    public GpuMath HessianMath { get; init; } = GpuMath.Fp32;
+
+    /// <summary>
     /// Where the calibration states live on a GPU run (<see cref="StatePlacement"/>); auto puts them on the GPU when the
     /// estimate says they fit beside the rest. Not fixed on resume: the placement never changes a number.
     /// </summary>
@@ -114,6 +120,9 @@ public sealed record ConvertSettings
         // resume; a job cannot be continued with the other math (the calibration states it carries are its math's).
         if (GpuMath != GpuMath.Tf32)
             fixedSettings["gpu_math"] = Cuda.Models.GpuForwardOptions.Name(GpuMath);
+        // Only when not the default, so that jobs interrupted before this key existed resume.
+        if (HessianMath != GpuMath.Fp32)
+            fixedSettings["hessian_math"] = Cuda.Models.GpuForwardOptions.Name(HessianMath);
         // Only when not the default, so that jobs interrupted before these keys existed still resume.
         foreach (var (key, value) in Tuning.Describe())
             fixedSettings[key] = value;

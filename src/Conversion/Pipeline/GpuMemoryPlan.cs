@@ -58,7 +58,7 @@ public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight
 
     /// <summary>What the estimate of a run on this plan starts from.</summary>
     public ResourceInputs Inputs(ResourceInputs inputs) =>
-        inputs with { StatesOnGpu = StatesOnGpu, OriginalOnGpu = OriginalOnGpu, Lean = Lean, LinearsInFlight = OneInFlight ? _ => 1 : inputs.LinearsInFlight };
+        inputs with { StatesOnGpu = StatesOnGpu, OriginalOnGpu = OriginalOnGpu, Lean = Lean, LinearsInFlight = OneInFlight ? _ => 1 : inputs.LinearsInFlight, WholeStages = inputs.WholeStages && !OneInFlight };
 
     /// <summary>For the log line.</summary>
     public string Describe() => $"calibration states on the {(StatesOnGpu ? "GPU" : "host")}" + (OriginalOnGpu ? " (the original model's stream too)" : "") +

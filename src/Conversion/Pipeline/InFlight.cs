@@ -21,6 +21,22 @@ public static class InFlight
         requested > 0 ? requested : !gpu ? 1 : linearsInModule >= ManyLinears ? 16 : 2;
 
     /// <summary>
+    /// A sequential capture's stage of at most this many linears (llama's q/k/v) quantizes all of them at once on a GPU.
+    /// With two in flight v waited for k's thread, so q, k and v ran three LDLQ loops of ~0.27 s one after the other
+    /// on an 8B layer (session 17's timeline); k and v share a shape, so at once they share one batch of searches
+    /// (CudaLdlqSolver) and q's runs beside it. Larger stages (an MLP's gate/up/down is captured in two) keep the
+    /// module's count: their linears are the largest, and their working sets are what the memory plan bounds.
+    /// </summary>
+    public const int WholeStage = 3;
+
+    /// <summary>Whether the stages of a sequential capture take <see cref="InStage"/>'s rule: automatic in-flight counts on a GPU, no memory plan limiting them to one.</summary>
+    public static bool WholeStages(int requested, bool gpu, bool sequential, bool oneInFlight) => requested == 0 && gpu && sequential && !oneInFlight;
+
+    /// <summary>Linears of a stage of <paramref name="linearsInStage"/> quantized at once, given the module's count (<see cref="Linears"/>).</summary>
+    public static int InStage(int moduleInFlight, int linearsInStage, bool wholeStages) =>
+        wholeStages && linearsInStage <= WholeStage ? Math.Max(moduleInFlight, linearsInStage) : moduleInFlight;
+
+    /// <summary>
     /// Calls <paramref name="body"/> for 0..<paramref name="count"/>−1, at most <paramref name="degree"/> at once, each
     /// started after all lower numbers. One at a time runs on the calling thread. The first failure is rethrown as
     /// itself (not wrapped), so its one-line message reaches the user; jobs not yet started are skipped.

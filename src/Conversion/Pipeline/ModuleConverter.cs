@@ -254,10 +254,11 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             : !_lean ? groups
             : order.Length > 0 && jobs[order[0]].Group.Linears.Count == 1 ? [jobs[order[0]].Group] : new HashSet<LinearGroup>();
         var hessians = stage.Groups.ToDictionary(g => g, g => new Lazy<GroupHessian>(() => FinalizeHessian(g, capture, progress, onDevice.Contains(g))));
-        using var releaseHessians = new HessianRelease(hessians.Values);
+        using var releaseHessians = new LazyRelease<GroupHessian>(hessians.Values);
         // A group's drift correction is made from its finalized Hessian before the group's first linear quantizes (a
         // lone linear's GPU solver may take the device copy of H, after which no host copy comes down).
         var corrections = stage.Groups.ToDictionary(g => g, g => new Lazy<DriftCorrection?>(() => drift is null ? null : Correction(g, hessians[g].Value, drift, progress)));
+        using var releaseCorrections = new LazyRelease<DriftCorrection?>(corrections.Values);
         if (_lean)
         {
             // The original weights the capture multiplied by leave the cache (the forward after quantizing runs on the
@@ -267,7 +268,8 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             foreach (var hessian in hessians.Values)
                 _ = hessian.Value;
         }
-        int inFlight = LinearsInFlightFor(order.Length);
+        int inFlight = InFlight.InStage(LinearsInFlightFor(order.Length), order.Length,
+            module is DecoderBlock && InFlight.WholeStages(settings.LinearsInFlight, backend.Cuda is not null, settings.Tuning.SequentialCapture, memory?.OneInFlight == true));
         // Each device takes its share in the same largest-first order, with its own linears in flight (one device:
         // all of them, on this thread's turn of InFlight).
         IReadOnlyList<double> speeds = _devices?.Speeds ?? [1.0];
@@ -293,13 +295,13 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             timeline?.Add($"{stage} weight uploads", "uploads", start, seconds);
     }
 
-    /// <summary>Disposes the module's finalized Hessians (their device copies) when its linears are done.</summary>
-    private sealed class HessianRelease(IEnumerable<Lazy<GroupHessian>> hessians) : IDisposable
+    /// <summary>Disposes what a stage made per group (finalized Hessians, drift corrections: their device copies) when its linears are done.</summary>
+    private sealed class LazyRelease<T>(IEnumerable<Lazy<T>> made) : IDisposable where T : IDisposable?
     {
         public void Dispose()
         {
-            foreach (var hessian in hessians.Where(h => h.IsValueCreated))
-                hessian.Value.Dispose();
+            foreach (var value in made.Where(h => h.IsValueCreated))
+                value.Value?.Dispose();
         }
     }
 

@@ -121,7 +121,8 @@ public static class ResourceCheck
             ? Directory.EnumerateFiles(settings.WorkDir, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length)
             : 0;
         return new ResourceInputs(spec, settings.CalVolume.Rows, settings.CalVolume.Cols, bits, settings.HeadBits, element, linearsInFlight, otherFiles, existing, gpu,
-            OriginalStream: settings.Tuning.DriftTarget != 0, Sequential: settings.Tuning.SequentialCapture);
+            OriginalStream: settings.Tuning.DriftTarget != 0, Sequential: settings.Tuning.SequentialCapture,
+            WholeStages: Pipeline.InFlight.WholeStages(settings.LinearsInFlight, gpu is not null, settings.Tuning.SequentialCapture, oneInFlight: false));
     }
 
     private static AvailableResources Measure(ConvertSettings settings, long? gpuFreeBytes)

@@ -20,6 +20,7 @@ public sealed record GpuShape(int Multiprocessors);
 /// <param name="OriginalStream">The drift target keeps the original model's stream beside the quantized one (<see cref="QuantizerTuning.DriftTarget"/>).</param>
 /// <param name="OriginalOnGpu">With the drift target and states on the GPU, its original stream lives there too (<see cref="GpuMemoryPlan.OriginalOnGpu"/>).</param>
 /// <param name="Sequential">A block's Hessians are captured one sublayer at a time (<see cref="QuantizerTuning.SequentialCapture"/>).</param>
+/// <param name="WholeStages">A sequential stage of few linears quantizes all of them at once (<see cref="InFlight.WholeStages"/>).</param>
 public sealed record ResourceInputs(
     TransformerSpec Spec,
     int CalRows,
@@ -35,7 +36,8 @@ public sealed record ResourceInputs(
     bool Lean = false,
     bool OriginalStream = false,
     bool Sequential = false,
-    bool OriginalOnGpu = false);
+    bool OriginalOnGpu = false,
+    bool WholeStages = false);
 
 /// <summary>What is free where the job would run: memory now, disk under the work and output directories.</summary>
 /// <param name="GpuBytes">Free GPU memory, or null on the CPU.</param>
@@ -191,7 +193,7 @@ public static class ResourceEstimate
     private static long OtherGpuBytes(ResourceInputs inputs, TransformerModel model) =>
         GpuContextBytes + EncoderBytes(inputs) + model.Modules
             .Where(m => m.LinearGroups.Count > 0 && (m is not LmHeadModule || inputs.HeadBits != 16))
-            .Select(m => InFlight(inputs, m.Linears.Select(l => QuantizeGpu(l, inputs.Lean))))
+            .Select(m => InFlight(inputs, m, l => QuantizeGpu(l, inputs.Lean)))
             .DefaultIfEmpty(0).Max();
 
     /// <summary>
@@ -249,7 +251,7 @@ public static class ResourceEstimate
         long activations = inputs.Gpu is null
             ? 4 * chunkTokens * (6L * spec.HiddenSize + 2L * spec.QueryWidth + 2L * spec.KeyValueWidth + 3L * spec.IntermediateSize)
             : 4 * chunkTokens * 2L * spec.HiddenSize;
-        long quantizing = InFlight(inputs, linears.Select(l => QuantizeHost(inputs, l)));
+        long quantizing = InFlight(inputs, module, l => QuantizeHost(inputs, l));
         return weights + hessians + Math.Max(quantizing + reference, activations + 2 * reference);
     }
 
@@ -331,10 +333,10 @@ public static class ResourceEstimate
             // A sum's mean (4 bytes a padded entry) is made beside the sums (IGramAccumulator.Mean), after the cache is emptied.
             long mean = module.LinearGroups.Max(g => 4L * LinearQuantizer.Pad(g.InFeatures) * LinearQuantizer.Pad(g.InFeatures));
             long capture = gram + Math.Max(module is LmHeadModule ? 0 : weights, mean);
-            long quantizing = quantized ? InFlight(inputs, linears.Select(l => QuantizeGpu(l, lean: true))) : 0;
+            long quantizing = quantized ? InFlight(inputs, module, l => QuantizeGpu(l, lean: true)) : 0;
             return scratch + Math.Max(capture, Math.Max(quantizing, weights));
         }
-        long inFlight = quantized ? Cached(linears) + InFlight(inputs, linears.Select(l => QuantizeGpu(l, lean: false))) : 0;
+        long inFlight = quantized ? Cached(linears) + InFlight(inputs, module, l => QuantizeGpu(l, lean: false)) : 0;
         return gram + scratch + Math.Max(inFlight, Cached(linears.Concat(linears)));
     }
 
@@ -382,11 +384,22 @@ public static class ResourceEstimate
         return ks.Sum(k => (long)inputs.Gpu!.Multiprocessors * (k == 1 ? 1 : 2) * 256 * (1L << (16 - k)) * 2 + (1L << 16) * 256 * 6 + (1L << 16) * 6);
     }
 
-    /// <summary>The working sets of the linears quantized at once: the largest <see cref="ResourceInputs.LinearsInFlight"/>.</summary>
-    private static long InFlight(ResourceInputs inputs, IEnumerable<long> perLinear)
+    /// <summary>
+    /// The working sets of the linears quantized at once: the largest <see cref="ResourceInputs.LinearsInFlight"/> of the
+    /// module's, or a whole sequential stage's (<see cref="InFlight.InStage"/>) when that is more.
+    /// </summary>
+    private static long InFlight(ResourceInputs inputs, ModelModule module, Func<Linear, long> workingSet)
     {
-        var sizes = perLinear.ToList();
-        return sizes.OrderByDescending(b => b).Take(Math.Max(1, inputs.LinearsInFlight(sizes.Count))).Sum();
+        var sizes = module.Linears.Select(workingSet).ToList();
+        long largest = sizes.OrderByDescending(b => b).Take(Math.Max(1, inputs.LinearsInFlight(sizes.Count))).Sum();
+        if (!inputs.WholeStages || module is not DecoderBlock)
+            return largest;
+        long stage = module.LinearGroups.GroupBy(g => g.Sublayer)
+            .Select(s => s.SelectMany(g => g.Linears).ToList())
+            .Where(s => s.Count <= Pipeline.InFlight.WholeStage)
+            .Select(s => s.Sum(workingSet))
+            .DefaultIfEmpty(0).Max();
+        return Math.Max(largest, stage);
     }
 
     private static long WeightBytes(Linear linear) => 4L * linear.InFeatures * linear.OutFeatures;

@@ -7,7 +7,7 @@ namespace Converter.Cuda.Blas;
 /// <summary>
 /// <see cref="IDenseAlgebra"/> on a GPU: cuBLAS SGEMM (plain FP32, no TF32, so results track the CPU's to float
 /// rounding) for the products and Gram sums, cuSOLVER's Dpotrf for Cholesky; only the GPU forward's activation
-/// products may ask for TF32 (<see cref="GpuMath"/>). Operands are copied in and results out per call, except the
+/// products and, when made with it, the Gram sums' products may ask for TF32 (<see cref="GpuMath"/>). Operands are copied in and results out per call, except the
 /// weights of linear layers, which stay on the device while they are in use (a small LRU keyed by the weight array).
 /// Calls are serialized on the default stream.
 /// </summary>
@@ -35,9 +35,14 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     private bool _lean;
     private CudaModule? _denseKernels;
 
-    public CudaDenseAlgebra(CudaContext context)
+    /// <param name="gramMath">
+    /// The arithmetic of the Gram sums' products (<c>--hessian-math</c>): FP32 (SSYRK on each stripe's diagonal block,
+    /// SGEMM below it) or TF32 (one tensor-core GEMM per stripe, the whole square computed).
+    /// </param>
+    public CudaDenseAlgebra(CudaContext context, GpuMath gramMath = GpuMath.Fp32)
     {
         _context = context;
+        GramMath = gramMath;
         context.MakeCurrent();
         try
         {
@@ -242,6 +247,53 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     /// </summary>
     public float[]? TrySolveCross(ICrossAccumulator cross, IResidentMatrix? resident, Func<float[]> hostHessian, int k, int paddedK, double scale)
     {
+        using var g = SolveCrossOnDevice(cross, resident, hostHessian, k, paddedK, scale);
+        if (g is null)
+            return null;
+        var result = new float[ArrayLength.Of(k, k, "drift solve")];
+        lock (_gate)
+            g.CopyTo(result);
+        return result;
+    }
+
+    /// <summary>
+    /// G solved as <see cref="TrySolveCross"/> does and left on this device; a lean run (whose device budget does not
+    /// count a k² float beside the group's linears: a 70B down_proj's is 3.3 GB) keeps it on the host.
+    /// </summary>
+    public IResidentMatrix? TrySolveCrossKept(ICrossAccumulator cross, IResidentMatrix? resident, Func<float[]> hostHessian, int k, int paddedK, double scale)
+    {
+        if (IsLean)
+            return TrySolveCross(cross, resident, hostHessian, k, paddedK, scale) is { } host ? new HostResidentMatrix(host, k) : null;
+        var g = SolveCrossOnDevice(cross, resident, hostHessian, k, paddedK, scale);
+        return g is null ? null : new CudaResidentMatrix(this, g, k);
+    }
+
+    /// <summary>y (m, k) = x (m, k) · Wᵀ with W read on this device when it is kept here; else as the interface's default.</summary>
+    public void MultiplyTransposed(ReadOnlySpan<float> x, IResidentMatrix w, Span<float> y, int m, int k)
+    {
+        if (w is not CudaResidentMatrix mine || !ReferenceEquals(mine.Algebra, this))
+        {
+            ((IDenseAlgebra)this).MultiplyTransposed(x, w is HostResidentMatrix host ? host.Values : w.ToHost(), y, m, k, k);
+            return;
+        }
+        if (w.Size != k)
+            throw new ArgumentException($"a {w.Size}×{w.Size} matrix cannot multiply rows of {k}", nameof(w));
+        if (x.Length != (long)m * k || y.Length < (long)m * k)
+            throw new ArgumentException("matrix product operands do not match their shapes");
+        int size = m * k;
+        lock (_gate)
+        {
+            var dx = Scratch("x", x.Length);
+            var dy = Scratch("y", size);
+            dx.CopyFrom(x);
+            LinearOnDevice(dx.Pointer, mine.Values.Pointer, dy.Pointer, m, k, k);
+            dy.CopyTo(y[..size]);
+        }
+    }
+
+    /// <summary>G = scale·A⁻¹·C in a new device buffer (k², float), or null when A is not positive definite.</summary>
+    private DeviceBuffer<float>? SolveCrossOnDevice(ICrossAccumulator cross, IResidentMatrix? resident, Func<float[]> hostHessian, int k, int paddedK, double scale)
+    {
         if (paddedK < k)
             throw new ArgumentException($"a Hessian of width {paddedK} cannot serve inputs of {k}");
         var here = resident is CudaResidentMatrix r && ReferenceEquals(r.Algebra, this) && r.Size == paddedK ? r : null;
@@ -270,11 +322,9 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
                 b.CopyFrom(hostSum);
             if (!TrySolveOnDevice(a.Pointer, b.Pointer, k, k, scale))
                 return null;
-            using var g = _context.Allocate<float>(values);
+            var g = _context.Allocate<float>(values);
             CudaKernels.Narrow.Launch(DenseKernels, ElementGrid(values), 256, 0, (b.Pointer, g.Pointer, values));
-            var result = new float[ArrayLength.Of(k, k, "drift solve")];
-            g.CopyTo(result);
-            return result;
+            return g;
         }
     }
 
@@ -491,6 +541,9 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         }
     }
 
+    /// <summary>The arithmetic of the Gram sums' products on this device.</summary>
+    public GpuMath GramMath { get; }
+
     public IGramAccumulator CreateGramAccumulator(int k) => new CudaGramAccumulator(this, k, CudaGramAccumulator.StripeWidth(k));
 
     /// <summary>An accumulator whose product goes in stripes of <paramref name="stripe"/> columns (tests: stripes at a small k).</summary>
@@ -546,9 +599,11 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         }
 
         /// <summary>
-        /// XᵀX of the device rows into the float64 sum; the caller holds the gate. One triangle only (SSYRK, still
-        /// plain FP32): the full SGEMM computed every product twice, and at 512,000 calibration tokens the Gram sums of
-        /// an 8B layer were ≈ 5 of the capture's 8 s on an H200 (docs/benchmarks.md, "The GPU forward").
+        /// XᵀX of the device rows into the float64 sum; the caller holds the gate. In FP32 one triangle only (SSYRK):
+        /// the full SGEMM computed every product twice, and at 512,000 calibration tokens the Gram sums of an 8B layer
+        /// were ≈ 5 of the capture's 8 s on an H200 (docs/benchmarks.md, "The GPU forward"). In TF32 the whole stripe
+        /// in one tensor-core GEMM (twice the diagonal block's products at several times FP32's rate: an 8B
+        /// down_proj's Gram at 250 × 2048 is ≈ 1.05·10¹⁴ FLOP, about 2 s in FP32); the float64 sum is the same.
         /// </summary>
         public void AddOnDevice(ulong x, int rows)
         {
@@ -559,10 +614,17 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             {
                 int width = Math.Min(_stripe, _k - c0), height = _k - c0, below = height - width;
                 ulong stripe = x + 4UL * (ulong)c0;
-                _owner.Syrk(width, rows, stripe, _k, _product.Pointer, height);
-                if (below > 0)
-                    _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, below, width, rows, stripe + 4UL * (ulong)width, _k, stripe, _k, 0f,
-                        _product.Pointer + 4UL * (ulong)width, height);
+                if (_owner.GramMath != GpuMath.Fp32)
+                {
+                    _owner.Gemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, height, width, rows, stripe, _k, stripe, _k, _product.Pointer, height, _owner.GramMath);
+                }
+                else
+                {
+                    _owner.Syrk(width, rows, stripe, _k, _product.Pointer, height);
+                    if (below > 0)
+                        _owner.Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, below, width, rows, stripe + 4UL * (ulong)width, _k, stripe, _k, 0f,
+                            _product.Pointer + 4UL * (ulong)width, height);
+                }
                 long count = (long)height * width;
                 CudaKernels.AddLowerStripe.Launch(_owner.DenseKernels, ElementGrid(count), 256, 0, (_product.Pointer, height, width, _sum.Pointer, _k, c0));
             }

@@ -3,7 +3,9 @@ using Converter.Cuda.Blas;
 namespace Converter.Cuda.Models;
 
 /// <summary>The GPU forward's speed/precision choices; the defaults are the reference behaviour.</summary>
-public sealed record GpuForwardOptions(GpuMath Math = GpuMath.Fp32, GpuAttention Attention = GpuAttention.Auto)
+/// <param name="Math">The activation products' arithmetic (<c>--gpu-math</c>).</param>
+/// <param name="HessianMath">The arithmetic of the products the capture's Gram sums add up (<c>--hessian-math</c>; the sums stay float64).</param>
+public sealed record GpuForwardOptions(GpuMath Math = GpuMath.Fp32, GpuAttention Attention = GpuAttention.Auto, GpuMath HessianMath = GpuMath.Fp32)
 {
     public static GpuForwardOptions Default { get; } = new();
 

@@ -37,7 +37,18 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     private const uint MaxGrid = 1 << 16;
 
     private readonly CudaDenseAlgebra _algebra;
-    private readonly BatchRendezvous<(int K, int N, CudaTileEncoder Encoder), DeviceProblem> _batches = new();
+    private readonly BatchRendezvous<(int K, CudaTileEncoder Encoder), DeviceProblem> _batches = new();
+
+    /// <summary>Per padded input width k, problems factored on this device and not yet at their block loop (<see cref="Expected"/>).</summary>
+    private readonly Dictionary<int, int> _expected = [];
+    private readonly Lock _expectedGate = new();
+
+    /// <summary>
+    /// How long a batch's leader waits for a problem of its width that was factored and has not yet arrived (the
+    /// factor precedes the block loop by the matrix's upload: ~57 ms for an 8B's up_proj behind gate_proj, 12 ms for
+    /// v_proj behind k_proj). Together they take one launch per block where each alone took one after the other.
+    /// </summary>
+    private static readonly TimeSpan Gather = TimeSpan.FromMilliseconds(150);
     private CudaModule? _kernels;
     private CudaModule? _hadamardKernels;
 
@@ -113,7 +124,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
                     basis.Dispose();
                     return new DeviceBasisFactor(_algebra, k, BlockLdl.MaxRetries, null, host, null);
                 }
-                return new DeviceBasisFactor(_algebra, k, leanRetries.Value, null, host, basis);
+                return new DeviceBasisFactor(_algebra, k, leanRetries.Value, null, host, basis, Expect(k));
             }
             factor = context.Allocate<float>((long)k * k);
             int? retries = FactorOnDevice(basis, factor, k, diagMean, sigma, restore: null);
@@ -122,7 +133,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
                 factor.Dispose();
                 return new DeviceBasisFactor(_algebra, k, BlockLdl.MaxRetries, basis, null, null);
             }
-            return new DeviceBasisFactor(_algebra, k, retries.Value, basis, null, factor);
+            return new DeviceBasisFactor(_algebra, k, retries.Value, basis, null, factor, Expect(k));
         }
         catch
         {
@@ -205,7 +216,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         if (factor is DeviceBasisFactor { DeviceFactor: { } lu } device && device.Algebra == _algebra && encoder is CudaTileEncoder gpu && gpu.Context == _algebra.Context)
         {
             CheckShapes(wr, k, n, lu.Count);
-            return QuantizeOnDevice(wr, k, n, lu, gpu, quantizedInto);
+            return QuantizeOnDevice(wr, k, n, lu, gpu, quantizedInto, device.Arrival);
         }
         float[]? host = factor is { Factored: true } ? factor.HostFactor() ?? throw new InvalidOperationException("the factor was released") : null;
         return Quantize(wr, k, n, host, encoder, quantizedInto);
@@ -219,39 +230,85 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             throw new ArgumentException($"L_u must be {k}×{k}, got {factorValues} values", "factor");
     }
 
-    private LdlqResult QuantizeOnDevice(ReadOnlySpan<float> wr, int k, int n, DeviceBuffer<float> lu, CudaTileEncoder encoder, float[]? quantizedInto)
+    private LdlqResult QuantizeOnDevice(ReadOnlySpan<float> wr, int k, int n, DeviceBuffer<float> lu, CudaTileEncoder encoder, float[]? quantizedInto,
+        Expected? expected = null)
     {
         var quantized = Ldlq.QuantizedArray(quantizedInto, (long)k * n);
         using var problem = new DeviceProblem(_algebra.Context, wr, k, n, lu);
-        _batches.Join((k, n, encoder), problem, BatchCapacity(n, encoder), batch => RunBatch(batch, k, n, encoder));
+        expected?.Arrive();
+        _batches.Join((k, encoder), problem, n / Block, BatchCapacity(encoder), batch => RunBatch(batch, k, encoder), () => IsExpected(k), Gather);
         return problem.Download(Kernels, encoder.DeviceTable, quantized);
     }
 
-    /// <summary>
-    /// Problems of one shape searched in one launch at most: as many as fill the encoder's tile slots twice over (a
-    /// launch of n/16 tiles alone fills 48 of an H200's 264 slots for a 768-wide expert), at least one.
-    /// </summary>
-    internal static int BatchCapacity(int n, CudaTileEncoder encoder) => Math.Max(1, 2 * encoder.ConcurrentTiles / (n / Block));
+    /// <summary>A problem of width k factored here, counted as on its way to the block loop until it arrives or its factor goes.</summary>
+    private Expected Expect(int k)
+    {
+        lock (_expectedGate)
+            _expected[k] = _expected.GetValueOrDefault(k) + 1;
+        return new Expected(this, k);
+    }
+
+    private bool IsExpected(int k)
+    {
+        lock (_expectedGate)
+            return _expected.GetValueOrDefault(k) > 0;
+    }
+
+    /// <summary>A factored problem on its way to the block loop; <see cref="Arrive"/> (idempotent) stops counting it.</summary>
+    internal sealed class Expected(CudaLdlqSolver solver, int k)
+    {
+        private int _arrived;
+
+        public void Arrive()
+        {
+            if (Interlocked.Exchange(ref _arrived, 1) != 0)
+                return;
+            lock (solver._expectedGate)
+            {
+                if (--solver._expected[k] == 0)
+                    solver._expected.Remove(k);
+            }
+        }
+    }
 
     /// <summary>
-    /// The block loop (§3.7) of several problems of one shape at once: per block each problem's target, feedback and
-    /// tile gather, then one search over all their tiles, then each problem's states and error rows. Per problem the
-    /// operations and their order are those of a batch of one, and the search treats every tile alone, so each
-    /// result is the one it would get alone.
+    /// Waves of the encoder's tile slots one batched launch may hold. A 16-row block costs ~1.07 ms up to one wave of
+    /// tiles whatever its width (an 8B's k_proj's 64 tiles as long as q_proj's 256, session 17's timeline), and a wave
+    /// more adds less than a launch of its own: at 2 waves an 8B's gate_proj and up_proj (896 tiles a block, 3.4 waves
+    /// each) could not share a batch and ran 1.1 s and 1.0 s one after the other. At 8 they share one; a batch only adds
+    /// the staging of its blocks' tiles and states (6 bytes a weight of one block row per problem) to device memory.
     /// </summary>
-    private void RunBatch(IReadOnlyList<DeviceProblem> problems, int k, int n, CudaTileEncoder encoder)
+    internal const int BatchWaves = 8;
+
+    /// <summary>
+    /// Tiles per block row that problems of one width k searched in one launch hold at most (each problem's n/16):
+    /// <see cref="BatchWaves"/> waves of the encoder's tile slots (a launch of n/16 tiles alone fills 48 of an H200's 264
+    /// slots for a 768-wide expert); a larger problem runs alone.
+    /// </summary>
+    internal static int BatchCapacity(CudaTileEncoder encoder) => BatchWaves * encoder.ConcurrentTiles;
+
+    /// <summary>
+    /// The block loop (§3.7) of several problems of one width k at once (their n may differ: q, k and v): per block each
+    /// problem's target, feedback and tile gather into its own slots, then one search over all their tiles, then each
+    /// problem's states and error rows. Per problem the operations and their order are those of a batch of one, and the
+    /// search treats every tile alone, so each result is the one it would get alone.
+    /// </summary>
+    private void RunBatch(IReadOnlyList<DeviceProblem> problems, int k, CudaTileEncoder encoder)
     {
         var context = _algebra.Context;
-        int blockValues = Block * n;
-        using var target = context.Allocate<float>(blockValues);
-        using var tiles = context.Allocate<float>((long)problems.Count * blockValues);
-        using var states = problems.Count > 1 ? context.Allocate<ushort>((long)problems.Count * blockValues) : null;
+        // Problem i's block of tiles (and of states) starts at offsets[i] values into the batch's buffers.
+        var offsets = new long[problems.Count + 1];
+        for (int i = 0; i < problems.Count; i++)
+            offsets[i + 1] = offsets[i] + (long)Block * problems[i].N;
+        using var target = context.Allocate<float>((long)Block * problems.Max(p => p.N));
+        using var tiles = context.Allocate<float>(offsets[^1]);
+        using var states = problems.Count > 1 ? context.Allocate<ushort>(offsets[^1]) : null;
         var queued = new Queue<CudaEvent>();
         try
         {
             for (int spanStart = k - Span; spanStart >= 0; spanStart -= Span)
             {
-                QueueSpan(problems, target, tiles, states, k, n, spanStart, encoder);
+                QueueSpan(problems, offsets, target, tiles, states, k, spanStart, encoder);
                 queued.Enqueue(CudaEvent.Record(context));
                 if (queued.Count > SpansAhead)
                 {
@@ -268,17 +325,15 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     }
 
     /// <summary>Queues one 128-row span of the block loop (§3.7) for every problem: its span feedback, then its blocks from the last to the first.</summary>
-    private void QueueSpan(IReadOnlyList<DeviceProblem> problems, DeviceBuffer<float> target, DeviceBuffer<float> tiles, DeviceBuffer<ushort>? batchStates,
-        int k, int n, int spanStart, CudaTileEncoder encoder)
+    private void QueueSpan(IReadOnlyList<DeviceProblem> problems, long[] offsets, DeviceBuffer<float> target, DeviceBuffer<float> tiles, DeviceBuffer<ushort>? batchStates,
+        int k, int spanStart, CudaTileEncoder encoder)
     {
-        int blockValues = Block * n;
-        uint blockGrid = (uint)((blockValues + Threads - 1) / Threads);
         var table = encoder.DeviceTable;
         int spanEnd = spanStart + Span;
         if (spanEnd < k)
         {
             foreach (var p in problems)
-                FeedbackProduct(p.Matrix, p.Lu, k, n, spanStart, Span, spanEnd, k, 0f, p.SpanFeedback.Pointer);
+                FeedbackProduct(p.Matrix, p.Lu, k, p.N, spanStart, Span, spanEnd, k, 0f, p.SpanFeedback.Pointer);
         }
 
         for (int row0 = spanEnd - Block; row0 >= spanStart; row0 -= Block)
@@ -287,23 +342,27 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             for (int i = 0; i < problems.Count; i++)
             {
                 var p = problems[i];
+                int n = p.N, blockValues = Block * n;
+                uint blockGrid = (uint)((blockValues + Threads - 1) / Threads);
                 ulong rows = Offset(p.Matrix.Pointer, (long)row0 * n, sizeof(float));
                 CudaKernels.LdlqBlockTarget.Launch(Kernels, blockGrid, Threads, 0,
                     (rows, Offset(p.SpanFeedback.Pointer, (long)(row0 - spanStart) * n, sizeof(float)), target.Pointer, blockValues));
                 if (after < spanEnd)
                     FeedbackProduct(p.Matrix, p.Lu, k, n, row0, Block, after, spanEnd, 1f, target.Pointer);
-                // Tile-major [tk][tn][256] puts block row0's tiles contiguously at row0·n; problem i's go to slot i.
-                CudaKernels.LdlqGatherTiles.Launch(Kernels, blockGrid, Threads, 0, (target.Pointer, n, Offset(tiles.Pointer, (long)i * blockValues, sizeof(float))));
+                // Tile-major [tk][tn][256] puts block row0's tiles contiguously at row0·n; problem i's go to its slots.
+                CudaKernels.LdlqGatherTiles.Launch(Kernels, blockGrid, Threads, 0, (target.Pointer, n, Offset(tiles.Pointer, offsets[i], sizeof(float))));
             }
             // One problem's search writes its states in place; a batch's go to the staging buffer, then to each problem.
-            ulong searched = batchStates?.Pointer ?? Offset(problems[0].States.Pointer, (long)row0 * n, sizeof(ushort));
-            encoder.Launch(tiles.Pointer, searched, problems.Count * (n / Block));
+            ulong searched = batchStates?.Pointer ?? Offset(problems[0].States.Pointer, (long)row0 * problems[0].N, sizeof(ushort));
+            encoder.Launch(tiles.Pointer, searched, (int)(offsets[^1] / TileLayout.Length));
             for (int i = 0; i < problems.Count; i++)
             {
                 var p = problems[i];
+                int n = p.N, blockValues = Block * n;
+                uint blockGrid = (uint)((blockValues + Threads - 1) / Threads);
                 ulong blockStates = Offset(p.States.Pointer, (long)row0 * n, sizeof(ushort));
                 if (batchStates is not null)
-                    _algebra.Context.CopyWithin(blockStates, Offset(batchStates.Pointer, (long)i * blockValues, sizeof(ushort)), (long)blockValues * sizeof(ushort));
+                    _algebra.Context.CopyWithin(blockStates, Offset(batchStates.Pointer, offsets[i], sizeof(ushort)), (long)blockValues * sizeof(ushort));
                 CudaKernels.LdlqErrorRows.Launch(Kernels, blockGrid, Threads, 0, (blockStates, table.Pointer, n, Offset(p.Matrix.Pointer, (long)row0 * n, sizeof(float))));
             }
         }
@@ -333,12 +392,10 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     /// </summary>
     private sealed class DeviceProblem : IDisposable
     {
-        private readonly int _n;
-
         /// <param name="lu">L_u on the device, read (not owned) until the problem is disposed.</param>
         public DeviceProblem(CudaContext context, ReadOnlySpan<float> wr, int k, int n, DeviceBuffer<float> lu)
         {
-            _n = n;
+            N = n;
             long size = (long)k * n;
             Matrix = context.Allocate<float>(size);
             // L_u as given: read column-major (ld k) it is lt = L_uᵀ, so there is no transpose (FeedbackProduct).
@@ -349,6 +406,9 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             // The last span has no later rows: its feedback is zero. Every other span's product overwrites it (beta 0).
             SpanFeedback.Fill(0);
         }
+
+        /// <summary>Output features (padded): n/16 tiles per 16-row block.</summary>
+        public int N { get; }
 
         public DeviceBuffer<float> Matrix { get; }
 
@@ -365,7 +425,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             var result = new LdlqResult(new ushort[size], quantized);
             States.CopyTo(result.States);
             CudaKernels.LdlqDecode.Launch(kernels, (uint)Math.Min(MaxGrid, (size + Threads - 1) / Threads), Threads, 0,
-                (States.Pointer, table.Pointer, _n, size, Matrix.Pointer));
+                (States.Pointer, table.Pointer, N, size, Matrix.Pointer));
             Matrix.CopyTo(result.Quantized);
             return result;
         }

@@ -19,7 +19,9 @@ internal sealed class DeviceBasisFactor : BasisFactor
     /// <param name="basis">H' on the device, owned from now on; null when it is on the host only.</param>
     /// <param name="hostBasis">H' on the host, when it came down.</param>
     /// <param name="factor">L_u on the device, owned from now on; null when H' did not factor.</param>
-    public DeviceBasisFactor(CudaDenseAlgebra algebra, int k, int retries, DeviceBuffer<float>? basis, float[]? hostBasis, DeviceBuffer<float>? factor)
+    /// <param name="arrival">The solver's count of this problem as on its way to the block loop: it arrives there, or its factor goes.</param>
+    public DeviceBasisFactor(CudaDenseAlgebra algebra, int k, int retries, DeviceBuffer<float>? basis, float[]? hostBasis, DeviceBuffer<float>? factor,
+        CudaLdlqSolver.Expected? arrival = null)
         : base(k, retries, factor is not null)
     {
         if (basis is null && hostBasis is null)
@@ -28,7 +30,11 @@ internal sealed class DeviceBasisFactor : BasisFactor
         _basis = basis;
         _hostBasis = hostBasis;
         _factor = factor;
+        Arrival = arrival;
     }
+
+    /// <summary>Stops the solver expecting this problem at the block loop (<see cref="CudaLdlqSolver"/>'s batches wait for expected ones).</summary>
+    public CudaLdlqSolver.Expected? Arrival { get; }
 
     /// <summary>L_u on the device, for the block loop; null when not factored or released.</summary>
     public DeviceBuffer<float>? DeviceFactor => _factor;
@@ -61,6 +67,7 @@ internal sealed class DeviceBasisFactor : BasisFactor
 
     public override void ReleaseFactor()
     {
+        Arrival?.Arrive();
         _factor?.Dispose();
         _factor = null;
     }

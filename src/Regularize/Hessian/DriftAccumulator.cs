@@ -92,14 +92,18 @@ public sealed class DriftAccumulator(int features, IDenseAlgebra? algebra = null
     /// <summary>
     /// strength·A⁻¹·C/<see cref="Count"/> on <paramref name="algebra"/> (<see cref="IDenseAlgebra.TrySolveCross"/>) for A
     /// the top-left of a damped Hessian, resident or on the host; null when A is not positive definite. The sum is spent:
-    /// no token may be added, nor <see cref="Mean"/> asked, after it.
+    /// no token may be added, nor <see cref="Mean"/> asked, after it. G is kept where it was solved
+    /// (<see cref="IDenseAlgebra.TrySolveCrossKept"/>: a GPU's memory).
     /// </summary>
-    public float[]? Solve(IDenseAlgebra algebra, IResidentMatrix? resident, Func<float[]> hostHessian, int paddedK, double strength)
+    public IResidentMatrix? Solve(IDenseAlgebra algebra, IResidentMatrix? resident, Func<float[]> hostHessian, int paddedK, double strength) =>
+        Spend(cross => algebra.TrySolveCrossKept(cross, resident, hostHessian, Features, paddedK, strength / Count));
+
+    private T Spend<T>(Func<ICrossAccumulator, T> solve)
     {
         ThrowIfSpent();
         if (_cross is null || Count == 0)
             throw new InvalidOperationException("no drift to solve for: the cross sum has no tokens that differed");
-        var g = algebra.TrySolveCross(_cross, resident, hostHessian, Features, paddedK, strength / Count);
+        var g = solve(_cross);
         _cross.Dispose();
         _cross = null;
         _spent = true;

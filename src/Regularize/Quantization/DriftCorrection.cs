@@ -11,13 +11,14 @@ namespace Converter.Regularize.Quantization;
 /// model's output XWᵀ on its own inputs X. ‖X̃Ŵᵀ − XWᵀ‖² = ‖X̃(Ŵ − T)ᵀ‖² + const with
 /// Tᵀ = Wᵀ + H⁻¹·X̃ᵀ(X − X̃)/N·Wᵀ, so quantizing T instead of W (everything else unchanged) targets the original
 /// model. H is the damped Hessian LDLQ uses, which makes T the ridge solution (damping pulls T toward W), and a
-/// strength α scales the step: Tᵀ = Wᵀ + G·Wᵀ with G = α·H⁻¹·C, computed once per group and applied per linear.
+/// strength α scales the step: Tᵀ = Wᵀ + G·Wᵀ with G = α·H⁻¹·C, computed once per group and applied per linear. G is
+/// kept where it was solved (a GPU's memory) until the group's linears are done, then disposed.
 /// </summary>
-public sealed class DriftCorrection
+public sealed class DriftCorrection : IDisposable
 {
-    private readonly float[] _g;
+    private readonly IResidentMatrix _g;
 
-    private DriftCorrection(float[] g, int features)
+    private DriftCorrection(IResidentMatrix g, int features)
     {
         _g = g;
         Features = features;
@@ -54,10 +55,13 @@ public sealed class DriftCorrection
         if (weight.Length != (long)outFeatures * k)
             throw new ArgumentException($"weight has {weight.Length} values, expected {outFeatures}×{k}");
         var target = new float[weight.Length];
-        algebra.MultiplyTransposed(weight, _g, target, outFeatures, k, k);
+        algebra.MultiplyTransposed(weight, _g, target, outFeatures, k);
         TensorPrimitives.Add(target, weight, target);
         return target;
     }
+
+    /// <summary>Frees G (on a GPU, k² floats).</summary>
+    public void Dispose() => _g.Dispose();
 
     /// <summary>‖T − W‖ / ‖W‖, for the log: how far the drift moved a linear's target.</summary>
     public static double RelativeShift(ReadOnlySpan<float> weight, ReadOnlySpan<float> target)

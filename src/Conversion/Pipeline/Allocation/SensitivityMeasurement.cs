@@ -196,6 +196,7 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
                     }
                     if (correction is null)
                         continue;
+                    using var kept = correction;
                     foreach (var linear in group.Linears)
                     {
                         replaced.TryAdd(linear, linear.Weight);

@@ -53,6 +53,12 @@ public sealed class ConvertCommand
             ") or fp32. Hessians, proxy errors and LDLQ stay FP32. No effect on the CPU",
         DefaultValueFactory = _ => "tf32",
     };
+    private readonly Option<string> _hessianMath = new("--hessian-math")
+    {
+        Description = "Arithmetic of the products the GPU capture's Hessian (Gram) sums add up: fp32 (SSYRK) or tf32 (one tensor-core GEMM " +
+            "per stripe; recorded in quantization_config." + ConversionPipeline.HessianMathConfigKey + "). The sums stay float64. No effect on the CPU",
+        DefaultValueFactory = _ => "fp32",
+    };
     private readonly Option<string> _calibrationStates = new("--calibration-states")
     {
         Description = "Where a GPU run keeps the calibration rows' hidden states between modules: gpu (each layer runs on them in place; " +
@@ -112,7 +118,7 @@ public sealed class ConvertCommand
             "Architectures: " + string.Join(", ", Converter.Models.Architectures.ArchitectureCatalog.All.Select(a => a.HfName)) + ".");
         command.Arguments.Add(_model);
         Option[] options = [_out, _bits, _headBits, _codebook, _multiplier, _allowNonstandardMultiplier, .. _calibration.Options, _workDir, _resume, _device,
-            _gpuMath, _calibrationStates, _gpuMemory, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _timeline, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
+            _gpuMath, _hessianMath, _calibrationStates, _gpuMemory, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _timeline, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
             _stopAfter, _json];
         foreach (var o in options)
             command.Options.Add(o);
@@ -146,6 +152,8 @@ public sealed class ConvertCommand
         DeviceSet.Entries(device);
         var gpuMath = GpuForwardOptions.ParseMath(parse.GetValue(_gpuMath)!)
             ?? throw new UsageException($"--gpu-math must be fp32 or tf32, got '{parse.GetValue(_gpuMath)}'");
+        var hessianMath = GpuForwardOptions.ParseMath(parse.GetValue(_hessianMath)!)
+            ?? throw new UsageException($"--hessian-math must be fp32 or tf32, got '{parse.GetValue(_hessianMath)}'");
         long? gpuMemory = parse.GetValue(_gpuMemory) switch
         {
             null => null,
@@ -208,6 +216,7 @@ public sealed class ConvertCommand
             TimelinePath = parse.GetValue(_timeline),
             Device = device,
             GpuMath = gpuMath,
+            HessianMath = hessianMath,
             CalibrationStates = calibrationStates,
             GpuMemoryBudgetBytes = gpuMemory,
             CheckpointInterval = TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(_checkpointInterval))),

@@ -24,21 +24,20 @@ public sealed class MeasureCommand
 
     private readonly Option<string?> _out = new("--out", "-o") { Description = "Measurement file to write. Default: out/<model>-measurement.json" };
     private readonly Option<string> _candidates = new("--candidates") { Description = "Candidate K, comma-separated, each 1..8", DefaultValueFactory = _ => DefaultCandidates };
-    private readonly Option<MeasureGranularity> _granularity = new("--granularity")
+    // Nullable without a default value: help would print the enum's name ("Tensor") as the default; the description says it.
+    private readonly Option<MeasureGranularity?> _granularity = new("--granularity")
     {
         Description = "What is quantized alone at each K, and so what convert --measurement gives one K: tensor (each linear; a layer's routed " +
             "experts together, as exllamav3's fused expert kernels take one K for them all) or group (a layer's q/k/v, o, gate/up, down, routed experts). " +
-            "The same quantization work either way; tensor costs more forwards of the measurement rows (one per unit and K)",
-        DefaultValueFactory = _ => MeasureGranularity.Tensor,
+            "The same quantization work either way; tensor costs more forwards of the measurement rows (one per unit and K). Default: tensor",
         HelpName = string.Join('|', MeasureGranularityUnits.Names),
         CustomParser = result => ParseChoice(result, "--granularity", Enum.GetValues<MeasureGranularity>()),
     };
-    private readonly Option<MeasureCompensation> _compensation = new("--compensation")
+    private readonly Option<MeasureCompensation?> _compensation = new("--compensation")
     {
         Description = "block: after a unit is quantized, the later sublayers of its block take the drift targets the default quantizer gives them " +
             "(unquantized) before the KL is taken, so it measures what a default conversion leaves of the unit's error (v_proj's falls by 30-50% on " +
-            "tiny-llama); none: the unit alone in the original model, what exllamav3's quantizer (convert --fast) sees, and cheaper",
-        DefaultValueFactory = _ => MeasureCompensation.Block,
+            "tiny-llama); none: the unit alone in the original model, what exllamav3's quantizer (convert --fast) sees, and cheaper. Default: block",
         HelpName = "block|none",
         CustomParser = result => ParseChoice(result, "--compensation", [MeasureCompensation.Block, MeasureCompensation.None]),
     };
@@ -109,14 +108,14 @@ public sealed class MeasureCommand
             Device = device,
         };
         var text = parse.GetValue(_text) is { } textPath ? TextSource.FromFile(textPath) : BuiltInSamples.CalibrationText;
-        return (settings, new MeasureOptions(candidates, parse.GetValue(_granularity), text, rows, length, parse.GetValue(_compensation), Math.Max(0, parse.GetValue(_compensationRows))));
+        return (settings, new MeasureOptions(candidates, parse.GetValue(_granularity) ?? MeasureGranularity.Tensor, text, rows, length, parse.GetValue(_compensation) ?? MeasureCompensation.Block, Math.Max(0, parse.GetValue(_compensationRows))));
     }
 
     /// <summary>
     /// An enum option's value by its lower-case name, in any case; otherwise a parse error listing
     /// <paramref name="choices"/> in their order. Numbers are names of nothing (Enum.Parse would take "1").
     /// </summary>
-    private static T ParseChoice<T>(System.CommandLine.Parsing.ArgumentResult result, string option, IReadOnlyList<T> choices)
+    private static T? ParseChoice<T>(System.CommandLine.Parsing.ArgumentResult result, string option, IReadOnlyList<T> choices)
         where T : struct, Enum
     {
         var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
