@@ -30,6 +30,9 @@ public sealed class HostResidentMatrix : IResidentMatrix
 
     public float[] ToHost() => (float[])Values.Clone();
 
+    /// <summary>The values of any resident matrix on the host: this class's own array (no copy), else a copy brought down.</summary>
+    public static float[] HostValues(IResidentMatrix matrix) => matrix is HostResidentMatrix host ? host.Values : matrix.ToHost();
+
     public void Dispose()
     {
     }

@@ -89,7 +89,7 @@ public interface IDenseAlgebra
     {
         if (w.Size != k)
             throw new ArgumentException($"a {w.Size}×{w.Size} matrix cannot multiply rows of {k}", nameof(w));
-        MultiplyTransposed(x, w is HostResidentMatrix host ? host.Values : w.ToHost(), y, m, k, k);
+        MultiplyTransposed(x, HostResidentMatrix.HostValues(w), y, m, k, k);
     }
 
     /// <summary>A running sum of AᵀB over pairs of row blocks A, B (rows, k), kept in float64 (the drift target's cross sum).</summary>

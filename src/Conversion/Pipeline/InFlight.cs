@@ -23,8 +23,8 @@ public static class InFlight
     /// <summary>
     /// A sequential capture's stage of at most this many linears (llama's q/k/v) quantizes all of them at once on a GPU.
     /// With two in flight v waited for k's thread, so q, k and v ran three LDLQ loops of ~0.27 s one after the other
-    /// on an 8B layer (session 17's timeline); k and v share a shape, so at once they share one batch of searches
-    /// (CudaLdlqSolver) and q's runs beside it. Larger stages (an MLP's gate/up/down is captured in two) keep the
+    /// on an 8B layer (session 17's timeline); at once they can share one batch of searches (CudaLdlqSolver batches
+    /// problems of one input width). Larger stages (an MLP's gate/up/down is captured in two) keep the
     /// module's count: their linears are the largest, and their working sets are what the memory plan bounds.
     /// </summary>
     public const int WholeStage = 3;

@@ -273,7 +273,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     {
         if (w is not CudaResidentMatrix mine || !ReferenceEquals(mine.Algebra, this))
         {
-            ((IDenseAlgebra)this).MultiplyTransposed(x, w is HostResidentMatrix host ? host.Values : w.ToHost(), y, m, k, k);
+            MultiplyTransposed(x, HostResidentMatrix.HostValues(w), y, m, k, k);
             return;
         }
         if (w.Size != k)

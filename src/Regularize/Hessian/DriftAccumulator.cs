@@ -95,15 +95,12 @@ public sealed class DriftAccumulator(int features, IDenseAlgebra? algebra = null
     /// no token may be added, nor <see cref="Mean"/> asked, after it. G is kept where it was solved
     /// (<see cref="IDenseAlgebra.TrySolveCrossKept"/>: a GPU's memory).
     /// </summary>
-    public IResidentMatrix? Solve(IDenseAlgebra algebra, IResidentMatrix? resident, Func<float[]> hostHessian, int paddedK, double strength) =>
-        Spend(cross => algebra.TrySolveCrossKept(cross, resident, hostHessian, Features, paddedK, strength / Count));
-
-    private T Spend<T>(Func<ICrossAccumulator, T> solve)
+    public IResidentMatrix? Solve(IDenseAlgebra algebra, IResidentMatrix? resident, Func<float[]> hostHessian, int paddedK, double strength)
     {
         ThrowIfSpent();
         if (_cross is null || Count == 0)
             throw new InvalidOperationException("no drift to solve for: the cross sum has no tokens that differed");
-        var g = solve(_cross);
+        var g = algebra.TrySolveCrossKept(_cross, resident, hostHessian, Features, paddedK, strength / Count);
         _cross.Dispose();
         _cross = null;
         _spent = true;
