@@ -138,9 +138,11 @@ public sealed record ConvertSettings
     /// key, <c>Now</c> is null where these settings leave out a key the job had (it went back to its default, since
     /// some keys are recorded only when not the default). Resuming and reusing a finished conversion both ask this.
     /// </summary>
-    public (string Key, string? Was, string? Now)? ResumeConflict(IReadOnlyDictionary<string, string> saved)
+    public (string Key, string? Was, string? Now)? ResumeConflict(IReadOnlyDictionary<string, string> saved) => FirstDifference(FixedOnResume(), saved);
+
+    /// <summary>The first key in which <paramref name="current"/> and <paramref name="saved"/> differ (see <see cref="ResumeConflict"/>), or null.</summary>
+    public static (string Key, string? Was, string? Now)? FirstDifference(IReadOnlyDictionary<string, string> current, IReadOnlyDictionary<string, string> saved)
     {
-        var current = FixedOnResume();
         foreach (var (key, value) in current)
         {
             if (!saved.TryGetValue(key, out var was) || was != value)

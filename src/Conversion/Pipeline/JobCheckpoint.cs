@@ -7,18 +7,18 @@ namespace Converter.Conversion.Pipeline;
 
 /// <summary>
 /// The work directory's checkpoint (§5.2 step 6): <c>ckpt/job.json</c> (progress) and <c>ckpt/state.safetensors</c>
-/// (calibration state), and with the drift target <c>ckpt/state-original.safetensors</c> (the original model's stream). A new checkpoint is written complete into <c>ckpt_new</c>, then rotated in with renames,
-/// so a kill at any moment leaves either the old or the new checkpoint whole.
+/// (calibration state), and with the drift target <c>ckpt/state-original.safetensors</c> (the original model's stream),
+/// rotated in whole (<see cref="CheckpointRotation"/>).
 /// </summary>
 public sealed class JobCheckpoint(string workDir)
 {
     private static JsonSerializerOptions Json => JsonOutput.Options;
 
-    public string Current => Path.Combine(workDir, "ckpt");
-    private string Next => Path.Combine(workDir, "ckpt_new");
-    private string Old => Path.Combine(workDir, "ckpt_old");
+    private readonly CheckpointRotation _rotation = new(workDir, "job.json");
 
-    public bool Exists => File.Exists(Path.Combine(Current, "job.json")) || File.Exists(Path.Combine(Old, "job.json"));
+    public string Current => _rotation.Current;
+
+    public bool Exists => _rotation.Exists;
 
     private const string StateFile = "state.safetensors", OriginalStateFile = "state-original.safetensors";
 
@@ -26,26 +26,20 @@ public sealed class JobCheckpoint(string workDir)
     /// <param name="original">The original model's stream of the drift target, or null.</param>
     public long Save(JobProgress progress, CalibrationState state, CalibrationState? original = null)
     {
-        if (Directory.Exists(Next))
-            Directory.Delete(Next, recursive: true);
-        Directory.CreateDirectory(Next);
-        var statePath = Path.Combine(Next, StateFile);
-        state.Save(statePath);
-        long bytes = new FileInfo(statePath).Length;
-        if (original is not null)
+        long bytes = 0;
+        _rotation.Write(dir =>
         {
-            var originalPath = Path.Combine(Next, OriginalStateFile);
-            original.Save(originalPath);
-            bytes += new FileInfo(originalPath).Length;
-        }
-        AtomicFile.WriteAllText(Path.Combine(Next, "job.json"), JsonSerializer.Serialize(progress, Json));
-        if (Directory.Exists(Old))
-            Directory.Delete(Old, recursive: true);
-        if (Directory.Exists(Current))
-            Directory.Move(Current, Old);
-        Directory.Move(Next, Current);
-        if (Directory.Exists(Old))
-            Directory.Delete(Old, recursive: true);
+            var statePath = Path.Combine(dir, StateFile);
+            state.Save(statePath);
+            bytes = new FileInfo(statePath).Length;
+            if (original is not null)
+            {
+                var originalPath = Path.Combine(dir, OriginalStateFile);
+                original.Save(originalPath);
+                bytes += new FileInfo(originalPath).Length;
+            }
+            AtomicFile.WriteAllText(Path.Combine(dir, _rotation.Marker), JsonSerializer.Serialize(progress, Json));
+        });
         return bytes;
     }
 
@@ -55,8 +49,8 @@ public sealed class JobCheckpoint(string workDir)
     /// </summary>
     public (JobProgress Progress, CalibrationState State, CalibrationState? Original) Load(IResidentForwardBackend? device = null, IResidentForwardBackend? originalDevice = null)
     {
-        var dir = File.Exists(Path.Combine(Current, "job.json")) ? Current : Old;
-        var jobPath = Path.Combine(dir, "job.json");
+        var dir = _rotation.Newest;
+        var jobPath = Path.Combine(dir, _rotation.Marker);
         JobProgress? progress;
         try
         {

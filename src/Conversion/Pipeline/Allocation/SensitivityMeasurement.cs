@@ -16,20 +16,24 @@ namespace Converter.Conversion.Pipeline.Allocation;
 /// <param name="Text">Text of the measurement rows (consecutive rows from its start, as eval cuts them).</param>
 /// <param name="Compensation">Whether the later sublayers of a unit's block are refitted around its error before its KL is taken.</param>
 /// <param name="CompensationRows">Calibration rows the refits are captured from (the first of the good rows); 0: enough for the widest refitted input (<see cref="SensitivityMeasurement.CompensationRows"/>).</param>
+/// <param name="StateMemoryBytes">Bytes the perturbed states may take at once (<see cref="MeasurePasses"/>); 0: half the free host memory.</param>
+/// <param name="Resume">Continue from the work directory's checkpoint (<see cref="MeasureCheckpoint"/>).</param>
+/// <param name="StopAfterPasses">Stop after this many passes as if interrupted (for testing resume).</param>
 public sealed record MeasureOptions(IReadOnlyList<int> Candidates, MeasureGranularity Granularity, TextSource Text, int Rows, int Length,
-    MeasureCompensation Compensation = MeasureCompensation.Block, int CompensationRows = 0);
+    MeasureCompensation Compensation = MeasureCompensation.Block, int CompensationRows = 0, long StateMemoryBytes = 0, bool Resume = false, int? StopAfterPasses = null);
 
 /// <summary>
 /// `trellis measure`: for every measured unit (<see cref="MeasureGranularity.Units"/> of
 /// <see cref="BitAllocation.Targets"/>) and candidate K, the KL of the model's output from the original's when that
-/// unit alone is quantized at K. One pass over the modules, each loaded once: the calibration rows run through the
-/// original model to give each linear its Hessian (as in a conversion); every linear is quantized at each K (once per
+/// unit alone is quantized at K. One pass over the modules when its states fit (else several,
+/// <see cref="MeasurePasses"/>): the calibration rows run through the original model to give each linear its Hessian (as in a conversion); every linear is quantized at each K (once per
 /// K whatever the granularity), and every (unit, K) runs the measurement rows through the module with the unit's
 /// quantized weights swapped in, and from there through the rest of the original model alongside the reference; at the
 /// head the logits are compared with the reference's. Finer units cost only more of these forwards (7 per llama layer
 /// and K by tensor, 4 by group). With <see cref="MeasureCompensation.Block"/> the later sublayers of the unit's block
 /// are refitted around its error before the measurement rows leave the module (<see cref="Refit"/>). Memory: one state
-/// of the measurement rows per (unit, K) still on its way to the head (rows × length × hidden floats each).
+/// of the measurement rows per (unit, K) of the pass still on its way to the head (rows × length × hidden floats
+/// each). Between passes a checkpoint is written (<see cref="MeasureCheckpoint"/>), from which --resume continues.
 /// </summary>
 public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOptions options, ConversionSession session)
 {
@@ -41,7 +45,11 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
         public SequenceBatch[] Batches { get; set; } = batches;
     }
 
-    public Measurement Run()
+    /// <summary>
+    /// Measures every unit at every candidate K and returns the measurement, or null when
+    /// <see cref="MeasureOptions.StopAfterPasses"/> stopped it (its checkpoint resumes it).
+    /// </summary>
+    public Measurement? Run()
     {
         var clock = Stopwatch.StartNew();
         var (settings, config) = ConversionPipeline.Settle(requested);
@@ -53,20 +61,93 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
         var tokenizer = Tokenizer.FromFile(Path.Combine(settings.ModelDir, "tokenizer.json"));
         var rows = EvalRows.Build(tokenizer, options.Text.ReadAll("measurement text"), options.Text.Name, options.Rows, options.Length);
         int vocabulary = Math.Min(tokenizer.VocabSize, model.Spec.VocabSize);
-        var state = new CalibrationState(ConversionPipeline.BuildCalibrationRows(settings, config, session.Log), null, []);
         var converter = new ModuleConverter(settings, source, model.Spec.Names, session.Codebooks, new Dictionary<string, int>(), backend);
 
         int perBatch = Math.Max(1, ModelStream.BatchTokens / options.Length);
-        var reference = rows.Chunk(perBatch).Select(chunk => SequenceBatch.FromTokens(chunk)).ToArray();
-        var perturbed = new List<Perturbed>();
+        var tokens = rows.Chunk(perBatch).Select(chunk => SequenceBatch.FromTokens(chunk)).ToArray();
+        var statesPerModule = model.Modules.Select(m => m.Linears.Select(l => unitOf.GetValueOrDefault(l.Name, -1)).Where(u => u >= 0).Distinct().Count() * options.Candidates.Count).ToList();
+        long bytesPerState = (long)rows.Count * options.Length * model.Spec.HiddenSize * sizeof(float);
         var kl = units.Select(_ => new SortedDictionary<int, double>()).ToArray();
+        var fixedSettings = FixedOnResume(settings);
+        var checkpoint = new MeasureCheckpoint(settings.WorkDir);
+        IReadOnlyList<MeasurePass> passes;
+        int firstPass;
+        CalibrationState state;
+        SequenceBatch[] reference;
+        if (options.Resume)
+        {
+            var (progress, loaded, values) = checkpoint.Load();
+            if (ConvertSettings.FirstDifference(fixedSettings, progress.Settings) is (var key, var was, var now))
+            {
+                throw new InvalidSettingsException($"--resume: {key} was {(was is null ? "not set" : $"'{was}'")} in the interrupted measurement, now " +
+                    $"{(now is null ? "the default" : $"'{now}'")}; it cannot change on resume");
+            }
+            if (values.Count != tokens.Length || values.Where((v, b) => v.Rows != tokens[b].Rows * tokens[b].Tokens).Any())
+                throw new InvalidDataException($"{settings.WorkDir}: the checkpoint's reference rows are not this measurement's {rows.Count} × {options.Length} tokens");
+            (passes, firstPass, state) = (progress.Passes, progress.NextPass, loaded);
+            reference = tokens.Select((b, i) => b.WithValues(values[i])).ToArray();
+            foreach (var m in progress.Kl)
+                kl[m.Unit][m.K] = m.Kl;
+            session.Log.WriteLine($"measure: resuming at pass {firstPass + 1} of {passes.Count} (module {passes[firstPass].First}), {progress.Kl.Count} KL measured before");
+        }
+        else
+        {
+            if (checkpoint.Exists)
+                session.Log.WriteLine($"measure: {settings.WorkDir} holds an interrupted measurement; starting over (--resume continues it)");
+            long budget = options.StateMemoryBytes > 0 ? options.StateMemoryBytes : DefaultStateBudget(settings, model.Spec.HiddenSize);
+            passes = MeasurePasses.Plan(statesPerModule, bytesPerState, budget);
+            (firstPass, state, reference) = (0, new CalibrationState(ConversionPipeline.BuildCalibrationRows(settings, config, session.Log), null, []), tokens);
+        }
         session.Log.WriteLine($"measure: {settings.ModelDir}, K ∈ {{{string.Join(", ", options.Candidates)}}} for {units.Count} units ({options.Granularity.Name()}), " +
             $"calibration {settings.CalVolume.Rows}×{settings.CalVolume.Cols} of {settings.CalData.Name}, KL over {options.Rows} rows × {options.Length} tokens of {options.Text}");
+        session.Log.WriteLine($"measure: {statesPerModule.Sum()} states of the measurement rows, {HumanFormat.Bytes(bytesPerState)} each, " +
+            (passes.Count == 1 ? $"{HumanFormat.Bytes(statesPerModule.Sum() * bytesPerState)} held at once: one pass"
+                : $"in {passes.Count} passes of at most {HumanFormat.Bytes(MeasurePasses.PeakBytes(passes, statesPerModule, bytesPerState))} (modules " +
+                  string.Join(", ", passes.Select(p => $"{p.First}–{p.Last}")) + "; the modules after a pass are loaded again by each later one; --state-memory)"));
 
-        session.Progress.Run("measure", model.Modules.Count, steps =>
+        for (int p = firstPass; p < passes.Count; p++)
         {
-            foreach (var module in model.Modules)
+            reference = MeasurePass(passes[p], p, passes.Count, model, source, state, reference, converter, backend, units, unitOf, kl, vocabulary);
+            if (p + 1 == passes.Count)
+                break;
+            var progress = new MeasureProgress(fixedSettings, passes, p + 1,
+                kl.SelectMany((byK, u) => byK.Select(x => new MeasuredKl(u, x.Key, x.Value))).ToList());
+            checkpoint.Save(progress, state, reference.Select(b => b.RequireValues("measure")).ToList());
+            if (options.StopAfterPasses == p + 1)
             {
+                session.Log.WriteLine($"measure: stopped after pass {p + 1} of {passes.Count}; continue with --resume");
+                return null;
+            }
+        }
+        checkpoint.Delete();
+
+        var measured = units.Select((members, u) => new MeasuredUnit(members[0].Layer, members[0].Group, members.Sum(t => t.Numel),
+            members.Select(t => t.Name).ToList(), kl[u])).ToList();
+        return new Measurement(Measurement.FormatName, Measurement.CurrentVersion, Path.GetFullPath(settings.ModelDir), ModelFingerprint.Compute(settings.ModelDir),
+            config.ArchitectureNames.FirstOrDefault() ?? config.ModelType ?? "unknown", model.Layers.Count, options.Candidates.ToList(),
+            settings.Codebook.ToString(), settings.CalData.Name, settings.CalVolume.Rows, settings.CalVolume.Cols, settings.Seed, options.Text.Name, options.Rows, options.Length, options.Granularity, measured,
+            Math.Round(clock.Elapsed.TotalSeconds, 1), options.Compensation);
+    }
+
+    /// <summary>
+    /// One pass from its first module to the head: in its own modules the Hessians are captured from the calibration
+    /// rows and every unit is perturbed at every K (<see cref="PerturbAt"/>), and the calibration rows advance; every
+    /// module from the first on runs the reference and the perturbed states, and at the head each perturbed state's KL
+    /// is taken. Returns the reference rows as they left the pass's last module (where the next pass starts).
+    /// </summary>
+    private SequenceBatch[] MeasurePass(MeasurePass pass, int index, int count, TransformerModel model, ITensorReader source, CalibrationState state,
+        SequenceBatch[] reference, ModuleConverter converter, ComputeBackend backend, IReadOnlyList<List<AllocationTarget>> units,
+        IReadOnlyDictionary<string, int> unitOf, SortedDictionary<int, double>[] kl, int vocabulary)
+    {
+        var perturbed = new List<Perturbed>();
+        var next = reference;
+        var modules = model.Modules.Skip(pass.First).ToList();
+        session.Progress.Run(count == 1 ? "measure" : $"measure pass {index + 1}/{count}", modules.Count, steps =>
+        {
+            for (int m = pass.First; m < model.Modules.Count; m++)
+            {
+                var module = model.Modules[m];
+                bool own = m <= pass.Last;
                 steps.Step(module.Name);
                 module.Load(source);
                 try
@@ -80,12 +161,15 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
                         continue;
                     }
                     // The states perturbed here have been through this module already; the older ones and the reference go through it now.
-                    var created = module.LinearGroups.Count > 0 ? PerturbAt(module, state, reference, converter, backend, units, unitOf, steps) : [];
+                    var created = own && module.LinearGroups.Count > 0 ? PerturbAt(module, state, reference, converter, backend, units, unitOf, steps) : [];
                     reference = reference.Select(b => module.Forward(b)).ToArray();
                     foreach (var p in perturbed)
                         p.Batches = p.Batches.Select(b => module.Forward(b)).ToArray();
                     perturbed.AddRange(created);
-                    state.Advance(module);
+                    if (own)
+                        state.Advance(module);
+                    if (m == pass.Last)
+                        next = reference;
                 }
                 finally
                 {
@@ -95,13 +179,31 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
             }
             return true;
         });
+        return next;
+    }
 
-        var measured = units.Select((members, u) => new MeasuredUnit(members[0].Layer, members[0].Group, members.Sum(t => t.Numel),
-            members.Select(t => t.Name).ToList(), kl[u])).ToList();
-        return new Measurement(Measurement.FormatName, Measurement.CurrentVersion, Path.GetFullPath(settings.ModelDir), ModelFingerprint.Compute(settings.ModelDir),
-            config.ArchitectureNames.FirstOrDefault() ?? config.ModelType ?? "unknown", model.Layers.Count, options.Candidates.ToList(),
-            settings.Codebook.ToString(), settings.CalData.Name, settings.CalVolume.Rows, settings.CalVolume.Cols, settings.Seed, options.Text.Name, options.Rows, options.Length, options.Granularity, measured,
-            Math.Round(clock.Elapsed.TotalSeconds, 1), options.Compensation);
+    /// <summary>
+    /// Half the host memory free at the start, less the calibration rows' states (held beside the perturbed ones), and
+    /// at least 1 GiB: the rest is the modules' weights, Hessians and the quantizer's working set.
+    /// </summary>
+    private static long DefaultStateBudget(ConvertSettings settings, int hidden) =>
+        Math.Max(1L << 30, MachineResources.AvailableMemoryBytes() / 2 - HiddenStates.Bytes(settings.CalVolume.Rows, settings.CalVolume.Cols, hidden));
+
+    /// <summary>What fixes a measurement's numbers: the quantizer's settings (as a conversion's resume keys) and the measurement's own.</summary>
+    public IReadOnlyDictionary<string, string> FixedOnResume(ConvertSettings settings)
+    {
+        var keys = new SortedDictionary<string, string>(settings.FixedOnResume().ToDictionary(kv => kv.Key, kv => kv.Value))
+        {
+            ["candidates"] = string.Join(',', options.Candidates),
+            ["granularity"] = options.Granularity.Name(),
+            ["compensation"] = options.Compensation.ToString().ToLowerInvariant(),
+            ["compensation_rows"] = options.CompensationRows.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["measure_text"] = options.Text.Name,
+            ["measure_rows"] = options.Rows.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["measure_length"] = options.Length.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        keys.Remove("bits");
+        return keys;
     }
 
     /// <summary>

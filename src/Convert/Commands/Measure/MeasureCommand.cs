@@ -54,6 +54,15 @@ public sealed class MeasureCommand
     private readonly Option<int> _seed = new("--seed") { Description = "Seed of sign flips and calibration row choice (as convert)", DefaultValueFactory = _ => 0 };
     private readonly Option<string> _device = new("--device") { Description = "Where to run: cuda:N, cpu, or auto", DefaultValueFactory = _ => "auto" };
     private readonly Option<int> _threads = new("--threads") { Description = "Encoder threads (0 = all processors)", DefaultValueFactory = _ => 0 };
+    private readonly Option<double> _stateMemory = new("--state-memory")
+    {
+        Description = "GiB the measurement rows' perturbed states may take at once (one per unit and K, rows x length x hidden floats, from its " +
+            "layer to the head). When they need more, the layers are measured in several passes, each holding only its own layers' states " +
+            "(the layers after a pass are read again by every later one). 0: half the free host memory, less the calibration states",
+        DefaultValueFactory = _ => 0,
+    };
+    private readonly Option<bool> _resume = new("--resume") { Description = "Continue an interrupted measurement from the checkpoint written after each pass (in <out>.work)" };
+    private readonly Option<int?> _stopAfter = new("--stop-after") { Description = "Stop after N passes as if interrupted (for testing resume)", Hidden = true };
     private readonly Option<bool> _json = new("--json") { Description = "Print the measurement as JSON on stdout too" };
 
     public Command Build(Func<Func<CliContext, int>, int> run)
@@ -65,7 +74,7 @@ public sealed class MeasureCommand
             "`trellis convert --bits B --measurement FILE` then spends a fractional budget where the output is most sensitive. Costs about one " +
             "conversion per candidate K plus one forward of the measurement rows per unit and K (and with --compensation block the refits' captures).");
         command.Arguments.Add(_model);
-        Option[] all = [_out, _candidates, _granularity, _compensation, _compensationRows, _rows, _length, _text, _codebook, .. _calibration.Options, _seed, _device, _threads, _json];
+        Option[] all = [_out, _candidates, _granularity, _compensation, _compensationRows, _rows, _length, _text, _codebook, .. _calibration.Options, _seed, _device, _threads, _stateMemory, _resume, _stopAfter, _json];
         foreach (var o in all)
             command.Options.Add(o);
         command.SetAction(parse => run(context => MeasureRun.Execute(Bind(parse), parse.GetValue(_json), context)));
@@ -108,7 +117,14 @@ public sealed class MeasureCommand
             Device = device,
         };
         var text = parse.GetValue(_text) is { } textPath ? TextSource.FromFile(textPath) : BuiltInSamples.CalibrationText;
-        return (settings, new MeasureOptions(candidates, parse.GetValue(_granularity) ?? MeasureGranularity.Tensor, text, rows, length, parse.GetValue(_compensation) ?? MeasureCompensation.Block, Math.Max(0, parse.GetValue(_compensationRows))));
+        double stateMemory = parse.GetValue(_stateMemory);
+        if (!double.IsFinite(stateMemory) || stateMemory < 0)
+            throw new UsageException($"--state-memory must be a number of GiB ≥ 0, got {stateMemory}");
+        if (parse.GetValue(_stopAfter) is < 1)
+            throw new UsageException("--stop-after must be at least 1");
+        return (settings, new MeasureOptions(candidates, parse.GetValue(_granularity) ?? MeasureGranularity.Tensor, text, rows, length,
+            parse.GetValue(_compensation) ?? MeasureCompensation.Block, Math.Max(0, parse.GetValue(_compensationRows)), (long)(stateMemory * (1L << 30)),
+            parse.GetValue(_resume), parse.GetValue(_stopAfter)));
     }
 
     /// <summary>

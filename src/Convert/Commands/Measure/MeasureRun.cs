@@ -11,6 +11,8 @@ public static class MeasureRun
     {
         var (settings, options) = args;
         var measurement = new SensitivityMeasurement(settings, options, context.Conversion).Run();
+        if (measurement is null)
+            return ExitCodes.Ok;
         var dir = Path.GetDirectoryName(Path.GetFullPath(settings.OutDir));
         if (dir is not null)
             Directory.CreateDirectory(dir);
