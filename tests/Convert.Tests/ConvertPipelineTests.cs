@@ -224,7 +224,9 @@ public class ConvertPipelineTests
 
     /// <summary>
     /// Two devices (cpu listed twice: two workers with half the threads each) quantize each module's linears between
-    /// them; where a linear ran changes nothing in the output, and the log names each linear's device.
+    /// them; where a linear ran changes nothing in the output, and the log names each linear's device. The default's
+    /// sequential stages of one linear (o_proj, down_proj) share its columns between the devices
+    /// (<see cref="Regularize.Quantization.ColumnSplitSolver"/>; the others too when the measured speeds differ enough).
     /// </summary>
     [Test]
     public void LinearsSpreadOverTwoDevicesGiveTheSameModel()
@@ -235,6 +237,8 @@ public class ConvertPipelineTests
         AssertSameModel(ConvertedAt(LayoutBits), outDir);
         Assert.That(log, Does.Contain("convert: devices cpu ("));
         Assert.That(log, Does.Match(@"K=\d proxy_err \S+  g \S+  on cpu"));
+        foreach (var name in new[] { "o_proj", "down_proj" })
+            Assert.That(log, Does.Match(name + @": K=\d .*columns shared by every device"), name);
     }
 
     [TestCase("cuda:0,cpu", "a list is all GPUs or all cpu")]

@@ -39,6 +39,23 @@ public class LinearPlacementTests
         Assert.That(LinearPlacement.Assign(Llama8bLayer, speeds).Distinct().Count(), Is.EqualTo(3));
     }
 
+    [Test]
+    public void StagesThatWholeLinearsLeaveUnbalancedShareTheirColumns()
+    {
+        double[] two = [1.0, 1.0];
+        // The sequential capture's stages of an 8B layer: o_proj and down_proj alone, q beside k and v, gate with up.
+        Assert.That(LinearPlacement.SplitColumns([Llama8bLayer[3]], two), Is.True);
+        Assert.That(LinearPlacement.SplitColumns([Llama8bLayer[0]], two), Is.True);
+        Assert.That(LinearPlacement.SplitColumns([Llama8bLayer[3], Llama8bLayer[5], Llama8bLayer[6]], two), Is.True, "q alone takes 2/3 of the stage");
+        Assert.That(LinearPlacement.SplitColumns([Llama8bLayer[1], Llama8bLayer[2]], two), Is.False);
+        Assert.That(LinearPlacement.SplitColumns([Llama8bLayer[1], Llama8bLayer[2]], [1.0, 0.7]), Is.True, "equal halves on unequal devices");
+        // The whole block (--fast) finishes 1.077x the ideal whole; a module of 128 experts is balanced whole.
+        Assert.That(LinearPlacement.SplitColumns(Llama8bLayer, two), Is.False);
+        Assert.That(LinearPlacement.SplitColumns(Enumerable.Repeat(1.0, 128).ToArray(), [1.0, 1.0, 1.0]), Is.False);
+        // One device has nothing to share with.
+        Assert.That(LinearPlacement.SplitColumns([Llama8bLayer[0]], [1.0]), Is.False);
+    }
+
     [TestCase(0.0)]
     [TestCase(-1.0)]
     [TestCase(double.NaN)]

@@ -200,6 +200,28 @@ public sealed class LdlqSolverTests : GpuFixture
         }
     }
 
+    /// <summary>
+    /// Issue 16's column split (<see cref="ColumnSplitSolver"/>) on one GPU standing for two: each share's feedback
+    /// products run at its own width, and cuBLAS may pick another kernel (another summation order) for another width.
+    /// Byte identity with the unsplit loop is what lets a conversion spread over GPUs write what one GPU writes; this
+    /// checks it at an 8B's down_proj-like width ratio and an uneven share.
+    /// </summary>
+    [TestCase(1024, 3584, 4, 1.0)]
+    [TestCase(512, 1024, 3, 0.6)]
+    public void ColumnSharesGiveTheUnsplitResult(int k, int n, int bits, double secondSpeed)
+    {
+        var table = Tables.Get(CodebookSpec.Parse("mul1"));
+        using var encoder = new CudaTileEncoder(Cuda, table.Memory, bits);
+        var rng = new Random(k + n);
+        var wr = Gaussian(rng, k * n, table.Rms);
+        var factor = BlockLdl.Decompose(CorrelatedHessian(k, rng), k, 0.025).Factor!;
+        var expected = _solver.Quantize(wr, k, n, factor, encoder);
+        var devices = new[] { 1.0, secondSpeed }.Select(speed => new ColumnSplitDevice(_solver, _ => encoder, () => Cuda.MakeCurrent(), speed)).ToList();
+        var actual = new ColumnSplitSolver(devices, home: 0).Quantize(wr, k, n, factor, encoder);
+        Assert.That(FirstDifference(actual.States, expected.States, n), Is.Null);
+        Assert.That(FirstDifference(actual.Quantized, expected.Quantized), Is.Null);
+    }
+
     [Test]
     public void WithoutFactorRunsTheHostLoop()
     {

@@ -57,7 +57,7 @@ public class LdlqSolverTests
     }
 
     /// <summary>GᵀG/k + I: symmetric positive definite with off-diagonal weight, so the factor is dense below its diagonal blocks.</summary>
-    private static double[] RandomSpd(int k, Random rng)
+    internal static double[] RandomSpd(int k, Random rng)
     {
         var g = Enumerable.Range(0, k * k).Select(_ => rng.NextDouble() - 0.5).ToArray();
         var h = new double[k * k];

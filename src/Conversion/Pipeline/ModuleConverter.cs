@@ -273,11 +273,15 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         // Each device takes its share in the same largest-first order, with its own linears in flight (one device:
         // all of them, on this thread's turn of InFlight).
         IReadOnlyList<double> speeds = _devices?.Speeds ?? [1.0];
-        var placed = LinearPlacement.Assign(order.Select(i => (double)Work(jobs[i].Linear)).ToList(), speeds);
+        var work = order.Select(i => (double)Work(jobs[i].Linear)).ToList();
+        var placed = LinearPlacement.Assign(work, speeds);
+        // A stage that whole linears would leave unbalanced shares every linear's columns between the devices; each is
+        // still prepared (scale search, factor) on the device placed.
+        bool split = LinearPlacement.SplitColumns(work, speeds);
         InFlight.For(speeds.Count, speeds.Count, d =>
         {
             var onThis = Enumerable.Range(0, order.Length).Where(i => placed[i] == d).Select(i => order[i]).ToArray();
-            InFlight.For(onThis.Length, inFlight, j => outcomes[onThis[j]] = QuantizeOne(module, jobs[onThis[j]].Linear, hessians[jobs[onThis[j]].Group], corrections[jobs[onThis[j]].Group], progress, d));
+            InFlight.For(onThis.Length, inFlight, j => outcomes[onThis[j]] = QuantizeOne(module, jobs[onThis[j]].Linear, hessians[jobs[onThis[j]].Group], corrections[jobs[onThis[j]].Group], progress, d, split));
         });
         double quantizeSeconds = clock.Elapsed.TotalSeconds;
         timeline?.Add($"{module.Name} quantize", "module", quantizeStart, quantizeSeconds);
@@ -375,7 +379,8 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// <summary>A linear's work, for ordering the linears and placing them on devices: its padded weights (the tiles its searches encode).</summary>
     private static long Work(Linear linear) => (long)LinearQuantizer.Pad(linear.InFeatures) * LinearQuantizer.Pad(linear.OutFeatures);
 
-    private LinearOutcome QuantizeOne(ModelModule module, Linear linear, Lazy<GroupHessian> hessian, Lazy<DriftCorrection?> correction, IStepProgress progress, int device)
+    private LinearOutcome QuantizeOne(ModelModule module, Linear linear, Lazy<GroupHessian> hessian, Lazy<DriftCorrection?> correction, IStepProgress progress, int device,
+        bool splitColumns)
     {
         int k = bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
         if (k == 16)
@@ -388,7 +393,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var target = drift?.Target(linear.Weight.Data, linear.OutFeatures, Quantizer(device).Algebra);
         double targetSeconds = targetClock.Elapsed.TotalSeconds;
         double? shift = target is null ? null : DriftCorrection.RelativeShift(linear.Weight.Data, target);
-        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k, device, target);
+        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k, device, target, splitColumns);
         var packClock = Stopwatch.StartNew();
         var tensors = Exl3LinearWriter.Tensors(stored).ToList();
         timeline?.AddStages(q.Name, "linear", start, [("drift target", targetSeconds), ("regularize", q.RegularizeSeconds), ("search", q.ScaleSearchSeconds), ("factor", q.FactorSeconds),
@@ -396,7 +401,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         bool isLarge = (long)linear.OutFeatures * linear.InFeatures >= LargeLinearElements;
         double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
         Log(progress, $"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
-            (_devices is { Count: > 1 } ? $"  on {Quantizer(device).Description}" : "") +
+            (_devices is { Count: > 1 } ? $"  on {Quantizer(device).Description}" + (splitColumns ? ", columns shared by every device" : "") : "") +
             (q.ProxyBeforeRefit is { } unrefit ? $"  refit from {unrefit:E3}" : "") +
             (shift is { } moved ? $"  drift target moved {moved:E2}" : "") +
             $"  ({seconds:F1} s: search {q.ScaleSearchSeconds:F1}, factor {q.FactorSeconds:F1}, ldlq {q.LdlqSeconds:F1}, other {seconds - q.ScaleSearchSeconds - q.FactorSeconds - q.LdlqSeconds:F1})" +
@@ -421,9 +426,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// Quantizes one linear and swaps its reconstruction in; returns the result, the EXL3 linear to write (under the
     /// output's name) and the seconds the reconstruction took.
     /// </summary>
-    private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k, int device, float[]? target)
+    private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k, int device, float[]? target, bool splitColumns)
     {
-        var q = QuantizeAt(linear, hessian, k, device, target);
+        var q = QuantizeAt(linear, hessian, k, device, target, splitColumns);
         // A head-sized linear leaves four weight-sized arrays of garbage (the transposed and regularized weights, Q,
         // the states: 7 GB at an 8B's 128k-vocabulary head) that no collection has yet reclaimed when the
         // reconstruction allocates two more; collecting here lets those reuse the memory. Smaller linears skip it:
@@ -446,23 +451,32 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// set (0: the converter's backend) gives, without touching its weight.
     /// </summary>
     /// <param name="target">What to quantize in place of the weight (the drift-aware target, HF layout), or null for the weight.</param>
-    public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k, int device = 0, float[]? target = null)
+    /// <param name="splitColumns">LDLQ's columns shared by every device of the set (<see cref="ColumnSplitSolver"/>), the rest on <paramref name="device"/>.</param>
+    public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k, int device = 0, float[]? target = null, bool splitColumns = false)
     {
         var quantizer = Quantizer(device);
         // A thread of the pool may last have driven another GPU.
         quantizer.Cuda?.MakeCurrent();
         int threads = _devices?.CpuThreads[device] ?? settings.Threads;
         var table = codebooks.Get(settings.Codebook);
-        ITileEncoder? encoder;
-        lock (_encoders)
-        {
-            if (!_encoders.TryGetValue((device, k), out encoder))
-                _encoders[(device, k)] = encoder = quantizer.CreateEncoder(table.Memory, k, threads);
-        }
+        var ldlq = splitColumns && _devices is { Count: > 1 } devices
+            ? new ColumnSplitSolver(devices.Backends.Select((b, d) => new ColumnSplitDevice(b.Ldlq, bits => Encoder(d, bits, table), () => b.Cuda?.MakeCurrent(), devices.Speeds[d])).ToList(), device)
+            : quantizer.Ldlq;
         var q = LinearQuantizer.Quantize(linear.Name, target ?? linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
-            hessian, table, encoder, new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, threads) { Algebra = quantizer.Algebra, Ldlq = quantizer.Ldlq, Tuning = settings.Tuning },
+            hessian, table, Encoder(device, k, table), new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, threads) { Algebra = quantizer.Algebra, Ldlq = ldlq, Tuning = settings.Tuning },
             StableSeed.Rng(settings.Seed, linear.Name));
         return q;
+    }
+
+    /// <summary>Device <paramref name="device"/>'s encoder at K = <paramref name="k"/> over the run's codebook, made once.</summary>
+    private ITileEncoder Encoder(int device, int k, CodebookTable table)
+    {
+        lock (_encoders)
+        {
+            if (!_encoders.TryGetValue((device, k), out var encoder))
+                _encoders[(device, k)] = encoder = Quantizer(device).CreateEncoder(table.Memory, k, _devices?.CpuThreads[device] ?? settings.Threads);
+            return encoder;
+        }
     }
 
     private ComputeBackend Quantizer(int device) => device == 0 ? backend : _devices!.Backends[device];
