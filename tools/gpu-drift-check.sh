@@ -4,11 +4,11 @@
 # at 4 bpw seed 0 against the original (KL 0.01384 in session 16, 0.01327 with the TF32 cross products), and a 2-layer
 # llama-3-8b at 128 x 512, exllamav3's quantizer (--fast) against --sequential --drift-target 1, with timelines
 # (session 16: 6.9 against 10.1 s per layer; at 250 x 2048 11.6 against 18.6 s).
-#   [LONG=1] [SHORT=0] [MOE=1] [VARIANTS="default seqd1 seqd1tf32"] [LONG_VARIANTS=…, default VARIANTS] [TESTS="…"] [SWEEP_BITS="2 4"] [SWEEP_SEEDS="0 1"]
+#   [LONG=1] [SHORT=0] [MOE=1] [VARIANTS="default seqd1 seqd1tf32"] [LONG_VARIANTS=…, default VARIANTS] [TESTS="…"] [TEST_TIMEOUT=120] [SWEEP_BITS="2 4"] [SWEEP_SEEDS="0 1"]
 #   [SWEEP_VARIANTS='seqd1=;h32=--hessian-math tf32'] [PARALLEL=2] tools/gpu-drift-check.sh OUT_DIR
 # Run from the repository root after tools/publish-gpu.sh tests; carry .gpu/tests. OUT_DIR gets summary.txt, the convert
 # logs and the --sequential runs' traces. MOE=1 adds convert's default on a 1-layer Qwen3-30B-A3B. TESTS="" skips the
-# tests, SWEEP_BITS="" the tiny-llama sweep, SHORT=0 the 128 x 512 conversions of the 8B. SWEEP_VARIANTS are
+# tests (each filter gets TEST_TIMEOUT seconds), SWEEP_BITS="" the tiny-llama sweep, SHORT=0 the 128 x 512 conversions of the 8B. SWEEP_VARIANTS are
 # quantizer-sweep.sh variants separated by ';' (each "name=options"). VARIANT seqd1tf32 is the default with
 # --hessian-math tf32.
 set -u
@@ -18,7 +18,7 @@ export TRELLIS_REQUIRE_GPU=1
 mkdir -p "$out"
 start=$(date +%s)
 for f in ${TESTS-DriftCaptureOnTheDevice SequentialDriftCaptureOfEveryBlockKind DenseAlgebraTests QuantizerExperimentTests ConvertOnGpuTests}; do
-  timeout 120 $T $f > /tmp/drift-check-tests.txt 2>&1
+  timeout "${TEST_TIMEOUT:-120}" $T $f > /tmp/drift-check-tests.txt 2>&1
   echo "$f rc=$? $(tail -1 /tmp/drift-check-tests.txt) at $(( $(date +%s) - start )) s" >> "$out/summary.txt"
   grep -E "FAIL|Expected|But was" /tmp/drift-check-tests.txt | head -6 >> "$out/summary.txt"
 done
