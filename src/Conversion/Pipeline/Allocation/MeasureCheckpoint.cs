@@ -9,8 +9,9 @@ namespace Converter.Conversion.Pipeline.Allocation;
 /// <summary>What a measurement has done when a pass ends: its identity, its passes, the next one, and every KL so far.</summary>
 /// <param name="Settings">What fixes the measurement's numbers (<see cref="SensitivityMeasurement.FixedOnResume"/>).</param>
 /// <param name="Kl">(unit index, K, KL) of every state that reached the head.</param>
+/// <param name="Seconds">The measurement's seconds so far, over every run that resumed it.</param>
 public sealed record MeasureProgress(IReadOnlyDictionary<string, string> Settings, IReadOnlyList<MeasurePass> Passes, int NextPass,
-    IReadOnlyList<MeasuredKl> Kl);
+    IReadOnlyList<MeasuredKl> Kl, double Seconds);
 
 /// <summary>One measured KL: unit <paramref name="Unit"/> (its index in the measurement's unit list) quantized at <paramref name="K"/>.</summary>
 public sealed record MeasuredKl(int Unit, int K, double Kl);

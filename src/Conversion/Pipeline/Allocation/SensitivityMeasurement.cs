@@ -72,6 +72,7 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
         var checkpoint = new MeasureCheckpoint(settings.WorkDir);
         IReadOnlyList<MeasurePass> passes;
         int firstPass;
+        double secondsBefore = 0;
         CalibrationState state;
         SequenceBatch[] reference;
         if (options.Resume)
@@ -84,7 +85,7 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
             }
             if (values.Count != tokens.Length || values.Where((v, b) => v.Rows != tokens[b].Rows * tokens[b].Tokens).Any())
                 throw new InvalidDataException($"{settings.WorkDir}: the checkpoint's reference rows are not this measurement's {rows.Count} × {options.Length} tokens");
-            (passes, firstPass, state) = (progress.Passes, progress.NextPass, loaded);
+            (passes, firstPass, state, secondsBefore) = (progress.Passes, progress.NextPass, loaded, progress.Seconds);
             reference = tokens.Select((b, i) => b.WithValues(values[i])).ToArray();
             foreach (var m in progress.Kl)
                 kl[m.Unit][m.K] = m.Kl;
@@ -107,11 +108,11 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
 
         for (int p = firstPass; p < passes.Count; p++)
         {
-            reference = MeasurePass(passes[p], p, passes.Count, model, source, state, reference, converter, backend, units, unitOf, kl, vocabulary);
+            reference = RunPass(passes[p], p, passes.Count, model, source, state, reference, converter, backend, units, unitOf, kl, vocabulary);
             if (p + 1 == passes.Count)
                 break;
             var progress = new MeasureProgress(fixedSettings, passes, p + 1,
-                kl.SelectMany((byK, u) => byK.Select(x => new MeasuredKl(u, x.Key, x.Value))).ToList());
+                kl.SelectMany((byK, u) => byK.Select(x => new MeasuredKl(u, x.Key, x.Value))).ToList(), secondsBefore + clock.Elapsed.TotalSeconds);
             checkpoint.Save(progress, state, reference.Select(b => b.RequireValues("measure")).ToList());
             if (options.StopAfterPasses == p + 1)
             {
@@ -126,7 +127,7 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
         return new Measurement(Measurement.FormatName, Measurement.CurrentVersion, Path.GetFullPath(settings.ModelDir), ModelFingerprint.Compute(settings.ModelDir),
             config.ArchitectureNames.FirstOrDefault() ?? config.ModelType ?? "unknown", model.Layers.Count, options.Candidates.ToList(),
             settings.Codebook.ToString(), settings.CalData.Name, settings.CalVolume.Rows, settings.CalVolume.Cols, settings.Seed, options.Text.Name, options.Rows, options.Length, options.Granularity, measured,
-            Math.Round(clock.Elapsed.TotalSeconds, 1), options.Compensation);
+            Math.Round(secondsBefore + clock.Elapsed.TotalSeconds, 1), options.Compensation);
     }
 
     /// <summary>
@@ -135,7 +136,7 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
     /// module from the first on runs the reference and the perturbed states, and at the head each perturbed state's KL
     /// is taken. Returns the reference rows as they left the pass's last module (where the next pass starts).
     /// </summary>
-    private SequenceBatch[] MeasurePass(MeasurePass pass, int index, int count, TransformerModel model, ITensorReader source, CalibrationState state,
+    private SequenceBatch[] RunPass(MeasurePass pass, int index, int count, TransformerModel model, ITensorReader source, CalibrationState state,
         SequenceBatch[] reference, ModuleConverter converter, ComputeBackend backend, IReadOnlyList<List<AllocationTarget>> units,
         IReadOnlyDictionary<string, int> unitOf, SortedDictionary<int, double>[] kl, int vocabulary)
     {
@@ -189,7 +190,7 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
     private static long DefaultStateBudget(ConvertSettings settings, int hidden) =>
         Math.Max(1L << 30, MachineResources.AvailableMemoryBytes() / 2 - HiddenStates.Bytes(settings.CalVolume.Rows, settings.CalVolume.Cols, hidden));
 
-    /// <summary>What fixes a measurement's numbers: the quantizer's settings (as a conversion's resume keys) and the measurement's own.</summary>
+    /// <summary>What fixes a measurement's numbers: the model, the quantizer's settings (as a conversion's resume keys) and the measurement's own.</summary>
     public IReadOnlyDictionary<string, string> FixedOnResume(ConvertSettings settings)
     {
         var keys = new SortedDictionary<string, string>(settings.FixedOnResume().ToDictionary(kv => kv.Key, kv => kv.Value))
@@ -201,6 +202,7 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
             ["measure_text"] = options.Text.Name,
             ["measure_rows"] = options.Rows.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["measure_length"] = options.Length.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["model_fingerprint"] = ModelFingerprint.Compute(settings.ModelDir),
         };
         keys.Remove("bits");
         return keys;
