@@ -39,7 +39,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     private readonly CudaDenseAlgebra _algebra;
     private readonly BatchRendezvous<(int K, CudaTileEncoder Encoder), DeviceProblem> _batches = new();
 
-    /// <summary>Per padded input width k, problems factored on this device and not yet at their block loop (<see cref="Expected"/>).</summary>
+    /// <summary>Per padded input width k, problems being factored on this device or factored and not yet at their block loop (<see cref="Expected"/>).</summary>
     private readonly Dictionary<int, int> _expected = [];
     private readonly Lock _expectedGate = new();
 
@@ -99,10 +99,15 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         if (inputScale.Length != k)
             throw new ArgumentException($"{inputScale.Length} input scales for a Hessian {k} wide", nameof(inputScale));
         var context = _algebra.Context;
-        var basis = DampedOnDevice(hessian, k, lastUse);
+        // Expected at the block loop from now, not once factored: factors wait for each other under the algebra's lock,
+        // and gate_proj's was still waiting when up_proj reached the loop, whose batch then left without it (an 8B's
+        // gate 1.13 s and up 1.08 s one after the other, session 19). A problem arrives within its factor's time.
+        var expected = Expect(k);
+        DeviceBuffer<float>? basis = null;
         DeviceBuffer<float>? factor = null;
         try
         {
+            basis = DampedOnDevice(hessian, k, lastUse);
             var diagonal = new float[k];
             using (var scales = context.Allocate<float>(k))
             using (var onDevice = context.Allocate<float>(k))
@@ -118,26 +123,30 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             {
                 var host = new float[(long)k * k];
                 basis.CopyTo(host);
-                int? leanRetries = FactorOnDevice(basis, basis, k, diagMean, sigma, () => basis.CopyFrom(host));
+                var leanBasis = basis;
+                int? leanRetries = FactorOnDevice(basis, basis, k, diagMean, sigma, () => leanBasis.CopyFrom(host));
                 if (leanRetries is null)
                 {
                     basis.Dispose();
+                    expected.Arrive();
                     return new DeviceBasisFactor(_algebra, k, BlockLdl.MaxRetries, null, host, null);
                 }
-                return new DeviceBasisFactor(_algebra, k, leanRetries.Value, null, host, basis, Expect(k));
+                return new DeviceBasisFactor(_algebra, k, leanRetries.Value, null, host, basis, expected);
             }
             factor = context.Allocate<float>((long)k * k);
             int? retries = FactorOnDevice(basis, factor, k, diagMean, sigma, restore: null);
             if (retries is null)
             {
                 factor.Dispose();
+                expected.Arrive();
                 return new DeviceBasisFactor(_algebra, k, BlockLdl.MaxRetries, basis, null, null);
             }
-            return new DeviceBasisFactor(_algebra, k, retries.Value, basis, null, factor, Expect(k));
+            return new DeviceBasisFactor(_algebra, k, retries.Value, basis, null, factor, expected);
         }
         catch
         {
-            basis.Dispose();
+            expected.Arrive();
+            basis?.Dispose();
             factor?.Dispose();
             throw;
         }
@@ -240,7 +249,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         return problem.Download(Kernels, encoder.DeviceTable, quantized);
     }
 
-    /// <summary>A problem of width k factored here, counted as on its way to the block loop until it arrives or its factor goes.</summary>
+    /// <summary>A problem of width k being factored here, counted as on its way to the block loop until it arrives, fails to factor, or its factor goes.</summary>
     private Expected Expect(int k)
     {
         lock (_expectedGate)
@@ -254,7 +263,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             return _expected.GetValueOrDefault(k) > 0;
     }
 
-    /// <summary>A factored problem on its way to the block loop; <see cref="Arrive"/> (idempotent) stops counting it.</summary>
+    /// <summary>A problem on its way to the block loop; <see cref="Arrive"/> (idempotent) stops counting it.</summary>
     internal sealed class Expected(CudaLdlqSolver solver, int k)
     {
         private int _arrived;
