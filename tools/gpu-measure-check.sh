@@ -6,8 +6,8 @@
 # seeds: it ranks the units; the seed changes each conversion's signs and rows).
 #   [BITS="2.5 3.5 4"] [SEEDS="0 1"] [PARALLEL=3] [MODEL=samples/tiny-llama] [RUNNER=.gpu/tests/Converter.Cuda.Tests]
 #   tools/gpu-measure-check.sh OUT_DIR
-# Run from the repository root after tools/publish-gpu.sh tests; carry .gpu/tests (or point RUNNER at a copy an earlier
-# call left in /tmp of a warm machine: small-qwen2 and the runner do not travel beside the repository together).
+# Run from the repository root after tools/publish-gpu.sh tests; carry .gpu/tests. small-qwen2 travels with it only
+# without the tracked files the measurement does not read (docs/gpu-notes.md, session 20, item 3).
 # OUT_DIR gets summary.txt (the measure's time and the sweep's results.tsv), the measurement and its log.
 set -u
 out="${1:?usage: tools/gpu-measure-check.sh OUT_DIR}"
@@ -16,8 +16,9 @@ model="${MODEL:-samples/tiny-llama}"
 mkdir -p "$out"
 start=$(date +%s)
 m="$out/measure-seed0.json"
+# The calibration of the issue's protocol, as the conversions below use it (and the CPU measurements in docs/benchmarks.md).
 /usr/bin/time -f "measure: %e s wall, host peak %M KB" timeout 400 $T trellis measure "$model" -o "$m" --candidates 1,2,3,4,5,6 --seed 0 --device cuda:0 \
-  > /dev/null 2> "$out/measure.log"
+  --cal-data samples/data/calibration.txt --cal-rows 128 --cal-cols 512 > /dev/null 2> "$out/measure.log"
 echo "measure rc=$? at $(( $(date +%s) - start )) s: $(tail -n 1 "$out/measure.log")" >> "$out/summary.txt"
 [ -f "$m" ] || exit 1
 PARALLEL="${PARALLEL:-3}" DEVICE=cuda:0 timeout $(( 590 - ($(date +%s) - start) )) tools/quantizer-sweep.sh "$T trellis" "$model" /tmp/measure-check-sweep \
