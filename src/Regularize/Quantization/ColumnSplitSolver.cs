@@ -84,7 +84,7 @@ public sealed class ColumnSplitSolver : ILdlqSolver
         }
         catch (AggregateException e) when (homeFailure is null)
         {
-            throw e.InnerExceptions[0];
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
         }
         catch (AggregateException)
         {
