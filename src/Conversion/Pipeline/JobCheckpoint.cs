@@ -1,6 +1,3 @@
-using System.Text.Json;
-using Converter.Conversion.Reporting;
-using Converter.Formats.IO;
 using Converter.Models.Forward;
 
 namespace Converter.Conversion.Pipeline;
@@ -12,8 +9,6 @@ namespace Converter.Conversion.Pipeline;
 /// </summary>
 public sealed class JobCheckpoint(string workDir)
 {
-    private static JsonSerializerOptions Json => JsonOutput.Options;
-
     private readonly CheckpointRotation _rotation = new(workDir, "job.json");
 
     public string Current => _rotation.Current;
@@ -38,7 +33,7 @@ public sealed class JobCheckpoint(string workDir)
                 original.Save(originalPath);
                 bytes += new FileInfo(originalPath).Length;
             }
-            AtomicFile.WriteAllText(Path.Combine(dir, _rotation.Marker), JsonSerializer.Serialize(progress, Json));
+            _rotation.WriteMarker(dir, progress);
         });
         return bytes;
     }
@@ -49,18 +44,8 @@ public sealed class JobCheckpoint(string workDir)
     /// </summary>
     public (JobProgress Progress, CalibrationState State, CalibrationState? Original) Load(IResidentForwardBackend? device = null, IResidentForwardBackend? originalDevice = null)
     {
-        var dir = _rotation.Newest;
-        var jobPath = Path.Combine(dir, _rotation.Marker);
-        JobProgress? progress;
-        try
-        {
-            progress = JsonSerializer.Deserialize<JobProgress>(File.ReadAllText(jobPath), Json);
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{jobPath}: corrupt checkpoint ({e.Message})");
-        }
-        var loaded = progress ?? throw new InvalidDataException($"{jobPath}: empty checkpoint");
+        var (dir, progress) = _rotation.ReadNewest<JobProgress>();
+        var loaded = progress ?? throw new InvalidDataException($"{_rotation.MarkerIn(dir)}: empty checkpoint");
         var originalPath = Path.Combine(dir, OriginalStateFile);
         var original = File.Exists(originalPath) ? CalibrationState.Load(originalPath, originalDevice) : null;
         return (loaded, CalibrationState.Load(Path.Combine(dir, StateFile), device), original);

@@ -457,13 +457,12 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var quantizer = Quantizer(device);
         // A thread of the pool may last have driven another GPU.
         quantizer.Cuda?.MakeCurrent();
-        int threads = _devices?.CpuThreads[device] ?? settings.Threads;
         var table = codebooks.Get(settings.Codebook);
         var ldlq = splitColumns && _devices is { Count: > 1 } devices
             ? new ColumnSplitSolver(devices.Backends.Select((b, d) => new ColumnSplitDevice(b.Ldlq, bits => Encoder(d, bits, table), () => b.Cuda?.MakeCurrent(), devices.Speeds[d])).ToList(), device)
             : quantizer.Ldlq;
         var q = LinearQuantizer.Quantize(linear.Name, target ?? linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
-            hessian, table, Encoder(device, k, table), new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, threads) { Algebra = quantizer.Algebra, Ldlq = ldlq, Tuning = settings.Tuning },
+            hessian, table, Encoder(device, k, table), new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, Threads(device)) { Algebra = quantizer.Algebra, Ldlq = ldlq, Tuning = settings.Tuning },
             StableSeed.Rng(settings.Seed, linear.Name));
         return q;
     }
@@ -474,12 +473,15 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         lock (_encoders)
         {
             if (!_encoders.TryGetValue((device, k), out var encoder))
-                _encoders[(device, k)] = encoder = Quantizer(device).CreateEncoder(table.Memory, k, _devices?.CpuThreads[device] ?? settings.Threads);
+                _encoders[(device, k)] = encoder = Quantizer(device).CreateEncoder(table.Memory, k, Threads(device));
             return encoder;
         }
     }
 
     private ComputeBackend Quantizer(int device) => device == 0 ? backend : _devices!.Backends[device];
+
+    /// <summary>CPU encoder threads of device <paramref name="device"/> (its share when cpu is listed more than once).</summary>
+    private int Threads(int device) => _devices?.CpuThreads[device] ?? settings.Threads;
 
     /// <summary>The weight (out, in) the quantized model computes with: what is written, decoded as inspect and eval decode it (§4.3).</summary>
     public Matrix Reconstruct(QuantizedLinear q, Linear linear) => Reconstruct(ToExl3(q), linear);

@@ -68,7 +68,8 @@ public sealed class ColumnSplitSolver : ILdlqSolver
             _devices[p.Device].Activate();
             results[p.Device] = quantize(_devices[p.Device].Solver, p.Columns, ranges[p.Device].Count, _devices[p.Device].EncoderFor(encoder.Bits), home: false);
         })).ToArray();
-        Exception? homeFailure = null;
+        // Every share finishes (or fails) before this returns; the home share's failure is the one reported.
+        Exception? failure = null;
         try
         {
             if (ranges[_home].Count > 0)
@@ -76,21 +77,18 @@ public sealed class ColumnSplitSolver : ILdlqSolver
         }
         catch (Exception e)
         {
-            homeFailure = e;
+            failure = e;
         }
         try
         {
             Task.WaitAll(others);
         }
-        catch (AggregateException e) when (homeFailure is null)
+        catch (AggregateException e)
         {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+            failure ??= e.InnerExceptions[0];
         }
-        catch (AggregateException)
-        {
-        }
-        if (homeFailure is not null)
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(homeFailure);
+        if (failure is not null)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
 
         var quantized = Ldlq.QuantizedArray(quantizedInto, (long)k * n);
         var states = new ushort[(long)k * n];

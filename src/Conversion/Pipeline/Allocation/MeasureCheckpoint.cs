@@ -1,7 +1,4 @@
-using System.Text.Json;
 using Converter.Compute;
-using Converter.Conversion.Reporting;
-using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
 
 namespace Converter.Conversion.Pipeline.Allocation;
@@ -38,7 +35,7 @@ public sealed class MeasureCheckpoint(string workDir)
             for (int b = 0; b < reference.Count; b++)
                 writer.Add(PendingTensor.FromFloat32(BatchTensor(b), [reference[b].Rows, reference[b].Cols], reference[b].Data));
             writer.Write(Path.Combine(dir, ReferenceFile));
-            AtomicFile.WriteAllText(Path.Combine(dir, _rotation.Marker), JsonSerializer.Serialize(progress, JsonOutput.Options));
+            _rotation.WriteMarker(dir, progress);
         });
 
     /// <summary>The newest complete checkpoint; every problem is one line naming the file.</summary>
@@ -46,19 +43,9 @@ public sealed class MeasureCheckpoint(string workDir)
     {
         if (!Exists)
             throw new IOException($"{workDir}: no measurement checkpoint to resume from");
-        var dir = _rotation.Newest;
-        var progressPath = Path.Combine(dir, _rotation.Marker);
-        MeasureProgress? progress;
-        try
-        {
-            progress = JsonSerializer.Deserialize<MeasureProgress>(File.ReadAllText(progressPath), JsonOutput.Options);
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{progressPath}: corrupt checkpoint ({e.Message})");
-        }
+        var (dir, progress) = _rotation.ReadNewest<MeasureProgress>();
         if (progress?.Settings is null || progress.Passes is null || progress.Kl is null || progress.NextPass < 1 || progress.NextPass >= progress.Passes.Count)
-            throw new InvalidDataException($"{progressPath}: incomplete checkpoint (no settings, passes or next pass)");
+            throw new InvalidDataException($"{_rotation.MarkerIn(dir)}: incomplete checkpoint (no settings, passes or next pass)");
         var referencePath = Path.Combine(dir, ReferenceFile);
         var reference = new List<Matrix>();
         using (var file = SafetensorsFile.Open(referencePath))

@@ -68,7 +68,8 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
         var statesPerModule = model.Modules.Select(m => m.Linears.Select(l => unitOf.GetValueOrDefault(l.Name, -1)).Where(u => u >= 0).Distinct().Count() * options.Candidates.Count).ToList();
         long bytesPerState = (long)rows.Count * options.Length * model.Spec.HiddenSize * sizeof(float);
         var kl = units.Select(_ => new SortedDictionary<int, double>()).ToArray();
-        var fixedSettings = FixedOnResume(settings);
+        var fingerprint = ModelFingerprint.Compute(settings.ModelDir);
+        var fixedSettings = FixedOnResume(settings, fingerprint);
         var checkpoint = new MeasureCheckpoint(settings.WorkDir);
         IReadOnlyList<MeasurePass> passes;
         int firstPass;
@@ -124,7 +125,7 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
 
         var measured = units.Select((members, u) => new MeasuredUnit(members[0].Layer, members[0].Group, members.Sum(t => t.Numel),
             members.Select(t => t.Name).ToList(), kl[u])).ToList();
-        return new Measurement(Measurement.FormatName, Measurement.CurrentVersion, Path.GetFullPath(settings.ModelDir), ModelFingerprint.Compute(settings.ModelDir),
+        return new Measurement(Measurement.FormatName, Measurement.CurrentVersion, Path.GetFullPath(settings.ModelDir), fingerprint,
             config.ArchitectureNames.FirstOrDefault() ?? config.ModelType ?? "unknown", model.Layers.Count, options.Candidates.ToList(),
             settings.Codebook.ToString(), settings.CalData.Name, settings.CalVolume.Rows, settings.CalVolume.Cols, settings.Seed, options.Text.Name, options.Rows, options.Length, options.Granularity, measured,
             Math.Round(secondsBefore + clock.Elapsed.TotalSeconds, 1), options.Compensation);
@@ -142,8 +143,7 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
     {
         var perturbed = new List<Perturbed>();
         var next = reference;
-        var modules = model.Modules.Skip(pass.First).ToList();
-        session.Progress.Run(count == 1 ? "measure" : $"measure pass {index + 1}/{count}", modules.Count, steps =>
+        session.Progress.Run(count == 1 ? "measure" : $"measure pass {index + 1}/{count}", model.Modules.Count - pass.First, steps =>
         {
             for (int m = pass.First; m < model.Modules.Count; m++)
             {
@@ -191,7 +191,7 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
         Math.Max(1L << 30, MachineResources.AvailableMemoryBytes() / 2 - HiddenStates.Bytes(settings.CalVolume.Rows, settings.CalVolume.Cols, hidden));
 
     /// <summary>What fixes a measurement's numbers: the model, the quantizer's settings (as a conversion's resume keys) and the measurement's own.</summary>
-    public IReadOnlyDictionary<string, string> FixedOnResume(ConvertSettings settings)
+    public IReadOnlyDictionary<string, string> FixedOnResume(ConvertSettings settings, string fingerprint)
     {
         var keys = new SortedDictionary<string, string>(settings.FixedOnResume().ToDictionary(kv => kv.Key, kv => kv.Value))
         {
@@ -202,7 +202,7 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
             ["measure_text"] = options.Text.Name,
             ["measure_rows"] = options.Rows.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["measure_length"] = options.Length.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["model_fingerprint"] = ModelFingerprint.Compute(settings.ModelDir),
+            ["model_fingerprint"] = fingerprint,
         };
         keys.Remove("bits");
         return keys;
