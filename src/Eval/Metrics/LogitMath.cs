@@ -72,4 +72,21 @@ public static class LogitMath
         // Each sum is ≥ 0 in exact arithmetic; identical rows give ±1e-17 noise, which is 0.
         return (Math.Max(klAb, 0), Math.Max(klBa, 0), Math.Exp(maxB));
     }
+
+    /// <summary>
+    /// <see cref="Compare"/>'s KlAb alone, to the bit, with b's <see cref="LogSumExp"/> given: one exponential per logit
+    /// instead of four, for a reference compared against many rows (<see cref="ReferenceKl"/>).
+    /// </summary>
+    public static double KlFromReference(ReadOnlySpan<float> a, ReadOnlySpan<float> b, double lseB)
+    {
+        if (a.Length != b.Length)
+            throw new ArgumentException($"logit rows of width {a.Length} and {b.Length}");
+        double lseA = LogSumExp(a), klAb = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            double la = a[i] - lseA, lb = b[i] - lseB, d = lb - la;
+            klAb += Math.Exp(lb) * d;
+        }
+        return Math.Max(klAb, 0);
+    }
 }

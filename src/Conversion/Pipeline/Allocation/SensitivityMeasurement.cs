@@ -155,9 +155,14 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
                 {
                     if (module is LmHeadModule)
                     {
-                        var logits = reference.Select(b => module.Forward(b)).ToArray();
+                        var logits = new ReferenceKl(vocabulary);
+                        foreach (var b in reference)
+                        {
+                            var values = module.Forward(b).RequireValues(module.Name);
+                            logits.Add(values.Data, values.Cols);
+                        }
                         foreach (var p in perturbed)
-                            kl[p.Unit][p.Bits] = Kl(module, p.Batches, logits, vocabulary);
+                            kl[p.Unit][p.Bits] = logits.Mean(b => module.Forward(p.Batches[b]).RequireValues(module.Name).Data);
                         perturbed.Clear();
                         continue;
                     }
@@ -345,23 +350,5 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
         public void Log(string line)
         {
         }
-    }
-
-    /// <summary>Mean KL(reference ‖ perturbed) over every position of every row, over the tokenizer's vocabulary.</summary>
-    private static double Kl(ModelModule head, SequenceBatch[] batches, SequenceBatch[] reference, int vocabulary)
-    {
-        var comparison = new LogitComparison(1, vocabulary);
-        for (int b = 0; b < batches.Length; b++)
-        {
-            var logits = head.Forward(batches[b]).RequireValues(head.Name);
-            var refLogits = reference[b].RequireValues(head.Name);
-            int tokens = batches[b].Tokens, width = logits.Cols;
-            for (int r = 0; r < batches[b].Rows; r++)
-            {
-                comparison.AddRow(logits.Data.AsSpan(r * tokens * width, tokens * width), refLogits.Data.AsSpan(r * tokens * width, tokens * width), width,
-                    batches[b].TokenIds.AsSpan(r * tokens, tokens));
-            }
-        }
-        return comparison.Result().KlAb;
     }
 }
