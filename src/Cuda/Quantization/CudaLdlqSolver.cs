@@ -231,6 +231,44 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         return Quantize(wr, k, n, host, encoder, quantizedInto);
     }
 
+    /// <summary>
+    /// A share of a column split: the whole width runs (its feedback products are cuBLAS SGEMMs at the whole problem's
+    /// shape, so each column sums in the order the unsplit problem's does: at a share's own width cuBLAS picked another
+    /// kernel and the bits differed, `LdlqSolverTests.ColumnSharesGiveTheUnsplitResult` on an H100), and only the
+    /// share's tiles are searched. The products are ~1% of an 8B linear's LDLQ; the search is the rest.
+    /// </summary>
+    public LdlqResult QuantizeColumns(float[] wr, int k, int n, ColumnRange share, float[]? factor, ITileEncoder encoder)
+    {
+        if (factor is null || encoder is not CudaTileEncoder gpu || gpu.Context != _algebra.Context)
+            return Ldlq.Quantize(ColumnSplit.Columns(wr, k, n, share), k, share.Count, factor, encoder);
+        CheckShapes(wr, k, n, factor.Length);
+        using var lu = _algebra.Context.Allocate<float>((long)k * k);
+        lu.CopyFrom(factor);
+        return ShareOf(QuantizeOnDevice(wr, k, n, lu, gpu, null, share: CheckShare(n, share)), k, n, share);
+    }
+
+    /// <inheritdoc cref="QuantizeColumns(float[], int, int, ColumnRange, float[], ITileEncoder)"/>
+    public LdlqResult QuantizeColumns(float[] wr, int k, int n, ColumnRange share, BasisFactor? factor, ITileEncoder encoder)
+    {
+        if (factor is DeviceBasisFactor { DeviceFactor: { } lu } device && device.Algebra == _algebra && encoder is CudaTileEncoder gpu && gpu.Context == _algebra.Context)
+        {
+            CheckShapes(wr, k, n, lu.Count);
+            return ShareOf(QuantizeOnDevice(wr, k, n, lu, gpu, null, device.Arrival, CheckShare(n, share)), k, n, share);
+        }
+        float[]? host = factor is { Factored: true } ? factor.HostFactor() ?? throw new InvalidOperationException("the factor was released") : null;
+        return QuantizeColumns(wr, k, n, share, host, encoder);
+    }
+
+    private static ColumnRange CheckShare(int n, ColumnRange share)
+    {
+        if (share.Start < 0 || share.Count <= 0 || share.Start % Span != 0 || share.Count % Span != 0 || share.Start + share.Count > n)
+            throw new ArgumentException($"a share must be whole {Span}-column spans within {n} columns, got [{share.Start}, {share.Start + share.Count})", nameof(share));
+        return share;
+    }
+
+    private static LdlqResult ShareOf(LdlqResult whole, int k, int n, ColumnRange share) =>
+        new(ColumnSplit.TileStates(whole.States, k, n, share), ColumnSplit.Columns(whole.Quantized, k, n, share));
+
     private static void CheckShapes(ReadOnlySpan<float> wr, int k, int n, long factorValues)
     {
         if (k % Span != 0 || n % Span != 0 || wr.Length != (long)k * n)
@@ -239,13 +277,15 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             throw new ArgumentException($"L_u must be {k}×{k}, got {factorValues} values", "factor");
     }
 
+    /// <param name="share">Columns whose tiles alone are searched (the others' results are meaningless); such a problem runs in a batch of its own.</param>
     private LdlqResult QuantizeOnDevice(ReadOnlySpan<float> wr, int k, int n, DeviceBuffer<float> lu, CudaTileEncoder encoder, float[]? quantizedInto,
-        Expected? expected = null)
+        Expected? expected = null, ColumnRange? share = null)
     {
         var quantized = Ldlq.QuantizedArray(quantizedInto, (long)k * n);
-        using var problem = new DeviceProblem(_algebra.Context, wr, k, n, lu);
+        using var problem = new DeviceProblem(_algebra.Context, wr, k, n, lu, share);
         expected?.Arrive();
-        _batches.Join((k, encoder), problem, n / Block, BatchCapacity(encoder), batch => RunBatch(batch, k, encoder), () => IsExpected(k), Gather);
+        int capacity = BatchCapacity(encoder);
+        _batches.Join((k, encoder), problem, share is null ? n / Block : capacity, capacity, batch => RunBatch(batch, k, encoder), () => IsExpected(k), Gather);
         return problem.Download(Kernels, encoder.DeviceTable, quantized);
     }
 
@@ -305,6 +345,8 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     private void RunBatch(IReadOnlyList<DeviceProblem> problems, int k, CudaTileEncoder encoder)
     {
         var context = _algebra.Context;
+        if (problems.Count > 1 && problems.Any(p => p.Searched.Count != p.N / Block))
+            throw new InvalidOperationException("a column share runs in a batch of its own");
         // Problem i's block of tiles (and of states) starts at offsets[i] values into the batch's buffers.
         var offsets = new long[problems.Count + 1];
         for (int i = 0; i < problems.Count; i++)
@@ -361,9 +403,11 @@ public sealed class CudaLdlqSolver : ILdlqSolver
                 // Tile-major [tk][tn][256] puts block row0's tiles contiguously at row0·n; problem i's go to its slots.
                 CudaKernels.LdlqGatherTiles.Launch(Kernels, blockGrid, Threads, 0, (target.Pointer, n, Offset(tiles.Pointer, offsets[i], sizeof(float))));
             }
-            // One problem's search writes its states in place; a batch's go to the staging buffer, then to each problem.
-            ulong searched = batchStates?.Pointer ?? Offset(problems[0].States.Pointer, (long)row0 * problems[0].N, sizeof(ushort));
-            encoder.Launch(tiles.Pointer, searched, (int)(offsets[^1] / TileLayout.Length));
+            // One problem's search writes its states in place (a share's only its own tiles); a batch's go to the staging
+            // buffer, then to each problem.
+            var (first, count) = problems.Count == 1 ? problems[0].Searched : (0, (int)(offsets[^1] / TileLayout.Length));
+            ulong searched = batchStates?.Pointer ?? Offset(problems[0].States.Pointer, (long)row0 * problems[0].N + (long)first * TileLayout.Length, sizeof(ushort));
+            encoder.Launch(Offset(tiles.Pointer, (long)first * TileLayout.Length, sizeof(float)), searched, count);
             for (int i = 0; i < problems.Count; i++)
             {
                 var p = problems[i];
@@ -402,9 +446,11 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     private sealed class DeviceProblem : IDisposable
     {
         /// <param name="lu">L_u on the device, read (not owned) until the problem is disposed.</param>
-        public DeviceProblem(CudaContext context, ReadOnlySpan<float> wr, int k, int n, DeviceBuffer<float> lu)
+        /// <param name="share">Columns whose tiles alone are searched; null for all.</param>
+        public DeviceProblem(CudaContext context, ReadOnlySpan<float> wr, int k, int n, DeviceBuffer<float> lu, ColumnRange? share)
         {
             N = n;
+            Searched = share is { } s ? (s.Start / Block, s.Count / Block) : (0, n / Block);
             long size = (long)k * n;
             Matrix = context.Allocate<float>(size);
             // L_u as given: read column-major (ld k) it is lt = L_uᵀ, so there is no transpose (FeedbackProduct).
@@ -414,7 +460,13 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             Matrix.CopyFrom(wr);
             // The last span has no later rows: its feedback is zero. Every other span's product overwrites it (beta 0).
             SpanFeedback.Fill(0);
+            // Tiles outside a share are never searched: their error rows read state 0, not whatever the memory held.
+            if (share is not null)
+                States.Fill(0);
         }
+
+        /// <summary>The first tile of a 16-row block that is searched, and how many: the whole block row unless the problem is a share.</summary>
+        public (int First, int Count) Searched { get; }
 
         /// <summary>Output features (padded): n/16 tiles per 16-row block.</summary>
         public int N { get; }

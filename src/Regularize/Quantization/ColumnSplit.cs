@@ -58,6 +58,17 @@ public static class ColumnSplit
             part.Slice(r * range.Count, range.Count).CopyTo(matrix.Slice(r * n + range.Start, range.Count));
     }
 
+    /// <summary>The tile states of columns <paramref name="range"/> of the whole weight's, laid out as a (k, range.Count) problem's (<see cref="PutTileStates"/> reversed).</summary>
+    public static ushort[] TileStates(ReadOnlySpan<ushort> states, int k, int n, ColumnRange range)
+    {
+        const int side = Trellis.Tiles.TileLayout.Side, length = Trellis.Tiles.TileLayout.Length;
+        int tilesN = n / side, partTilesN = range.Count / side, offset = range.Start / side;
+        var part = new ushort[(long)k * range.Count];
+        for (int tk = 0; tk < k / side; tk++)
+            states.Slice((tk * tilesN + offset) * length, partTilesN * length).CopyTo(part.AsSpan(tk * partTilesN * length, partTilesN * length));
+        return part;
+    }
+
     /// <summary>
     /// Writes a part's tile states (its (k/16, range.Count/16) tiles in row-major tile order, 256 each, as
     /// <see cref="Ldlq.Quantize"/> lays them out) into the whole weight's tile order.

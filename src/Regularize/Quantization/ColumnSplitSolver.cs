@@ -14,7 +14,8 @@ public sealed record ColumnSplitDevice(ILdlqSolver Solver, Func<int, ITileEncode
 /// LDLQ of one linear over several devices: the home device forms the factor and runs its share of the output columns
 /// with it where it lives; every other device runs its share (<see cref="ColumnSplit.Ranges"/>) from the host copy of
 /// the factor on a thread of its own, and the states and Q come back into the whole weight's layout. The columns are
-/// those one device gives (<see cref="ColumnSplit"/>), so the output does not depend on the split.
+/// those one device gives (<see cref="ColumnSplit"/>; <see cref="ILdlqSolver.QuantizeColumns(float[], int, int, ColumnRange, float[], ITileEncoder)"/>),
+/// so the output does not depend on the split.
 /// </summary>
 public sealed class ColumnSplitSolver : ILdlqSolver
 {
@@ -39,41 +40,40 @@ public sealed class ColumnSplitSolver : ILdlqSolver
     public BasisFactor FactorInBasis(GroupHessian hessian, ReadOnlySpan<float> inputScale, double sigma, IDenseAlgebra algebra, bool lastUse = false) =>
         Home.FactorInBasis(hessian, inputScale, sigma, algebra, lastUse);
 
-    public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, float[]? quantizedInto = null) =>
-        Split(wr, k, n, encoder, quantizedInto, (solver, part, width, partEncoder, _) => solver.Quantize(part, k, width, factor, partEncoder));
+    public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, float[]? quantizedInto = null)
+    {
+        var whole = wr.ToArray();
+        return Split(k, n, encoder, quantizedInto, (solver, share, shareEncoder, _) => solver.QuantizeColumns(whole, k, n, share, factor, shareEncoder));
+    }
 
     public LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, BasisFactor? factor, ITileEncoder encoder, float[]? quantizedInto = null)
     {
         // The other devices read the factor from the host, copied here, on the home device's thread (a device factor
         // is downloaded in its context); the home device reads it where it is.
         float[]? host = factor is { Factored: true } ? factor.HostFactor() ?? throw new InvalidOperationException("the factor was released") : null;
-        return Split(wr, k, n, encoder, quantizedInto, (solver, part, width, partEncoder, home) =>
-            home ? solver.Quantize(part, k, width, factor, partEncoder) : solver.Quantize(part, k, width, host, partEncoder));
+        var whole = wr.ToArray();
+        return Split(k, n, encoder, quantizedInto, (solver, share, shareEncoder, home) =>
+            home ? solver.QuantizeColumns(whole, k, n, share, factor, shareEncoder) : solver.QuantizeColumns(whole, k, n, share, host, shareEncoder));
     }
 
-    private delegate LdlqResult PartQuantize(ILdlqSolver solver, float[] part, int width, ITileEncoder encoder, bool home);
+    private delegate LdlqResult ShareQuantize(ILdlqSolver solver, ColumnRange share, ITileEncoder encoder, bool home);
 
-    private LdlqResult Split(ReadOnlySpan<float> wr, int k, int n, ITileEncoder encoder, float[]? quantizedInto, PartQuantize quantize)
+    private LdlqResult Split(int k, int n, ITileEncoder encoder, float[]? quantizedInto, ShareQuantize quantize)
     {
         var ranges = ColumnSplit.Ranges(n, _devices.Select(d => d.Speed).ToList());
-        var parts = new List<(int Device, float[] Columns)>();
-        for (int d = 0; d < _devices.Count; d++)
-        {
-            if (ranges[d].Count > 0)
-                parts.Add((d, ColumnSplit.Columns(wr, k, n, ranges[d])));
-        }
+        var parts = Enumerable.Range(0, _devices.Count).Where(d => ranges[d].Count > 0).ToList();
         var results = new LdlqResult[_devices.Count];
-        var others = parts.Where(p => p.Device != _home).Select(p => Task.Run(() =>
+        var others = parts.Where(d => d != _home).Select(d => Task.Run(() =>
         {
-            _devices[p.Device].Activate();
-            results[p.Device] = quantize(_devices[p.Device].Solver, p.Columns, ranges[p.Device].Count, _devices[p.Device].EncoderFor(encoder.Bits), home: false);
+            _devices[d].Activate();
+            results[d] = quantize(_devices[d].Solver, ranges[d], _devices[d].EncoderFor(encoder.Bits), home: false);
         })).ToArray();
         // Every share finishes (or fails) before this returns; the home share's failure is the one reported.
         Exception? failure = null;
         try
         {
             if (ranges[_home].Count > 0)
-                results[_home] = quantize(Home, parts.First(p => p.Device == _home).Columns, ranges[_home].Count, encoder, home: true);
+                results[_home] = quantize(Home, ranges[_home], encoder, home: true);
         }
         catch (Exception e)
         {
@@ -92,7 +92,7 @@ public sealed class ColumnSplitSolver : ILdlqSolver
 
         var quantized = Ldlq.QuantizedArray(quantizedInto, (long)k * n);
         var states = new ushort[(long)k * n];
-        foreach (var (device, _) in parts)
+        foreach (int device in parts)
         {
             ColumnSplit.PutColumns(results[device].Quantized, k, n, ranges[device], quantized);
             ColumnSplit.PutTileStates(results[device].States, k, n, ranges[device], states);

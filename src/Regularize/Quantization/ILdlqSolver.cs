@@ -46,4 +46,18 @@ public interface ILdlqSolver
     /// </summary>
     LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, BasisFactor? factor, ITileEncoder encoder, float[]? quantizedInto = null) =>
         Quantize(wr, k, n, factor is { Factored: true } ? factor.HostFactor() ?? throw new InvalidOperationException("the factor was released") : null, encoder, quantizedInto);
+
+    /// <summary>
+    /// Columns <paramref name="share"/> of the (k, n) problem <paramref name="wr"/>: the (k, share.Count) result, the
+    /// bits of those columns when the whole problem is quantized (one device's share of a <see cref="ColumnSplitSolver"/>).
+    /// By default the share is quantized as a problem of its own, which gives those bits where the feedback products sum
+    /// each column in an order that does not depend on the width (the host loop); a solver whose products do (cuBLAS
+    /// picks its kernel by shape) runs the whole width and searches the share alone.
+    /// </summary>
+    LdlqResult QuantizeColumns(float[] wr, int k, int n, ColumnRange share, float[]? factor, ITileEncoder encoder) =>
+        Quantize(ColumnSplit.Columns(wr, k, n, share), k, share.Count, factor, encoder);
+
+    /// <summary><see cref="QuantizeColumns(float[], int, int, ColumnRange, float[], ITileEncoder)"/> with the factor of <paramref name="factor"/>, read where it is.</summary>
+    LdlqResult QuantizeColumns(float[] wr, int k, int n, ColumnRange share, BasisFactor? factor, ITileEncoder encoder) =>
+        Quantize(ColumnSplit.Columns(wr, k, n, share), k, share.Count, factor, encoder);
 }
