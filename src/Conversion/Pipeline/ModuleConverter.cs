@@ -142,6 +142,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
                 var unquantized = quantizedHead.Logits(x, originalHead!);
                 for (int i = 0; i < chunk.Length; i++)
                     diff.AddRow(quantized.RowRange(i * state.Tokens, state.Tokens), unquantized.RowRange(i * state.Tokens, state.Tokens), unquantized.Cols);
+                // Two chunks of logits alive at once, not three: 2.1 GB each for an 8B's 2 rows of 2048 tokens, and the
+                // head's forward set the 250 × 2048 job's host peak (14.9 → 18.8 GiB, session 21).
+                unquantized = null;
                 if (againstOriginal is not null)
                 {
                     var originalModel = quantizedHead.Logits(original!.Gather(chunk), originalHead!);
@@ -215,7 +218,12 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             var group = module.LinearGroups[0];
             foreach (var chunk in good.Chunk(HeadCaptureRows))
             {
-                drift?.Original.OnLinearInput(group, original!.Gather(chunk));
+                // Both streams' rows are shown where they are held: on a GPU the original's stay there and its cross
+                // sum pairs them on the device, as a decoder block's capture does. A host gather of the original's
+                // sent the quantized stream's rows to the host too (the cross sum's pairing), 2 × 537 MB per chunk of
+                // an 8B at 2048 tokens: the head's capture took 13.5 s at 250 × 2048 on an H100 (session 21).
+                if (drift is not null)
+                    original!.Observe(group, drift.Original, chunk);
                 state.Observe(group, (ILinearInputObserver?)drift ?? capture, chunk);
             }
             // Its reference logits are computed after quantizing, a chunk at a time beside the quantized ones, from the
