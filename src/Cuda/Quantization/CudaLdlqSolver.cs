@@ -235,7 +235,9 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     /// A share of a column split: the whole width runs (its feedback products are cuBLAS SGEMMs at the whole problem's
     /// shape, so each column sums in the order the unsplit problem's does: at a share's own width cuBLAS picked another
     /// kernel and the bits differed, `LdlqSolverTests.ColumnSharesGiveTheUnsplitResult` on an H100), and only the
-    /// share's tiles are searched. The products are ~1% of an 8B linear's LDLQ; the search is the rest.
+    /// share's tiles are searched. The products are ~1% of an 8B linear's LDLQ; the search is the rest. On another GPU
+    /// the same shapes give the same bits where cuBLAS picks the same kernels: the same architecture and SM count
+    /// (cuBLAS's stated condition for bitwise reproducibility).
     /// </summary>
     public LdlqResult QuantizeColumns(float[] wr, int k, int n, ColumnRange share, float[]? factor, ITileEncoder encoder)
     {

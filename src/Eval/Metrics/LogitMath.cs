@@ -74,7 +74,7 @@ public static class LogitMath
     }
 
     /// <summary>
-    /// <see cref="Compare"/>'s KlAb alone, to the bit, with b's <see cref="LogSumExp"/> given: one exponential per logit
+    /// <see cref="Compare"/>'s KlAb alone, to the bit, with b's <see cref="LogSumExp"/> given: two exponentials per logit
     /// instead of four, for a reference compared against many rows (<see cref="ReferenceKl"/>).
     /// </summary>
     public static double KlFromReference(ReadOnlySpan<float> a, ReadOnlySpan<float> b, double lseB)
