@@ -44,7 +44,10 @@ public sealed record LinearGroup(string Module, LinearSite Site, IReadOnlyList<L
     /// depends only on the linears of groups with a smaller value, so a sequential capture (GPTQ's "true sequential")
     /// quantizes a block one value at a time.
     /// </summary>
-    public int Sublayer => Site switch
+    public int Sublayer => SublayerOf(Site);
+
+    /// <summary>The <see cref="Sublayer"/> of a group at <paramref name="site"/>.</summary>
+    public static int SublayerOf(LinearSite site) => site switch
     {
         LinearSite.AttentionInput => 0,
         LinearSite.QueryLatent => 1,

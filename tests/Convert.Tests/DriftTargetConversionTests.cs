@@ -72,6 +72,7 @@ public sealed class DriftTargetConversionTests
     /// reconstructions by the later captures: the original stream must still run the original weights. Layer 0's inputs
     /// are the same in both streams, so its error against the original model's stream is its error against its own
     /// unquantized outputs, to every printed digit; and from o_proj on, its sublayers' inputs now differ between streams.
+    /// The stage stash (on by default) gives the bytes of a run that recomputes each stage.
     /// </summary>
     [Test]
     public void WithASequentialCaptureTheOriginalStreamRunsTheOriginalWeights()
@@ -89,5 +90,13 @@ public sealed class DriftTargetConversionTests
         Assert.That(log, Does.Match(@"model\.layers\.0\.self_attn\.o_proj: K=4 .* drift target moved [1-9]"), "o_proj sees the quantized q/k/v");
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "quantization_config.json")))!;
         Assert.That(config["sequential_capture"]!.GetValue<string>(), Is.EqualTo("true"));
+
+        // The same conversion recomputing every stage from the block's input (no stage stash): both streams' stages
+        // then run what the stashed ones skipped, and the model must be the same to the byte.
+        var recomputed = NewPath("drift-sequential-recomputed");
+        (code, _, log) = Run(ConvertArgs(TwoLayers.Value, recomputed, LayoutBits, "--stage-stash", "false"));
+        Assert.That(code, Is.EqualTo(0), log);
+        Assert.That(File.ReadAllBytes(Path.Combine(recomputed, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(outDir, "model.safetensors"))),
+            "the stage stash changes no byte");
     }
 }

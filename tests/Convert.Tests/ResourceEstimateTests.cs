@@ -179,6 +179,35 @@ public class ResourceEstimateTests
     }
 
     /// <summary>
+    /// A sequential capture's stage stashes are one more set of states per stream (each row's residual; llama's attended
+    /// values are as wide and share its memory): on the GPU in the fastest plan, where both fit beside both streams,
+    /// on the host on the CPU, and nowhere when turned off or without a sequential capture.
+    /// </summary>
+    [Test]
+    public void StageStashesAreASetOfStatesPerStream()
+    {
+        long state = 250L * 2048 * 4096 * 4;
+        var inputs = Inputs(Shape("llama-3-8b", 2), 250, 2048, Hopper) with { StatesOnGpu = true, OriginalStream = true, OriginalOnGpu = true, Sequential = true };
+        var recomputed = ResourceEstimate.For(inputs);
+        Assert.That(ResourceEstimate.For(inputs with { StageStash = true }).GpuBytes, Is.EqualTo(recomputed.GpuBytes), "allowed, but not in this plan");
+        var stashed = ResourceEstimate.For(inputs with { StageStash = true, StashOnGpu = true });
+        Assert.That(stashed.GpuBytes - recomputed.GpuBytes, Is.EqualTo(2 * state), "both streams' stashes");
+        Assert.That(stashed.HostBytes, Is.EqualTo(recomputed.HostBytes));
+
+        var planInputs = inputs with { StatesOnGpu = false, OriginalOnGpu = false, StageStash = true };
+        Assert.That(ResourceCheck.Plan(StatePlacement.Auto, planInputs, 139 * GiB), Is.EqualTo(new GpuMemoryPlan(true, false, OriginalOnGpu: true, StashOnGpu: true)));
+        Assert.That(ResourceCheck.Plan(StatePlacement.Auto, planInputs with { StageStash = false }, 139 * GiB).StashOnGpu, Is.False, "--stage-stash false");
+        Assert.That(ResourceCheck.Plan(StatePlacement.Auto, planInputs with { Sequential = false }, 139 * GiB).StashOnGpu, Is.False, "no stages to stash");
+        // A GPU with room for one stash and not two.
+        var tight = ResourceCheck.Plan(StatePlacement.Auto, planInputs, (long)((recomputed.GpuBytes + state) / ResourceCheck.GpuPlanShare));
+        Assert.That(tight, Is.EqualTo(new GpuMemoryPlan(true, false, OriginalOnGpu: true)), "the stashes are the first thing a tight GPU gives back");
+
+        // On the CPU, on the host: both streams' residuals.
+        var cpu = Inputs(Shape("llama-3-8b", 2), 128, 512, null) with { OriginalStream = true, Sequential = true };
+        Assert.That(ResourceEstimate.For(cpu with { StageStash = true }).HostBytes - ResourceEstimate.For(cpu).HostBytes, Is.EqualTo(2 * 128L * 512 * 4096 * 4));
+    }
+
+    /// <summary>
     /// The default quantizer's drift target on a 70B layer needs more GPU memory than a 20 GB budget holds even lean
     /// (its float64 cross sum and solve beside the Hessian); left to the default, the job then runs with exllamav3's
     /// quantizer, which fits; asked for, the drift target stays and the shortfall stands. An 8B on an H200 keeps it.

@@ -98,6 +98,22 @@ public sealed class ConvertOnGpuTests : GpuFixture
     }
 
     /// <summary>
+    /// The default quantizer on the GPU keeps both streams' stage stashes beside their states (auto's plan here), so each
+    /// later stage of a block starts where the one before stopped: the same model to the byte as recomputing each stage
+    /// from the block's input (--stage-stash false).
+    /// </summary>
+    [Test]
+    public void StageStashesOnTheGpuConvertToTheSameBytes()
+    {
+        string stashedDir = Path.Combine(Root.FullName, "stash-gpu"), recomputedDir = Path.Combine(Root.FullName, "stash-off");
+        string stashedLog = Convert(SampleModel(), stashedDir, "cuda:0", "--bits", "3");
+        string recomputedLog = Convert(SampleModel(), recomputedDir, "cuda:0", "--bits", "3", "--stage-stash", "false");
+        Assert.That(stashedLog, Does.Contain("stage stashes on the GPU"));
+        Assert.That(recomputedLog, Does.Not.Contain("stage stashes"));
+        Assert.That(File.ReadAllBytes(Path.Combine(stashedDir, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(recomputedDir, "model.safetensors"))));
+    }
+
+    /// <summary>
     /// A --gpu-memory budget the normal plan does not fit makes the run lean (Hessians finalized first, the weight cache
     /// emptied before quantizing, at the smallest one linear in flight): the same model to the byte. The budget here fits
     /// nothing, so the plan is the smallest and --skip-resource-check runs it on a GPU that in truth has room.

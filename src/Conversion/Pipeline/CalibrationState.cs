@@ -61,11 +61,12 @@ public sealed class CalibrationState : IDisposable
     /// capture needs the reference rows' outputs, not a fresh 1 GB matrix of all of them (0.8 s of page faults and
     /// copies per llama-3-8b layer).
     /// </summary>
-    public Matrix Forward(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer, int? keepRows = null)
+    /// <param name="stash">A decoder block's stage stash for these rows (<see cref="HoldStash"/>), or null.</param>
+    public Matrix Forward(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer, int? keepRows = null, StashRun? stash = null)
     {
         int kept = Math.Min(rows.Count, keepRows ?? rows.Count);
         Matrix? output = null;
-        ForEachChunk(module, rows, observer, writeBack: false, kept, (start, result) =>
+        ForEachChunk(module, rows, observer, writeBack: false, kept, stash, (start, result) =>
         {
             int count = Math.Min(result.Rows / Tokens, kept - start);
             if (count <= 0)
@@ -82,8 +83,8 @@ public sealed class CalibrationState : IDisposable
     /// caller that only reduces them never holds them all: the head's 5 reference rows of logits are 5.3 GB at 2048
     /// tokens and a 128k vocabulary.
     /// </summary>
-    public void ForwardChunks(ModelModule module, IReadOnlyList<int> rows, Action<int, Matrix> take) =>
-        ForEachChunk(module, rows, null, writeBack: false, rows.Count, take, null);
+    public void ForwardChunks(ModelModule module, IReadOnlyList<int> rows, Action<int, Matrix> take, StashRun? stash = null) =>
+        ForEachChunk(module, rows, null, writeBack: false, rows.Count, stash, take, null);
 
     /// <summary>
     /// Runs <paramref name="module"/> over the good rows and makes its outputs the hidden states, dropping rows that
@@ -92,17 +93,17 @@ public sealed class CalibrationState : IDisposable
     /// on the device by the resident run), and no chunk reads another's rows; so a step neither allocates (and first
     /// touches) new states nor holds two sets of them (2 × 8.4 GB at 250 × 2048 tokens of a 4096-wide model).
     /// </summary>
-    public IReadOnlyList<int> Advance(ModelModule module) => Advance(module, GoodRows.ToList(), null);
+    public IReadOnlyList<int> Advance(ModelModule module, StashRun? stash = null) => Advance(module, GoodRows.ToList(), null, stash);
 
     /// <summary>
     /// <see cref="Advance(ModelModule)"/> for the given rows only, with <paramref name="observer"/> shown each group's
     /// input: the original model's stream of the drift target advances a chunk at a time, each chunk's inputs paired
     /// with the quantized stream's same rows (<see cref="Models.DriftCapture"/>).
     /// </summary>
-    public IReadOnlyList<int> Advance(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer)
+    public IReadOnlyList<int> Advance(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer, StashRun? stash = null)
     {
         var dropped = new List<int>();
-        ForEachChunk(module, rows, observer, writeBack: true, 0, (_, _) => { }, dropped);
+        ForEachChunk(module, rows, observer, writeBack: true, 0, stash, (_, _) => { }, dropped);
         BadRows.UnionWith(dropped);
         if (BadRows.Count > MaxBadFraction * Rows.Count)
         {
@@ -118,14 +119,15 @@ public sealed class CalibrationState : IDisposable
     /// <paramref name="rows"/>) to <paramref name="take"/>; with <paramref name="writeBack"/>, the outputs become the
     /// rows' states and the rows whose outputs are not finite are added to <paramref name="dropped"/>.
     /// </summary>
-    private void ForEachChunk(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer, bool writeBack, int keepRows, Action<int, Matrix> take,
-        List<int>? dropped)
+    private void ForEachChunk(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer, bool writeBack, int keepRows, StashRun? stash,
+        Action<int, Matrix> take, List<int>? dropped)
     {
         int chunk = ChunkRows(Tokens);
+        var block = stash is null ? null : module as DecoderBlock ?? throw new ArgumentException($"{module.Name} is no decoder block: it keeps no stash", nameof(module));
         for (int start = 0; start < rows.Count; start += chunk)
         {
             var ids = rows.Skip(start).Take(chunk).ToList();
-            var run = new ResidentRun(writeBack, Math.Clamp(keepRows - start, 0, ids.Count));
+            var run = new ResidentRun(writeBack, Math.Clamp(keepRows - start, 0, ids.Count), stash?.For(ids));
             if (Resident is { } resident && module.TryForward(resident, ids, observer, run) is { } output)
             {
                 take(start, output.Kept);
@@ -138,11 +140,14 @@ public sealed class CalibrationState : IDisposable
             if (!writeBack && keepRows - start <= 0 && observer is not null)
             {
                 // Nothing of this chunk's output is wanted: the module may stop early (DecoderBlock.Capture).
-                module.Capture(batch, observer);
+                if (block is not null)
+                    block.Capture(batch, observer, stash!.For(ids));
+                else
+                    module.Capture(batch, observer);
                 HeapReuse.ReleaseFinishedStep();
                 continue;
             }
-            var result = module.Forward(batch, observer).RequireValues(module.Name);
+            var result = (block is not null ? block.Forward(batch, observer, stash!.For(ids)) : module.Forward(batch, observer)).RequireValues(module.Name);
             if (writeBack)
             {
                 HoldStates(result.Cols);
@@ -171,6 +176,13 @@ public sealed class CalibrationState : IDisposable
         else
             observer.OnLinearInput(group, Gather(rows));
     }
+
+    /// <summary>
+    /// An empty stage stash for a decoder block's sequential capture of these rows (<see cref="StageStash"/>), held
+    /// where the states are: on their device, or on the host.
+    /// </summary>
+    public StageStash HoldStash() =>
+        new(Rows.Count, Tokens, width => _device is not null && Resident is not null ? _device.HoldStates(Rows.Count, Tokens, width) : new HostStates(Rows.Count, Tokens, width));
 
     /// <summary>Makes sure the states hold rows of <paramref name="width"/> (the embedding's output makes the first ones).</summary>
     private void HoldStates(int width)

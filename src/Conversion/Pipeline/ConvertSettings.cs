@@ -50,6 +50,13 @@ public sealed record ConvertSettings
     /// <summary>Linears of a module quantized at once; 0 lets the backend choose (2 on a GPU, 1 on the CPU). Results do not depend on it.</summary>
     public int LinearsInFlight { get; init; }
 
+    /// <summary>
+    /// A sequential capture keeps each stream's activations at a block's stage boundaries instead of recomputing them
+    /// from the block's input (<see cref="Models.Forward.StageStash"/>; on a GPU where the memory plan allows). Results
+    /// do not depend on it: off only to show that.
+    /// </summary>
+    public bool StageStash { get; init; } = true;
+
     /// <summary>A Chrome trace-event file of where the time went (<see cref="Reporting.ConversionTimeline"/>); null: none. Not fixed on resume.</summary>
     public string? TimelinePath { get; init; }
 

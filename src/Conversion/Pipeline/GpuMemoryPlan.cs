@@ -23,7 +23,12 @@ namespace Converter.Conversion.Pipeline;
 /// stay on the device. On the host, each pass moved every chunk of it both ways (an 8B layer's sequential capture at
 /// 250 × 2048 took 33 s so on an H200). Only in the fastest plan: it is the first thing a tight GPU gives back.
 /// </param>
-public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight = false, bool OriginalOnGpu = false)
+/// <param name="StashOnGpu">
+/// A sequential capture keeps both streams' stage stashes on the GPU beside their states (<see cref="Models.Forward.StageStash"/>):
+/// tokens × the hidden width (and the attended width where it differs) per stream, 8.4 GB each for an 8B at 250 × 2048.
+/// Only in the fastest plan, beside <paramref name="OriginalOnGpu"/>; without it the stages recompute from the block's input.
+/// </param>
+public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight = false, bool OriginalOnGpu = false, bool StashOnGpu = false)
 {
     /// <summary>States on the host, not lean: the plan of a run without a GPU.</summary>
     public static GpuMemoryPlan Host { get; } = new(false, false);
@@ -34,10 +39,11 @@ public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight
 
     /// <summary>
     /// The plans a run may take, fastest first: the states on the GPU before lean (a pass over host states moves every
-    /// chunk both ways), and with the drift target's <paramref name="originalStream"/> first both streams on the GPU.
+    /// chunk both ways), with the drift target's <paramref name="originalStream"/> first both streams on the GPU, and
+    /// with a <paramref name="sequential"/> capture first their stage stashes too.
     /// <paramref name="leanAllowed"/> is false when --linears-in-flight was given: one in flight would override it.
     /// </summary>
-    public static IEnumerable<GpuMemoryPlan> Candidates(StatePlacement placement, bool leanAllowed, bool originalStream = false)
+    public static IEnumerable<GpuMemoryPlan> Candidates(StatePlacement placement, bool leanAllowed, bool originalStream = false, bool sequential = false)
     {
         var states = placement switch
         {
@@ -48,7 +54,13 @@ public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight
         foreach (bool onGpu in states)
         {
             if (onGpu && originalStream)
+            {
+                if (sequential)
+                    yield return new GpuMemoryPlan(true, false, OriginalOnGpu: true, StashOnGpu: true);
                 yield return new GpuMemoryPlan(true, false, OriginalOnGpu: true);
+            }
+            else if (onGpu && sequential)
+                yield return new GpuMemoryPlan(true, false, StashOnGpu: true);
             yield return new GpuMemoryPlan(onGpu, false);
             yield return new GpuMemoryPlan(onGpu, true);
             if (leanAllowed)
@@ -58,9 +70,10 @@ public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight
 
     /// <summary>What the estimate of a run on this plan starts from.</summary>
     public ResourceInputs Inputs(ResourceInputs inputs) =>
-        inputs with { StatesOnGpu = StatesOnGpu, OriginalOnGpu = OriginalOnGpu, Lean = Lean, LinearsInFlight = OneInFlight ? _ => 1 : inputs.LinearsInFlight, WholeStages = inputs.WholeStages && !OneInFlight };
+        inputs with { StatesOnGpu = StatesOnGpu, OriginalOnGpu = OriginalOnGpu, StashOnGpu = StashOnGpu, Lean = Lean, LinearsInFlight = OneInFlight ? _ => 1 : inputs.LinearsInFlight, WholeStages = inputs.WholeStages && !OneInFlight };
 
     /// <summary>For the log line.</summary>
     public string Describe() => $"calibration states on the {(StatesOnGpu ? "GPU" : "host")}" + (OriginalOnGpu ? " (the original model's stream too)" : "") +
+        (StashOnGpu ? ", stage stashes on the GPU" : "") +
         (Lean ? $", lean (Hessians finalized first, weight cache capped{(OneInFlight ? ", one linear in flight" : "")})" : "");
 }

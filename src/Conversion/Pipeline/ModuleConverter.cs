@@ -7,6 +7,7 @@ using Converter.Exl3;
 using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
 using Converter.Models;
+using Converter.Models.Forward;
 using Converter.Models.Modules;
 using Converter.Regularize.Hessian;
 using Converter.Regularize.Quantization;
@@ -96,6 +97,10 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         // The two streams' passes alternate the originals and the reconstructions per chunk: the device keeps both
         // (a lean plan caps its cache by bytes instead).
         var cache = originalWeights is not null && !_lean ? backend.Algebra as Cuda.Blas.CudaDenseAlgebra : null;
+        // Each stream keeps the block's activations at the stage boundaries, so a later stage starts there (StageStash).
+        bool staged = stages.Count > 1 && module is DecoderBlock { Spec.ParallelBlock: false } && StashesStages;
+        using var stash = staged ? state.HoldStash() : null;
+        using var originalStash = staged ? original?.HoldStash() : null;
         int cached = cache?.CachedWeights ?? 0;
         if (cache is not null)
             cache.CachedWeights = Math.Max(cached, 2 * jobs.Count);
@@ -104,7 +109,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             for (int s = 0; s < stages.Count; s++)
             {
                 // The reference rows' outputs come from the first capture, the only one with every weight original.
-                var stage = new CaptureStage(stages[s], s == 0 ? referenceRows.Count : 0, s == stages.Count - 1, s == 0 ? null : originalWeights);
+                int sublayer = stages[s][0].Sublayer;
+                var stage = new CaptureStage(stages[s], s == 0 ? referenceRows.Count : 0, s == stages.Count - 1, s == 0 ? null : originalWeights,
+                    stash is null ? null : new StashRun(stash, sublayer), originalStash is null ? null : new StashRun(originalStash, sublayer));
                 var (kept, head, capture, quantize) = CaptureAndQuantize(module, stage, state, original, good, jobs, outcomes, progress);
                 reference ??= kept;
                 originalHead ??= head;
@@ -131,6 +138,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         // With the original stream at hand, also the error against what the original model computes (its stream has
         // advanced through this module already): the quantity the drift target minimizes, drift included.
         var againstOriginal = original is null ? null : new ModuleDiff();
+        var final = stash is null ? null : new StashRun(stash, StashRun.Final);
         if (module is LmHeadModule quantizedHead)
         {
             // The chunks of a forward (CalibrationState.ChunkRows), so the original logits are the products the capture
@@ -165,13 +173,13 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
                     if (againstOriginal is not null)
                         againstOriginal.AddRow(outputs.RowRange(i * state.Tokens, state.Tokens), original!.Gather([referenceRows[start + i]]).Data, outputs.Cols);
                 }
-            });
+            }, final);
         }
         if (againstOriginal is not null)
             Log(progress, $"  {module.Name}: against the original model's stream: rfn {againstOriginal.RfnErr:F5}  cos_err {againstOriginal.CosErr:E2}  sqnr {againstOriginal.Sqnr:F2} dB");
         IReadOnlyList<int> dropped = [];
         if (!isHead)
-            dropped = state.Advance(module);
+            dropped = state.Advance(module, final);
         double forwardSeconds = clock.Elapsed.TotalSeconds;
         timeline?.Add($"{module.Name} forward", "module", forwardStart, forwardSeconds);
         AddWeightUploads(module.Name + " forward", forwardStart, uploadedBefore);
@@ -194,7 +202,15 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// One capture and what it feeds: its groups, the reference rows whose outputs it keeps, whether the original stream
     /// advances in it (the last), and the module's original weights when some of its linears are reconstructions by now.
     /// </summary>
-    private sealed record CaptureStage(IReadOnlyList<LinearGroup> Groups, int KeepRows, bool Last, OriginalWeights? Originals);
+    /// <param name="Stash">The quantized stream's stage stash at this stage, or null; <paramref name="OriginalStash"/> the original stream's.</param>
+    private sealed record CaptureStage(IReadOnlyList<LinearGroup> Groups, int KeepRows, bool Last, OriginalWeights? Originals, StashRun? Stash = null,
+        StashRun? OriginalStash = null);
+
+    /// <summary>
+    /// Whether a sequential capture keeps stage stashes: on the host always (a row's copy costs less than recomputing
+    /// its attention), on a GPU where the memory plan puts them beside both streams' states.
+    /// </summary>
+    private bool StashesStages => settings.StageStash && (backend.Cuda is null || memory?.StashOnGpu == true);
 
     /// <summary>
     /// Captures the Hessians of <paramref name="stage"/>'s groups, then quantizes their linears into
@@ -237,7 +253,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         }
         else
         {
-            reference = state.Forward(module, good, capture, keepRows: stage.KeepRows);
+            reference = state.Forward(module, good, capture, keepRows: stage.KeepRows, stage.Stash);
         }
         double captureSeconds = clock.Elapsed.TotalSeconds;
         timeline?.Add($"{module.Name} capture", "module", captureStart, captureSeconds);
@@ -355,12 +371,12 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             using (stage.Originals?.SwappedIn())
             {
                 if (stage.Last)
-                    original.Advance(module, chunk, drift.Original);
+                    original.Advance(module, chunk, drift.Original, stage.OriginalStash);
                 else
-                    original.Forward(module, chunk, drift.Original, keepRows: 0);
+                    original.Forward(module, chunk, drift.Original, keepRows: 0, stage.OriginalStash);
             }
             int keep = Math.Clamp(stage.KeepRows - start, 0, chunk.Count);
-            var outputs = state.Forward(module, chunk, drift, keepRows: keep);
+            var outputs = state.Forward(module, chunk, drift, keepRows: keep, stage.Stash);
             if (keep == 0)
                 continue;
             kept ??= new Matrix(Math.Min(stage.KeepRows, rows.Count) * state.Tokens, outputs.Cols);

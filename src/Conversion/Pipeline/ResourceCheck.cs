@@ -46,7 +46,7 @@ public static class ResourceCheck
                 "converting with exllamav3's quantizer (as --fast: about 25% higher KL) instead. --drift-target 1 insists on it");
         }
         log.WriteLine($"convert: estimate: {needs.Describe(available)}");
-        if (plan.Lean)
+        if (plan.Lean || plan.StashOnGpu)
             log.WriteLine($"convert: GPU memory plan: {plan.Describe()}");
         var shortfalls = needs.Shortfalls(available);
         if (shortfalls.Count == 0)
@@ -95,7 +95,7 @@ public static class ResourceCheck
                 ? throw new InvalidSettingsException("--calibration-states gpu needs a GPU (--device cuda:N)")
                 : GpuMemoryPlan.Host;
         }
-        var candidates = GpuMemoryPlan.Candidates(placement, leanAllowed, inputs.OriginalStream).ToList();
+        var candidates = GpuMemoryPlan.Candidates(placement, leanAllowed, inputs.OriginalStream, inputs.Sequential && inputs.StageStash).ToList();
         if (gpuFreeBytes is not { } free)
             return candidates.First(p => placement == StatePlacement.Gpu || !p.StatesOnGpu);
         return candidates.FirstOrDefault(p => ResourceEstimate.For(p.Inputs(inputs)).GpuBytes <= GpuPlanShare * free)
@@ -121,7 +121,7 @@ public static class ResourceCheck
             ? Directory.EnumerateFiles(settings.WorkDir, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length)
             : 0;
         return new ResourceInputs(spec, settings.CalVolume.Rows, settings.CalVolume.Cols, bits, settings.HeadBits, element, linearsInFlight, otherFiles, existing, gpu,
-            OriginalStream: settings.Tuning.DriftTarget != 0, Sequential: settings.Tuning.SequentialCapture,
+            OriginalStream: settings.Tuning.DriftTarget != 0, Sequential: settings.Tuning.SequentialCapture, StageStash: settings.StageStash,
             WholeStages: Pipeline.InFlight.WholeStages(settings.LinearsInFlight, gpu is not null, settings.Tuning.SequentialCapture, oneInFlight: false));
     }
 

@@ -21,6 +21,8 @@ public sealed record GpuShape(int Multiprocessors);
 /// <param name="OriginalOnGpu">With the drift target and states on the GPU, its original stream lives there too (<see cref="GpuMemoryPlan.OriginalOnGpu"/>).</param>
 /// <param name="Sequential">A block's Hessians are captured one sublayer at a time (<see cref="QuantizerTuning.SequentialCapture"/>).</param>
 /// <param name="WholeStages">A sequential stage of few linears quantizes all of them at once (<see cref="InFlight.WholeStages"/>).</param>
+/// <param name="StageStash">A sequential capture may keep stage stashes (<see cref="ConvertSettings.StageStash"/>): on the host on the CPU, on the GPU where <paramref name="StashOnGpu"/>.</param>
+/// <param name="StashOnGpu">The stage stashes live on the GPU beside the states (<see cref="GpuMemoryPlan.StashOnGpu"/>).</param>
 public sealed record ResourceInputs(
     TransformerSpec Spec,
     int CalRows,
@@ -37,7 +39,9 @@ public sealed record ResourceInputs(
     bool OriginalStream = false,
     bool Sequential = false,
     bool OriginalOnGpu = false,
-    bool WholeStages = false);
+    bool WholeStages = false,
+    bool StageStash = false,
+    bool StashOnGpu = false);
 
 /// <summary>What is free where the job would run: memory now, disk under the work and output directories.</summary>
 /// <param name="GpuBytes">Free GPU memory, or null on the CPU.</param>
@@ -175,14 +179,27 @@ public static class ResourceEstimate
         // quantized one on the GPU, saved with every checkpoint.
         long originalStream = inputs.OriginalStream ? state : 0;
         bool originalOnGpu = statesOnGpu && inputs.OriginalOnGpu;
-        long hostBytes = ProcessBytes + (statesOnGpu ? 0 : state) + (originalOnGpu ? 0 : originalStream) + 2 * ids + peakHost;
-        long gpuBytes = gpu ? GpuContextBytes + EncoderBytes(inputs) + ForwardScratch(inputs, chunkTokens) + peakGpu + (statesOnGpu ? state : 0) + (originalOnGpu ? originalStream : 0) : 0;
+        // A sequential capture's stage stashes, one per stream (StageStash): at most the attended values and the residual
+        // of every row at once (one array when they are as wide).
+        long stash = !inputs.Sequential || !inputs.StageStash ? 0 : StashBytes(inputs, model) * (inputs.OriginalStream ? 2 : 1);
+        long hostStash = gpu ? 0 : stash, gpuStash = gpu && inputs.StashOnGpu ? stash : 0;
+        long hostBytes = ProcessBytes + (statesOnGpu ? 0 : state) + (originalOnGpu ? 0 : originalStream) + 2 * ids + peakHost + hostStash;
+        long gpuBytes = gpu ? GpuContextBytes + EncoderBytes(inputs) + ForwardScratch(inputs, chunkTokens) + peakGpu + (statesOnGpu ? state : 0) + (originalOnGpu ? originalStream : 0) + gpuStash : 0;
         long stateFile = state + ids + HeaderBytes + (inputs.OriginalStream ? state + ids + HeaderBytes : 0);
         // A new checkpoint is written complete before the old one is removed (JobCheckpoint.Save): two state files at once.
         long work = Math.Max(0, 2 * stateFile + moduleFiles - inputs.ExistingWorkBytes);
         long output = moduleFiles + inputs.OtherFilesBytes;
         return new ResourceNeeds(hostBytes, gpuBytes, work, output, state, statesOnGpu, peakModule, largest.Name, largest.Length,
             gpu ? OtherGpuBytes(inputs, model) : 0);
+    }
+
+    /// <summary>One stream's stage stash at its largest: every row's residual, and its attended values where they are another width.</summary>
+    private static long StashBytes(ResourceInputs inputs, TransformerModel model)
+    {
+        long hidden = inputs.Spec.HiddenSize;
+        long attended = model.Modules.OfType<DecoderBlock>().SelectMany(b => b.LinearGroups).Where(g => g.Site == LinearSite.AttentionOutput)
+            .Select(g => (long)g.InFeatures).DefaultIfEmpty(hidden).Max();
+        return HiddenStates.Bytes(inputs.CalRows, inputs.CalCols, attended == hidden ? hidden : hidden + attended);
     }
 
     /// <summary>

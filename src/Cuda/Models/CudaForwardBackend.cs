@@ -382,6 +382,42 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
         /// </summary>
         public IDisposable Temporaries() => new SlotMark(this, _slots);
 
+        /// <summary>Device states by device-to-device copies; states held elsewhere (the host) a row at a time through host memory.</summary>
+        public Activations Load(ResidentStates states, IReadOnlyList<int> rows)
+        {
+            if (owner.Holds(states))
+                return owner.GatherRows(this, (DeviceStates)states, rows);
+            var x = Allocate(checked(rows.Count * states.Tokens), states.Width);
+            var row = new float[checked(states.Tokens * states.Width)];
+            for (int i = 0; i < rows.Count; i++)
+            {
+                states.ReadRow(rows[i], row);
+                x.Buffer.CopyFrom(row, (long)i * row.Length);
+            }
+            return x;
+        }
+
+        public void Store(Activations x, ResidentStates states, IReadOnlyList<int> rows)
+        {
+            var input = Of(x);
+            if (input.Cols != states.Width || input.Rows != rows.Count * states.Tokens)
+                throw new ArgumentException($"activations ({input.Rows}, {input.Cols}) are not {rows.Count} rows of ({states.Tokens}, {states.Width})", nameof(x));
+            long values = (long)states.Tokens * states.Width;
+            if (owner.Holds(states))
+            {
+                var held = (DeviceStates)states;
+                for (int i = 0; i < rows.Count; i++)
+                    owner._context.CopyWithin(held.RowPointer(rows[i]), input.Pointer + (ulong)(i * values * sizeof(float)), values * sizeof(float));
+                return;
+            }
+            var row = new float[values];
+            for (int i = 0; i < rows.Count; i++)
+            {
+                input.Buffer.CopyTo(row, i * values);
+                states.WriteRow(rows[i], row);
+            }
+        }
+
         private sealed class SlotMark(Pass pass, int mark) : IDisposable
         {
             public void Dispose() => pass._slots = mark;

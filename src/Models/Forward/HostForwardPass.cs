@@ -159,6 +159,23 @@ public sealed class HostForwardPass : IForwardPass, IForwardBackend
     }
 
     /// <summary>Host matrices are the GC's: nothing to reuse.</summary>
+    public Activations Load(ResidentStates states, IReadOnlyList<int> rows)
+    {
+        var m = Matrix.Uninitialized(checked(rows.Count * states.Tokens), states.Width);
+        for (int i = 0; i < rows.Count; i++)
+            states.ReadRow(rows[i], m.RowRange(i * states.Tokens, states.Tokens));
+        return new HostActivations(m);
+    }
+
+    public void Store(Activations x, ResidentStates states, IReadOnlyList<int> rows)
+    {
+        var m = Of(x);
+        if (m.Cols != states.Width || m.Rows != rows.Count * states.Tokens)
+            throw new ArgumentException($"activations {m.ShapeText} are not {rows.Count} rows of ({states.Tokens}, {states.Width})", nameof(x));
+        for (int i = 0; i < rows.Count; i++)
+            states.WriteRow(rows[i], m.RowRange(i * states.Tokens, states.Tokens));
+    }
+
     public IDisposable Temporaries() => NoScope.Instance;
 
     private static Matrix Of(Activations x) =>

@@ -80,6 +80,12 @@ public interface IForwardPass
     /// </summary>
     void ScatterAdd(Activations target, Activations y, ExpertAssignment assignment, int expert);
 
+    /// <summary>Rows <paramref name="rows"/> of <paramref name="states"/>, stacked in that order: (rows·tokens, width).</summary>
+    Activations Load(ResidentStates states, IReadOnlyList<int> rows);
+
+    /// <summary>Writes x's rows (tokens each, in order) over rows <paramref name="rows"/> of <paramref name="states"/>.</summary>
+    void Store(Activations x, ResidentStates states, IReadOnlyList<int> rows);
+
     /// <summary>
     /// Activations made until the returned handle is disposed are temporaries: the backend may then reuse their
     /// memory (the GPU pass does, so that hundreds of experts need one expert's buffers), and none may be read again.

@@ -34,8 +34,11 @@ public interface IResidentForwardBackend : IForwardBackend
     void Observe(ResidentStates states, IReadOnlyList<int> rows, LinearGroup group, ILinearInputObserver observer);
 }
 
-/// <summary>What a resident run does with its output: write it back over the inputs, and keep how many rows' on the host.</summary>
-public sealed record ResidentRun(bool WriteBack, int KeepRows);
+/// <summary>
+/// What a resident run does with its output: write it back over the inputs, and keep how many rows' on the host; and
+/// the stash a decoder block's staged forward starts from and keeps its points in (its rows are the run's).
+/// </summary>
+public sealed record ResidentRun(bool WriteBack, int KeepRows, StashRun? Stash = null);
 
 /// <summary>
 /// A resident run's result: the kept rows' outputs ((kept·tokens, width) on the host; 0×0 when none were kept) and,

@@ -91,11 +91,17 @@ public sealed class DecoderBlock : ModelModule
         FeedForward.Release();
     }
 
-    public override SequenceBatch Forward(SequenceBatch batch, ILinearInputObserver? observer = null) =>
-        batch.WithValues(_backend.Run(HiddenStates(batch), (pass, input) => Forward(pass, input, batch.Tokens, observer)));
+    public override SequenceBatch Forward(SequenceBatch batch, ILinearInputObserver? observer = null) => Forward(batch, observer, null);
 
-    public override void Capture(SequenceBatch batch, ILinearInputObserver observer) =>
-        _backend.Run(HiddenStates(batch), (pass, input) => Forward(pass, input, batch.Tokens, observer, Reach(observer)));
+    /// <summary>The block's forward, starting from and keeping <paramref name="stash"/>'s points for the batch's rows (<see cref="StageStash"/>).</summary>
+    public SequenceBatch Forward(SequenceBatch batch, ILinearInputObserver? observer, StashRun? stash) =>
+        batch.WithValues(_backend.Run(HiddenStates(batch), (pass, input) => Forward(pass, input, batch.Tokens, observer, FullReach, stash)));
+
+    public override void Capture(SequenceBatch batch, ILinearInputObserver observer) => Capture(batch, observer, null);
+
+    /// <summary><see cref="Capture(SequenceBatch, ILinearInputObserver)"/> with a stash, as <see cref="Forward(SequenceBatch, ILinearInputObserver?, StashRun?)"/>.</summary>
+    public void Capture(SequenceBatch batch, ILinearInputObserver observer, StashRun? stash) =>
+        _backend.Run(HiddenStates(batch), (pass, input) => Forward(pass, input, batch.Tokens, observer, Reach(observer), stash));
 
     /// <summary>The batch's hidden states, checked against the block's width.</summary>
     private Matrix HiddenStates(SequenceBatch batch)
@@ -115,7 +121,7 @@ public sealed class DecoderBlock : ModelModule
         if (states.Width != _spec.HiddenSize)
             throw new ArgumentException($"{Name}: hidden states of width {states.Width} are not {_spec.HiddenSize} wide", nameof(states));
         int reach = run.WriteBack || run.KeepRows > 0 || observer is null ? FullReach : Reach(observer);
-        return resident.Run(states, rows, run, (pass, input) => Forward(pass, input, states.Tokens, observer, reach));
+        return resident.Run(states, rows, run, (pass, input) => Forward(pass, input, states.Tokens, observer, reach, run.Stash?.For(rows)));
     }
 
     /// <summary>A forward whose output is wanted runs every sublayer.</summary>
@@ -128,36 +134,94 @@ public sealed class DecoderBlock : ModelModule
     /// <summary>
     /// The block's forward; with <paramref name="reach"/> below <see cref="FullReach"/> the output is not wanted and it
     /// stops once the groups up to that sublayer have seen their inputs: after the attention's input (a sequential
-    /// capture of q/k/v), or before the MLP. An 8B layer's sequential drift capture ran both streams through the
-    /// whole block once per sublayer (8 block forwards for 1).
+    /// capture of q/k/v), after o_proj's, or at the MLP's (gate/up: the MLP itself is not run). An 8B layer's
+    /// sequential drift capture ran both streams through the whole block once per sublayer (8 block forwards for 1).
+    /// With <paramref name="stash"/> it starts from the latest point the rows hold and keeps the points that are final
+    /// at the stash's stage; a serial block only (a parallel block's MLP reads the block's input).
     /// </summary>
-    private Activations Forward(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer, int reach = FullReach)
+    private Activations Forward(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer, int reach = FullReach, StashRun? stash = null)
+    {
+        var norms = _spec.BlockNorms;
+        if (_spec.ParallelBlock)
+            return ParallelForward(pass, x, tokens, observer, reach);
+        Activations residual;
+        if (stash?.Holds(StashPoint.Residual) == true)
+        {
+            CheckSkipped(observer, StashPoint.Residual);
+            residual = stash.Load(pass, StashPoint.Residual);
+        }
+        else
+        {
+            Activations attended;
+            if (stash?.Holds(StashPoint.Attended) == true)
+            {
+                CheckSkipped(observer, StashPoint.Attended);
+                attended = stash.Load(pass, StashPoint.Attended);
+            }
+            else
+            {
+                var attentionInput = Normalize(pass, x, norms.AttentionInput);
+                if (reach <= 0)
+                    return ObserveAttentionInput(pass, observer, attentionInput);
+                attended = Attention.Attend(pass, attentionInput, tokens, observer);
+                stash?.Keep(pass, StashPoint.Attended, attended);
+            }
+            residual = Normalize(pass, Attention.Project(pass, attended, observer), norms.AttentionOutput);
+            if (reach < MlpInputSublayer)
+                return residual;
+            pass.Add(residual, x);
+            stash?.Keep(pass, StashPoint.Residual, residual);
+        }
+        var mlpInput = Normalize(pass, residual, norms.MlpInput);
+        if (reach <= MlpInputSublayer)
+            return ObserveMlpInput(pass, observer, mlpInput);
+        var mlp = Normalize(pass, FeedForward.Forward(pass, mlpInput, observer), norms.MlpOutput);
+        pass.Add(mlp, residual);
+        return mlp;
+    }
+
+    /// <summary>CohereDecoderLayer: out = x + attn(n) + mlp(n), n = norm_ai(x).</summary>
+    private Activations ParallelForward(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer, int reach)
     {
         var norms = _spec.BlockNorms;
         var attentionInput = Normalize(pass, x, norms.AttentionInput);
         if (reach <= 0)
-        {
-            foreach (var group in Attention.LinearGroups.Where(g => g.Site == LinearSite.AttentionInput))
-                pass.Observe(observer, group, attentionInput);
-            return attentionInput;
-        }
-        var attention = Attention.Forward(pass, attentionInput, tokens, observer);
-        attention = Normalize(pass, attention, norms.AttentionOutput);
-        if (reach < FeedForward.LinearGroups.Select(g => g.Sublayer).DefaultIfEmpty(FullReach).Min())
+            return ObserveAttentionInput(pass, observer, attentionInput);
+        // The MLP reads the block's normed input: a capture of its input groups alone needs no attention.
+        if (reach == MlpInputSublayer && !Attention.LinearGroups.Any(g => observer?.Observes(g) == true))
+            return ObserveMlpInput(pass, observer, attentionInput);
+        var attention = Normalize(pass, Attention.Forward(pass, attentionInput, tokens, observer), norms.AttentionOutput);
+        if (reach < MlpInputSublayer)
             return attention;
-        if (_spec.ParallelBlock)
-        {
-            // CohereDecoderLayer: attention + mlp + residual.
-            var parallel = Normalize(pass, FeedForward.Forward(pass, attentionInput, observer), norms.MlpOutput);
-            pass.Add(parallel, attention);
-            pass.Add(parallel, x);
-            return parallel;
-        }
-        pass.Add(attention, x);
-        var mlp = FeedForward.Forward(pass, Normalize(pass, attention, norms.MlpInput), observer);
-        mlp = Normalize(pass, mlp, norms.MlpOutput);
-        pass.Add(mlp, attention);
-        return mlp;
+        var parallel = Normalize(pass, FeedForward.Forward(pass, attentionInput, observer), norms.MlpOutput);
+        pass.Add(parallel, attention);
+        pass.Add(parallel, x);
+        return parallel;
+    }
+
+    /// <summary>The sublayer of the MLP's input groups: a capture that reaches only this far runs no MLP.</summary>
+    private static readonly int MlpInputSublayer = LinearGroup.SublayerOf(LinearSite.MlpInput);
+
+    private Activations ObserveAttentionInput(IForwardPass pass, ILinearInputObserver? observer, Activations attentionInput)
+    {
+        foreach (var group in Attention.LinearGroups.Where(g => g.Site == LinearSite.AttentionInput))
+            pass.Observe(observer, group, attentionInput);
+        return attentionInput;
+    }
+
+    /// <summary>Shows the MLP's input groups (gate/up, the routed experts' and a shared expert's) their input, as the MLP's forward would.</summary>
+    private Activations ObserveMlpInput(IForwardPass pass, ILinearInputObserver? observer, Activations mlpInput)
+    {
+        foreach (var group in FeedForward.LinearGroups.Where(g => g.Sublayer == MlpInputSublayer))
+            pass.Observe(observer, group, mlpInput);
+        return mlpInput;
+    }
+
+    /// <summary>A forward that starts at <paramref name="point"/> shows nothing before it: an observer of a group there would miss its input.</summary>
+    private void CheckSkipped(ILinearInputObserver? observer, StashPoint point)
+    {
+        if (observer is not null && LinearGroups.FirstOrDefault(g => g.Sublayer < StashRun.FinalFrom(point) && observer.Observes(g)) is { } missed)
+            throw new InvalidOperationException($"{Name}: a forward from the stashed {point} values would not show {missed} its input");
     }
 
     private Activations Normalize(IForwardPass pass, Activations x, string? norm) =>

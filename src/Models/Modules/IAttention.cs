@@ -18,6 +18,19 @@ public interface IAttention
 
     void Release();
 
+    /// <summary>
+    /// The heads' attended values for the block's normed input <paramref name="x"/>, (rows·tokens, heads·value width):
+    /// everything before the output projection, where a staged forward keeps it (<see cref="StashPoint.Attended"/>).
+    /// </summary>
+    Activations Attend(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer);
+
+    /// <summary>The output projection (rows·tokens, hidden) of <see cref="Attend"/>'s result, shown to the observer as its input.</summary>
+    Activations Project(IForwardPass pass, Activations attended, ILinearInputObserver? observer);
+}
+
+public static class AttentionForward
+{
     /// <summary>Attention output (rows·tokens, hidden) for the block's normed input <paramref name="x"/>.</summary>
-    Activations Forward(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer);
+    public static Activations Forward(this IAttention attention, IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer) =>
+        attention.Project(pass, attention.Attend(pass, x, tokens, observer), observer);
 }

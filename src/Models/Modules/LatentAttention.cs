@@ -89,7 +89,7 @@ public sealed class LatentAttention : IAttention
 
     private IEnumerable<Linear> Linears => new[] { QueryA, Query, KvA, KvB, O }.OfType<Linear>();
 
-    public Activations Forward(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer)
+    public Activations Attend(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer)
     {
         int heads = _spec.Heads, nope = _mla.NopeDim, rope = _mla.RopeDim;
         pass.Observe(observer, LinearGroups[0], x);
@@ -121,6 +121,11 @@ public sealed class LatentAttention : IAttention
         var value = pass.Columns(kv, heads, nope, _mla.ValueDim);
         var shape = new AttentionShape(heads, heads, _mla.QkHeadDim, null, _spec.AttentionScale, null, _mla.ValueDim);
         var attended = pass.Attend(query, key, value, tokens, shape);
+        return attended;
+    }
+
+    public Activations Project(IForwardPass pass, Activations attended, ILinearInputObserver? observer)
+    {
         pass.Observe(observer, LinearGroups[^1], attended);
         return pass.Linear(O, attended);
     }

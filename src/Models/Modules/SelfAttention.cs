@@ -94,8 +94,8 @@ public sealed class SelfAttention : IAttention
         _qNorm = _kNorm = _sinks = null;
     }
 
-    /// <summary>Attention output (rows·tokens, hidden) for the block's attention input <paramref name="x"/>.</summary>
-    public Activations Forward(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer)
+    /// <summary>The heads' attended values (rows·tokens, heads·headDim) for the block's attention input <paramref name="x"/>, before o_proj.</summary>
+    public Activations Attend(IForwardPass pass, Activations x, int tokens, ILinearInputObserver? observer)
     {
         pass.Observe(observer, LinearGroups[0], x);
         var q = pass.Linear(Q, x);
@@ -118,6 +118,11 @@ public sealed class SelfAttention : IAttention
             Sinks = _spec.AttentionSinks ? _sinks ?? throw new InvalidOperationException($"{Prefix}: sinks are not loaded") : ReadOnlyMemory<float>.Empty,
         };
         var attended = pass.Attend(q, k, v, tokens, shape);
+        return attended;
+    }
+
+    public Activations Project(IForwardPass pass, Activations attended, ILinearInputObserver? observer)
+    {
         pass.Observe(observer, LinearGroups[1], attended);
         return pass.Linear(O, attended);
     }

@@ -84,6 +84,13 @@ public sealed class ConvertCommand
             "16 in a module of experts, whose same-shaped linears then share encoder launches; 1 on the CPU). The output does not depend on it",
         DefaultValueFactory = _ => 0,
     };
+    private readonly Option<bool> _stageStash = new("--stage-stash")
+    {
+        Description = "With the sequential capture, keep each calibration stream's activations at a decoder block's stage boundaries (after the " +
+            "attention, after o_proj) so that each later stage starts there instead of re-running the block from its input. On by default (on a GPU " +
+            "where the memory plan fits it: tokens x hidden x 4 bytes per stream); --stage-stash false recomputes, with less memory. The output does not depend on it",
+        DefaultValueFactory = _ => true,
+    };
     private readonly Option<string?> _timeline = new("--timeline")
     {
         Description = "Write where the time went to FILE as Chrome trace events (each module's capture, quantize and forward, each linear's stages " +
@@ -118,7 +125,7 @@ public sealed class ConvertCommand
             "Architectures: " + string.Join(", ", Converter.Models.Architectures.ArchitectureCatalog.All.Select(a => a.HfName)) + ".");
         command.Arguments.Add(_model);
         Option[] options = [_out, _bits, _headBits, _codebook, _multiplier, _allowNonstandardMultiplier, .. _calibration.Options, _workDir, _resume, _device,
-            _gpuMath, _hessianMath, _calibrationStates, _gpuMemory, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _timeline, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
+            _gpuMath, _hessianMath, _calibrationStates, _gpuMemory, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _stageStash, _timeline, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
             _stopAfter, _json];
         foreach (var o in options)
             command.Options.Add(o);
@@ -213,6 +220,7 @@ public sealed class ConvertCommand
             Overwrite = parse.GetValue(_overwrite),
             Threads = Math.Max(0, parse.GetValue(_threads)),
             LinearsInFlight = linearsInFlight,
+            StageStash = parse.GetValue(_stageStash),
             TimelinePath = parse.GetValue(_timeline),
             Device = device,
             GpuMath = gpuMath,
