@@ -10,7 +10,7 @@
 # logs and the --sequential runs' traces. MOE=1 adds convert's default on a 1-layer Qwen3-30B-A3B. TESTS="" skips the
 # tests (each filter gets TEST_TIMEOUT seconds), SWEEP_BITS="" the tiny-llama sweep, SHORT=0 the 128 x 512 conversions of the 8B. SWEEP_VARIANTS are
 # quantizer-sweep.sh variants separated by ';' (each "name=options"). VARIANT seqd1tf32 is the default with
-# --hessian-math tf32.
+# --hessian-math tf32, seqd1nostash the default with --stage-stash false (each stage recomputed from the block's input).
 set -u
 out="${1:?usage: tools/gpu-drift-check.sh OUT_DIR}"
 T=.gpu/tests/Converter.Cuda.Tests
@@ -42,6 +42,7 @@ for spec in "${runs[@]}"; do
   case "$variant" in
     seqd1) opts=(--sequential --drift-target 1 --timeline "$out/$name.trace.json");;
     seqd1tf32) opts=(--sequential --drift-target 1 --hessian-math tf32 --timeline "$out/$name.trace.json");;
+    seqd1nostash) opts=(--sequential --drift-target 1 --stage-stash false --timeline "$out/$name.trace.json");;
     *) opts=(--fast);;
   esac
   /usr/bin/time -v timeout 300 $T trellis convert /tmp/drift-check-8b -o /tmp/drift-check-q --overwrite --bits 4 --device cuda:0 --cal-rows "$rows" --cal-cols "$cols" \

@@ -227,7 +227,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             CheckShapes(wr, k, n, lu.Count);
             return QuantizeOnDevice(wr, k, n, lu, gpu, quantizedInto, device.Arrival);
         }
-        float[]? host = factor is { Factored: true } ? factor.HostFactor() ?? throw new InvalidOperationException("the factor was released") : null;
+        float[]? host = factor?.FeedbackFactor();
         return Quantize(wr, k, n, host, encoder, quantizedInto);
     }
 
@@ -257,7 +257,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
             CheckShapes(wr, k, n, lu.Count);
             return ShareOf(QuantizeOnDevice(wr, k, n, lu, gpu, null, device.Arrival, CheckShare(n, share)), k, n, share);
         }
-        float[]? host = factor is { Factored: true } ? factor.HostFactor() ?? throw new InvalidOperationException("the factor was released") : null;
+        float[]? host = factor?.FeedbackFactor();
         return QuantizeColumns(wr, k, n, share, host, encoder);
     }
 

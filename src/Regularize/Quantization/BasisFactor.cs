@@ -35,6 +35,12 @@ public abstract class BasisFactor : IDisposable
     public abstract float[]? HostFactor();
 
     /// <summary>
+    /// L_u on the host for a block loop that runs there, or null when H' was not factored (the linear then quantizes
+    /// without feedback); a factor released before its block loop is an error.
+    /// </summary>
+    public float[]? FeedbackFactor() => Factored ? HostFactor() ?? throw new InvalidOperationException("the factor was released") : null;
+
+    /// <summary>
     /// The proxy error's two traces (<see cref="ProxyError"/>) with H' for the target W and its quantization Q (K, n):
     /// here on <paramref name="algebra"/> with the host H'; a device factor reads its own copy in place.
     /// </summary>

@@ -50,7 +50,7 @@ public sealed class ColumnSplitSolver : ILdlqSolver
     {
         // The other devices read the factor from the host, copied here, on the home device's thread (a device factor
         // is downloaded in its context); the home device reads it where it is.
-        float[]? host = factor is { Factored: true } ? factor.HostFactor() ?? throw new InvalidOperationException("the factor was released") : null;
+        float[]? host = factor?.FeedbackFactor();
         var whole = wr.ToArray();
         return Split(k, n, encoder, quantizedInto, (solver, share, shareEncoder, home) =>
             home ? solver.QuantizeColumns(whole, k, n, share, factor, shareEncoder) : solver.QuantizeColumns(whole, k, n, share, host, shareEncoder));

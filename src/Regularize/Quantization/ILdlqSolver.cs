@@ -45,7 +45,7 @@ public interface ILdlqSolver
     /// <paramref name="factor"/> (none when it is null or not factored), read where it is; by default from the host.
     /// </summary>
     LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, BasisFactor? factor, ITileEncoder encoder, float[]? quantizedInto = null) =>
-        Quantize(wr, k, n, factor is { Factored: true } ? factor.HostFactor() ?? throw new InvalidOperationException("the factor was released") : null, encoder, quantizedInto);
+        Quantize(wr, k, n, factor?.FeedbackFactor(), encoder, quantizedInto);
 
     /// <summary>
     /// Columns <paramref name="share"/> of the (k, n) problem <paramref name="wr"/>: the (k, share.Count) result, the
