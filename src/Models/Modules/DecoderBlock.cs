@@ -134,7 +134,8 @@ public sealed class DecoderBlock : ModelModule
     /// <summary>
     /// The block's forward; with <paramref name="reach"/> below <see cref="FullReach"/> the output is not wanted and it
     /// stops once the groups up to that sublayer have seen their inputs: after the attention's input (a sequential
-    /// capture of q/k/v), after o_proj's, or at the MLP's (gate/up: the MLP itself is not run). An 8B layer's
+    /// capture of q/k/v), after o_proj's, at the MLP's (gate/up: the MLP itself is not run), or at down_proj's (whose
+    /// product is not run either). An 8B layer's
     /// sequential drift capture ran both streams through the whole block once per sublayer (8 block forwards for 1).
     /// With <paramref name="stash"/> it starts from the latest point the rows hold and keeps the points that are final
     /// at the stash's stage; a serial block only (a parallel block's MLP reads the block's input).
@@ -175,6 +176,11 @@ public sealed class DecoderBlock : ModelModule
         var mlpInput = Normalize(pass, residual, norms.MlpInput);
         if (reach <= MlpInputSublayer)
             return ObserveMlpInput(pass, observer, mlpInput);
+        if (reach != FullReach)
+        {
+            FeedForward.Capture(pass, mlpInput, observer!);
+            return mlpInput;
+        }
         var mlp = Normalize(pass, FeedForward.Forward(pass, mlpInput, observer), norms.MlpOutput);
         pass.Add(mlp, residual);
         return mlp;
@@ -193,6 +199,11 @@ public sealed class DecoderBlock : ModelModule
         var attention = Normalize(pass, Attention.Forward(pass, attentionInput, tokens, observer), norms.AttentionOutput);
         if (reach < MlpInputSublayer)
             return attention;
+        if (reach != FullReach)
+        {
+            FeedForward.Capture(pass, attentionInput, observer!);
+            return attention;
+        }
         var parallel = Normalize(pass, FeedForward.Forward(pass, attentionInput, observer), norms.MlpOutput);
         pass.Add(parallel, attention);
         pass.Add(parallel, x);

@@ -29,4 +29,7 @@ public sealed class DenseMlp : IFeedForward
 
     public Activations Forward(IForwardPass pass, Activations x, ILinearInputObserver? observer) =>
         Mlp.Forward(pass, x, LinearGroups[0], LinearGroups[1], observer);
+
+    public void Capture(IForwardPass pass, Activations x, ILinearInputObserver observer) =>
+        Mlp.Activated(pass, x, LinearGroups[0], LinearGroups[1], observer);
 }

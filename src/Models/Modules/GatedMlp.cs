@@ -91,7 +91,11 @@ public sealed class GatedMlp
 
     /// <summary>The MLP's output (rows, hidden) for its input <paramref name="x"/>.</summary>
     /// <param name="input">The group gate and up belong to, shown x here; null when the caller has shown it already (a mixture of experts shows its input once for all experts).</param>
-    public Activations Forward(IForwardPass pass, Activations x, LinearGroup? input, LinearGroup output, ILinearInputObserver? observer)
+    public Activations Forward(IForwardPass pass, Activations x, LinearGroup? input, LinearGroup output, ILinearInputObserver? observer) =>
+        pass.Linear(Down, Activated(pass, x, input, output, observer));
+
+    /// <summary>act(gate(x)) ⊙ up(x), down's input, shown to the observer as <paramref name="output"/>'s (after x as <paramref name="input"/>'s).</summary>
+    public Activations Activated(IForwardPass pass, Activations x, LinearGroup? input, LinearGroup output, ILinearInputObserver? observer)
     {
         if (input is not null)
             pass.Observe(observer, input, x);
@@ -99,6 +103,6 @@ public sealed class GatedMlp
         var up = pass.Linear(Up, x);
         var activated = pass.Gate(gate, up, _activation);
         pass.Observe(observer, output, activated);
-        return pass.Linear(Down, activated);
+        return activated;
     }
 }

@@ -20,4 +20,10 @@ public interface IFeedForward
 
     /// <summary>Its output (rows·tokens, hidden) for the normed input <paramref name="x"/>.</summary>
     Activations Forward(IForwardPass pass, Activations x, ILinearInputObserver? observer);
+
+    /// <summary>
+    /// Shows <paramref name="observer"/> each group's input as <see cref="Forward"/> does, without the products only the
+    /// output needs (the down projections): a capture of down_proj's input whose block output nobody reads.
+    /// </summary>
+    void Capture(IForwardPass pass, Activations x, ILinearInputObserver observer);
 }

@@ -89,11 +89,16 @@ public sealed class SparseMoe : IFeedForward
         _correctionBias = null;
     }
 
-    public Activations Forward(IForwardPass pass, Activations x, ILinearInputObserver? observer)
+    public Activations Forward(IForwardPass pass, Activations x, ILinearInputObserver? observer) => Run(pass, x, observer, withOutput: true)!;
+
+    public void Capture(IForwardPass pass, Activations x, ILinearInputObserver observer) => Run(pass, x, observer, withOutput: false);
+
+    /// <summary>The forward; without <paramref name="withOutput"/> only as far as every group's input (no down products, no mixing).</summary>
+    private Activations? Run(IForwardPass pass, Activations x, ILinearInputObserver? observer, bool withOutput)
     {
         var assignment = pass.Route(pass.Linear(Router, x), _moe.Router, _correctionBias, everyToken: observer is not null);
         pass.Observe(observer, ExpertInput, x);
-        var output = pass.Zeros(x.Rows, x.Cols);
+        var output = withOutput ? pass.Zeros(x.Rows, x.Cols) : null;
         for (int e = 0; e < Experts.Count; e++)
         {
             // An expert no token chose adds nothing (and in a calibration pass its Hessian stays empty, which the
@@ -103,11 +108,20 @@ public sealed class SparseMoe : IFeedForward
             using (pass.Temporaries())
             {
                 var rows = pass.Gather(x, assignment, e);
+                if (output is null)
+                {
+                    Experts[e].Activated(pass, rows, null, ExpertOutputs[e], observer);
+                    continue;
+                }
                 var y = Experts[e].Forward(pass, rows, null, ExpertOutputs[e], observer);
                 pass.ScatterAdd(output, y, assignment, e);
             }
         }
-        if (Shared is not null)
+        if (Shared is null)
+            return output;
+        if (output is null)
+            Shared.Activated(pass, x, SharedGroups[0], SharedGroups[1], observer);
+        else
             pass.Add(output, Shared.Forward(pass, x, SharedGroups[0], SharedGroups[1], observer));
         return output;
     }

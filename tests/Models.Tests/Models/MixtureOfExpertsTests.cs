@@ -220,6 +220,29 @@ public class MixtureOfExpertsTests
         Assert.That(observer.Calls.Select(c => c.Group.Site).TakeLast(2), Is.EqualTo(new[] { LinearSite.MlpInput, LinearSite.MlpOutput }));
     }
 
+    /// <summary>
+    /// A capture (the block's output unwanted) shows every group, routed experts' and the shared expert's, what the
+    /// calibration forward shows it, to the bit, without the down products or the mixing.
+    /// </summary>
+    [Test]
+    public void ACaptureShowsTheForwardsInputsWithoutTheOutput()
+    {
+        using var dir = new TempDirectory();
+        var moe = Load(SigmoidSpec(), dir, seed: 23);
+        var x = new Matrix(12, Hidden, Random(new Random(8), 12 * Hidden, 1f));
+        var forward = new Recorder();
+        Run(moe, x, forward);
+        var capture = new Recorder();
+        HostForwardPass.Instance.Run(x, (pass, input) =>
+        {
+            moe.Capture(pass, input, capture);
+            return input;
+        });
+        Assert.That(capture.Calls.Select(c => c.Group), Is.EqualTo(forward.Calls.Select(c => c.Group)));
+        for (int i = 0; i < forward.Calls.Count; i++)
+            Assert.That(capture.Calls[i].Input.Data, Is.EqualTo(forward.Calls[i].Input.Data), forward.Calls[i].Group.ToString());
+    }
+
     private sealed class Recorder : ILinearInputObserver
     {
         public List<(LinearGroup Group, Matrix Input)> Calls { get; } = [];
