@@ -167,14 +167,29 @@ public sealed class CalibrationState : IDisposable
 
     /// <summary>
     /// Shows <paramref name="observer"/> the given rows' states as the input of <paramref name="group"/> (the head's
-    /// capture): from the device where they are held there, else as a host copy.
+    /// capture): from the device where they are held there; host states through <paramref name="through"/>'s pass when
+    /// a GPU runs the forwards, so that their sums take the device's arithmetic as a decoder block's capture of host
+    /// states does (the host route's cross sums gave the head other bits: placement must not change the model); else
+    /// as a host copy.
     /// </summary>
-    public void Observe(LinearGroup group, ILinearInputObserver observer, IReadOnlyList<int> rows)
+    public void Observe(LinearGroup group, ILinearInputObserver observer, IReadOnlyList<int> rows, IForwardBackend? through = null)
     {
         if (Resident is { } resident && _device is { } device && device.Holds(resident))
+        {
             device.Observe(resident, rows, group, observer);
-        else
+            return;
+        }
+        if (through is null)
+        {
             observer.OnLinearInput(group, Gather(rows));
+            return;
+        }
+        // Nothing of the pass is wanted back but the observer's sums: it returns one value, not the rows.
+        through.Run(Gather(rows), (pass, x) =>
+        {
+            pass.Observe(observer, group, x);
+            return pass.Zeros(1, 1);
+        });
     }
 
     /// <summary>

@@ -239,8 +239,8 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
                 // sent the quantized stream's rows to the host too (the cross sum's pairing), 2 × 537 MB per chunk of
                 // an 8B at 2048 tokens: the head's capture took 13.5 s at 250 × 2048 on an H100 (session 21).
                 if (drift is not null)
-                    original!.Observe(group, drift.Original, chunk);
-                state.Observe(group, (ILinearInputObserver?)drift ?? capture, chunk);
+                    original!.Observe(group, drift.Original, chunk, backend.Blocks);
+                state.Observe(group, (ILinearInputObserver?)drift ?? capture, chunk, backend.Blocks);
             }
             // Its reference logits are computed after quantizing, a chunk at a time beside the quantized ones, from the
             // original weight kept here: all 5 rows of them at 2048 tokens and a 128k vocabulary are 5.3 GB (10.5 GB at
