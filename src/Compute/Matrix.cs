@@ -46,6 +46,9 @@ public sealed class Matrix
     /// <summary>Rows [<paramref name="start"/>, start + count) as one span.</summary>
     public Span<float> RowRange(int start, int count) => Data.AsSpan(start * Cols, count * Cols);
 
+    /// <summary><see cref="RowRange"/> as memory, for work that spreads over threads.</summary>
+    public ReadOnlyMemory<float> RowMemory(int start, int count) => Data.AsMemory(start * Cols, count * Cols);
+
     public Matrix Clone() => new(Rows, Cols, (float[])Data.Clone());
 
     /// <summary>"(rows, cols)" for messages.</summary>

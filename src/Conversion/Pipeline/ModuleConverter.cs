@@ -149,7 +149,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
                 var quantized = quantizedHead.Logits(x, quantizedHead.Projection.Weight);
                 var unquantized = quantizedHead.Logits(x, originalHead!);
                 for (int i = 0; i < chunk.Length; i++)
-                    diff.AddRow(quantized.RowRange(i * state.Tokens, state.Tokens), unquantized.RowRange(i * state.Tokens, state.Tokens), unquantized.Cols);
+                    diff.AddRow(quantized.RowMemory(i * state.Tokens, state.Tokens), unquantized.RowMemory(i * state.Tokens, state.Tokens), unquantized.Cols);
                 // Two chunks of logits alive at once, not three: 2.1 GB each for an 8B's 2 rows of 2048 tokens, and the
                 // head's forward set the 250 × 2048 job's host peak (14.9 → 18.8 GiB, session 21).
                 unquantized = null;
@@ -157,7 +157,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
                 {
                     var originalModel = quantizedHead.Logits(original!.Gather(chunk), originalHead!);
                     for (int i = 0; i < chunk.Length; i++)
-                        againstOriginal.AddRow(quantized.RowRange(i * state.Tokens, state.Tokens), originalModel.RowRange(i * state.Tokens, state.Tokens), originalModel.Cols);
+                        againstOriginal.AddRow(quantized.RowMemory(i * state.Tokens, state.Tokens), originalModel.RowMemory(i * state.Tokens, state.Tokens), originalModel.Cols);
                 }
                 HeapReuse.ReleaseFinishedStep();
             }
@@ -169,9 +169,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             {
                 for (int i = 0; i < outputs.Rows / state.Tokens; i++)
                 {
-                    diff.AddRow(outputs.RowRange(i * state.Tokens, state.Tokens), reference!.RowRange((start + i) * state.Tokens, state.Tokens), reference.Cols);
+                    diff.AddRow(outputs.RowMemory(i * state.Tokens, state.Tokens), reference!.RowMemory((start + i) * state.Tokens, state.Tokens), reference.Cols);
                     if (againstOriginal is not null)
-                        againstOriginal.AddRow(outputs.RowRange(i * state.Tokens, state.Tokens), original!.Gather([referenceRows[start + i]]).Data, outputs.Cols);
+                        againstOriginal.AddRow(outputs.RowMemory(i * state.Tokens, state.Tokens), original!.Gather([referenceRows[start + i]]).Data, outputs.Cols);
                 }
             }, final);
         }

@@ -51,7 +51,7 @@ public static class LockstepComparison
                     for (int r = 0; r < rows.Count; r++)
                     {
                         var (a, width, _) = streams[t].Row(r);
-                        diff.AddRow(a.Span, referenceStream.Row(r).Values.Span, width);
+                        diff.AddRow(a, referenceStream.Row(r).Values, width);
                     }
                     diffs[t].Add(ModuleMetrics.From(modules[m].Name, diff));
                 }
