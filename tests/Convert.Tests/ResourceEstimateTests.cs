@@ -202,9 +202,13 @@ public class ResourceEstimateTests
         var tight = ResourceCheck.Plan(StatePlacement.Auto, planInputs, (long)((recomputed.GpuBytes + state) / ResourceCheck.GpuPlanShare));
         Assert.That(tight, Is.EqualTo(new GpuMemoryPlan(true, false, OriginalOnGpu: true)), "the stashes are the first thing a tight GPU gives back");
 
-        // On the CPU, on the host: both streams' residuals.
+        // On the CPU, on the host: both streams' residuals; a host too small for them says what turning them off saves.
         var cpu = Inputs(Shape("llama-3-8b", 2), 128, 512, null) with { OriginalStream = true, Sequential = true };
-        Assert.That(ResourceEstimate.For(cpu with { StageStash = true }).HostBytes - ResourceEstimate.For(cpu).HostBytes, Is.EqualTo(2 * 128L * 512 * 4096 * 4));
+        var cpuStashed = ResourceEstimate.For(cpu with { StageStash = true });
+        Assert.That(cpuStashed.HostBytes - ResourceEstimate.For(cpu).HostBytes, Is.EqualTo(2 * 128L * 512 * 4096 * 4));
+        var small = Machine(cpuStashed.HostBytes / (double)GiB - 0.1, null, 200);
+        Assert.That(cpuStashed.Shortfalls(small).Single(), Does.EndWith("; --stage-stash false needs 2.0 GiB less"));
+        Assert.That(ResourceEstimate.For(cpu).Shortfalls(small), Is.Empty);
     }
 
     /// <summary>

@@ -66,7 +66,8 @@ public sealed record ResourceNeeds(
     string PeakModule,
     string LargestArray,
     long LargestArrayLength,
-    long OtherGpuBytes = 0)
+    long OtherGpuBytes = 0,
+    long HostStashBytes = 0)
 {
     /// <summary>One phrase per resource that does not fit (empty when the job fits), for a one-line refusal.</summary>
     public IReadOnlyList<string> Shortfalls(AvailableResources available)
@@ -75,7 +76,8 @@ public sealed record ResourceNeeds(
         if (LargestArrayLength > Array.MaxLength)
             shortfalls.Add($"{LargestArray} needs one array of {LargestArrayLength} values, more than .NET arrays hold ({Array.MaxLength})");
         if (HostBytes > available.HostBytes)
-            shortfalls.Add($"host memory: needs about {HumanFormat.Bytes(HostBytes)} ({StatesPhrase}, peak at {PeakModule}), {HumanFormat.Bytes(available.HostBytes)} available");
+            shortfalls.Add($"host memory: needs about {HumanFormat.Bytes(HostBytes)} ({StatesPhrase}, peak at {PeakModule}), {HumanFormat.Bytes(available.HostBytes)} available" +
+                (HostStashBytes > 0 ? $"; --stage-stash false needs {HumanFormat.Bytes(HostStashBytes)} less" : ""));
         if (available.GpuBytes is { } gpu && GpuBytes > gpu)
             shortfalls.Add($"GPU memory: needs about {HumanFormat.Bytes(GpuBytes)}{(StatesOnGpu ? $" ({StatesPhrase})" : "")}, {HumanFormat.Bytes(gpu)} free");
         foreach (var (device, free) in available.OtherGpus ?? [])
@@ -190,7 +192,7 @@ public static class ResourceEstimate
         long work = Math.Max(0, 2 * stateFile + moduleFiles - inputs.ExistingWorkBytes);
         long output = moduleFiles + inputs.OtherFilesBytes;
         return new ResourceNeeds(hostBytes, gpuBytes, work, output, state, statesOnGpu, peakModule, largest.Name, largest.Length,
-            gpu ? OtherGpuBytes(inputs, model) : 0);
+            gpu ? OtherGpuBytes(inputs, model) : 0, hostStash);
     }
 
     /// <summary>One stream's stage stash at its largest: every row's residual, and its attended values where they are another width.</summary>
