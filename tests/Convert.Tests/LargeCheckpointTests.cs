@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Converter.Conversion.Pipeline;
+using Converter.Models.Forward;
 using Converter.TestSupport;
 using NUnit.Framework;
 

@@ -3,6 +3,7 @@ using Converter.Conversion.Pipeline;
 using Converter.Conversion.Reporting;
 using Converter.Formats.HuggingFace;
 using Converter.Models;
+using Converter.Models.Forward;
 using Converter.Models.Synthetic;
 using Converter.TestSupport;
 using NUnit.Framework;

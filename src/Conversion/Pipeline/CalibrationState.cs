@@ -197,7 +197,7 @@ public sealed class CalibrationState : IDisposable
     /// where the states are: on their device, or on the host.
     /// </summary>
     public StageStash HoldStash() =>
-        new(Rows.Count, Tokens, width => _device is not null && Resident is not null ? _device.HoldStates(Rows.Count, Tokens, width) : new HostStates(Rows.Count, Tokens, width));
+        new(Rows.Count, Tokens, width => _device is not null && Resident is not null ? _device.HoldStates(Rows.Count, Tokens, width) : new HiddenStates(Rows.Count, Tokens, width));
 
     /// <summary>Makes sure the states hold rows of <paramref name="width"/> (the embedding's output makes the first ones).</summary>
     private void HoldStates(int width)

@@ -1,5 +1,6 @@
 using Converter.Conversion.Reporting;
 using Converter.Models;
+using Converter.Models.Forward;
 using Converter.Models.Modules;
 using Converter.Regularize.Quantization;
 

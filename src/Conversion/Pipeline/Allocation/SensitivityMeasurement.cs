@@ -7,6 +7,7 @@ using Converter.Formats.IO;
 using Converter.Formats.Safetensors;
 using Converter.Formats.Tokenizers;
 using Converter.Models;
+using Converter.Models.Forward;
 using Converter.Models.Modules;
 using Converter.Regularize.Quantization;
 

@@ -1,13 +1,13 @@
 using Converter.Compute;
 
-namespace Converter.Conversion.Pipeline;
+namespace Converter.Models.Forward;
 
 /// <summary>
-/// The hidden states of every calibration row, (tokens, width) per row, held one array per row: the whole passes what
-/// one array or span holds (a 70B at 250 rows × 2048 tokens is 4.2G values, 17 GB), a row does not (2048 × 8192
-/// values, 67 MB).
+/// Rows of (tokens, width) states in host memory, one array per row: a conversion's calibration states on the host
+/// (the whole passes what one array or span holds: a 70B at 250 rows × 2048 tokens is 4.2G values, 17 GB; a row does
+/// not, 2048 × 8192 values, 67 MB), and a <see cref="StageStash"/>'s memory on the CPU.
 /// </summary>
-public sealed class HiddenStates
+public sealed class HiddenStates : ResidentStates
 {
     private readonly float[][] _rows;
 
@@ -23,11 +23,13 @@ public sealed class HiddenStates
             _rows[r] = new float[length];
     }
 
-    public int Rows => _rows.Length;
+    public override int Rows => _rows.Length;
 
-    public int Tokens { get; }
+    public override int Tokens { get; }
 
-    public int Width { get; }
+    public override int Width { get; }
+
+    public override string Device => "host";
 
     /// <summary>Row <paramref name="row"/>'s states, (tokens, width) row-major.</summary>
     public Span<float> Row(int row) => _rows[row];
@@ -37,4 +39,17 @@ public sealed class HiddenStates
 
     /// <summary>Bytes of the states of <paramref name="rows"/> rows of (tokens, width) float32 values.</summary>
     public static long Bytes(long rows, long tokens, long width) => checked(rows * tokens * width * sizeof(float));
+
+    public override void ReadRow(int row, Span<float> destination) => _rows[row].CopyTo(destination);
+
+    public override void WriteRow(int row, ReadOnlySpan<float> source)
+    {
+        if (source.Length != _rows[row].Length)
+            throw new ArgumentException($"a row holds {Tokens}·{Width} values, not {source.Length}", nameof(source));
+        source.CopyTo(_rows[row]);
+    }
+
+    public override void Dispose()
+    {
+    }
 }
