@@ -197,7 +197,7 @@ public sealed class CalibrationState : IDisposable
     /// where the states are: on their device, or on the host.
     /// </summary>
     public StageStash HoldStash() =>
-        new(Rows.Count, Tokens, width => _device is not null && Resident is not null ? _device.HoldStates(Rows.Count, Tokens, width) : new HiddenStates(Rows.Count, Tokens, width));
+        new(Rows.Count, width => _device is not null && Resident is not null ? _device.HoldStates(Rows.Count, Tokens, width) : new HiddenStates(Rows.Count, Tokens, width));
 
     /// <summary>Makes sure the states hold rows of <paramref name="width"/> (the embedding's output makes the first ones).</summary>
     private void HoldStates(int width)
@@ -216,14 +216,8 @@ public sealed class CalibrationState : IDisposable
     }
 
     /// <summary>The hidden states of the given rows, stacked in that order (rows·tokens, width).</summary>
-    public Matrix Gather(IReadOnlyList<int> rows)
-    {
-        int width = Hidden?.Width ?? Resident?.Width ?? throw new InvalidOperationException("no hidden states before the embedding has run");
-        var m = Matrix.Uninitialized(rows.Count * Tokens, width);
-        for (int i = 0; i < rows.Count; i++)
-            ReadRow(rows[i], m.RowRange(i * Tokens, Tokens));
-        return m;
-    }
+    public Matrix Gather(IReadOnlyList<int> rows) =>
+        (Resident ?? (ResidentStates?)Hidden ?? throw new InvalidOperationException("no hidden states before the embedding has run")).Gather(rows);
 
     /// <summary>Row <paramref name="row"/>'s states, copied into <paramref name="destination"/> from wherever they are.</summary>
     public void ReadRow(int row, Span<float> destination)

@@ -159,13 +159,7 @@ public sealed class HostForwardPass : IForwardPass, IForwardBackend
     }
 
     /// <summary>Host matrices are the GC's: nothing to reuse.</summary>
-    public Activations Load(ResidentStates states, IReadOnlyList<int> rows)
-    {
-        var m = Matrix.Uninitialized(checked(rows.Count * states.Tokens), states.Width);
-        for (int i = 0; i < rows.Count; i++)
-            states.ReadRow(rows[i], m.RowRange(i * states.Tokens, states.Tokens));
-        return new HostActivations(m);
-    }
+    public Activations Load(ResidentStates states, IReadOnlyList<int> rows) => new HostActivations(states.Gather(rows));
 
     public void Store(Activations x, ResidentStates states, IReadOnlyList<int> rows)
     {

@@ -1,3 +1,5 @@
+using Converter.Compute;
+
 namespace Converter.Models.Forward;
 
 /// <summary>
@@ -22,6 +24,15 @@ public abstract class ResidentStates : IDisposable
 
     /// <summary>Replaces row <paramref name="row"/>'s states with <paramref name="source"/> (tokens·width values).</summary>
     public abstract void WriteRow(int row, ReadOnlySpan<float> source);
+
+    /// <summary>Rows <paramref name="rows"/>, stacked in that order: (rows·tokens, width), a row at a time.</summary>
+    public Matrix Gather(IReadOnlyList<int> rows)
+    {
+        var m = Matrix.Uninitialized(checked(rows.Count * Tokens), Width);
+        for (int i = 0; i < rows.Count; i++)
+            ReadRow(rows[i], m.RowRange(i * Tokens, Tokens));
+        return m;
+    }
 
     public abstract void Dispose();
 }

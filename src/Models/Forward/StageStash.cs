@@ -23,13 +23,11 @@ public enum StashPoint
 /// heads·headDim is its hidden width), and memory no row uses any more is released at once.
 /// </summary>
 /// <param name="hold">Zero-filled states of the stash's rows and tokens at a width: on the device beside the stream's states, or on the host.</param>
-public sealed class StageStash(int rows, int tokens, Func<int, ResidentStates> hold) : IDisposable
+public sealed class StageStash(int rows, Func<int, ResidentStates> hold) : IDisposable
 {
     private readonly StashPoint?[] _held = new StashPoint?[rows];
     private readonly Dictionary<StashPoint, int> _widths = [];
     private readonly Dictionary<int, ResidentStates> _byWidth = [];
-
-    public int Tokens => tokens;
 
     /// <summary>Whether every one of <paramref name="rows"/> holds <paramref name="point"/>.</summary>
     public bool Holds(StashPoint point, IReadOnlyList<int> rows) => rows.Count > 0 && rows.All(r => _held[r] == point);

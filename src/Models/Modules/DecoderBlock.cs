@@ -121,7 +121,7 @@ public sealed class DecoderBlock : ModelModule
         if (states.Width != _spec.HiddenSize)
             throw new ArgumentException($"{Name}: hidden states of width {states.Width} are not {_spec.HiddenSize} wide", nameof(states));
         int reach = run.WriteBack || run.KeepRows > 0 || observer is null ? FullReach : Reach(observer);
-        return resident.Run(states, rows, run, (pass, input) => Forward(pass, input, states.Tokens, observer, reach, run.Stash?.For(rows)));
+        return resident.Run(states, rows, run, (pass, input) => Forward(pass, input, states.Tokens, observer, reach, run.Stash));
     }
 
     /// <summary>A forward whose output is wanted runs every sublayer.</summary>

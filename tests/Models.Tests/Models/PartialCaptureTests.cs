@@ -56,7 +56,7 @@ public sealed class PartialCaptureTests
         var batch = TwoRows(h, tokens, seed: 6);
         // Calibration rows 3 and 1 of 4, in that order: the stash is indexed by row, not by position in the batch.
         int[] rows = [3, 1];
-        using var stash = new StageStash(4, tokens, width => new HiddenStates(4, tokens, width));
+        using var stash = new StageStash(4, width => new HiddenStates(4, tokens, width));
 
         var expected = block.Forward(batch).RequireValues("whole");
         var stages = new List<(LinearSite Site, string[] Linears)>
@@ -96,7 +96,7 @@ public sealed class PartialCaptureTests
         var block = Layer1(h, HostForwardPass.Instance);
         const int tokens = 8;
         var batch = SequenceBatch.FromTokens([h.RandomIds(tokens, 3)]).WithValues(new Matrix(tokens, h.Model.Spec.HiddenSize, Enumerable.Repeat(0.25f, tokens * h.Model.Spec.HiddenSize).ToArray()));
-        using var stash = new StageStash(1, tokens, width => new HiddenStates(1, tokens, width));
+        using var stash = new StageStash(1, width => new HiddenStates(1, tokens, width));
 
         // q/k/v's stage computes everything (its reference rows' outputs) with q/k/v still to be quantized: nothing is final.
         block.Forward(batch, null, new StashRun(stash, LinearGroup.SublayerOf(LinearSite.AttentionInput)).For([0]));
