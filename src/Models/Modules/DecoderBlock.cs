@@ -135,8 +135,8 @@ public sealed class DecoderBlock : ModelModule
     /// The block's forward; with <paramref name="reach"/> below <see cref="FullReach"/> the output is not wanted and it
     /// stops once the groups up to that sublayer have seen their inputs: after the attention's input (a sequential
     /// capture of q/k/v), after o_proj's, at the MLP's (gate/up: the MLP itself is not run), or at down_proj's (whose
-    /// product is not run either). An 8B layer's
-    /// sequential drift capture ran both streams through the whole block once per sublayer (8 block forwards for 1).
+    /// product is not run either). An 8B layer's sequential drift capture ran both streams through the whole block
+    /// once per sublayer (8 block forwards for 1).
     /// With <paramref name="stash"/> it starts from the latest point the rows hold and keeps the points that are final
     /// at the stash's stage; a serial block only (a parallel block's MLP reads the block's input).
     /// </summary>
