@@ -109,6 +109,17 @@ public sealed class Linear
         _bias = bias;
     }
 
+    /// <summary>
+    /// The same layer (name, shape, bias, algebra) with another weight of its shape, e.g. the original one beside the
+    /// reconstruction that replaced it (the head's comparison after quantizing); this layer is unchanged.
+    /// </summary>
+    public Linear WithWeight(Matrix weight)
+    {
+        var copy = new Linear(Name, InFeatures, OutFeatures, HasBias, WeightTensor, _algebra, Fused, Expert);
+        copy.SetParameters(weight, Bias);
+        return copy;
+    }
+
     /// <summary>Replaces W (same shape), keeping the bias; the layer must be loaded.</summary>
     public void ReplaceWeight(Matrix weight)
     {

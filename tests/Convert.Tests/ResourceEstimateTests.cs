@@ -327,12 +327,14 @@ public class ResourceEstimateTests
     [Test]
     public void AnArrayPastWhatDotNetHoldsIsNamed()
     {
-        // One row of 32768 tokens through a 128256-wide head: 4.2G logits in one chunk's array.
-        var needs = ResourceEstimate.For(Inputs(Shape("llama-3-8b", 1), 16, 32768, Hopper));
+        // One row of 32768 tokens through a 128256-wide head on the CPU: 4.2G logits in one array of the comparison
+        // (a GPU sums them where it makes them).
+        var needs = ResourceEstimate.For(Inputs(Shape("llama-3-8b", 1), 16, 32768, null));
         Assert.That(needs.LargestArrayLength, Is.EqualTo(32768L * 128256));
-        Assert.That(needs.Shortfalls(Machine(1000, 1000, 1000)), Is.EqualTo(new[] { $"a chunk's logits needs one array of {32768L * 128256} values, more than .NET arrays hold ({Array.MaxLength})" }));
-        // 4096 tokens fit since the head's reference logits are compared a chunk at a time (all 5 rows at once were
-        // 2.6G values); a 70B's embedding and padded head weight (1.05G values each) are then its largest arrays.
+        Assert.That(needs.Shortfalls(Machine(1000, 1000, 1000)), Is.EqualTo(new[] { $"a comparison's logits needs one array of {32768L * 128256} values, more than .NET arrays hold ({Array.MaxLength})" }));
+        // 4096 tokens fit since the head's reference logits are compared a few rows at a time (all 5 rows at once were
+        // 2.6G values); the embedding (vocabulary × hidden) is then as large; a 70B's embedding and padded head weight
+        // (1.05G values each) are its largest arrays.
         var long8b = ResourceEstimate.For(Inputs(Shape("llama-3-8b", 1), 128, 4096, Hopper));
         Assert.That(long8b.LargestArrayLength, Is.EqualTo(4096L * 128256));
         Assert.That(long8b.Shortfalls(Machine(1000, 1000, 1000)), Is.Empty);

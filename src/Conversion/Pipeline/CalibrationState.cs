@@ -174,23 +174,39 @@ public sealed class CalibrationState : IDisposable
     /// </summary>
     public void Observe(LinearGroup group, ILinearInputObserver observer, IReadOnlyList<int> rows, IForwardBackend? through = null)
     {
-        if (Resident is { } resident && _device is { } device && device.Holds(resident))
-        {
-            device.Observe(resident, rows, group, observer);
-            return;
-        }
-        if (through is null)
+        if (through is null && !HeldByDevice)
         {
             observer.OnLinearInput(group, Gather(rows));
             return;
         }
-        // Nothing of the pass is wanted back but the observer's sums: it returns one value, not the rows.
-        through.Run(Gather(rows), (pass, x) =>
-        {
-            pass.Observe(observer, group, x);
-            return pass.Zeros(1, 1);
-        });
+        // Nothing of the pass is wanted back but the observer's sums.
+        Run(rows, through ?? HostForwardPass.Instance, (pass, x) => pass.Observe(observer, group, x));
     }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> on the given rows' states (stacked in that order) where they are held: on their
+    /// device by its resident run, else uploaded to <paramref name="through"/>'s pass; nothing comes back but what the
+    /// body takes itself (the head's comparison after quantizing takes its sums from the pass).
+    /// </summary>
+    public void Run(IReadOnlyList<int> rows, IForwardBackend through, Action<IForwardPass, Activations> body)
+    {
+        Func<IForwardPass, Activations, Activations> run = (pass, x) =>
+        {
+            body(pass, x);
+            return pass.Zeros(1, 1);
+        };
+        if (HeldByDevice)
+            _device!.Run(Resident!, rows, new ResidentRun(WriteBack: false, KeepRows: 0), run);
+        else
+            through.Run(Gather(rows), run);
+    }
+
+    /// <summary>Whether the states are on the device of this state's resident backend.</summary>
+    private bool HeldByDevice => Resident is { } resident && _device is { } device && device.Holds(resident);
+
+    /// <summary>The states wherever they are held (a pass loads rows of them: <see cref="IForwardPass.Load"/>).</summary>
+    public ResidentStates States =>
+        Resident ?? (ResidentStates?)Hidden ?? throw new InvalidOperationException("no hidden states before the embedding has run");
 
     /// <summary>
     /// An empty stage stash for a decoder block's sequential capture of these rows (<see cref="StageStash"/>), held
@@ -216,8 +232,7 @@ public sealed class CalibrationState : IDisposable
     }
 
     /// <summary>The hidden states of the given rows, stacked in that order (rows·tokens, width).</summary>
-    public Matrix Gather(IReadOnlyList<int> rows) =>
-        (Resident ?? (ResidentStates?)Hidden ?? throw new InvalidOperationException("no hidden states before the embedding has run")).Gather(rows);
+    public Matrix Gather(IReadOnlyList<int> rows) => States.Gather(rows);
 
     /// <summary>Row <paramref name="row"/>'s states, copied into <paramref name="destination"/> from wherever they are.</summary>
     public void ReadRow(int row, Span<float> destination)

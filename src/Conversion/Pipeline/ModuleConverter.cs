@@ -141,26 +141,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var final = stash is null ? null : new StashRun(stash, StashRun.Final);
         if (module is LmHeadModule quantizedHead)
         {
-            // The chunks of a forward (CalibrationState.ChunkRows), so the original logits are the products the capture
-            // used to keep, to the bit.
-            foreach (var chunk in referenceRows.Chunk(CalibrationState.ChunkRows(state.Tokens)))
-            {
-                var x = state.Gather(chunk);
-                var quantized = quantizedHead.Logits(x, quantizedHead.Projection.Weight);
-                var unquantized = quantizedHead.Logits(x, originalHead!);
-                for (int i = 0; i < chunk.Length; i++)
-                    diff.AddRow(quantized.RowMemory(i * state.Tokens, state.Tokens), unquantized.RowMemory(i * state.Tokens, state.Tokens), unquantized.Cols);
-                // Two chunks of logits alive at once, not three: 2.1 GB each for an 8B's 2 rows of 2048 tokens, and the
-                // head's forward set the 250 × 2048 job's host peak (14.9 → 18.8 GiB, session 21).
-                unquantized = null;
-                if (againstOriginal is not null)
-                {
-                    var originalModel = quantizedHead.Logits(original!.Gather(chunk), originalHead!);
-                    for (int i = 0; i < chunk.Length; i++)
-                        againstOriginal.AddRow(quantized.RowMemory(i * state.Tokens, state.Tokens), originalModel.RowMemory(i * state.Tokens, state.Tokens), originalModel.Cols);
-                }
-                HeapReuse.ReleaseFinishedStep();
-            }
+            HeadComparison.Add(backend.Blocks ?? HostForwardPass.Instance, quantizedHead, originalHead!, state, original, referenceRows, diff, againstOriginal);
         }
         else
         {

@@ -163,7 +163,7 @@ public static class ResourceEstimate
             {
                 EmbeddingModule => 4 * vocab * hidden + 4 * chunkTokens * hidden,
                 FinalNormModule => 8 * chunkTokens * hidden,
-                LmHeadModule => HeadHost(inputs, module, chunkTokens, largest),
+                LmHeadModule => HeadHost(inputs, module, largest),
                 _ => BlockHost(inputs, module, chunkTokens, largest),
             } + DriftHost(inputs, module, chunkTokens);
             if (module is EmbeddingModule)
@@ -276,24 +276,26 @@ public static class ResourceEstimate
     }
 
     /// <summary>
-    /// The head on the host: its weight, its Hessian fed 16 gathered rows at a time, its quantization, and the logits of
-    /// the reference rows (kept before and after quantizing) besides a chunk's logits.
+    /// The head on the host: its weight, its Hessian fed 16 gathered rows at a time, its quantization, and on the CPU
+    /// the comparison's logits after quantizing (the quantized, the reference and the original stream's, one pass's rows
+    /// each); a GPU reduces them where it makes them (HeadComparison).
     /// </summary>
-    private static long HeadHost(ResourceInputs inputs, ModelModule module, long chunkTokens, LargestArray largest)
+    private static long HeadHost(ResourceInputs inputs, ModelModule module, LargestArray largest)
     {
         var spec = inputs.Spec;
         var head = module.Linears.Single();
         long vocab = spec.VocabSize, hidden = spec.HiddenSize;
         long gathered = (long)ModuleConverter.HeadCaptureRows * inputs.CalCols * hidden;
-        // The reference rows' logits are compared a chunk at a time, original beside quantized (ModuleConverter).
-        long referenceChunk = Math.Min(chunkTokens, (long)ModuleConverter.ReferenceRows * inputs.CalCols) * vocab;
+        long compared = (long)HeadComparison.RowsPerPass(inputs.CalCols) * inputs.CalCols * vocab;
         largest.Add("lm_head padded", (long)LinearQuantizer.Pad(head.InFeatures) * LinearQuantizer.Pad(head.OutFeatures));
         largest.Add("the head's input gathered for its Hessian", gathered);
-        largest.Add("a chunk's logits", chunkTokens * vocab);
+        if (inputs.Gpu is null)
+            largest.Add("a comparison's logits", compared);
         long quantizing = inputs.HeadBits == 16 ? 0 : QuantizeHost(inputs, head);
         long hessian = HessianHost(inputs, head.InFeatures, gathered / hidden);
+        long comparison = inputs.Gpu is null ? 12 * compared : 0;
         // The original weight is kept beside its reconstruction until the comparison.
-        return 2 * WeightBytes(head) + hessian + Math.Max(4 * gathered, Math.Max(quantizing, 8 * referenceChunk));
+        return 2 * WeightBytes(head) + hessian + Math.Max(4 * gathered, Math.Max(quantizing, comparison));
     }
 
     /// <summary>
@@ -339,9 +341,10 @@ public static class ResourceEstimate
         long scratch = 0;
         if (module is LmHeadModule)
         {
-            long chunkTokens = (long)CalibrationState.ChunkRows(inputs.CalCols) * inputs.CalCols;
-            long x = Math.Max(chunkTokens, (long)ModuleConverter.HeadCaptureRows * inputs.CalCols) * inputs.Spec.HiddenSize;
-            scratch = (long)(ScratchHeadroom * 4 * (x + chunkTokens * inputs.Spec.VocabSize));
+            // The capture's gathered rows, or the comparison's states of both streams and two sets of logits (HeadComparison).
+            long compared = (long)HeadComparison.RowsPerPass(inputs.CalCols) * inputs.CalCols;
+            long x = Math.Max(2 * compared, (long)ModuleConverter.HeadCaptureRows * inputs.CalCols) * inputs.Spec.HiddenSize;
+            scratch = (long)(ScratchHeadroom * 4 * (x + 2 * compared * inputs.Spec.VocabSize));
         }
         bool quantized = module is not LmHeadModule || inputs.HeadBits != 16;
         if (inputs.Lean)

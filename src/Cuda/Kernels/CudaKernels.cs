@@ -45,6 +45,9 @@ public static class CudaKernels
     public static readonly CudaKernel<(ulong Gate, ulong Up, long N)> GeluTanhGate = new(ForwardSource, "gelu_tanh_gate");
     public static readonly CudaKernel<(ulong Gate, ulong Up, float Alpha, float Limit, long N)> ClampedSwiGlu = new(ForwardSource, "clamped_swiglu");
     public static readonly CudaKernel<(ulong X, long N, ulong Flag)> FlagNonfinite = new(ForwardSource, "flag_nonfinite");
+    public static readonly CudaKernel<(ulong X, float Factor, long N)> ScaleInPlace = new(ForwardSource, "scale_in_place");
+    public static readonly CudaKernel<(ulong X, float Cap, long N)> SoftCap = new(ForwardSource, "soft_cap");
+    public static readonly CudaKernel<(ulong A, ulong B, int Width, ulong Sums)> TokenDiff = new(ForwardSource, "token_diff");
 
     // attention.cu: fused causal attention for long rows, compiled per head and value width (Models/CudaForwardBackend).
     public static readonly CudaKernel<(ulong Q, ulong K, ulong V, ulong Output, int Tokens, int Heads, int KvHeads, float Scale, float SoftCap, int Window, ulong Sinks)>
@@ -79,7 +82,7 @@ public static class CudaKernels
     public static IReadOnlyList<CudaKernel> All { get; } =
     [
         AddLowerStripe, AddStripe, GramMean, MirrorLower, SubtractFrom, FlagNonzero, WidenTopLeft, Narrow, RowDots, AddToDiagonal,
-        NormRows, Rope, CausalSoftmax, AddInPlace, CopyHeadColumns, AddBias, SwiGlu, GeluTanhGate, ClampedSwiGlu, FlagNonfinite,
+        NormRows, Rope, CausalSoftmax, AddInPlace, CopyHeadColumns, AddBias, SwiGlu, GeluTanhGate, ClampedSwiGlu, FlagNonfinite, ScaleInPlace, SoftCap, TokenDiff,
         CausalAttention,
         ZeroFill, RouteTopK, ExpertLists, GatherRows, ScatterAddRows,
         LdlqBlockTarget, LdlqGatherTiles, LdlqErrorRows, LdlqDecode, LdlDampedCopy, LdlStrictBlockFactor,

@@ -209,3 +209,65 @@ extern "C" __global__ void flag_nonfinite(const float* __restrict__ x, long long
         }
     }
 }
+
+// x ← factor·x (Cohere's logit scale; TensorPrimitives.Multiply on the host).
+extern "C" __global__ void scale_in_place(float* __restrict__ x, float factor, long long n)
+{
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
+        x[i] *= factor;
+}
+
+// x ← tanh(x / cap)·cap (Compute/SoftCap.cs: divided, not multiplied by 1/cap, as transformers does).
+extern "C" __global__ void soft_cap(float* __restrict__ x, float cap, long long n)
+{
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
+        x[i] = tanhf(x[i] / cap) * cap;
+}
+
+// One row (token) of a test output a against a reference b per block of TOKEN_DIFF_THREADS: Σ(a−b)², Σb², Σa², Σab
+// and max|a−b| in double (Compute/TokenDiff.cs), written as five doubles at sums[5·row]. A tree reduction in a fixed
+// order, so a row's sums are the same on every run; they differ from the host's element-order sums by double
+// rounding only. The head's comparison after quantizing sums 128k logits per token here instead of on the host.
+#define TOKEN_DIFF_THREADS 256
+extern "C" __global__ void __launch_bounds__(TOKEN_DIFF_THREADS) token_diff(const float* __restrict__ a, const float* __restrict__ b, int width,
+    double* __restrict__ sums)
+{
+    __shared__ double partial[4][TOKEN_DIFF_THREADS];
+    __shared__ double largest[TOKEN_DIFF_THREADS];
+    const long long base = (long long) blockIdx.x * width;
+    double dd = 0, bb = 0, aa = 0, ab = 0, maxDiff = 0;
+    for (int i = threadIdx.x; i < width; i += TOKEN_DIFF_THREADS)
+    {
+        double x = a[base + i], y = b[base + i], d = x - y;
+        dd += d * d;
+        bb += y * y;
+        aa += x * x;
+        ab += x * y;
+        maxDiff = fmax(maxDiff, fabs(d));
+    }
+    partial[0][threadIdx.x] = dd;
+    partial[1][threadIdx.x] = bb;
+    partial[2][threadIdx.x] = aa;
+    partial[3][threadIdx.x] = ab;
+    largest[threadIdx.x] = maxDiff;
+    __syncthreads();
+    for (int stride = TOKEN_DIFF_THREADS / 2; stride > 0; stride /= 2)
+    {
+        if (threadIdx.x < stride)
+        {
+            for (int s = 0; s < 4; s++)
+                partial[s][threadIdx.x] += partial[s][threadIdx.x + stride];
+            largest[threadIdx.x] = fmax(largest[threadIdx.x], largest[threadIdx.x + stride]);
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0)
+    {
+        double* out = sums + 5LL * blockIdx.x;
+        out[0] = partial[0][0];
+        out[1] = partial[1][0];
+        out[2] = partial[2][0];
+        out[3] = partial[3][0];
+        out[4] = largest[0];
+    }
+}

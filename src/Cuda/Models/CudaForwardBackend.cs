@@ -41,6 +41,9 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
     private const int FusedQueries = 64;
     private const int FusedThreads = 256;
 
+    /// <summary>token_diff's block: one row of a comparison per block (Kernels/forward.cu, TOKEN_DIFF_THREADS).</summary>
+    private const int TokenDiffThreads = 256;
+
     private readonly CudaDenseAlgebra _algebra;
     private readonly CudaContext _context;
     private CudaModule? _kernels;
@@ -50,6 +53,7 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
     private DeviceBuffer<ulong>? _pointers;
     private DeviceBuffer<int>? _flag;
     private readonly Dictionary<string, DeviceBuffer<int>> _integers = [];
+    private readonly Dictionary<string, DeviceBuffer<double>> _doubles = [];
 
     public CudaForwardBackend(CudaDenseAlgebra algebra, GpuForwardOptions? options = null)
     {
@@ -158,15 +162,6 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
                 result.Buffer.CopyTo(keptOutputs.Data);
             return new ResidentOutput(keptOutputs, nonFinite);
         }
-    }
-
-    public void Observe(ResidentStates states, IReadOnlyList<int> rows, LinearGroup group, ILinearInputObserver observer)
-    {
-        var held = Held(states);
-        if (held.Width != group.InFeatures)
-            throw new ArgumentException($"{group}: states of width {held.Width} are not its {group.InFeatures} inputs", nameof(states));
-        lock (_algebra.Gate)
-            Observe(observer, group, GatherRows(new Pass(this), held, rows));
     }
 
     /// <summary>The states as this backend's own, or an error naming them as another's.</summary>
@@ -307,6 +302,39 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
             var t = Of(target);
             long n = (long)t.Rows * t.Cols;
             CudaKernels.AddInPlace.Launch(owner.Kernels, Grid(n), Threads, 0, (t.Pointer, Of(x).Pointer, n));
+        }
+
+        public void Scale(Activations x, float factor)
+        {
+            var y = Of(x);
+            long n = (long)y.Rows * y.Cols;
+            CudaKernels.ScaleInPlace.Launch(owner.Kernels, Grid(n), Threads, 0, (y.Pointer, factor, n));
+        }
+
+        public void SoftCap(Activations x, float cap)
+        {
+            if (!(cap > 0))
+                throw new ArgumentOutOfRangeException(nameof(cap), cap, "the soft cap must be positive");
+            var y = Of(x);
+            long n = (long)y.Rows * y.Cols;
+            CudaKernels.SoftCap.Launch(owner.Kernels, Grid(n), Threads, 0, (y.Pointer, cap, n));
+        }
+
+        public TokenDiff[] Compare(Activations a, Activations b)
+        {
+            DeviceActivations test = Of(a), reference = Of(b);
+            if (test.Rows != reference.Rows || test.Cols != reference.Cols)
+                throw new ArgumentException($"compared activations ({test.Rows}, {test.Cols}) and ({reference.Rows}, {reference.Cols}) differ in shape");
+            if (test.Rows == 0)
+                return [];
+            var sums = owner.Doubles("compare.sums", 5L * test.Rows);
+            CudaKernels.TokenDiff.Launch(owner.Kernels, (uint)test.Rows, TokenDiffThreads, 0, (test.Pointer, reference.Pointer, test.Cols, sums.Pointer));
+            var host = new double[5 * test.Rows];
+            sums.CopyTo(host);
+            var rows = new TokenDiff[test.Rows];
+            for (int r = 0; r < rows.Length; r++)
+                rows[r] = new TokenDiff(host[5 * r], host[5 * r + 1], host[5 * r + 2], host[5 * r + 3], host[5 * r + 4]);
+            return rows;
         }
 
         public void Observe(ILinearInputObserver? observer, LinearGroup group, Activations x) => owner.Observe(observer, group, Of(x));
@@ -608,14 +636,19 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
     /// <summary>The algebra's grow-only scratch buffer of a role of the forward, reused across blocks and chunks.</summary>
     private DeviceBuffer<float> Buffer(string role, long count) => _algebra.Scratch("forward." + role, count);
 
+    /// <summary>A grow-only float64 buffer of a role of the forward (a comparison's sums).</summary>
+    private DeviceBuffer<double> Doubles(string role, long count) => Grown(_doubles, role, count);
+
     /// <summary>A grow-only integer buffer of a role of the forward (routing's expert choices and token lists).</summary>
-    private DeviceBuffer<int> Integers(string role, long count)
+    private DeviceBuffer<int> Integers(string role, long count) => Grown(_integers, role, count);
+
+    private DeviceBuffer<T> Grown<T>(Dictionary<string, DeviceBuffer<T>> buffers, string role, long count) where T : unmanaged
     {
-        if (_integers.TryGetValue(role, out var buffer) && buffer.Count >= count)
+        if (buffers.TryGetValue(role, out var buffer) && buffer.Count >= count)
             return buffer;
         buffer?.Dispose();
-        buffer = _context.Allocate<int>(count);
-        _integers[role] = buffer;
+        buffer = _context.Allocate<T>(count);
+        buffers[role] = buffer;
         return buffer;
     }
 
@@ -637,6 +670,9 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
             foreach (var buffer in _integers.Values)
                 buffer.Dispose();
             _integers.Clear();
+            foreach (var buffer in _doubles.Values)
+                buffer.Dispose();
+            _doubles.Clear();
         }
     }
 }

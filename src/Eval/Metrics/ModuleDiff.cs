@@ -1,3 +1,5 @@
+using Converter.Compute;
+
 namespace Converter.Eval.Metrics;
 
 /// <summary>
@@ -22,21 +24,15 @@ public sealed class ModuleDiff
     /// result is the serial loop's to the bit. A head's row is 2048 tokens × 128,256 logits: the 8B job's head spent
     /// 31 s of its forward in this loop on one core (session 22).
     /// </remarks>
-    public void AddRow(ReadOnlyMemory<float> a, ReadOnlyMemory<float> b, int width)
+    public void AddRow(ReadOnlyMemory<float> a, ReadOnlyMemory<float> b, int width) => AddRow(TokenDiff.OfRows(a, b, width));
+
+    /// <summary>Adds one row from its tokens' sums, in token order (made where the row is: <see cref="TokenDiff"/>).</summary>
+    public void AddRow(ReadOnlySpan<TokenDiff> tokens)
     {
-        if (a.Length != b.Length || width <= 0 || a.Length % width != 0)
-            throw new ArgumentException("rows must have equal (tokens, width) shapes");
-        int tokens = a.Length / width;
-        var sums = new TokenSums[tokens];
-        if (a.Length >= ParallelValues)
-            Parallel.For(0, tokens, t => sums[t] = TokenSums.Of(a.Span.Slice(t * width, width), b.Span.Slice(t * width, width)));
-        else
-        {
-            for (int t = 0; t < tokens; t++)
-                sums[t] = TokenSums.Of(a.Span.Slice(t * width, width), b.Span.Slice(t * width, width));
-        }
+        if (tokens.IsEmpty)
+            throw new ArgumentException("a row has at least one token", nameof(tokens));
         double diffSq = 0, refSq = 0, maxDiff = 0;
-        foreach (var (dd, bb, aa, ab, tokenMax) in sums)
+        foreach (var (dd, bb, aa, ab, tokenMax) in tokens)
         {
             maxDiff = Math.Max(maxDiff, tokenMax);
             _sqnrSum += 10 * Math.Log10(bb / (dd + 1e-8));
@@ -51,28 +47,6 @@ public sealed class ModuleDiff
         _rfnSum += Math.Sqrt(diffSq) / norm;
         _maxDiffNorm = Math.Max(_maxDiffNorm, maxDiff / norm);
         _rows++;
-    }
-
-    /// <summary>Values in a row from which its tokens are summed in parallel (a decoder block's 2048 × 4096 row is 8M).</summary>
-    private const int ParallelValues = 1 << 20;
-
-    /// <summary>One token's Σ(a−b)², Σb², Σa², Σab and max|a−b|.</summary>
-    private readonly record struct TokenSums(double DiffSq, double RefSq, double TestSq, double Dot, double MaxDiff)
-    {
-        public static TokenSums Of(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-        {
-            double dd = 0, bb = 0, aa = 0, ab = 0, maxDiff = 0;
-            for (int i = 0; i < a.Length; i++)
-            {
-                double x = a[i], y = b[i], d = x - y;
-                dd += d * d;
-                bb += y * y;
-                aa += x * x;
-                ab += x * y;
-                maxDiff = Math.Max(maxDiff, Math.Abs(d));
-            }
-            return new TokenSums(dd, bb, aa, ab, maxDiff);
-        }
     }
 
     public void Merge(ModuleDiff other)

@@ -98,6 +98,22 @@ public sealed class HostForwardPass : IForwardPass, IForwardBackend
         System.Numerics.Tensors.TensorPrimitives.Add(t.Data, Of(x).Data, t.Data);
     }
 
+    public void Scale(Activations x, float factor)
+    {
+        var data = Of(x).Data;
+        System.Numerics.Tensors.TensorPrimitives.Multiply(data, factor, data);
+    }
+
+    public void SoftCap(Activations x, float cap) => Compute.SoftCap.InPlace(Of(x).Data, cap);
+
+    public TokenDiff[] Compare(Activations a, Activations b)
+    {
+        Matrix test = Of(a), reference = Of(b);
+        if (test.Rows != reference.Rows || test.Cols != reference.Cols)
+            throw new ArgumentException($"compared activations {test.ShapeText} and {reference.ShapeText} differ in shape");
+        return TokenDiff.OfRows(test.Data, reference.Data, test.Cols);
+    }
+
     public void Observe(ILinearInputObserver? observer, LinearGroup group, Activations x)
     {
         if (observer?.Observes(group) == true)

@@ -56,6 +56,19 @@ public interface IForwardPass
     /// <summary>In place: target += x.</summary>
     void Add(Activations target, Activations x);
 
+    /// <summary>In place: x ← factor · x (Cohere's logit scale).</summary>
+    void Scale(Activations x, float factor);
+
+    /// <summary>In place: x ← cap · tanh(x / cap) (Gemma's final logits, <see cref="Compute.SoftCap"/>).</summary>
+    void SoftCap(Activations x, float cap);
+
+    /// <summary>
+    /// Each row's error sums of a test output <paramref name="a"/> against a reference <paramref name="b"/> of the same
+    /// shape (<see cref="TokenDiff"/>, one per row of stacked tokens), made where the activations are: only the sums
+    /// come to the host, not a head's 128k logits per token.
+    /// </summary>
+    TokenDiff[] Compare(Activations a, Activations b);
+
     /// <summary>Shows <paramref name="observer"/> the input of <paramref name="group"/>.</summary>
     void Observe(ILinearInputObserver? observer, LinearGroup group, Activations x);
 

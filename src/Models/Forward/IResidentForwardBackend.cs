@@ -25,13 +25,6 @@ public interface IResidentForwardBackend : IForwardBackend
     /// <see cref="ResidentRun.KeepRows"/> rows' outputs come back as a host matrix.
     /// </summary>
     ResidentOutput Run(ResidentStates states, IReadOnlyList<int> rows, ResidentRun run, Func<IForwardPass, Activations, Activations> body);
-
-    /// <summary>
-    /// Shows <paramref name="observer"/> <paramref name="rows"/> of <paramref name="states"/>, stacked in that order, as
-    /// the input of <paramref name="group"/> (the head's Hessian is the final states' own Gram sum), as a forward
-    /// would: a Hessian observer's sums are added on the device.
-    /// </summary>
-    void Observe(ResidentStates states, IReadOnlyList<int> rows, LinearGroup group, ILinearInputObserver observer);
 }
 
 /// <summary>

@@ -1,4 +1,5 @@
 using Converter.Compute;
+using Converter.Models.Forward;
 namespace Converter.Models.Modules;
 
 /// <summary>
@@ -39,22 +40,23 @@ public sealed class LmHeadModule : ModelModule
         EnsureLoaded();
         var x = batch.RequireValues(Name);
         observer?.OnLinearInput(LinearGroups[0], x);
-        return batch.WithValues(Logits(x, Projection.Weight));
+        return batch.WithValues(HostForwardPass.Instance.Run(x, (pass, states) => Logits(pass, states, Projection)));
     }
 
     /// <summary>
-    /// The logits of final-normed states <paramref name="x"/> (rows, hidden) with <paramref name="weight"/> as the
-    /// projection (its own, or the original one after a reconstruction replaced it), scaled and capped as
-    /// <see cref="Forward"/> does.
+    /// The logits of final-normed states <paramref name="x"/> (rows, hidden) on <paramref name="pass"/>'s backend, with
+    /// <paramref name="projection"/> as the head (its own <see cref="Projection"/>, or the same layer with the original
+    /// weight after a reconstruction replaced it: <see cref="Linear.WithWeight"/>), scaled and capped as the
+    /// architecture asks.
     /// </summary>
-    public Matrix Logits(Matrix x, Matrix weight)
+    public Activations Logits(IForwardPass pass, Activations x, Linear projection)
     {
         EnsureLoaded();
-        var logits = Projection.Forward(x, weight);
+        var logits = pass.Linear(projection, x);
         if (_logitScale != 1f)
-            System.Numerics.Tensors.TensorPrimitives.Multiply(logits.Data, _logitScale, logits.Data);
+            pass.Scale(logits, _logitScale);
         if (_softCap is { } cap)
-            SoftCap.InPlace(logits.Data, cap);
+            pass.SoftCap(logits, cap);
         return logits;
     }
 }

@@ -149,6 +149,9 @@ public sealed class PartialCaptureTests
         public Activations JoinHeads(Activations a, Activations b, int heads, bool sharedB) => Host.JoinHeads(a, b, heads, sharedB);
         public Activations Gate(Activations gate, Activations up, MlpActivation activation) => Host.Gate(gate, up, activation);
         public void Add(Activations target, Activations x) => Host.Add(target, x);
+        public void Scale(Activations x, float factor) => Host.Scale(x, factor);
+        public void SoftCap(Activations x, float cap) => Host.SoftCap(x, cap);
+        public TokenDiff[] Compare(Activations a, Activations b) => Host.Compare(a, b);
         public void Observe(ILinearInputObserver? observer, LinearGroup group, Activations x) => Host.Observe(observer, group, x);
         public Activations Zeros(int rows, int cols) => Host.Zeros(rows, cols);
         public ExpertAssignment Route(Activations logits, RouterSpec router, ReadOnlyMemory<float> correctionBias, bool everyToken) => Host.Route(logits, router, correctionBias, everyToken);
