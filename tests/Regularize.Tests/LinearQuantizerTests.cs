@@ -242,6 +242,30 @@ public class LinearQuantizerTests
         Assert.That(counted.ProxyError, Is.EqualTo(plain.ProxyError));
     }
 
+    /// <summary>
+    /// A weight handed over transposed and padded (the drift target's way, so its HF copy can die first) quantizes as
+    /// the weight itself does, also when the scale refit starts again from it; the array becomes Q.
+    /// </summary>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void ATransposedWeightQuantizesAsTheWeightDoes(bool refit)
+    {
+        const int outF = 200, inF = 120, tokens = 300;
+        var x = CorrelatedInputs(tokens, inF, 16);
+        var weight = RandomWeight(outF, inF, 17);
+        var h = Hessian(x, tokens, inF, 18);
+        var settings = new LinearQuantizerSettings { Tuning = new QuantizerTuning { RefitScales = refit } };
+        var table = Tables.Get(CodebookSpec.Parse("mul1"));
+        var w = LinearQuantizer.TransposePadded(weight, outF, inF, LinearQuantizer.Pad(inF), LinearQuantizer.Pad(outF));
+        var given = LinearQuantizer.QuantizeTransposed("test", w, outF, inF, null, h, table, new TrellisEncoder(table.Memory, 3), settings, new Random(5));
+        var plain = Quantize(weight, outF, inF, h, 3, settings);
+        Assert.That(given.Trellis, Is.EqualTo(plain.Trellis));
+        Assert.That((given.Suh, given.Svh), Is.EqualTo((plain.Suh, plain.Svh)));
+        Assert.That((given.ProxyError, given.ProxyBeforeRefit), Is.EqualTo((plain.ProxyError, plain.ProxyBeforeRefit)));
+        Assert.That(plain.ProxyBeforeRefit.HasValue, Is.EqualTo(refit), "the refit ran when asked");
+        Assert.That(w, Is.Not.EqualTo(LinearQuantizer.TransposePadded(weight, outF, inF, LinearQuantizer.Pad(inF), LinearQuantizer.Pad(outF))), "taken over: it holds Q now");
+    }
+
     /// <summary>The host solver, counting its calls.</summary>
     private sealed class CountingLdlqSolver : ILdlqSolver
     {

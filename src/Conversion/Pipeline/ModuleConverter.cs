@@ -395,9 +395,12 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         Quantizer(device).Cuda?.MakeCurrent();
         double start = timeline?.Now ?? 0;
         var targetClock = Stopwatch.StartNew();
-        var target = drift?.Target(linear.Weight.Data, linear.OutFeatures, Quantizer(device).Algebra);
+        var (target, shift) = drift is null ? (null, null) : TransposedTarget(drift, linear, Quantizer(device).Algebra);
+        // The target's HF copy is garbage now; a head-sized one is collected before the quantizer allocates its arrays
+        // of the same size, which then reuse its memory.
+        if (target is not null && (long)linear.OutFeatures * linear.InFeatures >= LargeLinearElements)
+            HeapReuse.ReleaseFinishedStep();
         double targetSeconds = targetClock.Elapsed.TotalSeconds;
-        double? shift = target is null ? null : DriftCorrection.RelativeShift(linear.Weight.Data, target);
         var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k, device, target, splitColumns);
         var packClock = Stopwatch.StartNew();
         var tensors = Exl3LinearWriter.Tensors(stored).ToList();
@@ -415,6 +418,18 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             q.Fallback is null ? null : $"{q.Name}: quantized without error feedback: {q.Fallback}");
         HeapReuse.ReleaseFinishedStep();
         return outcome;
+    }
+
+    /// <summary>
+    /// The drift target T = W + W·Gᵀ, transposed and padded for the quantizer (<see cref="LinearQuantizer.QuantizeTransposed"/>,
+    /// which takes the array over), and how far it moved from W. T in the HF layout dies with this frame: kept through
+    /// the quantizer's working set, it was 2.1 GB more at an 8B's head, where a GPU run's host memory peaks.
+    /// </summary>
+    private static (float[]? Transposed, double? Shift) TransposedTarget(DriftCorrection drift, Linear linear, IDenseAlgebra algebra)
+    {
+        var target = drift.Target(linear.Weight.Data, linear.OutFeatures, algebra);
+        var transposed = LinearQuantizer.TransposePadded(target, linear.OutFeatures, linear.InFeatures, LinearQuantizer.Pad(linear.InFeatures), LinearQuantizer.Pad(linear.OutFeatures));
+        return (transposed, DriftCorrection.RelativeShift(linear.Weight.Data, target));
     }
 
     /// <summary>A linear of at least this many weights (1 GiB in float32) has its garbage collected between quantizing and reconstructing.</summary>
@@ -455,7 +470,10 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// What quantizing <paramref name="linear"/> at K = <paramref name="k"/> on device <paramref name="device"/> of the
     /// set (0: the converter's backend) gives, without touching its weight.
     /// </summary>
-    /// <param name="target">What to quantize in place of the weight (the drift-aware target, HF layout), or null for the weight.</param>
+    /// <param name="target">
+    /// What to quantize in place of the weight (the drift-aware target), transposed and padded (<see cref="LinearQuantizer.TransposePadded"/>);
+    /// the quantizer takes the array over. Null for the weight.
+    /// </param>
     /// <param name="splitColumns">LDLQ's columns shared by every device of the set (<see cref="ColumnSplitSolver"/>), the rest on <paramref name="device"/>.</param>
     public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k, int device = 0, float[]? target = null, bool splitColumns = false)
     {
@@ -466,10 +484,14 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var ldlq = splitColumns && _devices is { Count: > 1 } devices
             ? new ColumnSplitSolver(devices.Backends.Select((b, d) => new ColumnSplitDevice(b.Ldlq, bits => Encoder(d, bits, table), () => b.Cuda?.MakeCurrent(), devices.Speeds[d])).ToList(), device)
             : quantizer.Ldlq;
-        var q = LinearQuantizer.Quantize(linear.Name, target ?? linear.Weight.Data, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
+        var transposeClock = Stopwatch.StartNew();
+        var w = target ?? LinearQuantizer.TransposePadded(linear.Weight.Data, linear.OutFeatures, linear.InFeatures, LinearQuantizer.Pad(linear.InFeatures),
+            LinearQuantizer.Pad(linear.OutFeatures));
+        double transposeSeconds = transposeClock.Elapsed.TotalSeconds;
+        var q = LinearQuantizer.QuantizeTransposed(linear.Name, w, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
             hessian, table, Encoder(device, k, table), new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, Threads(device)) { Algebra = quantizer.Algebra, Ldlq = ldlq, Tuning = settings.Tuning },
             StableSeed.Rng(settings.Seed, linear.Name));
-        return q;
+        return q with { RegularizeSeconds = q.RegularizeSeconds + transposeSeconds };
     }
 
     /// <summary>Device <paramref name="device"/>'s encoder at K = <paramref name="k"/> over the run's codebook, made once.</summary>

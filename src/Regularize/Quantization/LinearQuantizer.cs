@@ -21,17 +21,32 @@ public static class LinearQuantizer
 
     public static int Pad(int dim) => (dim + Padding - 1) / Padding * Padding;
 
+    /// <summary>Transposes and pads the weight (not timed), then <see cref="QuantizeTransposed"/>.</summary>
     /// <param name="weight">HF weight (out, in), float32.</param>
     /// <param name="encoder">Encoder for this tensor's K over <paramref name="codebook"/>'s values.</param>
     /// <param name="rng">Draws the output sign flips of this tensor.</param>
     public static QuantizedLinear Quantize(string name, ReadOnlySpan<float> weight, int outFeatures, int inFeatures, float[]? bias,
+        GroupHessian hessian, CodebookTable codebook, ITileEncoder encoder, LinearQuantizerSettings settings, Random rng) =>
+        QuantizeTransposed(name, TransposePadded(weight, outFeatures, inFeatures, Pad(inFeatures), Pad(outFeatures)), outFeatures, inFeatures, bias,
+            hessian, codebook, encoder, settings, rng);
+
+    /// <summary>
+    /// <see cref="Quantize"/> of a weight already transposed and padded (<see cref="TransposePadded"/>), whose array it
+    /// takes over (it is regularized in place and then holds Q), so a caller that made it from a temporary need not
+    /// keep both: the drift target of an 8B's head is 2.1 GB in either layout.
+    /// </summary>
+    /// <param name="w">W (k, n): the HF weight (out, in) transposed and zero-padded.</param>
+    public static QuantizedLinear QuantizeTransposed(string name, float[] w, int outFeatures, int inFeatures, float[]? bias,
         GroupHessian hessian, CodebookTable codebook, ITileEncoder encoder, LinearQuantizerSettings settings, Random rng)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int k = Pad(inFeatures), n = Pad(outFeatures);
         if (hessian.PaddedK != k)
             throw new ArgumentException($"{name}: Hessian is {hessian.PaddedK} wide, layer input pads to {k}");
-        var w = TransposePadded(weight, outFeatures, inFeatures, k, n);
+        if (w.Length != (long)k * n)
+            throw new ArgumentException($"{name}: the transposed weight has {w.Length} values, not {k}×{n}");
+        // The scale refit (an experiment) starts again from the unregularized weight.
+        var unregularized = settings.Tuning.RefitScales ? (float[])w.Clone() : null;
 
         var outputSigns = GroupHessian.RandomSigns(n, rng);
         bool outScales = hessian.FallbackReason is not null
@@ -80,7 +95,7 @@ public static class LinearQuantizer
         double? proxyBeforeRefit = null;
         if (settings.Tuning.RefitScales && !rmse)
         {
-            var refit = ScaleRefit.Refit(TransposePadded(weight, outFeatures, inFeatures, k, n), result.Quantized, hessian.Damped!, k, n, su, sv,
+            var refit = ScaleRefit.Refit(unregularized!, result.Quantized, hessian.Damped!, k, n, su, sv,
                 inFeatures, outFeatures, settings.Algebra);
             (su, sv, proxyBeforeRefit, proxy) = (refit.Suh, refit.Svh, refit.ProxyBefore, refit.ProxyAfter);
         }
