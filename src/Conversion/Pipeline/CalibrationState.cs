@@ -235,24 +235,10 @@ public sealed class CalibrationState : IDisposable
     public Matrix Gather(IReadOnlyList<int> rows) => States.Gather(rows);
 
     /// <summary>Row <paramref name="row"/>'s states, copied into <paramref name="destination"/> from wherever they are.</summary>
-    public void ReadRow(int row, Span<float> destination)
-    {
-        if (Resident is { } resident)
-            resident.ReadRow(row, destination);
-        else if (Hidden is { } hidden)
-            hidden.Row(row).CopyTo(destination);
-        else
-            throw new InvalidOperationException("no hidden states before the embedding has run");
-    }
+    public void ReadRow(int row, Span<float> destination) => States.ReadRow(row, destination);
 
     /// <summary>Replaces row <paramref name="row"/>'s states with <paramref name="source"/>, wherever they are.</summary>
-    private void WriteRow(int row, ReadOnlySpan<float> source)
-    {
-        if (Resident is { } resident)
-            resident.WriteRow(row, source);
-        else
-            source.CopyTo(Hidden!.Row(row));
-    }
+    private void WriteRow(int row, ReadOnlySpan<float> source) => States.WriteRow(row, source);
 
     /// <summary>The state file's tensors: token ids (rows, tokens) and the hidden states (rows·tokens, width), laid out as before the states were held per row, so older checkpoints still resume.</summary>
     private const string IdsTensor = "input_ids", HiddenTensor = "hidden";
