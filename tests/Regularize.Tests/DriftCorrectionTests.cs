@@ -154,4 +154,32 @@ public sealed class DriftCorrectionTests
                 Assert.That(striped[i * columns + c], Is.EqualTo(column[i]).Within(1e-9), $"({i}, {c})");
         }
     }
+
+    /// <summary>
+    /// The logged shift ‖T − W‖/‖W‖ summed in parallel spans: the serial definition's value (to the bit below one span,
+    /// to summation rounding across spans, the last one short), and the same on every run whatever the threads.
+    /// </summary>
+    [TestCase(1000)]
+    [TestCase(3 * DriftCorrection.ShiftSpan + 12345)]
+    public void TheShiftIsTheSerialSumsRatio(int length)
+    {
+        var rng = new Random(length);
+        var weight = Enumerable.Range(0, length).Select(_ => (float)Normal(rng)).ToArray();
+        var target = weight.Select(w => w + (float)(0.01 * Normal(rng))).ToArray();
+        double difference = 0, norm = 0;
+        for (int i = 0; i < length; i++)
+        {
+            double d = target[i] - weight[i];
+            difference += d * d;
+            norm += (double)weight[i] * weight[i];
+        }
+        double serial = Math.Sqrt(difference / norm);
+        double shift = DriftCorrection.RelativeShift(weight, target);
+        if (length < DriftCorrection.ShiftSpan)
+            Assert.That(shift, Is.EqualTo(serial), "one span is the serial loop");
+        else
+            Assert.That(shift, Is.EqualTo(serial).Within(1e-10 * serial), "the serial loop rounds over millions of terms");
+        Assert.That(Enumerable.Range(0, 3).Select(_ => DriftCorrection.RelativeShift(weight, target)), Is.All.EqualTo(shift));
+        Assert.That(DriftCorrection.RelativeShift(weight, weight), Is.Zero);
+    }
 }

@@ -63,8 +63,45 @@ public sealed class DriftCorrection : IDisposable
     /// <summary>Frees G (on a GPU, k² floats).</summary>
     public void Dispose() => _g.Dispose();
 
-    /// <summary>‖T − W‖ / ‖W‖, for the log: how far the drift moved a linear's target.</summary>
+    /// <summary>
+    /// ‖T − W‖ / ‖W‖, for the log: how far the drift moved a linear's target. Summed in spans of
+    /// <see cref="ShiftSpan"/> values in parallel, the spans' sums then added in order, so the value does not depend on
+    /// the threads. One thread sums ~1 ns a value (117M in 120 ms on the 2-core dev VM, 80 ms on both cores): ~0.5 s of
+    /// an 8B head's 525M weights on its host path between quantizer launches.
+    /// </summary>
     public static double RelativeShift(ReadOnlySpan<float> weight, ReadOnlySpan<float> target)
+    {
+        if (weight.Length != target.Length)
+            throw new ArgumentException($"weight ({weight.Length}) and target ({target.Length}) differ in length");
+        int spans = (int)((weight.Length + (long)ShiftSpan - 1) / ShiftSpan);
+        var sums = new (double Difference, double Norm)[spans];
+        unsafe
+        {
+            fixed (float* pw = weight)
+            fixed (float* pt = target)
+            {
+                nint w = (nint)pw, t = (nint)pt;
+                int length = weight.Length;
+                Parallel.For(0, spans, s =>
+                {
+                    int start = s * ShiftSpan, count = Math.Min(ShiftSpan, length - start);
+                    sums[s] = SpanSums(new ReadOnlySpan<float>((float*)w + start, count), new ReadOnlySpan<float>((float*)t + start, count));
+                });
+            }
+        }
+        double difference = 0, norm = 0;
+        foreach (var (d, n) in sums)
+        {
+            difference += d;
+            norm += n;
+        }
+        return norm == 0 ? 0 : Math.Sqrt(difference / norm);
+    }
+
+    /// <summary>Values summed by one task of <see cref="RelativeShift"/>.</summary>
+    public const int ShiftSpan = 1 << 20;
+
+    private static (double Difference, double Norm) SpanSums(ReadOnlySpan<float> weight, ReadOnlySpan<float> target)
     {
         double difference = 0, norm = 0;
         for (int i = 0; i < weight.Length; i++)
@@ -73,6 +110,6 @@ public sealed class DriftCorrection : IDisposable
             difference += d * d;
             norm += (double)weight[i] * weight[i];
         }
-        return norm == 0 ? 0 : Math.Sqrt(difference / norm);
+        return (difference, norm);
     }
 }
