@@ -394,11 +394,12 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         // A thread of the pool may last have driven another GPU (the correction's Cholesky runs on the first).
         Quantizer(device).Cuda?.MakeCurrent();
         double start = timeline?.Now ?? 0;
+        bool isLarge = IsLarge(linear);
         var targetClock = Stopwatch.StartNew();
         var (target, shift) = drift is null ? (null, null) : TransposedTarget(drift, linear, Quantizer(device).Algebra);
         // The target's HF copy is garbage now; a head-sized one is collected before the quantizer allocates its arrays
         // of the same size, which then reuse its memory.
-        if (target is not null && (long)linear.OutFeatures * linear.InFeatures >= LargeLinearElements)
+        if (target is not null && isLarge)
             HeapReuse.ReleaseFinishedStep();
         double targetSeconds = targetClock.Elapsed.TotalSeconds;
         var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k, device, target, splitColumns);
@@ -406,7 +407,6 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var tensors = Exl3LinearWriter.Tensors(stored).ToList();
         timeline?.AddStages(q.Name, "linear", start, [("drift target", targetSeconds), ("regularize", q.RegularizeSeconds), ("search", q.ScaleSearchSeconds), ("factor", q.FactorSeconds),
             ("ldlq", q.LdlqSeconds), ("finish", q.FinishSeconds), ("reconstruct", reconstructSeconds), ("pack", packClock.Elapsed.TotalSeconds)]);
-        bool isLarge = (long)linear.OutFeatures * linear.InFeatures >= LargeLinearElements;
         double seconds = q.RegularizeSeconds + q.ScaleSearchSeconds + q.FactorSeconds + q.LdlqSeconds + q.FinishSeconds + reconstructSeconds;
         Log(progress, $"  {q.Name}: K={q.Bits} {(q.ProxyIsRmse ? "rmse" : "proxy_err")} {q.ProxyError:E3}  g {q.GlobalScale:F3}" +
             (_devices is { Count: > 1 } ? $"  on {Quantizer(device).Description}" + (splitColumns ? ", columns shared by every device" : "") : "") +
@@ -435,6 +435,8 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// <summary>A linear of at least this many weights (1 GiB in float32) has its garbage collected between quantizing and reconstructing.</summary>
     private const long LargeLinearElements = 1L << 28;
 
+    private static bool IsLarge(Linear linear) => (long)linear.OutFeatures * linear.InFeatures >= LargeLinearElements;
+
     /// <summary>Log lines of linears in flight at once come from several threads; each line stays whole.</summary>
     private void Log(IStepProgress progress, string line)
     {
@@ -453,7 +455,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         // the states: 7 GB at an 8B's 128k-vocabulary head) that no collection has yet reclaimed when the
         // reconstruction allocates two more; collecting here lets those reuse the memory. Smaller linears skip it:
         // a forced full collection per linear would cost more than it saves.
-        if ((long)linear.OutFeatures * linear.InFeatures >= LargeLinearElements)
+        if (IsLarge(linear))
             HeapReuse.ReleaseFinishedStep();
         // Later modules must see what the quantized model computes: swap in the reconstruction (§4.3).
         var stored = ToExl3(q);

@@ -286,14 +286,14 @@ public static class ResourceEstimate
         var head = module.Linears.Single();
         long vocab = spec.VocabSize, hidden = spec.HiddenSize;
         long gathered = (long)ModuleConverter.HeadCaptureRows * inputs.CalCols * hidden;
-        long compared = (long)HeadComparison.RowsPerPass(inputs.CalCols) * inputs.CalCols * vocab;
+        long comparedLogits = (long)HeadComparison.RowsPerPass(inputs.CalCols) * inputs.CalCols * vocab;
         largest.Add("lm_head padded", (long)LinearQuantizer.Pad(head.InFeatures) * LinearQuantizer.Pad(head.OutFeatures));
         largest.Add("the head's input gathered for its Hessian", gathered);
         if (inputs.Gpu is null)
-            largest.Add("a comparison's logits", compared);
+            largest.Add("a comparison's logits", comparedLogits);
         long quantizing = inputs.HeadBits == 16 ? 0 : QuantizeHost(inputs, head);
         long hessian = HessianHost(inputs, head.InFeatures, gathered / hidden);
-        long comparison = inputs.Gpu is null ? 12 * compared : 0;
+        long comparison = inputs.Gpu is null ? 12 * comparedLogits : 0;
         // The original weight is kept beside its reconstruction until the comparison.
         return 2 * WeightBytes(head) + hessian + Math.Max(4 * gathered, Math.Max(quantizing, comparison));
     }
