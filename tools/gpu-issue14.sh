@@ -4,6 +4,8 @@
 # PHASE:
 #   8b-2layers  a 2-layer llama-3-8b at 250 × 2048 (samples/data/calibration.txt three times) and at 128 × 512
 #               (built-in calibration): per-module stage times, GPU busy and memory, host peak
+#   8b-128x512  the 2-layer llama-3-8b at 128 × 512 only; VARIANT (environment) names the run, e.g. a GC setting
+#               passed as DOTNET_GC… beside it
 #   8b-whole    the whole 32-layer llama-3-8b at 128 × 512 (issue 14's ≤ 5 min)
 #   8b-inflight the 2-layer llama-3-8b at 128 × 512 with 2, 3 and 4 linears in flight
 #   8b-timeline a 3-layer llama-3-8b at 128 × 512 with --timeline (PHASE-*.trace.json) and nvidia-smi every 100 ms, for
@@ -14,8 +16,8 @@
 # timestamp, utilization %, memory MiB) and summary.txt (one line per run: exit code, wall, host peak, GPU busy over
 # the decoder layers, GPU peak). Models go to /tmp.
 set -u
-out="${1:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-whole|8b-inflight|8b-timeline|70b-20gb}"
-phase="${2:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-whole|8b-inflight|8b-timeline|70b-20gb}"
+out="${1:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb}"
+phase="${2:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb}"
 cli="${TRELLIS:-.gpu/tests/Converter.Cuda.Tests trellis}"
 mkdir -p "$out"
 start=$(date +%s)
@@ -63,6 +65,10 @@ case "$phase" in
     for _ in 1 2 3; do cat samples/data/calibration.txt; done > /tmp/trellis-i14-cal3.txt
     convert 250x2048 /tmp/trellis-i14-8b2 --cal-rows 250 --cal-cols 2048 --cal-text /tmp/trellis-i14-cal3.txt
     convert 128x512 /tmp/trellis-i14-8b2 --cal-rows 128 --cal-cols 512
+    ;;
+  8b-128x512)
+    $cli synth --shape llama-3-8b --layers 2 -o /tmp/trellis-i14-8b2 --overwrite > /dev/null
+    convert "128x512${VARIANT:+-$VARIANT}" /tmp/trellis-i14-8b2 --cal-rows 128 --cal-cols 512
     ;;
   8b-whole)
     $cli synth --shape llama-3-8b -o /tmp/trellis-i14-8b --overwrite > /dev/null

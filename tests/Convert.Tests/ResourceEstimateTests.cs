@@ -110,6 +110,7 @@ public class ResourceEstimateTests
         // The cross sums, a chunk's two blocks and the correction's solve are on the GPU; the peak is the head's module,
         // whose one group is 4096 wide: its sum and product stripe, 16 rows of 2048 tokens twice with the scratch's
         // headroom, and the solve's 4096² float64 matrix and float32 result (it solves in the cross sum's own memory).
+        // The head's target is made on the host (ModuleConverter.MakesTargetOnDevice): nothing for it here.
         long head = 8L * 4096 * 4096 + 4L * 4096 * 4096 + (long)(1.25 * 8 * 16 * 2048 * 4096) + 12L * 4096 * 4096;
         Assert.That(drift.GpuBytes - plain.GpuBytes, Is.EqualTo(head));
         // The fastest plan keeps the original stream on the GPU too, where both fit: it moves from the host's count to the GPU's.

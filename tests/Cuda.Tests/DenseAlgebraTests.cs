@@ -401,6 +401,38 @@ public sealed class DenseAlgebraTests : GpuFixture
         }
     }
 
+    /// <summary>
+    /// The drift target made where G is kept (<see cref="CudaDenseAlgebra.TryDriftTargetTransposed"/>) is, to the bit,
+    /// the host's T = W + W·Gᵀ from the same device product, transposed and zero-padded, and its shift is the host's
+    /// <see cref="DriftCorrection.RelativeShift"/> summed in another order; a G the device does not hold gives null.
+    /// Shapes off the 32-wide tiles, and more rows than one tile column.
+    /// </summary>
+    [TestCase(37, 150, 256, 128)]
+    [TestCase(1000, 300, 384, 1024)]
+    public void TheDriftTargetMadeOnTheDeviceIsTheHostsToTheBit(int outputs, int k, int paddedK, int paddedN)
+    {
+        var rng = new Random(outputs);
+        var g = new float[k * k];
+        for (int i = 0; i < g.Length; i++)
+            g[i] = (float)(0.05 * (rng.NextDouble() - 0.5));
+        var w = Random(rng, outputs * k);
+        var values = Cuda.Allocate<float>(g.Length);
+        values.CopyFrom(g);
+        using var kept = new CudaResidentMatrix(_gpu, values, k);
+        var product = new float[outputs * k];
+        _gpu.MultiplyTransposed(w, kept, product, outputs, k);
+        var hostTarget = new float[outputs * k];
+        System.Numerics.Tensors.TensorPrimitives.Add(product, w, hostTarget);
+        var expected = Converter.Regularize.Quantization.LinearQuantizer.TransposePadded(hostTarget, outputs, k, paddedK, paddedN);
+
+        var made = _gpu.TryDriftTargetTransposed(w, kept, outputs, k, paddedK, paddedN)!.Value;
+        Assert.That(made.Transposed, Is.EqualTo(expected), "T transposed and padded");
+        double shift = Math.Sqrt(made.MovedSquared / made.NormSquared);
+        Assert.That(shift, Is.EqualTo(Converter.Regularize.Quantization.DriftCorrection.RelativeShift(w, hostTarget)).Within(1e-10).Percent, "to 1e-12 of itself: the same terms summed in another order");
+        Assert.That(shift, Is.GreaterThan(0));
+        Assert.That(_gpu.TryDriftTargetTransposed(w, new HostResidentMatrix(g, k), outputs, k, paddedK, paddedN), Is.Null, "G on the host");
+    }
+
     /// <summary>G·Gᵀ + n·I (n×n, float64) for a random G: symmetric positive definite, dense off the diagonal.</summary>
     private static double[] RandomSpd(Random rng, int n)
     {

@@ -157,6 +157,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
                     return false;
                 var module = model.Modules[m];
                 steps.Step(module.Name);
+                var pausedBefore = GC.GetTotalPauseDuration();
+                long? faultsBefore = MachineResources.MinorPageFaults();
                 var result = converter.Convert(module, state, steps, original, prefetch, m + 1 < model.Modules.Count ? model.Modules[m + 1] : null);
                 double writeStart = timeline?.Now ?? 0;
                 WriteModuleFile(m, module, result);
@@ -177,7 +179,9 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
                 {
                     var r = result.Metrics;
                     steps.Log($"{module.Name}: rfn {r.RfnErr:F5}  cos_err {r.CosErr:E2}  sqnr {r.Sqnr:F2} dB  " +
-                        $"(capture {r.CaptureSeconds:F1} s, quantize {r.QuantizeSeconds:F1} s, forward {r.ForwardSeconds:F1} s)  host peak {HumanFormat.Bytes(MachineResources.PeakResidentBytes())}");
+                        $"(capture {r.CaptureSeconds:F1} s, quantize {r.QuantizeSeconds:F1} s, forward {r.ForwardSeconds:F1} s)  host peak {HumanFormat.Bytes(MachineResources.PeakResidentBytes())}, " +
+                        $"GC pauses {(GC.GetTotalPauseDuration() - pausedBefore).TotalSeconds:F2} s" +
+                        (MachineResources.MinorPageFaults() - faultsBefore is { } faults ? $", {faults / 1e6:F2}M page faults" : ""));
                 }
                 bool last = m == model.Modules.Count - 1;
                 if (!last && (lastCheckpoint.Elapsed >= settings.CheckpointInterval || settings.StopAfterModules == m + 1))

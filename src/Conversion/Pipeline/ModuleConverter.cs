@@ -427,10 +427,17 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// </summary>
     private static (float[]? Transposed, double? Shift) TransposedTarget(DriftCorrection drift, Linear linear, IDenseAlgebra algebra)
     {
-        var target = drift.Target(linear.Weight.Data, linear.OutFeatures, algebra);
-        var transposed = LinearQuantizer.TransposePadded(target, linear.OutFeatures, linear.InFeatures, LinearQuantizer.Pad(linear.InFeatures), LinearQuantizer.Pad(linear.OutFeatures));
-        return (transposed, DriftCorrection.RelativeShift(linear.Weight.Data, target));
+        var (transposed, shift) = drift.TransposedTarget(linear.Weight.Data, linear.OutFeatures, LinearQuantizer.Pad(linear.InFeatures), LinearQuantizer.Pad(linear.OutFeatures),
+            algebra, onDevice: MakesTargetOnDevice(linear));
+        return (transposed, shift);
     }
+
+    /// <summary>
+    /// Whether a GPU run makes the linear's drift target on the device (<see cref="DriftCorrection.TransposedTarget"/>): all
+    /// but a head-sized one, whose padded T would be 2.1 GB more on the device (an 8B's head) beside the product's two
+    /// operands, in the module whose comparison already sets the GPU peak; its host path costs ~1 s once a run.
+    /// </summary>
+    internal static bool MakesTargetOnDevice(Linear linear) => !IsLarge(linear);
 
     /// <summary>A linear of at least this many weights (1 GiB in float32) has its garbage collected between quantizing and reconstructing.</summary>
     private const long LargeLinearElements = 1L << 28;

@@ -239,7 +239,9 @@ public static class ResourceEstimate
     /// <summary>
     /// The drift target's GPU memory in a module with linears: each group's float64 cross sum and float product stripe
     /// (laid out as a Gram sum's), the two blocks a chunk's cross product uploads, and the solve of the widest group
-    /// (its matrix in float64 and G in float32; the right-hand side is the cross sum itself). Zero on the CPU or when the target is off.
+    /// (its matrix in float64 and G in float32; the right-hand side is the cross sum itself); outside a lean plan, where
+    /// G stays on the device, also the target made there for the largest linear but a head-sized one (W, W·Gᵀ and T
+    /// padded: 12 bytes a weight, <see cref="ModuleConverter.MakesTargetOnDevice"/>). Zero on the CPU or when the target is off.
     /// </summary>
     private static long DriftGpu(ResourceInputs inputs, ModelModule module)
     {
@@ -248,8 +250,10 @@ public static class ResourceEstimate
         long chunkTokens = module is LmHeadModule ? (long)ModuleConverter.HeadCaptureRows * inputs.CalCols
             : (long)CalibrationState.ChunkRows(inputs.CalCols) * inputs.CalCols;
         long widest = module.LinearGroups.Max(g => g.InFeatures);
+        long target = inputs.Lean ? 0 : module.Linears.Where(ModuleConverter.MakesTargetOnDevice)
+            .Select(l => 12L * LinearQuantizer.Pad(l.InFeatures) * LinearQuantizer.Pad(l.OutFeatures)).DefaultIfEmpty(0).Max();
         return module.LinearGroups.Sum(g => Cuda.Blas.CudaDenseAlgebra.GramBytes(g.InFeatures))
-            + (long)(ScratchHeadroom * 8 * chunkTokens * widest) + 12L * widest * widest;
+            + (long)(ScratchHeadroom * 8 * chunkTokens * widest) + Math.Max(12L * widest * widest, target);
     }
 
     /// <summary>

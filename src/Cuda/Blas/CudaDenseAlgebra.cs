@@ -291,6 +291,48 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         }
     }
 
+    /// <summary>
+    /// <see cref="IDenseAlgebra.TryDriftTargetTransposed"/> on this device: W up, D = W·Gᵀ by the product
+    /// <see cref="MultiplyTransposed(ReadOnlySpan{float}, IResidentMatrix, Span{float}, int, int)"/> makes, then T = W + D
+    /// transposed and padded, and the per-row sums, by two kernels; only T and 2 doubles a row come down. Null where G
+    /// is not on this device.
+    /// </summary>
+    public (float[] Transposed, double MovedSquared, double NormSquared)? TryDriftTargetTransposed(ReadOnlySpan<float> w, IResidentMatrix g, int rows, int k,
+        int paddedK, int paddedN)
+    {
+        if (g is not CudaResidentMatrix mine || !ReferenceEquals(mine.Algebra, this))
+            return null;
+        if (g.Size != k)
+            throw new ArgumentException($"a {g.Size}×{g.Size} matrix cannot multiply rows of {k}", nameof(g));
+        if (w.Length != (long)rows * k || paddedK < k || paddedN < rows)
+            throw new ArgumentException($"a {rows}×{k} weight ({w.Length} values) cannot pad to {paddedK}×{paddedN}");
+        // Not zeroed on the host: the kernel writes every value, padding included.
+        var transposed = GC.AllocateUninitializedArray<float>(ArrayLength.Of(paddedK, paddedN, "drift target"));
+        var sums = new double[2L * rows];
+        lock (_gate)
+        {
+            var dw = Scratch("x", w.Length);
+            var dd = Scratch("y", w.Length);
+            // Its own buffer, freed at once: a scratch would keep the largest linear's padded size on the device for the run.
+            using var dt = _context.Allocate<float>((long)paddedK * paddedN);
+            using var rowSums = _context.Allocate<double>(sums.Length);
+            dw.CopyFrom(w);
+            LinearOnDevice(dw.Pointer, mine.Values.Pointer, dd.Pointer, rows, k, k);
+            long tiles = (long)((paddedK + 31) / 32) * ((paddedN + 31) / 32);
+            CudaKernels.DriftTargetTransposed.Launch(DenseKernels, (uint)Math.Min(65535, tiles), 256, 0, (dw.Pointer, dd.Pointer, rows, k, dt.Pointer, paddedK, paddedN));
+            CudaKernels.DriftShiftRows.Launch(DenseKernels, (uint)rows, 256, 0, (dw.Pointer, dd.Pointer, k, rowSums.Pointer));
+            dt.CopyTo(transposed);
+            rowSums.CopyTo(sums);
+        }
+        double moved = 0, norm = 0;
+        for (int j = 0; j < rows; j++)
+        {
+            moved += sums[2 * j];
+            norm += sums[2 * j + 1];
+        }
+        return (transposed, moved, norm);
+    }
+
     /// <summary>G = scale·A⁻¹·C in a new device buffer (k², float), or null when A is not positive definite.</summary>
     private DeviceBuffer<float>? SolveCrossOnDevice(ICrossAccumulator cross, IResidentMatrix? resident, Func<float[]> hostHessian, int k, int paddedK, double scale)
     {

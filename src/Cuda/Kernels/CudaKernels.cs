@@ -30,6 +30,8 @@ public static class CudaKernels
     public static readonly CudaKernel<(ulong X, ulong Y, long N)> Narrow = new(DenseSource, "narrow");
     public static readonly CudaKernel<(ulong X, ulong Y, int N, ulong Rows)> RowDots = new(DenseSource, "row_dots");
     public static readonly CudaKernel<(ulong M, int K, float Value)> AddToDiagonal = new(DenseSource, "add_to_diagonal");
+    public static readonly CudaKernel<(ulong W, ulong D, int Rows, int K, ulong T, int PaddedK, int PaddedN)> DriftTargetTransposed = new(DenseSource, "drift_target_transposed");
+    public static readonly CudaKernel<(ulong W, ulong D, int K, ulong Sums)> DriftShiftRows = new(DenseSource, "drift_shift_rows");
 
     // forward.cu: a decoder block's forward (Models/CudaForwardBackend).
     public static readonly CudaKernel<(ulong X, ulong W, float Eps, ulong Y, int Width, int Kind)> NormRows = new(ForwardSource, "norm_rows");
@@ -81,7 +83,7 @@ public static class CudaKernels
     /// <summary>Every declaration above, in order.</summary>
     public static IReadOnlyList<CudaKernel> All { get; } =
     [
-        AddLowerStripe, AddStripe, GramMean, MirrorLower, SubtractFrom, FlagNonzero, WidenTopLeft, Narrow, RowDots, AddToDiagonal,
+        AddLowerStripe, AddStripe, GramMean, MirrorLower, SubtractFrom, FlagNonzero, WidenTopLeft, Narrow, RowDots, AddToDiagonal, DriftTargetTransposed, DriftShiftRows,
         NormRows, Rope, CausalSoftmax, AddInPlace, CopyHeadColumns, AddBias, SwiGlu, GeluTanhGate, ClampedSwiGlu, FlagNonfinite, ScaleInPlace, SoftCap, TokenDiff,
         CausalAttention,
         ZeroFill, RouteTopK, ExpertLists, GatherRows, ScatterAddRows,

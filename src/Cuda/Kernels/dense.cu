@@ -139,3 +139,75 @@ extern "C" __global__ void add_to_diagonal(float* m, int k, float value)
         m[at] = __fadd_rn(m[at], value);
     }
 }
+
+// The drift target handed to the quantizer (CudaDenseAlgebra.TryDriftTargetTransposed): t (padded_k × padded_n,
+// row-major) = Wᵀ + Dᵀ for W and D = W·Gᵀ (rows × k, row-major), zero past k and rows. Each rounded float sum is the
+// host's (TensorPrimitives.Add of D and W), so the target's bytes are the host path's. A 32×32 tile goes through
+// shared memory so that both the reads along W's rows and the writes along t's rows are coalesced; 256 threads a block.
+#define TARGET_TILE 32
+extern "C" __global__ void drift_target_transposed(const float* __restrict__ w, const float* __restrict__ d, int rows, int k,
+                                                   float* __restrict__ t, int padded_k, int padded_n)
+{
+    __shared__ float tile[TARGET_TILE][TARGET_TILE + 1];
+    const int tiles_n = (padded_n + TARGET_TILE - 1) / TARGET_TILE, tiles_k = (padded_k + TARGET_TILE - 1) / TARGET_TILE;
+    const long long tiles = (long long) tiles_n * tiles_k;
+    const int tx = threadIdx.x % TARGET_TILE, ty = threadIdx.x / TARGET_TILE, step = blockDim.x / TARGET_TILE;
+    for (long long index = blockIdx.x; index < tiles; index += gridDim.x)
+    {
+        const int j0 = (int) (index % tiles_n) * TARGET_TILE, i0 = (int) (index / tiles_n) * TARGET_TILE;
+        for (int r = ty; r < TARGET_TILE; r += step)
+        {
+            const int j = j0 + r, i = i0 + tx;
+            float v = 0.0f;
+            if (j < rows && i < k)
+            {
+                const long long at = (long long) j * k + i;
+                v = __fadd_rn(d[at], w[at]);
+            }
+            tile[r][tx] = v;
+        }
+        __syncthreads();
+        for (int r = ty; r < TARGET_TILE; r += step)
+        {
+            const int i = i0 + r, j = j0 + tx;
+            if (i < padded_k && j < padded_n)
+                t[(long long) i * padded_n + j] = tile[tx][r];
+        }
+        __syncthreads();
+    }
+}
+
+// How far the drift moved a linear's target, per row j of W (one block of ROW_DOT_THREADS a row, a fixed reduction
+// order): sums[2j] = Σ ((w + d) − w)² with the float sum and difference the host's DriftCorrection.RelativeShift
+// reads, sums[2j + 1] = Σ w², both in double. The host adds the rows in order.
+extern "C" __global__ void drift_shift_rows(const float* __restrict__ w, const float* __restrict__ d, int k, double* __restrict__ sums)
+{
+    __shared__ double moved[ROW_DOT_THREADS];
+    __shared__ double norm[ROW_DOT_THREADS];
+    const long long base = (long long) blockIdx.x * k;
+    double m = 0, n = 0;
+    for (int i = threadIdx.x; i < k; i += ROW_DOT_THREADS)
+    {
+        const float wi = w[base + i];
+        const double difference = (double) __fsub_rn(__fadd_rn(d[base + i], wi), wi);
+        m += difference * difference;
+        n += (double) wi * (double) wi;
+    }
+    moved[threadIdx.x] = m;
+    norm[threadIdx.x] = n;
+    __syncthreads();
+    for (int stride = ROW_DOT_THREADS / 2; stride > 0; stride /= 2)
+    {
+        if (threadIdx.x < stride)
+        {
+            moved[threadIdx.x] += moved[threadIdx.x + stride];
+            norm[threadIdx.x] += norm[threadIdx.x + stride];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0)
+    {
+        sums[2 * (long long) blockIdx.x] = moved[0];
+        sums[2 * (long long) blockIdx.x + 1] = norm[0];
+    }
+}

@@ -17,6 +17,38 @@ public static class MachineResources
     }
 
     /// <summary>
+    /// Minor page faults of this process so far (/proc/self/stat's minflt), or null off Linux. Convert logs them per
+    /// module: every first touch of memory the kernel had to hand out fresh (zero-filled, 4 KiB at a time) is one, and
+    /// they cost host time on the critical path of a GPU run (docs/benchmarks.md, session 24).
+    /// </summary>
+    public static long? MinorPageFaults()
+    {
+        try
+        {
+            return ParseMinorFaults(File.ReadAllText("/proc/self/stat"));
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>minflt (the 10th field) of a /proc/PID/stat line, counted after the command name's closing parenthesis (the name may hold spaces).</summary>
+    public static long? ParseMinorFaults(string stat)
+    {
+        int close = stat.LastIndexOf(')');
+        if (close < 0)
+            return null;
+        // Fields after ")": state (3), ppid, pgrp, session, tty_nr, tpgid, flags, minflt (10).
+        var fields = stat[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return fields.Length > 7 && long.TryParse(fields[7], out var faults) ? faults : null;
+    }
+
+    /// <summary>
     /// Memory a new job can take: MemAvailable (free memory plus what the kernel reclaims without swapping) and the
     /// GC's limit (a container's), whichever is lower.
     /// </summary>

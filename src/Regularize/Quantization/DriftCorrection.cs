@@ -60,6 +60,22 @@ public sealed class DriftCorrection : IDisposable
         return target;
     }
 
+    /// <summary>
+    /// T (<see cref="Target"/>) transposed and zero-padded to (<paramref name="paddedK"/>, <paramref name="paddedN"/>) for
+    /// <see cref="LinearQuantizer.QuantizeTransposed"/>, and <see cref="RelativeShift"/>: made where G is kept when
+    /// <paramref name="algebra"/> can (<see cref="IDenseAlgebra.TryDriftTargetTransposed"/>, the same values), else on
+    /// the host, where T's HF copy dies here.
+    /// </summary>
+    /// <param name="onDevice">False makes T on the host whatever the algebra (the product W·Gᵀ still runs where G is).</param>
+    public (float[] Transposed, double Shift) TransposedTarget(ReadOnlySpan<float> weight, int outFeatures, int paddedK, int paddedN, IDenseAlgebra algebra,
+        bool onDevice = true)
+    {
+        if (onDevice && algebra.TryDriftTargetTransposed(weight, _g, outFeatures, Features, paddedK, paddedN) is { } made)
+            return (made.Transposed, made.NormSquared == 0 ? 0 : Math.Sqrt(made.MovedSquared / made.NormSquared));
+        var target = Target(weight, outFeatures, algebra);
+        return (LinearQuantizer.TransposePadded(target, outFeatures, Features, paddedK, paddedN), RelativeShift(weight, target));
+    }
+
     /// <summary>Frees G (on a GPU, k² floats).</summary>
     public void Dispose() => _g.Dispose();
 

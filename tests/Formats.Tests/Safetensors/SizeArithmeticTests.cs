@@ -88,4 +88,21 @@ public class SizeArithmeticTests
         Assert.That(MachineResources.AvailableMemoryBytes(), Is.GreaterThan(0));
         Assert.That(MachineResources.FreeDiskBytes(Path.Combine(Path.GetTempPath(), "not", "there", "yet")), Is.GreaterThan(0));
     }
+
+    [Test]
+    public void MinorFaultsAreTheTenthStatFieldAfterTheName()
+    {
+        // A command name with spaces and a parenthesis must not shift the fields.
+        const string stat = "18168 (my (odd) cmd) R 18125 18125 16689 0 -1 4194304 123 0 7 0 0 0 0 0 20 0 1 0 6727268 3133440 358\n";
+        Assert.That(MachineResources.ParseMinorFaults(stat), Is.EqualTo(123));
+        Assert.That(MachineResources.ParseMinorFaults("18168 (cat R 1"), Is.Null);
+        if (OperatingSystem.IsLinux())
+        {
+            long before = MachineResources.MinorPageFaults()!.Value;
+            var touched = GC.AllocateUninitializedArray<byte>(64 << 20);
+            for (int i = 0; i < touched.Length; i += 4096)
+                touched[i] = 1;
+            Assert.That(MachineResources.MinorPageFaults() - before, Is.GreaterThan(0), "64 MiB touched once faults its pages in (4 KiB or huge pages)");
+        }
+    }
 }
