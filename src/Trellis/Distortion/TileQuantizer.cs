@@ -28,7 +28,8 @@ public sealed class TileQuantizer(ITileEncoder encoder)
         if (tiles.Length % TileLayout.Length != 0)
             throw new ArgumentException("tiles must hold whole tiles of 256 values", nameof(tiles));
         int total = checked(tiles.Length * scales.Length);
-        if (_scaled.Length != total)
+        // Grown, never shrunk: a search alternates between batches of one and of several scales.
+        if (_scaled.Length < total)
         {
             _scaled = new float[total];
             _states = new ushort[total];
@@ -41,7 +42,7 @@ public sealed class TileQuantizer(ITileEncoder encoder)
             for (int i = 0; i < tiles.Length; i++)
                 copy[i] = tiles[i] * s;
         }
-        Encoder.Encode(_scaled, _states, _decoded);
+        Encoder.Encode(_scaled.AsMemory(0, total), _states.AsMemory(0, total), _decoded.AsMemory(0, total));
         var errors = new double[scales.Length];
         for (int c = 0; c < scales.Length; c++)
         {
