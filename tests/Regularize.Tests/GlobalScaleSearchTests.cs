@@ -42,6 +42,8 @@ public class GlobalScaleSearchTests
     [TestCase(4, 2.2, "3inst")]
     [TestCase(5, 1.6, "mcg")]
     [TestCase(6, 0.35, "mul1")]
+    [TestCase(1, 1.0, "3inst")]
+    [TestCase(8, 1.1, "mul1")]
     public void TheWalksGiveTheFullScansScale(int bits, double codebookRms, string codebook)
     {
         var table = CodebookTable.Build(CodebookSpec.Parse(codebook));
