@@ -182,4 +182,25 @@ public sealed class DriftCorrectionTests
         Assert.That(Enumerable.Range(0, 3).Select(_ => DriftCorrection.RelativeShift(weight, target)), Is.All.EqualTo(shift));
         Assert.That(DriftCorrection.RelativeShift(weight, weight), Is.Zero);
     }
+
+    /// <summary>
+    /// On the host (an algebra that keeps G on the host makes no device target) the transposed target is T
+    /// transposed and zero-padded, and its shift is <see cref="DriftCorrection.RelativeShift"/>'s, with or without
+    /// <c>onDevice</c>.
+    /// </summary>
+    [Test]
+    public void TheTransposedTargetOnTheHostIsTheTargetTransposedAndPadded()
+    {
+        var (quantized, original, weight) = Streams(4);
+        var correction = DriftCorrection.For(Hessian(quantized), Cross(quantized, original), 1.0, CpuDenseAlgebra.Instance)!;
+        var target = correction.Target(weight, Out, CpuDenseAlgebra.Instance);
+        int paddedK = LinearQuantizer.Pad(K), paddedN = LinearQuantizer.Pad(Out);
+        foreach (bool onDevice in new[] { true, false })
+        {
+            var (transposed, shift) = correction.TransposedTarget(weight, Out, paddedK, paddedN, CpuDenseAlgebra.Instance, onDevice);
+            Assert.That(transposed, Is.EqualTo(LinearQuantizer.TransposePadded(target, Out, K, paddedK, paddedN)));
+            Assert.That(transposed[(paddedK - 1) * paddedN + paddedN - 1], Is.Zero, "padding");
+            Assert.That(shift, Is.EqualTo(DriftCorrection.RelativeShift(weight, target)).And.GreaterThan(0));
+        }
+    }
 }
