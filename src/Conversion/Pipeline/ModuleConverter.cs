@@ -396,7 +396,14 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         double start = timeline?.Now ?? 0;
         bool isLarge = IsLarge(linear);
         var targetClock = Stopwatch.StartNew();
-        var (target, shift) = drift is null ? (null, null) : TransposedTarget(drift, linear, Quantizer(device).Algebra);
+        // T = W + W·Gᵀ, transposed and padded for the quantizer, which takes the array over: T in the HF layout, kept
+        // through the quantizer's working set, was 2.1 GB more at an 8B's head, where a GPU run's host memory peaks.
+        (float[]? target, double? shift) = (null, null);
+        if (drift is not null)
+        {
+            (target, shift) = drift.TransposedTarget(linear.Weight.Data, linear.OutFeatures, LinearQuantizer.Pad(linear.InFeatures),
+                LinearQuantizer.Pad(linear.OutFeatures), Quantizer(device).Algebra, onDevice: MakesTargetOnDevice(linear));
+        }
         // The target's HF copy is garbage now; a head-sized one is collected before the quantizer allocates its arrays
         // of the same size, which then reuse its memory.
         if (target is not null && isLarge)
@@ -418,18 +425,6 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             q.Fallback is null ? null : $"{q.Name}: quantized without error feedback: {q.Fallback}");
         HeapReuse.ReleaseFinishedStep();
         return outcome;
-    }
-
-    /// <summary>
-    /// The drift target T = W + W·Gᵀ, transposed and padded for the quantizer (<see cref="LinearQuantizer.QuantizeTransposed"/>,
-    /// which takes the array over), and how far it moved from W. T in the HF layout dies with this frame: kept through
-    /// the quantizer's working set, it was 2.1 GB more at an 8B's head, where a GPU run's host memory peaks.
-    /// </summary>
-    private static (float[]? Transposed, double? Shift) TransposedTarget(DriftCorrection drift, Linear linear, IDenseAlgebra algebra)
-    {
-        var (transposed, shift) = drift.TransposedTarget(linear.Weight.Data, linear.OutFeatures, LinearQuantizer.Pad(linear.InFeatures), LinearQuantizer.Pad(linear.OutFeatures),
-            algebra, onDevice: MakesTargetOnDevice(linear));
-        return (transposed, shift);
     }
 
     /// <summary>
