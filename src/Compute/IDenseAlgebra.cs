@@ -50,17 +50,17 @@ public interface IDenseAlgebra
     }
 
     /// <summary>
-    /// The drift target's G = scale·A⁻¹·C (k, k; float32, row-major) for A the top-left k×k of a damped Hessian and C the
-    /// sum in <paramref name="cross"/>, which is spent by it (a GPU solves in the sum's own memory). A is read from
-    /// <paramref name="resident"/> where this algebra holds it, else from <paramref name="hostHessian"/> (paddedK²,
-    /// row-major). Null when A is not positive definite. The host's: A widened to float64,
-    /// <see cref="TrySolvePositiveDefinite"/>, then the scale.
+    /// The drift target's G = scale·A⁻¹·C (k × <see cref="ICrossAccumulator.Columns"/>; float32, row-major) for A the
+    /// top-left k×k of a damped Hessian and C the sum in <paramref name="cross"/>, which is spent by it (a GPU solves in
+    /// the sum's own memory). A is read from <paramref name="resident"/> where this algebra holds it, else from
+    /// <paramref name="hostHessian"/> (paddedK², row-major). Null when A is not positive definite. The host's: A widened
+    /// to float64, <see cref="TrySolvePositiveDefinite"/>, then the scale.
     /// </summary>
     float[]? TrySolveCross(ICrossAccumulator cross, IResidentMatrix? resident, Func<float[]> hostHessian, int k, int paddedK, double scale)
     {
         var h = hostHessian();
-        if (h.Length != (long)paddedK * paddedK || paddedK < k)
-            throw new ArgumentException($"a Hessian of width {paddedK} ({h.Length} values) cannot serve inputs of {k}");
+        if (h.Length != (long)paddedK * paddedK || paddedK < k || cross.Rows != k)
+            throw new ArgumentException($"a Hessian of width {paddedK} ({h.Length} values) cannot serve inputs of {k} and a cross sum of {cross.Rows} rows");
         var a = new double[ArrayLength.Of(k, k, "drift solve")];
         for (int i = 0; i < k; i++)
         {
@@ -68,7 +68,7 @@ public interface IDenseAlgebra
                 a[i * k + j] = h[i * paddedK + j];
         }
         var b = cross.Sum();
-        if (!TrySolvePositiveDefinite(a, b, k, k))
+        if (!TrySolvePositiveDefinite(a, b, k, cross.Columns))
             return null;
         var g = new float[b.Length];
         for (int i = 0; i < g.Length; i++)
@@ -77,7 +77,7 @@ public interface IDenseAlgebra
     }
 
     /// <summary>
-    /// <see cref="TrySolveCross"/>'s G kept where it was solved, for <see cref="MultiplyTransposed(ReadOnlySpan{float}, IResidentMatrix, Span{float}, int, int)"/>:
+    /// <see cref="TrySolveCross"/>'s G of a square sum (C = Σ X̃ᵀ(X − X̃)) kept where it was solved, for <see cref="MultiplyTransposed(ReadOnlySpan{float}, IResidentMatrix, Span{float}, int, int)"/>:
     /// a GPU's memory (an 8B down_proj's G is 822 MB, which went down to the host and back up for each target), the
     /// host's otherwise. Null when A is not positive definite.
     /// </summary>
@@ -103,16 +103,28 @@ public interface IDenseAlgebra
         int paddedK, int paddedN) => null;
 
     /// <summary>A running sum of AᵀB over pairs of row blocks A, B (rows, k), kept in float64 (the drift target's cross sum).</summary>
-    ICrossAccumulator CreateCrossAccumulator(int k) => new HostCrossAccumulator(this, k);
+    ICrossAccumulator CreateCrossAccumulator(int k) => CreateCrossAccumulator(k, k);
+
+    /// <summary>
+    /// A running sum of AᵀB over pairs of row blocks A (rows, k) and B (rows, <paramref name="columns"/>), kept in
+    /// float64: the drift target's projected cross sum X̃ᵀ·(X − X̃)·Wᵀ (<c>DriftAccumulator</c>).
+    /// </summary>
+    ICrossAccumulator CreateCrossAccumulator(int k, int columns) => new HostCrossAccumulator(this, k, columns);
 }
 
 /// <summary>Σ AᵀB over the pairs of blocks added.</summary>
 public interface ICrossAccumulator : IDisposable
 {
-    /// <summary>Adds AᵀB for A and B (rows, k), row-major, row t of both the same token.</summary>
+    /// <summary>A's width: the sum's rows.</summary>
+    int Rows { get; }
+
+    /// <summary>B's width: the sum's columns.</summary>
+    int Columns { get; }
+
+    /// <summary>Adds AᵀB for A (rows, <see cref="Rows"/>) and B (rows, <see cref="Columns"/>), row-major, row t of both the same token.</summary>
     void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int rows);
 
-    /// <summary>The sum so far (k, k), row-major: sum[i, j] = Σ_t a[t, i]·b[t, j].</summary>
+    /// <summary>The sum so far (<see cref="Rows"/>, <see cref="Columns"/>), row-major: sum[i, j] = Σ_t a[t, i]·b[t, j].</summary>
     double[] Sum();
 }
 

@@ -38,9 +38,16 @@ public sealed class DriftCapture : IDriftObserver, IDisposable
     public DriftAccumulator CrossFor(LinearGroup group)
     {
         if (!_cross.TryGetValue(group, out var cross))
-            _cross[group] = cross = new DriftAccumulator(group.InFeatures, _algebra);
+            _cross[group] = cross = new DriftAccumulator(group.InFeatures, _algebra, ProjectionOf(group));
         return cross;
     }
+
+    /// <summary>
+    /// The group's weights as they are now (the originals: a capture runs before its groups quantize), where its cross
+    /// sum is projected by them (<see cref="DriftAccumulator.Projects"/>); else null.
+    /// </summary>
+    public static CrossProjection? ProjectionOf(LinearGroup group) =>
+        DriftAccumulator.Projects(group.InFeatures, group.OutFeatures) ? new CrossProjection(group.Linears.Select(l => l.Weight.Data).ToList(), group.InFeatures) : null;
 
     public bool Observes(LinearGroup group) => _hessians.Observes(group);
 

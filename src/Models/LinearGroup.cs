@@ -38,6 +38,20 @@ public sealed record LinearGroup(string Module, LinearSite Site, IReadOnlyList<L
     /// <summary>Width of the shared input.</summary>
     public int InFeatures => Linears[0].InFeatures;
 
+    /// <summary>The members' outputs in all.</summary>
+    public long OutFeatures => Linears.Sum(l => (long)l.OutFeatures);
+
+    /// <summary>The position of <paramref name="linear"/> among <see cref="Linears"/>.</summary>
+    public int MemberOf(Linear linear)
+    {
+        for (int m = 0; m < Linears.Count; m++)
+        {
+            if (ReferenceEquals(Linears[m], linear))
+                return m;
+        }
+        throw new ArgumentException($"{linear.Name} is not a member of {this}", nameof(linear));
+    }
+
     /// <summary>
     /// Where the group's input is made in a block's forward, in the order the forward reaches it: what reads the block's
     /// input first (0), then a latent query, the attention's output, the MLP's input and its output. A group's input

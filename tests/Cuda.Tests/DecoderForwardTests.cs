@@ -367,9 +367,12 @@ public sealed class DecoderForwardTests : GpuFixture
             var gc = gpuDrift.For(gpuGroup);
             Assert.That(gc.Count, Is.EqualTo(hc.Count), $"{group} cross rows");
             Assert.That(gc.AnyDrift, Is.EqualTo(hc.AnyDrift).And.EqualTo(!sameStreams), $"{group} drift");
+            Assert.That(gc.Columns, Is.EqualTo(hc.Columns), $"{group} cross sum's form");
             if (!sameStreams)
                 Assert.That(Deviation.Relative<double>(gc.Mean(), hc.Mean()), Is.LessThan(1e-4), $"{group} cross sum");
         }
+        // down_proj (fewer outputs than inputs) sums its cross term projected by its weight (DriftAccumulator.Projects).
+        Assert.That(host.LinearGroups.Where(g => hostDrift.For(g).Projection is not null).Select(g => g.Site), Is.EqualTo(new[] { LinearSite.MlpOutput }));
         Assert.That(hostHessians.AccumulatorFor(host.LinearGroups[0]).DroppedRows, Is.EqualTo(nonFinite ? 1 : 0));
     }
 

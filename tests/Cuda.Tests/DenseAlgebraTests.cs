@@ -269,32 +269,48 @@ public sealed class DenseAlgebraTests : GpuFixture
     }
 
     /// <summary>
-    /// The drift target's cross sum Σ AᵀB on the device, in stripes that do and do not divide k, against the float64
-    /// sum of the definition: every entry, not a triangle (the product is not symmetric).
+    /// The drift target's cross sum Σ AᵀB on the device, square and projected (B narrower than A, as a down_proj's
+    /// (X − X̃)·Wᵀ), in stripes of the sum's rows that do and do not divide k, against the float64 sum of the
+    /// definition: every entry, not a triangle (the product is not symmetric).
     /// </summary>
-    [TestCase(64)]
-    [TestCase(200)]
-    public void CrossSumInStripesMatchesTheDefinition(int stripe)
+    [TestCase(64, 200)]
+    [TestCase(200, 200)]
+    [TestCase(64, 90)]
+    [TestCase(200, 90)]
+    public void CrossSumInStripesMatchesTheDefinition(int stripe, int columns)
     {
         var rng = new Random(8);
         int k = 200;
-        using var gpu = _gpu.CreateCrossAccumulator(k, stripe);
-        var expected = new double[k * k];
+        using var gpu = _gpu.CreateCrossAccumulator(k, columns, stripe);
+        Assert.That((gpu.Rows, gpu.Columns), Is.EqualTo((k, columns)));
+        var expected = new double[k * columns];
         foreach (int rows in new[] { 333, 64 })
         {
             var a = Random(rng, rows * k);
-            var b = Random(rng, rows * k);
+            var b = Random(rng, rows * columns);
             gpu.Add(a, b, rows);
             for (int t = 0; t < rows; t++)
             {
                 for (int i = 0; i < k; i++)
                 {
-                    for (int j = 0; j < k; j++)
-                        expected[i * k + j] += (double)a[t * k + i] * b[t * k + j];
+                    for (int j = 0; j < columns; j++)
+                        expected[i * columns + j] += (double)a[t * k + i] * b[t * columns + j];
                 }
             }
         }
         Assert.That(Deviation.Relative<double>(gpu.Sum(), expected), Is.LessThan(1e-5));
+    }
+
+    /// <summary>The product stripes of a projected sum: whole where k × columns fits the Gram sums' product cap, else multiples of 128 rows; a 70B down_proj's 28672 × 8192.</summary>
+    [Test]
+    public void ProjectedCrossStripesKeepTheProductUnderTheCap()
+    {
+        Assert.That(CudaDenseAlgebra.CrossStripeRows(200, 90), Is.EqualTo(200));
+        int rows = CudaDenseAlgebra.CrossStripeRows(28672, 8192);
+        Assert.That(rows % 128, Is.Zero);
+        Assert.That((long)rows * 8192, Is.LessThanOrEqualTo(1L << 26));
+        Assert.That(CudaDenseAlgebra.CrossBytes(28672, 8192), Is.EqualTo(8L * 28672 * 8192 + 4L * 8192 * rows));
+        Assert.That(CudaDenseAlgebra.CrossBytes(14336, 14336), Is.EqualTo(CudaDenseAlgebra.GramBytes(14336)), "a square sum is laid out as a Gram sum");
     }
 
     /// <summary>A⁻¹·B on the device (Dpotrf, two Dtrsm) against the host's Cholesky substitutions; false for an indefinite A.</summary>
@@ -320,25 +336,28 @@ public sealed class DenseAlgebraTests : GpuFixture
     /// top-left k×k of a padded Hessian read where it lies on the device (a Gram mean left in place) or uploaded from
     /// the host, C a device cross sum (solved in its own memory, which spends it) or a host one.
     /// </summary>
-    [TestCase(true)]
-    [TestCase(false)]
-    public void CrossSolveMatchesTheHost(bool onDevice)
+    [TestCase(true, 150)]
+    [TestCase(false, 150)]
+    [TestCase(true, 37)]
+    [TestCase(false, 37)]
+    public void CrossSolveMatchesTheHost(bool onDevice, int columns)
     {
         var rng = new Random(10);
         int k = 150, padded = 256, rows = 400;
         var x = Random(rng, rows * k);
-        var y = Random(rng, rows * k);
+        var y = Random(rng, rows * columns);
         using var gram = _gpu.CreateGramAccumulator(k);
         gram.Add(x, rows);
         var mean = gram.MeanInPlace(rows, padded)!;
         using var resident = mean.Values;
         resident.AddToDiagonal(0.05f);
         var hostH = resident.ToHost();
-        using var hostCross = ((IDenseAlgebra)_cpu).CreateCrossAccumulator(k);
+        using var hostCross = ((IDenseAlgebra)_cpu).CreateCrossAccumulator(k, columns);
         hostCross.Add(x, y, rows);
         var expected = ((IDenseAlgebra)_cpu).TrySolveCross(hostCross, null, () => hostH, k, padded, 0.75 / rows)!;
+        Assert.That(expected, Has.Length.EqualTo(k * columns));
 
-        using var deviceCross = _gpu.CreateCrossAccumulator(k);
+        using var deviceCross = _gpu.CreateCrossAccumulator(k, columns);
         deviceCross.Add(x, y, rows);
         float[]? actual = onDevice
             ? _gpu.TrySolveCross(deviceCross, resident, () => throw new AssertionException("the resident Hessian must be read on the device"), k, padded, 0.75 / rows)

@@ -135,7 +135,7 @@ public sealed class QuantizerExperimentTests : GpuFixture
         {
             var cross = new Converter.Regularize.Hessian.DriftAccumulator(k, algebra);
             cross.Add(quantized, original, tokens);
-            return DriftCorrection.For(hessian, cross, 1.0, algebra)!.Target(weight, outFeatures, algebra);
+            return DriftCorrection.For(hessian, cross, 1.0, algebra)!.Target(0, weight, outFeatures, algebra);
         }
         var host = TargetOn(CpuDenseAlgebra.Instance);
         var device = TargetOn(_algebra);

@@ -44,20 +44,26 @@ public sealed class DriftCorrectionTests
         return GroupHessian.Finalize(accumulator, LinearQuantizer.Pad(K), GroupHessian.DefaultSigma, new Random(1));
     }
 
-    private static DriftAccumulator Cross(float[] quantized, float[] original)
+    /// <summary>The cross sum, square or projected by <paramref name="projectedBy"/> (the group's weights, stacked in order).</summary>
+    private static DriftAccumulator Cross(float[] quantized, float[] original, params float[][] projectedBy)
     {
-        var cross = new DriftAccumulator(K);
+        var cross = new DriftAccumulator(K, null, projectedBy.Length == 0 ? null : new CrossProjection(projectedBy, K));
         cross.Add(quantized, original, Tokens);
         return cross;
     }
 
+    /// <summary>The sum in the form under test: <paramref name="projected"/> by the one weight, or square.</summary>
+    private static DriftAccumulator Cross(float[] quantized, float[] original, float[] weight, bool projected) =>
+        projected ? Cross(quantized, original, weight) : Cross(quantized, original);
+
     [Test]
-    public void TheTargetIsTheDampedLeastSquaresFitOfTheOriginalOutputs()
+    public void TheTargetIsTheDampedLeastSquaresFitOfTheOriginalOutputs([Values] bool projected)
     {
         var (quantized, original, weight) = Streams(3);
         var hessian = Hessian(quantized);
-        var correction = DriftCorrection.For(hessian, Cross(quantized, original), 1.0, CpuDenseAlgebra.Instance)!;
-        var target = correction.Target(weight, Out, CpuDenseAlgebra.Instance);
+        var correction = DriftCorrection.For(hessian, Cross(quantized, original, weight, projected), 1.0, CpuDenseAlgebra.Instance)!;
+        Assert.That(correction.Projected, Is.EqualTo(projected));
+        var target = correction.Target(0, weight, Out, CpuDenseAlgebra.Instance);
 
         // λ as GroupHessian adds it: σ·mean(diag H) over the padded width; in sum form λ·N.
         double ridge = Math.Sqrt(GroupHessian.DefaultSigma * hessian.DiagMean * Tokens);
@@ -84,26 +90,26 @@ public sealed class DriftCorrectionTests
     }
 
     [Test]
-    public void TheStrengthScalesTheStep()
+    public void TheStrengthScalesTheStep([Values] bool projected)
     {
         var (quantized, original, weight) = Streams(5);
         var hessian = Hessian(quantized);
-        var full = DriftCorrection.For(hessian, Cross(quantized, original), 1.0, CpuDenseAlgebra.Instance)!.Target(weight, Out, CpuDenseAlgebra.Instance);
-        var half = DriftCorrection.For(hessian, Cross(quantized, original), 0.5, CpuDenseAlgebra.Instance)!.Target(weight, Out, CpuDenseAlgebra.Instance);
+        var full = DriftCorrection.For(hessian, Cross(quantized, original, weight, projected), 1.0, CpuDenseAlgebra.Instance)!.Target(0, weight, Out, CpuDenseAlgebra.Instance);
+        var half = DriftCorrection.For(hessian, Cross(quantized, original, weight, projected), 0.5, CpuDenseAlgebra.Instance)!.Target(0, weight, Out, CpuDenseAlgebra.Instance);
         for (int i = 0; i < weight.Length; i++)
             Assert.That(half[i] - weight[i], Is.EqualTo(0.5 * (full[i] - weight[i])).Within(1e-5), $"value {i}");
     }
 
     [Test]
-    public void IdenticalStreamsOrNoStrengthLeaveTheWeight()
+    public void IdenticalStreamsOrNoStrengthLeaveTheWeight([Values] bool projected)
     {
-        var (quantized, original, _) = Streams(7);
+        var (quantized, original, weight) = Streams(7);
         var hessian = Hessian(quantized);
-        var same = Cross(quantized, quantized);
+        var same = Cross(quantized, quantized, weight, projected);
         Assert.That(same.AnyDrift, Is.False);
-        Assert.That(same.Mean(), Is.All.EqualTo(0.0));
+        Assert.That(same.Mean(), Has.Length.EqualTo(K * (projected ? Out : K)).And.All.EqualTo(0.0));
         Assert.That(DriftCorrection.For(hessian, same, 1.0, CpuDenseAlgebra.Instance), Is.Null);
-        Assert.That(DriftCorrection.For(hessian, Cross(quantized, original), 0.0, CpuDenseAlgebra.Instance), Is.Null);
+        Assert.That(DriftCorrection.For(hessian, Cross(quantized, original, weight, projected), 0.0, CpuDenseAlgebra.Instance), Is.Null);
         Assert.That(DriftCorrection.For(hessian, new DriftAccumulator(K), 1.0, CpuDenseAlgebra.Instance), Is.Null, "no tokens");
     }
 
@@ -189,18 +195,93 @@ public sealed class DriftCorrectionTests
     /// <c>onDevice</c>.
     /// </summary>
     [Test]
-    public void TheTransposedTargetOnTheHostIsTheTargetTransposedAndPadded()
+    public void TheTransposedTargetOnTheHostIsTheTargetTransposedAndPadded([Values] bool projected)
     {
         var (quantized, original, weight) = Streams(4);
-        var correction = DriftCorrection.For(Hessian(quantized), Cross(quantized, original), 1.0, CpuDenseAlgebra.Instance)!;
-        var target = correction.Target(weight, Out, CpuDenseAlgebra.Instance);
+        var correction = DriftCorrection.For(Hessian(quantized), Cross(quantized, original, weight, projected), 1.0, CpuDenseAlgebra.Instance)!;
+        var target = correction.Target(0, weight, Out, CpuDenseAlgebra.Instance);
         int paddedK = LinearQuantizer.Pad(K), paddedN = LinearQuantizer.Pad(Out);
         foreach (bool onDevice in new[] { true, false })
         {
-            var (transposed, shift) = correction.TransposedTarget(weight, Out, paddedK, paddedN, CpuDenseAlgebra.Instance, onDevice);
+            var (transposed, shift) = correction.TransposedTarget(0, weight, Out, paddedK, paddedN, CpuDenseAlgebra.Instance, onDevice);
             Assert.That(transposed, Is.EqualTo(LinearQuantizer.TransposePadded(target, Out, K, paddedK, paddedN)));
             Assert.That(transposed[(paddedK - 1) * paddedN + paddedN - 1], Is.Zero, "padding");
-            Assert.That(shift, Is.EqualTo(DriftCorrection.RelativeShift(weight, target)).And.GreaterThan(0));
+            // The projected form sums (T − W)² in double from the transposed layout, RelativeShift the float difference in HF order.
+            Assert.That(shift, Is.EqualTo(DriftCorrection.RelativeShift(weight, target)).Within(projected ? 1e-6 * shift : 0).And.GreaterThan(0));
         }
     }
+
+    /// <summary>
+    /// The projected sum C·Wᵀ solves to the steps the square sum's G gives (W·Gᵀ): the same target to float rounding,
+    /// for a group of two members of uneven heights, each member's block found by its position.
+    /// </summary>
+    [Test]
+    public void TheProjectedSumGivesTheSquareSumsTargetForEveryMember()
+    {
+        var (quantized, original, weight) = Streams(12);
+        var rng = new Random(99);
+        const int second = 9;
+        var other = Enumerable.Range(0, second * K).Select(_ => (float)Normal(rng)).ToArray();
+        var hessian = Hessian(quantized);
+        using var square = DriftCorrection.For(hessian, Cross(quantized, original), 1.0, CpuDenseAlgebra.Instance)!;
+        using var projected = DriftCorrection.For(hessian, Cross(quantized, original, weight, other), 1.0, CpuDenseAlgebra.Instance)!;
+        Assert.That(projected.Projected, Is.True);
+        foreach (var (member, w, rows) in new[] { (0, weight, Out), (1, other, second) })
+        {
+            var expected = square.Target(0, w, rows, CpuDenseAlgebra.Instance);
+            var actual = projected.Target(member, w, rows, CpuDenseAlgebra.Instance);
+            double worst = 0, step = 0;
+            for (int i = 0; i < w.Length; i++)
+            {
+                worst = Math.Max(worst, Math.Abs(actual[i] - expected[i]));
+                step = Math.Max(step, Math.Abs(expected[i] - w[i]));
+            }
+            TestContext.Out.WriteLine($"member {member}: max |T_projected − T_square| {worst:E2}, max step {step:E2}");
+            Assert.That(step, Is.GreaterThan(0.05));
+            Assert.That(worst, Is.LessThan(1e-4 * step));
+        }
+        Assert.Throws<ArgumentException>(() => projected.Target(1, weight, Out, CpuDenseAlgebra.Instance), "member 1 has 9 rows");
+        Assert.Throws<ArgumentException>(() => projected.Target(2, other, second, CpuDenseAlgebra.Instance));
+    }
+
+    /// <summary>The projected mean is its definition, mean of x̃_i·((x − x̃)·Wᵀ)_j over the kept tokens, for two members stacked.</summary>
+    [Test]
+    public void TheProjectedSumIsItsDefinition()
+    {
+        var (quantized, original, weight) = Streams(14);
+        var rng = new Random(5);
+        var other = Enumerable.Range(0, 3 * K).Select(_ => (float)Normal(rng)).ToArray();
+        quantized[6 * K + 1] = float.NaN;
+        var cross = Cross(quantized, original, weight, other);
+        Assert.That(cross.Columns, Is.EqualTo(Out + 3));
+        var mean = cross.Mean();
+        double worst = 0, largest = 0;
+        for (int i = 0; i < K; i++)
+        {
+            for (int j = 0; j < Out + 3; j++)
+            {
+                var row = j < Out ? weight.AsSpan(j * K, K) : other.AsSpan((j - Out) * K, K);
+                double sum = 0;
+                for (int t = 0; t < Tokens; t++)
+                {
+                    if (t == 6)
+                        continue;
+                    double projectedDifference = 0;
+                    for (int c = 0; c < K; c++)
+                        projectedDifference += (original[t * K + c] - quantized[t * K + c]) * (double)row[c];
+                    sum += quantized[t * K + i] * projectedDifference;
+                }
+                worst = Math.Max(worst, Math.Abs(mean[i * (Out + 3) + j] - sum / (Tokens - 1)));
+                largest = Math.Max(largest, Math.Abs(sum / (Tokens - 1)));
+            }
+        }
+        Assert.That(worst, Is.LessThan(1e-5 * largest));
+    }
+
+    [TestCase(28672, 8192, true, TestName = "A 70B down_proj is projected")]
+    [TestCase(8192, 8192 + 2 * 1024, false, TestName = "q, k and v are not")]
+    [TestCase(4096, 4096, false, TestName = "o_proj as wide as its input is not")]
+    [TestCase(4096, 2 * 14336, false, TestName = "gate and up are not")]
+    public void GroupsWithFewerOutputsThanInputsAreProjected(int features, long outputs, bool projects) =>
+        Assert.That(DriftAccumulator.Projects(features, outputs), Is.EqualTo(projects));
 }

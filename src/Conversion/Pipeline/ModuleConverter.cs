@@ -286,7 +286,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         InFlight.For(speeds.Count, speeds.Count, d =>
         {
             var onThis = Enumerable.Range(0, order.Length).Where(i => placed[i] == d).Select(i => order[i]).ToArray();
-            InFlight.For(onThis.Length, inFlight, j => outcomes[onThis[j]] = QuantizeOne(module, jobs[onThis[j]].Linear, hessians[jobs[onThis[j]].Group], corrections[jobs[onThis[j]].Group], progress, d, split));
+            InFlight.For(onThis.Length, inFlight, j => outcomes[onThis[j]] = QuantizeOne(module, jobs[onThis[j]].Group, jobs[onThis[j]].Linear, hessians[jobs[onThis[j]].Group], corrections[jobs[onThis[j]].Group], progress, d, split));
         });
         double quantizeSeconds = clock.Elapsed.TotalSeconds;
         timeline?.Add($"{module.Name} quantize", "module", quantizeStart, quantizeSeconds);
@@ -384,7 +384,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// <summary>A linear's work, for ordering the linears and placing them on devices: its padded weights (the tiles its searches encode).</summary>
     private static long Work(Linear linear) => (long)LinearQuantizer.Pad(linear.InFeatures) * LinearQuantizer.Pad(linear.OutFeatures);
 
-    private LinearOutcome QuantizeOne(ModelModule module, Linear linear, Lazy<GroupHessian> hessian, Lazy<DriftCorrection?> correction, IStepProgress progress, int device,
+    private LinearOutcome QuantizeOne(ModelModule module, LinearGroup group, Linear linear, Lazy<GroupHessian> hessian, Lazy<DriftCorrection?> correction, IStepProgress progress, int device,
         bool splitColumns)
     {
         int k = bits.TryGetValue(linear.Name, out var b) ? b : settings.HeadBits;
@@ -401,7 +401,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         (float[]? target, double? shift) = (null, null);
         if (drift is not null)
         {
-            (target, shift) = drift.TransposedTarget(linear.Weight.Data, linear.OutFeatures, LinearQuantizer.Pad(linear.InFeatures),
+            (target, shift) = drift.TransposedTarget(group.MemberOf(linear), linear.Weight.Data, linear.OutFeatures, LinearQuantizer.Pad(linear.InFeatures),
                 LinearQuantizer.Pad(linear.OutFeatures), Quantizer(device).Algebra, onDevice: MakesTargetOnDevice(linear));
         }
         // The target's HF copy is garbage now; a head-sized one is collected before the quantizer allocates its arrays

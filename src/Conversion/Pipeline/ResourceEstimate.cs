@@ -159,18 +159,20 @@ public static class ResourceEstimate
             var module = model.Modules[m];
             // The next module's weights are read while this one converts (ModulePrefetch).
             long prefetched = m + 1 < model.Modules.Count ? model.Modules[m + 1].Linears.Sum(l => WeightBytes(l)) : 0;
+            var stages = CaptureStages(inputs, module);
             long host = prefetched + module switch
             {
                 EmbeddingModule => 4 * vocab * hidden + 4 * chunkTokens * hidden,
                 FinalNormModule => 8 * chunkTokens * hidden,
                 LmHeadModule => HeadHost(inputs, module, largest),
                 _ => BlockHost(inputs, module, chunkTokens, largest),
-            } + DriftHost(inputs, module, chunkTokens);
+            } + stages.Select(groups => DriftHost(inputs, module, groups, chunkTokens)).DefaultIfEmpty(0).Max();
             if (module is EmbeddingModule)
                 largest.Add("the embedding", vocab * hidden);
             if (host > peakHost)
                 (peakHost, peakModule) = (host, module.Name);
-            peakGpu = Math.Max(peakGpu, ModuleGpu(inputs, module, previous) + DriftGpu(inputs, module));
+            foreach (var groups in stages)
+                peakGpu = Math.Max(peakGpu, ModuleGpu(inputs, module, groups, previous, DriftGpu(inputs, module, groups)));
             if (module.LinearGroups.Count > 0)
                 previous = module.Linears.ToList();
             moduleFiles += ModuleFileBytes(inputs, module);
@@ -217,43 +219,86 @@ public static class ResourceEstimate
             .DefaultIfEmpty(0).Max();
 
     /// <summary>
-    /// The drift target's host memory in a module with linears (<see cref="DriftCapture"/>): per group a chunk's worth of
-    /// the original stream's input copy and the packed inputs and differences the cross sum reads (12 bytes per token
-    /// and input), on the CPU also the transposes and the float64 sum with its float product (8 bytes per token and
-    /// input, 12 per k² entry); then the correction of the widest group (on a GPU only G comes back, 4 bytes per k²
-    /// entry; on the CPU the float64 sum's copy, the matrix the solve factors and G, 20); and with a sequential capture the module's original weights, kept beside their
-    /// reconstructions for the original stream (<see cref="OriginalWeights"/>). Zero when the target is off.
+    /// The groups each capture of a module collects (ModuleConverter.CaptureStages): a decoder block's one sublayer at a
+    /// time with a sequential capture, else all at once; none for a module without linears. Each stage's Gram and
+    /// cross sums, solves and linears live only through that stage, so a module's peak is its largest stage's (a 70B's
+    /// down_proj stage; counted all at once, a layer's sums and solves were 34 GiB where one stage needs 20).
     /// </summary>
-    private static long DriftHost(ResourceInputs inputs, ModelModule module, long chunkTokens)
+    private static IReadOnlyList<IReadOnlyList<LinearGroup>> CaptureStages(ResourceInputs inputs, ModelModule module) =>
+        module.LinearGroups.Count == 0 ? []
+        : !inputs.Sequential || module is not DecoderBlock ? [module.LinearGroups]
+        : module.LinearGroups.GroupBy(g => g.Sublayer).OrderBy(g => g.Key).Select(g => (IReadOnlyList<LinearGroup>)g.ToList()).ToList();
+
+    /// <summary>The columns of a group's cross sum: its outputs where it is projected (<see cref="DriftCapture.ProjectionOf"/>), else its inputs.</summary>
+    private static long CrossColumns(LinearGroup group) =>
+        Regularize.Hessian.DriftAccumulator.Projects(group.InFeatures, group.OutFeatures) ? group.OutFeatures : group.InFeatures;
+
+    /// <summary>
+    /// The drift target's host memory in a capture stage (<see cref="DriftCapture"/>): per group a chunk's worth of the
+    /// original stream's input copy and the packed inputs and differences the cross sum reads (12 bytes per token and
+    /// input), a projected sum's products of the differences (8 bytes per token and column), on the CPU also the
+    /// transposes and the float64 sum with its float product (4 bytes per token and input and column, 12 per sum
+    /// entry); then the correction of the largest group (on a GPU only G or the projected steps come back, 4 bytes per
+    /// entry; on the CPU the matrix the solve factors, 8 per k² entry, and the float64 sum's copy and the float result,
+    /// 12 per entry); and with a sequential capture the module's original weights, kept beside their reconstructions
+    /// for the original stream (<see cref="OriginalWeights"/>). Zero when the target is off.
+    /// </summary>
+    private static long DriftHost(ResourceInputs inputs, ModelModule module, IReadOnlyList<LinearGroup> groups, long chunkTokens)
     {
-        if (!inputs.OriginalStream || module.LinearGroups.Count == 0)
+        if (!inputs.OriginalStream || groups.Count == 0)
             return 0;
         bool gpu = inputs.Gpu is not null;
         long tokens = module is LmHeadModule ? (long)ModuleConverter.HeadCaptureRows * inputs.CalCols : chunkTokens;
-        long sums = module.LinearGroups.Sum(g => (gpu ? 0 : 12L * g.InFeatures * g.InFeatures + 8L * tokens * g.InFeatures) + 12L * tokens * g.InFeatures);
-        long correction = module.LinearGroups.Max(g => (gpu ? 4L : 20L) * g.InFeatures * g.InFeatures);
+        long Sum(LinearGroup g)
+        {
+            long k = g.InFeatures, c = CrossColumns(g);
+            return 12L * tokens * k + (c == k ? 0 : 8L * tokens * c) + (gpu ? 0 : 12L * k * c + 4L * tokens * (k + c));
+        }
+        long Correction(LinearGroup g)
+        {
+            long k = g.InFeatures, c = CrossColumns(g);
+            return gpu ? 4L * k * c : 8L * k * k + 12L * k * c;
+        }
         long originals = inputs.Sequential && module is DecoderBlock ? module.Linears.Sum(l => WeightBytes(l)) : 0;
-        return sums + correction + originals;
+        return groups.Sum(Sum) + groups.Max(Correction) + originals;
     }
 
     /// <summary>
-    /// The drift target's GPU memory in a module with linears: each group's float64 cross sum and float product stripe
-    /// (laid out as a Gram sum's), the two blocks a chunk's cross product uploads, and the solve of the widest group
-    /// (its matrix in float64 and G in float32; the right-hand side is the cross sum itself); outside a lean plan, where
-    /// G stays on the device, also the target made there for the largest linear but a head-sized one (W, W·Gᵀ and T
-    /// padded: 12 bytes a weight, <see cref="ModuleConverter.MakesTargetOnDevice"/>). Zero on the CPU or when the target is off.
+    /// The drift target's GPU memory in a capture stage, by phase: each group's float64 cross sum and float product
+    /// stripe (<see cref="Cuda.Blas.CudaDenseAlgebra.CrossBytes"/>: k × k, or k × outputs projected), alive from the
+    /// capture to the group's solve; the scratch a chunk's cross product reads with (the difference, and projected its
+    /// product by the weights, 4 bytes per token and column; grow-only, kept for the run) beside the original stream's
+    /// rows; the solve of the largest group (its matrix in float64 and the result in float32; the right-hand side is
+    /// the cross sum itself); and outside a lean plan, where G stays on the device, the target made there for the
+    /// largest linear of a square sum but a head-sized one (W, W·Gᵀ and T padded: 12 bytes a weight,
+    /// <see cref="ModuleConverter.MakesTargetOnDevice"/>; a projected group's target is made on the host from its
+    /// steps). None on the CPU or when the target is off.
     /// </summary>
-    private static long DriftGpu(ResourceInputs inputs, ModelModule module)
+    private static DriftGpuBytes DriftGpu(ResourceInputs inputs, ModelModule module, IReadOnlyList<LinearGroup> groups)
     {
-        if (!inputs.OriginalStream || inputs.Gpu is null || module.LinearGroups.Count == 0)
-            return 0;
+        if (!inputs.OriginalStream || inputs.Gpu is null || groups.Count == 0)
+            return DriftGpuBytes.None;
         long chunkTokens = module is LmHeadModule ? (long)ModuleConverter.HeadCaptureRows * inputs.CalCols
             : (long)CalibrationState.ChunkRows(inputs.CalCols) * inputs.CalCols;
-        long widest = module.LinearGroups.Max(g => g.InFeatures);
-        long target = inputs.Lean ? 0 : module.Linears.Where(ModuleConverter.MakesTargetOnDevice)
+        long chunk = groups.Max(g => 8L * g.InFeatures + (CrossColumns(g) == g.InFeatures ? 0 : 4L * CrossColumns(g)));
+        long solve = groups.Max(g => 8L * g.InFeatures * g.InFeatures + 4L * g.InFeatures * CrossColumns(g));
+        long target = inputs.Lean ? 0 : groups.Where(g => CrossColumns(g) == g.InFeatures).SelectMany(g => g.Linears).Where(ModuleConverter.MakesTargetOnDevice)
             .Select(l => 12L * LinearQuantizer.Pad(l.InFeatures) * LinearQuantizer.Pad(l.OutFeatures)).DefaultIfEmpty(0).Max();
-        return module.LinearGroups.Sum(g => Cuda.Blas.CudaDenseAlgebra.GramBytes(g.InFeatures))
-            + (long)(ScratchHeadroom * 8 * chunkTokens * widest) + Math.Max(12L * widest * widest, target);
+        return new DriftGpuBytes(groups.Sum(g => Cuda.Blas.CudaDenseAlgebra.CrossBytes(g.InFeatures, (int)CrossColumns(g))),
+            (long)(ScratchHeadroom * chunkTokens * chunk), solve, target);
+    }
+
+    /// <summary>A capture stage's drift target on the GPU by phase (<see cref="DriftGpu"/>).</summary>
+    /// <param name="Sums">The stage's cross sums, from its capture until each group's solve.</param>
+    /// <param name="Chunk">A chunk's cross product scratch and the original stream's rows beside it.</param>
+    /// <param name="Solve">The largest group's solve, beside the sums.</param>
+    /// <param name="Target">The largest target made on the device, beside the kept G.</param>
+    private sealed record DriftGpuBytes(long Sums, long Chunk, long Solve, long Target)
+    {
+        public static readonly DriftGpuBytes None = new(0, 0, 0, 0);
+
+        /// <summary>All of it at once: what a plan that is not lean counts (its memory is ample; the phases are not told apart).</summary>
+        public long AllAtOnce => Sums + Chunk + Math.Max(Solve, Target);
     }
 
     /// <summary>
@@ -327,21 +372,22 @@ public static class ResourceEstimate
     }
 
     /// <summary>
-    /// A module's GPU memory besides the context, encoders and forward scratch: its Gram sums (float64 k² and a float32 product stripe),
+    /// A module's GPU memory through one capture stage (<paramref name="groups"/>, <see cref="CaptureStages"/>) besides
+    /// the context, encoders and forward scratch: the stage's Gram sums (float64 k² and a float32 product stripe),
     /// the head's input and logits scratch (grow-only, allocated by its capture), and the weights on the device (the 8
     /// most recently used: CudaDenseAlgebra's LRU), with either the linears quantized at once (CudaLdlqSolver,
     /// CudaDenseAlgebra.ProxyTraces) beside the originals, or, in the forward after quantizing, the reconstructions too.
     /// </summary>
-    private static long ModuleGpu(ResourceInputs inputs, ModelModule module, IReadOnlyList<Linear> previous)
+    private static long ModuleGpu(ResourceInputs inputs, ModelModule module, IReadOnlyList<LinearGroup> groups, IReadOnlyList<Linear> previous, DriftGpuBytes drift)
     {
-        if (inputs.Gpu is null || module.LinearGroups.Count == 0)
+        if (inputs.Gpu is null || groups.Count == 0)
             return 0;
         var linears = module.Linears.ToList();
         // A sequential drift capture keeps a block's originals and reconstructions both (ModuleConverter).
         int entries = inputs.Sequential && inputs.OriginalStream && module is DecoderBlock ? Math.Max(CachedWeights, 2 * linears.Count) : CachedWeights;
         long Cached(IEnumerable<Linear> weights) =>
             weights.Concat(previous).Concat(previous).Select(l => WeightBytes(l)).OrderByDescending(b => b).Take(entries).Sum();
-        long gram = module.LinearGroups.Sum(g => Cuda.Blas.CudaDenseAlgebra.GramBytes(g.InFeatures));
+        long gram = groups.Sum(g => Cuda.Blas.CudaDenseAlgebra.GramBytes(g.InFeatures));
         long scratch = 0;
         if (module is LmHeadModule)
         {
@@ -358,13 +404,17 @@ public static class ResourceEstimate
             // holds the module's reconstructions (the cache's cap, the largest module's weights, keeps no more).
             long weights = linears.Sum(l => WeightBytes(l));
             // A sum's mean (4 bytes a padded entry) is made beside the sums (IGramAccumulator.Mean), after the cache is emptied.
-            long mean = module.LinearGroups.Max(g => 4L * LinearQuantizer.Pad(g.InFeatures) * LinearQuantizer.Pad(g.InFeatures));
-            long capture = gram + Math.Max(module is LmHeadModule ? 0 : weights, mean);
-            long quantizing = quantized ? InFlight(inputs, module, l => QuantizeGpu(l, lean: true)) : 0;
-            return scratch + Math.Max(capture, Math.Max(quantizing, weights));
+            long mean = groups.Max(g => 4L * LinearQuantizer.Pad(g.InFeatures) * LinearQuantizer.Pad(g.InFeatures));
+            // The drift target's cross sums live from the capture to their solves, which run one at a time after the
+            // sums' means are made, beside the damped H a lone linear's solver keeps (a 70B down_proj's 3.3 GB); its
+            // chunk scratch stays for the run. Counted as if all at once, a 70B layer's job came to 23.1 GiB; by phase, 16.6.
+            long capture = gram + drift.Sums + Math.Max(module is LmHeadModule ? 0 : weights, mean);
+            long solve = drift.Solve == 0 ? 0 : drift.Sums + drift.Solve + mean;
+            long quantizing = quantized ? InFlight(inputs, module, l => QuantizeGpu(l, lean: true)) + drift.Sums : 0;
+            return scratch + drift.Chunk + Math.Max(Math.Max(capture, solve), Math.Max(quantizing, weights));
         }
         long inFlight = quantized ? Cached(linears) + InFlight(inputs, module, l => QuantizeGpu(l, lean: false)) : 0;
-        return gram + scratch + Math.Max(inFlight, Cached(linears.Concat(linears)));
+        return gram + scratch + Math.Max(inFlight, Cached(linears.Concat(linears))) + drift.AllAtOnce;
     }
 
     /// <summary>

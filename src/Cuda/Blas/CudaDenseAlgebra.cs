@@ -250,7 +250,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         using var g = SolveCrossOnDevice(cross, resident, hostHessian, k, paddedK, scale);
         if (g is null)
             return null;
-        var result = new float[ArrayLength.Of(k, k, "drift solve")];
+        var result = new float[ArrayLength.Of(k, cross.Columns, "drift solve")];
         lock (_gate)
             g.CopyTo(result);
         return result;
@@ -262,6 +262,8 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     /// </summary>
     public IResidentMatrix? TrySolveCrossKept(ICrossAccumulator cross, IResidentMatrix? resident, Func<float[]> hostHessian, int k, int paddedK, double scale)
     {
+        if (cross.Rows != k || cross.Columns != k)
+            throw new ArgumentException($"a kept G is square: the cross sum is {cross.Rows}×{cross.Columns}, the inputs {k} wide", nameof(cross));
         if (IsLean)
             return TrySolveCross(cross, resident, hostHessian, k, paddedK, scale) is { } host ? new HostResidentMatrix(host, k) : null;
         var g = SolveCrossOnDevice(cross, resident, hostHessian, k, paddedK, scale);
@@ -333,11 +335,11 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         return (transposed, moved, norm);
     }
 
-    /// <summary>G = scale·A⁻¹·C in a new device buffer (k², float), or null when A is not positive definite.</summary>
+    /// <summary>G = scale·A⁻¹·C in a new device buffer (k × C's columns, float), or null when A is not positive definite.</summary>
     private DeviceBuffer<float>? SolveCrossOnDevice(ICrossAccumulator cross, IResidentMatrix? resident, Func<float[]> hostHessian, int k, int paddedK, double scale)
     {
-        if (paddedK < k)
-            throw new ArgumentException($"a Hessian of width {paddedK} cannot serve inputs of {k}");
+        if (paddedK < k || cross.Rows != k)
+            throw new ArgumentException($"a Hessian of width {paddedK} cannot serve inputs of {k} and a cross sum of {cross.Rows} rows");
         var here = resident is CudaResidentMatrix r && ReferenceEquals(r.Algebra, this) && r.Size == paddedK ? r : null;
         // Host copies are made outside the gate: another device's resident H comes down under that device's lock.
         var hostH = here is null ? hostHessian() : null;
@@ -359,13 +361,14 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
                 h.CopyFrom(hostH!);
                 CudaKernels.WidenTopLeft.Launch(DenseKernels, ElementGrid(values), 256, 0, (h.Pointer, paddedK, a.Pointer, k));
             }
-            using var b = mine is not null ? mine.TakeSum() : _context.Allocate<double>(values);
+            long solved = (long)k * cross.Columns;
+            using var b = mine is not null ? mine.TakeSum() : _context.Allocate<double>(solved);
             if (hostSum is not null)
                 b.CopyFrom(hostSum);
-            if (!TrySolveOnDevice(a.Pointer, b.Pointer, k, k, scale))
+            if (!TrySolveOnDevice(a.Pointer, b.Pointer, k, cross.Columns, scale))
                 return null;
-            var g = _context.Allocate<float>(values);
-            CudaKernels.Narrow.Launch(DenseKernels, ElementGrid(values), 256, 0, (b.Pointer, g.Pointer, values));
+            var g = _context.Allocate<float>(solved);
+            CudaKernels.Narrow.Launch(DenseKernels, ElementGrid(solved), 256, 0, (b.Pointer, g.Pointer, solved));
             return g;
         }
     }
@@ -384,10 +387,23 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         return true;
     }
 
-    public ICrossAccumulator CreateCrossAccumulator(int k) => new CudaCrossAccumulator(this, k, CudaGramAccumulator.StripeWidth(k));
+    public ICrossAccumulator CreateCrossAccumulator(int k) => CreateCrossAccumulator(k, k);
 
-    /// <summary>A cross accumulator whose product goes in stripes of <paramref name="stripe"/> columns (tests: stripes at a small k).</summary>
-    internal ICrossAccumulator CreateCrossAccumulator(int k, int stripe) => new CudaCrossAccumulator(this, k, Math.Clamp(stripe, 1, k));
+    public ICrossAccumulator CreateCrossAccumulator(int k, int columns) => new CudaCrossAccumulator(this, k, columns, CrossStripeRows(k, columns));
+
+    /// <summary>A cross accumulator whose product goes in stripes of <paramref name="stripe"/> of the sum's rows (tests: stripes at a small k).</summary>
+    internal ICrossAccumulator CreateCrossAccumulator(int k, int columns, int stripe) => new CudaCrossAccumulator(this, k, columns, Math.Clamp(stripe, 1, k));
+
+    /// <summary>
+    /// The sum's rows per product stripe (columns × rows floats): as a Gram sum's stripes where the sum is square, else
+    /// all k when k × columns fits <see cref="CudaGramAccumulator.ProductValues"/>, or the most that fit, a multiple of 128.
+    /// </summary>
+    internal static int CrossStripeRows(int k, int columns) =>
+        columns == k ? CudaGramAccumulator.StripeWidth(k)
+        : (long)k * columns <= CudaGramAccumulator.ProductValues ? k : (int)Math.Clamp(CudaGramAccumulator.ProductValues / columns / 128 * 128, 128, k);
+
+    /// <summary>Device bytes of a cross accumulator of k × columns: the float64 sum and the product stripe.</summary>
+    public static long CrossBytes(int k, int columns) => 8L * k * columns + 4L * columns * CrossStripeRows(k, columns);
 
     /// <summary>A device copy of rows (rows×cols float, row-major) at <paramref name="pointer"/>; the caller holds <see cref="Gate"/>.</summary>
     internal IResidentRows KeepRows(ulong pointer, int rows, int cols)
@@ -406,7 +422,16 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     /// TF32's 1e-3 relative rounding of its operands changes T by ~1e-5 of W, while FP32 made an 8B down_proj's
     /// 14336² product over 250 × 2048 tokens about 3 s of every layer's capture. The caller holds <see cref="Gate"/>.
     /// </summary>
-    internal bool? TryAddCrossOnDevice(ICrossAccumulator cross, ulong quantized, IResidentRows original, int rows, GpuMath math = GpuMath.Fp32)
+    internal bool? TryAddCrossOnDevice(ICrossAccumulator cross, ulong quantized, IResidentRows original, int rows, GpuMath math = GpuMath.Fp32) =>
+        TryAddCrossOnDevice(cross, quantized, original, rows, null, math);
+
+    /// <summary>
+    /// As <see cref="TryAddCrossOnDevice(ICrossAccumulator, ulong, IResidentRows, int, GpuMath)"/>, and with a
+    /// <paramref name="projection"/> the projected sum X̃ᵀ·((X − X̃)·Wᵀ): each member's product with the difference (its
+    /// weight from this device's cache, where the forward's product of the same rows reads it next) into its block of
+    /// a scratch Z, then X̃ᵀZ.
+    /// </summary>
+    internal bool? TryAddCrossOnDevice(ICrossAccumulator cross, ulong quantized, IResidentRows original, int rows, CrossProjection? projection, GpuMath math)
     {
         if (cross is not CudaCrossAccumulator mine || !ReferenceEquals(mine.Owner, this) || original is not CudaResidentRows held || !ReferenceEquals(held.Owner, this))
             return null;
@@ -421,9 +446,26 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         CudaKernels.FlagNonzero.Launch(DenseKernels, ElementGrid(values), 256, 0, (difference.Pointer, values, flag.Pointer));
         Span<float> differed = stackalloc float[1];
         flag.CopyTo(differed);
-        if (differed[0] != 0)
+        if (differed[0] == 0)
+            return false;
+        if (projection is null)
+        {
             mine.AddOnDevice(quantized, difference.Pointer, rows, math);
-        return differed[0] != 0;
+            return true;
+        }
+        if (projection.Features != held.Cols || mine.Columns != projection.Columns)
+            throw new ArgumentException($"a projection of {projection.Features} inputs to {projection.Columns} columns does not fit rows of {held.Cols} and a sum of {mine.Columns} columns");
+        int columns = projection.Columns;
+        var z = Scratch("cross projected", (long)rows * columns);
+        for (int m = 0; m < projection.Weights.Count; m++)
+        {
+            var w = CachedWeight(projection.Weights[m]);
+            // Row-major Z's block = D·W_mᵀ is column-major (rows_m × rows) W_m·Dᵀ at column offset, leading dimension Σ rows.
+            Gemm(CudaMathLibraries.OpT, CudaMathLibraries.OpN, projection.RowsOf(m), rows, held.Cols, w.Pointer, held.Cols, difference.Pointer, held.Cols,
+                z.Pointer + 4UL * (ulong)projection.OffsetOf(m), columns, math);
+        }
+        mine.AddOnDevice(quantized, z.Pointer, rows, math);
+        return true;
     }
 
     /// <summary>Rows kept on the device by <see cref="KeepRows"/>.</summary>
@@ -463,31 +505,39 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     }
 
     /// <summary>
-    /// Σ AᵀB in float64 on the device: each pair of blocks goes up once, their product by SGEMM in column stripes of at
-    /// most <see cref="CudaGramAccumulator.ProductValues"/> values (as the Gram sums), each stripe added to the sum
-    /// whole. Only the k² sum ever comes down, once.
+    /// Σ AᵀB in float64 on the device: each pair of blocks goes up once, their product by SGEMM in stripes of the sum's
+    /// rows of at most <see cref="CudaGramAccumulator.ProductValues"/> values (as the Gram sums), each stripe added to the
+    /// sum whole. Only the sum ever comes down, once.
     /// </summary>
     private sealed class CudaCrossAccumulator : ICrossAccumulator
     {
         private readonly CudaDenseAlgebra _owner;
         private readonly int _k;
+        private readonly int _columns;
         private readonly int _stripe;
         private DeviceBuffer<double>? _sum;
         private readonly DeviceBuffer<float> _product;
 
-        public CudaCrossAccumulator(CudaDenseAlgebra owner, int k, int stripe)
+        public CudaCrossAccumulator(CudaDenseAlgebra owner, int k, int columns, int stripe)
         {
             _owner = owner;
             _k = k;
+            _columns = columns;
             _stripe = stripe;
-            (_sum, _product) = owner.AllocateStripedSum(k, stripe);
+            _sum = owner._context.Allocate<double>((long)k * columns);
+            _sum.Fill(0);
+            _product = owner._context.Allocate<float>((long)columns * stripe);
         }
+
+        public int Rows => _k;
+
+        public int Columns => _columns;
 
         public void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int rows)
         {
             ObjectDisposedException.ThrowIf(_sum is null, this);
-            if (a.Length != (long)rows * _k || b.Length != a.Length)
-                throw new ArgumentException($"expected two {rows}×{_k} blocks, got {a.Length} and {b.Length} values");
+            if (a.Length != (long)rows * _k || b.Length != (long)rows * _columns)
+                throw new ArgumentException($"expected blocks of {rows}×{_k} and {rows}×{_columns}, got {a.Length} and {b.Length} values");
             if (rows == 0)
                 return;
             lock (_owner._gate)
@@ -502,17 +552,17 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
 
         public CudaDenseAlgebra Owner => _owner;
 
-        /// <summary>AᵀB of the device blocks A, B (rows×k, row-major) into the float64 sum, each stripe's product in <paramref name="math"/>; the caller holds the gate.</summary>
+        /// <summary>AᵀB of the device blocks A (rows×k) and B (rows×columns), row-major, into the float64 sum, each stripe's product in <paramref name="math"/>; the caller holds the gate.</summary>
         public void AddOnDevice(ulong a, ulong b, int rows, GpuMath math = GpuMath.Fp32)
         {
             ObjectDisposedException.ThrowIf(_sum is null, this);
-            // Row-major A, B (rows×k) are column-major Aᵀ, Bᵀ (k×rows). The row-major sum S = AᵀB is column-major
-            // Sᵀ = Bᵀ·A; its columns [c0, c0 + w) are Bᵀ·(rows of Aᵀ from c0)ᵀ.
+            // Row-major A (rows×k) and B (rows×columns) are column-major Aᵀ (k×rows) and Bᵀ (columns×rows). The row-major
+            // sum S = AᵀB (k×columns) is column-major Sᵀ = Bᵀ·A; its columns [c0, c0 + w), S's rows, are Bᵀ·(rows of Aᵀ from c0)ᵀ.
             for (int c0 = 0; c0 < _k; c0 += _stripe)
             {
                 int width = Math.Min(_stripe, _k - c0);
-                _owner.Gemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _k, width, rows, b, _k, a + 4UL * (ulong)c0, _k, _product.Pointer, _k, math);
-                CudaKernels.AddStripe.Launch(_owner.DenseKernels, ElementGrid((long)_k * width), 256, 0, (_product.Pointer, width, _sum.Pointer, _k, c0));
+                _owner.Gemm(CudaMathLibraries.OpN, CudaMathLibraries.OpT, _columns, width, rows, b, _columns, a + 4UL * (ulong)c0, _k, _product.Pointer, _columns, math);
+                CudaKernels.AddStripe.Launch(_owner.DenseKernels, ElementGrid((long)_columns * width), 256, 0, (_product.Pointer, width, _sum.Pointer, _columns, c0));
             }
         }
 
@@ -529,7 +579,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         public double[] Sum()
         {
             ObjectDisposedException.ThrowIf(_sum is null, this);
-            var sum = new double[(long)_k * _k];
+            var sum = new double[(long)_k * _columns];
             lock (_owner._gate)
                 _sum.CopyTo(sum);
             return sum;

@@ -584,7 +584,8 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
                 using (original)
                 {
                     AddGram(drift, group, input.Pointer, m);
-                    if (!drift.CrossFor(group).AddOnDevice(m, cross => _algebra.TryAddCrossOnDevice(cross, input.Pointer, original, m, Options.Math)))
+                    var sum = drift.CrossFor(group);
+                    if (!sum.AddOnDevice(m, cross => _algebra.TryAddCrossOnDevice(cross, input.Pointer, original, m, sum.Projection, Options.Math)))
                         throw new InvalidOperationException($"{group}: the drift target's cross sum or the original stream's rows are not on {_algebra.Device}");
                 }
                 return;

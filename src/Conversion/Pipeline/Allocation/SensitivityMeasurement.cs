@@ -310,7 +310,7 @@ public sealed class SensitivityMeasurement(ConvertSettings requested, MeasureOpt
                     foreach (var linear in group.Linears)
                     {
                         replaced.TryAdd(linear, linear.Weight);
-                        linear.ReplaceWeight(new Compute.Matrix(linear.OutFeatures, linear.InFeatures, correction.Target(linear.Weight.Data, linear.OutFeatures, backend.Algebra)));
+                        linear.ReplaceWeight(new Compute.Matrix(linear.OutFeatures, linear.InFeatures, correction.Target(group.MemberOf(linear), linear.Weight.Data, linear.OutFeatures, backend.Algebra)));
                     }
                 }
             }
