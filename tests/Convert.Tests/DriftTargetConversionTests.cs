@@ -88,6 +88,9 @@ public sealed class DriftTargetConversionTests
         Assert.That(against.Groups[1].Value, Is.EqualTo(own.Groups[1].Value));
         Assert.That(log, Does.Match(@"model\.layers\.0 AttentionInput \(.*\): drift target not needed"), "q/k/v: both streams agree");
         Assert.That(log, Does.Match(@"model\.layers\.0\.self_attn\.o_proj: K=4 .* drift target moved [1-9]"), "o_proj sees the quantized q/k/v");
+        // down_proj (fewer outputs than inputs) sums its cross term projected by its weight; gate and up the square one.
+        Assert.That(log, Does.Match(@"model\.layers\.0 MlpOutput \(mlp\.down_proj\): drift target from \d+ tokens, its cross sum projected by the weights \(\d+ × \d+\) \("));
+        Assert.That(log, Does.Match(@"model\.layers\.0 MlpInput \(mlp\.gate_proj, mlp\.up_proj\): drift target from \d+ tokens \("));
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "quantization_config.json")))!;
         Assert.That(config["sequential_capture"]!.GetValue<string>(), Is.EqualTo("true"));
 

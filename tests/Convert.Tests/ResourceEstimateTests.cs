@@ -237,6 +237,8 @@ public class ResourceEstimateTests
         TestContext.Out.WriteLine($"20 GiB: {HumanFormat.Bytes(needs.GpuBytes)} with the drift target ({plan.Describe()})");
         Assert.That(withDrift, Is.Null, "the drift target fits 20 GiB");
         Assert.That(plan.Lean, Is.True);
+        // A stage quantizes only its own linears: the down_proj stage's one does not share the GPU with gate_proj's.
+        Assert.That(plan.OneInFlight, Is.False, "two linears in flight where a stage has two");
         Assert.That(needs.Shortfalls(twenty), Is.Empty);
 
         var tight = Machine(120, 16, 200);

@@ -375,7 +375,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         backend.Cuda?.MakeCurrent();
         var correction = DriftCorrection.For(hessian, cross, settings.Tuning.DriftTarget, backend.Algebra);
         timeline?.Add($"{group} drift correction", "linear", start, clock.Elapsed.TotalSeconds);
-        Log(progress, $"  {group}: drift target " + (correction is not null ? $"from {cross.Count} tokens ({clock.Elapsed.TotalSeconds:F1} s)"
+        Log(progress, $"  {group}: drift target " + (correction is not null ? $"from {cross.Count} tokens{(correction.Projected ? $", its cross sum projected by the weights ({cross.Features} × {cross.Columns})" : "")} ({clock.Elapsed.TotalSeconds:F1} s)"
             : hessian.FallbackReason is not null ? "not applied (no Hessian)"
             : "not needed (both streams' inputs are the same)"));
         return correction;

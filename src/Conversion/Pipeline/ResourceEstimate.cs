@@ -410,10 +410,10 @@ public static class ResourceEstimate
             // chunk scratch stays for the run. Counted as if all at once, a 70B layer's job came to 23.1 GiB; by phase, 16.6.
             long capture = gram + drift.Sums + Math.Max(module is LmHeadModule ? 0 : weights, mean);
             long solve = drift.Solve == 0 ? 0 : drift.Sums + drift.Solve + mean;
-            long quantizing = quantized ? InFlight(inputs, module, l => QuantizeGpu(l, lean: true)) + drift.Sums : 0;
+            long quantizing = quantized ? InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: true)) + drift.Sums : 0;
             return scratch + drift.Chunk + Math.Max(Math.Max(capture, solve), Math.Max(quantizing, weights));
         }
-        long inFlight = quantized ? Cached(linears) + InFlight(inputs, module, l => QuantizeGpu(l, lean: false)) : 0;
+        long inFlight = quantized ? Cached(linears) + InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: false)) : 0;
         return gram + scratch + Math.Max(inFlight, Cached(linears.Concat(linears))) + drift.AllAtOnce;
     }
 
@@ -465,6 +465,22 @@ public static class ResourceEstimate
     /// The working sets of the linears quantized at once: the largest <see cref="ResourceInputs.LinearsInFlight"/> of the
     /// module's, or a whole sequential stage's (<see cref="InFlight.InStage"/>) when that is more.
     /// </summary>
+    /// <summary>
+    /// The working sets of the linears a capture stage (<paramref name="groups"/>) quantizes at once: with a sequential
+    /// capture only the stage's own linears are in flight (ModuleConverter quantizes a stage's before the next one's
+    /// capture), at the count its size gives (<see cref="Pipeline.InFlight.InStage"/>); else as <see cref="InFlight(ResourceInputs, ModelModule, Func{Linear, long})"/>.
+    /// A 70B's down_proj stage has one linear: counting gate_proj's beside it sent the default quantizer's 20 GiB plan
+    /// to one linear in flight for every stage.
+    /// </summary>
+    private static long InFlight(ResourceInputs inputs, ModelModule module, IReadOnlyList<LinearGroup> groups, Func<Linear, long> workingSet)
+    {
+        if (!inputs.Sequential || module is not DecoderBlock)
+            return InFlight(inputs, module, workingSet);
+        var sizes = groups.SelectMany(g => g.Linears).Select(workingSet).ToList();
+        int degree = Pipeline.InFlight.InStage(Math.Max(1, inputs.LinearsInFlight(sizes.Count)), sizes.Count, inputs.WholeStages);
+        return sizes.OrderByDescending(b => b).Take(degree).Sum();
+    }
+
     private static long InFlight(ResourceInputs inputs, ModelModule module, Func<Linear, long> workingSet)
     {
         var sizes = module.Linears.Select(workingSet).ToList();
