@@ -289,6 +289,36 @@ public class LinearQuantizerTests
         }
     }
 
+    /// <summary>
+    /// LDLQ's Q, kept as <see cref="QuantizedLinear.Decoded"/>, is the stored trellis decoded, so the reconstruction
+    /// the converter makes from it (rotated in place) is, to the bit, the one decoding gives: with feedback at K = 2, 3
+    /// and 6, with the refinement passes (which change states and Q together), and without a Hessian.
+    /// </summary>
+    [TestCase(2, 0, false)]
+    [TestCase(3, 0, false)]
+    [TestCase(6, 0, false)]
+    [TestCase(3, 2, false)]
+    [TestCase(2, 0, true)]
+    public void TheReconstructionFromQIsTheDecodedTrellisOne(int bits, int refinePasses, bool noHessian)
+    {
+        const int outF = 200, inF = 120, tokens = 300;
+        var x = CorrelatedInputs(tokens, inF, 8);
+        var h = noHessian ? GroupHessian.Finalize(new HessianAccumulator(inF), 128, 0.025, new Random(1)) : Hessian(x, tokens, inF, 9);
+        var settings = new LinearQuantizerSettings { Tuning = QuantizerTuning.Default with { RefinePasses = refinePasses } };
+        var q = Quantize(RandomWeight(outF, inF, 10), outF, inF, h, bits, settings);
+        Assert.That(q.Decoded, Is.Not.Null.And.Length.EqualTo(q.PaddedIn * q.PaddedOut));
+        var table = Tables.Get(q.Codebook);
+        var decoded = new float[q.Decoded!.Length];
+        TrellisDecoderDecode(q, table.Values, decoded);
+        Assert.That(q.Decoded, Is.EqualTo(decoded), "Q is the trellis decoded");
+        var fromTrellis = LinearReconstruction.Reconstruct(q.Trellis, q.PaddedIn, q.PaddedOut, q.Bits, table.Values, q.Suh, q.Svh);
+        var fromQ = LinearReconstruction.FromDecoded((float[])q.Decoded.Clone(), q.PaddedIn, q.PaddedOut, q.Suh, q.Svh);
+        Assert.That(fromQ, Is.EqualTo(fromTrellis));
+    }
+
+    private static void TrellisDecoderDecode(QuantizedLinear q, ReadOnlySpan<float> table, float[] into) =>
+        Converter.Trellis.Tiles.TrellisDecoder.Decode(q.Trellis, q.PaddedIn / 16, q.PaddedOut / 16, q.Bits, table, into);
+
     [Test]
     public void FallbackWithoutHessianIsRecorded()
     {

@@ -11,6 +11,7 @@ using Converter.Models.Forward;
 using Converter.Models.Modules;
 using Converter.Regularize.Hessian;
 using Converter.Regularize.Quantization;
+using Converter.Regularize.Reconstruction;
 using Converter.Trellis.Codebooks;
 using Converter.Trellis.Viterbi;
 
@@ -459,10 +460,13 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         // a forced full collection per linear would cost more than it saves.
         if (IsLarge(linear))
             HeapReuse.ReleaseFinishedStep();
-        // Later modules must see what the quantized model computes: swap in the reconstruction (§4.3).
+        // Later modules must see what the quantized model computes: swap in the reconstruction (§4.3), made from LDLQ's
+        // Q (the decoded trellis) in place; the result keeps no reference to it.
+        var decoded = q.Decoded;
+        q = q with { Decoded = null };
         var stored = ToExl3(q);
         var clock = Stopwatch.StartNew();
-        linear.ReplaceWeight(Reconstruct(stored, linear));
+        linear.ReplaceWeight(decoded is null ? Reconstruct(stored, linear) : FromDecoded(decoded, q, linear));
         // The forward that follows multiplies by it on the first device: upload it now beside the other linears' work.
         // A lean plan leaves the cache to the forward (its bytes are capped at one module's weights).
         if (!_lean && ReferenceEquals(Quantizer(device), backend))
@@ -519,6 +523,11 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
     private Matrix Reconstruct(Exl3Linear stored, Linear linear) =>
         new(linear.OutFeatures, linear.InFeatures, Exl3Reconstruction.HfWeight(stored, codebooks, linear.OutFeatures, linear.InFeatures));
+
+    /// <summary>The reconstruction from LDLQ's Q (<see cref="QuantizedLinear.Decoded"/>), rotated in place: the weights decoding the stored trellis gives.</summary>
+    private static Matrix FromDecoded(float[] decoded, QuantizedLinear q, Linear linear) =>
+        new(linear.OutFeatures, linear.InFeatures, LinearReconstruction.ToHfLayout(
+            LinearReconstruction.FromDecoded(decoded, q.PaddedIn, q.PaddedOut, q.Suh, q.Svh), q.PaddedIn, q.PaddedOut, linear.OutFeatures, inFeatures: linear.InFeatures));
 
     /// <summary>Biases are stored fp16 and padded like the output dimension (exllamav3 pads them on load).</summary>
     private static float[] PadBias(float[] bias, int n)

@@ -111,6 +111,7 @@ public static class LinearQuantizer
             PaddedIn = k,
             PaddedOut = n,
             Trellis = trellis,
+            Decoded = result.Quantized,
             Suh = su,
             Svh = sv,
             Bias = bias,

@@ -19,6 +19,13 @@ public sealed record QuantizedLinear
     /// <summary>Packed states, int16 (k/16, n/16, 16·K) row-major (§2.6).</summary>
     public required short[] Trellis { get; init; }
 
+    /// <summary>
+    /// LDLQ's Q: Ŵ (k, n) row-major, each value the codebook's at its state, which is what decoding
+    /// <see cref="Trellis"/> gives (§4.3); kept so a reconstruction need not decode (an 8B MLP linear's 59M values took
+    /// ~0.35 s of a core). Null where it was not kept.
+    /// </summary>
+    public float[]? Decoded { get; init; }
+
     public required float[] Suh { get; init; }
     public required float[] Svh { get; init; }
     public float[]? Bias { get; init; }

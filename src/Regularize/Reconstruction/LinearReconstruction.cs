@@ -22,6 +22,18 @@ public static class LinearReconstruction
     }
 
     /// <summary>
+    /// <see cref="Reconstruct"/> from Ŵ already decoded (LDLQ's Q, <see cref="Quantization.QuantizedLinear.Decoded"/>):
+    /// the rotations and scales applied to <paramref name="decoded"/> in place, which is returned.
+    /// </summary>
+    public static float[] FromDecoded(float[] decoded, int k, int n, ReadOnlySpan<float> suh, ReadOnlySpan<float> svh)
+    {
+        if (decoded.Length != (long)k * n)
+            throw new ArgumentException($"a decoded ({k}, {n}) weight has {(long)k * n} values, got {decoded.Length}");
+        ApplyRotationsAndScales(decoded, k, n, suh, svh);
+        return decoded;
+    }
+
+    /// <summary>
     /// The HF weight (out, in) row-major from W (k, n): transposed, with the padding rows and columns (§4.1: k and n
     /// are the widths padded to multiples of 128) trimmed.
     /// </summary>
