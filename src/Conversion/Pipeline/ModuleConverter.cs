@@ -518,8 +518,12 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// <summary>CPU encoder threads of device <paramref name="device"/> (its share when cpu is listed more than once).</summary>
     private int Threads(int device) => _devices?.CpuThreads[device] ?? settings.Threads;
 
-    /// <summary>The weight (out, in) the quantized model computes with: what is written, decoded as inspect and eval decode it (§4.3).</summary>
-    public Matrix Reconstruct(QuantizedLinear q, Linear linear) => Reconstruct(ToExl3(q), linear);
+    /// <summary>
+    /// The weight (out, in) the quantized model computes with: what is written, decoded as inspect and eval decode it
+    /// (§4.3); from a copy of LDLQ's Q where <paramref name="q"/> keeps it (the same bits, without unpacking the trellis).
+    /// </summary>
+    public Matrix Reconstruct(QuantizedLinear q, Linear linear) =>
+        q.Decoded is { } decoded ? FromDecoded((float[])decoded.Clone(), q, linear) : Reconstruct(ToExl3(q), linear);
 
     private Matrix Reconstruct(Exl3Linear stored, Linear linear) =>
         new(linear.OutFeatures, linear.InFeatures, Exl3Reconstruction.HfWeight(stored, codebooks, linear.OutFeatures, linear.InFeatures));
