@@ -9,8 +9,6 @@ public sealed class HostCrossAccumulator(IDenseAlgebra algebra, int k, int colum
     private readonly double[] _sum = new double[ArrayLength.Of(k, columns, "cross sum")];
     private float[] _aT = [], _bT = [], _product = [];
 
-    public HostCrossAccumulator(IDenseAlgebra algebra, int k) : this(algebra, k, k) { }
-
     public int Rows => k;
 
     public int Columns => columns;

@@ -89,7 +89,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var referenceRows = good.Take(ReferenceRows).ToList();
         var jobs = module.LinearGroups.SelectMany(g => g.Linears.Select(l => (Group: g, Linear: l))).ToList();
         var outcomes = new LinearOutcome[jobs.Count];
-        var stages = CaptureStages(module);
+        var stages = CaptureStages(module, settings.Tuning.SequentialCapture);
         // The original stream runs the module as the original model does, also after earlier sublayers were swapped
         // for their reconstructions.
         var originalWeights = stages.Count > 1 && original is not null ? new OriginalWeights(module.Linears) : null;
@@ -173,10 +173,11 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
     /// <summary>
     /// The groups one capture collects, in the order they are captured: all of the module's at once, or with
-    /// <see cref="QuantizerTuning.SequentialCapture"/> a decoder block's one <see cref="LinearGroup.Sublayer"/> at a time.
+    /// <paramref name="sequential"/> (<see cref="QuantizerTuning.SequentialCapture"/>) a decoder block's one
+    /// <see cref="LinearGroup.Sublayer"/> at a time. The resource estimate counts a module's memory by the same stages.
     /// </summary>
-    private IReadOnlyList<IReadOnlyList<LinearGroup>> CaptureStages(ModelModule module) =>
-        !settings.Tuning.SequentialCapture || module is not DecoderBlock
+    internal static IReadOnlyList<IReadOnlyList<LinearGroup>> CaptureStages(ModelModule module, bool sequential) =>
+        !sequential || module is not DecoderBlock
             ? [module.LinearGroups]
             : module.LinearGroups.GroupBy(g => g.Sublayer).OrderBy(g => g.Key).Select(g => (IReadOnlyList<LinearGroup>)g.ToList()).ToList();
 

@@ -159,7 +159,9 @@ public static class ResourceEstimate
             var module = model.Modules[m];
             // The next module's weights are read while this one converts (ModulePrefetch).
             long prefetched = m + 1 < model.Modules.Count ? model.Modules[m + 1].Linears.Sum(l => WeightBytes(l)) : 0;
-            var stages = CaptureStages(inputs, module);
+            // Each capture stage's Gram and cross sums, solves and linears live only through that stage, so a module's
+            // peak is its largest stage's (a 70B's down_proj stage: its layer was 34 GiB counted all at once).
+            var stages = ModuleConverter.CaptureStages(module, inputs.Sequential);
             long host = prefetched + module switch
             {
                 EmbeddingModule => 4 * vocab * hidden + 4 * chunkTokens * hidden,
@@ -217,17 +219,6 @@ public static class ResourceEstimate
             .Where(m => m.LinearGroups.Count > 0 && (m is not LmHeadModule || inputs.HeadBits != 16))
             .Select(m => InFlight(inputs, m, l => QuantizeGpu(l, inputs.Lean)))
             .DefaultIfEmpty(0).Max();
-
-    /// <summary>
-    /// The groups each capture of a module collects (ModuleConverter.CaptureStages): a decoder block's one sublayer at a
-    /// time with a sequential capture, else all at once; none for a module without linears. Each stage's Gram and
-    /// cross sums, solves and linears live only through that stage, so a module's peak is its largest stage's (a 70B's
-    /// down_proj stage; counted all at once, a layer's sums and solves were 34 GiB where one stage needs 20).
-    /// </summary>
-    private static IReadOnlyList<IReadOnlyList<LinearGroup>> CaptureStages(ResourceInputs inputs, ModelModule module) =>
-        module.LinearGroups.Count == 0 ? []
-        : !inputs.Sequential || module is not DecoderBlock ? [module.LinearGroups]
-        : module.LinearGroups.GroupBy(g => g.Sublayer).OrderBy(g => g.Key).Select(g => (IReadOnlyList<LinearGroup>)g.ToList()).ToList();
 
     /// <summary>The columns of a group's cross sum: its outputs where it is projected (<see cref="DriftCapture.ProjectionOf"/>), else its inputs.</summary>
     private static long CrossColumns(LinearGroup group) =>
@@ -372,7 +363,7 @@ public static class ResourceEstimate
     }
 
     /// <summary>
-    /// A module's GPU memory through one capture stage (<paramref name="groups"/>, <see cref="CaptureStages"/>) besides
+    /// A module's GPU memory through one capture stage (<paramref name="groups"/>, <see cref="ModuleConverter.CaptureStages"/>) besides
     /// the context, encoders and forward scratch: the stage's Gram sums (float64 k² and a float32 product stripe),
     /// the head's input and logits scratch (grow-only, allocated by its capture), and the weights on the device (the 8
     /// most recently used: CudaDenseAlgebra's LRU), with either the linears quantized at once (CudaLdlqSolver,
@@ -462,10 +453,6 @@ public static class ResourceEstimate
     }
 
     /// <summary>
-    /// The working sets of the linears quantized at once: the largest <see cref="ResourceInputs.LinearsInFlight"/> of the
-    /// module's, or a whole sequential stage's (<see cref="InFlight.InStage"/>) when that is more.
-    /// </summary>
-    /// <summary>
     /// The working sets of the linears a capture stage (<paramref name="groups"/>) quantizes at once: with a sequential
     /// capture only the stage's own linears are in flight (ModuleConverter quantizes a stage's before the next one's
     /// capture), at the count its size gives (<see cref="Pipeline.InFlight.InStage"/>); else as <see cref="InFlight(ResourceInputs, ModelModule, Func{Linear, long})"/>.
@@ -481,6 +468,10 @@ public static class ResourceEstimate
         return sizes.OrderByDescending(b => b).Take(degree).Sum();
     }
 
+    /// <summary>
+    /// The working sets of the linears quantized at once: the largest <see cref="ResourceInputs.LinearsInFlight"/> of the
+    /// module's, or a whole sequential stage's (<see cref="InFlight.InStage"/>) when that is more.
+    /// </summary>
     private static long InFlight(ResourceInputs inputs, ModelModule module, Func<Linear, long> workingSet)
     {
         var sizes = module.Linears.Select(workingSet).ToList();

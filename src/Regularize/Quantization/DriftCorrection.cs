@@ -125,8 +125,9 @@ public sealed class DriftCorrection : IDisposable
 
     /// <summary>
     /// Adds a member's steps (k × <paramref name="columns"/> row-major, its block from <paramref name="offset"/>) to the
-    /// transposed weight's rows in place, and returns Σ (T − W)² and Σ W² in double, as <see cref="RelativeShift"/>
-    /// defines them: per row in order, the rows' sums then added in order, so the value does not depend on the threads.
+    /// transposed weight's rows in place, and returns Σ (T − W)² and Σ W² in double, the sums <see cref="RelativeShift"/>
+    /// takes (the difference here in double, not float): per row in order, the rows' sums then added in order, so the
+    /// value does not depend on the threads.
     /// </summary>
     public static (double Moved, double Norm) AddSteps(Span<float> transposed, int paddedN, ReadOnlySpan<float> steps, int columns, int offset, int rows, int k)
     {
