@@ -14,7 +14,8 @@
 # Run from the repository root after tools/publish-gpu.sh tests (the GPU test runner doubles as the CLI); carry
 # .gpu/tests. OUT_DIR gets PHASE-*.log (convert logs with /usr/bin/time -v), PHASE-*.smi.csv (nvidia-smi samples:
 # timestamp, utilization %, memory MiB) and summary.txt (one line per run: exit code, wall, host peak, GPU busy over
-# the decoder layers, GPU peak). Models go to /tmp.
+# the decoder layers, GPU peak). Models go to /tmp. BUDGET (environment, seconds, default 590) bounds the phase's
+# conversions, for a call that runs something else first within the device's 10-minute limit.
 set -u
 out="${1:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb}"
 phase="${2:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb}"
@@ -29,7 +30,7 @@ convert() {
   nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -lms "${SAMPLE_MS:-250}" > "$smi" &
   local sampler=$!
   local began; began=$(date +%s.%N)
-  /usr/bin/time -v timeout $(( 590 - ($(date +%s) - start) )) $cli convert "$model" -o /tmp/trellis-i14-out --overwrite --bits 4 --device cuda:0 "$@" > "$log" 2>&1
+  /usr/bin/time -v timeout $(( ${BUDGET:-590} - ($(date +%s) - start) )) $cli convert "$model" -o /tmp/trellis-i14-out --overwrite --bits 4 --device cuda:0 "$@" > "$log" 2>&1
   local rc=$?
   kill "$sampler"
   rm -rf /tmp/trellis-i14-out /tmp/trellis-i14-out.work

@@ -21,22 +21,9 @@ namespace Converter.Cuda.Tests;
 /// formula evaluated on the host from the device's own errors, where a near tie stays confined to its tile.
 /// </summary>
 [TestFixture, Category("Gpu")]
-public sealed class LdlqSolverTests : GpuFixture
+public sealed class LdlqSolverTests : SolverFixture
 {
     private static readonly CodebookTableCache Tables = new();
-    private CudaDenseAlgebra _algebra = null!;
-    private CudaLdlqSolver _solver = null!;
-
-    [OneTimeSetUp]
-    public void CreateSolver()
-    {
-        _algebra = new CudaDenseAlgebra(Cuda);
-        _solver = new CudaLdlqSolver(_algebra);
-    }
-
-    [OneTimeTearDown]
-    public void DisposeAlgebra() => _algebra?.Dispose();
-
     [TestCase(256)]
     [TestCase(1024)]
     public void FactorMatchesTheHostBlockLdl(int k)
@@ -44,7 +31,7 @@ public sealed class LdlqSolverTests : GpuFixture
         var rng = new Random(k);
         var hessian = Array.ConvertAll(CorrelatedHessian(k, rng), v => (float)v);
         var expected = HostLdlqSolver.Instance.Factor(hessian, k, 0.025, CpuDenseAlgebra.Instance);
-        var actual = _solver.Factor(hessian, k, 0.025, _algebra);
+        var actual = Solver.Factor(hessian, k, 0.025, Algebra);
         Assert.That(actual.Retries, Is.EqualTo(expected.Retries));
         Assert.That(actual.Factor, Is.Not.Null);
         double diff = 0, norm = 0;
@@ -69,13 +56,13 @@ public sealed class LdlqSolverTests : GpuFixture
         for (int i = 0; i < k; i++)
             h[i * k + i] = i == 20 ? -0.1f : 1f;
         var expected = HostLdlqSolver.Instance.Factor(h, k, 0.025, CpuDenseAlgebra.Instance);
-        var actual = _solver.Factor(h, k, 0.025, _algebra);
+        var actual = Solver.Factor(h, k, 0.025, Algebra);
         Assert.That(expected.Retries, Is.GreaterThan(0));
         Assert.That(actual.Retries, Is.EqualTo(expected.Retries));
         Assert.That(actual.Factor, Is.EqualTo(expected.Factor));
 
         h[20 * k + 20] = -100f;
-        Assert.That(_solver.Factor(h, k, 0.025, _algebra).Factor, Is.Null, "never positive definite");
+        Assert.That(Solver.Factor(h, k, 0.025, Algebra).Factor, Is.Null, "never positive definite");
     }
 
     [TestCase(256, 128, 2)]
@@ -93,7 +80,7 @@ public sealed class LdlqSolverTests : GpuFixture
         // Q goes into a spent array, as LinearQuantizer hands over its transposed weight: every value is overwritten.
         var spent = new float[k * n];
         Array.Fill(spent, float.NaN);
-        var actual = _solver.Quantize(wr, k, n, factor, encoder, quantizedInto: spent);
+        var actual = Solver.Quantize(wr, k, n, factor, encoder, quantizedInto: spent);
 
         Assert.That(actual.Quantized, Is.SameAs(spent));
         AssertDecodesItsStates(actual, table, k, n, bits);
@@ -112,7 +99,7 @@ public sealed class LdlqSolverTests : GpuFixture
         var wr = Gaussian(rng, k * n, table.Rms);
         using var encoder = new CudaTileEncoder(Cuda, table.Memory, bits);
 
-        var actual = _solver.Quantize(wr, k, n, factor, encoder);
+        var actual = Solver.Quantize(wr, k, n, factor, encoder);
         AssertDecodesItsStates(actual, table, k, n, bits);
 
         // Teacher-forced reference: the target of each block from §3.7's formula, in double, with the device's own
@@ -178,7 +165,7 @@ public sealed class LdlqSolverTests : GpuFixture
             int width = n + p % 3 * widerBy;
             return (N: width, Wr: Gaussian(rng, k * width, table.Rms), Factor: factor);
         }).ToList();
-        var solver = new CudaLdlqSolver(_algebra);
+        var solver = new CudaLdlqSolver(Algebra);
         solver.Quantize(inputs[0].Wr, k, inputs[0].N, inputs[0].Factor, encoder);
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -219,8 +206,8 @@ public sealed class LdlqSolverTests : GpuFixture
         var rng = new Random(k + n);
         var wr = Gaussian(rng, k * n, table.Rms);
         var factor = BlockLdl.Decompose(CorrelatedHessian(k, rng), k, 0.025).Factor!;
-        var expected = _solver.Quantize(wr, k, n, factor, encoder);
-        var devices = new[] { 1.0, secondSpeed }.Select(speed => new ColumnSplitDevice(_solver, _ => encoder, () => Cuda.MakeCurrent(), speed)).ToList();
+        var expected = Solver.Quantize(wr, k, n, factor, encoder);
+        var devices = new[] { 1.0, secondSpeed }.Select(speed => new ColumnSplitDevice(Solver, _ => encoder, () => Cuda.MakeCurrent(), speed)).ToList();
         var actual = new ColumnSplitSolver(devices, home: 0).Quantize(wr, k, n, factor, encoder);
         Assert.That(FirstDifference(actual.States, expected.States, n), Is.Null);
         Assert.That(FirstDifference(actual.Quantized, expected.Quantized), Is.Null);
@@ -234,7 +221,7 @@ public sealed class LdlqSolverTests : GpuFixture
         var wr = Gaussian(new Random(3), k * n, table.Rms);
         using var encoder = new CudaTileEncoder(Cuda, table.Memory, 2);
         var expected = Ldlq.Quantize(wr, k, n, null, encoder);
-        var actual = _solver.Quantize(wr, k, n, (float[]?)null, encoder);
+        var actual = Solver.Quantize(wr, k, n, (float[]?)null, encoder);
         Assert.That(FirstDifference(actual.States, expected.States, n), Is.Null);
         Assert.That(FirstDifference(actual.Quantized, expected.Quantized), Is.Null);
     }
@@ -249,7 +236,7 @@ public sealed class LdlqSolverTests : GpuFixture
         var factor = BlockLdl.Decompose(CorrelatedHessian(k, rng), k, 0.025).Factor!;
         var encoder = new TrellisEncoder(table.Memory, 2);
         var expected = Ldlq.Quantize(wr, k, n, factor, encoder);
-        var actual = _solver.Quantize(wr, k, n, factor, encoder);
+        var actual = Solver.Quantize(wr, k, n, factor, encoder);
         Assert.That(FirstDifference(actual.States, expected.States, n), Is.Null);
         Assert.That(FirstDifference(actual.Quantized, expected.Quantized), Is.Null);
     }

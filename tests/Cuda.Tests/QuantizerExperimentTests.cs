@@ -17,22 +17,9 @@ namespace Converter.Cuda.Tests;
 /// Cholesky and product (<see cref="DriftCorrection"/>) keep the guarantees their host tests check (Regularize.Tests).
 /// </summary>
 [TestFixture, Category("Gpu")]
-public sealed class QuantizerExperimentTests : GpuFixture
+public sealed class QuantizerExperimentTests : SolverFixture
 {
     private static readonly CodebookTableCache Tables = new();
-    private CudaDenseAlgebra _algebra = null!;
-    private CudaLdlqSolver _solver = null!;
-
-    [OneTimeSetUp]
-    public void CreateSolver()
-    {
-        _algebra = new CudaDenseAlgebra(Cuda);
-        _solver = new CudaLdlqSolver(_algebra);
-    }
-
-    [OneTimeTearDown]
-    public void DisposeAlgebra() => _algebra?.Dispose();
-
     private static double Normal(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 
     /// <summary>H = XᵀX/t + damping for inputs with strongly correlated neighbouring channels.</summary>
@@ -68,13 +55,13 @@ public sealed class QuantizerExperimentTests : GpuFixture
         var rng = new Random(k + n + bits);
         var h = CorrelatedHessian(k, rng);
         var target = Enumerable.Range(0, k * n).Select(_ => (float)(Normal(rng) * table.Rms)).ToArray();
-        var factor = _solver.Factor(h, k, 0.025, _algebra).Factor!;
+        var factor = Solver.Factor(h, k, 0.025, Algebra).Factor!;
         using var encoder = new CudaTileEncoder(Cuda, table.Memory, bits);
-        var result = _solver.Quantize(target, k, n, factor, encoder);
-        double before = ProxyError.Compute(target, result.Quantized, h, k, n, _algebra);
+        var result = Solver.Quantize(target, k, n, factor, encoder);
+        double before = ProxyError.Compute(target, result.Quantized, h, k, n, Algebra);
 
-        ProxyRefinement.Refine(target, result.Quantized, result.States, h, k, n, encoder, 2, _algebra);
-        double after = ProxyError.Compute(target, result.Quantized, h, k, n, _algebra);
+        ProxyRefinement.Refine(target, result.Quantized, result.States, h, k, n, encoder, 2, Algebra);
+        double after = ProxyError.Compute(target, result.Quantized, h, k, n, Algebra);
         Console.WriteLine($"k={k} n={n} K={bits}: proxy {before:E4} -> {after:E4} ({after / before:F4}×)");
         Assert.That(after, Is.LessThan(before));
         var decoded = new float[k * n];
@@ -97,7 +84,7 @@ public sealed class QuantizerExperimentTests : GpuFixture
             q[i] = 0.8f * q[i] + 0.2f * (float)Normal(rng);
         var ones = (Su: Enumerable.Repeat(1f, k).ToArray(), Sv: Enumerable.Repeat(1f, n).ToArray());
         var host = ScaleRefit.Refit(w, q, h, k, n, ones.Su, ones.Sv, k, n, CpuDenseAlgebra.Instance);
-        var device = ScaleRefit.Refit(w, q, h, k, n, ones.Su, ones.Sv, k, n, _algebra);
+        var device = ScaleRefit.Refit(w, q, h, k, n, ones.Su, ones.Sv, k, n, Algebra);
         Console.WriteLine($"proxy {host.ProxyBefore:E4} -> host {host.ProxyAfter:E4}, device {device.ProxyAfter:E4}");
         Assert.That(host.ProxyAfter, Is.LessThan(host.ProxyBefore));
         Assert.That(device.ProxyBefore, Is.EqualTo(host.ProxyBefore).Within(1e-3).Percent);
@@ -113,9 +100,9 @@ public sealed class QuantizerExperimentTests : GpuFixture
         var h = CorrelatedHessian(k, rng);
         var w = Enumerable.Range(0, k * n).Select(i => (float)(Normal(rng) * (1 + i / n % 3))).ToArray();
         var su0 = LinearRegularizer.InputScales(w, k, n, Enumerable.Repeat(1f, k).ToArray(), table.Rms);
-        using var factor = new HostBasisFactor(h, k, _solver.Factor(h, k, 0.025, _algebra));
+        using var factor = new HostBasisFactor(h, k, Solver.Factor(h, k, 0.025, Algebra));
         using var encoder = new CudaTileEncoder(Cuda, table.Memory, bits);
-        var result = ProxyScaleSearch.Search(w, k, n, su0, 1.0, factor, encoder, _solver, _algebra);
+        var result = ProxyScaleSearch.Search(w, k, n, su0, 1.0, factor, encoder, Solver, Algebra);
         Assert.That(result.Evaluations.Select(e => e.Scale), Does.Contain(1.0));
         Assert.That(result.Scale, Is.EqualTo(result.Evaluations.MinBy(e => e.Proxy).Scale));
     }
@@ -138,7 +125,7 @@ public sealed class QuantizerExperimentTests : GpuFixture
             return DriftCorrection.For(hessian, cross, 1.0, algebra)!.Target(0, weight, outFeatures, algebra);
         }
         var host = TargetOn(CpuDenseAlgebra.Instance);
-        var device = TargetOn(_algebra);
+        var device = TargetOn(Algebra);
         double worst = host.Zip(device, (a, b) => Math.Abs(a - b)).Max(), shift = host.Zip(weight, (a, b) => Math.Abs(a - b)).Max();
         Console.WriteLine($"max |T_device − T_host| {worst:E2}, max |T − W| {shift:E2}");
         // The device products may run in TF32 (10-bit mantissa), so the tolerance is a percent of the step, not float rounding.

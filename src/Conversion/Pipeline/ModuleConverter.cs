@@ -436,6 +436,14 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// </summary>
     internal static bool MakesTargetOnDevice(Linear linear) => !IsLarge(linear);
 
+    /// <summary>
+    /// Whether a GPU holds the linear's W and regularized target in its memory while quantizing it
+    /// (<see cref="LinearQuantizerSettings.TargetOnDevice"/>, 8 bytes a weight more there): not in a lean plan, whose
+    /// device memory is counted to the linear, nor for a head-sized linear (4.2 GB more at an 8B's head, whose module
+    /// sets the GPU peak).
+    /// </summary>
+    internal static bool HoldsTargetOnDevice(Linear linear, bool lean) => !lean && !IsLarge(linear);
+
     /// <summary>A linear of at least this many weights (1 GiB in float32) has its garbage collected between quantizing and reconstructing.</summary>
     private const long LargeLinearElements = 1L << 28;
 
@@ -498,7 +506,13 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             LinearQuantizer.Pad(linear.OutFeatures));
         double transposeSeconds = transposeClock.Elapsed.TotalSeconds;
         var q = LinearQuantizer.QuantizeTransposed(linear.Name, w, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
-            hessian, table, Encoder(device, k, table), new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, Threads(device)) { Algebra = quantizer.Algebra, Ldlq = ldlq, Tuning = settings.Tuning },
+            hessian, table, Encoder(device, k, table), new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, Threads(device))
+            {
+                Algebra = quantizer.Algebra,
+                Ldlq = ldlq,
+                Tuning = settings.Tuning,
+                TargetOnDevice = HoldsTargetOnDevice(linear, _lean),
+            },
             StableSeed.Rng(settings.Seed, linear.Name));
         return q with { RegularizeSeconds = q.RegularizeSeconds + transposeSeconds };
     }

@@ -414,14 +414,19 @@ public static class ResourceEstimate
     /// the proxy error's traces (W, Q and their product, 12 bytes a weight, in a lean run in column stripes of at most
     /// <see cref="Cuda.Blas.CudaDenseAlgebra.LeanProxyStripeValues"/> weights, and H'). H' stays on the device from
     /// its rotation to the proxy (k² floats more through LDLQ, and L_u beside it in the block LDL), except in a lean
-    /// run, where L_u takes its memory (CudaLdlqSolver.FactorInBasis).
+    /// run, where L_u takes its memory (CudaLdlqSolver.FactorInBasis). Outside a lean plan W and its target are held on
+    /// the device from the regularization on (8 bytes a weight through the block LDL, 4 more through the block loop).
     /// </summary>
     private static long QuantizeGpu(Linear linear, bool lean)
     {
         long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
         long traced = k * Cuda.Blas.CudaDenseAlgebra.ProxyStripeWidth((int)k, (int)n, lean);
         long kept = lean ? 0 : 4 * k * k;
-        return Math.Max(6 * k * n + 4 * k * k + kept + 512 * n, Math.Max(12 * k * k + kept, 12 * traced + 4 * k * k));
+        // W and its target held on the device from the regularization to the proxy traces (ModuleConverter.HoldsTargetOnDevice):
+        // both beside the block LDL, the target beside the block loop (whose matrix is W's memory); the traces' T, Q and
+        // product are the 12 bytes a weight either way.
+        long held = ModuleConverter.HoldsTargetOnDevice(linear, lean) ? 8 * k * n : 0;
+        return Math.Max(6 * k * n + held / 2 + 4 * k * k + kept + 512 * n, Math.Max(held + 12 * k * k + kept, 12 * traced + 4 * k * k));
     }
 
     /// <summary>

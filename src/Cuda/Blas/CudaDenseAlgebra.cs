@@ -160,6 +160,25 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             return TracesWith(h.Pointer, w, q, k, n, ProxyStripeWidth(k, n, _lean));
     }
 
+    /// <summary>
+    /// The traces with H, W and Q all on this device, read in place except that Q is overwritten with E = W − Q; one
+    /// product buffer (k·n floats) is allocated beside them.
+    /// </summary>
+    internal (double Error, double Weight) ProxyTracesInPlace(DeviceBuffer<float> h, DeviceBuffer<float> w, DeviceBuffer<float> q, int k, int n)
+    {
+        if (h.Count != (long)k * k || w.Count != (long)k * n || q.Count != w.Count)
+            throw new ArgumentException($"proxy error operands do not match W ({k}, {n}) and H ({k}, {k})");
+        lock (_gate)
+        {
+            using var product = _context.Allocate<float>((long)k * n);
+            using var rows = _context.Allocate<double>(2L * k);
+            var sums = new double[2 * k];
+            StripeTraces(h.Pointer, w.Pointer, q.Pointer, product.Pointer, rows.Pointer, k, n);
+            rows.CopyTo(sums);
+            return (QuadraticForms.SumInOrder(sums.AsSpan(0, k)), QuadraticForms.SumInOrder(sums.AsSpan(k)));
+        }
+    }
+
     /// <summary>The traces with H at <paramref name="h"/> on the device; the caller holds the gate.</summary>
     private (double Error, double Weight) TracesWith(ulong h, ReadOnlySpan<float> w, ReadOnlySpan<float> q, int k, int n, int stripe)
     {
@@ -174,7 +193,6 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         for (int c0 = 0; c0 < n; c0 += stripe)
         {
             int width = Math.Min(stripe, n - c0);
-            long values = (long)k * width;
             if (width == n)
             {
                 dw.CopyFrom(w);
@@ -185,20 +203,30 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
                 dw.CopyColumnsFrom(w, n, k, c0, width);
                 dq.CopyColumnsFrom(q, n, k, c0, width);
             }
-            CudaKernels.SubtractFrom.Launch(DenseKernels, ElementGrid(values), 256, 0, (dw.Pointer, dq.Pointer, values));
-            // Row sums of X ⊙ (H·X) into k doubles at rowSums; row-major H·X (k, width) is column-major Xᵀ·H (width×k), H symmetric.
-            void RowTraces(ulong x, ulong rowSums)
-            {
-                Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, width, k, k, x, width, h, k, 0f, product.Pointer, width);
-                CudaKernels.RowDots.Launch(DenseKernels, (uint)k, 256, 0, (x, product.Pointer, width, rowSums));
-            }
-            RowTraces(dq.Pointer, rows.Pointer);
-            RowTraces(dw.Pointer, rows.Pointer + (ulong)k * sizeof(double));
+            StripeTraces(h, dw.Pointer, dq.Pointer, product.Pointer, rows.Pointer, k, width);
             rows.CopyTo(sums);
             for (int i = 0; i < totals.Length; i++)
                 totals[i] += sums[i];
         }
         return (QuadraticForms.SumInOrder(totals.AsSpan(0, k)), QuadraticForms.SumInOrder(totals.AsSpan(k)));
+    }
+
+    /// <summary>
+    /// One stripe's row sums, (E ⊙ H·E) into rows[0, k) and (W ⊙ H·W) into rows[k, 2k), for W and Q (k × width) on the
+    /// device; Q is overwritten with E. The caller holds the gate.
+    /// </summary>
+    private void StripeTraces(ulong h, ulong w, ulong q, ulong product, ulong rows, int k, int width)
+    {
+        long values = (long)k * width;
+        CudaKernels.SubtractFrom.Launch(DenseKernels, ElementGrid(values), 256, 0, (w, q, values));
+        // Row sums of X ⊙ (H·X) into k doubles at rowSums; row-major H·X (k, width) is column-major Xᵀ·H (width×k), H symmetric.
+        void RowTraces(ulong x, ulong rowSums)
+        {
+            Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, width, k, k, x, width, h, k, 0f, product, width);
+            CudaKernels.RowDots.Launch(DenseKernels, (uint)k, 256, 0, (x, product, width, rowSums));
+        }
+        RowTraces(q, rows);
+        RowTraces(w, rows + (ulong)k * sizeof(double));
     }
 
     public bool TryCholesky(Span<double> a, int n)

@@ -14,10 +14,11 @@ public static class CudaKernels
     public const string MoeSource = "moe.cu";
     public const string LdlqSource = "ldlq.cu";
     public const string HadamardSource = "hadamard.cu";
+    public const string RegularizeSource = "regularize.cu";
     public const string ViterbiSource = "viterbi.cu";
 
     /// <summary>The kernel sources (src/Cuda/Kernels/*.cu), each embedded in the assembly.</summary>
-    public static IReadOnlyList<string> Sources { get; } = [DenseSource, ForwardSource, AttentionSource, MoeSource, LdlqSource, HadamardSource, ViterbiSource];
+    public static IReadOnlyList<string> Sources { get; } = [DenseSource, ForwardSource, AttentionSource, MoeSource, LdlqSource, HadamardSource, RegularizeSource, ViterbiSource];
 
     // dense.cu: the GPU dense algebra's element-wise helpers (Blas/CudaDenseAlgebra).
     public static readonly CudaKernel<(ulong Src, int Height, int Width, ulong Sum, int K, int C0)> AddLowerStripe = new(DenseSource, "add_lower_stripe");
@@ -77,6 +78,14 @@ public static class CudaKernels
     public static readonly CudaKernel<(ulong M, int Rows, int Cols, float Scale)> HadamardRows = new(HadamardSource, "hadamard_rows");
     public static readonly CudaKernel<(ulong M, int K, ulong Diagonal)> CopyDiagonal = new(HadamardSource, "copy_diagonal");
 
+    // regularize.cu: a linear's regularization and the scale search's tiles on the device (Quantization/DeviceLinearTarget).
+    public static readonly CudaKernel<(ulong W, int K, int N, ulong Squares)> ColumnSquares = new(RegularizeSource, "column_squares");
+    public static readonly CudaKernel<(ulong W, int K, int N, ulong Squares)> RowSquares = new(RegularizeSource, "row_squares");
+    public static readonly CudaKernel<(ulong W, int N, long Count, ulong Factors)> ScaleColumns = new(RegularizeSource, "scale_columns");
+    public static readonly CudaKernel<(ulong W, ulong Target, int N, long Count, ulong Su)> DivideRows = new(RegularizeSource, "divide_rows");
+    public static readonly CudaKernel<(ulong T, int K, int N, ulong Means)> TileMeanSquares = new(RegularizeSource, "tile_mean_squares");
+    public static readonly CudaKernel<(ulong T, int N, ulong Picks, int Count, ulong Tiles)> GatherTiles = new(RegularizeSource, "gather_tiles");
+
     // viterbi.cu: the tail-biting search, compiled once per K (Trellis/CudaTileEncoder).
     public static readonly CudaKernel<(ulong Targets, int Tiles, ulong Table, ulong States, ulong History)> ViterbiTiles = new(ViterbiSource, "viterbi_tiles");
 
@@ -89,6 +98,7 @@ public static class CudaKernels
         ZeroFill, RouteTopK, ExpertLists, GatherRows, ScatterAddRows,
         LdlqBlockTarget, LdlqGatherTiles, LdlqErrorRows, LdlqDecode, LdlDampedCopy, LdlStrictBlockFactor,
         HadamardColumns, HadamardRows, CopyDiagonal,
+        ColumnSquares, RowSquares, ScaleColumns, DivideRows, TileMeanSquares, GatherTiles,
         ViterbiTiles,
     ];
 

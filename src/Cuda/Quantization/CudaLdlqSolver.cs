@@ -51,6 +51,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     private static readonly TimeSpan Gather = TimeSpan.FromMilliseconds(150);
     private CudaModule? _kernels;
     private CudaModule? _hadamardKernels;
+    private CudaModule? _regularizeKernels;
 
     /// <param name="algebra">The GPU's algebra: its context, its cuBLAS handle (under its gate) for the products.</param>
     public CudaLdlqSolver(CudaDenseAlgebra algebra) => _algebra = algebra;
@@ -65,6 +66,35 @@ public sealed class CudaLdlqSolver : ILdlqSolver
 
     /// <summary>Kernels/hadamard.cu, compiled on first use.</summary>
     private CudaModule HadamardKernels => _hadamardKernels ??= _algebra.Context.Module(CudaKernels.HadamardSource, new Dictionary<string, string>());
+
+    /// <summary>Kernels/regularize.cu, compiled on first use.</summary>
+    private CudaModule RegularizeKernels => _regularizeKernels ??= _algebra.Context.Module(CudaKernels.RegularizeSource, new Dictionary<string, string>());
+
+    /// <summary>
+    /// W and its target on this GPU (<see cref="DeviceLinearTarget"/>) when <paramref name="encoder"/> searches here, so
+    /// that the regularization, the scale search's tiles, the block loop and the proxy traces read them in place; else
+    /// on the host.
+    /// </summary>
+    public LinearTarget Hold(float[] w, int k, int n, ITileEncoder encoder) =>
+        encoder is CudaTileEncoder gpu && gpu.Context == _algebra.Context
+            ? new DeviceLinearTarget(_algebra.Context, RegularizeKernels, HadamardKernels, w, k, n)
+            : new HostLinearTarget(w, k, n);
+
+    /// <summary>
+    /// A target held on this device goes to the block loop in place (its W's memory becomes the loop's matrix, which ends
+    /// holding Q, and Q comes down into the caller's W array); any other through the host arrays.
+    /// </summary>
+    public LdlqResult Quantize(LinearTarget target, BasisFactor? factor, ITileEncoder encoder)
+    {
+        if (target is DeviceLinearTarget held && held.Context == _algebra.Context
+            && factor is DeviceBasisFactor { DeviceFactor: { } lu } device && device.Algebra == _algebra && encoder is CudaTileEncoder gpu && gpu.Context == _algebra.Context)
+        {
+            if (lu.Count != (long)target.K * target.K)
+                throw new ArgumentException($"L_u must be {target.K}×{target.K}, got {lu.Count} values", nameof(factor));
+            return QuantizeOnDevice(held.TakeMatrix(), default, target.K, target.N, lu, gpu, target.QuantizedArray(), device.Arrival);
+        }
+        return Quantize(target.HostTarget(), target.K, target.N, factor, encoder, target.QuantizedArray());
+    }
 
     /// <summary>
     /// <see cref="BlockLdl.Decompose"/> on the device: the Hessian goes up once as float and the factor comes down
@@ -216,7 +246,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         CheckShapes(wr, k, n, factor.Length);
         using var lu = _algebra.Context.Allocate<float>((long)k * k);
         lu.CopyFrom(factor);
-        return QuantizeOnDevice(wr, k, n, lu, gpu, quantizedInto);
+        return QuantizeOnDevice(null, wr, k, n, lu, gpu, quantizedInto);
     }
 
     /// <summary>With a factor formed on this device, read where it is; any other goes through the host array.</summary>
@@ -225,7 +255,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         if (factor is DeviceBasisFactor { DeviceFactor: { } lu } device && device.Algebra == _algebra && encoder is CudaTileEncoder gpu && gpu.Context == _algebra.Context)
         {
             CheckShapes(wr, k, n, lu.Count);
-            return QuantizeOnDevice(wr, k, n, lu, gpu, quantizedInto, device.Arrival);
+            return QuantizeOnDevice(null, wr, k, n, lu, gpu, quantizedInto, device.Arrival);
         }
         float[]? host = factor?.FeedbackFactor();
         return Quantize(wr, k, n, host, encoder, quantizedInto);
@@ -246,7 +276,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         CheckShapes(wr, k, n, factor.Length);
         using var lu = _algebra.Context.Allocate<float>((long)k * k);
         lu.CopyFrom(factor);
-        return ShareOf(QuantizeOnDevice(wr, k, n, lu, gpu, null, share: CheckShare(n, share)), k, n, share);
+        return ShareOf(QuantizeOnDevice(null, wr, k, n, lu, gpu, null, share: CheckShare(n, share)), k, n, share);
     }
 
     /// <inheritdoc cref="QuantizeColumns(float[], int, int, ColumnRange, float[], ITileEncoder)"/>
@@ -255,7 +285,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         if (factor is DeviceBasisFactor { DeviceFactor: { } lu } device && device.Algebra == _algebra && encoder is CudaTileEncoder gpu && gpu.Context == _algebra.Context)
         {
             CheckShapes(wr, k, n, lu.Count);
-            return ShareOf(QuantizeOnDevice(wr, k, n, lu, gpu, null, device.Arrival, CheckShare(n, share)), k, n, share);
+            return ShareOf(QuantizeOnDevice(null, wr, k, n, lu, gpu, null, device.Arrival, CheckShare(n, share)), k, n, share);
         }
         float[]? host = factor?.FeedbackFactor();
         return QuantizeColumns(wr, k, n, share, host, encoder);
@@ -280,11 +310,12 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     }
 
     /// <param name="share">Columns whose tiles alone are searched (the others' results are meaningless); such a problem runs in a batch of its own.</param>
-    private LdlqResult QuantizeOnDevice(ReadOnlySpan<float> wr, int k, int n, DeviceBuffer<float> lu, CudaTileEncoder encoder, float[]? quantizedInto,
+    /// <param name="matrix">Wr already on the device, which the loop works in (not owned); null to take <paramref name="wr"/> up.</param>
+    private LdlqResult QuantizeOnDevice(DeviceBuffer<float>? matrix, ReadOnlySpan<float> wr, int k, int n, DeviceBuffer<float> lu, CudaTileEncoder encoder, float[]? quantizedInto,
         Expected? expected = null, ColumnRange? share = null)
     {
         var quantized = Ldlq.QuantizedArray(quantizedInto, (long)k * n);
-        using var problem = new DeviceProblem(_algebra.Context, wr, k, n, lu, share);
+        using var problem = new DeviceProblem(_algebra.Context, matrix, wr, k, n, lu, share);
         expected?.Arrive();
         int capacity = BatchCapacity(encoder);
         _batches.Join((k, encoder), problem, share is null ? n / Block : capacity, capacity, batch => RunBatch(batch, k, encoder), () => IsExpected(k), Gather);
@@ -447,19 +478,26 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     /// </summary>
     private sealed class DeviceProblem : IDisposable
     {
+        private readonly bool _ownsMatrix;
+
+        /// <param name="matrix">Wr on the device, worked in and not owned (it ends holding Q); null to allocate one and take <paramref name="wr"/> up.</param>
         /// <param name="lu">L_u on the device, read (not owned) until the problem is disposed.</param>
         /// <param name="share">Columns whose tiles alone are searched; null for all.</param>
-        public DeviceProblem(CudaContext context, ReadOnlySpan<float> wr, int k, int n, DeviceBuffer<float> lu, ColumnRange? share)
+        public DeviceProblem(CudaContext context, DeviceBuffer<float>? matrix, ReadOnlySpan<float> wr, int k, int n, DeviceBuffer<float> lu, ColumnRange? share)
         {
             N = n;
             Searched = share is { } s ? (s.Start / Block, s.Count / Block) : (0, n / Block);
             long size = (long)k * n;
-            Matrix = context.Allocate<float>(size);
+            if (matrix is not null && matrix.Count != size)
+                throw new ArgumentException($"the matrix on the device has {matrix.Count} values, not {k}×{n}", nameof(matrix));
+            _ownsMatrix = matrix is null;
+            Matrix = matrix ?? context.Allocate<float>(size);
             // L_u as given: read column-major (ld k) it is lt = L_uᵀ, so there is no transpose (FeedbackProduct).
             Lu = lu;
             States = context.Allocate<ushort>(size);
             SpanFeedback = context.Allocate<float>((long)Span * n);
-            Matrix.CopyFrom(wr);
+            if (_ownsMatrix)
+                Matrix.CopyFrom(wr);
             // The last span has no later rows: its feedback is zero. Every other span's product overwrites it (beta 0).
             SpanFeedback.Fill(0);
             // Tiles outside a share are never searched: their error rows read state 0, not whatever the memory held.
@@ -495,7 +533,8 @@ public sealed class CudaLdlqSolver : ILdlqSolver
 
         public void Dispose()
         {
-            Matrix.Dispose();
+            if (_ownsMatrix)
+                Matrix.Dispose();
             States.Dispose();
             SpanFeedback.Dispose();
         }

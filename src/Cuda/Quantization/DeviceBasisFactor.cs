@@ -65,6 +65,20 @@ internal sealed class DeviceBasisFactor : BasisFactor
     public override (double Error, double Weight) ProxyTraces(ReadOnlySpan<float> w, ReadOnlySpan<float> q, int n, IDenseAlgebra algebra) =>
         _basis is not null && ReferenceEquals(algebra, _algebra) ? _algebra.ProxyTraces(_basis, w, q, K, n) : base.ProxyTraces(w, q, n, algebra);
 
+    /// <summary>
+    /// With the target and Q held on this device (<see cref="DeviceLinearTarget"/>, after its block loop) and H' here,
+    /// the traces read all three in place: only 2k sums come down, where the host path took T and Q up again.
+    /// </summary>
+    public override (double Error, double Weight) ProxyTraces(LinearTarget target, ReadOnlySpan<float> q, IDenseAlgebra algebra)
+    {
+        if (_basis is not null && ReferenceEquals(algebra, _algebra) && target is DeviceLinearTarget { MatrixTaken: true } held && held.Context == _algebra.Context)
+        {
+            var (w, quantized) = held.Held();
+            return _algebra.ProxyTracesInPlace(_basis, w, quantized, K, target.N);
+        }
+        return base.ProxyTraces(target, q, algebra);
+    }
+
     public override void ReleaseFactor()
     {
         Arrival?.Arrive();

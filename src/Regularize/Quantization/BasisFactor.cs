@@ -47,6 +47,13 @@ public abstract class BasisFactor : IDisposable
     public virtual (double Error, double Weight) ProxyTraces(ReadOnlySpan<float> w, ReadOnlySpan<float> q, int n, IDenseAlgebra algebra) =>
         algebra.ProxyTraces(BasisHessian(), w, q, K, n);
 
+    /// <summary>
+    /// <see cref="ProxyTraces(ReadOnlySpan{float}, ReadOnlySpan{float}, int, IDenseAlgebra)"/> of <paramref name="target"/>'s
+    /// regularized target and Q (its host copy); a device factor reads a target and Q held on its device in place.
+    /// </summary>
+    public virtual (double Error, double Weight) ProxyTraces(LinearTarget target, ReadOnlySpan<float> q, IDenseAlgebra algebra) =>
+        ProxyTraces(target.HostTarget(), q, target.N, algebra);
+
     /// <summary>Frees L_u once the block loop has run (H' stays for the proxy error).</summary>
     public abstract void ReleaseFactor();
 

@@ -30,6 +30,20 @@ public interface ILdlqSolver
     LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, float[]? quantizedInto = null);
 
     /// <summary>
+    /// Holds W (k, n), the transposed and padded weight, taken over, where this solver's block loop will read its
+    /// regularized target (<see cref="LinearTarget"/>); by default on the host. A GPU solver holds it on its device
+    /// when <paramref name="encoder"/> searches there.
+    /// </summary>
+    LinearTarget Hold(float[] w, int k, int n, ITileEncoder encoder) => new HostLinearTarget(w, k, n);
+
+    /// <summary>
+    /// LDLQ of <paramref name="target"/>'s regularized target, read where it is held, with the factor of
+    /// <paramref name="factor"/>; Q goes into <see cref="LinearTarget.QuantizedArray"/>. By default through the host arrays.
+    /// </summary>
+    LdlqResult Quantize(LinearTarget target, BasisFactor? factor, ITileEncoder encoder) =>
+        Quantize(target.HostTarget(), target.K, target.N, factor, encoder, target.QuantizedArray());
+
+    /// <summary>
     /// H' = <paramref name="hessian"/> in the basis of <paramref name="inputScale"/> (<see cref="GroupHessian.InQuantizedBasis"/>)
     /// and its factor (<see cref="Factor"/>), formed where the block loop will read them; by default on the host.
     /// </summary>

@@ -52,22 +52,24 @@ public static class LinearQuantizer
         bool outScales = hessian.FallbackReason is not null
             ? settings.OutScales == OutScalesMode.Always
             : LinearRegularizer.ApplyOutScales(settings.OutScales, hessian.Diagonal());
-        var sv = LinearRegularizer.ApplyOutputSide(w, k, n, outputSigns, outScales);
+        // The host's array steps (refinement, refit, the proxy scale search, a loop without feedback) keep W on the host.
+        bool onDevice = settings.TargetOnDevice && hessian.FallbackReason is null && settings.Tuning is { RefinePasses: 0, RefitScales: false, ScaleChoice: ScaleChoice.TileMse };
+        using var held = onDevice ? settings.Ldlq.Hold(w, k, n, encoder) : new HostLinearTarget(w, k, n);
+        var (sv, inverse) = LinearRegularizer.OutputScales(held.ColumnSquares(), k, outputSigns, outScales);
+        held.ScaleColumnsAndRotateRows(inverse);
 
         // Rows are scaled to the codebook's own RMS, so the global scale lands near 1 for every codebook
         // (exllamav3 divides by 3INST's 1.24371088 for all, §1.5, and lets g absorb MUL1's mismatch).
-        var su0 = LinearRegularizer.InputScales(w, k, n, hessian.InputSigns, codebook.Rms);
-        var target = new float[ArrayLength.Of(k, n, "regularized weight")];
-        LinearRegularizer.ApplyInputSide(w, target, k, n, su0);
+        var su0 = LinearRegularizer.InputScales(held.RowSquares(), n, hessian.InputSigns, codebook.Rms);
+        held.FormTarget(su0);
 
         double regularizeSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
-        var sample = ScaleTileSampler.Sample(target, k, n);
-        double g = GlobalScaleSearch.Search(new TileQuantizer(encoder), sample).Scale;
+        double g = GlobalScaleSearch.Search(new TileQuantizer(encoder), held.SampleTiles()).Scale;
         if (settings.Tuning.ScaleChoice == ScaleChoice.Proxy && hessian.FallbackReason is null)
-            g = ProxyScale(w, k, n, su0, g, hessian, encoder, settings);
+            g = ProxyScale(held.HostWeight(), k, n, su0, g, hessian, encoder, settings);
         var su = su0.Select(v => LinearRegularizer.RoundToHalf((float)(v / g))).ToArray();
-        LinearRegularizer.ApplyInputSide(w, target, k, n, su);
+        held.FormTarget(su);
         double searchSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
 
@@ -82,16 +84,16 @@ public static class LinearQuantizer
         double factorSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
 
-        // w's last use was the input side above: Q takes its array.
-        var result = settings.Ldlq.Quantize(target, k, n, factored, encoder, quantizedInto: w);
+        // W's last use was the input side above: Q takes its array.
+        var result = settings.Ldlq.Quantize(held, factored, encoder);
         if (settings.Tuning.RefinePasses > 0 && factored is { Factored: true })
-            ProxyRefinement.Refine(target, result.Quantized, result.States, factored.BasisHessian(), k, n, encoder, settings.Tuning.RefinePasses, settings.Algebra);
+            ProxyRefinement.Refine(held.HostTarget(), result.Quantized, result.States, factored.BasisHessian(), k, n, encoder, settings.Tuning.RefinePasses, settings.Algebra);
         factored?.ReleaseFactor();
         double ldlqSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
         var trellis = Pack(result.States, k, n, encoder.Bits);
         bool rmse = factored is null;
-        double proxy = rmse ? Rmse(target, result.Quantized) : ProxyError.Compute(target, result.Quantized, factored!, n, settings.Algebra);
+        double proxy = rmse ? Rmse(held.HostTarget(), result.Quantized) : ProxyError.Compute(held, result.Quantized, factored!, settings.Algebra);
         double? proxyBeforeRefit = null;
         if (settings.Tuning.RefitScales && !rmse)
         {

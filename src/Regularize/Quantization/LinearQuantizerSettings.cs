@@ -18,4 +18,11 @@ public sealed record LinearQuantizerSettings(
 
     /// <summary>Scale choice and refinement (issue 13 part 3); the damping of <see cref="Tuning"/> is applied where the Hessian is finalized.</summary>
     public QuantizerTuning Tuning { get; init; } = QuantizerTuning.Exllamav3;
+
+    /// <summary>
+    /// Whether W and its regularized target may be held where <see cref="Ldlq"/>'s block loop runs (<see cref="ILdlqSolver.Hold"/>)
+    /// rather than on the host: a GPU then regularizes, samples the scale search's tiles and traces the proxy error in
+    /// its own memory (8 bytes a weight more there while the linear is quantized, so not in a lean plan).
+    /// </summary>
+    public bool TargetOnDevice { get; init; }
 }

@@ -40,13 +40,24 @@ public static class LinearRegularizer
     /// §3.3: computes sv (fp16-exact), divides W's columns by it, zeroes sv of all-zero columns, rotates the rows by
     /// Had_n. Returns sv.
     /// </summary>
-    public static unsafe float[] ApplyOutputSide(Span<float> w, int k, int n, ReadOnlySpan<float> outputSigns, bool applyOutScales)
+    public static float[] ApplyOutputSide(Span<float> w, int k, int n, ReadOnlySpan<float> outputSigns, bool applyOutScales)
     {
-        var ocs = new double[n];
+        var (sv, inverse) = OutputScales(ColumnSquares(w, k, n), k, outputSigns, applyOutScales);
+        ScaleColumns(w, k, n, inverse);
+        HadamardTransform.RightMultiply(w, k, n);
+        return sv;
+    }
+
+    /// <summary>
+    /// Σ_r W[r, j]² of every column in float64, each summed over the rows in order (so the result does not depend on
+    /// threads, and a device that sums in the same order gets the same bits: a float's square is exact in float64).
+    /// </summary>
+    public static unsafe double[] ColumnSquares(ReadOnlySpan<float> w, int k, int n)
+    {
+        var squares = new double[n];
         fixed (float* p = w)
         {
             nint address = (nint)p;
-            // Column stripes: every column still sums its rows in order, so the result does not depend on threads.
             Parallel.For(0, (n + 255) / 256, stripe =>
             {
                 int j0 = stripe * 256, j1 = Math.Min(n, j0 + 256);
@@ -54,12 +65,23 @@ public static class LinearRegularizer
                 {
                     float* row = (float*)address + (long)r * n;
                     for (int j = j0; j < j1; j++)
-                        ocs[j] += (double)row[j] * row[j];
+                        squares[j] += (double)row[j] * row[j];
                 }
             });
         }
+        return squares;
+    }
+
+    /// <summary>
+    /// §3.3 steps 2–6 from the columns' sums of squares (<see cref="ColumnSquares"/>, k rows): sv (fp16-exact, 0 for an
+    /// all-zero column) and the factors W's columns are multiplied by (1/sv before the zeroing).
+    /// </summary>
+    public static (float[] Sv, float[] Inverse) OutputScales(ReadOnlySpan<double> columnSquares, int k, ReadOnlySpan<float> outputSigns, bool applyOutScales)
+    {
+        int n = columnSquares.Length;
+        var ocs = new double[n];
         for (int j = 0; j < n; j++)
-            ocs[j] = Math.Sqrt(ocs[j] / k);
+            ocs[j] = Math.Sqrt(columnSquares[j] / k);
         double mean = ocs.Average();
         if (mean > ZeroRms)
         {
@@ -79,24 +101,29 @@ public static class LinearRegularizer
             sv[j] = RoundToHalf(outputSigns[j] * scale + Epsilon);
         }
         var inverse = sv.Select(v => 1f / v).ToArray();
-        RowParallel.ForEach(w, k, n, (row, _) => System.Numerics.Tensors.TensorPrimitives.Multiply(row, inverse, row));
         for (int j = 0; j < n; j++)
         {
             if (zero[j])
                 sv[j] = 0;
         }
-        HadamardTransform.RightMultiply(w, k, n);
-        return sv;
+        return (sv, inverse);
     }
+
+    /// <summary>W[r, j] ·= factors[j] for every row.</summary>
+    public static void ScaleColumns(Span<float> w, int k, int n, float[] factors) =>
+        RowParallel.ForEach(w, k, n, (row, _) => System.Numerics.Tensors.TensorPrimitives.Multiply(row, factors, row));
 
     /// <summary>
     /// §3.4 step 1–2: su = sign·rowRMS/(−codebookScale) + 1e-10 for W after the right rotation. The negative divisor
     /// is exllamav3's; reconstruction uses the same su, so the sign is harmless.
     /// </summary>
-    public static unsafe float[] InputScales(ReadOnlySpan<float> w, int k, int n, ReadOnlySpan<float> inputSigns, double codebookScale)
+    public static float[] InputScales(ReadOnlySpan<float> w, int k, int n, ReadOnlySpan<float> inputSigns, double codebookScale) =>
+        InputScales(RowSquares(w, k, n), n, inputSigns, codebookScale);
+
+    /// <summary>Σ_j W[r, j]² of every row in float64, summed along the row in order (see <see cref="ColumnSquares"/>).</summary>
+    public static unsafe double[] RowSquares(ReadOnlySpan<float> w, int k, int n)
     {
-        var su = new float[k];
-        var signs = inputSigns.ToArray();
+        var squares = new double[k];
         fixed (float* p = w)
         {
             nint address = (nint)p;
@@ -105,11 +132,22 @@ public static class LinearRegularizer
                 double ss = 0;
                 foreach (var v in new ReadOnlySpan<float>((float*)address + (long)r * n, n))
                     ss += (double)v * v;
-                double ics = Math.Sqrt(ss / n);
-                if (Math.Abs(ics) < ZeroRms)
-                    ics = ZeroChannelScale;
-                su[r] = (float)(signs[r] * ics / -codebookScale) + Epsilon;
+                squares[r] = ss;
             });
+        }
+        return squares;
+    }
+
+    /// <summary>§3.4 step 1–2 from the rows' sums of squares (<see cref="RowSquares"/>, n columns).</summary>
+    public static float[] InputScales(ReadOnlySpan<double> rowSquares, int n, ReadOnlySpan<float> inputSigns, double codebookScale)
+    {
+        var su = new float[rowSquares.Length];
+        for (int r = 0; r < su.Length; r++)
+        {
+            double ics = Math.Sqrt(rowSquares[r] / n);
+            if (Math.Abs(ics) < ZeroRms)
+                ics = ZeroChannelScale;
+            su[r] = (float)(inputSigns[r] * ics / -codebookScale) + Epsilon;
         }
         return su;
     }

@@ -25,4 +25,11 @@ public static class ProxyError
         var (error, weight) = factor.ProxyTraces(w, q, n, algebra ?? CpuDenseAlgebra.Instance);
         return error / weight;
     }
+
+    /// <summary>The proxy error of <paramref name="target"/>'s regularized target and its quantization Q, read where each is held.</summary>
+    public static double Compute(LinearTarget target, ReadOnlySpan<float> q, BasisFactor factor, IDenseAlgebra? algebra = null)
+    {
+        var (error, weight) = factor.ProxyTraces(target, q, algebra ?? CpuDenseAlgebra.Instance);
+        return error / weight;
+    }
 }

@@ -13,9 +13,29 @@ public static class ScaleTileSampler
     /// <summary>Returns the sampled tiles of W (k, n), each flattened row-major and permuted to trellis order.</summary>
     public static float[] Sample(ReadOnlySpan<float> w, int k, int n)
     {
-        if (w.Length != (long)k * n || k % TileLayout.Side != 0 || n % TileLayout.Side != 0)
-            throw new ArgumentException($"W has {w.Length} values, not a ({k}, {n}) matrix of whole 16×16 tiles");
-        int tilesK = k / TileLayout.Side, tilesN = n / TileLayout.Side;
+        Check(w.Length, k, n);
+        var picks = Picks(MeanSquares(w, k, n), k / TileLayout.Side, n / TileLayout.Side);
+        var rowMajor = new float[picks.Count * TileLayout.Length];
+        for (int p = 0; p < picks.Count; p++)
+            CopyTile(w, n, picks[p].Tk, picks[p].Tn, rowMajor.AsSpan(p * TileLayout.Length, TileLayout.Length));
+        return InPositionOrder(rowMajor);
+    }
+
+    /// <summary>Throws unless <paramref name="values"/> make a (k, n) matrix of whole 16×16 tiles.</summary>
+    public static void Check(long values, int k, int n)
+    {
+        if (values != (long)k * n || k % TileLayout.Side != 0 || n % TileLayout.Side != 0)
+            throw new ArgumentException($"W has {values} values, not a ({k}, {n}) matrix of whole 16×16 tiles");
+    }
+
+    /// <summary>
+    /// The sampled tiles (tile row, tile column), in sample order, from every tile's mean square (<see cref="MeanSquares"/>:
+    /// tilesK × tilesN, rows of tiles first).
+    /// </summary>
+    public static IReadOnlyList<(int Tk, int Tn)> Picks(ReadOnlySpan<double> meanSquares, int tilesK, int tilesN)
+    {
+        if (meanSquares.Length != (long)tilesK * tilesN)
+            throw new ArgumentException($"{meanSquares.Length} mean squares for {tilesK} × {tilesN} tiles");
         int d = Math.Max(tilesK, tilesN);
         var picks = new List<(int Tk, int Tn)>();
         for (int i = 0; i < d; i++)
@@ -26,30 +46,36 @@ public static class ScaleTileSampler
 
         int total = tilesK * tilesN;
         int extremes = Math.Min(Math.Max(8, 3 * d / 16), (total + 1) / 2);
-        var meanSquare = MeanSquares(w, tilesK, tilesN, n);
+        var indexed = new (double Ms, int Tile)[total];
+        for (int t = 0; t < total; t++)
+            indexed[t] = (meanSquares[t], t);
         // The loudest tiles, then the quietest, each in ascending order: the two ends of the full sort.
-        var loudest = Highest(meanSquare, extremes, ByMeanSquare);
-        var quietest = Highest(meanSquare, extremes, Comparer<(double Ms, int Tile)>.Create((a, b) => ByMeanSquare.Compare(b, a))).Reverse();
+        var loudest = Highest(indexed, extremes, ByMeanSquare);
+        var quietest = Highest(indexed, extremes, Comparer<(double Ms, int Tile)>.Create((a, b) => ByMeanSquare.Compare(b, a))).Reverse();
         foreach (var (_, tile) in loudest.Concat(quietest))
             picks.Add((tile / tilesN, tile % tilesN));
+        return picks;
+    }
 
-        var result = new float[picks.Count * TileLayout.Length];
-        Span<float> rowMajor = stackalloc float[TileLayout.Length];
-        for (int p = 0; p < picks.Count; p++)
-        {
-            CopyTile(w, n, picks[p].Tk, picks[p].Tn, rowMajor);
-            TileLayout.ToPositionOrder(rowMajor, result.AsSpan(p * TileLayout.Length, TileLayout.Length));
-        }
+    /// <summary>Row-major 16×16 tiles, one after another, each permuted to trellis-position order (a new array).</summary>
+    public static float[] InPositionOrder(ReadOnlySpan<float> rowMajorTiles)
+    {
+        var result = new float[rowMajorTiles.Length];
+        for (int p = 0; p < rowMajorTiles.Length / TileLayout.Length; p++)
+            TileLayout.ToPositionOrder(rowMajorTiles.Slice(p * TileLayout.Length, TileLayout.Length), result.AsSpan(p * TileLayout.Length, TileLayout.Length));
         return result;
     }
 
     /// <summary>
-    /// Every tile's mean square with its index, rows of tiles in parallel (each tile summed alone in the same order, so
-    /// the result does not depend on threads; one thread took ~0.2 s of an 8B gate_proj's host work on 2 cores).
+    /// Every tile's mean square, rows of tiles first, rows of tiles in parallel (each tile summed alone, row-major, in
+    /// float64: the result does not depend on threads, and a device summing in that order gets the same bits; one
+    /// thread took ~0.2 s of an 8B gate_proj's host work on 2 cores).
     /// </summary>
-    private static unsafe (double Ms, int Tile)[] MeanSquares(ReadOnlySpan<float> w, int tilesK, int tilesN, int n)
+    public static unsafe double[] MeanSquares(ReadOnlySpan<float> w, int k, int n)
     {
-        var meanSquare = new (double Ms, int Tile)[tilesK * tilesN];
+        Check(w.Length, k, n);
+        int tilesK = k / TileLayout.Side, tilesN = n / TileLayout.Side;
+        var meanSquare = new double[tilesK * tilesN];
         fixed (float* p = w)
         {
             nint address = (nint)p;
@@ -64,7 +90,7 @@ public static class ScaleTileSampler
                         for (int c = 0; c < TileLayout.Side; c++)
                             ss += (double)row[c] * row[c];
                     }
-                    meanSquare[tk * tilesN + tn] = (ss / TileLayout.Length, tk * tilesN + tn);
+                    meanSquare[tk * tilesN + tn] = ss / TileLayout.Length;
                 }
             });
         }

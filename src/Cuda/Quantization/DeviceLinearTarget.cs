@@ -1,0 +1,180 @@
+using Converter.Regularize.Quantization;
+using Converter.Trellis.Tiles;
+
+namespace Converter.Cuda.Quantization;
+
+/// <summary>
+/// <see cref="LinearTarget"/> in a GPU's memory (<see cref="CudaLdlqSolver.Hold"/>): W goes up once, is scaled and
+/// rotated there (Kernels/regularize.cu, <see cref="DeviceHadamard"/>), the target is formed beside it, and only the
+/// sums the scales are made from (k + n doubles), the tiles' mean squares (k·n/256 doubles) and the sampled tiles come
+/// down. LDLQ's block loop then takes W's memory for its matrix (<see cref="TakeMatrix"/>: the target copied in, then
+/// E, then Q) and the proxy traces read the target and Q where they are. 8 bytes a weight on the device until the linear
+/// is done, where the host path's block loop held 4.
+/// </summary>
+internal sealed class DeviceLinearTarget : LinearTarget
+{
+    private const int Threads = 256;
+
+    // Grid cap of the element-wise kernels: a grid-stride loop covers the rest.
+    private const uint MaxGrid = 1 << 16;
+
+    private readonly CudaContext _context;
+    private readonly CudaModule _regularize;
+    private readonly CudaModule _hadamard;
+    private readonly float[] _host;
+    private DeviceBuffer<float>? _w;
+    private DeviceBuffer<float>? _target;
+    private bool _formed;
+
+    /// <param name="w">W (k, n), taken over: it goes up now and later takes Q (<see cref="QuantizedArray"/>).</param>
+    public DeviceLinearTarget(CudaContext context, CudaModule regularize, CudaModule hadamard, float[] w, int k, int n) : base(k, n)
+    {
+        if (w.Length != (long)k * n)
+            throw new ArgumentException($"the transposed weight has {w.Length} values, not {k}×{n}", nameof(w));
+        _context = context;
+        _regularize = regularize;
+        _hadamard = hadamard;
+        _host = w;
+        try
+        {
+            _w = context.Allocate<float>((long)k * n);
+            _target = context.Allocate<float>((long)k * n);
+            _w.CopyFrom(w);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The context whose memory holds W and the target.</summary>
+    public CudaContext Context => _context;
+
+    /// <summary>Whether LDLQ's block loop has taken W's memory (<see cref="TakeMatrix"/>): it then holds E and finally Q.</summary>
+    public bool MatrixTaken { get; private set; }
+
+    private DeviceBuffer<float> W => _w ?? throw new ObjectDisposedException(nameof(DeviceLinearTarget));
+
+    private DeviceBuffer<float> Target => _formed ? _target! : throw new InvalidOperationException("the target is formed by FormTarget first");
+
+    private long Values => (long)K * N;
+
+    private uint ElementGrid => (uint)Math.Min(MaxGrid, (Values + Threads - 1) / Threads);
+
+    public override double[] ColumnSquares()
+    {
+        using var squares = _context.Allocate<double>(N);
+        CudaKernels.ColumnSquares.Launch(_regularize, (uint)((N + Threads - 1) / Threads), Threads, 0, (W.Pointer, K, N, squares.Pointer));
+        var host = new double[N];
+        squares.CopyTo(host);
+        return host;
+    }
+
+    public override void ScaleColumnsAndRotateRows(float[] factors)
+    {
+        if (factors.Length != N)
+            throw new ArgumentException($"{factors.Length} column factors for {N} columns", nameof(factors));
+        CheckUnformed();
+        using var onDevice = _context.Allocate<float>(N);
+        onDevice.CopyFrom(factors);
+        CudaKernels.ScaleColumns.Launch(_regularize, ElementGrid, Threads, 0, (W.Pointer, N, Values, onDevice.Pointer));
+        DeviceHadamard.RightMultiply(_hadamard, W.Pointer, K, N);
+    }
+
+    public override double[] RowSquares()
+    {
+        using var squares = _context.Allocate<double>(K);
+        CudaKernels.RowSquares.Launch(_regularize, (uint)((K + Threads - 1) / Threads), Threads, 0, (W.Pointer, K, N, squares.Pointer));
+        var host = new double[K];
+        squares.CopyTo(host);
+        return host;
+    }
+
+    public override void FormTarget(float[] su)
+    {
+        if (su.Length != K)
+            throw new ArgumentException($"{su.Length} input scales for {K} rows", nameof(su));
+        CheckUnformed();
+        using var onDevice = _context.Allocate<float>(K);
+        onDevice.CopyFrom(su);
+        CudaKernels.DivideRows.Launch(_regularize, ElementGrid, Threads, 0, (W.Pointer, _target!.Pointer, N, Values, onDevice.Pointer));
+        DeviceHadamard.LeftMultiply(_hadamard, _target.Pointer, K, N);
+        _formed = true;
+    }
+
+    public override double[] TileMeanSquares()
+    {
+        long tiles = Values / TileLayout.Length;
+        using var means = _context.Allocate<double>(tiles);
+        CudaKernels.TileMeanSquares.Launch(_regularize, checked((uint)((tiles + Threads - 1) / Threads)), Threads, 0, (Target.Pointer, K, N, means.Pointer));
+        var host = new double[tiles];
+        means.CopyTo(host);
+        return host;
+    }
+
+    public override float[] Tiles(IReadOnlyList<(int Tk, int Tn)> picks)
+    {
+        var host = new float[picks.Count * TileLayout.Length];
+        if (picks.Count == 0)
+            return host;
+        var pairs = new int[2 * picks.Count];
+        for (int p = 0; p < picks.Count; p++)
+            (pairs[2 * p], pairs[2 * p + 1]) = picks[p];
+        using var onDevice = _context.Allocate<int>(pairs.Length);
+        using var tiles = _context.Allocate<float>(host.Length);
+        onDevice.CopyFrom(pairs);
+        CudaKernels.GatherTiles.Launch(_regularize, (uint)((host.Length + Threads - 1) / Threads), Threads, 0, (Target.Pointer, N, onDevice.Pointer, picks.Count, tiles.Pointer));
+        tiles.CopyTo(host);
+        return host;
+    }
+
+    public override float[] HostTarget()
+    {
+        var host = new float[Values];
+        Target.CopyTo(host);
+        return host;
+    }
+
+    public override float[] HostWeight()
+    {
+        CheckUnformed();
+        var host = new float[Values];
+        W.CopyTo(host);
+        return host;
+    }
+
+    public override float[] QuantizedArray() => _host;
+
+    /// <summary>
+    /// W's memory with the target copied in, for LDLQ's block loop to work in (it leaves Q there); W is not read again.
+    /// The buffer stays this object's.
+    /// </summary>
+    public DeviceBuffer<float> TakeMatrix()
+    {
+        var target = Target;
+        if (MatrixTaken)
+            throw new InvalidOperationException("LDLQ has taken W's memory already");
+        _context.CopyWithin(W.Pointer, target.Pointer, Values * sizeof(float));
+        MatrixTaken = true;
+        return W;
+    }
+
+    /// <summary>The target and, once LDLQ has run (<see cref="MatrixTaken"/>), Q, on the device.</summary>
+    public (DeviceBuffer<float> Target, DeviceBuffer<float> Quantized) Held() =>
+        MatrixTaken ? (Target, W) : throw new InvalidOperationException("Q is on the device once LDLQ has run");
+
+    private void CheckUnformed()
+    {
+        if (MatrixTaken)
+            throw new InvalidOperationException("LDLQ has taken W's memory");
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        _w?.Dispose();
+        _w = null;
+        _target?.Dispose();
+        _target = null;
+    }
+}

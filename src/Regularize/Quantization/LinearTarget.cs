@@ -1,0 +1,74 @@
+using Converter.Regularize.ScaleSearch;
+using Converter.Trellis.Tiles;
+
+namespace Converter.Regularize.Quantization;
+
+/// <summary>
+/// One linear's transposed, padded weight W (k, n) and the regularized target made from it (docs/exl3-format.md
+/// §3.3–§3.5), held where LDLQ's block loop will read the target: host arrays (<see cref="HostLinearTarget"/>), or a
+/// GPU's memory, where the passes over all k·n values run as kernels and only per-row, per-column and per-tile sums
+/// come back (on an H100 the host passes were 0.3–0.5 s of each 8B MLP linear's critical path, the GPU mostly idle
+/// meanwhile: session 22's timeline). <see cref="LinearQuantizer"/> runs the same steps on either; every step gives the
+/// host's bits (the sums are float64 over floats, whose squares are exact, in the host's order).
+/// </summary>
+public abstract class LinearTarget : IDisposable
+{
+    protected LinearTarget(int k, int n)
+    {
+        K = k;
+        N = n;
+    }
+
+    /// <summary>Padded input features: W's rows.</summary>
+    public int K { get; }
+
+    /// <summary>Padded output features: W's columns.</summary>
+    public int N { get; }
+
+    /// <summary>Σ_r W[r, j]² of every column (<see cref="LinearRegularizer.ColumnSquares"/>).</summary>
+    public abstract double[] ColumnSquares();
+
+    /// <summary>W's columns multiplied by <paramref name="factors"/>, then its rows rotated: W ← (W·diag(factors))·Had_n (§3.3).</summary>
+    public abstract void ScaleColumnsAndRotateRows(float[] factors);
+
+    /// <summary>Σ_j W[r, j]² of every row (<see cref="LinearRegularizer.RowSquares"/>).</summary>
+    public abstract double[] RowSquares();
+
+    /// <summary>The target ← Had_k·(diag(1/su)·W) (§3.4, <see cref="LinearRegularizer.ApplyInputSide"/>); W stays.</summary>
+    public abstract void FormTarget(float[] su);
+
+    /// <summary>Every 16×16 tile's mean square of the target (<see cref="ScaleTileSampler.MeanSquares"/>).</summary>
+    public abstract double[] TileMeanSquares();
+
+    /// <summary>The target's tiles <paramref name="picks"/>, each row-major, one after another.</summary>
+    public abstract float[] Tiles(IReadOnlyList<(int Tk, int Tn)> picks);
+
+    /// <summary>The target as a host array (a device copy comes down), for the steps that run only on the host.</summary>
+    public abstract float[] HostTarget();
+
+    /// <summary>W as a host array (a device copy comes down), for the steps that run only on the host (the proxy scale search).</summary>
+    public abstract float[] HostWeight();
+
+    /// <summary>
+    /// A host array of k·n values that nothing reads any more once LDLQ starts, to take Q: the caller's W array (whose
+    /// values a device holds, or which the target no longer needs).
+    /// </summary>
+    public abstract float[] QuantizedArray();
+
+    /// <summary>The scale search's tiles of the target (§3.5, <see cref="ScaleTileSampler.Sample"/>), in trellis order.</summary>
+    public float[] SampleTiles()
+    {
+        var picks = ScaleTileSampler.Picks(TileMeanSquares(), K / TileLayout.Side, N / TileLayout.Side);
+        return ScaleTileSampler.InPositionOrder(Tiles(picks));
+    }
+
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    protected virtual void Dispose(bool disposing)
+    {
+    }
+}
