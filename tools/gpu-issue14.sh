@@ -10,7 +10,8 @@
 #   8b-inflight the 2-layer llama-3-8b at 128 × 512 with 2, 3 and 4 linears in flight
 #   8b-timeline a 3-layer llama-3-8b at 128 × 512 with --timeline (PHASE-*.trace.json) and nvidia-smi every 100 ms, for
 #               tools/timeline-gpu-idle.py: which stages ran while the GPU idled
-#   70b-20gb    a 1-layer llama-3-70b at 128 × 512 under --gpu-memory 18.626 (20 GB): the plan taken, GPU peak
+#   70b-20gb    a 1-layer llama-3-70b at 128 × 512 under --gpu-memory 18.626 (20 GB): the plan taken, GPU peak, with
+#               --timeline (PHASE-*.trace.json: tools/timeline-gpu-idle.py says what ran at the highest memory samples)
 # Run from the repository root after tools/publish-gpu.sh tests (the GPU test runner doubles as the CLI); carry
 # .gpu/tests. OUT_DIR gets PHASE-*.log (convert logs with /usr/bin/time -v), PHASE-*.smi.csv (nvidia-smi samples:
 # timestamp, utilization %, memory MiB) and summary.txt (one line per run: exit code, wall, host peak, GPU busy over
@@ -85,7 +86,7 @@ case "$phase" in
     ;;
   70b-20gb)
     $cli synth --shape llama-3-70b --layers 1 -o /tmp/trellis-i14-70b --overwrite > /dev/null
-    convert lean-20gb /tmp/trellis-i14-70b --cal-rows 128 --cal-cols 512 --gpu-memory 18.626
+    SAMPLE_MS=100 convert lean-20gb /tmp/trellis-i14-70b --cal-rows 128 --cal-cols 512 --gpu-memory 18.626 --timeline "$out/$phase-lean-20gb.trace.json"
     ;;
   *) echo "unknown phase '$phase'" >&2; exit 2 ;;
 esac

@@ -450,6 +450,15 @@ public sealed class DenseAlgebraTests : GpuFixture
         Assert.That(shift, Is.EqualTo(Converter.Regularize.Quantization.DriftCorrection.RelativeShift(w, hostTarget)).Within(1e-10).Percent, "to 1e-12 of itself: the same terms summed in another order");
         Assert.That(shift, Is.GreaterThan(0));
         Assert.That(_gpu.TryDriftTargetTransposed(w, new HostResidentMatrix(g, k), outputs, k, paddedK, paddedN), Is.Null, "G on the host");
+
+        // Made in place of a W held on the device: the same T, which stays there, and the same sums.
+        using var into = Cuda.Allocate<float>((long)paddedK * paddedN);
+        var inPlace = _gpu.TryDriftTargetInto(w, kept, outputs, k, paddedK, paddedN, into)!.Value;
+        var left = new float[(long)paddedK * paddedN];
+        into.CopyTo(left);
+        Assert.That(left, Is.EqualTo(expected), "T made in place");
+        Assert.That((inPlace.MovedSquared, inPlace.NormSquared), Is.EqualTo((made.MovedSquared, made.NormSquared)));
+        Assert.That(_gpu.TryDriftTargetInto(w, new HostResidentMatrix(g, k), outputs, k, paddedK, paddedN, into), Is.Null, "G on the host");
     }
 
     /// <summary>G·Gᵀ + n·I (n×n, float64) for a random G: symmetric positive definite, dense off the diagonal.</summary>

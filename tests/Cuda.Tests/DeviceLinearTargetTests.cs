@@ -52,8 +52,10 @@ public sealed class DeviceLinearTargetTests : SolverFixture
         using var encoder = new CudaTileEncoder(Cuda, table.Memory, 4);
         var w = Weight(k, n, zeros, k + n);
         using var host = new HostLinearTarget((float[])w.Clone(), k, n);
-        using var held = Solver.Hold((float[])w.Clone(), k, n, encoder);
+        using var held = Solver.Hold(k, n, encoder);
         Assert.That(held, Is.InstanceOf<DeviceLinearTarget>(), "a GPU encoder on the solver's device holds the target there");
+        Assert.That(held.Loaded, Is.False);
+        held.Load((float[])w.Clone());
 
         var columns = host.ColumnSquares();
         Assert.That(held.ColumnSquares(), Is.EqualTo(columns), "column sums of squares");
@@ -120,6 +122,46 @@ public sealed class DeviceLinearTargetTests : SolverFixture
         Console.WriteLine($"{inFeatures}→{outFeatures} K={bits}: proxy {onHost.ProxyError:E6} / {onDevice.ProxyError:E6}; regularize {onHost.RegularizeSeconds:F3} / {onDevice.RegularizeSeconds:F3} s, search {onHost.ScaleSearchSeconds:F3} / {onDevice.ScaleSearchSeconds:F3} s, finish {onHost.FinishSeconds:F3} / {onDevice.FinishSeconds:F3} s");
     }
 
+    /// <summary>
+    /// The drift target made in place of a W held on the device (<see cref="DriftCorrection.TargetInto"/>) quantizes
+    /// to the linear the host-held one gives (T made by the same device product and downloaded), with the same shift.
+    /// </summary>
+    [TestCase(320, 640, 4)]
+    [TestCase(200, 96, 3)]
+    public void TheDriftTargetMadeWhereWIsHeldQuantizesAsTheDownloadedOne(int inFeatures, int outFeatures, int bits)
+    {
+        var table = Tables.Get(CodebookSpec.Parse("mul1"));
+        using var encoder = new CudaTileEncoder(Cuda, table.Memory, bits);
+        int tokens = 3 * inFeatures;
+        var rng = new Random(inFeatures + outFeatures);
+        var quantized = Enumerable.Range(0, tokens * inFeatures).Select(_ => (float)Normal(rng)).ToArray();
+        var original = quantized.Select(v => v + 0.1f * (float)Normal(rng)).ToArray();
+        var weight = Weight(outFeatures, inFeatures, zeros: false, bits);
+        var accumulator = new HessianAccumulator(inFeatures);
+        accumulator.Add(quantized, tokens);
+        using var hessian = GroupHessian.Finalize(accumulator, LinearQuantizer.Pad(inFeatures), GroupHessian.DefaultSigma, new Random(1));
+        var cross = new DriftAccumulator(inFeatures, Algebra);
+        cross.Add(quantized, original, tokens);
+        using var correction = DriftCorrection.For(hessian, cross, 1.0, Algebra)!;
+        var settings = new LinearQuantizerSettings(OutScalesMode.Auto) { Algebra = Algebra, Ldlq = Solver, Tuning = QuantizerTuning.Default, TargetOnDevice = true };
+        int k = LinearQuantizer.Pad(inFeatures), n = LinearQuantizer.Pad(outFeatures);
+        (QuantizedLinear, double) Quantize(LinearTarget held)
+        {
+            double shift = correction.TargetInto(held, 0, weight, outFeatures, Algebra);
+            return (LinearQuantizer.QuantizeHeld("test", held, outFeatures, inFeatures, null, hessian, table, encoder, settings, new Random(11)), shift);
+        }
+
+        var (onHost, hostShift) = Quantize(new HostLinearTarget(k, n));
+        var (onDevice, deviceShift) = Quantize(LinearQuantizer.Hold(k, n, hessian, encoder, settings));
+        Assert.That(deviceShift, Is.EqualTo(hostShift), "the same sums");
+        Assert.That(deviceShift, Is.GreaterThan(0));
+        Assert.That(onDevice.Trellis, Is.EqualTo(onHost.Trellis), "the written trellis");
+        Assert.That(onDevice.Decoded, Is.EqualTo(onHost.Decoded), "Q");
+        Assert.That(onDevice.Suh, Is.EqualTo(onHost.Suh));
+        Assert.That(onDevice.Svh, Is.EqualTo(onHost.Svh));
+        Assert.That(onDevice.ProxyError, Is.EqualTo(onHost.ProxyError).Within(1e-9).Percent);
+    }
+
     /// <summary>A finalized Hessian of correlated random inputs with a few loud channels.</summary>
     private static GroupHessian Hessian(int k, Random rng)
     {
@@ -162,9 +204,9 @@ public sealed class DeviceLinearTargetTests : SolverFixture
         public BasisFactor FactorInBasis(GroupHessian hessian, ReadOnlySpan<float> inputScale, double sigma, IDenseAlgebra algebra, bool lastUse = false) =>
             inner.FactorInBasis(hessian, inputScale, sigma, algebra, lastUse);
 
-        public LinearTarget Hold(float[] w, int k, int n, ITileEncoder encoder)
+        public LinearTarget Hold(int k, int n, ITileEncoder encoder)
         {
-            var held = inner.Hold(w, k, n, encoder);
+            var held = inner.Hold(k, n, encoder);
             if (held is DeviceLinearTarget)
                 kinds.Device++;
             return held;

@@ -398,20 +398,27 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         double start = timeline?.Now ?? 0;
         bool isLarge = IsLarge(linear);
         var targetClock = Stopwatch.StartNew();
-        // T = W + W·Gᵀ, transposed and padded for the quantizer, which takes the array over: T in the HF layout, kept
-        // through the quantizer's working set, was 2.1 GB more at an 8B's head, where a GPU run's host memory peaks.
-        (float[]? target, double? shift) = (null, null);
-        if (drift is not null)
+        // T = W + W·Gᵀ, transposed and padded where the quantizer holds W, which takes it over: made in place on a GPU
+        // that holds W; T in the HF layout, kept through the quantizer's working set, was 2.1 GB more at an 8B's head,
+        // where a GPU run's host memory peaks.
+        var held = Hold(linear, hessian.Value, k, device, splitColumns);
+        double? shift = null;
+        try
         {
-            (target, shift) = drift.TransposedTarget(group.MemberOf(linear), linear.Weight.Data, linear.OutFeatures, LinearQuantizer.Pad(linear.InFeatures),
-                LinearQuantizer.Pad(linear.OutFeatures), Quantizer(device).Algebra, onDevice: MakesTargetOnDevice(linear));
+            if (drift is not null)
+                shift = drift.TargetInto(held, group.MemberOf(linear), linear.Weight.Data, linear.OutFeatures, Quantizer(device).Algebra, onDevice: MakesTargetOnDevice(linear));
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
         }
         // The target's HF copy is garbage now; a head-sized one is collected before the quantizer allocates its arrays
         // of the same size, which then reuse its memory.
-        if (target is not null && isLarge)
+        if (drift is not null && isLarge)
             HeapReuse.ReleaseFinishedStep();
         double targetSeconds = targetClock.Elapsed.TotalSeconds;
-        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k, device, target, splitColumns);
+        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k, device, held, splitColumns);
         var packClock = Stopwatch.StartNew();
         var tensors = Exl3LinearWriter.Tensors(stored).ToList();
         timeline?.AddStages(q.Name, "linear", start, [("drift target", targetSeconds), ("regularize", q.RegularizeSeconds), ("search", q.ScaleSearchSeconds), ("factor", q.FactorSeconds),
@@ -460,9 +467,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// Quantizes one linear and swaps its reconstruction in; returns the result, the EXL3 linear to write (under the
     /// output's name) and the seconds the reconstruction took.
     /// </summary>
-    private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k, int device, float[]? target, bool splitColumns)
+    private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k, int device, LinearTarget held, bool splitColumns)
     {
-        var q = QuantizeAt(linear, hessian, k, device, target, splitColumns);
+        var q = QuantizeAt(linear, hessian, k, device, held, splitColumns);
         // A head-sized linear leaves four weight-sized arrays of garbage (the transposed and regularized weights, Q,
         // the states: 7 GB at an 8B's 128k-vocabulary head) that no collection has yet reclaimed when the
         // reconstruction allocates two more; collecting here lets those reuse the memory. Smaller linears skip it:
@@ -487,12 +494,47 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// What quantizing <paramref name="linear"/> at K = <paramref name="k"/> on device <paramref name="device"/> of the
     /// set (0: the converter's backend) gives, without touching its weight.
     /// </summary>
-    /// <param name="target">
-    /// What to quantize in place of the weight (the drift-aware target), transposed and padded (<see cref="LinearQuantizer.TransposePadded"/>);
-    /// the quantizer takes the array over. Null for the weight.
+    /// <param name="held">
+    /// Where the quantizer holds what it quantizes (<see cref="Hold"/>), taken over: loaded with the drift-aware target,
+    /// or empty, for the weight. Null for the weight, held where the quantizer would hold it.
     /// </param>
     /// <param name="splitColumns">LDLQ's columns shared by every device of the set (<see cref="ColumnSplitSolver"/>), the rest on <paramref name="device"/>.</param>
-    public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k, int device = 0, float[]? target = null, bool splitColumns = false)
+    public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k, int device = 0, LinearTarget? held = null, bool splitColumns = false)
+    {
+        var (quantizerSettings, encoder, table) = QuantizerFor(linear, k, device, splitColumns);
+        held ??= LinearQuantizer.Hold(LinearQuantizer.Pad(linear.InFeatures), LinearQuantizer.Pad(linear.OutFeatures), hessian, encoder, quantizerSettings);
+        var transposeClock = Stopwatch.StartNew();
+        try
+        {
+            if (!held.Loaded)
+            {
+                held.Load(LinearQuantizer.TransposePadded(linear.Weight.Data, linear.OutFeatures, linear.InFeatures, LinearQuantizer.Pad(linear.InFeatures),
+                    LinearQuantizer.Pad(linear.OutFeatures)));
+            }
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
+        double transposeSeconds = transposeClock.Elapsed.TotalSeconds;
+        var q = LinearQuantizer.QuantizeHeld(linear.Name, held, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
+            hessian, table, encoder, quantizerSettings, StableSeed.Rng(settings.Seed, linear.Name));
+        return q with { RegularizeSeconds = q.RegularizeSeconds + transposeSeconds };
+    }
+
+    /// <summary>
+    /// An empty place for <paramref name="linear"/>'s transposed weight or drift target where quantizing it at
+    /// K = <paramref name="k"/> on device <paramref name="device"/> will hold it (<see cref="LinearQuantizer.Hold"/>).
+    /// </summary>
+    private LinearTarget Hold(Linear linear, GroupHessian hessian, int k, int device, bool splitColumns)
+    {
+        var (quantizerSettings, encoder, _) = QuantizerFor(linear, k, device, splitColumns);
+        return LinearQuantizer.Hold(LinearQuantizer.Pad(linear.InFeatures), LinearQuantizer.Pad(linear.OutFeatures), hessian, encoder, quantizerSettings);
+    }
+
+    /// <summary>The quantizer's settings, encoder and codebook for <paramref name="linear"/> at K = <paramref name="k"/> on device <paramref name="device"/> of the set.</summary>
+    private (LinearQuantizerSettings Settings, ITileEncoder Encoder, CodebookTable Table) QuantizerFor(Linear linear, int k, int device, bool splitColumns)
     {
         var quantizer = Quantizer(device);
         // A thread of the pool may last have driven another GPU.
@@ -501,20 +543,14 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var ldlq = splitColumns && _devices is { Count: > 1 } devices
             ? new ColumnSplitSolver(devices.Backends.Select((b, d) => new ColumnSplitDevice(b.Ldlq, bits => Encoder(d, bits, table), () => b.Cuda?.MakeCurrent(), devices.Speeds[d])).ToList(), device)
             : quantizer.Ldlq;
-        var transposeClock = Stopwatch.StartNew();
-        var w = target ?? LinearQuantizer.TransposePadded(linear.Weight.Data, linear.OutFeatures, linear.InFeatures, LinearQuantizer.Pad(linear.InFeatures),
-            LinearQuantizer.Pad(linear.OutFeatures));
-        double transposeSeconds = transposeClock.Elapsed.TotalSeconds;
-        var q = LinearQuantizer.QuantizeTransposed(linear.Name, w, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
-            hessian, table, Encoder(device, k, table), new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, Threads(device))
-            {
-                Algebra = quantizer.Algebra,
-                Ldlq = ldlq,
-                Tuning = settings.Tuning,
-                TargetOnDevice = HoldsTargetOnDevice(linear, _lean),
-            },
-            StableSeed.Rng(settings.Seed, linear.Name));
-        return q with { RegularizeSeconds = q.RegularizeSeconds + transposeSeconds };
+        var quantizerSettings = new LinearQuantizerSettings(settings.OutScales, settings.HessianBasis, settings.Tuning.Damping, Threads(device))
+        {
+            Algebra = quantizer.Algebra,
+            Ldlq = ldlq,
+            Tuning = settings.Tuning,
+            TargetOnDevice = HoldsTargetOnDevice(linear, _lean),
+        };
+        return (quantizerSettings, Encoder(device, k, table), table);
     }
 
     /// <summary>Device <paramref name="device"/>'s encoder at K = <paramref name="k"/> over the run's codebook, made once.</summary>

@@ -332,26 +332,52 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     {
         if (g is not CudaResidentMatrix mine || !ReferenceEquals(mine.Algebra, this))
             return null;
+        // Not zeroed on the host: the kernel writes every value, padding included.
+        var transposed = GC.AllocateUninitializedArray<float>(ArrayLength.Of(paddedK, paddedN, "drift target"));
+        // Its own buffer, freed at once: a scratch would keep the largest linear's padded size on the device for the run.
+        using var dt = _context.Allocate<float>((long)paddedK * paddedN);
+        var (moved, norm) = DriftTargetOnDevice(w, mine, rows, k, paddedK, paddedN, dt, transposed);
+        return (transposed, moved, norm);
+    }
+
+    /// <summary>
+    /// <see cref="TryDriftTargetTransposed"/> into <paramref name="destination"/> (paddedK × paddedN on this device,
+    /// a held target's W), which it stays in: only the 2 doubles a row come down. Null where G is not on this device.
+    /// </summary>
+    internal (double MovedSquared, double NormSquared)? TryDriftTargetInto(ReadOnlySpan<float> w, IResidentMatrix g, int rows, int k, int paddedK, int paddedN,
+        DeviceBuffer<float> destination)
+    {
+        if (g is not CudaResidentMatrix mine || !ReferenceEquals(mine.Algebra, this))
+            return null;
+        if (destination.Count != (long)paddedK * paddedN)
+            throw new ArgumentException($"the destination has {destination.Count} values, not {paddedK}×{paddedN}", nameof(destination));
+        return DriftTargetOnDevice(w, mine, rows, k, paddedK, paddedN, destination, null);
+    }
+
+    /// <summary>
+    /// W up, D = W·Gᵀ, T = W + D transposed and padded into <paramref name="dt"/> and each row's Σ (T − W)² and Σ W²;
+    /// T comes down into <paramref name="download"/> when given.
+    /// </summary>
+    private (double MovedSquared, double NormSquared) DriftTargetOnDevice(ReadOnlySpan<float> w, CudaResidentMatrix g, int rows, int k, int paddedK, int paddedN,
+        DeviceBuffer<float> dt, float[]? download)
+    {
         if (g.Size != k)
             throw new ArgumentException($"a {g.Size}×{g.Size} matrix cannot multiply rows of {k}", nameof(g));
         if (w.Length != (long)rows * k || paddedK < k || paddedN < rows)
             throw new ArgumentException($"a {rows}×{k} weight ({w.Length} values) cannot pad to {paddedK}×{paddedN}");
-        // Not zeroed on the host: the kernel writes every value, padding included.
-        var transposed = GC.AllocateUninitializedArray<float>(ArrayLength.Of(paddedK, paddedN, "drift target"));
         var sums = new double[2L * rows];
         lock (_gate)
         {
             var dw = Scratch("x", w.Length);
             var dd = Scratch("y", w.Length);
-            // Its own buffer, freed at once: a scratch would keep the largest linear's padded size on the device for the run.
-            using var dt = _context.Allocate<float>((long)paddedK * paddedN);
             using var rowSums = _context.Allocate<double>(sums.Length);
             dw.CopyFrom(w);
-            LinearOnDevice(dw.Pointer, mine.Values.Pointer, dd.Pointer, rows, k, k);
+            LinearOnDevice(dw.Pointer, g.Values.Pointer, dd.Pointer, rows, k, k);
             long tiles = (long)((paddedK + 31) / 32) * ((paddedN + 31) / 32);
             CudaKernels.DriftTargetTransposed.Launch(DenseKernels, (uint)Math.Min(65535, tiles), 256, 0, (dw.Pointer, dd.Pointer, rows, k, dt.Pointer, paddedK, paddedN));
             CudaKernels.DriftShiftRows.Launch(DenseKernels, (uint)rows, 256, 0, (dw.Pointer, dd.Pointer, k, rowSums.Pointer));
-            dt.CopyTo(transposed);
+            if (download is not null)
+                dt.CopyTo(download);
             rowSums.CopyTo(sums);
         }
         double moved = 0, norm = 0;
@@ -360,7 +386,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             moved += sums[2 * j];
             norm += sums[2 * j + 1];
         }
-        return (transposed, moved, norm);
+        return (moved, norm);
     }
 
     /// <summary>G = scale·A⁻¹·C in a new device buffer (k × C's columns, float), or null when A is not positive definite.</summary>

@@ -75,10 +75,10 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     /// that the regularization, the scale search's tiles, the block loop and the proxy traces read them in place; else
     /// on the host.
     /// </summary>
-    public LinearTarget Hold(float[] w, int k, int n, ITileEncoder encoder) =>
+    public LinearTarget Hold(int k, int n, ITileEncoder encoder) =>
         encoder is CudaTileEncoder gpu && gpu.Context == _algebra.Context
-            ? new DeviceLinearTarget(_algebra.Context, RegularizeKernels, HadamardKernels, w, k, n)
-            : new HostLinearTarget(w, k, n);
+            ? new DeviceLinearTarget(_algebra, RegularizeKernels, HadamardKernels, k, n)
+            : new HostLinearTarget(k, n);
 
     /// <summary>
     /// A target held on this device goes to the block loop in place (its W's memory becomes the loop's matrix, which ends

@@ -1,10 +1,13 @@
+using Converter.Compute;
+using Converter.Cuda.Blas;
 using Converter.Regularize.Quantization;
 using Converter.Trellis.Tiles;
 
 namespace Converter.Cuda.Quantization;
 
 /// <summary>
-/// <see cref="LinearTarget"/> in a GPU's memory (<see cref="CudaLdlqSolver.Hold"/>): W goes up once, is scaled and
+/// <see cref="LinearTarget"/> in a GPU's memory (<see cref="CudaLdlqSolver.Hold"/>): W goes up once (or the drift
+/// target is made in its place, <see cref="TryDriftTarget"/>), is scaled and
 /// rotated there (Kernels/regularize.cu, <see cref="DeviceHadamard"/>), the target is formed beside it, and only the
 /// sums the scales are made from (k + n doubles), the tiles' mean squares (k·n/256 doubles) and the sampled tiles come
 /// down. LDLQ's block loop then takes W's memory for its matrix (<see cref="TakeMatrix"/>: the target copied in, then
@@ -18,34 +21,51 @@ internal sealed class DeviceLinearTarget : LinearTarget
     // Grid cap of the element-wise kernels: a grid-stride loop covers the rest.
     private const uint MaxGrid = 1 << 16;
 
+    private readonly CudaDenseAlgebra _algebra;
     private readonly CudaContext _context;
     private readonly CudaModule _regularize;
     private readonly CudaModule _hadamard;
-    private readonly float[] _host;
+    private float[]? _host;
     private DeviceBuffer<float>? _w;
     private DeviceBuffer<float>? _target;
     private bool _formed;
 
-    /// <param name="w">W (k, n), taken over: it goes up now and later takes Q (<see cref="QuantizedArray"/>).</param>
-    public DeviceLinearTarget(CudaContext context, CudaModule regularize, CudaModule hadamard, float[] w, int k, int n) : base(k, n)
+    /// <summary>Allocates W and the target on <paramref name="algebra"/>'s device; W comes by <see cref="Load"/> or <see cref="TryDriftTarget"/>.</summary>
+    public DeviceLinearTarget(CudaDenseAlgebra algebra, CudaModule regularize, CudaModule hadamard, int k, int n) : base(k, n)
     {
-        if (w.Length != (long)k * n)
-            throw new ArgumentException($"the transposed weight has {w.Length} values, not {k}×{n}", nameof(w));
-        _context = context;
+        _algebra = algebra;
+        _context = algebra.Context;
         _regularize = regularize;
         _hadamard = hadamard;
-        _host = w;
         try
         {
-            _w = context.Allocate<float>((long)k * n);
-            _target = context.Allocate<float>((long)k * n);
-            _w.CopyFrom(w);
+            _w = _context.Allocate<float>((long)k * n);
+            _target = _context.Allocate<float>((long)k * n);
         }
         catch
         {
             Dispose();
             throw;
         }
+    }
+
+    /// <param name="w">W (k, n), taken over: it goes up now and later takes Q (<see cref="QuantizedArray"/>).</param>
+    public override void Load(float[] w)
+    {
+        if (w.Length != (long)K * N)
+            throw new ArgumentException($"the transposed weight has {w.Length} values, not {K}×{N}", nameof(w));
+        CheckUnformed();
+        W.CopyFrom(w);
+        _host = w;
+        Loaded = true;
+    }
+
+    public override (double MovedSquared, double NormSquared)? TryDriftTarget(ReadOnlySpan<float> weight, IResidentMatrix g, int rows, int k)
+    {
+        CheckUnformed();
+        var made = _algebra.TryDriftTargetInto(weight, g, rows, k, K, N, W);
+        Loaded |= made is not null;
+        return made;
     }
 
     /// <summary>The context whose memory holds W and the target.</summary>
@@ -56,6 +76,8 @@ internal sealed class DeviceLinearTarget : LinearTarget
 
     private DeviceBuffer<float> W => _w ?? throw new ObjectDisposedException(nameof(DeviceLinearTarget));
 
+    private DeviceBuffer<float> LoadedW => Loaded ? W : throw new InvalidOperationException("W is loaded first");
+
     private DeviceBuffer<float> Target => _formed ? _target! : throw new InvalidOperationException("the target is formed by FormTarget first");
 
     private long Values => (long)K * N;
@@ -65,7 +87,7 @@ internal sealed class DeviceLinearTarget : LinearTarget
     public override double[] ColumnSquares()
     {
         using var squares = _context.Allocate<double>(N);
-        CudaKernels.ColumnSquares.Launch(_regularize, (uint)((N + Threads - 1) / Threads), Threads, 0, (W.Pointer, K, N, squares.Pointer));
+        CudaKernels.ColumnSquares.Launch(_regularize, (uint)((N + Threads - 1) / Threads), Threads, 0, (LoadedW.Pointer, K, N, squares.Pointer));
         var host = new double[N];
         squares.CopyTo(host);
         return host;
@@ -78,14 +100,14 @@ internal sealed class DeviceLinearTarget : LinearTarget
         CheckUnformed();
         using var onDevice = _context.Allocate<float>(N);
         onDevice.CopyFrom(factors);
-        CudaKernels.ScaleColumns.Launch(_regularize, ElementGrid, Threads, 0, (W.Pointer, N, Values, onDevice.Pointer));
+        CudaKernels.ScaleColumns.Launch(_regularize, ElementGrid, Threads, 0, (LoadedW.Pointer, N, Values, onDevice.Pointer));
         DeviceHadamard.RightMultiply(_hadamard, W.Pointer, K, N);
     }
 
     public override double[] RowSquares()
     {
         using var squares = _context.Allocate<double>(K);
-        CudaKernels.RowSquares.Launch(_regularize, (uint)((K + Threads - 1) / Threads), Threads, 0, (W.Pointer, K, N, squares.Pointer));
+        CudaKernels.RowSquares.Launch(_regularize, (uint)((K + Threads - 1) / Threads), Threads, 0, (LoadedW.Pointer, K, N, squares.Pointer));
         var host = new double[K];
         squares.CopyTo(host);
         return host;
@@ -98,7 +120,7 @@ internal sealed class DeviceLinearTarget : LinearTarget
         CheckUnformed();
         using var onDevice = _context.Allocate<float>(K);
         onDevice.CopyFrom(su);
-        CudaKernels.DivideRows.Launch(_regularize, ElementGrid, Threads, 0, (W.Pointer, _target!.Pointer, N, Values, onDevice.Pointer));
+        CudaKernels.DivideRows.Launch(_regularize, ElementGrid, Threads, 0, (LoadedW.Pointer, _target!.Pointer, N, Values, onDevice.Pointer));
         DeviceHadamard.LeftMultiply(_hadamard, _target.Pointer, K, N);
         _formed = true;
     }
@@ -140,11 +162,12 @@ internal sealed class DeviceLinearTarget : LinearTarget
     {
         CheckUnformed();
         var host = new float[Values];
-        W.CopyTo(host);
+        LoadedW.CopyTo(host);
         return host;
     }
 
-    public override float[] QuantizedArray() => _host;
+    /// <summary>The loaded W's host array, or a new one where the drift target was made on the device (its first touch is then Q's download's).</summary>
+    public override float[] QuantizedArray() => _host ??= GC.AllocateUninitializedArray<float>(ArrayLength.Of(K, N, "quantized weight"));
 
     /// <summary>
     /// W's memory with the target copied in, for LDLQ's block loop to work in (it leaves Q there); W is not read again.

@@ -114,6 +114,20 @@ public sealed class DriftCorrection : IDisposable
         return (LinearQuantizer.TransposePadded(target, outFeatures, Features, paddedK, paddedN), RelativeShift(weight, target));
     }
 
+    /// <summary>
+    /// <see cref="TransposedTarget"/> into <paramref name="held"/> (empty, <see cref="LinearTarget.Load"/>ed here): made
+    /// where W is held when it can be (a GPU holding W makes T in its place, <see cref="LinearTarget.TryDriftTarget"/>),
+    /// else as <see cref="TransposedTarget"/> makes it. Returns the relative shift.
+    /// </summary>
+    public double TargetInto(LinearTarget held, int member, ReadOnlySpan<float> weight, int outFeatures, IDenseAlgebra algebra, bool onDevice = true)
+    {
+        if (_steps is null && onDevice && held.TryDriftTarget(weight, _g!, outFeatures, Features) is { } made)
+            return made.NormSquared == 0 ? 0 : Math.Sqrt(made.MovedSquared / made.NormSquared);
+        var (transposed, shift) = TransposedTarget(member, weight, outFeatures, held.K, held.N, algebra, onDevice);
+        held.Load(transposed);
+        return shift;
+    }
+
     /// <summary>The first column of member <paramref name="member"/>'s steps, checked against its rows.</summary>
     private int CheckMember(int member, int outFeatures)
     {

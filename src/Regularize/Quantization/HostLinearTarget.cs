@@ -8,33 +8,43 @@ namespace Converter.Regularize.Quantization;
 /// <summary><see cref="LinearTarget"/> as host arrays: W, regularized in place, and the target beside it.</summary>
 public sealed class HostLinearTarget : LinearTarget
 {
-    private readonly float[] _w;
+    private float[]? _w;
     private float[]? _target;
 
-    /// <param name="w">W (k, n), taken over: regularized in place, then given to Q (<see cref="QuantizedArray"/>).</param>
-    public HostLinearTarget(float[] w, int k, int n) : base(k, n)
+    /// <summary>Holds nothing yet: W comes by <see cref="Load"/>.</summary>
+    public HostLinearTarget(int k, int n) : base(k, n)
     {
-        if (w.Length != (long)k * n)
-            throw new ArgumentException($"the transposed weight has {w.Length} values, not {k}×{n}", nameof(w));
+    }
+
+    /// <param name="w">W (k, n), taken over: regularized in place, then given to Q (<see cref="QuantizedArray"/>).</param>
+    public HostLinearTarget(float[] w, int k, int n) : base(k, n) => Load(w);
+
+    private float[] W => _w ?? throw new InvalidOperationException("W is loaded first");
+
+    public override void Load(float[] w)
+    {
+        if (w.Length != (long)K * N)
+            throw new ArgumentException($"the transposed weight has {w.Length} values, not {K}×{N}", nameof(w));
         _w = w;
+        Loaded = true;
     }
 
     private float[] Target => _target ?? throw new InvalidOperationException("the target is formed by FormTarget first");
 
-    public override double[] ColumnSquares() => LinearRegularizer.ColumnSquares(_w, K, N);
+    public override double[] ColumnSquares() => LinearRegularizer.ColumnSquares(W, K, N);
 
     public override void ScaleColumnsAndRotateRows(float[] factors)
     {
-        LinearRegularizer.ScaleColumns(_w, K, N, factors);
-        HadamardTransform.RightMultiply(_w, K, N);
+        LinearRegularizer.ScaleColumns(W, K, N, factors);
+        HadamardTransform.RightMultiply(W, K, N);
     }
 
-    public override double[] RowSquares() => LinearRegularizer.RowSquares(_w, K, N);
+    public override double[] RowSquares() => LinearRegularizer.RowSquares(W, K, N);
 
     public override void FormTarget(float[] su)
     {
         _target ??= new float[ArrayLength.Of(K, N, "regularized weight")];
-        LinearRegularizer.ApplyInputSide(_w, _target, K, N, su);
+        LinearRegularizer.ApplyInputSide(W, _target, K, N, su);
     }
 
     public override double[] TileMeanSquares() => ScaleTileSampler.MeanSquares(Target, K, N);
@@ -49,7 +59,7 @@ public sealed class HostLinearTarget : LinearTarget
 
     public override float[] HostTarget() => Target;
 
-    public override float[] HostWeight() => _w;
+    public override float[] HostWeight() => W;
 
-    public override float[] QuantizedArray() => _w;
+    public override float[] QuantizedArray() => W;
 }

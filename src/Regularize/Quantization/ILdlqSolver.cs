@@ -30,11 +30,11 @@ public interface ILdlqSolver
     LdlqResult Quantize(ReadOnlySpan<float> wr, int k, int n, float[]? factor, ITileEncoder encoder, float[]? quantizedInto = null);
 
     /// <summary>
-    /// Holds W (k, n), the transposed and padded weight, taken over, where this solver's block loop will read its
-    /// regularized target (<see cref="LinearTarget"/>); by default on the host. A GPU solver holds it on its device
-    /// when <paramref name="encoder"/> searches there.
+    /// A place for W (k, n), the transposed and padded weight, where this solver's block loop will read its regularized
+    /// target (<see cref="LinearTarget"/>, empty until loaded); by default on the host. A GPU solver holds it on its
+    /// device when <paramref name="encoder"/> searches there.
     /// </summary>
-    LinearTarget Hold(float[] w, int k, int n, ITileEncoder encoder) => new HostLinearTarget(w, k, n);
+    LinearTarget Hold(int k, int n, ITileEncoder encoder) => new HostLinearTarget(k, n);
 
     /// <summary>
     /// LDLQ of <paramref name="target"/>'s regularized target, read where it is held, with the factor of

@@ -39,22 +39,53 @@ public static class LinearQuantizer
     public static QuantizedLinear QuantizeTransposed(string name, float[] w, int outFeatures, int inFeatures, float[]? bias,
         GroupHessian hessian, CodebookTable codebook, ITileEncoder encoder, LinearQuantizerSettings settings, Random rng)
     {
+        var held = Hold(Pad(inFeatures), Pad(outFeatures), hessian, encoder, settings);
+        try
+        {
+            held.Load(w);
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
+        return QuantizeHeld(name, held, outFeatures, inFeatures, bias, hessian, codebook, encoder, settings, rng);
+    }
+
+    /// <summary>
+    /// Where <see cref="QuantizeHeld"/> will regularize a (k, n) linear: on <paramref name="settings"/>' solver's device
+    /// (<see cref="ILdlqSolver.Hold"/>) where the settings allow it (<see cref="LinearQuantizerSettings.TargetOnDevice"/>)
+    /// and every step runs there (a Hessian, the default tuning; refinement, refit and the proxy scale search read host
+    /// arrays), else on the host. Empty: the caller loads W or makes the drift target in it.
+    /// </summary>
+    public static LinearTarget Hold(int k, int n, GroupHessian hessian, ITileEncoder encoder, LinearQuantizerSettings settings) =>
+        settings.TargetOnDevice && hessian.FallbackReason is null && settings.Tuning is { RefinePasses: 0, RefitScales: false, ScaleChoice: ScaleChoice.TileMse }
+            ? settings.Ldlq.Hold(k, n, encoder)
+            : new HostLinearTarget(k, n);
+
+    /// <summary>
+    /// <see cref="QuantizeTransposed"/> of the W <paramref name="held"/> holds (loaded; from <see cref="Hold"/>), which it
+    /// takes over and disposes: regularized where it is held, then given to Q.
+    /// </summary>
+    public static QuantizedLinear QuantizeHeld(string name, LinearTarget held, int outFeatures, int inFeatures, float[]? bias,
+        GroupHessian hessian, CodebookTable codebook, ITileEncoder encoder, LinearQuantizerSettings settings, Random rng)
+    {
+        using var _ = held;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int k = Pad(inFeatures), n = Pad(outFeatures);
         if (hessian.PaddedK != k)
             throw new ArgumentException($"{name}: Hessian is {hessian.PaddedK} wide, layer input pads to {k}");
-        if (w.Length != (long)k * n)
-            throw new ArgumentException($"{name}: the transposed weight has {w.Length} values, not {k}×{n}");
+        if (held.K != k || held.N != n)
+            throw new ArgumentException($"{name}: the held weight is {held.K}×{held.N}, not {k}×{n}");
+        if (!held.Loaded)
+            throw new ArgumentException($"{name}: no weight was loaded into its target");
         // The scale refit (an experiment) starts again from the unregularized weight.
-        var unregularized = settings.Tuning.RefitScales ? (float[])w.Clone() : null;
+        var unregularized = settings.Tuning.RefitScales ? (float[])held.HostWeight().Clone() : null;
 
         var outputSigns = GroupHessian.RandomSigns(n, rng);
         bool outScales = hessian.FallbackReason is not null
             ? settings.OutScales == OutScalesMode.Always
             : LinearRegularizer.ApplyOutScales(settings.OutScales, hessian.Diagonal());
-        // The host's array steps (refinement, refit, the proxy scale search, a loop without feedback) keep W on the host.
-        bool onDevice = settings.TargetOnDevice && hessian.FallbackReason is null && settings.Tuning is { RefinePasses: 0, RefitScales: false, ScaleChoice: ScaleChoice.TileMse };
-        using var held = onDevice ? settings.Ldlq.Hold(w, k, n, encoder) : new HostLinearTarget(w, k, n);
         var (sv, inverse) = LinearRegularizer.OutputScales(held.ColumnSquares(), k, outputSigns, outScales);
         held.ScaleColumnsAndRotateRows(inverse);
 

@@ -1,3 +1,4 @@
+using Converter.Compute;
 using Converter.Regularize.ScaleSearch;
 using Converter.Trellis.Tiles;
 
@@ -24,6 +25,21 @@ public abstract class LinearTarget : IDisposable
 
     /// <summary>Padded output features: W's columns.</summary>
     public int N { get; }
+
+    /// <summary>Whether W is in (<see cref="Load"/>, <see cref="TryDriftTarget"/>); every other step needs it.</summary>
+    public bool Loaded { get; protected set; }
+
+    /// <summary>W (k, n), the transposed and padded weight, taken over: the host's array, which later takes Q.</summary>
+    public abstract void Load(float[] w);
+
+    /// <summary>
+    /// W ← the drift target (<c>DriftCorrection</c>) of <paramref name="weight"/> (HF layout, rows × k) made where W is
+    /// held, T = weight + weight·Gᵀ transposed and zero-padded, with Σ (T − weight)² and Σ weight² in double; null
+    /// where it cannot be made there (the caller then makes T and <see cref="Load"/>s it). By default null: the host
+    /// makes it (a GPU holding W makes it in place, where it came down and went up again before: 235 MB each way and a
+    /// fresh host array per 8B MLP linear).
+    /// </summary>
+    public virtual (double MovedSquared, double NormSquared)? TryDriftTarget(ReadOnlySpan<float> weight, IResidentMatrix g, int rows, int k) => null;
 
     /// <summary>Σ_r W[r, j]² of every column (<see cref="LinearRegularizer.ColumnSquares"/>).</summary>
     public abstract double[] ColumnSquares();
