@@ -13,6 +13,8 @@ public sealed unsafe class CudaContext : IDisposable
     private readonly KernelCompiler _compiler;
     private readonly ConcurrentDictionary<string, CudaModule> _modules = new();
     private bool _disposed;
+    private long _allocated;
+    private long _peak;
 
     private CudaContext(CudaDeviceInfo device, IntPtr context, KernelCompiler compiler)
     {
@@ -65,6 +67,28 @@ public sealed unsafe class CudaContext : IDisposable
     {
         MakeCurrent();
         CudaException.Check(CudaDriver.cuMemcpyDtoD(destination, source, (nuint)bytes), "cuMemcpyDtoD");
+    }
+
+    /// <summary>
+    /// Bytes this context's buffers (<see cref="DeviceBuffer{T}"/>) hold now: what the converter allocated, not the
+    /// driver's, cuBLAS's or the compiled modules' memory (nvidia-smi's figure is that much higher).
+    /// </summary>
+    public long AllocatedBytes => Interlocked.Read(ref _allocated);
+
+    /// <summary>The most <see cref="AllocatedBytes"/> held at once since the last <see cref="ResetPeak"/> (or since the context opened).</summary>
+    public long PeakAllocatedBytes => Interlocked.Read(ref _peak);
+
+    /// <summary>Starts a new peak from what is held now, so that a module's own peak can be read at its end.</summary>
+    public void ResetPeak() => Interlocked.Exchange(ref _peak, AllocatedBytes);
+
+    /// <summary>Counts an allocation (positive) or a free (negative) of a buffer of this context.</summary>
+    internal void Track(long bytes)
+    {
+        long now = Interlocked.Add(ref _allocated, bytes);
+        long peak;
+        while (now > (peak = Interlocked.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, now, peak) != peak)
+        {
+        }
     }
 
     public DeviceBuffer<T> Allocate<T>(long count) where T : unmanaged

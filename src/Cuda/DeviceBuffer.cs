@@ -19,7 +19,11 @@ public sealed unsafe class DeviceBuffer<T> : IDisposable where T : unmanaged
             throw new CudaException($"cuMemAlloc of {bytes / (1 << 20)} MiB failed: {CudaException.DriverErrorName(status)} ({free / (1 << 20)} of {total / (1 << 20)} MiB free)");
         }
         Pointer = pointer;
+        _bytes = bytes;
+        context.Track(bytes);
     }
+
+    private readonly long _bytes;
 
     public long Count { get; }
     public ulong Pointer { get; private set; }
@@ -91,5 +95,6 @@ public sealed unsafe class DeviceBuffer<T> : IDisposable where T : unmanaged
         _context.MakeCurrent();
         CudaDriver.cuMemFree(Pointer);
         Pointer = 0;
+        _context.Track(-_bytes);
     }
 }

@@ -417,6 +417,13 @@ public sealed class DenseAlgebraTests : GpuFixture
             var actual = new float[outputs * k];
             algebra.MultiplyTransposed(w, kept, actual, outputs, k);
             Assert.That(Deviation.Relative<float>(actual, expected), Is.LessThan(1e-5), $"W·Gᵀ, lean {lean}");
+            if (kept is not CudaResidentMatrix)
+                continue;
+            // In blocks of rows (a head's product): 37 rows as 10 + 10 + 10 + 7, every row where it belongs.
+            var blocked = new float[outputs * k];
+            algebra.MultiplyTransposed(w, kept, blocked, outputs, k, blockValues: 10 * k + 3);
+            Assert.That(CudaDenseAlgebra.ProductBlockRows(outputs, k, 10 * k + 3), Is.EqualTo(10));
+            Assert.That(Deviation.Relative<float>(blocked, expected), Is.LessThan(1e-5), "W·Gᵀ in blocks of rows");
         }
     }
 

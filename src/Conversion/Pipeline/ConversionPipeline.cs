@@ -159,6 +159,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
                 steps.Step(module.Name);
                 var pausedBefore = GC.GetTotalPauseDuration();
                 long? faultsBefore = MachineResources.MinorPageFaults();
+                backend.Cuda?.ResetPeak();
                 var result = converter.Convert(module, state, steps, original, prefetch, m + 1 < model.Modules.Count ? model.Modules[m + 1] : null);
                 double writeStart = timeline?.Now ?? 0;
                 WriteModuleFile(m, module, result);
@@ -181,7 +182,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
                     steps.Log($"{module.Name}: rfn {r.RfnErr:F5}  cos_err {r.CosErr:E2}  sqnr {r.Sqnr:F2} dB  " +
                         $"(capture {r.CaptureSeconds:F1} s, quantize {r.QuantizeSeconds:F1} s, forward {r.ForwardSeconds:F1} s)  host peak {HumanFormat.Bytes(MachineResources.PeakResidentBytes())}, " +
                         $"GC pauses {(GC.GetTotalPauseDuration() - pausedBefore).TotalSeconds:F2} s" +
-                        (MachineResources.MinorPageFaults() - faultsBefore is { } faults ? $", {faults / 1e6:F2}M page faults" : ""));
+                        (MachineResources.MinorPageFaults() - faultsBefore is { } faults ? $", {faults / 1e6:F2}M page faults" : "") +
+                        (backend.Cuda is { } gpu ? $", GPU allocated peak {HumanFormat.Bytes(gpu.PeakAllocatedBytes)} ({HumanFormat.Bytes(gpu.AllocatedBytes)} held after)" : ""));
                 }
                 bool last = m == model.Modules.Count - 1;
                 if (!last && (lastCheckpoint.Elapsed >= settings.CheckpointInterval || settings.StopAfterModules == m + 1))

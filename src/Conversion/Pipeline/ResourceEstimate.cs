@@ -217,7 +217,7 @@ public static class ResourceEstimate
     private static long OtherGpuBytes(ResourceInputs inputs, TransformerModel model) =>
         GpuContextBytes + EncoderBytes(inputs) + model.Modules
             .Where(m => m.LinearGroups.Count > 0 && (m is not LmHeadModule || inputs.HeadBits != 16))
-            .Select(m => InFlight(inputs, m, l => QuantizeGpu(l, inputs.Lean)))
+            .Select(m => InFlight(inputs, m, l => QuantizeGpu(l, inputs.Lean, inputs.OriginalStream)))
             .DefaultIfEmpty(0).Max();
 
     /// <summary>The columns of a group's cross sum: its outputs where it is projected (<see cref="DriftCapture.ProjectionOf"/>), else its inputs.</summary>
@@ -401,10 +401,10 @@ public static class ResourceEstimate
             // chunk scratch stays for the run. Counted as if all at once, a 70B layer's job came to 23.1 GiB; by phase, 16.6.
             long capture = gram + drift.Sums + Math.Max(module is LmHeadModule ? 0 : weights, mean);
             long solve = drift.Solve == 0 ? 0 : drift.Sums + drift.Solve + mean;
-            long quantizing = quantized ? InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: true)) + drift.Sums : 0;
+            long quantizing = quantized ? InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: true, inputs.OriginalStream)) + drift.Sums : 0;
             return scratch + drift.Chunk + Math.Max(Math.Max(capture, solve), Math.Max(quantizing, weights));
         }
-        long inFlight = quantized ? Cached(linears) + InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: false)) : 0;
+        long inFlight = quantized ? Cached(linears) + InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: false, inputs.OriginalStream)) : 0;
         return gram + scratch + Math.Max(inFlight, Cached(linears.Concat(linears))) + drift.AllAtOnce;
     }
 
@@ -415,9 +415,10 @@ public static class ResourceEstimate
     /// <see cref="Cuda.Blas.CudaDenseAlgebra.LeanProxyStripeValues"/> weights, and H'). H' stays on the device from
     /// its rotation to the proxy (k² floats more through LDLQ, and L_u beside it in the block LDL), except in a lean
     /// run, where L_u takes its memory (CudaLdlqSolver.FactorInBasis). Outside a lean plan W and its target are held on
-    /// the device from the regularization on (8 bytes a weight through the block LDL, 4 more through the block loop).
+    /// the device from the regularization on (8 bytes a weight through the block LDL, 4 more through the block loop). With
+    /// the drift target, its making (W and W·Gᵀ beside T, 12 bytes a weight, or 16 with W held) where it runs on the device.
     /// </summary>
-    private static long QuantizeGpu(Linear linear, bool lean)
+    private static long QuantizeGpu(Linear linear, bool lean, bool driftTarget)
     {
         long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
         long traced = k * Cuda.Blas.CudaDenseAlgebra.ProxyStripeWidth((int)k, (int)n, lean);
@@ -426,7 +427,12 @@ public static class ResourceEstimate
         // both beside the block LDL, the target beside the block loop (whose matrix is W's memory); the traces' T, Q and
         // product are the 12 bytes a weight either way.
         long held = ModuleConverter.HoldsTargetOnDevice(linear, lean) ? 8 * k * n : 0;
-        return Math.Max(6 * k * n + held / 2 + 4 * k * k + kept + 512 * n, Math.Max(held + 12 * k * k + kept, 12 * traced + 4 * k * k));
+        // The drift target made on the device takes W and W·Gᵀ up beside T (T in the held W's place, else its own
+        // buffer); a head-sized one's product runs in blocks of rows (CudaDenseAlgebra.ProductBlockValues).
+        long target = !driftTarget ? 0
+            : ModuleConverter.MakesTargetOnDevice(linear) ? 8 * k * n + Math.Max(held, 4 * k * n)
+            : 8 * Math.Min(k * n, Cuda.Blas.CudaDenseAlgebra.ProductBlockValues);
+        return Math.Max(target, Math.Max(6 * k * n + held / 2 + 4 * k * k + kept + 512 * n, Math.Max(held + 12 * k * k + kept, 12 * traced + 4 * k * k)));
     }
 
     /// <summary>

@@ -299,7 +299,11 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     }
 
     /// <summary>y (m, k) = x (m, k) · Wᵀ with W read on this device when it is kept here; else as the interface's default.</summary>
-    public void MultiplyTransposed(ReadOnlySpan<float> x, IResidentMatrix w, Span<float> y, int m, int k)
+    public void MultiplyTransposed(ReadOnlySpan<float> x, IResidentMatrix w, Span<float> y, int m, int k) =>
+        MultiplyTransposed(x, w, y, m, k, ProductBlockValues);
+
+    /// <summary>The product in blocks of at most <paramref name="blockValues"/> values of x (tests: blocks at small sizes).</summary>
+    internal void MultiplyTransposed(ReadOnlySpan<float> x, IResidentMatrix w, Span<float> y, int m, int k, long blockValues)
     {
         if (w is not CudaResidentMatrix mine || !ReferenceEquals(mine.Algebra, this))
         {
@@ -310,16 +314,34 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             throw new ArgumentException($"a {w.Size}×{w.Size} matrix cannot multiply rows of {k}", nameof(w));
         if (x.Length != (long)m * k || y.Length < (long)m * k)
             throw new ArgumentException("matrix product operands do not match their shapes");
-        int size = m * k;
+        // Own buffers, freed at once, and in blocks of rows: a head's x and y (an 8B's 525M values each) went to the
+        // grow-only scratch and stayed on the device for the run, 10.5 GB at a 70B's head (session 26: a 20 GB plan
+        // peaked at 20.8 GiB). A product of at most ProductBlockValues is one block, as before.
+        int block = ProductBlockRows(m, k, blockValues);
         lock (_gate)
         {
-            var dx = Scratch("x", x.Length);
-            var dy = Scratch("y", size);
-            dx.CopyFrom(x);
-            LinearOnDevice(dx.Pointer, mine.Values.Pointer, dy.Pointer, m, k, k);
-            dy.CopyTo(y[..size]);
+            using var dx = _context.Allocate<float>((long)block * k);
+            using var dy = _context.Allocate<float>((long)block * k);
+            for (int r0 = 0; r0 < m; r0 += block)
+            {
+                int rows = Math.Min(block, m - r0);
+                long first = (long)r0 * k, values = (long)rows * k;
+                dx.CopyFrom(x.Slice(checked((int)first), checked((int)values)));
+                LinearOnDevice(dx.Pointer, mine.Values.Pointer, dy.Pointer, rows, k, k);
+                dy.CopyTo(y.Slice(checked((int)first), checked((int)values)));
+            }
         }
     }
+
+    /// <summary>
+    /// Values of x (and of y) a product by a resident matrix (<see cref="MultiplyTransposed(ReadOnlySpan{float}, IResidentMatrix, Span{float}, int, int)"/>)
+    /// takes up at once: 256 MB, more than any 8B or 70B linear but the head (a 70B's MLP linears are 235M values).
+    /// </summary>
+    public const long ProductBlockValues = 1L << 26;
+
+    /// <summary>Rows of x per block of <see cref="ProductBlockValues"/> (all of them when the product is no larger).</summary>
+    public static int ProductBlockRows(int m, int k, long blockValues = ProductBlockValues) =>
+        (long)m * k <= blockValues ? m : (int)Math.Max(1, blockValues / k);
 
     /// <summary>
     /// <see cref="IDenseAlgebra.TryDriftTargetTransposed"/> on this device: W up, D = W·Gᵀ by the product
@@ -368,8 +390,9 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         var sums = new double[2L * rows];
         lock (_gate)
         {
-            var dw = Scratch("x", w.Length);
-            var dd = Scratch("y", w.Length);
+            // Own buffers, freed at once (see MultiplyTransposed): as scratch, a 70B MLP linear's W and D stayed on the device for the run.
+            using var dw = _context.Allocate<float>(w.Length);
+            using var dd = _context.Allocate<float>(w.Length);
             using var rowSums = _context.Allocate<double>(sums.Length);
             dw.CopyFrom(w);
             LinearOnDevice(dw.Pointer, g.Values.Pointer, dd.Pointer, rows, k, k);
