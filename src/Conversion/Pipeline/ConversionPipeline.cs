@@ -183,7 +183,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
                         $"(capture {r.CaptureSeconds:F1} s, quantize {r.QuantizeSeconds:F1} s, forward {r.ForwardSeconds:F1} s)  host peak {HumanFormat.Bytes(MachineResources.PeakResidentBytes())}, " +
                         $"GC pauses {(GC.GetTotalPauseDuration() - pausedBefore).TotalSeconds:F2} s" +
                         (MachineResources.MinorPageFaults() - faultsBefore is { } faults ? $", {faults / 1e6:F2}M page faults" : "") +
-                        (backend.Cuda is { } gpu ? $", GPU allocated peak {HumanFormat.Bytes(gpu.PeakAllocatedBytes)} ({HumanFormat.Bytes(gpu.AllocatedBytes)} held after)" : ""));
+                        (backend.Cuda is { } gpu ? $", GPU allocated peak {HumanFormat.Bytes(gpu.PeakAllocatedBytes)} ({HumanFormat.Bytes(gpu.AllocatedBytes)} held after" +
+                            (backend.Algebra is Cuda.Blas.CudaDenseAlgebra algebra ? ": " + DescribeHeld(algebra) : "") + ")" : ""));
                 }
                 bool last = m == model.Modules.Count - 1;
                 if (!last && (lastCheckpoint.Elapsed >= settings.CheckpointInterval || settings.StopAfterModules == m + 1))
@@ -395,6 +396,14 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         double stored = rows.Sum(t => (double)t.PaddedIn * t.PaddedOut * t.Bits + 16.0 * (t.PaddedIn + t.PaddedOut));
         return numel == 0 ? 0 : Math.Round(stored / numel, 3, MidpointRounding.AwayFromZero);
     }
+
+    /// <summary>The GPU memory the algebra keeps between modules, for the module line: its weight cache, its scratch and the scratch's largest roles.</summary>
+    private static string DescribeHeld(Cuda.Blas.CudaDenseAlgebra algebra)
+    {
+        var (weights, weightBytes, scratchBytes, largest) = algebra.Held();
+        return $"weight cache {weights} ({HumanFormat.Bytes(weightBytes)}), scratch {HumanFormat.Bytes(scratchBytes)}" +
+            (largest.Count == 0 ? "" : $": {string.Join(", ", largest.Select(r => $"{r.Role} {HumanFormat.Bytes(r.Bytes)}"))}");
+    }
 }
 
 /// <summary>The sidecar JSON written beside the model: what the converter did, per tensor and per module.</summary>
@@ -420,4 +429,5 @@ public sealed record ConversionReport(
     public const string FileName = "trellis-convert.json";
 
     public static JsonSerializerOptions JsonOptions => JsonOutput.Options;
+
 }

@@ -1047,6 +1047,20 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     internal long CachedWeightBytes => _weights.Sum(e => e.Device.Bytes);
 
     /// <summary>
+    /// What this algebra keeps on the device between steps: the weight cache and the grow-only scratch, with its
+    /// <paramref name="roles"/> largest roles (the forward's activations are "forward.slotN"); for the module line,
+    /// where a plan's estimate is checked against what stayed.
+    /// </summary>
+    public (int Weights, long WeightBytes, long ScratchBytes, IReadOnlyList<(string Role, long Bytes)> Largest) Held(int roles = 4)
+    {
+        lock (_gate)
+        {
+            var largest = _scratch.OrderByDescending(e => e.Value.Bytes).Take(roles).Select(e => (e.Key, e.Value.Bytes)).ToList();
+            return (_weights.Count, CachedWeightBytes, _scratch.Values.Sum(b => b.Bytes), largest);
+        }
+    }
+
+    /// <summary>
     /// Puts <paramref name="weight"/> in the cache by a copy on the upload stream, which overlaps the kernels queued on
     /// the default stream (<see cref="CudaUploadStream"/>): a linear's reconstruction, made while other linears are
     /// still being quantized, is on the device when the forward first multiplies by it. Nothing when it is cached.
