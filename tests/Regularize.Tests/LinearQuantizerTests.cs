@@ -328,4 +328,22 @@ public class LinearQuantizerTests
         Assert.That(q.Fallback, Is.Not.Null);
         Assert.That(q.ProxyIsRmse, Is.True);
     }
+
+    /// <summary>
+    /// The quantizer disposes the target it was given, which then lets go of its arrays: a caller's reference to it
+    /// kept a head's 2.1 GB target reachable through the reconstruction (session 26's host peak).
+    /// </summary>
+    [Test]
+    public void TheHeldTargetLetsGoOfItsArraysOnceQuantized()
+    {
+        const int outF = 128, inF = 256;
+        var table = Tables.Get(CodebookSpec.Parse("mul1"));
+        var h = Hessian(CorrelatedInputs(300, inF, 4), 300, inF, 4);
+        var held = new HostLinearTarget(LinearQuantizer.TransposePadded(RandomWeight(outF, inF, 3), outF, inF, inF, outF), inF, outF);
+        var q = LinearQuantizer.QuantizeHeld("test", held, outF, inF, null, h, table, new TrellisEncoder(table.Memory, 3), new LinearQuantizerSettings(), new Random(5));
+        Assert.That(q.Decoded, Has.Length.EqualTo(inF * outF), "Q keeps its array");
+        Assert.That(held.Loaded, Is.False);
+        Assert.Throws<InvalidOperationException>(() => held.HostTarget());
+        Assert.Throws<InvalidOperationException>(() => held.HostWeight());
+    }
 }

@@ -195,6 +195,8 @@ internal sealed class DeviceLinearTarget : LinearTarget
 
     protected override void Dispose(bool disposing)
     {
+        _host = null;
+        Loaded = false;
         _w?.Dispose();
         _w = null;
         _target?.Dispose();

@@ -62,4 +62,15 @@ public sealed class HostLinearTarget : LinearTarget
     public override float[] HostWeight() => W;
 
     public override float[] QuantizedArray() => W;
+
+    /// <summary>
+    /// Lets go of the arrays: a caller's reference to this object must not keep the target alive (a head's is 2.1 GB
+    /// at an 8B, which stayed reachable through the reconstruction and raised the host peak by as much, session 26).
+    /// </summary>
+    protected override void Dispose(bool disposing)
+    {
+        _w = null;
+        _target = null;
+        Loaded = false;
+    }
 }
