@@ -417,13 +417,15 @@ public sealed class DenseAlgebraTests : GpuFixture
             var actual = new float[outputs * k];
             algebra.MultiplyTransposed(w, kept, actual, outputs, k);
             Assert.That(Deviation.Relative<float>(actual, expected), Is.LessThan(1e-5), $"W·Gᵀ, lean {lean}");
-            if (kept is not CudaResidentMatrix)
-                continue;
-            // In blocks of rows (a head's product): 37 rows as 10 + 10 + 10 + 7, every row where it belongs.
+            // In blocks of rows through own buffers (a head's product), G kept on the device or (lean) on the host: 37
+            // rows as 10 + 10 + 10 + 7, every row where it belongs, and none of it left in the scratch.
+            long scratchBefore = algebra.Held().ScratchBytes, allocatedBefore = Cuda.AllocatedBytes;
             var blocked = new float[outputs * k];
             algebra.MultiplyTransposed(w, kept, blocked, outputs, k, blockValues: 10 * k + 3);
             Assert.That(CudaDenseAlgebra.ProductBlockRows(outputs, k, 10 * k + 3), Is.EqualTo(10));
-            Assert.That(Deviation.Relative<float>(blocked, expected), Is.LessThan(1e-5), "W·Gᵀ in blocks of rows");
+            Assert.That(Deviation.Relative<float>(blocked, expected), Is.LessThan(1e-5), $"W·Gᵀ in blocks of rows, lean {lean}");
+            Assert.That(algebra.Held().ScratchBytes, Is.EqualTo(scratchBefore), $"no scratch grew, lean {lean}");
+            Assert.That(Cuda.AllocatedBytes, Is.EqualTo(allocatedBefore), $"nothing left allocated, lean {lean}");
         }
     }
 

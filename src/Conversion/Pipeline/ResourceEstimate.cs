@@ -428,9 +428,10 @@ public static class ResourceEstimate
         // product are the 12 bytes a weight either way.
         long held = ModuleConverter.HoldsTargetOnDevice(linear, lean) ? 8 * k * n : 0;
         // The drift target made on the device takes W and W·Gᵀ up beside T (T in the held W's place, else its own
-        // buffer); a head-sized one's product runs in blocks of rows (CudaDenseAlgebra.ProductBlockValues).
+        // buffer); a head-sized one's, and every one in a lean plan (whose G is kept on the host), is made on the host
+        // from a device product in blocks of rows (CudaDenseAlgebra.ProductBlockValues).
         long target = !driftTarget ? 0
-            : ModuleConverter.MakesTargetOnDevice(linear) ? 8 * k * n + Math.Max(held, 4 * k * n)
+            : !lean && ModuleConverter.MakesTargetOnDevice(linear) ? 8 * k * n + Math.Max(held, 4 * k * n)
             : 8 * Math.Min(k * n, Cuda.Blas.CudaDenseAlgebra.ProductBlockValues);
         return Math.Max(target, Math.Max(6 * k * n + held / 2 + 4 * k * k + kept + 512 * n, Math.Max(held + 12 * k * k + kept, 12 * traced + 4 * k * k)));
     }

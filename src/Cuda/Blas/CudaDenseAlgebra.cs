@@ -83,18 +83,49 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         }
     }
 
-    public void MultiplyTransposed(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, int m, int n, int k)
+    public void MultiplyTransposed(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, int m, int n, int k) =>
+        MultiplyTransposed(x, w, y, m, n, k, ProductBlockValues);
+
+    /// <summary>The product with blocks of at most <paramref name="blockValues"/> values (tests: blocks at small sizes).</summary>
+    internal void MultiplyTransposed(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, int m, int n, int k, long blockValues)
     {
-        int size = Check(x.Length, w.Length, y.Length, m, n, k);
+        Check(x.Length, w.Length, y.Length, m, n, k);
         lock (_gate)
         {
-            var dx = Scratch("x", x.Length);
-            var dw = Scratch("w", w.Length);
-            var dy = Scratch("y", size);
-            dx.CopyFrom(x);
+            // A W larger than a block (a 70B's down_proj in a host-side cross projection) in its own buffer, as x and y.
+            using var own = w.Length > blockValues ? _context.Allocate<float>(w.Length) : null;
+            var dw = own ?? Scratch("w", w.Length);
             dw.CopyFrom(w);
-            LinearOnDevice(dx.Pointer, dw.Pointer, dy.Pointer, m, n, k);
-            dy.CopyTo(y[..size]);
+            ProductThrough(x, y, dw.Pointer, m, n, k, blockValues);
+        }
+    }
+
+    /// <summary>
+    /// y (m, n) = x (m, k)·Wᵀ for a W on the device at <paramref name="w"/>; the caller holds the gate. A product whose
+    /// x and y are at most <paramref name="blockValues"/> values each goes through the grow-only scratch; a larger one
+    /// through own buffers, freed at once, in blocks of rows: as scratch, a 70B head's drift-target product (x and y
+    /// 1.05G values each) stayed on the device for the rest of the run and took a 20 GB plan to 20.8 GiB (session 26).
+    /// </summary>
+    private void ProductThrough(ReadOnlySpan<float> x, Span<float> y, ulong w, int m, int n, int k, long blockValues)
+    {
+        int block = ProductBlockRows(m, Math.Max(k, n), blockValues);
+        if (block == m)
+        {
+            var dx = Scratch("x", (long)m * k);
+            var dy = Scratch("y", (long)m * n);
+            dx.CopyFrom(x[..checked(m * k)]);
+            LinearOnDevice(dx.Pointer, w, dy.Pointer, m, n, k);
+            dy.CopyTo(y[..checked(m * n)]);
+            return;
+        }
+        using var ownX = _context.Allocate<float>((long)block * k);
+        using var ownY = _context.Allocate<float>((long)block * n);
+        for (int r0 = 0; r0 < m; r0 += block)
+        {
+            int rows = Math.Min(block, m - r0);
+            ownX.CopyFrom(x.Slice(checked(r0 * k), checked(rows * k)));
+            LinearOnDevice(ownX.Pointer, w, ownY.Pointer, rows, n, k);
+            ownY.CopyTo(y.Slice(checked(r0 * n), checked(rows * n)));
         }
     }
 
@@ -307,41 +338,28 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     {
         if (w is not CudaResidentMatrix mine || !ReferenceEquals(mine.Algebra, this))
         {
-            MultiplyTransposed(x, HostResidentMatrix.HostValues(w), y, m, k, k);
+            // A G kept on the host (a lean plan's) goes up beside x: the same blocks.
+            MultiplyTransposed(x, HostResidentMatrix.HostValues(w), y, m, k, k, blockValues);
             return;
         }
         if (w.Size != k)
             throw new ArgumentException($"a {w.Size}×{w.Size} matrix cannot multiply rows of {k}", nameof(w));
         if (x.Length != (long)m * k || y.Length < (long)m * k)
             throw new ArgumentException("matrix product operands do not match their shapes");
-        // Own buffers, freed at once, and in blocks of rows: a head's x and y (an 8B's 525M values each) went to the
-        // grow-only scratch and stayed on the device for the run, 10.5 GB at a 70B's head (session 26: a 20 GB plan
-        // peaked at 20.8 GiB). A product of at most ProductBlockValues is one block, as before.
-        int block = ProductBlockRows(m, k, blockValues);
         lock (_gate)
-        {
-            using var dx = _context.Allocate<float>((long)block * k);
-            using var dy = _context.Allocate<float>((long)block * k);
-            for (int r0 = 0; r0 < m; r0 += block)
-            {
-                int rows = Math.Min(block, m - r0);
-                long first = (long)r0 * k, values = (long)rows * k;
-                dx.CopyFrom(x.Slice(checked((int)first), checked((int)values)));
-                LinearOnDevice(dx.Pointer, mine.Values.Pointer, dy.Pointer, rows, k, k);
-                dy.CopyTo(y.Slice(checked((int)first), checked((int)values)));
-            }
-        }
+            ProductThrough(x, y, mine.Values.Pointer, m, k, k, blockValues);
     }
 
     /// <summary>
-    /// Values of x (and of y) a product by a resident matrix (<see cref="MultiplyTransposed(ReadOnlySpan{float}, IResidentMatrix, Span{float}, int, int)"/>)
-    /// takes up at once: 256 MB, more than any 8B or 70B linear but the head (a 70B's MLP linears are 235M values).
+    /// Values of x (and of y) a product of host operands takes up at once through the grow-only scratch; larger ones
+    /// go in blocks of rows of this size through buffers of their own (<see cref="ProductThrough"/>): 256 MB, above any
+    /// 8B linear but its head, below a 70B's MLP linears (235M values).
     /// </summary>
     public const long ProductBlockValues = 1L << 26;
 
-    /// <summary>Rows of x per block of <see cref="ProductBlockValues"/> (all of them when the product is no larger).</summary>
-    public static int ProductBlockRows(int m, int k, long blockValues = ProductBlockValues) =>
-        (long)m * k <= blockValues ? m : (int)Math.Max(1, blockValues / k);
+    /// <summary>Rows of x per block when rows are <paramref name="width"/> values (the wider of x and y): all <paramref name="m"/> when they fit one.</summary>
+    public static int ProductBlockRows(int m, int width, long blockValues = ProductBlockValues) =>
+        (long)m * width <= blockValues ? m : (int)Math.Max(1, blockValues / width);
 
     /// <summary>
     /// <see cref="IDenseAlgebra.TryDriftTargetTransposed"/> on this device: W up, D = W·Gᵀ by the product
