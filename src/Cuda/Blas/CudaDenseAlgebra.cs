@@ -1126,9 +1126,18 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     /// <summary>Allocates room for a weight of <paramref name="values"/> floats, dropping the least recently used ones past the cache's bounds.</summary>
     private DeviceBuffer<float> Admit(int values)
     {
-        long bytes = 4L * values;
-        while (_weights.Count > 0 && (_weights.Count >= CachedWeights || CachedWeightBytes + bytes > _weightCacheBytes))
-            DropLastWeight();
+        var entries = _weights.ToList();
+        var evictions = WeightCachePolicy.Evictions(entries.Select(e => e.Device.Bytes).ToList(), 4L * values, CachedWeights, _weightCacheBytes, newestFirstOverBytes: _lean);
+        if (evictions.Count > 0)
+        {
+            // Their uploads may still be running.
+            WaitForUploads();
+            foreach (int i in evictions)
+            {
+                entries[i].Device.Dispose();
+                _weights.Remove(entries[i]);
+            }
+        }
         return _context.Allocate<float>(values);
     }
 
