@@ -38,6 +38,30 @@ public sealed class DenseAlgebraTests : GpuFixture
     }
 
     /// <summary>
+    /// Past a lean plan's byte cap the newest weight that makes room goes (<see cref="WeightCachePolicy"/>): a pass
+    /// over four weights where three fit keeps the two oldest, which the next pass then finds without uploading.
+    /// </summary>
+    [Test]
+    public void PastALeanCapTheNewestThatMakesRoomGoes()
+    {
+        using var algebra = new CudaDenseAlgebra(Cuda);
+        algebra.RunLean(3 * 4 * 1000);
+        var rng = new Random(11);
+        var weights = Enumerable.Range(0, 4).Select(_ => Random(rng, 1000)).ToList();
+        foreach (var w in weights)
+            algebra.CachedWeight(w);
+        Assert.That(algebra.CachedWeightCount, Is.EqualTo(3));
+        Assert.That(algebra.Held().WeightBytes, Is.EqualTo(3 * 4 * 1000));
+        double uploaded = algebra.WeightUploadSeconds;
+        algebra.CachedWeight(weights[0]);
+        algebra.CachedWeight(weights[1]);
+        Assert.That(algebra.WeightUploadSeconds, Is.EqualTo(uploaded), "the two oldest stayed");
+        algebra.CachedWeight(weights[2]);
+        Assert.That(algebra.WeightUploadSeconds, Is.GreaterThan(uploaded), "the third was the one that went");
+        GC.KeepAlive(weights);
+    }
+
+    /// <summary>
     /// The cache's entry count (<see cref="CudaDenseAlgebra.CachedWeights"/>): raised, it keeps a block's originals and
     /// reconstructions both (14 weights); lowered, it drops the oldest at once.
     /// </summary>
