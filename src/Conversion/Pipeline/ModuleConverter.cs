@@ -393,15 +393,16 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         if (k == 16)
             return new LinearOutcome([PendingTensor.FromFloat32(names.Written(TensorNames.Weight(linear.Name)), [linear.OutFeatures, linear.InFeatures], linear.Weight.Data, DType.F16)], null, null);
         var drift = correction.Value;
-        // A thread of the pool may last have driven another GPU (the correction's Cholesky runs on the first).
-        Quantizer(device).Cuda?.MakeCurrent();
+        // Makes the device's context current: a thread of the pool may last have driven another GPU (the correction's
+        // Cholesky runs on the first).
+        var quantizing = QuantizerFor(linear, k, device, splitColumns);
         double start = timeline?.Now ?? 0;
         bool isLarge = IsLarge(linear);
         var targetClock = Stopwatch.StartNew();
         // T = W + W·Gᵀ, transposed and padded where the quantizer holds W, which takes it over: made in place on a GPU
         // that holds W; T in the HF layout, kept through the quantizer's working set, was 2.1 GB more at an 8B's head,
         // where a GPU run's host memory peaks.
-        var held = Hold(linear, hessian.Value, k, device, splitColumns);
+        var held = quantizing.Hold(linear, hessian.Value);
         double? shift = null;
         try
         {
@@ -418,7 +419,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         if (drift is not null && isLarge)
             HeapReuse.ReleaseFinishedStep();
         double targetSeconds = targetClock.Elapsed.TotalSeconds;
-        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, k, device, held, splitColumns);
+        var (q, stored, reconstructSeconds) = QuantizeLinear(linear, hessian.Value, device, quantizing, held);
         var packClock = Stopwatch.StartNew();
         var tensors = Exl3LinearWriter.Tensors(stored).ToList();
         timeline?.AddStages(q.Name, "linear", start, [("drift target", targetSeconds), ("regularize", q.RegularizeSeconds), ("search", q.ScaleSearchSeconds), ("factor", q.FactorSeconds),
@@ -467,9 +468,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// Quantizes one linear and swaps its reconstruction in; returns the result, the EXL3 linear to write (under the
     /// output's name) and the seconds the reconstruction took.
     /// </summary>
-    private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int k, int device, LinearTarget held, bool splitColumns)
+    private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int device, Quantizing quantizing, LinearTarget held)
     {
-        var q = QuantizeAt(linear, hessian, k, device, held, splitColumns);
+        var q = QuantizeHeld(linear, hessian, quantizing, held);
         // A head-sized linear leaves four weight-sized arrays of garbage (the transposed and regularized weights, Q,
         // the states: 7 GB at an 8B's 128k-vocabulary head) that no collection has yet reclaimed when the
         // reconstruction allocates two more; collecting here lets those reuse the memory. Smaller linears skip it:
@@ -494,15 +495,19 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// What quantizing <paramref name="linear"/> at K = <paramref name="k"/> on device <paramref name="device"/> of the
     /// set (0: the converter's backend) gives, without touching its weight.
     /// </summary>
-    /// <param name="held">
-    /// Where the quantizer holds what it quantizes (<see cref="Hold"/>), taken over: loaded with the drift-aware target,
-    /// or empty, for the weight. Null for the weight, held where the quantizer would hold it.
-    /// </param>
     /// <param name="splitColumns">LDLQ's columns shared by every device of the set (<see cref="ColumnSplitSolver"/>), the rest on <paramref name="device"/>.</param>
-    public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k, int device = 0, LinearTarget? held = null, bool splitColumns = false)
+    public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k, int device = 0, bool splitColumns = false)
     {
-        var (quantizerSettings, encoder, table) = QuantizerFor(linear, k, device, splitColumns);
-        held ??= LinearQuantizer.Hold(LinearQuantizer.Pad(linear.InFeatures), LinearQuantizer.Pad(linear.OutFeatures), hessian, encoder, quantizerSettings);
+        var quantizing = QuantizerFor(linear, k, device, splitColumns);
+        return QuantizeHeld(linear, hessian, quantizing, quantizing.Hold(linear, hessian));
+    }
+
+    /// <summary>
+    /// <see cref="QuantizeAt"/> with <paramref name="held"/> (<see cref="Quantizing.Hold"/>), taken over: loaded with the
+    /// drift-aware target, or empty, for the weight.
+    /// </summary>
+    private QuantizedLinear QuantizeHeld(Linear linear, GroupHessian hessian, Quantizing quantizing, LinearTarget held)
+    {
         var transposeClock = Stopwatch.StartNew();
         try
         {
@@ -519,22 +524,23 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         }
         double transposeSeconds = transposeClock.Elapsed.TotalSeconds;
         var q = LinearQuantizer.QuantizeHeld(linear.Name, held, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
-            hessian, table, encoder, quantizerSettings, StableSeed.Rng(settings.Seed, linear.Name));
+            hessian, quantizing.Table, quantizing.Encoder, quantizing.Settings, StableSeed.Rng(settings.Seed, linear.Name));
         return q with { RegularizeSeconds = q.RegularizeSeconds + transposeSeconds };
     }
 
-    /// <summary>
-    /// An empty place for <paramref name="linear"/>'s transposed weight or drift target where quantizing it at
-    /// K = <paramref name="k"/> on device <paramref name="device"/> will hold it (<see cref="LinearQuantizer.Hold"/>).
-    /// </summary>
-    private LinearTarget Hold(Linear linear, GroupHessian hessian, int k, int device, bool splitColumns)
+    /// <summary>The quantizer's settings, encoder and codebook for one linear, made once for both its holding and its quantizing.</summary>
+    private sealed record Quantizing(LinearQuantizerSettings Settings, ITileEncoder Encoder, CodebookTable Table)
     {
-        var (quantizerSettings, encoder, _) = QuantizerFor(linear, k, device, splitColumns);
-        return LinearQuantizer.Hold(LinearQuantizer.Pad(linear.InFeatures), LinearQuantizer.Pad(linear.OutFeatures), hessian, encoder, quantizerSettings);
+        /// <summary>An empty place for the linear's transposed weight or drift target where the quantizer will hold it (<see cref="LinearQuantizer.Hold"/>).</summary>
+        public LinearTarget Hold(Linear linear, GroupHessian hessian) =>
+            LinearQuantizer.Hold(LinearQuantizer.Pad(linear.InFeatures), LinearQuantizer.Pad(linear.OutFeatures), hessian, Encoder, Settings);
     }
 
-    /// <summary>The quantizer's settings, encoder and codebook for <paramref name="linear"/> at K = <paramref name="k"/> on device <paramref name="device"/> of the set.</summary>
-    private (LinearQuantizerSettings Settings, ITileEncoder Encoder, CodebookTable Table) QuantizerFor(Linear linear, int k, int device, bool splitColumns)
+    /// <summary>
+    /// The quantizer for <paramref name="linear"/> at K = <paramref name="k"/> on device <paramref name="device"/> of
+    /// the set; makes that device's context current.
+    /// </summary>
+    private Quantizing QuantizerFor(Linear linear, int k, int device, bool splitColumns)
     {
         var quantizer = Quantizer(device);
         // A thread of the pool may last have driven another GPU.
@@ -550,7 +556,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             Tuning = settings.Tuning,
             TargetOnDevice = HoldsTargetOnDevice(linear, _lean),
         };
-        return (quantizerSettings, Encoder(device, k, table), table);
+        return new Quantizing(quantizerSettings, Encoder(device, k, table), table);
     }
 
     /// <summary>Device <paramref name="device"/>'s encoder at K = <paramref name="k"/> over the run's codebook, made once.</summary>

@@ -84,14 +84,8 @@ internal sealed class DeviceLinearTarget : LinearTarget
 
     private uint ElementGrid => (uint)Math.Min(MaxGrid, (Values + Threads - 1) / Threads);
 
-    public override double[] ColumnSquares()
-    {
-        using var squares = _context.Allocate<double>(N);
-        CudaKernels.ColumnSquares.Launch(_regularize, (uint)((N + Threads - 1) / Threads), Threads, 0, (LoadedW.Pointer, K, N, squares.Pointer));
-        var host = new double[N];
-        squares.CopyTo(host);
-        return host;
-    }
+    public override double[] ColumnSquares() =>
+        Sums(N, squares => CudaKernels.ColumnSquares.Launch(_regularize, Grid(N), Threads, 0, (LoadedW.Pointer, K, N, squares)));
 
     public override void ScaleColumnsAndRotateRows(float[] factors)
     {
@@ -104,14 +98,8 @@ internal sealed class DeviceLinearTarget : LinearTarget
         DeviceHadamard.RightMultiply(_hadamard, W.Pointer, K, N);
     }
 
-    public override double[] RowSquares()
-    {
-        using var squares = _context.Allocate<double>(K);
-        CudaKernels.RowSquares.Launch(_regularize, (uint)((K + Threads - 1) / Threads), Threads, 0, (LoadedW.Pointer, K, N, squares.Pointer));
-        var host = new double[K];
-        squares.CopyTo(host);
-        return host;
-    }
+    public override double[] RowSquares() =>
+        Sums(K, squares => CudaKernels.RowSquares.Launch(_regularize, Grid(K), Threads, 0, (LoadedW.Pointer, K, N, squares)));
 
     public override void FormTarget(float[] su)
     {
@@ -128,12 +116,21 @@ internal sealed class DeviceLinearTarget : LinearTarget
     public override double[] TileMeanSquares()
     {
         long tiles = Values / TileLayout.Length;
-        using var means = _context.Allocate<double>(tiles);
-        CudaKernels.TileMeanSquares.Launch(_regularize, checked((uint)((tiles + Threads - 1) / Threads)), Threads, 0, (Target.Pointer, K, N, means.Pointer));
-        var host = new double[tiles];
-        means.CopyTo(host);
+        return Sums(tiles, means => CudaKernels.TileMeanSquares.Launch(_regularize, Grid(tiles), Threads, 0, (Target.Pointer, K, N, means)));
+    }
+
+    /// <summary><paramref name="count"/> float64 sums that <paramref name="launch"/> writes to the device address it is given, brought down.</summary>
+    private double[] Sums(long count, Action<ulong> launch)
+    {
+        using var onDevice = _context.Allocate<double>(count);
+        launch(onDevice.Pointer);
+        var host = new double[count];
+        onDevice.CopyTo(host);
         return host;
     }
+
+    /// <summary>Blocks of <see cref="Threads"/> for one thread per item.</summary>
+    private static uint Grid(long items) => checked((uint)((items + Threads - 1) / Threads));
 
     public override float[] Tiles(IReadOnlyList<(int Tk, int Tn)> picks)
     {
@@ -146,7 +143,7 @@ internal sealed class DeviceLinearTarget : LinearTarget
         using var onDevice = _context.Allocate<int>(pairs.Length);
         using var tiles = _context.Allocate<float>(host.Length);
         onDevice.CopyFrom(pairs);
-        CudaKernels.GatherTiles.Launch(_regularize, (uint)((host.Length + Threads - 1) / Threads), Threads, 0, (Target.Pointer, N, onDevice.Pointer, picks.Count, tiles.Pointer));
+        CudaKernels.GatherTiles.Launch(_regularize, Grid(host.Length), Threads, 0, (Target.Pointer, N, onDevice.Pointer, picks.Count, tiles.Pointer));
         tiles.CopyTo(host);
         return host;
     }

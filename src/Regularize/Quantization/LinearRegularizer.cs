@@ -37,18 +37,6 @@ public static class LinearRegularizer
     }
 
     /// <summary>
-    /// §3.3: computes sv (fp16-exact), divides W's columns by it, zeroes sv of all-zero columns, rotates the rows by
-    /// Had_n. Returns sv.
-    /// </summary>
-    public static float[] ApplyOutputSide(Span<float> w, int k, int n, ReadOnlySpan<float> outputSigns, bool applyOutScales)
-    {
-        var (sv, inverse) = OutputScales(ColumnSquares(w, k, n), k, outputSigns, applyOutScales);
-        ScaleColumns(w, k, n, inverse);
-        HadamardTransform.RightMultiply(w, k, n);
-        return sv;
-    }
-
-    /// <summary>
     /// Σ_r W[r, j]² of every column in float64, each summed over the rows in order (so the result does not depend on
     /// threads, and a device that sums in the same order gets the same bits: a float's square is exact in float64).
     /// </summary>
