@@ -100,7 +100,7 @@ public sealed class ConvertOnGpuTests : GpuFixture
     /// <summary>
     /// The default quantizer on the GPU keeps both streams' stage stashes beside their states (auto's plan here), so each
     /// later stage of a block starts where the one before stopped: the same model to the byte as recomputing each stage
-    /// from the block's input (--stage-stash false).
+    /// from the block's input (--stage-stash false), as are the stashes kept on the host beside host states.
     /// </summary>
     [Test]
     public void StageStashesOnTheGpuConvertToTheSameBytes()
@@ -108,15 +108,20 @@ public sealed class ConvertOnGpuTests : GpuFixture
         string stashedDir = Path.Combine(Root.FullName, "stash-gpu"), recomputedDir = Path.Combine(Root.FullName, "stash-off");
         string stashedLog = Convert(SampleModel(), stashedDir, "cuda:0", "--bits", "3");
         string recomputedLog = Convert(SampleModel(), recomputedDir, "cuda:0", "--bits", "3", "--stage-stash", "false");
+        string hostDir = Path.Combine(Root.FullName, "stash-host");
+        string hostLog = Convert(SampleModel(), hostDir, "cuda:0", "--bits", "3", "--calibration-states", "host");
         Assert.That(stashedLog, Does.Contain("stage stashes on the GPU"));
         Assert.That(recomputedLog, Does.Not.Contain("stage stashes"));
-        Assert.That(File.ReadAllBytes(Path.Combine(stashedDir, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(recomputedDir, "model.safetensors"))));
+        Assert.That(hostLog, Does.Contain("stage stashes on the host"), "states on the host keep their stashes there");
+        var recomputed = File.ReadAllBytes(Path.Combine(recomputedDir, "model.safetensors"));
+        Assert.That(File.ReadAllBytes(Path.Combine(stashedDir, "model.safetensors")), Is.EqualTo(recomputed));
+        Assert.That(File.ReadAllBytes(Path.Combine(hostDir, "model.safetensors")), Is.EqualTo(recomputed), "the host's stashes");
     }
 
     /// <summary>
     /// A --gpu-memory budget the normal plan does not fit makes the run lean (Hessians finalized first, the weight cache
-    /// emptied before quantizing, at the smallest one linear in flight): the same model to the byte. The budget here fits
-    /// nothing, so the plan is the smallest and --skip-resource-check runs it on a GPU that in truth has room.
+    /// emptied before quantizing, at the smallest the targets on the host): the same model to the byte. The budget here
+    /// fits nothing, so the plan is the first of the smallest and --skip-resource-check runs it on a GPU that in truth has room.
     /// </summary>
     [Test]
     public void ALeanRunConvertsToTheSameBytes()
@@ -125,8 +130,8 @@ public sealed class ConvertOnGpuTests : GpuFixture
         string normalLog = Convert(SampleModel(), normalDir, "cuda:0", "--calibration-states", "gpu", "--fast");
         string leanLog = Convert(SampleModel(), leanDir, "cuda:0", "--calibration-states", "gpu", "--gpu-memory", "0.25", "--skip-resource-check", "--fast");
         Assert.That(normalLog, Does.Not.Contain("lean"));
-        Assert.That(leanLog, Does.Contain("lean (Hessians finalized first, weight cache capped, one linear in flight)"));
-        Assert.That(leanLog, Does.Contain("1 linear(s) in flight"));
+        Assert.That(leanLog, Does.Contain("lean (Hessians finalized first, weight cache capped"));
+        Assert.That(leanLog, Does.Contain("targets on the host)"), "the smallest plans keep the targets on the host");
         Assert.That(File.ReadAllBytes(Path.Combine(leanDir, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(normalDir, "model.safetensors"))));
     }
 

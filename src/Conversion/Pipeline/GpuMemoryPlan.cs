@@ -23,15 +23,29 @@ namespace Converter.Conversion.Pipeline;
 /// stay on the device. On the host, each pass moved every chunk of it both ways (an 8B layer's sequential capture at
 /// 250 × 2048 took 33 s so on an H200). Only in the fastest plan: it is the first thing a tight GPU gives back.
 /// </param>
+/// <param name="HostTargets">
+/// Lean, and each linear's W and regularized target kept on the host while it is quantized (the regularization runs
+/// there; <see cref="ModuleConverter.HoldsTargetOnDevice"/>): 8 bytes a weight less on the device, and slower (a 70B MLP
+/// linear's host regularization took 0.8–1.6 s of its 5–8 s on an H100, in which the GPU waited).
+/// </param>
 /// <param name="StashOnGpu">
 /// A sequential capture keeps both streams' stage stashes on the GPU beside their states (<see cref="Models.Forward.StageStash"/>):
 /// tokens × the hidden width (and the attended width where it differs) per stream, 8.4 GB each for an 8B at 250 × 2048.
-/// Only in the fastest plan, beside <paramref name="OriginalOnGpu"/>; without it the stages recompute from the block's input.
+/// Only in the fastest plan, beside <paramref name="OriginalOnGpu"/>. Where the states are on the host the stashes are
+/// too (<see cref="KeepsStashes"/>); otherwise the stages recompute from the block's input.
 /// </param>
-public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight = false, bool OriginalOnGpu = false, bool StashOnGpu = false)
+public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight = false, bool OriginalOnGpu = false, bool StashOnGpu = false,
+    bool HostTargets = false)
 {
     /// <summary>States on the host, not lean: the plan of a run without a GPU.</summary>
     public static GpuMemoryPlan Host { get; } = new(false, false);
+
+    /// <summary>
+    /// Whether a sequential capture keeps stage stashes: on the GPU in a plan that puts them there, on the host where the
+    /// states are on the host (a 70B in 20 GB: without them its down_proj stage ran both streams' attention again and
+    /// uploaded their q/k/v/o for every chunk). A plan whose states are on the GPU and stashes not recomputes instead.
+    /// </summary>
+    public bool KeepsStashes => StashOnGpu || !StatesOnGpu;
 
     /// <summary>Bytes of float32 weights of the model's largest module: what a lean plan's weight cache holds at most.</summary>
     public static long WeightCacheBytes(TransformerModel model) =>
@@ -40,7 +54,8 @@ public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight
     /// <summary>
     /// The plans a run may take, fastest first: the states on the GPU before lean (a pass over host states moves every
     /// chunk both ways), with the drift target's <paramref name="originalStream"/> first both streams on the GPU, and
-    /// with a <paramref name="sequential"/> capture first their stage stashes too.
+    /// with a <paramref name="sequential"/> capture first their stage stashes too; a lean plan first with the linears'
+    /// targets held on the GPU.
     /// <paramref name="leanAllowed"/> is false when --linears-in-flight was given: one in flight would override it.
     /// </summary>
     public static IEnumerable<GpuMemoryPlan> Candidates(StatePlacement placement, bool leanAllowed, bool originalStream = false, bool sequential = false)
@@ -63,17 +78,21 @@ public sealed record GpuMemoryPlan(bool StatesOnGpu, bool Lean, bool OneInFlight
                 yield return new GpuMemoryPlan(true, false, StashOnGpu: true);
             yield return new GpuMemoryPlan(onGpu, false);
             yield return new GpuMemoryPlan(onGpu, true);
+            yield return new GpuMemoryPlan(onGpu, true, HostTargets: true);
             if (leanAllowed)
+            {
                 yield return new GpuMemoryPlan(onGpu, true, OneInFlight: true);
+                yield return new GpuMemoryPlan(onGpu, true, OneInFlight: true, HostTargets: true);
+            }
         }
     }
 
     /// <summary>What the estimate of a run on this plan starts from.</summary>
     public ResourceInputs Inputs(ResourceInputs inputs) =>
-        inputs with { StatesOnGpu = StatesOnGpu, OriginalOnGpu = OriginalOnGpu, StashOnGpu = StashOnGpu, Lean = Lean, LinearsInFlight = OneInFlight ? _ => 1 : inputs.LinearsInFlight, WholeStages = inputs.WholeStages && !OneInFlight };
+        inputs with { StatesOnGpu = StatesOnGpu, OriginalOnGpu = OriginalOnGpu, StashOnGpu = StashOnGpu, Lean = Lean, HostTargets = HostTargets, LinearsInFlight = OneInFlight ? _ => 1 : inputs.LinearsInFlight, WholeStages = inputs.WholeStages && !OneInFlight };
 
     /// <summary>For the log line.</summary>
     public string Describe() => $"calibration states on the {(StatesOnGpu ? "GPU" : "host")}" + (OriginalOnGpu ? " (the original model's stream too)" : "") +
         (StashOnGpu ? ", stage stashes on the GPU" : "") +
-        (Lean ? $", lean (Hessians finalized first, weight cache capped{(OneInFlight ? ", one linear in flight" : "")})" : "");
+        (Lean ? $", lean (Hessians finalized first, weight cache capped{(OneInFlight ? ", one linear in flight" : "")}{(HostTargets ? ", targets on the host" : "")})" : "");
 }

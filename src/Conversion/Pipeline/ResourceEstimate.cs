@@ -18,11 +18,12 @@ public sealed record GpuShape(int Multiprocessors);
 /// <param name="Gpu">The GPU, or null when everything runs on the host.</param>
 /// <param name="StatesOnGpu">The calibration states live on the GPU (<see cref="StatePlacement"/>) instead of in host memory.</param>
 /// <param name="Lean">The run is lean (<see cref="GpuMemoryPlan.Lean"/>): Hessians finalized first, the weight cache emptied before quantizing.</param>
+/// <param name="HostTargets">A lean run keeps the linears' targets on the host (<see cref="GpuMemoryPlan.HostTargets"/>).</param>
 /// <param name="OriginalStream">The drift target keeps the original model's stream beside the quantized one (<see cref="QuantizerTuning.DriftTarget"/>).</param>
 /// <param name="OriginalOnGpu">With the drift target and states on the GPU, its original stream lives there too (<see cref="GpuMemoryPlan.OriginalOnGpu"/>).</param>
 /// <param name="Sequential">A block's Hessians are captured one sublayer at a time (<see cref="QuantizerTuning.SequentialCapture"/>).</param>
 /// <param name="WholeStages">A sequential stage of few linears quantizes all of them at once (<see cref="InFlight.WholeStages"/>).</param>
-/// <param name="StageStash">A sequential capture may keep stage stashes (<see cref="ConvertSettings.StageStash"/>): on the host on the CPU, on the GPU where <paramref name="StashOnGpu"/>.</param>
+/// <param name="StageStash">A sequential capture may keep stage stashes (<see cref="ConvertSettings.StageStash"/>): on the host where the states are there, on the GPU where <paramref name="StashOnGpu"/>.</param>
 /// <param name="StashOnGpu">The stage stashes live on the GPU beside the states (<see cref="GpuMemoryPlan.StashOnGpu"/>).</param>
 public sealed record ResourceInputs(
     TransformerSpec Spec,
@@ -42,7 +43,8 @@ public sealed record ResourceInputs(
     bool OriginalOnGpu = false,
     bool WholeStages = false,
     bool StageStash = false,
-    bool StashOnGpu = false);
+    bool StashOnGpu = false,
+    bool HostTargets = false);
 
 /// <summary>What is free where the job would run: memory now, disk under the work and output directories.</summary>
 /// <param name="GpuBytes">Free GPU memory, or null on the CPU.</param>
@@ -189,7 +191,8 @@ public static class ResourceEstimate
         // A sequential capture's stage stashes, one per stream (StageStash): at most the attended values and the residual
         // of every row at once (one array when they are as wide).
         long stash = !inputs.Sequential || !inputs.StageStash ? 0 : StashBytes(inputs, model) * (inputs.OriginalStream ? 2 : 1);
-        long hostStash = gpu ? 0 : stash, gpuStash = gpu && inputs.StashOnGpu ? stash : 0;
+        // They live where the states do (GpuMemoryPlan.KeepsStashes): on the GPU only in a plan that puts them there.
+        long hostStash = statesOnGpu ? 0 : stash, gpuStash = gpu && inputs.StashOnGpu ? stash : 0;
         long hostBytes = ProcessBytes + (statesOnGpu ? 0 : state) + (originalOnGpu ? 0 : originalStream) + 2 * ids + peakHost + hostStash;
         long gpuBytes = gpu ? GpuContextBytes + EncoderBytes(inputs) + ForwardScratch(inputs, chunkTokens) + peakGpu + (statesOnGpu ? state : 0) + (originalOnGpu ? originalStream : 0) + gpuStash : 0;
         long stateFile = state + ids + HeaderBytes + (inputs.OriginalStream ? state + ids + HeaderBytes : 0);
@@ -217,7 +220,7 @@ public static class ResourceEstimate
     private static long OtherGpuBytes(ResourceInputs inputs, TransformerModel model) =>
         GpuContextBytes + EncoderBytes(inputs) + model.Modules
             .Where(m => m.LinearGroups.Count > 0 && (m is not LmHeadModule || inputs.HeadBits != 16))
-            .Select(m => InFlight(inputs, m, l => QuantizeGpu(l, inputs.Lean, inputs.OriginalStream)))
+            .Select(m => InFlight(inputs, m, l => QuantizeGpu(l, inputs.Lean, inputs.HostTargets, inputs.OriginalStream)))
             .DefaultIfEmpty(0).Max();
 
     /// <summary>The columns of a group's cross sum: its outputs where it is projected (<see cref="DriftCapture.ProjectionOf"/>), else its inputs.</summary>
@@ -401,10 +404,10 @@ public static class ResourceEstimate
             // chunk scratch stays for the run. Counted as if all at once, a 70B layer's job came to 23.1 GiB; by phase, 16.6.
             long capture = gram + drift.Sums + Math.Max(module is LmHeadModule ? 0 : weights, mean);
             long solve = drift.Solve == 0 ? 0 : drift.Sums + drift.Solve + mean;
-            long quantizing = quantized ? InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: true, inputs.OriginalStream)) + drift.Sums : 0;
+            long quantizing = quantized ? InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: true, inputs.HostTargets, inputs.OriginalStream)) + drift.Sums : 0;
             return scratch + drift.Chunk + Math.Max(Math.Max(capture, solve), Math.Max(quantizing, weights));
         }
-        long inFlight = quantized ? Cached(linears) + InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: false, inputs.OriginalStream)) : 0;
+        long inFlight = quantized ? Cached(linears) + InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: false, hostTargets: false, inputs.OriginalStream)) : 0;
         return gram + scratch + Math.Max(inFlight, Cached(linears.Concat(linears))) + drift.AllAtOnce;
     }
 
@@ -414,26 +417,29 @@ public static class ResourceEstimate
     /// the proxy error's traces (W, Q and their product, 12 bytes a weight, in a lean run in column stripes of at most
     /// <see cref="Cuda.Blas.CudaDenseAlgebra.LeanProxyStripeValues"/> weights, and H'). H' stays on the device from
     /// its rotation to the proxy (k² floats more through LDLQ, and L_u beside it in the block LDL), except in a lean
-    /// run, where L_u takes its memory (CudaLdlqSolver.FactorInBasis). Outside a lean plan W and its target are held on
-    /// the device from the regularization on (8 bytes a weight through the block LDL, 4 more through the block loop). With
-    /// the drift target, its making (W and W·Gᵀ beside T, 12 bytes a weight, or 16 with W held) where it runs on the device.
+    /// run, where L_u takes its memory (CudaLdlqSolver.FactorInBasis). Unless the plan keeps them on the host, W and its
+    /// target are held on the device from the regularization on (8 bytes a weight through the block LDL, 4 more through
+    /// the block loop; in a lean run, whose H' has come down, through the traces' stripes too). With the drift target,
+    /// its making (W and W·Gᵀ beside T, 12 bytes a weight, or 16 with W held) where it runs on the device.
     /// </summary>
-    private static long QuantizeGpu(Linear linear, bool lean, bool driftTarget)
+    private static long QuantizeGpu(Linear linear, bool lean, bool hostTargets, bool driftTarget)
     {
         long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
         long traced = k * Cuda.Blas.CudaDenseAlgebra.ProxyStripeWidth((int)k, (int)n, lean);
         long kept = lean ? 0 : 4 * k * k;
         // W and its target held on the device from the regularization to the proxy traces (ModuleConverter.HoldsTargetOnDevice):
-        // both beside the block LDL, the target beside the block loop (whose matrix is W's memory); the traces' T, Q and
-        // product are the 12 bytes a weight either way.
-        long held = ModuleConverter.HoldsTargetOnDevice(linear, lean) ? 8 * k * n : 0;
+        // both beside the block LDL, the target beside the block loop (whose matrix is W's memory). Outside a lean run
+        // the traces' T, Q and product are the 12 bytes a weight either way; a lean run's H' is on the host, so the
+        // traces go through stripes beside the held pair.
+        long held = ModuleConverter.HoldsTargetOnDevice(linear, hostTargets) ? 8 * k * n : 0;
         // The drift target made on the device takes W and W·Gᵀ up beside T (T in the held W's place, else its own
         // buffer); a head-sized one's, and every one in a lean plan (whose G is kept on the host), is made on the host
-        // from a device product in blocks of rows (CudaDenseAlgebra.ProductBlockValues).
+        // from a device product in blocks of rows (CudaDenseAlgebra.ProductBlockValues), beside the held pair.
         long target = !driftTarget ? 0
             : !lean && ModuleConverter.MakesTargetOnDevice(linear) ? 8 * k * n + Math.Max(held, 4 * k * n)
-            : 8 * Math.Min(k * n, Cuda.Blas.CudaDenseAlgebra.ProductBlockValues);
-        return Math.Max(target, Math.Max(6 * k * n + held / 2 + 4 * k * k + kept + 512 * n, Math.Max(held + 12 * k * k + kept, 12 * traced + 4 * k * k)));
+            : held + 8 * Math.Min(k * n, Cuda.Blas.CudaDenseAlgebra.ProductBlockValues);
+        long traces = (lean ? held : 0) + 12 * traced + 4 * k * k;
+        return Math.Max(target, Math.Max(6 * k * n + held / 2 + 4 * k * k + kept + 512 * n, Math.Max(held + 12 * k * k + kept, traces)));
     }
 
     /// <summary>
