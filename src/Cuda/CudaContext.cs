@@ -91,6 +91,33 @@ public sealed unsafe class CudaContext : IDisposable
         }
     }
 
+    /// <summary>
+    /// The page-locked buffers large copies go through (<see cref="PinnedStaging"/>), made at the first such copy; null
+    /// where page-locked memory cannot be had (copies then go directly).
+    /// </summary>
+    internal PinnedStaging? Staging
+    {
+        get
+        {
+            if (_stagingTried)
+                return _staging;
+            lock (_stagingGate)
+            {
+                if (!_stagingTried)
+                {
+                    MakeCurrent();
+                    _staging = PinnedStaging.TryCreate(this);
+                    _stagingTried = true;
+                }
+                return _staging;
+            }
+        }
+    }
+
+    private readonly Lock _stagingGate = new();
+    private PinnedStaging? _staging;
+    private volatile bool _stagingTried;
+
     public DeviceBuffer<T> Allocate<T>(long count) where T : unmanaged
     {
         MakeCurrent();
@@ -115,6 +142,7 @@ public sealed unsafe class CudaContext : IDisposable
             return;
         foreach (var m in _modules.Values)
             m.Dispose();
+        _staging?.Dispose();
         _disposed = true;
         CudaDriver.cuDevicePrimaryCtxRelease(Device.Ordinal);
     }

@@ -29,7 +29,41 @@ public sealed unsafe class DeviceBuffer<T> : IDisposable where T : unmanaged
     public ulong Pointer { get; private set; }
     public long Bytes => Count * sizeof(T);
 
+    /// <summary>
+    /// Copies <paramref name="source"/> to the buffer from value <paramref name="offset"/>, ordered on the default stream
+    /// after the work queued before; large copies through the context's page-locked buffers (<see cref="PinnedStaging"/>).
+    /// </summary>
     public void CopyFrom(ReadOnlySpan<T> source, long offset = 0)
+    {
+        long bytes = (long)source.Length * sizeof(T);
+        if (bytes < PinnedStaging.ThresholdBytes || _context.Staging is not { } staging)
+        {
+            CopyFromDirect(source, offset);
+            return;
+        }
+        CheckRange(offset, source.Length);
+        _context.MakeCurrent();
+        fixed (T* p = source)
+            staging.Upload(Pointer + (ulong)(offset * sizeof(T)), (byte*)p, bytes);
+    }
+
+    /// <summary>Copies <paramref name="destination"/>'s length of values from value <paramref name="offset"/>, after the work queued before.</summary>
+    public void CopyTo(Span<T> destination, long offset = 0)
+    {
+        long bytes = (long)destination.Length * sizeof(T);
+        if (bytes < PinnedStaging.ThresholdBytes || _context.Staging is not { } staging)
+        {
+            CopyToDirect(destination, offset);
+            return;
+        }
+        CheckRange(offset, destination.Length);
+        _context.MakeCurrent();
+        fixed (T* p = destination)
+            staging.Download((byte*)p, Pointer + (ulong)(offset * sizeof(T)), bytes);
+    }
+
+    /// <summary><see cref="CopyFrom"/> by the driver's own copy from pageable memory (small copies; tests compare the two).</summary>
+    internal void CopyFromDirect(ReadOnlySpan<T> source, long offset = 0)
     {
         CheckRange(offset, source.Length);
         _context.MakeCurrent();
@@ -37,7 +71,8 @@ public sealed unsafe class DeviceBuffer<T> : IDisposable where T : unmanaged
             CudaException.Check(CudaDriver.cuMemcpyHtoD(Pointer + (ulong)(offset * sizeof(T)), p, (nuint)source.Length * (nuint)sizeof(T)), "cuMemcpyHtoD");
     }
 
-    public void CopyTo(Span<T> destination, long offset = 0)
+    /// <summary><see cref="CopyTo"/> by the driver's own copy into pageable memory.</summary>
+    internal void CopyToDirect(Span<T> destination, long offset = 0)
     {
         CheckRange(offset, destination.Length);
         _context.MakeCurrent();

@@ -47,6 +47,7 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuStreamDestroy_v2")] internal static partial int cuStreamDestroy(IntPtr stream);
     [LibraryImport(CudaLibraries.Driver)] internal static partial int cuStreamSynchronize(IntPtr stream);
     [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuMemcpyHtoDAsync_v2")] internal static partial int cuMemcpyHtoDAsync(ulong destination, void* source, nuint bytes, IntPtr stream);
+    [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuMemcpyDtoHAsync_v2")] internal static partial int cuMemcpyDtoHAsync(void* destination, ulong source, nuint bytes, IntPtr stream);
     [LibraryImport(CudaLibraries.Driver)] internal static partial int cuEventCreate(out IntPtr e, uint flags);
     [LibraryImport(CudaLibraries.Driver, EntryPoint = "cuEventDestroy_v2")] internal static partial int cuEventDestroy(IntPtr e);
     [LibraryImport(CudaLibraries.Driver)] internal static partial int cuEventRecord(IntPtr e, IntPtr stream);
