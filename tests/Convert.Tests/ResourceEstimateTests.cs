@@ -196,7 +196,8 @@ public class ResourceEstimateTests
     /// <summary>
     /// Where no plan fits the share, the fastest of those with the smallest estimate: the 70B's default quantizer in 20 GB
     /// (its `--gpu-memory 18.626`) peaks in down_proj's capture stage whether one linear is in flight or two, so it
-    /// keeps two (one in flight quantized its gate and up one after the other, ~4 s a layer on an H100).
+    /// keeps two (one in flight quantized its gate and up one after the other, ~1 s more a layer on an H100), and holds
+    /// every target on the GPU but down_proj's.
     /// </summary>
     [Test]
     public void WhereNothingFitsTheFastestOfTheSmallestIsTaken()
@@ -212,6 +213,13 @@ public class ResourceEstimateTests
         Assert.That(ResourceEstimate.For(new GpuMemoryPlan(false, true, OneInFlight: true, HostTargets: true).Inputs(inputs)).GpuBytes, Is.EqualTo(bytes.Min()),
             "one in flight would save nothing");
         Assert.That(ResourceEstimate.For(new GpuMemoryPlan(false, true).Inputs(inputs)).GpuBytes, Is.GreaterThan(bytes.Min()), "held targets cost the peak here");
+
+        // The plan's host targets are the block's widest-input linears only: down_proj, whose block LDL sets the peak.
+        var block = new TransformerModel(Shape("llama-3-70b", 1)).Layers[0];
+        int widest = block.Linears.Max(l => l.InFeatures);
+        var onHost = block.Linears.Where(l => !ModuleConverter.HoldsTargetOnDevice(l, widest, hostTargets: true)).Select(l => l.Name).ToList();
+        Assert.That(onHost, Is.EqualTo(new[] { "model.layers.0.mlp.down_proj" }));
+        Assert.That(block.Linears.All(l => ModuleConverter.HoldsTargetOnDevice(l, widest, hostTargets: false)), Is.True);
     }
 
     /// <summary>

@@ -120,8 +120,9 @@ public sealed class ConvertOnGpuTests : GpuFixture
 
     /// <summary>
     /// A --gpu-memory budget the normal plan does not fit makes the run lean (Hessians finalized first, the weight cache
-    /// emptied before quantizing, at the smallest the targets on the host): the same model to the byte. The budget here
-    /// fits nothing, so the plan is the first of the smallest and --skip-resource-check runs it on a GPU that in truth has room.
+    /// emptied before quantizing, the linears' targets held there as the plan says): the same model to the byte. The
+    /// budget here fits nothing, so the plan is the first of the smallest and --skip-resource-check runs it on a GPU that
+    /// in truth has room.
     /// </summary>
     [Test]
     public void ALeanRunConvertsToTheSameBytes()
@@ -131,7 +132,6 @@ public sealed class ConvertOnGpuTests : GpuFixture
         string leanLog = Convert(SampleModel(), leanDir, "cuda:0", "--calibration-states", "gpu", "--gpu-memory", "0.25", "--skip-resource-check", "--fast");
         Assert.That(normalLog, Does.Not.Contain("lean"));
         Assert.That(leanLog, Does.Contain("lean (Hessians finalized first, weight cache capped"));
-        Assert.That(leanLog, Does.Contain("targets on the host)"), "the smallest plans keep the targets on the host");
         Assert.That(File.ReadAllBytes(Path.Combine(leanDir, "model.safetensors")), Is.EqualTo(File.ReadAllBytes(Path.Combine(normalDir, "model.safetensors"))));
     }
 

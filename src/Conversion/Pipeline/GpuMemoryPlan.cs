@@ -24,9 +24,10 @@ namespace Converter.Conversion.Pipeline;
 /// 250 × 2048 took 33 s so on an H200). Only in the fastest plan: it is the first thing a tight GPU gives back.
 /// </param>
 /// <param name="HostTargets">
-/// Lean, and each linear's W and regularized target kept on the host while it is quantized (the regularization runs
-/// there; <see cref="ModuleConverter.HoldsTargetOnDevice"/>): 8 bytes a weight less on the device, and slower (a 70B MLP
-/// linear's host regularization took 0.8–1.6 s of its 5–8 s on an H100, in which the GPU waited).
+/// Lean, and the W and regularized target of each module's widest-input linears (a llama block's down_proj) kept on
+/// the host while they are quantized (their regularization runs there; <see cref="ModuleConverter.HoldsTargetOnDevice"/>):
+/// their block LDL (12 k² bytes, 9.9 GB at a 70B's down_proj) sets the module's quantize peak, which the held pair
+/// (8 bytes a weight) would raise. Slower for them (a 70B down_proj's host steps took 1.6–1.7 s of its 6.7–8 s).
 /// </param>
 /// <param name="StashOnGpu">
 /// A sequential capture keeps both streams' stage stashes on the GPU beside their states (<see cref="Models.Forward.StageStash"/>):

@@ -397,7 +397,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var drift = correction.Value;
         // Makes the device's context current: a thread of the pool may last have driven another GPU (the correction's
         // Cholesky runs on the first).
-        var quantizing = QuantizerFor(linear, k, device, splitColumns);
+        var quantizing = QuantizerFor(linear, k, device, splitColumns, module.Linears.Max(l => l.InFeatures));
         double start = timeline?.Now ?? 0;
         bool isLarge = IsLarge(linear);
         var targetClock = Stopwatch.StartNew();
@@ -448,11 +448,12 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
     /// <summary>
     /// Whether a GPU holds the linear's W and regularized target in its memory while quantizing it
-    /// (<see cref="LinearQuantizerSettings.TargetOnDevice"/>, 8 bytes a weight more there): not where the memory plan
-    /// keeps the targets on the host (<see cref="GpuMemoryPlan.HostTargets"/>), nor for a head-sized linear (4.2 GB
-    /// more at an 8B's head, whose module sets the GPU peak).
+    /// (<see cref="LinearQuantizerSettings.TargetOnDevice"/>, 8 bytes a weight more there): not for a head-sized linear
+    /// (4.2 GB more at an 8B's head, whose module sets the GPU peak), nor, where the memory plan says so
+    /// (<see cref="GpuMemoryPlan.HostTargets"/>), for its module's widest-input linears (<paramref name="widestInput"/>).
     /// </summary>
-    internal static bool HoldsTargetOnDevice(Linear linear, bool hostTargets) => !hostTargets && !IsLarge(linear);
+    public static bool HoldsTargetOnDevice(Linear linear, int widestInput, bool hostTargets) =>
+        !IsLarge(linear) && !(hostTargets && linear.InFeatures >= widestInput);
 
     /// <summary>A linear of at least this many weights (1 GiB in float32) has its garbage collected between quantizing and reconstructing.</summary>
     private const long LargeLinearElements = 1L << 28;
@@ -500,7 +501,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// <param name="splitColumns">LDLQ's columns shared by every device of the set (<see cref="ColumnSplitSolver"/>), the rest on <paramref name="device"/>.</param>
     public QuantizedLinear QuantizeAt(Linear linear, GroupHessian hessian, int k, int device = 0, bool splitColumns = false)
     {
-        var quantizing = QuantizerFor(linear, k, device, splitColumns);
+        var quantizing = QuantizerFor(linear, k, device, splitColumns, widestInput: linear.InFeatures);
         return QuantizeHeld(linear, hessian, quantizing, quantizing.Hold(linear, hessian));
     }
 
@@ -540,9 +541,10 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
     /// <summary>
     /// The quantizer for <paramref name="linear"/> at K = <paramref name="k"/> on device <paramref name="device"/> of
-    /// the set; makes that device's context current.
+    /// the set; makes that device's context current. <paramref name="widestInput"/>: the widest input of the linear's
+    /// module (<see cref="HoldsTargetOnDevice"/>).
     /// </summary>
-    private Quantizing QuantizerFor(Linear linear, int k, int device, bool splitColumns)
+    private Quantizing QuantizerFor(Linear linear, int k, int device, bool splitColumns, int widestInput)
     {
         var quantizer = Quantizer(device);
         // A thread of the pool may last have driven another GPU.
@@ -556,7 +558,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             Algebra = quantizer.Algebra,
             Ldlq = ldlq,
             Tuning = settings.Tuning,
-            TargetOnDevice = HoldsTargetOnDevice(linear, _hostTargets),
+            TargetOnDevice = HoldsTargetOnDevice(linear, widestInput, _hostTargets),
         };
         return new Quantizing(quantizerSettings, Encoder(device, k, table), table);
     }

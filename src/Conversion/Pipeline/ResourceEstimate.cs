@@ -220,7 +220,7 @@ public static class ResourceEstimate
     private static long OtherGpuBytes(ResourceInputs inputs, TransformerModel model) =>
         GpuContextBytes + EncoderBytes(inputs) + model.Modules
             .Where(m => m.LinearGroups.Count > 0 && (m is not LmHeadModule || inputs.HeadBits != 16))
-            .Select(m => InFlight(inputs, m, l => QuantizeGpu(l, inputs.Lean, inputs.HostTargets, inputs.OriginalStream)))
+            .Select(m => InFlight(inputs, m, l => QuantizeGpu(l, inputs.Lean, inputs.HostTargets, Widest(m), inputs.OriginalStream)))
             .DefaultIfEmpty(0).Max();
 
     /// <summary>The columns of a group's cross sum: its outputs where it is projected (<see cref="DriftCapture.ProjectionOf"/>), else its inputs.</summary>
@@ -404,10 +404,10 @@ public static class ResourceEstimate
             // chunk scratch stays for the run. Counted as if all at once, a 70B layer's job came to 23.1 GiB; by phase, 16.6.
             long capture = gram + drift.Sums + Math.Max(module is LmHeadModule ? 0 : weights, mean);
             long solve = drift.Solve == 0 ? 0 : drift.Sums + drift.Solve + mean;
-            long quantizing = quantized ? InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: true, inputs.HostTargets, inputs.OriginalStream)) + drift.Sums : 0;
+            long quantizing = quantized ? InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: true, inputs.HostTargets, Widest(module), inputs.OriginalStream)) + drift.Sums : 0;
             return scratch + drift.Chunk + Math.Max(Math.Max(capture, solve), Math.Max(quantizing, weights));
         }
-        long inFlight = quantized ? Cached(linears) + InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: false, hostTargets: false, inputs.OriginalStream)) : 0;
+        long inFlight = quantized ? Cached(linears) + InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: false, hostTargets: false, Widest(module), inputs.OriginalStream)) : 0;
         return gram + scratch + Math.Max(inFlight, Cached(linears.Concat(linears))) + drift.AllAtOnce;
     }
 
@@ -422,7 +422,7 @@ public static class ResourceEstimate
     /// the block loop; in a lean run, whose H' has come down, through the traces' stripes too). With the drift target,
     /// its making (W and W·Gᵀ beside T, 12 bytes a weight, or 16 with W held) where it runs on the device.
     /// </summary>
-    private static long QuantizeGpu(Linear linear, bool lean, bool hostTargets, bool driftTarget)
+    private static long QuantizeGpu(Linear linear, bool lean, bool hostTargets, int widestInput, bool driftTarget)
     {
         long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
         long traced = k * Cuda.Blas.CudaDenseAlgebra.ProxyStripeWidth((int)k, (int)n, lean);
@@ -431,7 +431,7 @@ public static class ResourceEstimate
         // both beside the block LDL, the target beside the block loop (whose matrix is W's memory). Outside a lean run
         // the traces' T, Q and product are the 12 bytes a weight either way; a lean run's H' is on the host, so the
         // traces go through stripes beside the held pair.
-        long held = ModuleConverter.HoldsTargetOnDevice(linear, hostTargets) ? 8 * k * n : 0;
+        long held = ModuleConverter.HoldsTargetOnDevice(linear, widestInput, hostTargets) ? 8 * k * n : 0;
         // The drift target made on the device takes W and W·Gᵀ up beside T (T in the held W's place, else its own
         // buffer); a head-sized one's, and every one in a lean plan (whose G is kept on the host), is made on the host
         // from a device product in blocks of rows (CudaDenseAlgebra.ProductBlockValues), beside the held pair.
@@ -505,6 +505,9 @@ public static class ResourceEstimate
     }
 
     private static long WeightBytes(Linear linear) => 4L * linear.InFeatures * linear.OutFeatures;
+
+    /// <summary>The widest input of the module's linears (<see cref="ModuleConverter.HoldsTargetOnDevice"/>).</summary>
+    private static int Widest(ModelModule module) => module.Linears.Select(l => l.InFeatures).DefaultIfEmpty(0).Max();
 
     /// <summary>
     /// What a module writes to the work directory and, assembled, to the output (docs/exl3-format.md §4.1–§4.2): per linear
