@@ -12,14 +12,17 @@
 #               tools/timeline-gpu-idle.py: which stages ran while the GPU idled
 #   70b-20gb    a 1-layer llama-3-70b at 128 × 512 under --gpu-memory 18.626 (20 GB): the plan taken, GPU peak, with
 #               --timeline (PHASE-*.trace.json: tools/timeline-gpu-idle.py says what ran at the highest memory samples)
+#   70b-stash   the 70b-20gb run with --stage-stash false and then as it is, on one machine (~220 s): the host stashes'
+#               share of the capture stages (session 27: +2.9 s in the o_proj and gate/up stages, less in down_proj's)
+#   8b-twice    the 8b-timeline run twice on one machine: run-to-run spread of GPU busy (74–85% across machines)
 # Run from the repository root after tools/publish-gpu.sh tests (the GPU test runner doubles as the CLI); carry
 # .gpu/tests. OUT_DIR gets PHASE-*.log (convert logs with /usr/bin/time -v), PHASE-*.smi.csv (nvidia-smi samples:
 # timestamp, utilization %, memory MiB) and summary.txt (one line per run: exit code, wall, host peak, GPU busy over
 # the decoder layers, GPU peak). Models go to /tmp. BUDGET (environment, seconds, default 590) bounds the phase's
 # conversions, for a call that runs something else first within the device's 10-minute limit.
 set -u
-out="${1:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb}"
-phase="${2:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb}"
+out="${1:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb|70b-stash|8b-twice}"
+phase="${2:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb|70b-stash|8b-twice}"
 cli="${TRELLIS:-.gpu/tests/Converter.Cuda.Tests trellis}"
 mkdir -p "$out"
 start=$(date +%s)
@@ -87,6 +90,15 @@ case "$phase" in
   70b-20gb)
     $cli synth --shape llama-3-70b --layers 1 -o /tmp/trellis-i14-70b --overwrite > /dev/null
     SAMPLE_MS=100 convert lean-20gb /tmp/trellis-i14-70b --cal-rows 128 --cal-cols 512 --gpu-memory 18.626 --timeline "$out/$phase-lean-20gb.trace.json"
+    ;;
+  70b-stash)
+    $cli synth --shape llama-3-70b --layers 1 -o /tmp/trellis-i14-70b --overwrite > /dev/null
+    SAMPLE_MS=100 convert nostash /tmp/trellis-i14-70b --cal-rows 128 --cal-cols 512 --gpu-memory 18.626 --stage-stash false --timeline "$out/$phase-nostash.trace.json"
+    SAMPLE_MS=100 convert stash /tmp/trellis-i14-70b --cal-rows 128 --cal-cols 512 --gpu-memory 18.626 --timeline "$out/$phase-stash.trace.json"
+    ;;
+  8b-twice)
+    $cli synth --shape llama-3-8b --layers 3 -o /tmp/trellis-i14-8b3 --overwrite > /dev/null
+    for run in 1 2; do SAMPLE_MS=100 convert "run$run" /tmp/trellis-i14-8b3 --cal-rows 128 --cal-cols 512 --timeline "$out/$phase-run$run.trace.json"; done
     ;;
   *) echo "unknown phase '$phase'" >&2; exit 2 ;;
 esac
