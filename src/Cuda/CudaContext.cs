@@ -21,6 +21,11 @@ public sealed unsafe class CudaContext : IDisposable
         Device = device;
         _context = context;
         _compiler = compiler;
+        _staging = new(() =>
+        {
+            MakeCurrent();
+            return PinnedStaging.TryCreate(this);
+        });
     }
 
     public CudaDeviceInfo Device { get; }
@@ -95,28 +100,9 @@ public sealed unsafe class CudaContext : IDisposable
     /// The page-locked buffers large copies go through (<see cref="PinnedStaging"/>), made at the first such copy; null
     /// where page-locked memory cannot be had (copies then go directly).
     /// </summary>
-    internal PinnedStaging? Staging
-    {
-        get
-        {
-            if (_stagingTried)
-                return _staging;
-            lock (_stagingGate)
-            {
-                if (!_stagingTried)
-                {
-                    MakeCurrent();
-                    _staging = PinnedStaging.TryCreate(this);
-                    _stagingTried = true;
-                }
-                return _staging;
-            }
-        }
-    }
+    internal PinnedStaging? Staging => _staging.Value;
 
-    private readonly Lock _stagingGate = new();
-    private PinnedStaging? _staging;
-    private volatile bool _stagingTried;
+    private readonly Lazy<PinnedStaging?> _staging;
 
     public DeviceBuffer<T> Allocate<T>(long count) where T : unmanaged
     {
@@ -142,7 +128,8 @@ public sealed unsafe class CudaContext : IDisposable
             return;
         foreach (var m in _modules.Values)
             m.Dispose();
-        _staging?.Dispose();
+        if (_staging.IsValueCreated)
+            _staging.Value?.Dispose();
         _disposed = true;
         CudaDriver.cuDevicePrimaryCtxRelease(Device.Ordinal);
     }

@@ -429,5 +429,4 @@ public sealed record ConversionReport(
     public const string FileName = "trellis-convert.json";
 
     public static JsonSerializerOptions JsonOptions => JsonOutput.Options;
-
 }

@@ -397,7 +397,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         var drift = correction.Value;
         // Makes the device's context current: a thread of the pool may last have driven another GPU (the correction's
         // Cholesky runs on the first).
-        var quantizing = QuantizerFor(linear, k, device, splitColumns, module.Linears.Max(l => l.InFeatures));
+        var quantizing = QuantizerFor(linear, k, device, splitColumns, WidestInput(module));
         double start = timeline?.Now ?? 0;
         bool isLarge = IsLarge(linear);
         var targetClock = Stopwatch.StartNew();
@@ -454,6 +454,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// </summary>
     public static bool HoldsTargetOnDevice(Linear linear, int widestInput, bool hostTargets) =>
         !IsLarge(linear) && !(hostTargets && linear.InFeatures >= widestInput);
+
+    /// <summary>The widest input of <paramref name="module"/>'s linears (<see cref="HoldsTargetOnDevice"/>).</summary>
+    public static int WidestInput(ModelModule module) => module.Linears.Select(l => l.InFeatures).DefaultIfEmpty(0).Max();
 
     /// <summary>A linear of at least this many weights (1 GiB in float32) has its garbage collected between quantizing and reconstructing.</summary>
     private const long LargeLinearElements = 1L << 28;

@@ -18,7 +18,7 @@ public sealed record GpuShape(int Multiprocessors);
 /// <param name="Gpu">The GPU, or null when everything runs on the host.</param>
 /// <param name="StatesOnGpu">The calibration states live on the GPU (<see cref="StatePlacement"/>) instead of in host memory.</param>
 /// <param name="Lean">The run is lean (<see cref="GpuMemoryPlan.Lean"/>): Hessians finalized first, the weight cache emptied before quantizing.</param>
-/// <param name="HostTargets">A lean run keeps the linears' targets on the host (<see cref="GpuMemoryPlan.HostTargets"/>).</param>
+/// <param name="HostTargets">A lean run keeps each module's widest-input linears' targets on the host (<see cref="GpuMemoryPlan.HostTargets"/>).</param>
 /// <param name="OriginalStream">The drift target keeps the original model's stream beside the quantized one (<see cref="QuantizerTuning.DriftTarget"/>).</param>
 /// <param name="OriginalOnGpu">With the drift target and states on the GPU, its original stream lives there too (<see cref="GpuMemoryPlan.OriginalOnGpu"/>).</param>
 /// <param name="Sequential">A block's Hessians are captured one sublayer at a time (<see cref="QuantizerTuning.SequentialCapture"/>).</param>
@@ -220,7 +220,7 @@ public static class ResourceEstimate
     private static long OtherGpuBytes(ResourceInputs inputs, TransformerModel model) =>
         GpuContextBytes + EncoderBytes(inputs) + model.Modules
             .Where(m => m.LinearGroups.Count > 0 && (m is not LmHeadModule || inputs.HeadBits != 16))
-            .Select(m => InFlight(inputs, m, l => QuantizeGpu(l, inputs.Lean, inputs.HostTargets, Widest(m), inputs.OriginalStream)))
+            .Select(m => InFlight(inputs, m, l => QuantizeGpu(l, inputs.Lean, inputs.HostTargets, ModuleConverter.WidestInput(m), inputs.OriginalStream)))
             .DefaultIfEmpty(0).Max();
 
     /// <summary>The columns of a group's cross sum: its outputs where it is projected (<see cref="DriftCapture.ProjectionOf"/>), else its inputs.</summary>
@@ -404,10 +404,10 @@ public static class ResourceEstimate
             // chunk scratch stays for the run. Counted as if all at once, a 70B layer's job came to 23.1 GiB; by phase, 16.6.
             long capture = gram + drift.Sums + Math.Max(module is LmHeadModule ? 0 : weights, mean);
             long solve = drift.Solve == 0 ? 0 : drift.Sums + drift.Solve + mean;
-            long quantizing = quantized ? InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: true, inputs.HostTargets, Widest(module), inputs.OriginalStream)) + drift.Sums : 0;
+            long quantizing = quantized ? InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: true, inputs.HostTargets, ModuleConverter.WidestInput(module), inputs.OriginalStream)) + drift.Sums : 0;
             return scratch + drift.Chunk + Math.Max(Math.Max(capture, solve), Math.Max(quantizing, weights));
         }
-        long inFlight = quantized ? Cached(linears) + InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: false, hostTargets: false, Widest(module), inputs.OriginalStream)) : 0;
+        long inFlight = quantized ? Cached(linears) + InFlight(inputs, module, groups, l => QuantizeGpu(l, lean: false, hostTargets: false, ModuleConverter.WidestInput(module), inputs.OriginalStream)) : 0;
         return gram + scratch + Math.Max(inFlight, Cached(linears.Concat(linears))) + drift.AllAtOnce;
     }
 
@@ -506,8 +506,6 @@ public static class ResourceEstimate
 
     private static long WeightBytes(Linear linear) => 4L * linear.InFeatures * linear.OutFeatures;
 
-    /// <summary>The widest input of the module's linears (<see cref="ModuleConverter.HoldsTargetOnDevice"/>).</summary>
-    private static int Widest(ModelModule module) => module.Linears.Select(l => l.InFeatures).DefaultIfEmpty(0).Max();
 
     /// <summary>
     /// What a module writes to the work directory and, assembled, to the output (docs/exl3-format.md §4.1–§4.2): per linear
