@@ -193,7 +193,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
 
     /// <summary>
     /// Whether a sequential capture keeps stage stashes: on the host always (a row's copy costs less than recomputing
-    /// its attention), on a GPU where the memory plan puts them beside both streams' states or keeps the states on the host.
+    /// its attention), on a GPU where the memory plan puts them beside both streams' states (<see cref="GpuMemoryPlan.KeepsStashes"/>).
     /// </summary>
     private bool StashesStages => settings.StageStash && (backend.Cuda is null || memory?.KeepsStashes == true);
 

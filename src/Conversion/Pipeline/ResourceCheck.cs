@@ -46,9 +46,8 @@ public static class ResourceCheck
                 "converting with exllamav3's quantizer (as --fast: about 25% higher KL) instead. --drift-target 1 insists on it");
         }
         log.WriteLine($"convert: estimate: {needs.Describe(available)}");
-        bool hostStashes = inputs.Sequential && inputs.StageStash && plan.KeepsStashes && !plan.StashOnGpu && gpuFreeBytes is not null;
-        if (plan.Lean || plan.StashOnGpu || hostStashes)
-            log.WriteLine($"convert: GPU memory plan: {plan.Describe()}{(hostStashes ? ", stage stashes on the host" : "")}");
+        if (plan.Lean || plan.StashOnGpu)
+            log.WriteLine($"convert: GPU memory plan: {plan.Describe()}");
         var shortfalls = needs.Shortfalls(available);
         if (shortfalls.Count == 0)
             return (plan, withDrift is not null);

@@ -191,8 +191,8 @@ public static class ResourceEstimate
         // A sequential capture's stage stashes, one per stream (StageStash): at most the attended values and the residual
         // of every row at once (one array when they are as wide).
         long stash = !inputs.Sequential || !inputs.StageStash ? 0 : StashBytes(inputs, model) * (inputs.OriginalStream ? 2 : 1);
-        // They live where the states do (GpuMemoryPlan.KeepsStashes): on the GPU only in a plan that puts them there.
-        long hostStash = statesOnGpu ? 0 : stash, gpuStash = gpu && inputs.StashOnGpu ? stash : 0;
+        // On the host in a run without a GPU; on a GPU only in a plan that puts them there (GpuMemoryPlan.KeepsStashes).
+        long hostStash = gpu ? 0 : stash, gpuStash = gpu && inputs.StashOnGpu ? stash : 0;
         long hostBytes = ProcessBytes + (statesOnGpu ? 0 : state) + (originalOnGpu ? 0 : originalStream) + 2 * ids + peakHost + hostStash;
         long gpuBytes = gpu ? GpuContextBytes + EncoderBytes(inputs) + ForwardScratch(inputs, chunkTokens) + peakGpu + (statesOnGpu ? state : 0) + (originalOnGpu ? originalStream : 0) + gpuStash : 0;
         long stateFile = state + ids + HeaderBytes + (inputs.OriginalStream ? state + ids + HeaderBytes : 0);
