@@ -62,6 +62,39 @@ public sealed unsafe class DeviceBuffer<T> : IDisposable where T : unmanaged
             staging.Download((byte*)p, Pointer + (ulong)(offset * sizeof(T)), bytes);
     }
 
+    /// <summary>
+    /// Copies consecutive values from value <paramref name="offset"/> into each of <paramref name="destinations"/> in
+    /// turn, after the work queued before; through the page-locked buffers as one pipeline when they are large.
+    /// </summary>
+    public void CopyTo(IReadOnlyList<Memory<T>> destinations, long offset)
+    {
+        long values = destinations.Sum(d => (long)d.Length);
+        if (values * sizeof(T) < PinnedStaging.ThresholdBytes || _context.Staging is not { } staging)
+        {
+            foreach (var destination in destinations)
+            {
+                CopyToDirect(destination.Span, offset);
+                offset += destination.Length;
+            }
+            return;
+        }
+        CheckRange(offset, values);
+        _context.MakeCurrent();
+        var pins = destinations.Select(d => d.Pin()).ToArray();
+        try
+        {
+            var parts = new (nint, long)[pins.Length];
+            for (int i = 0; i < pins.Length; i++)
+                parts[i] = ((nint)pins[i].Pointer, (long)destinations[i].Length * sizeof(T));
+            staging.Download(Pointer + (ulong)(offset * sizeof(T)), parts);
+        }
+        finally
+        {
+            foreach (var pin in pins)
+                pin.Dispose();
+        }
+    }
+
     /// <summary><see cref="CopyFrom"/> by the driver's own copy from pageable memory (small copies; tests compare the two).</summary>
     internal void CopyFromDirect(ReadOnlySpan<T> source, long offset = 0)
     {

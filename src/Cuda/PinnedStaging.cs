@@ -76,28 +76,40 @@ internal sealed unsafe class PinnedStaging : IDisposable
     }
 
     /// <summary>Copies <paramref name="bytes"/> from the device address <paramref name="source"/> into <paramref name="destination"/>, after the work queued before.</summary>
-    public void Download(byte* destination, ulong source, long bytes)
+    public void Download(byte* destination, ulong source, long bytes) => Download(source, [((nint)destination, bytes)]);
+
+    /// <summary>
+    /// Copies consecutive device bytes from <paramref name="source"/> into <paramref name="parts"/> in turn (each its
+    /// length), after the work queued before: the rows of a chunk's output into the host states' rows, one pipeline
+    /// of slices for all of them rather than one wait per row.
+    /// </summary>
+    public void Download(ulong source, ReadOnlySpan<(nint Destination, long Bytes)> parts)
     {
+        var slices = new List<(nint To, long From, long Bytes)>();
+        long at = 0;
+        foreach (var (destination, bytes) in parts)
+        {
+            for (long offset = 0; offset < bytes; offset += SliceBytes)
+                slices.Add((destination + (nint)offset, at + offset, Math.Min(SliceBytes, bytes - offset)));
+            at += bytes;
+        }
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            long slices = (bytes + SliceBytes - 1) / SliceBytes;
             // Slice i is queued before slice i − 1 is copied out of its buffer, so the copy engine and the host overlap.
-            for (long i = 0; i <= slices; i++)
+            for (int i = 0; i <= slices.Count; i++)
             {
-                if (i < slices)
+                if (i < slices.Count)
                 {
-                    long offset = i * SliceBytes;
-                    int b = (int)(i % BufferCount);
-                    CudaException.Check(CudaDriver.cuMemcpyDtoHAsync((void*)_buffers[b], source + (ulong)offset, (nuint)Math.Min(SliceBytes, bytes - offset), IntPtr.Zero), "cuMemcpyDtoHAsync");
+                    int b = i % BufferCount;
+                    CudaException.Check(CudaDriver.cuMemcpyDtoHAsync((void*)_buffers[b], source + (ulong)slices[i].From, (nuint)slices[i].Bytes, IntPtr.Zero), "cuMemcpyDtoHAsync");
                     CudaException.Check(CudaDriver.cuEventRecord(_copied[b], IntPtr.Zero), "cuEventRecord");
                 }
                 if (i > 0)
                 {
-                    long offset = (i - 1) * SliceBytes;
-                    int b = (int)((i - 1) % BufferCount);
+                    int b = (i - 1) % BufferCount;
                     CudaException.Check(CudaDriver.cuEventSynchronize(_copied[b]), "cuEventSynchronize");
-                    HostCopy((byte*)_buffers[b], destination + offset, Math.Min(SliceBytes, bytes - offset));
+                    HostCopy((byte*)_buffers[b], (byte*)slices[i - 1].To, slices[i - 1].Bytes);
                 }
             }
         }

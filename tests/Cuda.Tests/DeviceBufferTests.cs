@@ -82,6 +82,56 @@ public sealed class DeviceBufferTests : GpuFixture
         Assert.That(down, Is.GreaterThan(0.9 * downDirect));
     }
 
+    /// <summary>
+    /// A download into several host arrays in turn (a chunk's output rows into the host states' rows): each gets its
+    /// consecutive values exactly, whether the parts are smaller than a staging slice, span several, or are too few
+    /// bytes in all to be staged; and the rate is the single copy's or better.
+    /// </summary>
+    [Test]
+    public void ADownloadIntoSeveralArraysFillsEachInTurn()
+    {
+        var rng = new Random(8);
+        int[] sizes = [(3 << 20) + 5, 16 << 20, (40 << 20) + 3, 1, 16 << 20];
+        long values = sizes.Sum(s => (long)s);
+        var source = new float[values + 64];
+        for (long i = 0; i < source.Length; i++)
+            source[i] = (float)rng.NextDouble();
+        using var device = Cuda.Allocate<float>(source.Length);
+        device.CopyFrom(source);
+        foreach (int offset in new[] { 0, 64 })
+        {
+            var parts = sizes.Select(s => new float[s]).ToList();
+            device.CopyTo(parts.Select(p => (Memory<float>)p).ToList(), offset);
+            long at = offset;
+            foreach (var part in parts)
+            {
+                Assert.That(part.AsSpan().SequenceEqual(source.AsSpan((int)at, part.Length)), $"the part of {part.Length} values at {at}");
+                at += part.Length;
+            }
+        }
+        var small = new[] { new float[100], new float[200] };
+        device.CopyTo(small.Select(p => (Memory<float>)p).ToList(), 7);
+        Assert.That(small[0].AsSpan().SequenceEqual(source.AsSpan(7, 100)) && small[1].AsSpan().SequenceEqual(source.AsSpan(107, 200)), "unstaged");
+        Assert.Throws<ArgumentOutOfRangeException>(() => device.CopyTo([new float[source.Length]], 1));
+
+        var rows = Enumerable.Range(0, 6).Select(_ => new float[4 << 20]).ToList();
+        var whole = new float[6 * (4 << 20)];
+        double Best(Action copy)
+        {
+            double best = double.MaxValue;
+            for (int r = 0; r < 3; r++)
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                copy();
+                best = Math.Min(best, clock.Elapsed.TotalSeconds);
+            }
+            return best;
+        }
+        double parted = Best(() => device.CopyTo(rows.Select(p => (Memory<float>)p).ToList(), 0)), single = Best(() => device.CopyTo(whole));
+        Console.WriteLine($"96 MiB into 6 rows: {whole.Length * 4.0 / parted / 1e9:F1} GB/s; into one array {whole.Length * 4.0 / single / 1e9:F1} GB/s");
+        Assert.That(parted, Is.LessThan(1.5 * single));
+    }
+
     [Test]
     public void AnAlgebraSaysWhatItKeeps()
     {

@@ -128,7 +128,8 @@ public sealed class CalibrationState : IDisposable
         {
             var ids = rows.Skip(start).Take(chunk).ToList();
             var run = new ResidentRun(writeBack, Math.Clamp(keepRows - start, 0, ids.Count), stash?.For(ids));
-            if (Resident is { } resident && module.TryForward(resident, ids, observer, run) is { } output)
+            // States on a GPU, or on the host where the module's backend runs them from there (CudaForwardBackend.Run).
+            if ((Resident ?? (ResidentStates?)Hidden) is { } resident && module.TryForward(resident, ids, observer, run) is { } output)
             {
                 take(start, output.Kept);
                 dropped?.AddRange(output.NonFinite.Select(i => ids[i]));

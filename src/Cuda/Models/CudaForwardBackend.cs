@@ -120,53 +120,74 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
 
     public bool Holds(ResidentStates states) => states is DeviceStates mine && ReferenceEquals(mine.Owner, this);
 
+    public bool Runs(ResidentStates states) => Holds(states) || states is HiddenStates;
+
     /// <summary>
     /// The rows are gathered by device-to-device copies into the pass's input, so a write-back over the same rows
     /// never overwrites an input still to be read; non-finite outputs are flagged per row by flag_nonfinite, and only
     /// the flags and the kept rows cross to the host. This replaces, per 2-row chunk of an 8B layer at 2048 tokens,
     /// a host gather, a 64 MB upload and download, a copy into the host states and a host finiteness scan.
+    /// Host states (<see cref="HiddenStates"/>) are uploaded from their row arrays and written back into them: a
+    /// host gather into a fresh matrix first-touched its pages at ~1.6 s per GB (0.8 s of each capture stage of a
+    /// 70B layer in 20 GB, session 28's sampling trace).
     /// </summary>
     public ResidentOutput Run(ResidentStates states, IReadOnlyList<int> rows, ResidentRun run, Func<IForwardPass, Activations, Activations> body)
     {
-        var held = Held(states);
-        long bytes = held.RowValues * sizeof(float);
+        if (!Runs(states))
+            throw new ArgumentException($"these states are not held by this backend ({Device}) or the host", nameof(states));
+        long rowValues = (long)states.Tokens * states.Width, bytes = rowValues * sizeof(float);
+        var host = states as HiddenStates;
         lock (_algebra.Gate)
         {
             var pass = new Pass(this);
-            var x = GatherRows(pass, held, rows);
+            var x = host is not null ? UploadRows(pass, host, rows) : GatherRows(pass, (DeviceStates)states, rows);
             var result = Pass.Of(body(pass, x));
             var nonFinite = new List<int>();
             if (run.WriteBack)
             {
-                if (result.Cols != held.Width || result.Rows != x.Rows)
-                    throw new InvalidOperationException($"the output ({result.Rows}, {result.Cols}) cannot replace states of ({x.Rows}, {held.Width})");
+                if (result.Cols != states.Width || result.Rows != x.Rows)
+                    throw new InvalidOperationException($"the output ({result.Rows}, {result.Cols}) cannot replace states of ({x.Rows}, {states.Width})");
                 var flags = Integers("resident.flags", rows.Count);
                 flags.Fill(0);
                 for (int i = 0; i < rows.Count; i++)
                 {
                     ulong row = result.Pointer + (ulong)(i * bytes);
-                    CudaKernels.FlagNonfinite.Launch(Kernels, Grid(held.RowValues), Threads, 0, (row, held.RowValues, flags.Pointer + (ulong)(i * sizeof(int))));
-                    _context.CopyWithin(held.RowPointer(rows[i]), row, bytes);
+                    CudaKernels.FlagNonfinite.Launch(Kernels, Grid(rowValues), Threads, 0, (row, rowValues, flags.Pointer + (ulong)(i * sizeof(int))));
+                    if (host is null)
+                        _context.CopyWithin(((DeviceStates)states).RowPointer(rows[i]), row, bytes);
                 }
-                var host = new int[rows.Count];
-                flags.CopyTo(host);
+                if (host is not null)
+                    result.Buffer.CopyTo(rows.Select(host.RowMemory).ToList(), 0);
+                var flagged = new int[rows.Count];
+                flags.CopyTo(flagged);
                 for (int i = 0; i < rows.Count; i++)
                 {
-                    if (host[i] != 0)
+                    if (flagged[i] != 0)
                         nonFinite.Add(i);
                 }
             }
             int kept = Math.Clamp(run.KeepRows, 0, rows.Count);
-            var keptOutputs = kept == 0 ? new Matrix(0, 0) : Matrix.Uninitialized(kept * held.Tokens, result.Cols);
+            var keptOutputs = kept == 0 ? new Matrix(0, 0) : Matrix.Uninitialized(kept * states.Tokens, result.Cols);
             if (kept > 0)
                 result.Buffer.CopyTo(keptOutputs.Data);
             return new ResidentOutput(keptOutputs, nonFinite);
         }
     }
 
-    /// <summary>The states as this backend's own, or an error naming them as another's.</summary>
-    private DeviceStates Held(ResidentStates states) =>
-        Holds(states) ? (DeviceStates)states : throw new ArgumentException($"these states are not held by this backend ({Device})", nameof(states));
+    /// <summary>
+    /// Host states' rows stacked in order in the pass's next slot, each uploaded from its own array (page-locked
+    /// staging overlaps a row's host copy with the transfer of the one before); the caller holds the gate.
+    /// </summary>
+    private DeviceActivations UploadRows(Pass pass, HiddenStates host, IReadOnlyList<int> rows)
+    {
+        if (rows.Count == 0)
+            throw new ArgumentException("a resident run needs at least one row", nameof(rows));
+        long rowValues = (long)host.Tokens * host.Width;
+        var x = pass.Allocate(checked(rows.Count * host.Tokens), host.Width);
+        for (int i = 0; i < rows.Count; i++)
+            x.Buffer.CopyFrom(host.Row(rows[i]), i * rowValues);
+        return x;
+    }
 
     /// <summary>The rows stacked in order in the pass's next slot, by device-to-device copies; the caller holds the gate.</summary>
     private DeviceActivations GatherRows(Pass pass, DeviceStates held, IReadOnlyList<int> rows)
@@ -410,11 +431,13 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
         /// </summary>
         public IDisposable Temporaries() => new SlotMark(this, _slots);
 
-        /// <summary>Device states by device-to-device copies; states held elsewhere (the host) a row at a time through host memory.</summary>
+        /// <summary>Device states by device-to-device copies; host states from their rows' arrays; others a row at a time through host memory.</summary>
         public Activations Load(ResidentStates states, IReadOnlyList<int> rows)
         {
             if (owner.Holds(states))
                 return owner.GatherRows(this, (DeviceStates)states, rows);
+            if (states is HiddenStates host)
+                return owner.UploadRows(this, host, rows);
             var x = Allocate(checked(rows.Count * states.Tokens), states.Width);
             var row = new float[checked(states.Tokens * states.Width)];
             for (int i = 0; i < rows.Count; i++)
@@ -436,6 +459,11 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
                 var held = (DeviceStates)states;
                 for (int i = 0; i < rows.Count; i++)
                     owner._context.CopyWithin(held.RowPointer(rows[i]), input.Pointer + (ulong)(i * values * sizeof(float)), values * sizeof(float));
+                return;
+            }
+            if (states is HiddenStates host)
+            {
+                input.Buffer.CopyTo(rows.Select(host.RowMemory).ToList(), 0);
                 return;
             }
             var row = new float[values];

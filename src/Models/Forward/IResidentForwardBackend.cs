@@ -19,6 +19,12 @@ public interface IResidentForwardBackend : IForwardBackend
     bool Holds(ResidentStates states);
 
     /// <summary>
+    /// Whether <see cref="Run"/> takes <paramref name="states"/>: its own, or host states (<see cref="HiddenStates"/>)
+    /// whose rows it copies to the device and, writing back, from it, straight from and into their arrays.
+    /// </summary>
+    bool Runs(ResidentStates states);
+
+    /// <summary>
     /// Runs <paramref name="body"/> on <paramref name="rows"/> of <paramref name="states"/> stacked in that order
     /// (rows·tokens, width). With <see cref="ResidentRun.WriteBack"/> each row's output replaces its input in the
     /// states (it must be as wide), and the result says which rows' outputs hold a NaN or infinity; the first

@@ -115,7 +115,7 @@ public sealed class DecoderBlock : ModelModule
 
     public override ResidentOutput? TryForward(ResidentStates states, IReadOnlyList<int> rows, ILinearInputObserver? observer, ResidentRun run)
     {
-        if (_backend is not IResidentForwardBackend resident || !resident.Holds(states))
+        if (_backend is not IResidentForwardBackend resident || !resident.Runs(states))
             return null;
         EnsureLoaded();
         if (states.Width != _spec.HiddenSize)

@@ -30,7 +30,7 @@ public sealed class FinalNormModule(string name, int hiddenSize, NormKind kind, 
 
     public override ResidentOutput? TryForward(ResidentStates states, IReadOnlyList<int> rows, ILinearInputObserver? observer, ResidentRun run)
     {
-        if (_backend is not IResidentForwardBackend resident || !resident.Holds(states))
+        if (_backend is not IResidentForwardBackend resident || !resident.Runs(states))
             return null;
         EnsureLoaded();
         if (states.Width != hiddenSize)
