@@ -10,7 +10,7 @@
 #   8b-inflight the 2-layer llama-3-8b at 128 × 512 with 2, 3 and 4 linears in flight
 #   8b-timeline a 3-layer llama-3-8b at 128 × 512 with --timeline (PHASE-*.trace.json) and nvidia-smi every 100 ms, for
 #               tools/timeline-gpu-idle.py: which stages ran while the GPU idled
-#   70b-20gb    a 1-layer llama-3-70b at 128 × 512 under --gpu-memory 18.626 (20 GB): the plan taken, GPU peak, with
+#   70b-20gb    a 1-layer (LAYERS=n: n) llama-3-70b at 128 × 512 under --gpu-memory 18.626 (20 GB): the plan, GPU peak, with
 #               --timeline (PHASE-*.trace.json: tools/timeline-gpu-idle.py says what ran at the highest memory samples)
 #   70b-stash   the 70b-20gb run with --stage-stash false and then as it is, on one machine (~220 s): the host stashes'
 #               share of the capture stages (session 27: +2.9 s in the o_proj and gate/up stages, less in down_proj's)
@@ -20,6 +20,8 @@
 # timestamp, utilization %, memory MiB) and summary.txt (one line per run: exit code, wall, host peak, GPU busy over
 # the decoder layers, GPU peak). Models go to /tmp. BUDGET (environment, seconds, default 590) bounds the phase's
 # conversions, for a call that runs something else first within the device's 10-minute limit.
+# PROFILE=1 (environment) records a CPU sampling trace of each conversion, PHASE-NAME.nettrace, for
+# tools/nettrace-hotspots.py (about 0.2 MB a second on 2 cores; xz takes it to a seventh).
 set -u
 out="${1:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb|70b-stash|8b-twice}"
 phase="${2:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb|70b-stash|8b-twice}"
@@ -34,7 +36,11 @@ convert() {
   nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -lms "${SAMPLE_MS:-250}" > "$smi" &
   local sampler=$!
   local began; began=$(date +%s.%N)
-  /usr/bin/time -v timeout $(( ${BUDGET:-590} - ($(date +%s) - start) )) $cli convert "$model" -o /tmp/trellis-i14-out --overwrite --bits 4 --device cuda:0 "$@" > "$log" 2>&1
+  # PROFILE=1: the runtime writes a CPU sampling trace beside the log (read it with tools/nettrace-hotspots.py).
+  local profile=()
+  [ -n "${PROFILE:-}" ] && profile=(env DOTNET_EnableEventPipe=1 "DOTNET_EventPipeOutputPath=$out/$phase-$name.nettrace"
+    'DOTNET_EventPipeConfig=Microsoft-DotNETCore-SampleProfiler:0:5,Microsoft-Windows-DotNETRuntime:0x1:4')
+  /usr/bin/time -v timeout $(( ${BUDGET:-590} - ($(date +%s) - start) )) "${profile[@]}" $cli convert "$model" -o /tmp/trellis-i14-out --overwrite --bits 4 --device cuda:0 "$@" > "$log" 2>&1
   local rc=$?
   kill "$sampler"
   rm -rf /tmp/trellis-i14-out /tmp/trellis-i14-out.work
@@ -88,7 +94,7 @@ case "$phase" in
     SAMPLE_MS=100 convert 128x512 /tmp/trellis-i14-8b3 --cal-rows 128 --cal-cols 512 --timeline "$out/$phase-128x512.trace.json"
     ;;
   70b-20gb)
-    $cli synth --shape llama-3-70b --layers 1 -o /tmp/trellis-i14-70b --overwrite > /dev/null
+    $cli synth --shape llama-3-70b --layers "${LAYERS:-1}" -o /tmp/trellis-i14-70b --overwrite > /dev/null
     SAMPLE_MS=100 convert lean-20gb /tmp/trellis-i14-70b --cal-rows 128 --cal-cols 512 --gpu-memory 18.626 --timeline "$out/$phase-lean-20gb.trace.json"
     ;;
   70b-stash)
