@@ -14,6 +14,7 @@ the sampling trace's clock by the two files' start times (the convert trace's `s
 UTC sync time, both to the millisecond); else the whole run.
 The collections themselves (which compacted, how long every thread stood): `dotnet run --project tools/GcEvents -c
 Release -- run.nettrace`.
+With --main DEPTH, only the pipeline's own thread, waits included (a GPU sync is time the loop stood too).
 Per window: the busy thread-seconds (samples whose innermost frame is not a wait), then frames by inclusive and by
 self time over all threads. Waits (Monitor.Wait, semaphores, thread-pool idling, events) count as idle.
 """
@@ -64,19 +65,43 @@ def main():
     ap.add_argument("--nettrace", help="the sampling trace itself, for its start time (with --timeline)")
     ap.add_argument("--spans", default=" capture", help="module spans (substring of the name) to report, with --timeline")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--main", type=int, metavar="DEPTH", default=0,
+                    help="only the thread that runs the pipeline (ConversionPipeline.Run), waits included: where the "
+                         "module loop itself stood, by the DEPTH innermost frames below ModuleConverter's")
     args = ap.parse_args()
     d = json.load(open(args.speedscope))
     frames = [short(f["name"]) for f in d["shared"]["frames"]]
     idle_frame = [bool(IDLE.search(f)) for f in frames]
     pseudo = [f in ("CPU_TIME", "UNMANAGED_CODE_TIME") or f.startswith(("Process64", "(Non-Activities)", "Threads", "Thread "))
               or f == "" for f in frames]
-    stretches = [(s, e, st) for p in d["profiles"] for s, e, st in intervals(p, frames)]
+    profiles = d["profiles"]
+    if args.main:
+        runs = {i for i, f in enumerate(frames) if f.endswith("ConversionPipeline.Run")}
+        profiles = [p for p in profiles if any(e["type"] == "O" and e["frame"] in runs for e in p["events"])][:1]
+        if not profiles:
+            raise SystemExit("no thread runs ConversionPipeline.Run in this trace")
+    stretches = [(s, e, st) for p in profiles for s, e, st in intervals(p, frames)]
     windows = [("whole run", min(s for s, _, _ in stretches), max(e for _, e, _ in stretches))]
     if args.timeline:
         trace = json.load(open(args.timeline))
         offset = (trace["otherData"]["start_unix_s"] - nettrace_start(args.nettrace)) * 1000
         windows = [(e["name"], offset + e["ts"] / 1000, offset + (e["ts"] + e["dur"]) / 1000)
                    for e in trace["traceEvents"] if e.get("ph") == "X" and e.get("cat") == "module" and args.spans in e["name"]]
+    if args.main:
+        for name, a, b in windows:
+            paths = collections.Counter()
+            for s, e, st in stretches:
+                lo, hi = max(s, a), min(e, b)
+                if hi <= lo:
+                    continue
+                named = [frames[f] for f in st if not pseudo[f]]
+                below = max((i for i, f in enumerate(named) if ".ModuleConverter." in f), default=-1)
+                inner = [f.split(".")[-1] for f in named[below + 1:]][-args.main:] or ["(in ModuleConverter)"]
+                paths[" > ".join(inner) + (" [native]" if frames[st[-1]] == "UNMANAGED_CODE_TIME" else "")] += (hi - lo) / 1000
+            print(f"== {name}: {(b - a) / 1000:.2f} s on the pipeline's thread")
+            for path, t in paths.most_common(args.top):
+                print(f"    {t:7.2f}  {path}")
+        return
     for name, a, b in windows:
         incl, self_ = collections.Counter(), collections.Counter()
         busy = 0.0
