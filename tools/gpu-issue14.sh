@@ -16,9 +16,9 @@
 #               share of the capture stages (session 27: +2.9 s in the o_proj and gate/up stages, less in down_proj's)
 #   8b-twice    the 8b-timeline run twice on one machine: run-to-run spread of GPU busy (74–85% across machines)
 # Run from the repository root after tools/publish-gpu.sh tests (the GPU test runner doubles as the CLI); carry
-# .gpu/tests. OUT_DIR gets PHASE-*.log (convert logs with /usr/bin/time -v), PHASE-*.smi.csv (nvidia-smi samples:
-# timestamp, utilization %, memory MiB) and summary.txt (one line per run: exit code, wall, host peak, GPU busy over
-# the decoder layers, GPU peak). Models go to /tmp. BUDGET (environment, seconds, default 590) bounds the phase's
+# .gpu/tests. OUT_DIR gets PHASE-*.log (convert logs with /usr/bin/time -v), PHASE-*.rss (the process's memory),
+# PHASE-*.smi.csv (nvidia-smi samples: timestamp, utilization %, memory MiB) and summary.txt (one line per run: exit
+# code, wall, host peak, GPU busy over the decoder layers, GPU peak). Models go to /tmp. BUDGET (environment, seconds, default 590) bounds the phase's
 # conversions, for a call that runs something else first within the device's 10-minute limit.
 # PROFILE=1 (environment) records a CPU sampling trace of each conversion, PHASE-NAME.nettrace, for
 # tools/nettrace-hotspots.py (about 0.2 MB a second on 2 cores; xz takes it to a seventh).
@@ -35,6 +35,10 @@ convert() {
   local log="$out/$phase-$name.log" smi="$out/$phase-$name.smi.csv"
   nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -lms "${SAMPLE_MS:-250}" > "$smi" &
   local sampler=$!
+  # The converter's resident memory every 0.5 s, anonymous and file-backed apart (PHASE-NAME.rss: Unix ms, then kB):
+  # where a host peak falls against the estimate's module.
+  ( while sleep 0.5; do p=$(pgrep -n -f "trellis convert $model") && echo "$(( $(date +%s%N) / 1000000 )) $(grep -E 'VmRSS|RssAnon|RssFile' /proc/$p/status 2>/dev/null | awk '{printf "%s %s ", $1, $2}')"; done ) > "$out/$phase-$name.rss" &
+  local rss=$!
   local began; began=$(date +%s.%N)
   # PROFILE=1: the runtime writes a CPU sampling trace beside the log (read it with tools/nettrace-hotspots.py).
   local profile=()
@@ -42,7 +46,7 @@ convert() {
     'DOTNET_EventPipeConfig=Microsoft-DotNETCore-SampleProfiler:0:5,Microsoft-Windows-DotNETRuntime:0x1:4')
   /usr/bin/time -v timeout $(( ${BUDGET:-590} - ($(date +%s) - start) )) "${profile[@]}" $cli convert "$model" -o /tmp/trellis-i14-out --overwrite --bits 4 --device cuda:0 "$@" > "$log" 2>&1
   local rc=$?
-  kill "$sampler"
+  kill "$sampler" "$rss"
   rm -rf /tmp/trellis-i14-out /tmp/trellis-i14-out.work
   python3 - "$log" "$smi" "$began" "$name" "$rc" >> "$out/summary.txt" <<'PY'
 import datetime, re, sys
