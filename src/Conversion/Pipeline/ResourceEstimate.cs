@@ -506,7 +506,6 @@ public static class ResourceEstimate
 
     private static long WeightBytes(Linear linear) => 4L * linear.InFeatures * linear.OutFeatures;
 
-
     /// <summary>
     /// What a module writes to the work directory and, assembled, to the output (docs/exl3-format.md §4.1–§4.2): per linear
     /// the trellis (k·n·K/8 bytes), fp16 suh and svh, the codebook marker and an fp16 bias, or an fp16 weight for a

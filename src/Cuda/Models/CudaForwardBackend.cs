@@ -157,7 +157,7 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
                         _context.CopyWithin(((DeviceStates)states).RowPointer(rows[i]), row, bytes);
                 }
                 if (host is not null)
-                    result.Buffer.CopyTo(rows.Select(host.RowMemory).ToList(), 0);
+                    DownloadRows(result, host, rows);
                 var flagged = new int[rows.Count];
                 flags.CopyTo(flagged);
                 for (int i = 0; i < rows.Count; i++)
@@ -188,6 +188,13 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
             x.Buffer.CopyFrom(host.Row(rows[i]), i * rowValues);
         return x;
     }
+
+    /// <summary>
+    /// <paramref name="x"/>'s rows (tokens each, in order) written over host states' rows <paramref name="rows"/>, straight
+    /// into their arrays through one page-locked pipeline; the caller holds the gate.
+    /// </summary>
+    private static void DownloadRows(DeviceActivations x, HiddenStates host, IReadOnlyList<int> rows) =>
+        x.Buffer.CopyTo(rows.Select(host.RowMemory).ToList(), 0);
 
     /// <summary>The rows stacked in order in the pass's next slot, by device-to-device copies; the caller holds the gate.</summary>
     private DeviceActivations GatherRows(Pass pass, DeviceStates held, IReadOnlyList<int> rows)
@@ -463,7 +470,7 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
             }
             if (states is HiddenStates host)
             {
-                input.Buffer.CopyTo(rows.Select(host.RowMemory).ToList(), 0);
+                DownloadRows(input, host, rows);
                 return;
             }
             var row = new float[values];
