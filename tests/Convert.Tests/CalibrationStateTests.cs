@@ -106,4 +106,41 @@ public sealed class CalibrationStateTests
         var e = Assert.Throws<InvalidDataException>(() => state.Advance(model.Layers[0]));
         Assert.That(e!.Message, Does.Contain("3 of 20 calibration rows have non-finite hidden states"));
     }
+
+    /// <summary>The embedding writes each row's states straight where they are held (CalibrationState.Embed), not as a module run in chunks.</summary>
+    [Test]
+    public void TheEmbeddingWritesEachRowAsItsForwardComputesIt()
+    {
+        var (model, state) = (_model, _state);
+        for (int row = 0; row < RowCount; row++)
+        {
+            var forward = model.Embedding.Forward(SequenceBatch.FromTokens([state.Rows[row]])).RequireValues("embedding");
+            Assert.That(state.Hidden!.Row(row).ToArray(), Is.EqualTo(forward.Data), $"row {row}");
+        }
+        var table = model.Embedding.Table;
+        int id = state.Rows[7][300];
+        Assert.That(state.Hidden!.Row(7).Slice(300 * table.Cols, table.Cols).ToArray(), Is.EqualTo(table.Row(id).ToArray()), "row 7, position 300: the table's row of its token");
+    }
+
+    [Test]
+    public void ATokenOutsideTheVocabularyIsNamedByItsRowAndPosition()
+    {
+        var rows = Enumerable.Range(0, 4).Select(_ => new int[Tokens]).ToList();
+        rows[2][5] = _model.Spec.VocabSize;
+        using var state = new CalibrationState(rows, null, []);
+        var e = Assert.Throws<ArgumentException>(() => state.Advance(_model.Embedding));
+        Assert.That(e!.Message, Does.Contain($"token id {_model.Spec.VocabSize} at row 2, position 5 is outside the vocabulary"));
+    }
+
+    /// <summary>A scaled embedding (Gemma's √hidden) can overflow where the table, checked finite when read, cannot; an
+    /// infinite scale overflows every value.</summary>
+    [Test]
+    public void AnEmbeddingWhoseScaleOverflowsDropsItsRows()
+    {
+        var scaled = new Models.Modules.EmbeddingModule(_model.Embedding.Name, _model.Spec.VocabSize, _model.Spec.HiddenSize, scale: float.PositiveInfinity);
+        scaled.Load(_checkpoint);
+        using var state = new CalibrationState(_state.Rows, null, []);
+        var e = Assert.Throws<InvalidDataException>(() => state.Advance(scaled));
+        Assert.That(e!.Message, Does.Contain($"{RowCount} of {RowCount} calibration rows have non-finite hidden states"));
+    }
 }

@@ -166,7 +166,8 @@ public static class ResourceEstimate
             var stages = ModuleConverter.CaptureStages(module, inputs.Sequential);
             long host = prefetched + module switch
             {
-                EmbeddingModule => 4 * vocab * hidden + 4 * chunkTokens * hidden,
+                // The table and, for device states, the lookup's row buffers (CalibrationState.Embed: two chunks' tokens).
+                EmbeddingModule => 4 * vocab * hidden + 8 * chunkTokens * hidden,
                 FinalNormModule => 8 * chunkTokens * hidden,
                 LmHeadModule => HeadHost(inputs, module, largest),
                 _ => BlockHost(inputs, module, chunkTokens, largest),
