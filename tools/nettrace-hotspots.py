@@ -64,6 +64,7 @@ def main():
     ap.add_argument("--timeline", help="the run's `trellis convert --timeline` trace, to name windows")
     ap.add_argument("--nettrace", help="the sampling trace itself, for its start time (with --timeline)")
     ap.add_argument("--spans", default=" capture", help="module spans (substring of the name) to report, with --timeline")
+    ap.add_argument("--category", default="module", help="the timeline category of those spans: module, or linear (a linear's steps: search, factor, ldlq, ...)")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--main", type=int, metavar="DEPTH", default=0,
                     help="only the thread that runs the pipeline (ConversionPipeline.Run), waits included: where the "
@@ -86,7 +87,7 @@ def main():
         trace = json.load(open(args.timeline))
         offset = (trace["otherData"]["start_unix_s"] - nettrace_start(args.nettrace)) * 1000
         windows = [(e["name"], offset + e["ts"] / 1000, offset + (e["ts"] + e["dur"]) / 1000)
-                   for e in trace["traceEvents"] if e.get("ph") == "X" and e.get("cat") == "module" and args.spans in e["name"]]
+                   for e in trace["traceEvents"] if e.get("ph") == "X" and e.get("cat") == args.category and args.spans in e["name"]]
     if args.main:
         for name, a, b in windows:
             paths = collections.Counter()

@@ -112,6 +112,43 @@ public sealed class ResidentStatesTests : GpuFixture
         Assert.That(deviceHead.For(head).Sum.ToArray(), Is.EqualTo(hostHead.For(head).Sum.ToArray()), "the head's Hessian sums");
     }
 
+    /// <summary>
+    /// The embedding writes the device's rows as the host's (CalibrationState.Embed uploads each from a worker's
+    /// buffer), and ForwardChunks hands the device's outputs through one host matrix per chunk size, reused from call
+    /// to call, holding what Forward returns.
+    /// </summary>
+    [Test]
+    public void ChunksFromTheDeviceComeThroughOneReusedMatrixWithForwardsValues()
+    {
+        var (host, device) = Embedded();
+        using var _ = device;
+        var row = new float[Tokens * _model.Spec.HiddenSize];
+        for (int r = 0; r < RowCount; r++)
+        {
+            device.ReadRow(r, row);
+            Assert.That(row, Is.EqualTo(host.Hidden!.Row(r).ToArray()), $"embedding, row {r}");
+        }
+        var layer = _model.Layers[0];
+        layer.Load(_checkpoint);
+        var all = device.GoodRows.ToList();
+        var expected = device.Forward(layer, all, null);
+        var matrices = new List<Compute.Matrix>();
+        for (int call = 0; call < 2; call++)
+        {
+            var streamed = new List<float>();
+            device.ForwardChunks(layer, all, (_, outputs) =>
+            {
+                matrices.Add(outputs);
+                streamed.AddRange(outputs.Data);
+            });
+            Assert.That(streamed, Is.EqualTo(expected.Data), $"call {call}: the chunks together are Forward's outputs");
+        }
+        layer.Release();
+        // 20 rows in chunks of 8: two of 8 rows and one of 4 per call, six in all, through two matrices.
+        Assert.That(matrices, Has.Count.EqualTo(6));
+        Assert.That(matrices.Distinct().Count(), Is.EqualTo(2), "one matrix per chunk size, kept from call to call");
+    }
+
     [Test]
     public void NonFiniteRowsAreDroppedOnTheDeviceAsOnTheHost()
     {

@@ -71,6 +71,14 @@ public sealed class CalibrationState : IDisposable
             int count = Math.Min(result.Rows / Tokens, kept - start);
             if (count <= 0)
                 return;
+            // All the kept rows in the first chunk's output, and nothing else (a resident run keeps only those): that
+            // output is the result. A copy into a fresh matrix first-touched its pages (42 MB per 8B layer at 512
+            // tokens, 168 MB at 2048; session 29's sampling trace).
+            if (start == 0 && count == kept && result.Rows == kept * Tokens)
+            {
+                output = result;
+                return;
+            }
             output ??= new Matrix(kept * Tokens, result.Cols);
             result.Data.AsSpan(0, count * Tokens * result.Cols).CopyTo(output.RowRange(start * Tokens, count * Tokens));
         }, null);
@@ -81,10 +89,23 @@ public sealed class CalibrationState : IDisposable
     /// Runs <paramref name="module"/> over the given rows and hands each chunk's outputs ((rows·tokens, width), the
     /// chunk's first row at index start of <paramref name="rows"/>) to <paramref name="take"/> as they come, so a
     /// caller that only reduces them never holds them all: the head's 5 reference rows of logits are 5.3 GB at 2048
-    /// tokens and a 128k vocabulary.
+    /// tokens and a 128k vocabulary. The outputs are valid during the call only: from a device they come into a
+    /// matrix the state keeps for the next chunk and the next module (one per chunk size), not a fresh one each time.
     /// </summary>
     public void ForwardChunks(ModelModule module, IReadOnlyList<int> rows, Action<int, Matrix> take, StashRun? stash = null) =>
-        ForEachChunk(module, rows, null, writeBack: false, rows.Count, stash, take, null);
+        ForEachChunk(module, rows, null, writeBack: false, rows.Count, stash, take, null, KeptBuffer);
+
+    /// <summary>Host matrices that device outputs of a number of rows are written into by <see cref="ForwardChunks"/>, by that number.</summary>
+    private readonly Dictionary<int, Matrix> _keptBuffers = [];
+
+    private Matrix? KeptBuffer(int rows)
+    {
+        if (rows == 0 || (Resident ?? Hidden) is not { } held)
+            return null;
+        if (!_keptBuffers.TryGetValue(rows, out var buffer) || buffer.Cols != held.Width)
+            _keptBuffers[rows] = buffer = Matrix.Uninitialized(rows * Tokens, held.Width);
+        return buffer;
+    }
 
     /// <summary>
     /// Runs <paramref name="module"/> over the good rows and makes its outputs the hidden states, dropping rows that
@@ -170,15 +191,17 @@ public sealed class CalibrationState : IDisposable
     /// <paramref name="rows"/>) to <paramref name="take"/>; with <paramref name="writeBack"/>, the outputs become the
     /// rows' states and the rows whose outputs are not finite are added to <paramref name="dropped"/>.
     /// </summary>
+    /// <param name="keptInto">For a number of kept rows, a matrix to write them into (<see cref="ResidentRun.KeptInto"/>), or null.</param>
     private void ForEachChunk(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer, bool writeBack, int keepRows, StashRun? stash,
-        Action<int, Matrix> take, List<int>? dropped)
+        Action<int, Matrix> take, List<int>? dropped, Func<int, Matrix?>? keptInto = null)
     {
         int chunk = ChunkRows(Tokens);
         var block = stash is null ? null : module as DecoderBlock ?? throw new ArgumentException($"{module.Name} is no decoder block: it keeps no stash", nameof(module));
         for (int start = 0; start < rows.Count; start += chunk)
         {
             var ids = rows.Skip(start).Take(chunk).ToList();
-            var run = new ResidentRun(writeBack, Math.Clamp(keepRows - start, 0, ids.Count), stash?.For(ids));
+            int keep = Math.Clamp(keepRows - start, 0, ids.Count);
+            var run = new ResidentRun(writeBack, keep, stash?.For(ids), keptInto?.Invoke(keep));
             // States on a GPU, or on the host where the module's backend runs them from there (CudaForwardBackend.Run).
             if ((Resident ?? (ResidentStates?)Hidden) is { } resident && module.TryForward(resident, ids, observer, run) is { } output)
             {

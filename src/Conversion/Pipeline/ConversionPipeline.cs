@@ -146,6 +146,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
             (model.Spec.Moe is not null && experts != dense ? $" ({experts} in modules of experts)" : ""));
         var lastCheckpoint = Stopwatch.StartNew();
         using var prefetch = new ModulePrefetch(source);
+        using var writes = new ModuleWriteQueue();
 
         bool completed = session.Progress.Run("convert", model.Modules.Count, steps =>
         {
@@ -161,16 +162,17 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
                 long? faultsBefore = MachineResources.MinorPageFaults();
                 backend.Cuda?.ResetPeak();
                 var result = converter.Convert(module, state, steps, original, prefetch, m + 1 < model.Modules.Count ? model.Modules[m + 1] : null);
-                double writeStart = timeline?.Now ?? 0;
-                WriteModuleFile(m, module, result);
-                // The module's source weights were read once (and copied where passed through): their mapped pages leave
-                // the resident set, or a whole 8B's 15 GB of them stayed counted to the end.
-                source.ReleaseResidentPages();
-                if (timeline is not null)
+                int index = m;
+                writes.Enqueue(() =>
                 {
-                    timeline.Add($"{module.Name} write", "module", writeStart, timeline.Now - writeStart);
-                    timeline.Write(settings.TimelinePath!);
-                }
+                    double writeStart = timeline?.Now ?? 0;
+                    WriteModuleFile(index, module, result);
+                    // The module's source weights were read once (and copied where passed through): their mapped pages
+                    // leave the resident set, or a whole 8B's 15 GB of them stayed counted to the end.
+                    source.ReleaseResidentPages();
+                    timeline?.Add($"{module.Name} write", "module", writeStart, timeline.Now - writeStart);
+                });
+                timeline?.Write(settings.TimelinePath!);
                 tensors.AddRange(result.Records);
                 modules.Add(result.Metrics);
                 warnings.AddRange(result.Warnings);
@@ -190,6 +192,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
                 if (!last && (lastCheckpoint.Elapsed >= settings.CheckpointInterval || settings.StopAfterModules == m + 1))
                 {
                     var saving = Stopwatch.StartNew();
+                    // A checkpoint names the modules done, so their files must be on disk first.
+                    writes.Drain();
                     long bytes = checkpoint.Save(new JobProgress(m + 1, settings.FixedOnResume(), tensors, modules, warnings), state, original);
                     steps.Log($"checkpoint after {module.Name}: {HumanFormat.Bytes(bytes)} of calibration state in {saving.Elapsed.TotalSeconds:F1} s");
                     lastCheckpoint.Restart();
@@ -197,6 +201,8 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
             }
             return true;
         });
+        writes.Drain();
+        timeline?.Write(settings.TimelinePath!);
 
         if (!completed)
         {

@@ -148,14 +148,20 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         }
         else
         {
-            // Row by row as the chunks come.
+            // Row by row as the chunks come; the original stream's rows through one buffer (a fresh matrix per row
+            // first-touched its pages).
+            float[]? originalRow = null;
             state.ForwardChunks(module, referenceRows, (start, outputs) =>
             {
                 for (int i = 0; i < outputs.Rows / state.Tokens; i++)
                 {
                     diff.AddRow(outputs.RowMemory(i * state.Tokens, state.Tokens), reference!.RowMemory((start + i) * state.Tokens, state.Tokens), reference.Cols);
                     if (againstOriginal is not null)
-                        againstOriginal.AddRow(outputs.RowMemory(i * state.Tokens, state.Tokens), original!.Gather([referenceRows[start + i]]).Data, outputs.Cols);
+                    {
+                        originalRow ??= GC.AllocateUninitializedArray<float>(state.Tokens * outputs.Cols);
+                        original!.ReadRow(referenceRows[start + i], originalRow);
+                        againstOriginal.AddRow(outputs.RowMemory(i * state.Tokens, state.Tokens), originalRow, outputs.Cols);
+                    }
                 }
             }, final);
         }
@@ -364,7 +370,14 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             var outputs = state.Forward(module, chunk, drift, keepRows: keep, stage.Stash);
             if (keep == 0)
                 continue;
-            kept ??= new Matrix(Math.Min(stage.KeepRows, rows.Count) * state.Tokens, outputs.Cols);
+            // The first chunk holds all the kept rows: its outputs are them (CalibrationState.Forward keeps no more).
+            int total = Math.Min(stage.KeepRows, rows.Count);
+            if (start == 0 && keep == total && outputs.Rows == total * state.Tokens)
+            {
+                kept = outputs;
+                continue;
+            }
+            kept ??= new Matrix(total * state.Tokens, outputs.Cols);
             outputs.Data.AsSpan(0, keep * state.Tokens * outputs.Cols).CopyTo(kept.RowRange(start * state.Tokens, keep * state.Tokens));
         }
         return kept ?? new Matrix(0, 0);

@@ -167,7 +167,9 @@ public sealed class CudaForwardBackend : IResidentForwardBackend, IDisposable
                 }
             }
             int kept = Math.Clamp(run.KeepRows, 0, rows.Count);
-            var keptOutputs = kept == 0 ? new Matrix(0, 0) : Matrix.Uninitialized(kept * states.Tokens, result.Cols);
+            var keptOutputs = kept == 0 ? new Matrix(0, 0)
+                : run.KeptInto is { } into && into.Rows == kept * states.Tokens && into.Cols == result.Cols ? into
+                : Matrix.Uninitialized(kept * states.Tokens, result.Cols);
             if (kept > 0)
                 result.Buffer.CopyTo(keptOutputs.Data);
             return new ResidentOutput(keptOutputs, nonFinite);

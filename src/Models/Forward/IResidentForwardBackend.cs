@@ -37,7 +37,11 @@ public interface IResidentForwardBackend : IForwardBackend
 /// What a resident run does with its output: write it back over the inputs, and keep how many rows' on the host; and
 /// the stash a decoder block's staged forward starts from and keeps its points in (its rows are the run's).
 /// </summary>
-public sealed record ResidentRun(bool WriteBack, int KeepRows, StashRun? Stash = null);
+/// <param name="KeptInto">
+/// A host matrix of exactly the kept rows' shape to write them into (a caller that consumes them at once reuses one:
+/// a fresh matrix first-touches its pages), or null for a fresh one.
+/// </param>
+public sealed record ResidentRun(bool WriteBack, int KeepRows, StashRun? Stash = null, Matrix? KeptInto = null);
 
 /// <summary>
 /// A resident run's result: the kept rows' outputs ((kept·tokens, width) on the host; 0×0 when none were kept) and,
