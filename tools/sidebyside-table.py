@@ -62,11 +62,12 @@ def exl3_modules(path):
             cur["captured"] = t
         m = re.search(r" -- Quantized: (\S+)", line)
         if m:
-            if m.group(1) == cur["key"]:
+            # A module's own line reports rfn (or no_weights); a linear's, proxy_err (the head is both, by one key).
+            if m.group(1) == cur["key"] and ("rfn:" in line or "no_weights" in line or "bpw: 16.00" in line):
                 cur["end"] = t
                 s = re.search(r"\[(\d+\.\d+) s\]", line)
                 cur["reported"] = float(s.group(1)) if s else None
-            elif m.group(1).startswith(cur["key"] + "."):
+            elif m.group(1) == cur["key"] or m.group(1).startswith(cur["key"] + "."):
                 cur["linears_done"] = t
     out = []
     for m in mods:
@@ -126,6 +127,7 @@ def summarize(log, kind, model_layers):
         r.update({k: sum(m[k] for m in steady) / n for k in ("seconds", "capture", "quantize", "forward")})
     if head:
         r["head_seconds"] = head["seconds"]
+        r["head_stages"] = {k: head[k] for k in ("capture", "quantize", "forward")}
     first = min((m["start"] for m in mods), default=None)
     last = max((m["end"] for m in mods), default=None)
     if first and last:
