@@ -407,6 +407,28 @@ public class ResourceEstimateTests
         Assert.That(seventy.LargestArrayLength, Is.LessThanOrEqualTo(Array.MaxLength));
     }
 
+    /// <summary>A module's file is written behind the next module: what the write holds on the host meanwhile.</summary>
+    [Test]
+    public void TheArraysAModulesWriteHoldsAreCounted()
+    {
+        var spec = Shape("llama-3-8b", 1);
+        var inputs = Inputs(spec, 128, 512, null, bits: 3, headBits: 16);
+        var model = new TransformerModel(spec);
+        // The trellis as stored, suh and svh as float32 arrays (stored fp16); no marker array.
+        long q = 4096L * 4096 * 3 / 8 + 4 * (4096 + 4096), kv = 4096L * 1024 * 3 / 8 + 4 * (4096 + 1024);
+        long mlp = 4096L * 14336 * 3 / 8 + 4 * (4096 + 14336);
+        Assert.That(ResourceEstimate.WriteHeldBytes(inputs, model.Layers[0]), Is.EqualTo(2 * q + 2 * kv + 3 * mlp), "a bf16 source's norms are copied from its mapping");
+        Assert.That(ResourceEstimate.WriteHeldBytes(inputs, model.Head), Is.EqualTo(4L * 4096 * 128256), "a 16-bit head's float32 weight");
+        Assert.That(ResourceEstimate.WriteHeldBytes(inputs, model.Embedding), Is.Zero);
+        var f32 = inputs with { SourceElementBytes = 4 };
+        Assert.That(ResourceEstimate.WriteHeldBytes(f32, model.Embedding), Is.EqualTo(4L * 128256 * 4096), "a float32 table is read whole");
+        Assert.That(ResourceEstimate.WriteHeldBytes(f32, model.Layers[0]) - ResourceEstimate.WriteHeldBytes(inputs, model.Layers[0]), Is.EqualTo(2 * 4096 * 4));
+        // Layer 0 converts while the float32 embedding is written.
+        var (bf16Need, f32Need) = (ResourceEstimate.For(inputs), ResourceEstimate.For(f32));
+        Assert.That((bf16Need.PeakModule, f32Need.PeakModule), Is.EqualTo(("model.layers.0", "model.layers.0")));
+        Assert.That(f32Need.HostBytes - bf16Need.HostBytes, Is.EqualTo(4L * 128256 * 4096));
+    }
+
     [Test]
     public void StoredTensorsFollowTheExl3Layout()
     {

@@ -159,8 +159,10 @@ public static class ResourceEstimate
         for (int m = 0; m < model.Modules.Count; m++)
         {
             var module = model.Modules[m];
-            // The next module's weights are read while this one converts (ModulePrefetch).
+            // The next module's weights are read while this one converts (ModulePrefetch), and the previous one's file is
+            // still being written (ModuleWriteQueue).
             long prefetched = m + 1 < model.Modules.Count ? model.Modules[m + 1].Linears.Sum(l => WeightBytes(l)) : 0;
+            prefetched += m > 0 ? WriteHeldBytes(inputs, model.Modules[m - 1]) : 0;
             // Each capture stage's Gram and cross sums, solves and linears live only through that stage, so a module's
             // peak is its largest stage's (a 70B's down_proj stage: its layer was 34 GiB counted all at once).
             var stages = ModuleConverter.CaptureStages(module, inputs.Sequential);
@@ -508,15 +510,29 @@ public static class ResourceEstimate
     private static long WeightBytes(Linear linear) => 4L * linear.InFeatures * linear.OutFeatures;
 
     /// <summary>
-    /// What a module writes to the work directory and, assembled, to the output (docs/exl3-format.md §4.1–§4.2): per linear
-    /// the trellis (k·n·K/8 bytes), fp16 suh and svh, the codebook marker and an fp16 bias, or an fp16 weight for a
-    /// 16-bit head; the embedding and norms in their source dtype, fp32 stored as fp16.
+    /// The host arrays a module's file is written from, alive while it is written behind the next module
+    /// (<see cref="ModuleWriteQueue"/>): per quantized linear the trellis (k·n·K/8 bytes) and float32 suh, svh and bias;
+    /// a 16-bit head's float32 weight; a passed-through tensor only from a float32 source (read whole, stored fp16;
+    /// any other is copied from the checkpoint's mapping as it is written).
     /// </summary>
-    public static long ModuleFileBytes(ResourceInputs inputs, ModelModule module)
+    public static long WriteHeldBytes(ResourceInputs inputs, ModelModule module)
     {
-        var spec = inputs.Spec;
-        long element = inputs.SourceElementBytes == 4 ? 2 : inputs.SourceElementBytes;
-        long bytes = HeaderBytes;
+        long bytes = 0;
+        foreach (var linear in module.Linears)
+        {
+            int bits = inputs.Bits.TryGetValue(linear.Name, out var b) ? b : inputs.HeadBits;
+            long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
+            bytes += bits == 16 ? 4L * linear.InFeatures * linear.OutFeatures : k * n * bits / 8 + 4 * (k + n) + (linear.HasBias ? 4 * n : 0);
+        }
+        if (inputs.SourceElementBytes == 4)
+            bytes += 2 * (ModuleFileBytes(inputs, module) - HeaderBytes - LinearFileBytes(inputs, module));
+        return bytes;
+    }
+
+    /// <summary>The linears' part of <see cref="ModuleFileBytes"/>.</summary>
+    private static long LinearFileBytes(ResourceInputs inputs, ModelModule module)
+    {
+        long bytes = 0;
         foreach (var linear in module.Linears)
         {
             int bits = inputs.Bits.TryGetValue(linear.Name, out var b) ? b : inputs.HeadBits;
@@ -525,6 +541,19 @@ public static class ResourceEstimate
                 ? 2L * linear.InFeatures * linear.OutFeatures
                 : k * n * bits / 8 + 2 * (k + n) + 4 + (linear.HasBias ? 2 * n : 0);
         }
+        return bytes;
+    }
+
+    /// <summary>
+    /// What a module writes to the work directory and, assembled, to the output (docs/exl3-format.md §4.1–§4.2): per linear
+    /// the trellis (k·n·K/8 bytes), fp16 suh and svh, the codebook marker and an fp16 bias, or an fp16 weight for a
+    /// 16-bit head; the embedding and norms in their source dtype, fp32 stored as fp16.
+    /// </summary>
+    public static long ModuleFileBytes(ResourceInputs inputs, ModelModule module)
+    {
+        var spec = inputs.Spec;
+        long element = inputs.SourceElementBytes == 4 ? 2 : inputs.SourceElementBytes;
+        long bytes = HeaderBytes + LinearFileBytes(inputs, module);
         bytes += module switch
         {
             EmbeddingModule => element * spec.VocabSize * spec.HiddenSize,
