@@ -23,8 +23,7 @@
 # code, wall, host peak, GPU busy over the decoder layers, GPU peak). Models go to /tmp. BUDGET (environment, seconds, default 590) bounds the phase's
 # conversions, for a call that runs something else first within the device's 10-minute limit.
 # PROFILE=1 (environment) records a CPU sampling trace of each conversion, PHASE-NAME.nettrace, for
-# tools/nettrace-hotspots.py (about 0.2 MB a second on 2 cores; xz takes it to a seventh). NSYS=1 records the GPU's
-# kernels and the CUDA calls between them with Nsight Systems where installed (see convert() below).
+# tools/nettrace-hotspots.py (about 0.2 MB a second on 2 cores; xz takes it to a seventh).
 set -u
 out="${1:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb|70b-stash|8b-twice|8b-busy}"
 phase="${2:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb|70b-stash|8b-twice|8b-busy}"
@@ -47,21 +46,8 @@ convert() {
   local profile=()
   [ -n "${PROFILE:-}" ] && profile=(env DOTNET_EnableEventPipe=1 "DOTNET_EventPipeOutputPath=$out/$phase-$name.nettrace"
     'DOTNET_EventPipeConfig=Microsoft-DotNETCore-SampleProfiler:0:5,Microsoft-Windows-DotNETRuntime:0x1:4')
-  # NSYS=1: Nsight Systems records the CUDA API calls and kernels (PHASE-NAME.nsys-rep, with a gap table from
-  # tools/nsys-gaps.py beside it) where the machine has nsys; not yet run on the lent machines.
-  if [ -n "${NSYS:-}" ]; then
-    if command -v nsys > /dev/null; then
-      profile+=(nsys profile --trace=cuda --sample=none --cpuctxsw=none --force-overwrite=true -o "$out/$phase-$name")
-    else
-      echo "$name: NSYS=1 but no nsys on this machine" >> "$out/summary.txt"
-    fi
-  fi
   /usr/bin/time -v timeout $(( ${BUDGET:-590} - ($(date +%s) - start) )) "${profile[@]}" $cli convert "$model" -o /tmp/trellis-i14-out --overwrite --bits 4 --device cuda:0 "$@" > "$log" 2>&1
   local rc=$?
-  if [ -f "$out/$phase-$name.nsys-rep" ]; then
-    nsys export --type sqlite --force-overwrite=true -o "$out/$phase-$name.sqlite" "$out/$phase-$name.nsys-rep" > /dev/null 2>&1 &&
-      python3 tools/nsys-gaps.py "$out/$phase-$name.sqlite" > "$out/$phase-$name.gaps.txt" 2>&1
-  fi
   kill "$sampler" "$rss"
   rm -rf /tmp/trellis-i14-out /tmp/trellis-i14-out.work
   python3 - "$log" "$smi" "$began" "$name" "$rc" >> "$out/summary.txt" <<'PY'
