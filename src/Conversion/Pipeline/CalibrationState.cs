@@ -65,24 +65,10 @@ public sealed class CalibrationState : IDisposable
     public Matrix Forward(ModelModule module, IReadOnlyList<int> rows, ILinearInputObserver? observer, int? keepRows = null, StashRun? stash = null)
     {
         int kept = Math.Min(rows.Count, keepRows ?? rows.Count);
-        Matrix? output = null;
-        ForEachChunk(module, rows, observer, writeBack: false, kept, stash, (start, result) =>
-        {
-            int count = Math.Min(result.Rows / Tokens, kept - start);
-            if (count <= 0)
-                return;
-            // All the kept rows in the first chunk's output, and nothing else (a resident run keeps only those): that
-            // output is the result. A copy into a fresh matrix first-touched its pages (42 MB per 8B layer at 512
-            // tokens, 168 MB at 2048; session 29's sampling trace).
-            if (start == 0 && count == kept && result.Rows == kept * Tokens)
-            {
-                output = result;
-                return;
-            }
-            output ??= new Matrix(kept * Tokens, result.Cols);
-            result.Data.AsSpan(0, count * Tokens * result.Cols).CopyTo(output.RowRange(start * Tokens, count * Tokens));
-        }, null);
-        return output ?? new Matrix(0, 0);
+        var output = new KeptRows(kept, Tokens);
+        ForEachChunk(module, rows, observer, writeBack: false, kept, stash,
+            (start, result) => output.Take(start, result, Math.Min(result.Rows / Tokens, kept - start)), null);
+        return output.Result;
     }
 
     /// <summary>

@@ -354,7 +354,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     private static Matrix ForwardBothStreams(ModelModule module, CalibrationState state, CalibrationState original, IReadOnlyList<int> rows, DriftCapture drift,
         CaptureStage stage)
     {
-        Matrix? kept = null;
+        var kept = new KeptRows(Math.Min(stage.KeepRows, rows.Count), state.Tokens);
         int chunkRows = CalibrationState.ChunkRows(state.Tokens);
         for (int start = 0; start < rows.Count; start += chunkRows)
         {
@@ -367,20 +367,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
                     original.Forward(module, chunk, drift.Original, keepRows: 0, stage.OriginalStash);
             }
             int keep = Math.Clamp(stage.KeepRows - start, 0, chunk.Count);
-            var outputs = state.Forward(module, chunk, drift, keepRows: keep, stage.Stash);
-            if (keep == 0)
-                continue;
-            // The first chunk holds all the kept rows: its outputs are them (CalibrationState.Forward keeps no more).
-            int total = Math.Min(stage.KeepRows, rows.Count);
-            if (start == 0 && keep == total && outputs.Rows == total * state.Tokens)
-            {
-                kept = outputs;
-                continue;
-            }
-            kept ??= new Matrix(total * state.Tokens, outputs.Cols);
-            outputs.Data.AsSpan(0, keep * state.Tokens * outputs.Cols).CopyTo(kept.RowRange(start * state.Tokens, keep * state.Tokens));
+            kept.Take(start, state.Forward(module, chunk, drift, keepRows: keep, stage.Stash), keep);
         }
-        return kept ?? new Matrix(0, 0);
+        return kept.Result;
     }
 
     /// <summary>A group's drift correction (<see cref="DriftCorrection.For"/>), logged with how much the streams differed.</summary>

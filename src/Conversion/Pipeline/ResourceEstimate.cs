@@ -515,34 +515,9 @@ public static class ResourceEstimate
     /// a 16-bit head's float32 weight; a passed-through tensor only from a float32 source (read whole, stored fp16;
     /// any other is copied from the checkpoint's mapping as it is written).
     /// </summary>
-    public static long WriteHeldBytes(ResourceInputs inputs, ModelModule module)
-    {
-        long bytes = 0;
-        foreach (var linear in module.Linears)
-        {
-            int bits = inputs.Bits.TryGetValue(linear.Name, out var b) ? b : inputs.HeadBits;
-            long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
-            bytes += bits == 16 ? 4L * linear.InFeatures * linear.OutFeatures : k * n * bits / 8 + 4 * (k + n) + (linear.HasBias ? 4 * n : 0);
-        }
-        if (inputs.SourceElementBytes == 4)
-            bytes += 2 * (ModuleFileBytes(inputs, module) - HeaderBytes - LinearFileBytes(inputs, module));
-        return bytes;
-    }
-
-    /// <summary>The linears' part of <see cref="ModuleFileBytes"/>.</summary>
-    private static long LinearFileBytes(ResourceInputs inputs, ModelModule module)
-    {
-        long bytes = 0;
-        foreach (var linear in module.Linears)
-        {
-            int bits = inputs.Bits.TryGetValue(linear.Name, out var b) ? b : inputs.HeadBits;
-            long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
-            bytes += bits == 16
-                ? 2L * linear.InFeatures * linear.OutFeatures
-                : k * n * bits / 8 + 2 * (k + n) + 4 + (linear.HasBias ? 2 * n : 0);
-        }
-        return bytes;
-    }
+    public static long WriteHeldBytes(ResourceInputs inputs, ModelModule module) =>
+        module.Linears.Sum(l => LinearBytes(inputs, l, element: 4, marker: false))
+        + (inputs.SourceElementBytes == 4 ? 4 * PassedThroughValues(inputs.Spec, module) : 0);
 
     /// <summary>
     /// What a module writes to the work directory and, assembled, to the output (docs/exl3-format.md §4.1–§4.2): per linear
@@ -551,19 +526,32 @@ public static class ResourceEstimate
     /// </summary>
     public static long ModuleFileBytes(ResourceInputs inputs, ModelModule module)
     {
-        var spec = inputs.Spec;
         long element = inputs.SourceElementBytes == 4 ? 2 : inputs.SourceElementBytes;
-        long bytes = HeaderBytes + LinearFileBytes(inputs, module);
-        bytes += module switch
-        {
-            EmbeddingModule => element * spec.VocabSize * spec.HiddenSize,
-            FinalNormModule => element * spec.HiddenSize,
-            DecoderBlock block => element * block.TensorNames.Where(n => !block.Linears.Any(l => l.SourceTensors.Contains(n)))
-                .Sum(n => NormWidth(spec, n)),
-            _ => 0,
-        };
-        return bytes;
+        return HeaderBytes + module.Linears.Sum(l => LinearBytes(inputs, l, element: 2, marker: true)) + element * PassedThroughValues(inputs.Spec, module);
     }
+
+    /// <summary>
+    /// A linear's tensors with their float values of <paramref name="element"/> bytes (2 in the file, 4 in the host
+    /// arrays they are written from): the trellis, suh, svh and bias, the codebook marker where <paramref name="marker"/>;
+    /// or a 16-bit head's weight.
+    /// </summary>
+    private static long LinearBytes(ResourceInputs inputs, Linear linear, int element, bool marker)
+    {
+        int bits = inputs.Bits.TryGetValue(linear.Name, out var b) ? b : inputs.HeadBits;
+        if (bits == 16)
+            return (long)element * linear.InFeatures * linear.OutFeatures;
+        long k = LinearQuantizer.Pad(linear.InFeatures), n = LinearQuantizer.Pad(linear.OutFeatures);
+        return k * n * bits / 8 + element * (k + n) + (marker ? 4 : 0) + (linear.HasBias ? element * n : 0);
+    }
+
+    /// <summary>Values of the tensors a module copies from the source as they are: the embedding, the norms, a block's other non-linear tensors.</summary>
+    private static long PassedThroughValues(TransformerSpec spec, ModelModule module) => module switch
+    {
+        EmbeddingModule => (long)spec.VocabSize * spec.HiddenSize,
+        FinalNormModule => spec.HiddenSize,
+        DecoderBlock block => block.TensorNames.Where(n => !block.Linears.Any(l => l.SourceTensors.Contains(n))).Sum(n => NormWidth(spec, n)),
+        _ => 0,
+    };
 
     /// <summary>
     /// Values of a block's non-linear tensor: a block norm (hidden), attention sinks (one per head), a q/k norm (per
