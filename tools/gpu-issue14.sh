@@ -15,6 +15,8 @@
 #   70b-stash   the 70b-20gb run with --stage-stash false and then as it is, on one machine (~220 s): the host stashes'
 #               share of the capture stages (session 27: +2.9 s in the o_proj and gate/up stages, less in down_proj's)
 #   8b-twice    the 8b-timeline run twice on one machine: run-to-run spread of GPU busy (74–85% across machines)
+#   8b-gaps     the 3-layer llama-3-8b at 128 × 512 with --timeline --timeline-gpu (CUPTI: every kernel, copy and driver
+#               call), then tools/gpu-gaps.py over layers 1–2 (PHASE-gaps.txt): the GPU's idle gaps and what ended each
 #   8b-busy     the 3-layer llama-3-8b at 128 × 512 without --timeline, RUNS (3) times on one machine: GPU busy over
 #               layers 1–2 as a user's run has it
 # Run from the repository root after tools/publish-gpu.sh tests (the GPU test runner doubles as the CLI); carry
@@ -25,8 +27,8 @@
 # PROFILE=1 (environment) records a CPU sampling trace of each conversion, PHASE-NAME.nettrace, for
 # tools/nettrace-hotspots.py (about 0.2 MB a second on 2 cores; xz takes it to a seventh).
 set -u
-out="${1:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb|70b-stash|8b-twice|8b-busy}"
-phase="${2:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb|70b-stash|8b-twice|8b-busy}"
+out="${1:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb|70b-stash|8b-twice|8b-busy|8b-gaps}"
+phase="${2:?usage: tools/gpu-issue14.sh OUT_DIR 8b-2layers|8b-128x512|8b-whole|8b-inflight|8b-timeline|70b-20gb|70b-stash|8b-twice|8b-busy|8b-gaps}"
 cli="${TRELLIS:-.gpu/tests/Converter.Cuda.Tests trellis}"
 mkdir -p "$out"
 start=$(date +%s)
@@ -115,6 +117,11 @@ case "$phase" in
   8b-busy)
     $cli synth --shape llama-3-8b --layers 3 -o /tmp/trellis-i14-8b3 --overwrite > /dev/null
     for run in $(seq 1 "${RUNS:-3}"); do SAMPLE_MS=100 convert "run$run" /tmp/trellis-i14-8b3 --cal-rows 128 --cal-cols 512; done
+    ;;
+  8b-gaps)
+    $cli synth --shape llama-3-8b --layers 3 -o /tmp/trellis-i14-8b3 --overwrite > /dev/null
+    SAMPLE_MS=100 convert gaps /tmp/trellis-i14-8b3 --cal-rows 128 --cal-cols 512 --timeline "$out/$phase-gaps.trace.json" --timeline-gpu
+    python3 tools/gpu-gaps.py "$out/$phase-gaps.trace.json" --json "$out/$phase-gaps.json" > "$out/$phase-gaps.txt" 2>&1
     ;;
   *) echo "unknown phase '$phase'" >&2; exit 2 ;;
 esac

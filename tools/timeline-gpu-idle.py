@@ -19,7 +19,9 @@ import sys
 def load_trace(path):
     doc = json.load(open(path))
     start = doc["otherData"]["start_unix_s"]
-    spans = [(e["name"], e["cat"], e["tid"], start + e["ts"] / 1e6, start + (e["ts"] + e["dur"]) / 1e6) for e in doc["traceEvents"]]
+    # Process 1 is the converter's own spans; 2 and 3 (--timeline-gpu) the GPU's work and the driver calls.
+    spans = [(e["name"], e["cat"], e["tid"], start + e["ts"] / 1e6, start + (e["ts"] + e["dur"]) / 1e6) for e in doc["traceEvents"]
+             if e.get("ph") == "X" and e.get("pid", 1) == 1]
     return spans
 
 

@@ -82,6 +82,7 @@ public class ConvertCommandTests
     [TestCase("--calibration-states", "disk", "--calibration-states must be auto, gpu or host, got 'disk'")]
     [TestCase("--gpu-memory", "0", "--gpu-memory must be a positive number of GiB, got 0")]
     [TestCase("--gpu-memory", "-2.5", "--gpu-memory must be a positive number of GiB, got -2.5")]
+    [TestCase("--timeline-gpu", "true", "--timeline-gpu applies only with --timeline FILE")]
     public void BadValuesExitWithUsageError(string option, string value, string message)
     {
         var (cli, output, log) = NewCli();

@@ -5,6 +5,7 @@ using Converter.Cuda.Trellis;
 using Converter.Regularize.Hessian;
 using Converter.Regularize.Ldl;
 using Converter.Regularize.Quantization;
+using Converter.Regularize.Reconstruction;
 using Converter.Regularize.ScaleSearch;
 using Converter.Trellis.Codebooks;
 using Converter.Trellis.Tiles;
@@ -170,6 +171,55 @@ public sealed class DeviceLinearTargetTests : SolverFixture
         Assert.That(onDevice.Suh, Is.EqualTo(onHost.Suh));
         Assert.That(onDevice.Svh, Is.EqualTo(onHost.Svh));
         Assert.That(onDevice.ProxyError, Is.EqualTo(onHost.ProxyError).Within(1e-9).Percent);
+    }
+
+    /// <summary>
+    /// The reconstruction made where LDLQ left Q (<see cref="LinearTarget.Reconstruction"/>) is the host's from the
+    /// downloaded Q to the bit, padding trimmed (widths that are not multiples of 128 or of the kernel's 32-wide tiles);
+    /// kept by the weight cache as the host copy's, a product by it gives what a fresh upload of that copy gives.
+    /// </summary>
+    [TestCase(320, 640, 4)]
+    [TestCase(200, 96, 3)]
+    [TestCase(1024, 2050, 2)]
+    public void TheReconstructionMadeWhereQIsHeldIsTheHostsToTheBit(int inFeatures, int outFeatures, int bits)
+    {
+        var table = Tables.Get(CodebookSpec.Parse("mul1"));
+        using var encoder = new CudaTileEncoder(Cuda, table.Memory, bits);
+        var weight = Weight(outFeatures, inFeatures, zeros: false, inFeatures + bits);
+        using var hessian = Hessian(inFeatures, new Random(bits));
+        var settings = new LinearQuantizerSettings(OutScalesMode.Auto) { Algebra = Algebra, Ldlq = Solver, Tuning = QuantizerTuning.Default, TargetOnDevice = true };
+        int k = LinearQuantizer.Pad(inFeatures), n = LinearQuantizer.Pad(outFeatures);
+        QuantizedLinear Quantize(LinearTarget held)
+        {
+            held.Load(LinearQuantizer.TransposePadded(weight, outFeatures, inFeatures, k, n));
+            return LinearQuantizer.QuantizeHeld("test", held, outFeatures, inFeatures, null, hessian, table, encoder, settings, new Random(11), reconstructWhereHeld: true);
+        }
+
+        var onHost = Quantize(new HostLinearTarget(k, n));
+        var onDevice = Quantize(LinearQuantizer.Hold(k, n, hessian, encoder, settings));
+        Assert.That(onHost.Resident, Is.Null, "a host target keeps Q for the host's reconstruction");
+        Assert.That(onDevice.Decoded, Is.EqualTo(onHost.Decoded), "Q, downloaded as before");
+        Assert.That(onDevice.Trellis, Is.EqualTo(onHost.Trellis), "the written trellis");
+        using var resident = onDevice.Resident!;
+        Assert.That((resident.Rows, resident.Columns), Is.EqualTo((outFeatures, inFeatures)));
+        var expected = LinearReconstruction.ToHfLayout(LinearReconstruction.FromDecoded(onHost.Decoded!, k, n, onHost.Suh, onHost.Svh), k, n, outFeatures, inFeatures);
+        var made = resident.ToHost();
+        Assert.That(made, Is.EqualTo(expected), "the host's reconstruction to the bit");
+
+        var into = new float[made.Length];
+        resident.CopyTo(into);
+        Assert.That(into, Is.EqualTo(made), "a download into a given array");
+        resident.KeepAsCopyOf(made);
+        int m = 5;
+        var x = Enumerable.Range(0, m * inFeatures).Select(i => (float)Math.Sin(i)).ToArray();
+        var viaKept = new float[m * outFeatures];
+        double uploads = Algebra.WeightUploadSeconds;
+        Algebra.Linear(x, made, default, viaKept, m, outFeatures, inFeatures);
+        Assert.That(Algebra.WeightUploadSeconds, Is.EqualTo(uploads), "no upload: the cache held the kept copy");
+        using var fresh = new CudaDenseAlgebra(Cuda);
+        var viaUpload = new float[m * outFeatures];
+        fresh.Linear(x, (float[])made.Clone(), default, viaUpload, m, outFeatures, inFeatures);
+        Assert.That(viaKept, Is.EqualTo(viaUpload), "the kept copy holds the host array's values");
     }
 
     /// <summary>A finalized Hessian of correlated random inputs with a few loud channels.</summary>

@@ -60,6 +60,9 @@ public sealed record ConvertSettings
     /// <summary>A Chrome trace-event file of where the time went (<see cref="Reporting.ConversionTimeline"/>); null: none. Not fixed on resume.</summary>
     public string? TimelinePath { get; init; }
 
+    /// <summary>With <see cref="TimelinePath"/> on a CUDA device: every kernel, copy and driver call in the timeline too (CUPTI). Not fixed on resume.</summary>
+    public bool TimelineGpu { get; init; }
+
     /// <summary>auto, cpu or cuda:N (<see cref="ComputeBackend.Open"/>). Not fixed on resume: a job may continue on another device.</summary>
     public string Device { get; init; } = "auto";
 

@@ -478,7 +478,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// </summary>
     private (QuantizedLinear, Exl3Linear, double) QuantizeLinear(Linear linear, GroupHessian hessian, int device, Quantizing quantizing, LinearTarget held)
     {
-        var q = QuantizeHeld(linear, hessian, quantizing, held);
+        var q = QuantizeHeld(linear, hessian, quantizing, held, reconstructWhereHeld: true);
         // A head-sized linear leaves four weight-sized arrays of garbage (the transposed and regularized weights, Q,
         // the states: 7 GB at an 8B's 128k-vocabulary head) that no collection has yet reclaimed when the
         // reconstruction allocates two more; collecting here lets those reuse the memory. Smaller linears skip it:
@@ -487,15 +487,33 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             HeapReuse.ReleaseFinishedStep();
         // Later modules must see what the quantized model computes: swap in the reconstruction (§4.3), made from LDLQ's
         // Q (the decoded trellis) in place; the result keeps no reference to it.
-        var decoded = q.Decoded;
-        q = q with { Decoded = null };
+        var (decoded, resident) = (q.Decoded, q.Resident);
+        using var heldResident = resident;
+        q = q with { Decoded = null, Resident = null };
         var stored = ToExl3(q);
         var clock = Stopwatch.StartNew();
-        linear.ReplaceWeight(decoded is null ? Reconstruct(stored, linear) : FromDecoded(decoded, q, linear));
-        // The forward that follows multiplies by it on the first device: upload it now beside the other linears' work.
-        // A lean plan leaves the cache to the forward (its bytes are capped at one module's weights).
-        if (!_lean && ReferenceEquals(Quantizer(device), backend))
-            (backend.Algebra as Cuda.Blas.CudaDenseAlgebra)?.Preload(linear.Weight.Data);
+        // The forward that follows multiplies by it on the first device: a reconstruction made there stays as the
+        // cache's copy, any other goes up now beside the other linears' work. A lean plan leaves the cache to the
+        // forward (its bytes are capped at one module's weights).
+        bool cached = !_lean && ReferenceEquals(Quantizer(device), backend);
+        if (resident is not null)
+        {
+            // Q's host array is not read again: the weight comes down into it where no padding makes the sizes differ,
+            // as a fresh 235 MB array's first touch made an 8B MLP linear's download 55 ms instead of ~15 (session 30).
+            var weight = decoded is { } spare && spare.LongLength == (long)linear.OutFeatures * linear.InFeatures
+                ? spare
+                : GC.AllocateUninitializedArray<float>(ArrayLength.Of(linear.OutFeatures, linear.InFeatures, "weight"));
+            resident.CopyTo(weight);
+            linear.ReplaceWeight(new Matrix(linear.OutFeatures, linear.InFeatures, weight));
+            if (cached && resident is Cuda.Blas.CudaResidentWeight here && here.Algebra == backend.Algebra)
+                resident.KeepAsCopyOf(weight);
+        }
+        else
+        {
+            linear.ReplaceWeight(decoded is null ? Reconstruct(stored, linear) : FromDecoded(decoded, q, linear));
+            if (cached)
+                (backend.Algebra as Cuda.Blas.CudaDenseAlgebra)?.Preload(linear.Weight.Data);
+        }
         return (q, stored, clock.Elapsed.TotalSeconds);
     }
 
@@ -514,7 +532,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
     /// <see cref="QuantizeAt"/> with <paramref name="held"/> (<see cref="Quantizing.Hold"/>), taken over: loaded with the
     /// drift-aware target, or empty, for the weight.
     /// </summary>
-    private QuantizedLinear QuantizeHeld(Linear linear, GroupHessian hessian, Quantizing quantizing, LinearTarget held)
+    private QuantizedLinear QuantizeHeld(Linear linear, GroupHessian hessian, Quantizing quantizing, LinearTarget held, bool reconstructWhereHeld = false)
     {
         var transposeClock = Stopwatch.StartNew();
         try
@@ -532,7 +550,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         }
         double transposeSeconds = transposeClock.Elapsed.TotalSeconds;
         var q = LinearQuantizer.QuantizeHeld(linear.Name, held, linear.OutFeatures, linear.InFeatures, linear.Bias is null ? null : PadBias(linear.Bias, LinearQuantizer.Pad(linear.OutFeatures)),
-            hessian, quantizing.Table, quantizing.Encoder, quantizing.Settings, StableSeed.Rng(settings.Seed, linear.Name));
+            hessian, quantizing.Table, quantizing.Encoder, quantizing.Settings, StableSeed.Rng(settings.Seed, linear.Name), reconstructWhereHeld);
         return q with { RegularizeSeconds = q.RegularizeSeconds + transposeSeconds };
     }
 

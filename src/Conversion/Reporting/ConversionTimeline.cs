@@ -15,10 +15,17 @@ public sealed class ConversionTimeline
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
     private readonly List<Span> _spans = [];
+    private readonly List<DeviceSpan> _deviceSpans = [];
     private readonly Lock _gate = new();
 
     /// <summary>One finished span: seconds since the timeline started, on the managed thread that ran it.</summary>
     public readonly record struct Span(string Name, string Category, int Thread, double Start, double Seconds);
+
+    /// <summary>
+    /// Work a GPU ran (<paramref name="OnDevice"/>: a kernel, copy or fill) or a driver call a host thread made, on the
+    /// timeline's clock (`convert --timeline-gpu`). <paramref name="Correlation"/> ties a call to the work it queued.
+    /// </summary>
+    public readonly record struct DeviceSpan(string Name, bool OnDevice, long Lane, double Start, double Seconds, uint Correlation, long Bytes);
 
     /// <summary>Seconds since the timeline started.</summary>
     public double Now => _clock.Elapsed.TotalSeconds;
@@ -32,12 +39,22 @@ public sealed class ConversionTimeline
         }
     }
 
-    /// <summary>Records a span that began at <paramref name="start"/> (<see cref="Now"/> then) and lasted <paramref name="seconds"/>, on this thread.</summary>
-    public void Add(string name, string category, double start, double seconds)
+    /// <summary>
+    /// Records a span that began at <paramref name="start"/> (<see cref="Now"/> then) and lasted <paramref name="seconds"/>,
+    /// on this thread or on the lane <paramref name="thread"/> names (0: the runtime's GC pauses, <see cref="GcPauseRecorder"/>).
+    /// </summary>
+    public void Add(string name, string category, double start, double seconds, int? thread = null)
     {
-        var span = new Span(name, category, Environment.CurrentManagedThreadId, start, Math.Max(0, seconds));
+        var span = new Span(name, category, thread ?? Environment.CurrentManagedThreadId, start, Math.Max(0, seconds));
         lock (_gate)
             _spans.Add(span);
+    }
+
+    /// <summary>Records what a GPU ran and the driver calls beside it (written as processes 2 and 3 of the trace).</summary>
+    public void AddDevice(IEnumerable<DeviceSpan> spans)
+    {
+        lock (_gate)
+            _deviceSpans.AddRange(spans);
     }
 
     /// <summary>Records consecutive stages that began at <paramref name="start"/>, each as long as its seconds.</summary>
@@ -55,6 +72,9 @@ public sealed class ConversionTimeline
     public void Write(string path)
     {
         var spans = Spans;
+        DeviceSpan[] device;
+        lock (_gate)
+            device = [.. _deviceSpans];
         AtomicFile.Write(path, stream =>
         {
             using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false });
@@ -77,8 +97,48 @@ public sealed class ConversionTimeline
                 json.WriteNumber("tid", s.Thread);
                 json.WriteEndObject();
             }
+            if (spans.Any(s => s.Thread == 0))
+                WriteName(json, "thread_name", 1, 0, "GC pauses (every thread stopped)");
+            if (device.Length > 0)
+            {
+                WriteName(json, "process_name", 2, null, "GPU (kernels, copies, fills)");
+                WriteName(json, "process_name", 3, null, "CUDA driver and runtime calls");
+            }
+            foreach (var d in device)
+            {
+                json.WriteStartObject();
+                json.WriteString("name", d.Name);
+                json.WriteString("cat", d.OnDevice ? "gpu" : "driver");
+                json.WriteString("ph", "X");
+                // Device spans are microseconds long, so they keep a tenth of a microsecond.
+                json.WriteNumber("ts", Math.Round(d.Start * 1e6, 1));
+                json.WriteNumber("dur", Math.Round(d.Seconds * 1e6, 1));
+                json.WriteNumber("pid", d.OnDevice ? 2 : 3);
+                json.WriteNumber("tid", d.Lane);
+                json.WriteStartObject("args");
+                json.WriteNumber("correlation", d.Correlation);
+                if (d.Bytes > 0)
+                    json.WriteNumber("bytes", d.Bytes);
+                json.WriteEndObject();
+                json.WriteEndObject();
+            }
             json.WriteEndArray();
             json.WriteEndObject();
         });
+    }
+
+    /// <summary>A metadata event naming a process or one of its threads (the trace-event format's "M" phase).</summary>
+    private static void WriteName(Utf8JsonWriter json, string kind, int process, int? thread, string name)
+    {
+        json.WriteStartObject();
+        json.WriteString("name", kind);
+        json.WriteString("ph", "M");
+        json.WriteNumber("pid", process);
+        if (thread is { } t)
+            json.WriteNumber("tid", t);
+        json.WriteStartObject("args");
+        json.WriteString("name", name);
+        json.WriteEndObject();
+        json.WriteEndObject();
     }
 }

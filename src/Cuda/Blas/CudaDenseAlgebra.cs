@@ -192,8 +192,8 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     }
 
     /// <summary>
-    /// The traces with H, W and Q all on this device, read in place except that Q is overwritten with E = W − Q; one
-    /// product buffer (k·n floats) is allocated beside them.
+    /// The traces with H, W and Q all on this device, read in place except that W is overwritten with E = W − Q (Q is
+    /// kept, for the reconstruction made where it is held); one product buffer (k·n floats) is allocated beside them.
     /// </summary>
     internal (double Error, double Weight) ProxyTracesInPlace(DeviceBuffer<float> h, DeviceBuffer<float> w, DeviceBuffer<float> q, int k, int n)
     {
@@ -244,20 +244,21 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
 
     /// <summary>
     /// One stripe's row sums, (E ⊙ H·E) into rows[0, k) and (W ⊙ H·W) into rows[k, 2k), for W and Q (k × width) on the
-    /// device; Q is overwritten with E. The caller holds the gate.
+    /// device; W is overwritten with E, Q kept. The caller holds the gate.
     /// </summary>
     private void StripeTraces(ulong h, ulong w, ulong q, ulong product, ulong rows, int k, int width)
     {
         long values = (long)k * width;
-        CudaKernels.SubtractFrom.Launch(DenseKernels, ElementGrid(values), 256, 0, (w, q, values));
         // Row sums of X ⊙ (H·X) into k doubles at rowSums; row-major H·X (k, width) is column-major Xᵀ·H (width×k), H symmetric.
         void RowTraces(ulong x, ulong rowSums)
         {
             Sgemm(CudaMathLibraries.OpN, CudaMathLibraries.OpN, width, k, k, x, width, h, k, 0f, product, width);
             CudaKernels.RowDots.Launch(DenseKernels, (uint)k, 256, 0, (x, product, width, rowSums));
         }
-        RowTraces(q, rows);
+        // W's trace first, then E = W − Q in W's memory: Q is left as it was (a held target's Q is reconstructed after).
         RowTraces(w, rows + (ulong)k * sizeof(double));
+        CudaKernels.SubtractInPlace.Launch(DenseKernels, ElementGrid(values), 256, 0, (w, q, values));
+        RowTraces(w, rows);
     }
 
     public bool TryCholesky(Span<double> a, int n)
@@ -1099,6 +1100,25 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         }
     }
 
+    /// <summary>
+    /// Puts <paramref name="device"/>, already holding <paramref name="weight"/>'s values (a reconstruction made on this
+    /// GPU, <see cref="CudaResidentWeight"/>), in the cache as that array's copy; the cache owns it from now. A copy the
+    /// cache already holds for the array is kept and <paramref name="device"/> freed.
+    /// </summary>
+    internal void Adopt(float[] weight, DeviceBuffer<float> device)
+    {
+        lock (_gate)
+        {
+            if (Cached(weight) is not null)
+            {
+                device.Dispose();
+                return;
+            }
+            MakeRoom(device.Bytes);
+            _weights.AddFirst((new WeakReference<float[]>(weight), device));
+        }
+    }
+
     internal DeviceBuffer<float> CachedWeight(float[] weight)
     {
         if (Cached(weight) is { } cached)
@@ -1126,8 +1146,15 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     /// <summary>Allocates room for a weight of <paramref name="values"/> floats, dropping the least recently used ones past the cache's bounds.</summary>
     private DeviceBuffer<float> Admit(int values)
     {
+        MakeRoom(4L * values);
+        return _context.Allocate<float>(values);
+    }
+
+    /// <summary>Drops the cached weights the cache's bounds say must go before one of <paramref name="bytes"/> comes in.</summary>
+    private void MakeRoom(long bytes)
+    {
         var entries = _weights.ToList();
-        var evictions = WeightCachePolicy.Evictions(entries.Select(e => e.Device.Bytes).ToList(), 4L * values, CachedWeights, _weightCacheBytes, newestFirstOverBytes: _lean);
+        var evictions = WeightCachePolicy.Evictions(entries.Select(e => e.Device.Bytes).ToList(), bytes, CachedWeights, _weightCacheBytes, newestFirstOverBytes: _lean);
         if (evictions.Count > 0)
         {
             // Their uploads may still be running.
@@ -1138,7 +1165,6 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
                 _weights.Remove(entries[i]);
             }
         }
-        return _context.Allocate<float>(values);
     }
 
     /// <summary>The cached copy of <paramref name="weight"/>, moved to the front, or null; entries whose array was collected are dropped.</summary>

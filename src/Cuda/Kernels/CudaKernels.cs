@@ -26,6 +26,7 @@ public static class CudaKernels
     public static readonly CudaKernel<(ulong Sum, int K, double Count, ulong Mean, int Padded, ulong Diagonal)> GramMean = new(DenseSource, "gram_mean");
     public static readonly CudaKernel<(ulong A, int K)> MirrorLower = new(DenseSource, "mirror_lower");
     public static readonly CudaKernel<(ulong W, ulong Q, long N)> SubtractFrom = new(DenseSource, "subtract_from");
+    public static readonly CudaKernel<(ulong W, ulong Q, long N)> SubtractInPlace = new(DenseSource, "subtract_in_place");
     public static readonly CudaKernel<(ulong X, long N, ulong Flag)> FlagNonzero = new(DenseSource, "flag_nonzero");
     public static readonly CudaKernel<(ulong H, int Padded, ulong A, int K)> WidenTopLeft = new(DenseSource, "widen_top_left");
     public static readonly CudaKernel<(ulong X, ulong Y, long N)> Narrow = new(DenseSource, "narrow");
@@ -85,6 +86,7 @@ public static class CudaKernels
     public static readonly CudaKernel<(ulong W, ulong Target, int N, long Count, ulong Su)> DivideRows = new(RegularizeSource, "divide_rows");
     public static readonly CudaKernel<(ulong T, int K, int N, ulong Means)> TileMeanSquares = new(RegularizeSource, "tile_mean_squares");
     public static readonly CudaKernel<(ulong T, int N, ulong Picks, int Count, ulong Tiles)> GatherTiles = new(RegularizeSource, "gather_tiles");
+    public static readonly CudaKernel<(ulong Q, int N, ulong Suh, ulong Svh, ulong Hf, int OutFeatures, int InFeatures)> ReconstructHf = new(RegularizeSource, "reconstruct_hf");
 
     // viterbi.cu: the tail-biting search, compiled once per K (Trellis/CudaTileEncoder).
     public static readonly CudaKernel<(ulong Targets, int Tiles, ulong Table, ulong States, ulong History)> ViterbiTiles = new(ViterbiSource, "viterbi_tiles");
@@ -92,13 +94,13 @@ public static class CudaKernels
     /// <summary>Every declaration above, in order.</summary>
     public static IReadOnlyList<CudaKernel> All { get; } =
     [
-        AddLowerStripe, AddStripe, GramMean, MirrorLower, SubtractFrom, FlagNonzero, WidenTopLeft, Narrow, RowDots, AddToDiagonal, DriftTargetTransposed, DriftShiftRows,
+        AddLowerStripe, AddStripe, GramMean, MirrorLower, SubtractFrom, SubtractInPlace, FlagNonzero, WidenTopLeft, Narrow, RowDots, AddToDiagonal, DriftTargetTransposed, DriftShiftRows,
         NormRows, Rope, CausalSoftmax, AddInPlace, CopyHeadColumns, AddBias, SwiGlu, GeluTanhGate, ClampedSwiGlu, FlagNonfinite, ScaleInPlace, SoftCap, TokenDiff,
         CausalAttention,
         ZeroFill, RouteTopK, ExpertLists, GatherRows, ScatterAddRows,
         LdlqBlockTarget, LdlqGatherTiles, LdlqErrorRows, LdlqDecode, LdlDampedCopy, LdlStrictBlockFactor,
         HadamardColumns, HadamardRows, CopyDiagonal,
-        ColumnSquares, RowSquares, ScaleColumns, DivideRows, TileMeanSquares, GatherTiles,
+        ColumnSquares, RowSquares, ScaleColumns, DivideRows, TileMeanSquares, GatherTiles, ReconstructHf,
         ViterbiTiles,
     ];
 

@@ -92,6 +92,14 @@ extern "C" __global__ void subtract_from(const float* __restrict__ w, float* __r
         q[i] = w[i] - q[i];
 }
 
+// w ← w − q: the proxy error's E = T − Q (CudaDenseAlgebra.StripeTraces) in the target's memory, whose trace is taken
+// first, so that Q stays for the reconstruction made where it is held (DeviceLinearTarget.Reconstruction).
+extern "C" __global__ void subtract_in_place(float* __restrict__ w, const float* __restrict__ q, long long n)
+{
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
+        w[i] = w[i] - q[i];
+}
+
 // The drift target's solve (CudaDenseAlgebra.TrySolveCross): the top-left k×k of a padded float Hessian widened to
 // double, and the solution narrowed back to float.
 extern "C" __global__ void widen_top_left(const float* __restrict__ h, int padded, double* __restrict__ a, int k)

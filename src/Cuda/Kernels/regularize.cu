@@ -87,3 +87,31 @@ extern "C" __global__ void gather_tiles(const float* __restrict__ t, int n, cons
     const long long row = (long long) picks[2 * p] * TILE + e / TILE, col = (long long) picks[2 * p + 1] * TILE + e % TILE;
     tiles[i] = t[row * n + col];
 }
+
+// The HF weight (out, in) row-major from the rotated Q (k, n) row-major (docs/exl3-format.md §4.3, after both Hadamard
+// rotations): hf[o, i] = (q[i, o]·svh[o])·suh[i], the padding rows and columns left out. The two products in the order
+// src/Regularize/Reconstruction/LinearReconstruction.ApplyRotationsAndScales takes them, then the transpose of ToHfLayout,
+// so the result is the host's to the bit. A 32×32 tile through shared memory keeps both the reads and the writes
+// coalesced: one block of 256 threads (32 × 8, each 4 rows of the tile) per tile, the tiles numbered along o first.
+#define RECON_TILE 32
+extern "C" __global__ void reconstruct_hf(const float* __restrict__ q, int n, const float* __restrict__ suh, const float* __restrict__ svh,
+                                          float* __restrict__ hf, int out_features, int in_features)
+{
+    __shared__ float tile[RECON_TILE][RECON_TILE + 1];
+    const int tiles_o = (out_features + RECON_TILE - 1) / RECON_TILE;
+    const int o0 = (blockIdx.x % tiles_o) * RECON_TILE, i0 = (blockIdx.x / tiles_o) * RECON_TILE;
+    const int tx = threadIdx.x % RECON_TILE, ty = threadIdx.x / RECON_TILE, rows = blockDim.x / RECON_TILE;
+    for (int r = ty; r < RECON_TILE; r += rows)
+    {
+        const int i = i0 + r, o = o0 + tx;
+        if (i < in_features && o < out_features)
+            tile[r][tx] = __fmul_rn(__fmul_rn(q[(long long) i * n + o], svh[o]), suh[i]);
+    }
+    __syncthreads();
+    for (int r = ty; r < RECON_TILE; r += rows)
+    {
+        const int o = o0 + r, i = i0 + tx;
+        if (o < out_features && i < in_features)
+            hf[(long long) o * in_features + i] = tile[tx][r];
+    }
+}

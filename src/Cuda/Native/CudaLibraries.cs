@@ -5,7 +5,7 @@ namespace Converter.Cuda.Native;
 
 /// <summary>
 /// Finds the CUDA shared libraries at run time. The driver (libcuda.so.1) comes with the GPU driver; NVRTC, cuBLAS and
-/// cuSOLVER come with a CUDA toolkit or its pip wheels, whose sonames carry the toolkit's major version, so several
+/// cuSOLVER (and CUPTI, for `convert --timeline-gpu`) come with a CUDA toolkit or its pip wheels, whose sonames carry the toolkit's major version, so several
 /// names and the usual install folders are tried. TRELLIS_CUDA_LIB_DIR, when set, is searched first.
 /// </summary>
 internal static class CudaLibraries
@@ -14,6 +14,7 @@ internal static class CudaLibraries
     internal const string Nvrtc = "trellis-nvrtc";
     internal const string Cublas = "trellis-cublas";
     internal const string Cusolver = "trellis-cusolver";
+    internal const string Cupti = "trellis-cupti";
 
     private static readonly Dictionary<string, string[]> Candidates = new()
     {
@@ -21,11 +22,13 @@ internal static class CudaLibraries
         [Nvrtc] = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"],
         [Cublas] = ["libcublas.so.13", "libcublas.so.12", "libcublas.so"],
         [Cusolver] = ["libcusolver.so.12", "libcusolver.so.11", "libcusolver.so"],
+        [Cupti] = ["libcupti.so.13", "libcupti.so.12", "libcupti.so"],
     };
 
     private static readonly string[] Folders =
     [
         "/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib", "/usr/local/nvidia/lib64", "/usr/lib/x86_64-linux-gnu",
+        "/usr/local/cuda/extras/CUPTI/lib64",
     ];
 
     // A DllImport resolver can be registered only once per assembly; the type initializer runs it exactly once.

@@ -180,9 +180,45 @@ internal sealed class DeviceLinearTarget : LinearTarget
         return W;
     }
 
-    /// <summary>The target and, once LDLQ has run (<see cref="MatrixTaken"/>), Q, on the device.</summary>
+    /// <summary>
+    /// The target and, once LDLQ has run (<see cref="MatrixTaken"/>), Q, on the device. The proxy traces read in place
+    /// leave E = T − Q in the target's memory and Q as it is (<see cref="Reconstruction"/> reads it after them).
+    /// </summary>
     public (DeviceBuffer<float> Target, DeviceBuffer<float> Quantized) Held() =>
         MatrixTaken ? (Target, W) : throw new InvalidOperationException("Q is on the device once LDLQ has run");
+
+    /// <summary>
+    /// In W's memory, where LDLQ left Q: both rotations (<see cref="DeviceHadamard"/>, the host's bits), then the scales
+    /// and the transpose into a new buffer of the HF weight (Kernels/regularize.cu, reconstruct_hf). Null before LDLQ has
+    /// taken W (a run whose block loop went to the host).
+    /// </summary>
+    public override IResidentWeight? Reconstruction(float[] suh, float[] svh, int outFeatures, int inFeatures)
+    {
+        if (!MatrixTaken)
+            return null;
+        if (suh.Length != K || svh.Length != N || outFeatures > N || inFeatures > K)
+            throw new ArgumentException($"scales of {suh.Length} and {svh.Length} for a ({K}, {N}) Q reconstructing a ({outFeatures}, {inFeatures}) weight");
+        DeviceHadamard.LeftMultiply(_hadamard, W.Pointer, K, N);
+        DeviceHadamard.RightMultiply(_hadamard, W.Pointer, K, N);
+        var hf = _context.Allocate<float>((long)outFeatures * inFeatures);
+        try
+        {
+            using var rowScales = _context.Allocate<float>(K);
+            using var columnScales = _context.Allocate<float>(N);
+            rowScales.CopyFrom(suh);
+            columnScales.CopyFrom(svh);
+            const int tile = 32;
+            long tiles = (long)((outFeatures + tile - 1) / tile) * ((inFeatures + tile - 1) / tile);
+            CudaKernels.ReconstructHf.Launch(_regularize, checked((uint)tiles), Threads, 0,
+                (W.Pointer, N, rowScales.Pointer, columnScales.Pointer, hf.Pointer, outFeatures, inFeatures));
+            return new CudaResidentWeight(_algebra, hf, outFeatures, inFeatures);
+        }
+        catch
+        {
+            hf.Dispose();
+            throw;
+        }
+    }
 
     private void CheckUnformed()
     {

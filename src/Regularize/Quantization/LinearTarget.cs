@@ -71,6 +71,13 @@ public abstract class LinearTarget : IDisposable
     /// </summary>
     public abstract float[] QuantizedArray();
 
+    /// <summary>
+    /// The HF weight (out, in) that Q (k, n) reconstructs to, W = diag(suh)·Had_k·Q·Had_n·diag(svh) transposed and
+    /// trimmed (docs/exl3-format.md §4.3; <c>LinearReconstruction</c>'s bits), made where LDLQ left Q and kept there;
+    /// null where Q is not held (a host target, or LDLQ ran on the host). Q is rotated in place: nothing reads it after.
+    /// </summary>
+    public virtual IResidentWeight? Reconstruction(float[] suh, float[] svh, int outFeatures, int inFeatures) => null;
+
     /// <summary>The scale search's tiles of the target (§3.5, <see cref="ScaleTileSampler.Sample"/>), in trellis order.</summary>
     public float[] SampleTiles()
     {

@@ -26,6 +26,14 @@ public sealed record QuantizedLinear
     /// </summary>
     public float[]? Decoded { get; init; }
 
+    /// <summary>
+    /// The reconstruction (the HF weight Q decodes to, §4.3) made on the device that held Q
+    /// (<see cref="LinearTarget.Reconstruction"/>), owned by whoever takes it from here; <see cref="Decoded"/>'s array
+    /// may then take the weight's values (Q is not read again). Only where the caller asked for it
+    /// (<see cref="LinearQuantizer.QuantizeHeld"/>).
+    /// </summary>
+    public Compute.IResidentWeight? Resident { get; init; }
+
     public required float[] Suh { get; init; }
     public required float[] Svh { get; init; }
     public float[]? Bias { get; init; }

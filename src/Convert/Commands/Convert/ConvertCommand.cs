@@ -96,6 +96,12 @@ public sealed class ConvertCommand
         Description = "Write where the time went to FILE as Chrome trace events (each module's capture, quantize and forward, each linear's stages " +
             "on the thread that ran them; open in Perfetto or chrome://tracing). Rewritten after every module",
     };
+    private readonly Option<bool> _timelineGpu = new("--timeline-gpu")
+    {
+        Description = "With --timeline on a CUDA device: also record every kernel, copy and fill the GPU ran and every CUDA driver call, through " +
+            "CUPTI (libcupti.so, from the CUDA toolkit), so the GPU's idle gaps and what the host did in them can be read " +
+            "(tools/gpu-gaps.py). Adds a few microseconds per launch",
+    };
     private readonly Option<double> _checkpointInterval = new("--checkpoint-interval") { Description = "Seconds between checkpoints", DefaultValueFactory = _ => 120 };
     private readonly Option<bool> _skipResourceCheck = new("--skip-resource-check")
     {
@@ -125,7 +131,7 @@ public sealed class ConvertCommand
             "Architectures: " + string.Join(", ", Converter.Models.Architectures.ArchitectureCatalog.All.Select(a => a.HfName)) + ".");
         command.Arguments.Add(_model);
         Option[] options = [_out, _bits, _headBits, _codebook, _multiplier, _allowNonstandardMultiplier, .. _calibration.Options, _workDir, _resume, _device,
-            _gpuMath, _hessianMath, _calibrationStates, _gpuMemory, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _stageStash, _timeline, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
+            _gpuMath, _hessianMath, _calibrationStates, _gpuMemory, _outScales, _hessian, .. _quantizer.Options, _seed, _shardSize, _overwrite, _threads, _linearsInFlight, _stageStash, _timeline, _timelineGpu, _checkpointInterval, _skipResourceCheck, _measurement, _noAllocationCheck,
             _stopAfter, _json];
         foreach (var o in options)
             command.Options.Add(o);
@@ -194,6 +200,8 @@ public sealed class ConvertCommand
         var measurement = parse.GetValue(_measurement);
         if (measurement is null && parse.GetValue(_noAllocationCheck))
             throw new UsageException("--no-allocation-check applies only with --measurement");
+        if (parse.GetValue(_timelineGpu) && parse.GetValue(_timeline) is null)
+            throw new UsageException("--timeline-gpu applies only with --timeline FILE");
         if (measurement is not null && !File.Exists(measurement))
             throw new UsageException($"--measurement {measurement}: file not found (make one with trellis measure)");
         var modelDir = parse.GetValue(_model) ?? SampleLocator.RequireSampleModel();
@@ -222,6 +230,7 @@ public sealed class ConvertCommand
             LinearsInFlight = linearsInFlight,
             StageStash = parse.GetValue(_stageStash),
             TimelinePath = parse.GetValue(_timeline),
+            TimelineGpu = parse.GetValue(_timelineGpu),
             Device = device,
             GpuMath = gpuMath,
             HessianMath = hessianMath,
