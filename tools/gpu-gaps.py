@@ -6,6 +6,7 @@ runtime calls of the host's threads, process 1 the converter's own spans (a modu
 linear's stages, and on lane 0 the runtime's GC pauses, when every thread stopped). The GPU is busy where some process-2 span runs; this script merges them and, over the chosen modules:
   - the exact busy share per module and per kind of host span (what nvidia-smi's utilization samples at 1/6 s);
   - the gaps by length;
+  - the kernels' own idle time (what nvidia-smi counts: copies are not kernels) by the host spans running meanwhile;
   - the gaps grouped by what ended them: the driver call that queued the next GPU work, whether the host issued it
     before the GPU ran dry ("queued": the gap is the launch's own latency) or after ("host late"), and on that
     thread the blocking call just before it (a download, a free, a synchronize: the host waited for the GPU to drain,
@@ -197,6 +198,38 @@ def main():
         late, active, prev, launched, before = key
         print(f"{sec:>8.3f}{count:>7}{worst * 1e3:>8.2f}  {late:<10} {active:<50} {prev[:26]:<26} {launched:<70} {before}")
         summary["groups"].append({"seconds": sec, "count": count, "max": worst, "how": late, "host": active, "last": prev, "next": launched, "blocking": before})
+    # nvidia-smi counts only kernels as busy: the kernels' idle time, each 0.5 ms of it laid on the host spans running
+    # then (a GC pause first: every thread was stopped).
+    kernels = merged([g for g in gpu if not g[2].startswith(("memcpy", "memset"))])
+    # A module's own work ends with its forward; its file's write runs behind the next module (or the head's loading).
+    forward_end = {name.rsplit(" ", 1)[0]: b for a, b, name, cat, tid in host if cat == "module" and name.endswith(" forward")}
+    proper = [(windows[m][0], forward_end.get(m, windows[m][1])) for m in wanted]
+    proper_seconds = sum(hi - lo for lo, hi in proper)
+    host_spans = sorted((a, b, name.split(" ", 1)[1] if " " in name else name) for a, b, name, cat, tid in host if cat != "module")
+    idle_by = collections.Counter()
+    kernel_idle, sweep, live = 0.0, 0, []
+    for (a0, b0, _), (a1, b1, _) in zip(kernels, kernels[1:]):
+        ranges_in = [(lo, hi) for lo, hi in proper if lo <= b0 < hi]
+        if not ranges_in:
+            continue
+        t, end = b0, min(a1, ranges_in[0][1])
+        while t < end:
+            d = min(5e-4, end - t)
+            mid = t + d / 2
+            while sweep < len(host_spans) and host_spans[sweep][0] <= mid:
+                live.append(host_spans[sweep])
+                sweep += 1
+            live = [h for h in live if h[1] > mid]
+            names = sorted({h[2] for h in live})
+            key = "GC pause" if any(n.endswith("GC") for n in names) else (" + ".join(names) or "(no span)")
+            idle_by[key] += d
+            kernel_idle += d
+            t += d
+    print(f"\nkernels idle {kernel_idle:.3f} s of {proper_seconds:.2f} s from each module's first span to its forward's end"
+          f" ({100 * (1 - kernel_idle / proper_seconds):.1f}% busy by kernels alone), by the host spans running:")
+    for key, sec in idle_by.most_common(args.top):
+        print(f"{sec:8.3f}  {key[:110]}")
+    summary["kernel_idle"] = {"seconds": kernel_idle, "by_host_span": dict(idle_by.most_common(args.top))}
     if args.json:
         json.dump(summary, open(args.json, "w"), indent=1)
 
