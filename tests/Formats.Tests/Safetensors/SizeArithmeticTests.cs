@@ -98,10 +98,20 @@ public class SizeArithmeticTests
         Assert.That(MachineResources.ParseMinorFaults("18168 (cat R 1"), Is.Null);
         if (OperatingSystem.IsLinux())
         {
+            // Fresh pages from the C allocator (64 MiB is past glibc's mmap threshold): a managed array may reuse memory
+            // the GC had already touched for an earlier test in this process, which faults nothing (CI, session 30).
             long before = MachineResources.MinorPageFaults()!.Value;
-            var touched = GC.AllocateUninitializedArray<byte>(64 << 20);
-            for (int i = 0; i < touched.Length; i += 4096)
-                touched[i] = 1;
+            const int bytes = 64 << 20;
+            var touched = System.Runtime.InteropServices.Marshal.AllocHGlobal(bytes);
+            try
+            {
+                for (int i = 0; i < bytes; i += 4096)
+                    System.Runtime.InteropServices.Marshal.WriteByte(touched, i, 1);
+            }
+            finally
+            {
+                System.Runtime.InteropServices.Marshal.FreeHGlobal(touched);
+            }
             Assert.That(MachineResources.MinorPageFaults() - before, Is.GreaterThan(0), "64 MiB touched once faults its pages in (4 KiB or huge pages)");
         }
     }
