@@ -202,7 +202,8 @@ public class ConvertPipelineTests
         using var trace = System.Text.Json.JsonDocument.Parse(File.ReadAllText(timelinePath));
         Assert.That(trace.RootElement.GetProperty("otherData").GetProperty("start_unix_s").GetDouble(),
             Is.EqualTo(DateTimeOffset.UtcNow.ToUnixTimeSeconds()).Within(600));
-        var spans = trace.RootElement.GetProperty("traceEvents").EnumerateArray()
+        // Spans only: the trace also names the GC pauses' lane (a metadata event, no times).
+        var spans = trace.RootElement.GetProperty("traceEvents").EnumerateArray().Where(e => e.GetProperty("ph").GetString() == "X")
             .Select(e => (Name: e.GetProperty("name").GetString()!, Start: e.GetProperty("ts").GetDouble(), End: e.GetProperty("ts").GetDouble() + e.GetProperty("dur").GetDouble()))
             .ToList();
         string[] stages = ["drift target", "regularize", "search", "factor", "ldlq", "finish", "reconstruct", "pack"];
