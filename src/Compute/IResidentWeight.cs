@@ -13,15 +13,12 @@ public interface IResidentWeight : IDisposable
     /// <summary>Input features: the weight's columns.</summary>
     int Columns { get; }
 
-    /// <summary>The values, row-major, in a new host array.</summary>
-    float[] ToHost();
-
     /// <summary>The values, row-major, into <paramref name="host"/> (Rows·Columns values).</summary>
     void CopyTo(float[] host);
 
     /// <summary>
     /// Hands the device copy to its device's weight cache as the copy of <paramref name="host"/> (the array
-    /// <see cref="ToHost"/> returned or <see cref="CopyTo"/> filled, holding the same values); the cache owns it from now and this object holds nothing.
+    /// <see cref="CopyTo"/> filled, holding the same values); the cache owns it from now and this object holds nothing.
     /// </summary>
     void KeepAsCopyOf(float[] host);
 }

@@ -60,8 +60,6 @@ public sealed unsafe class CudaActivityRecorder : IDisposable
     public static CudaActivityRecorder Start(double now)
     {
         CudaLibraries.EnsureRegistered();
-        if (Interlocked.CompareExchange(ref s_active, null, null) is not null)
-            throw new InvalidOperationException("a CUDA activity recorder is already running in this process");
         Cupti.Check(Cupti.cuptiGetTimestamp(out ulong timestamp), "cuptiGetTimestamp");
         var recorder = new CudaActivityRecorder(timestamp, now);
         if (Interlocked.CompareExchange(ref s_active, recorder, null) is not null)

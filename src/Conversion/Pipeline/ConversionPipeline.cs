@@ -408,7 +408,6 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         return numel == 0 ? 0 : Math.Round(stored / numel, 3, MidpointRounding.AwayFromZero);
     }
 
-    /// <summary>The GPU memory the algebra keeps between modules, for the module line: its weight cache, its scratch and the scratch's largest roles.</summary>
     /// <summary>
     /// CUPTI's recorder of the GPU's work for `--timeline-gpu`, on the timeline's clock; null without it, and (with a
     /// warning: the host spans are still worth having) where CUPTI is missing or refuses.
@@ -446,6 +445,7 @@ public sealed class ConversionPipeline(ConvertSettings settings, ConversionSessi
         timeline.Write(settings.TimelinePath!);
     }
 
+    /// <summary>The GPU memory the algebra keeps between modules, for the module line: its weight cache, its scratch and the scratch's largest roles.</summary>
     private static string DescribeHeld(Cuda.Blas.CudaDenseAlgebra algebra)
     {
         var (weights, weightBytes, scratchBytes, largest) = algebra.Held();

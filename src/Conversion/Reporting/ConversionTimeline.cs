@@ -86,15 +86,7 @@ public sealed class ConversionTimeline
             json.WriteStartArray("traceEvents");
             foreach (var s in spans.OrderBy(s => s.Start))
             {
-                json.WriteStartObject();
-                json.WriteString("name", s.Name);
-                json.WriteString("cat", s.Category);
-                json.WriteString("ph", "X");
-                // The format's times are microseconds.
-                json.WriteNumber("ts", Math.Round(s.Start * 1e6));
-                json.WriteNumber("dur", Math.Round(s.Seconds * 1e6));
-                json.WriteNumber("pid", 1);
-                json.WriteNumber("tid", s.Thread);
+                WriteSpan(json, s.Name, s.Category, 1, s.Thread, s.Start, s.Seconds, digits: 0);
                 json.WriteEndObject();
             }
             if (spans.Any(s => s.Thread == 0))
@@ -106,15 +98,8 @@ public sealed class ConversionTimeline
             }
             foreach (var d in device)
             {
-                json.WriteStartObject();
-                json.WriteString("name", d.Name);
-                json.WriteString("cat", d.OnDevice ? "gpu" : "driver");
-                json.WriteString("ph", "X");
                 // Device spans are microseconds long, so they keep a tenth of a microsecond.
-                json.WriteNumber("ts", Math.Round(d.Start * 1e6, 1));
-                json.WriteNumber("dur", Math.Round(d.Seconds * 1e6, 1));
-                json.WriteNumber("pid", d.OnDevice ? 2 : 3);
-                json.WriteNumber("tid", d.Lane);
+                WriteSpan(json, d.Name, d.OnDevice ? "gpu" : "driver", d.OnDevice ? 2 : 3, d.Lane, d.Start, d.Seconds, digits: 1);
                 json.WriteStartObject("args");
                 json.WriteNumber("correlation", d.Correlation);
                 if (d.Bytes > 0)
@@ -125,6 +110,22 @@ public sealed class ConversionTimeline
             json.WriteEndArray();
             json.WriteEndObject();
         });
+    }
+
+    /// <summary>
+    /// Opens a complete event ("X" phase) and writes its fields, times in the format's microseconds rounded to
+    /// <paramref name="digits"/> decimals; the caller may add more and closes it.
+    /// </summary>
+    private static void WriteSpan(Utf8JsonWriter json, string name, string category, int process, long thread, double start, double seconds, int digits)
+    {
+        json.WriteStartObject();
+        json.WriteString("name", name);
+        json.WriteString("cat", category);
+        json.WriteString("ph", "X");
+        json.WriteNumber("ts", Math.Round(start * 1e6, digits));
+        json.WriteNumber("dur", Math.Round(seconds * 1e6, digits));
+        json.WriteNumber("pid", process);
+        json.WriteNumber("tid", thread);
     }
 
     /// <summary>A metadata event naming a process or one of its threads (the trace-event format's "M" phase).</summary>

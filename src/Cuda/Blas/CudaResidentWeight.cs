@@ -30,14 +30,6 @@ public sealed class CudaResidentWeight : IResidentWeight
 
     private DeviceBuffer<float> Values => _values ?? throw new ObjectDisposedException(nameof(CudaResidentWeight));
 
-    public float[] ToHost()
-    {
-        // Every value is written by the copy: no zeroing first.
-        var host = GC.AllocateUninitializedArray<float>(ArrayLength.Of(Rows, Columns, "reconstructed weight"));
-        CopyTo(host);
-        return host;
-    }
-
     public void CopyTo(float[] host)
     {
         if (host.LongLength != Values.Count)
