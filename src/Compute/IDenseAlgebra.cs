@@ -84,6 +84,15 @@ public interface IDenseAlgebra
     IResidentMatrix? TrySolveCrossKept(ICrossAccumulator cross, IResidentMatrix? resident, Func<float[]> hostHessian, int k, int paddedK, double scale) =>
         TrySolveCross(cross, resident, hostHessian, k, paddedK, scale) is { } g ? new HostResidentMatrix(g, k) : null;
 
+    /// <summary>
+    /// <see cref="TrySolveCross"/>'s solve of a projected sum (k × columns: the group's members' steps) kept where it
+    /// was solved, for a target made there (<c>LinearTarget.TryProjectedDriftTarget</c>): a GPU's memory (an 8B
+    /// down_proj's 235 MB of steps came down, were added to W on the host and went up again inside its stage), the
+    /// host's otherwise. Null when A is not positive definite.
+    /// </summary>
+    IResidentSteps? TrySolveCrossStepsKept(ICrossAccumulator cross, IResidentMatrix? resident, Func<float[]> hostHessian, int k, int paddedK, double scale) =>
+        TrySolveCross(cross, resident, hostHessian, k, paddedK, scale) is { } steps ? new HostResidentSteps(steps, k, cross.Columns) : null;
+
     /// <summary>y (m, n) = x (m, k) · Wᵀ for a square W (n = k = <see cref="IResidentMatrix.Size"/>) read where it is kept.</summary>
     void MultiplyTransposed(ReadOnlySpan<float> x, IResidentMatrix w, Span<float> y, int m, int k)
     {
@@ -171,6 +180,22 @@ public interface IResidentMatrix : IDisposable
 
     /// <summary>The values, row-major, in a new host array.</summary>
     float[] ToHost();
+}
+
+/// <summary>
+/// A projected drift solve's steps (<see cref="Rows"/> × <see cref="Columns"/> float32, row-major) kept in the memory of
+/// the device that solved them: code of that device reads them there; anything else asks for the host's values.
+/// </summary>
+public interface IResidentSteps : IDisposable
+{
+    /// <summary>The group's input width k.</summary>
+    int Rows { get; }
+
+    /// <summary>The group's outputs: each member's steps are a block of its rows' columns.</summary>
+    int Columns { get; }
+
+    /// <summary>The values on the host: the array itself where they are held there, else a copy brought down.</summary>
+    float[] HostValues();
 }
 
 /// <summary>A Gram sum's finalized mean left on its device (<see cref="IGramAccumulator.MeanInPlace"/>).</summary>

@@ -1,5 +1,6 @@
 using Converter.Compute;
 using Converter.Cuda.Blas;
+using Converter.Regularize.Quantization;
 using NUnit.Framework;
 
 namespace Converter.Cuda.Tests;
@@ -408,15 +409,7 @@ public sealed class DenseAlgebraTests : GpuFixture
         int k = 150, padded = 256, rows = 400, outputs = 37;
         var x = Random(rng, rows * k);
         var y = Random(rng, rows * k);
-        var hostH = new float[padded * padded];
-        using (var gram = _cpu.CreateGramAccumulator(k))
-        {
-            gram.Add(x, rows);
-            var mean = gram.Mean(rows, padded).Values;
-            mean.CopyTo(hostH, 0);
-        }
-        for (int i = 0; i < padded; i++)
-            hostH[i * padded + i] += 0.05f;
+        var hostH = DampedHessian(x, k, padded, rows);
         float[] SolveOnHost()
         {
             using var cross = ((IDenseAlgebra)_cpu).CreateCrossAccumulator(k);
@@ -492,6 +485,87 @@ public sealed class DenseAlgebraTests : GpuFixture
         Assert.That(left, Is.EqualTo(expected), "T made in place");
         Assert.That((inPlace.MovedSquared, inPlace.NormSquared), Is.EqualTo((made.MovedSquared, made.NormSquared)));
         Assert.That(_gpu.TryDriftTargetInto(w, new HostResidentMatrix(g, k), outputs, k, paddedK, paddedN, into), Is.Null, "G on the host");
+    }
+
+    /// <summary>
+    /// A projected group's drift target made where W is held (<see cref="CudaDenseAlgebra.TryProjectedDriftTargetInto"/>)
+    /// is, to the bit, the host's: W transposed and zero-padded plus the member's block of the steps
+    /// (<see cref="DriftCorrection.AddSteps"/>), with the same sums added in another order; steps the device does not
+    /// hold give null. Two members of one solve (offsets 0 and 37), shapes off the 32-wide tiles.
+    /// </summary>
+    [TestCase(37, 150, 256, 128, 0)]
+    [TestCase(70, 300, 384, 128, 37)]
+    public void TheProjectedDriftTargetMadeWhereWIsHeldIsTheHostsToTheBit(int outputs, int k, int paddedK, int paddedN, int offset)
+    {
+        var rng = new Random(outputs + offset);
+        int columns = 37 + 70;
+        var steps = new float[k * columns];
+        for (int i = 0; i < steps.Length; i++)
+            steps[i] = (float)(0.05 * (rng.NextDouble() - 0.5));
+        var w = Random(rng, outputs * k);
+        var expected = Converter.Regularize.Quantization.LinearQuantizer.TransposePadded(w, outputs, k, paddedK, paddedN);
+        var (moved, norm) = DriftCorrection.AddSteps(expected, paddedN, steps, columns, offset, outputs, k);
+
+        var values = Cuda.Allocate<float>(steps.Length);
+        values.CopyFrom(steps);
+        using var kept = new CudaResidentSteps(_gpu, values, k, columns);
+        using var into = Cuda.Allocate<float>((long)paddedK * paddedN);
+        into.Fill(0xFF);
+        var made = _gpu.TryProjectedDriftTargetInto(w, kept, offset, outputs, k, paddedK, paddedN, into)!.Value;
+        var left = new float[(long)paddedK * paddedN];
+        into.CopyTo(left);
+        Assert.That(left, Is.EqualTo(expected), "T transposed and padded, the padding written over the NaNs there");
+        Assert.That(made.MovedSquared, Is.EqualTo(moved).Within(1e-10).Percent, "Σ (T − W)²: the same terms in another order");
+        Assert.That(made.NormSquared, Is.EqualTo(norm).Within(1e-10).Percent, "Σ W²");
+        Assert.That(made.MovedSquared, Is.GreaterThan(0));
+        Assert.That(kept.HostValues(), Is.EqualTo(steps), "the steps brought down");
+        Assert.That(_gpu.TryProjectedDriftTargetInto(w, new HostResidentSteps(steps, k, columns), offset, outputs, k, paddedK, paddedN, into), Is.Null, "steps on the host");
+    }
+
+    /// <summary>
+    /// A projected sum's steps kept on the device (<see cref="CudaDenseAlgebra.TrySolveCrossStepsKept"/>) are the ones
+    /// that come down from <see cref="CudaDenseAlgebra.TrySolveCross"/>; a lean run keeps them on the host, as it does G.
+    /// </summary>
+    [Test]
+    public void KeptStepsAreTheSolveThatComesDown()
+    {
+        var rng = new Random(21);
+        int k = 150, padded = 256, rows = 400, columns = 60;
+        var x = Random(rng, rows * k);
+        var y = Random(rng, rows * columns);
+        var hostH = DampedHessian(x, k, padded, rows);
+        foreach (bool lean in new[] { false, true })
+        {
+            using var algebra = new CudaDenseAlgebra(Cuda);
+            if (lean)
+                algebra.RunLean(1L << 30);
+            float[] expected;
+            using (var cross = algebra.CreateCrossAccumulator(k, columns))
+            {
+                cross.Add(x, y, rows);
+                expected = algebra.TrySolveCross(cross, null, () => hostH, k, padded, 0.75 / rows)!;
+            }
+            using var again = algebra.CreateCrossAccumulator(k, columns);
+            again.Add(x, y, rows);
+            using var kept = algebra.TrySolveCrossStepsKept(again, null, () => hostH, k, padded, 0.75 / rows)!;
+            Assert.That(kept, lean ? Is.TypeOf<HostResidentSteps>() : Is.TypeOf<CudaResidentSteps>());
+            Assert.That((kept.Rows, kept.Columns), Is.EqualTo((k, columns)));
+            Assert.That(kept.HostValues(), Is.EqualTo(expected), $"lean {lean}");
+        }
+    }
+
+    /// <summary>The host's mean of xᵀx (padded × padded, zero past k) with 0.05 added to the diagonal: positive definite.</summary>
+    private float[] DampedHessian(float[] x, int k, int padded, int rows)
+    {
+        var h = new float[padded * padded];
+        using (var gram = _cpu.CreateGramAccumulator(k))
+        {
+            gram.Add(x, rows);
+            gram.Mean(rows, padded).Values.CopyTo(h, 0);
+        }
+        for (int i = 0; i < padded; i++)
+            h[i * padded + i] += 0.05f;
+        return h;
     }
 
     /// <summary>G·Gᵀ + n·I (n×n, float64) for a random G: symmetric positive definite, dense off the diagonal.</summary>

@@ -502,7 +502,7 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
             // as a fresh 235 MB array's first touch made an 8B MLP linear's download 55 ms instead of ~15 (session 30).
             var weight = decoded is { } spare && spare.LongLength == (long)linear.OutFeatures * linear.InFeatures
                 ? spare
-                : GC.AllocateUninitializedArray<float>(ArrayLength.Of(linear.OutFeatures, linear.InFeatures, "weight"));
+                : WeightArrays.Uninitialized(ArrayLength.Of(linear.OutFeatures, linear.InFeatures, "weight"));
             resident.CopyTo(weight);
             linear.ReplaceWeight(new Matrix(linear.OutFeatures, linear.InFeatures, weight));
             if (cached && resident is Cuda.Blas.CudaResidentWeight here && here.Algebra == backend.Algebra)

@@ -267,9 +267,8 @@ public static class ResourceEstimate
     /// product by the weights, 4 bytes per token and column; grow-only, kept for the run) beside the original stream's
     /// rows; the solve of the largest group (its matrix in float64 and the result in float32; the right-hand side is
     /// the cross sum itself); and outside a lean plan, where G stays on the device, the target made there for the
-    /// largest linear of a square sum but a head-sized one (W, W·Gᵀ and T padded: 12 bytes a weight,
-    /// <see cref="ModuleConverter.MakesTargetOnDevice"/>; a projected group's target is made on the host from its
-    /// steps). None on the CPU or when the target is off.
+    /// largest linear but a head-sized one (<see cref="TargetGpu"/>, <see cref="ModuleConverter.MakesTargetOnDevice"/>).
+    /// None on the CPU or when the target is off.
     /// </summary>
     private static DriftGpuBytes DriftGpu(ResourceInputs inputs, ModelModule module, IReadOnlyList<LinearGroup> groups)
     {
@@ -279,10 +278,19 @@ public static class ResourceEstimate
             : (long)CalibrationState.ChunkRows(inputs.CalCols) * inputs.CalCols;
         long chunk = groups.Max(g => 8L * g.InFeatures + (CrossColumns(g) == g.InFeatures ? 0 : 4L * CrossColumns(g)));
         long solve = groups.Max(g => 8L * g.InFeatures * g.InFeatures + 4L * g.InFeatures * CrossColumns(g));
-        long target = inputs.Lean ? 0 : groups.Where(g => CrossColumns(g) == g.InFeatures).SelectMany(g => g.Linears).Where(ModuleConverter.MakesTargetOnDevice)
-            .Select(l => 12L * LinearQuantizer.Pad(l.InFeatures) * LinearQuantizer.Pad(l.OutFeatures)).DefaultIfEmpty(0).Max();
+        long target = inputs.Lean ? 0 : groups.SelectMany(g => g.Linears.Where(ModuleConverter.MakesTargetOnDevice).Select(l => TargetGpu(g, l))).DefaultIfEmpty(0).Max();
         return new DriftGpuBytes(groups.Sum(g => Cuda.Blas.CudaDenseAlgebra.CrossBytes(g.InFeatures, (int)CrossColumns(g))),
             (long)(ScratchHeadroom * chunkTokens * chunk), solve, target);
+    }
+
+    /// <summary>
+    /// A drift target made on the device outside a lean plan: of a square sum W, W·Gᵀ and T padded (12 bytes a weight);
+    /// of a projected one W and T padded beside the group's kept steps (k × outputs).
+    /// </summary>
+    private static long TargetGpu(LinearGroup group, Linear linear)
+    {
+        long padded = (long)LinearQuantizer.Pad(linear.InFeatures) * LinearQuantizer.Pad(linear.OutFeatures);
+        return CrossColumns(group) == group.InFeatures ? 12L * padded : 8L * padded + 4L * group.InFeatures * CrossColumns(group);
     }
 
     /// <summary>A capture stage's drift target on the GPU by phase (<see cref="DriftGpu"/>).</summary>

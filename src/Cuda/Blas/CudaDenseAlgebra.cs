@@ -330,6 +330,18 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         return g is null ? null : new CudaResidentMatrix(this, g, k);
     }
 
+    /// <summary>
+    /// The steps solved as <see cref="TrySolveCross"/> does and left on this device (<see cref="TryProjectedDriftTargetInto"/>
+    /// reads them there); a lean run keeps them on the host, as it does G (<see cref="TrySolveCrossKept"/>).
+    /// </summary>
+    public IResidentSteps? TrySolveCrossStepsKept(ICrossAccumulator cross, IResidentMatrix? resident, Func<float[]> hostHessian, int k, int paddedK, double scale)
+    {
+        if (IsLean)
+            return TrySolveCross(cross, resident, hostHessian, k, paddedK, scale) is { } host ? new HostResidentSteps(host, k, cross.Columns) : null;
+        var steps = SolveCrossOnDevice(cross, resident, hostHessian, k, paddedK, scale);
+        return steps is null ? null : new CudaResidentSteps(this, steps, k, cross.Columns);
+    }
+
     /// <summary>y (m, k) = x (m, k) · Wᵀ with W read on this device when it is kept here; else as the interface's default.</summary>
     public void MultiplyTransposed(ReadOnlySpan<float> x, IResidentMatrix w, Span<float> y, int m, int k) =>
         MultiplyTransposed(x, w, y, m, k, ProductBlockValues);
@@ -374,7 +386,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         if (g is not CudaResidentMatrix mine || !ReferenceEquals(mine.Algebra, this))
             return null;
         // Not zeroed on the host: the kernel writes every value, padding included.
-        var transposed = GC.AllocateUninitializedArray<float>(ArrayLength.Of(paddedK, paddedN, "drift target"));
+        var transposed = Regularize.Quantization.WeightArrays.Uninitialized(ArrayLength.Of(paddedK, paddedN, "drift target"));
         // Its own buffer, freed at once: a scratch would keep the largest linear's padded size on the device for the run.
         using var dt = _context.Allocate<float>((long)paddedK * paddedN);
         var (moved, norm) = DriftTargetOnDevice(w, mine, rows, k, paddedK, paddedN, dt, transposed);
@@ -393,6 +405,38 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
         if (destination.Count != (long)paddedK * paddedN)
             throw new ArgumentException($"the destination has {destination.Count} values, not {paddedK}×{paddedN}", nameof(destination));
         return DriftTargetOnDevice(w, mine, rows, k, paddedK, paddedN, destination, null);
+    }
+
+    /// <summary>
+    /// A projected group's drift target made on this device into <paramref name="destination"/> (paddedK × paddedN, a
+    /// held target's W), which it stays in: W (rows × k) up, then Tᵀ = Wᵀ + the member's block of the steps (at column
+    /// <paramref name="offset"/>) by one kernel (<c>projected_target_transposed</c>, the host's sums to the bit); only 2
+    /// doubles per 32×32 tile come down, added here in tile order. Null where the steps are not on this device.
+    /// </summary>
+    internal (double MovedSquared, double NormSquared)? TryProjectedDriftTargetInto(ReadOnlySpan<float> w, IResidentSteps steps, int offset, int rows, int k,
+        int paddedK, int paddedN, DeviceBuffer<float> destination)
+    {
+        if (steps is not CudaResidentSteps mine || !ReferenceEquals(mine.Algebra, this))
+            return null;
+        if (steps.Rows != k || offset < 0 || offset + rows > steps.Columns)
+            throw new ArgumentException($"{rows} rows at column {offset} are not a member's block of {steps.Rows}×{steps.Columns} steps for inputs of {k}");
+        if (w.Length != (long)rows * k || paddedK < k || paddedN < rows)
+            throw new ArgumentException($"a {rows}×{k} weight ({w.Length} values) cannot pad to {paddedK}×{paddedN}");
+        if (destination.Count != (long)paddedK * paddedN)
+            throw new ArgumentException($"the destination has {destination.Count} values, not {paddedK}×{paddedN}", nameof(destination));
+        long tiles = (long)((paddedK + 31) / 32) * ((paddedN + 31) / 32);
+        var sums = new double[2 * tiles];
+        lock (_gate)
+        {
+            // Its own buffer, freed at once (see MultiplyTransposed).
+            using var dw = _context.Allocate<float>(w.Length);
+            using var tileSums = _context.Allocate<double>(sums.Length);
+            dw.CopyFrom(w);
+            CudaKernels.ProjectedTargetTransposed.Launch(DenseKernels, (uint)Math.Min(65535, tiles), 256, 0,
+                (dw.Pointer, rows, k, mine.Values.Pointer, steps.Columns, offset, destination.Pointer, paddedK, paddedN, tileSums.Pointer));
+            tileSums.CopyTo(sums);
+        }
+        return SumPairs(sums);
     }
 
     /// <summary>
@@ -422,11 +466,17 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
                 dt.CopyTo(download);
             rowSums.CopyTo(sums);
         }
+        return SumPairs(sums);
+    }
+
+    /// <summary>The (moved, norm) pairs a drift target's kernel wrote, each added in order: the same total whatever the grid.</summary>
+    private static (double MovedSquared, double NormSquared) SumPairs(double[] sums)
+    {
         double moved = 0, norm = 0;
-        for (int j = 0; j < rows; j++)
+        for (long i = 0; i < sums.Length; i += 2)
         {
-            moved += sums[2 * j];
-            norm += sums[2 * j + 1];
+            moved += sums[i];
+            norm += sums[i + 1];
         }
         return (moved, norm);
     }

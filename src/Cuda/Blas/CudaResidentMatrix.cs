@@ -7,27 +7,15 @@ namespace Converter.Cuda.Blas;
 /// was (<see cref="CudaDenseAlgebra"/>'s accumulator), which that GPU's LDLQ solver rotates and factors without a trip
 /// through the host.
 /// </summary>
-public sealed class CudaResidentMatrix : IResidentMatrix
+public sealed class CudaResidentMatrix : CudaResidentRows, IResidentMatrix
 {
     private const int Threads = 256;
-    private DeviceBuffer<float>? _values;
 
-    internal CudaResidentMatrix(CudaDenseAlgebra algebra, DeviceBuffer<float> values, int size)
+    internal CudaResidentMatrix(CudaDenseAlgebra algebra, DeviceBuffer<float> values, int size) : base(algebra, values, size, size, "matrix values")
     {
-        if (values.Count != (long)size * size)
-            throw new ArgumentException($"a {size}×{size} matrix needs {(long)size * size} values, the buffer holds {values.Count}", nameof(values));
-        Algebra = algebra;
-        _values = values;
-        Size = size;
     }
 
-    /// <summary>The algebra whose GPU holds the values.</summary>
-    public CudaDenseAlgebra Algebra { get; }
-
-    public int Size { get; }
-
-    /// <summary>The values on the device (row-major), while not disposed.</summary>
-    public DeviceBuffer<float> Values => _values ?? throw new ObjectDisposedException(nameof(CudaResidentMatrix));
+    public int Size => Rows;
 
     public bool AllFinite()
     {
@@ -55,19 +43,5 @@ public sealed class CudaResidentMatrix : IResidentMatrix
         var host = new float[Values.Count];
         Values.CopyTo(host);
         return host;
-    }
-
-    /// <summary>Hands the device buffer to the caller, who owns it from now on; this matrix is then disposed.</summary>
-    internal DeviceBuffer<float> Release()
-    {
-        var values = Values;
-        _values = null;
-        return values;
-    }
-
-    public void Dispose()
-    {
-        _values?.Dispose();
-        _values = null;
     }
 }

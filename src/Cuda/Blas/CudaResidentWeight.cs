@@ -7,28 +7,11 @@ namespace Converter.Cuda.Blas;
 /// <see cref="Quantization.DeviceLinearTarget"/> forms where LDLQ left Q, which comes down once and can stay as the
 /// weight cache's copy of the host array (<see cref="CudaDenseAlgebra.Adopt"/>).
 /// </summary>
-public sealed class CudaResidentWeight : IResidentWeight
+public sealed class CudaResidentWeight : CudaResidentRows, IResidentWeight
 {
-    private DeviceBuffer<float>? _values;
-
-    internal CudaResidentWeight(CudaDenseAlgebra algebra, DeviceBuffer<float> values, int rows, int columns)
+    internal CudaResidentWeight(CudaDenseAlgebra algebra, DeviceBuffer<float> values, int rows, int columns) : base(algebra, values, rows, columns, "weights")
     {
-        if (values.Count != (long)rows * columns)
-            throw new ArgumentException($"a {rows}×{columns} weight needs {(long)rows * columns} values, the buffer holds {values.Count}", nameof(values));
-        Algebra = algebra;
-        _values = values;
-        Rows = rows;
-        Columns = columns;
     }
-
-    /// <summary>The algebra whose GPU holds the values.</summary>
-    public CudaDenseAlgebra Algebra { get; }
-
-    public int Rows { get; }
-
-    public int Columns { get; }
-
-    private DeviceBuffer<float> Values => _values ?? throw new ObjectDisposedException(nameof(CudaResidentWeight));
 
     public void CopyTo(float[] host)
     {
@@ -42,13 +25,6 @@ public sealed class CudaResidentWeight : IResidentWeight
     {
         if (host.LongLength != Values.Count)
             throw new ArgumentException($"a host array of {host.LongLength} values cannot stand for {Values.Count}", nameof(host));
-        Algebra.Adopt(host, Values);
-        _values = null;
-    }
-
-    public void Dispose()
-    {
-        _values?.Dispose();
-        _values = null;
+        Algebra.Adopt(host, Release());
     }
 }

@@ -34,6 +34,8 @@ public static class CudaKernels
     public static readonly CudaKernel<(ulong M, int K, float Value)> AddToDiagonal = new(DenseSource, "add_to_diagonal");
     public static readonly CudaKernel<(ulong W, ulong D, int Rows, int K, ulong T, int PaddedK, int PaddedN)> DriftTargetTransposed = new(DenseSource, "drift_target_transposed");
     public static readonly CudaKernel<(ulong W, ulong D, int K, ulong Sums)> DriftShiftRows = new(DenseSource, "drift_shift_rows");
+    public static readonly CudaKernel<(ulong W, int Rows, int K, ulong Steps, int Columns, int Offset, ulong T, int PaddedK, int PaddedN, ulong TileSums)> ProjectedTargetTransposed =
+        new(DenseSource, "projected_target_transposed");
 
     // forward.cu: a decoder block's forward (Models/CudaForwardBackend).
     public static readonly CudaKernel<(ulong X, ulong W, float Eps, ulong Y, int Width, int Kind)> NormRows = new(ForwardSource, "norm_rows");
@@ -94,7 +96,7 @@ public static class CudaKernels
     /// <summary>Every declaration above, in order.</summary>
     public static IReadOnlyList<CudaKernel> All { get; } =
     [
-        AddLowerStripe, AddStripe, GramMean, MirrorLower, SubtractFrom, SubtractInPlace, FlagNonzero, WidenTopLeft, Narrow, RowDots, AddToDiagonal, DriftTargetTransposed, DriftShiftRows,
+        AddLowerStripe, AddStripe, GramMean, MirrorLower, SubtractFrom, SubtractInPlace, FlagNonzero, WidenTopLeft, Narrow, RowDots, AddToDiagonal, DriftTargetTransposed, DriftShiftRows, ProjectedTargetTransposed,
         NormRows, Rope, CausalSoftmax, AddInPlace, CopyHeadColumns, AddBias, SwiGlu, GeluTanhGate, ClampedSwiGlu, FlagNonfinite, ScaleInPlace, SoftCap, TokenDiff,
         CausalAttention,
         ZeroFill, RouteTopK, ExpertLists, GatherRows, ScatterAddRows,

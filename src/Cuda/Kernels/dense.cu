@@ -219,3 +219,67 @@ extern "C" __global__ void drift_shift_rows(const float* __restrict__ w, const f
         sums[2 * (long long) blockIdx.x + 1] = norm[0];
     }
 }
+
+// A projected group's drift target (CudaDenseAlgebra.TryProjectedDriftTargetInto): t (padded_k × padded_n, row-major)
+// = Wᵀ + S for W (rows × k, row-major) and the member's block of its steps S (k × rows at column `offset` of the
+// k × columns solve, already in t's layout), zero past k and rows. Each rounded float sum is the host's
+// (DriftCorrection.AddSteps: w + step), so the target's bytes are the host path's. W's 32×32 tile goes through shared
+// memory (reads along W's rows, writes along t's, both coalesced); the steps are read along t's rows. Per tile it
+// writes Σ (t − w)² and Σ w² in double (the difference of the two floats taken in double, as the host does) to
+// tile_sums[2·tile], [2·tile + 1], which the host adds in tile order: the log's relative shift, the same whatever the
+// grid. 256 threads a block.
+extern "C" __global__ void projected_target_transposed(const float* __restrict__ w, int rows, int k, const float* __restrict__ steps, int columns,
+                                                       int offset, float* __restrict__ t, int padded_k, int padded_n, double* __restrict__ tile_sums)
+{
+    __shared__ float tile[TARGET_TILE][TARGET_TILE + 1];
+    __shared__ double moved[256];
+    __shared__ double norm[256];
+    const int tiles_n = (padded_n + TARGET_TILE - 1) / TARGET_TILE, tiles_k = (padded_k + TARGET_TILE - 1) / TARGET_TILE;
+    const long long tiles = (long long) tiles_n * tiles_k;
+    const int tx = threadIdx.x % TARGET_TILE, ty = threadIdx.x / TARGET_TILE, step = blockDim.x / TARGET_TILE;
+    for (long long index = blockIdx.x; index < tiles; index += gridDim.x)
+    {
+        const int j0 = (int) (index % tiles_n) * TARGET_TILE, i0 = (int) (index / tiles_n) * TARGET_TILE;
+        for (int r = ty; r < TARGET_TILE; r += step)
+        {
+            const int j = j0 + r, i = i0 + tx;
+            tile[r][tx] = j < rows && i < k ? w[(long long) j * k + i] : 0.0f;
+        }
+        __syncthreads();
+        double m = 0, n = 0;
+        for (int r = ty; r < TARGET_TILE; r += step)
+        {
+            const int i = i0 + r, j = j0 + tx;
+            if (i >= padded_k || j >= padded_n)
+                continue;
+            const float wi = tile[tx][r];
+            float v = wi;
+            if (i < k && j < rows)
+            {
+                v = __fadd_rn(wi, steps[(long long) i * columns + offset + j]);
+                const double difference = (double) v - (double) wi;
+                m += difference * difference;
+                n += (double) wi * (double) wi;
+            }
+            t[(long long) i * padded_n + j] = v;
+        }
+        moved[threadIdx.x] = m;
+        norm[threadIdx.x] = n;
+        __syncthreads();
+        for (int stride = blockDim.x / 2; stride > 0; stride /= 2)
+        {
+            if (threadIdx.x < stride)
+            {
+                moved[threadIdx.x] += moved[threadIdx.x + stride];
+                norm[threadIdx.x] += norm[threadIdx.x + stride];
+            }
+            __syncthreads();
+        }
+        if (threadIdx.x == 0)
+        {
+            tile_sums[2 * index] = moved[0];
+            tile_sums[2 * index + 1] = norm[0];
+        }
+        __syncthreads();
+    }
+}

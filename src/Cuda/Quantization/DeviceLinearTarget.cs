@@ -68,6 +68,14 @@ internal sealed class DeviceLinearTarget : LinearTarget
         return made;
     }
 
+    public override (double MovedSquared, double NormSquared)? TryProjectedDriftTarget(ReadOnlySpan<float> weight, IResidentSteps steps, int offset, int rows, int k)
+    {
+        CheckUnformed();
+        var made = _algebra.TryProjectedDriftTargetInto(weight, steps, offset, rows, k, K, N, W);
+        Loaded |= made is not null;
+        return made;
+    }
+
     /// <summary>The context whose memory holds W and the target.</summary>
     public CudaContext Context => _context;
 
@@ -164,7 +172,7 @@ internal sealed class DeviceLinearTarget : LinearTarget
     }
 
     /// <summary>The loaded W's host array, or a new one where the drift target was made on the device (its first touch is then Q's download's).</summary>
-    public override float[] QuantizedArray() => _host ??= GC.AllocateUninitializedArray<float>(ArrayLength.Of(K, N, "quantized weight"));
+    public override float[] QuantizedArray() => _host ??= WeightArrays.Uninitialized(ArrayLength.Of(K, N, "quantized weight"));
 
     /// <summary>
     /// W's memory with the target copied in, for LDLQ's block loop to work in (it leaves Q there); W is not read again.

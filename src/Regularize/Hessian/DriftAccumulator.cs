@@ -134,14 +134,15 @@ public sealed class DriftAccumulator(int features, IDenseAlgebra? algebra = null
     }
 
     /// <summary>
-    /// The projected sum's solve, strength·A⁻¹·C·Wᵀ/<see cref="Count"/> (k × <see cref="Columns"/>, on the host: each
-    /// member's block of columns is its (W·Gᵀ)ᵀ), as <see cref="Solve"/> spends the square sum; null when A is not positive definite.
+    /// The projected sum's solve, strength·A⁻¹·C·Wᵀ/<see cref="Count"/> (k × <see cref="Columns"/>: each member's block
+    /// of columns is its (W·Gᵀ)ᵀ), as <see cref="Solve"/> spends the square sum, kept where it was solved
+    /// (<see cref="IDenseAlgebra.TrySolveCrossStepsKept"/>); null when A is not positive definite.
     /// </summary>
-    public float[]? SolveProjected(IDenseAlgebra algebra, IResidentMatrix? resident, Func<float[]> hostHessian, int paddedK, double strength)
+    public IResidentSteps? SolveProjected(IDenseAlgebra algebra, IResidentMatrix? resident, Func<float[]> hostHessian, int paddedK, double strength)
     {
         if (Projection is null)
             throw new InvalidOperationException("a square cross sum solves to G (Solve)");
-        return Spend(cross => algebra.TrySolveCross(cross, resident, hostHessian, Features, paddedK, strength / Count));
+        return Spend(cross => algebra.TrySolveCrossStepsKept(cross, resident, hostHessian, Features, paddedK, strength / Count));
     }
 
     private T? Spend<T>(Func<ICrossAccumulator, T?> solve) where T : class

@@ -18,14 +18,16 @@ namespace Converter.Regularize.Quantization;
 public sealed class DriftCorrection : IDisposable
 {
     private readonly IResidentMatrix? _g;
-    private readonly float[]? _steps;
+    private readonly IResidentSteps? _steps;
     private readonly CrossProjection? _projection;
+    private readonly Lazy<float[]>? _hostSteps;
 
-    private DriftCorrection(IResidentMatrix? g, float[]? steps, CrossProjection? projection, int features)
+    private DriftCorrection(IResidentMatrix? g, IResidentSteps? steps, CrossProjection? projection, int features)
     {
         _g = g;
         _steps = steps;
         _projection = projection;
+        _hostSteps = steps is null ? null : new Lazy<float[]>(steps.HostValues);
         Features = features;
     }
 
@@ -34,7 +36,7 @@ public sealed class DriftCorrection : IDisposable
 
     /// <summary>
     /// Whether the correction holds its members' steps W·Gᵀ (from a projected cross sum,
-    /// <see cref="DriftAccumulator.Projects"/>), on the host, rather than G.
+    /// <see cref="DriftAccumulator.Projects"/>), where they were solved, rather than G.
     /// </summary>
     public bool Projected => _steps is not null;
 
@@ -78,7 +80,7 @@ public sealed class DriftCorrection : IDisposable
         if (_steps is not null)
         {
             int offset = CheckMember(member, outFeatures);
-            BlockTranspose.Into(_steps.AsSpan(offset), k, outFeatures, _projection!.Columns, target, k);
+            BlockTranspose.Into(_hostSteps!.Value.AsSpan(offset), k, outFeatures, _projection!.Columns, target, k);
         }
         else
         {
@@ -105,7 +107,7 @@ public sealed class DriftCorrection : IDisposable
             if (weight.Length != (long)outFeatures * Features)
                 throw new ArgumentException($"weight has {weight.Length} values, expected {outFeatures}×{Features}");
             var transposed = LinearQuantizer.TransposePadded(weight, outFeatures, Features, paddedK, paddedN);
-            var (moved, norm) = AddSteps(transposed, paddedN, _steps, _projection!.Columns, offset, outFeatures, Features);
+            var (moved, norm) = AddSteps(transposed, paddedN, _hostSteps!.Value, _projection!.Columns, offset, outFeatures, Features);
             return (transposed, norm == 0 ? 0 : Math.Sqrt(moved / norm));
         }
         if (onDevice && algebra.TryDriftTargetTransposed(weight, _g!, outFeatures, Features, paddedK, paddedN) is { } made)
@@ -116,13 +118,17 @@ public sealed class DriftCorrection : IDisposable
 
     /// <summary>
     /// <see cref="TransposedTarget"/> into <paramref name="held"/> (empty, <see cref="LinearTarget.Load"/>ed here): made
-    /// where W is held when it can be (a GPU holding W makes T in its place, <see cref="LinearTarget.TryDriftTarget"/>),
-    /// else as <see cref="TransposedTarget"/> makes it. Returns the relative shift.
+    /// where W is held when it can be (a GPU holding W makes T in its place, <see cref="LinearTarget.TryDriftTarget"/>,
+    /// from steps kept on it <see cref="LinearTarget.TryProjectedDriftTarget"/>), else as <see cref="TransposedTarget"/>
+    /// makes it (from steps brought down once for the group). Returns the relative shift.
     /// </summary>
     public double TargetInto(LinearTarget held, int member, ReadOnlySpan<float> weight, int outFeatures, IDenseAlgebra algebra, bool onDevice = true)
     {
-        if (_steps is null && onDevice && held.TryDriftTarget(weight, _g!, outFeatures, Features) is { } made)
-            return made.NormSquared == 0 ? 0 : Math.Sqrt(made.MovedSquared / made.NormSquared);
+        var made = !onDevice ? null
+            : _steps is null ? held.TryDriftTarget(weight, _g!, outFeatures, Features)
+            : held.TryProjectedDriftTarget(weight, _steps, CheckMember(member, outFeatures), outFeatures, Features);
+        if (made is { } sums)
+            return sums.NormSquared == 0 ? 0 : Math.Sqrt(sums.MovedSquared / sums.NormSquared);
         var (transposed, shift) = TransposedTarget(member, weight, outFeatures, held.K, held.N, algebra, onDevice);
         held.Load(transposed);
         return shift;
@@ -180,8 +186,12 @@ public sealed class DriftCorrection : IDisposable
         return (movedSum, normSum);
     }
 
-    /// <summary>Frees G (on a GPU, k² floats).</summary>
-    public void Dispose() => _g?.Dispose();
+    /// <summary>Frees G (on a GPU, k² floats) or the steps.</summary>
+    public void Dispose()
+    {
+        _g?.Dispose();
+        _steps?.Dispose();
+    }
 
     /// <summary>
     /// ‖T − W‖ / ‖W‖, for the log: how far the drift moved a linear's target. Summed in spans of

@@ -187,7 +187,7 @@ public static class LinearQuantizer
     {
         if (weight.Length != (long)outFeatures * inFeatures)
             throw new ArgumentException($"weight has {weight.Length} values, expected {outFeatures}×{inFeatures}");
-        var w = new float[ArrayLength.Of(k, n, "padded weight")];
+        var w = WeightArrays.Zeroed(ArrayLength.Of(k, n, "padded weight"));
         BlockTranspose.Into(weight, outFeatures, inFeatures, inFeatures, w, n);
         return w;
     }

@@ -41,6 +41,14 @@ public abstract class LinearTarget : IDisposable
     /// </summary>
     public virtual (double MovedSquared, double NormSquared)? TryDriftTarget(ReadOnlySpan<float> weight, IResidentMatrix g, int rows, int k) => null;
 
+    /// <summary>
+    /// W ← a projected group's drift target of <paramref name="weight"/> (rows × k) made where W is held: Tᵀ = weightᵀ
+    /// plus the member's block of <paramref name="steps"/> (from column <paramref name="offset"/>), zero-padded, with
+    /// the sums of <see cref="TryDriftTarget"/>; null where it cannot be made there. By default null: the host makes it
+    /// (an 8B down_proj's steps and target each crossed the bus, 235 MB, with the host's transpose and add between).
+    /// </summary>
+    public virtual (double MovedSquared, double NormSquared)? TryProjectedDriftTarget(ReadOnlySpan<float> weight, IResidentSteps steps, int offset, int rows, int k) => null;
+
     /// <summary>Σ_r W[r, j]² of every column (<see cref="LinearRegularizer.ColumnSquares"/>).</summary>
     public abstract double[] ColumnSquares();
 

@@ -41,7 +41,7 @@ public static class LinearReconstruction
     {
         if (w.Length != (long)k * n || inFeatures > k || outFeatures > n)
             throw new ArgumentException($"a ({k}, {n}) reconstruction cannot hold an ({outFeatures}, {inFeatures}) weight");
-        var hf = new float[ArrayLength.Of(outFeatures, inFeatures, "weight")];
+        var hf = Quantization.WeightArrays.Uninitialized(ArrayLength.Of(outFeatures, inFeatures, "weight"));
         BlockTranspose.Into(w, inFeatures, outFeatures, n, hf, inFeatures);
         return hf;
     }
