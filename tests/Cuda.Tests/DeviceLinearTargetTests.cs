@@ -175,8 +175,9 @@ public sealed class DeviceLinearTargetTests : SolverFixture
 
     /// <summary>
     /// The reconstruction made where LDLQ left Q (<see cref="LinearTarget.Reconstruction"/>) is the host's from the
-    /// downloaded Q to the bit, padding trimmed (widths that are not multiples of 128 or of the kernel's 32-wide tiles);
-    /// kept by the weight cache as the host copy's, a product by it gives what a fresh upload of that copy gives.
+    /// host's Q to the bit, padding trimmed (widths that are not multiples of 128 or of the kernel's 32-wide tiles); Q
+    /// itself never came down (the proxy traces read it in place); kept by the weight cache as the host copy's, a
+    /// product by it gives what a fresh upload of that copy gives.
     /// </summary>
     [TestCase(320, 640, 4)]
     [TestCase(200, 96, 3)]
@@ -198,8 +199,9 @@ public sealed class DeviceLinearTargetTests : SolverFixture
         var onHost = Quantize(new HostLinearTarget(k, n));
         var onDevice = Quantize(LinearQuantizer.Hold(k, n, hessian, encoder, settings));
         Assert.That(onHost.Resident, Is.Null, "a host target keeps Q for the host's reconstruction");
-        Assert.That(onDevice.Decoded, Is.EqualTo(onHost.Decoded), "Q, downloaded as before");
+        Assert.That(onDevice.Decoded, Is.Null, "Q stayed on the device: nothing on the host read it");
         Assert.That(onDevice.Trellis, Is.EqualTo(onHost.Trellis), "the written trellis");
+        Assert.That(onDevice.ProxyError, Is.EqualTo(onHost.ProxyError).Within(1e-9).Percent, "the proxy error, from Q in place");
         using var resident = onDevice.Resident!;
         Assert.That((resident.Rows, resident.Columns), Is.EqualTo((outFeatures, inFeatures)));
         var expected = LinearReconstruction.ToHfLayout(LinearReconstruction.FromDecoded(onHost.Decoded!, k, n, onHost.Suh, onHost.Svh), k, n, outFeatures, inFeatures);
@@ -273,6 +275,6 @@ public sealed class DeviceLinearTargetTests : SolverFixture
             return held;
         }
 
-        public LdlqResult Quantize(LinearTarget target, BasisFactor? factor, ITileEncoder encoder) => inner.Quantize(target, factor, encoder);
+        public HeldLdlqResult Quantize(LinearTarget target, BasisFactor? factor, ITileEncoder encoder) => inner.Quantize(target, factor, encoder);
     }
 }

@@ -498,8 +498,9 @@ public sealed class ModuleConverter(ConvertSettings settings, ITensorReader sour
         bool cached = !_lean && ReferenceEquals(Quantizer(device), backend);
         if (resident is not null)
         {
-            // Q's host array is not read again: the weight comes down into it where no padding makes the sizes differ,
-            // as a fresh 235 MB array's first touch made an 8B MLP linear's download 55 ms instead of ~15 (session 30).
+            // Q's host copy, where a step brought it down (a lean plan's proxy traces), is not read again: the weight comes
+            // down into it where no padding makes the sizes differ; else into an array of the pinned-object heap, where
+            // the previous layer's dead reconstructions of the same shape leave room (WeightArrays).
             var weight = decoded is { } spare && spare.LongLength == (long)linear.OutFeatures * linear.InFeatures
                 ? spare
                 : WeightArrays.Uninitialized(ArrayLength.Of(linear.OutFeatures, linear.InFeatures, "weight"));

@@ -82,18 +82,20 @@ public sealed class CudaLdlqSolver : ILdlqSolver
 
     /// <summary>
     /// A target held on this device goes to the block loop in place (its W's memory becomes the loop's matrix, which ends
-    /// holding Q, and Q comes down into the caller's W array); any other through the host arrays.
+    /// holding Q, and Q stays there: <see cref="LinearTarget.QuantizedOnHost"/> brings it down for a caller that reads
+    /// it on the host); any other through the host arrays.
     /// </summary>
-    public LdlqResult Quantize(LinearTarget target, BasisFactor? factor, ITileEncoder encoder)
+    public HeldLdlqResult Quantize(LinearTarget target, BasisFactor? factor, ITileEncoder encoder)
     {
         if (target is DeviceLinearTarget held && held.Context == _algebra.Context
             && factor is DeviceBasisFactor { DeviceFactor: { } lu } device && device.Algebra == _algebra && encoder is CudaTileEncoder gpu && gpu.Context == _algebra.Context)
         {
             if (lu.Count != (long)target.K * target.K)
                 throw new ArgumentException($"L_u must be {target.K}×{target.K}, got {lu.Count} values", nameof(factor));
-            return QuantizeOnDevice(held.TakeMatrix(), default, target.K, target.N, lu, gpu, target.QuantizedArray(), device.Arrival);
+            return new HeldLdlqResult(SolveOnDevice(held.TakeMatrix(), default, target.K, target.N, lu, gpu, null, device.Arrival), null);
         }
-        return Quantize(target.HostTarget(), target.K, target.N, factor, encoder, target.QuantizedArray());
+        var result = Quantize(target.HostTarget(), target.K, target.N, factor, encoder, target.QuantizedArray());
+        return new HeldLdlqResult(result.States, result.Quantized);
     }
 
     /// <summary>
@@ -315,6 +317,16 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         Expected? expected = null, ColumnRange? share = null)
     {
         var quantized = Ldlq.QuantizedArray(quantizedInto, (long)k * n);
+        return new LdlqResult(SolveOnDevice(matrix, wr, k, n, lu, encoder, quantized, expected, share), quantized);
+    }
+
+    /// <summary>
+    /// The block loop of one problem (batched with others of its width), then its states brought down and Q decoded
+    /// from them into the matrix: into <paramref name="quantized"/> too when given, else left there (a held target's).
+    /// </summary>
+    private ushort[] SolveOnDevice(DeviceBuffer<float>? matrix, ReadOnlySpan<float> wr, int k, int n, DeviceBuffer<float> lu, CudaTileEncoder encoder, float[]? quantized,
+        Expected? expected = null, ColumnRange? share = null)
+    {
         using var problem = new DeviceProblem(_algebra.Context, matrix, wr, k, n, lu, share);
         expected?.Arrive();
         int capacity = BatchCapacity(encoder);
@@ -478,6 +490,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
     /// </summary>
     private sealed class DeviceProblem : IDisposable
     {
+        private readonly CudaContext _context;
         private readonly bool _ownsMatrix;
 
         /// <param name="matrix">Wr on the device, worked in and not owned (it ends holding Q); null to allocate one and take <paramref name="wr"/> up.</param>
@@ -485,6 +498,7 @@ public sealed class CudaLdlqSolver : ILdlqSolver
         /// <param name="share">Columns whose tiles alone are searched; null for all.</param>
         public DeviceProblem(CudaContext context, DeviceBuffer<float>? matrix, ReadOnlySpan<float> wr, int k, int n, DeviceBuffer<float> lu, ColumnRange? share)
         {
+            _context = context;
             N = n;
             Searched = share is { } s ? (s.Start / Block, s.Count / Block) : (0, n / Block);
             long size = (long)k * n;
@@ -519,16 +533,25 @@ public sealed class CudaLdlqSolver : ILdlqSolver
 
         public DeviceBuffer<float> SpanFeedback { get; }
 
-        /// <summary>The states, and Q decoded from them into <paramref name="quantized"/> (all of it overwritten).</summary>
-        public LdlqResult Download(CudaModule kernels, DeviceBuffer<float> table, float[] quantized)
+        /// <summary>The states; Q decoded from them into the matrix, and into <paramref name="quantized"/> (all of it overwritten) when given.</summary>
+        public ushort[] Download(CudaModule kernels, DeviceBuffer<float> table, float[]? quantized)
         {
             long size = Matrix.Count;
-            var result = new LdlqResult(new ushort[size], quantized);
-            States.CopyTo(result.States);
+            var states = new ushort[size];
+            States.CopyTo(states);
             CudaKernels.LdlqDecode.Launch(kernels, (uint)Math.Min(MaxGrid, (size + Threads - 1) / Threads), Threads, 0,
                 (States.Pointer, table.Pointer, N, size, Matrix.Pointer));
-            Matrix.CopyTo(result.Quantized);
-            return result;
+            if (quantized is not null)
+            {
+                Matrix.CopyTo(quantized);
+            }
+            else
+            {
+                // The decode reads the states' memory, which Dispose frees next: wait for it here, as Q's copy did.
+                using var decodedMark = CudaEvent.Record(_context);
+                decodedMark.Synchronize();
+            }
+            return states;
         }
 
         public void Dispose()

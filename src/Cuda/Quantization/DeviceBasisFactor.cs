@@ -69,7 +69,7 @@ internal sealed class DeviceBasisFactor : BasisFactor
     /// With the target and Q held on this device (<see cref="DeviceLinearTarget"/>, after its block loop) and H' here,
     /// the traces read all three in place: only 2k sums come down, where the host path took T and Q up again.
     /// </summary>
-    public override (double Error, double Weight) ProxyTraces(LinearTarget target, ReadOnlySpan<float> q, IDenseAlgebra algebra)
+    public override (double Error, double Weight) ProxyTraces(LinearTarget target, Func<float[]> q, IDenseAlgebra algebra)
     {
         if (_basis is not null && ReferenceEquals(algebra, _algebra) && target is DeviceLinearTarget { MatrixTaken: true } held && held.Context == _algebra.Context)
         {

@@ -29,6 +29,7 @@ internal sealed class DeviceLinearTarget : LinearTarget
     private DeviceBuffer<float>? _w;
     private DeviceBuffer<float>? _target;
     private bool _formed;
+    private bool _rotated;
 
     /// <summary>Allocates W and the target on <paramref name="algebra"/>'s device; W comes by <see cref="Load"/> or <see cref="TryDriftTarget"/>.</summary>
     public DeviceLinearTarget(CudaDenseAlgebra algebra, CudaModule regularize, CudaModule hadamard, int k, int n) : base(k, n)
@@ -206,6 +207,8 @@ internal sealed class DeviceLinearTarget : LinearTarget
             return null;
         if (suh.Length != K || svh.Length != N || outFeatures > N || inFeatures > K)
             throw new ArgumentException($"scales of {suh.Length} and {svh.Length} for a ({K}, {N}) Q reconstructing a ({outFeatures}, {inFeatures}) weight");
+        CheckUnrotated();
+        _rotated = true;
         DeviceHadamard.LeftMultiply(_hadamard, W.Pointer, K, N);
         DeviceHadamard.RightMultiply(_hadamard, W.Pointer, K, N);
         var hf = _context.Allocate<float>((long)outFeatures * inFeatures);
@@ -226,6 +229,24 @@ internal sealed class DeviceLinearTarget : LinearTarget
             hf.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Q from W's memory, where the block loop left it (decoded from its states there).</summary>
+    public override float[] QuantizedOnHost()
+    {
+        if (!MatrixTaken)
+            throw new InvalidOperationException("Q is on the device once LDLQ has run");
+        CheckUnrotated();
+        var host = QuantizedArray();
+        _context.MakeCurrent();
+        W.CopyTo(host);
+        return host;
+    }
+
+    private void CheckUnrotated()
+    {
+        if (_rotated)
+            throw new InvalidOperationException("the reconstruction has rotated Q in W's memory");
     }
 
     private void CheckUnformed()

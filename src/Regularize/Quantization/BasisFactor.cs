@@ -49,10 +49,11 @@ public abstract class BasisFactor : IDisposable
 
     /// <summary>
     /// <see cref="ProxyTraces(ReadOnlySpan{float}, ReadOnlySpan{float}, int, IDenseAlgebra)"/> of <paramref name="target"/>'s
-    /// regularized target and Q (its host copy); a device factor reads a target and Q held on its device in place.
+    /// regularized target and Q (its host copy, from <paramref name="q"/>); a device factor reads a target and Q held on
+    /// its device in place.
     /// </summary>
-    public virtual (double Error, double Weight) ProxyTraces(LinearTarget target, ReadOnlySpan<float> q, IDenseAlgebra algebra) =>
-        ProxyTraces(target.HostTarget(), q, target.N, algebra);
+    public virtual (double Error, double Weight) ProxyTraces(LinearTarget target, Func<float[]> q, IDenseAlgebra algebra) =>
+        ProxyTraces(target.HostTarget(), q(), target.N, algebra);
 
     /// <summary>Frees L_u once the block loop has run (H' stays for the proxy error).</summary>
     public abstract void ReleaseFactor();

@@ -38,10 +38,14 @@ public interface ILdlqSolver
 
     /// <summary>
     /// LDLQ of <paramref name="target"/>'s regularized target, read where it is held, with the factor of
-    /// <paramref name="factor"/>; Q goes into <see cref="LinearTarget.QuantizedArray"/>. By default through the host arrays.
+    /// <paramref name="factor"/>; Q goes into <see cref="LinearTarget.QuantizedArray"/> or stays where the target is held
+    /// (<see cref="HeldLdlqResult"/>). By default through the host arrays.
     /// </summary>
-    LdlqResult Quantize(LinearTarget target, BasisFactor? factor, ITileEncoder encoder) =>
-        Quantize(target.HostTarget(), target.K, target.N, factor, encoder, target.QuantizedArray());
+    HeldLdlqResult Quantize(LinearTarget target, BasisFactor? factor, ITileEncoder encoder)
+    {
+        var result = Quantize(target.HostTarget(), target.K, target.N, factor, encoder, target.QuantizedArray());
+        return new HeldLdlqResult(result.States, result.Quantized);
+    }
 
     /// <summary>
     /// H' = <paramref name="hessian"/> in the basis of <paramref name="inputScale"/> (<see cref="GroupHessian.InQuantizedBasis"/>)

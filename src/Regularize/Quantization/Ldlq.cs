@@ -8,6 +8,14 @@ namespace Converter.Regularize.Quantization;
 public sealed record LdlqResult(ushort[] States, float[] Quantized);
 
 /// <summary>
+/// LDLQ of a held target (<see cref="ILdlqSolver.Quantize(LinearTarget, BasisFactor?, ITileEncoder)"/>): the states, and
+/// Q on the host (<see cref="LinearTarget.QuantizedArray"/>), or null where Q stays where the target is held until
+/// <see cref="LinearTarget.QuantizedOnHost"/> brings it down: a device keeps it for the proxy traces and the
+/// reconstruction, which read it there (an 8B MLP linear's 235 MB download after its block loop, with the GPU idle).
+/// </summary>
+public sealed record HeldLdlqResult(ushort[] States, float[]? Quantized);
+
+/// <summary>
 /// LDLQ (docs/exl3-format.md §3.7): quantize the 16-row blocks of Wr from the last to the first, each target corrected by
 /// the error of the rows already quantized, weighted by the strict block-lower LDL factor L_u. Within a block the
 /// tiles are jointly Viterbi-coded, so no feedback runs inside a block. Feedback from finished 128-row spans is

@@ -120,24 +120,30 @@ public static class LinearQuantizer
         double factorSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
 
-        // W's last use was the input side above: Q takes its array.
+        // W's last use was the input side above: Q takes its array, or stays where the target is held until a step
+        // here reads it on the host (the lean proxy traces, a caller that does not reconstruct where Q is held).
         var result = settings.Ldlq.Quantize(held, factored, encoder);
+        var hostQ = result.Quantized;
+        float[] HostQ() => hostQ ??= held.QuantizedOnHost();
         if (settings.Tuning.RefinePasses > 0 && factored is { Factored: true })
-            ProxyRefinement.Refine(held.HostTarget(), result.Quantized, result.States, factored.BasisHessian(), k, n, encoder, settings.Tuning.RefinePasses, settings.Algebra);
+            ProxyRefinement.Refine(held.HostTarget(), HostQ(), result.States, factored.BasisHessian(), k, n, encoder, settings.Tuning.RefinePasses, settings.Algebra);
         factored?.ReleaseFactor();
         double ldlqSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
         var trellis = Pack(result.States, k, n, encoder.Bits);
         bool rmse = factored is null;
-        double proxy = rmse ? Rmse(held.HostTarget(), result.Quantized) : ProxyError.Compute(held, result.Quantized, factored!, settings.Algebra);
+        double proxy = rmse ? Rmse(held.HostTarget(), HostQ()) : ProxyError.Compute(held, HostQ, factored!, settings.Algebra);
         double? proxyBeforeRefit = null;
         if (settings.Tuning.RefitScales && !rmse)
         {
-            var refit = ScaleRefit.Refit(unregularized!, result.Quantized, hessian.Damped!, k, n, su, sv,
+            var refit = ScaleRefit.Refit(unregularized!, HostQ(), hessian.Damped!, k, n, su, sv,
                 inFeatures, outFeatures, settings.Algebra);
             (su, sv, proxyBeforeRefit, proxy) = (refit.Suh, refit.Svh, refit.ProxyBefore, refit.ProxyAfter);
         }
+        // Q is read on the host below unless the reconstruction is made where it is held: then Decoded is Q's host copy
+        // only where a step above brought it down (the caller swaps the reconstruction in, and needs no Q).
         var resident = reconstructWhereHeld ? held.Reconstruction(su, sv, outFeatures, inFeatures) : null;
+        var decoded = resident is null ? HostQ() : hostQ;
         double finishSeconds = clock.Elapsed.TotalSeconds;
 
         return new QuantizedLinear
@@ -150,7 +156,7 @@ public static class LinearQuantizer
             PaddedIn = k,
             PaddedOut = n,
             Trellis = trellis,
-            Decoded = result.Quantized,
+            Decoded = decoded,
             Resident = resident,
             Suh = su,
             Svh = sv,

@@ -80,6 +80,14 @@ public abstract class LinearTarget : IDisposable
     public abstract float[] QuantizedArray();
 
     /// <summary>
+    /// Q brought down from where LDLQ left it (<see cref="HeldLdlqResult.Quantized"/> null) into
+    /// <see cref="QuantizedArray"/>, before <see cref="Reconstruction"/> works in its memory; only a target whose block
+    /// loop ran where it is held leaves Q there.
+    /// </summary>
+    public virtual float[] QuantizedOnHost() =>
+        throw new InvalidOperationException("this target's LDLQ ran through the host arrays: its result holds Q");
+
+    /// <summary>
     /// The HF weight (out, in) that Q (k, n) reconstructs to, W = diag(suh)·Had_k·Q·Had_n·diag(svh) transposed and
     /// trimmed (docs/exl3-format.md §4.3; <c>LinearReconstruction</c>'s bits), made where LDLQ left Q and kept there;
     /// null where Q is not held (a host target, or LDLQ ran on the host). Q is rotated in place: nothing reads it after.

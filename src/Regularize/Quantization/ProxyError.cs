@@ -26,8 +26,11 @@ public static class ProxyError
         return error / weight;
     }
 
-    /// <summary>The proxy error of <paramref name="target"/>'s regularized target and its quantization Q, read where each is held.</summary>
-    public static double Compute(LinearTarget target, ReadOnlySpan<float> q, BasisFactor factor, IDenseAlgebra? algebra = null)
+    /// <summary>
+    /// The proxy error of <paramref name="target"/>'s regularized target and its quantization Q, read where each is held:
+    /// <paramref name="q"/> gives Q's host copy to a step that reads it there.
+    /// </summary>
+    public static double Compute(LinearTarget target, Func<float[]> q, BasisFactor factor, IDenseAlgebra? algebra = null)
     {
         var (error, weight) = factor.ProxyTraces(target, q, algebra ?? CpuDenseAlgebra.Instance);
         return error / weight;
