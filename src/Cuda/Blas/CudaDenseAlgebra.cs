@@ -402,8 +402,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     {
         if (g is not CudaResidentMatrix mine || !ReferenceEquals(mine.Algebra, this))
             return null;
-        if (destination.Count != (long)paddedK * paddedN)
-            throw new ArgumentException($"the destination has {destination.Count} values, not {paddedK}×{paddedN}", nameof(destination));
+        CheckDestination(destination, paddedK, paddedN);
         return DriftTargetOnDevice(w, mine, rows, k, paddedK, paddedN, destination, null);
     }
 
@@ -420,11 +419,9 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             return null;
         if (steps.Rows != k || offset < 0 || offset + rows > steps.Columns)
             throw new ArgumentException($"{rows} rows at column {offset} are not a member's block of {steps.Rows}×{steps.Columns} steps for inputs of {k}");
-        if (w.Length != (long)rows * k || paddedK < k || paddedN < rows)
-            throw new ArgumentException($"a {rows}×{k} weight ({w.Length} values) cannot pad to {paddedK}×{paddedN}");
-        if (destination.Count != (long)paddedK * paddedN)
-            throw new ArgumentException($"the destination has {destination.Count} values, not {paddedK}×{paddedN}", nameof(destination));
-        long tiles = (long)((paddedK + 31) / 32) * ((paddedN + 31) / 32);
+        CheckPadding(w, rows, k, paddedK, paddedN);
+        CheckDestination(destination, paddedK, paddedN);
+        long tiles = TargetTiles(paddedK, paddedN);
         var sums = new double[2 * tiles];
         lock (_gate)
         {
@@ -448,8 +445,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
     {
         if (g.Size != k)
             throw new ArgumentException($"a {g.Size}×{g.Size} matrix cannot multiply rows of {k}", nameof(g));
-        if (w.Length != (long)rows * k || paddedK < k || paddedN < rows)
-            throw new ArgumentException($"a {rows}×{k} weight ({w.Length} values) cannot pad to {paddedK}×{paddedN}");
+        CheckPadding(w, rows, k, paddedK, paddedN);
         var sums = new double[2L * rows];
         lock (_gate)
         {
@@ -459,7 +455,7 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             using var rowSums = _context.Allocate<double>(sums.Length);
             dw.CopyFrom(w);
             LinearOnDevice(dw.Pointer, g.Values.Pointer, dd.Pointer, rows, k, k);
-            long tiles = (long)((paddedK + 31) / 32) * ((paddedN + 31) / 32);
+            long tiles = TargetTiles(paddedK, paddedN);
             CudaKernels.DriftTargetTransposed.Launch(DenseKernels, (uint)Math.Min(65535, tiles), 256, 0, (dw.Pointer, dd.Pointer, rows, k, dt.Pointer, paddedK, paddedN));
             CudaKernels.DriftShiftRows.Launch(DenseKernels, (uint)rows, 256, 0, (dw.Pointer, dd.Pointer, k, rowSums.Pointer));
             if (download is not null)
@@ -467,6 +463,21 @@ public sealed unsafe class CudaDenseAlgebra : IDenseAlgebra, IDisposable
             rowSums.CopyTo(sums);
         }
         return SumPairs(sums);
+    }
+
+    /// <summary>The 32 × 32 tiles of a padded target (TARGET_TILE in Kernels/dense.cu), one block's work in its drift kernels.</summary>
+    private static long TargetTiles(int paddedK, int paddedN) => (long)((paddedK + 31) / 32) * ((paddedN + 31) / 32);
+
+    private static void CheckPadding(ReadOnlySpan<float> w, int rows, int k, int paddedK, int paddedN)
+    {
+        if (w.Length != (long)rows * k || paddedK < k || paddedN < rows)
+            throw new ArgumentException($"a {rows}×{k} weight ({w.Length} values) cannot pad to {paddedK}×{paddedN}");
+    }
+
+    private static void CheckDestination(DeviceBuffer<float> destination, int paddedK, int paddedN)
+    {
+        if (destination.Count != (long)paddedK * paddedN)
+            throw new ArgumentException($"the destination has {destination.Count} values, not {paddedK}×{paddedN}", nameof(destination));
     }
 
     /// <summary>The (moved, norm) pairs a drift target's kernel wrote, each added in order: the same total whatever the grid.</summary>

@@ -36,12 +36,4 @@ public sealed class CudaResidentMatrix : CudaResidentRows, IResidentMatrix
         Algebra.Context.MakeCurrent();
         CudaKernels.AddToDiagonal.Launch(Algebra.DenseKernels, (uint)((Size + Threads - 1) / Threads), Threads, 0, (Values.Pointer, Size, value));
     }
-
-    public float[] ToHost()
-    {
-        Algebra.Context.MakeCurrent();
-        var host = new float[Values.Count];
-        Values.CopyTo(host);
-        return host;
-    }
 }

@@ -29,6 +29,15 @@ public abstract class CudaResidentRows : IDisposable
     /// <summary>The values on the device, while held.</summary>
     public DeviceBuffer<float> Values => _values ?? throw new ObjectDisposedException(GetType().Name);
 
+    /// <summary>The values, row-major, in a new host array.</summary>
+    public float[] ToHost()
+    {
+        Algebra.Context.MakeCurrent();
+        var host = new float[Values.Count];
+        Values.CopyTo(host);
+        return host;
+    }
+
     /// <summary>Hands the device buffer over to whoever keeps it from now on; this object then holds nothing.</summary>
     internal DeviceBuffer<float> Release()
     {

@@ -9,14 +9,5 @@ public sealed class CudaResidentSteps : CudaResidentRows, IResidentSteps
     {
     }
 
-    public float[] HostValues()
-    {
-        var host = new float[Values.Count];
-        lock (Algebra.Gate)
-        {
-            Algebra.Context.MakeCurrent();
-            Values.CopyTo(host);
-        }
-        return host;
-    }
+    public float[] HostValues() => ToHost();
 }

@@ -172,7 +172,7 @@ internal sealed class DeviceLinearTarget : LinearTarget
         return host;
     }
 
-    /// <summary>The loaded W's host array, or a new one where the drift target was made on the device (its first touch is then Q's download's).</summary>
+    /// <summary>The loaded W's host array, or a new one where the drift target was made on the device (<see cref="QuantizedOnHost"/> fills it).</summary>
     public override float[] QuantizedArray() => _host ??= WeightArrays.Uninitialized(ArrayLength.Of(K, N, "quantized weight"));
 
     /// <summary>
@@ -234,12 +234,11 @@ internal sealed class DeviceLinearTarget : LinearTarget
     /// <summary>Q from W's memory, where the block loop left it (decoded from its states there).</summary>
     public override float[] QuantizedOnHost()
     {
-        if (!MatrixTaken)
-            throw new InvalidOperationException("Q is on the device once LDLQ has run");
+        var (_, quantized) = Held();
         CheckUnrotated();
         var host = QuantizedArray();
         _context.MakeCurrent();
-        W.CopyTo(host);
+        quantized.CopyTo(host);
         return host;
     }
 
